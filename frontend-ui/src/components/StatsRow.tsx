@@ -1,0 +1,43 @@
+import Box from '@mui/material/Box';
+import Typography from '@mui/material/Typography';
+import type { StatsSnapshot } from '../lib/stats';
+
+function Stat({ label, value, unit, testId, hint }: { label: string; value: string; unit?: string; testId: string; hint: string }) {
+  return (
+    <Box
+      sx={{ px: 1.5, py: 1.25, borderRadius: 2, bgcolor: 'rgba(36, 81, 199, 0.05)', minWidth: 0 }}
+      title={hint}
+    >
+      <Typography variant="caption" color="text.secondary" component="p" noWrap>
+        {label}
+      </Typography>
+      <Typography component="p" sx={{ fontSize: '1.25rem', fontWeight: 600, fontVariantNumeric: 'tabular-nums', lineHeight: 1.3 }}>
+        <span data-testid={testId}>{value}</span>
+        {unit ? (
+          <Typography component="span" variant="body2" color="text.secondary" sx={{ ml: 0.5 }}>
+            {unit}
+          </Typography>
+        ) : null}
+      </Typography>
+    </Box>
+  );
+}
+
+/** Frames/s, median latency and dropped frames. */
+export function StatsRow({ stats, showLatency = true }: { stats: StatsSnapshot; showLatency?: boolean }) {
+  return (
+    <Box sx={{ display: 'grid', gridTemplateColumns: showLatency ? 'repeat(3, minmax(0, 1fr))' : 'repeat(2, minmax(0, 1fr))', gap: 1 }}>
+      <Stat label="Frames/s" value={stats.fps.toFixed(1)} testId="fps" hint="Results received per second (last 5 s)" />
+      {showLatency ? (
+        <Stat
+          label="Latency (median)"
+          value={stats.latencyMedianMs === null ? '—' : Math.round(stats.latencyMedianMs).toString()}
+          unit={stats.latencyMedianMs === null ? undefined : 'ms'}
+          testId="latency"
+          hint="Median time from sending a frame to its result (last 5 s)"
+        />
+      ) : null}
+      <Stat label="Dropped" value={stats.dropped.toString()} testId="dropped" hint="Frames the hub skipped because a newer one superseded them" />
+    </Box>
+  );
+}

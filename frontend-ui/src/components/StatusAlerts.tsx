@@ -1,0 +1,214 @@
+// The states a person must understand, each an Alert saying what to do.
+import { useEffect, useState } from 'react';
+import Alert, { type AlertColor } from '@mui/material/Alert';
+import AlertTitle from '@mui/material/AlertTitle';
+import Button from '@mui/material/Button';
+import Chip from '@mui/material/Chip';
+import Box from '@mui/material/Box';
+import type { ConnectionState } from '../lib/hubClient';
+import type { ErrorMessage } from '../lib/protocol';
+import type { CameraProblem } from '../lib/useCamera';
+
+/** Seconds left until `deadline` (performance.now() based), ticking every second. */
+function useCountdown(retryInMs: number | null): number | null {
+  const [deadline, setDeadline] = useState<number | null>(null);
+  const [now, setNow] = useState(0);
+  useEffect(() => {
+    if (retryInMs === null) {
+      setDeadline(null);
+      return;
+    }
+    const start = performance.now();
+    setDeadline(start + retryInMs);
+    setNow(start);
+    const t = setInterval(() => setNow(performance.now()), 250);
+    return () => clearInterval(t);
+  }, [retryInMs]);
+  if (deadline === null) return null;
+  return Math.max(0, Math.ceil((deadline - now) / 1000));
+}
+
+interface ConnectionProps {
+  state: ConnectionState;
+  retryInMs: number | null;
+  everConnected: boolean;
+}
+
+const chipText: Record<ConnectionState, string> = {
+  idle: 'Hub connecting…',
+  connecting: 'Hub connecting…',
+  connected: 'Hub connected',
+  reconnecting: 'Hub disconnected · reconnecting…',
+  closed: 'Hub disconnected',
+};
+
+/** The connection state in the app bar (data-testid="connection-status"). */
+export function ConnectionChip({ state }: { state: ConnectionState }) {
+  const color: Record<ConnectionState, string> = {
+    idle: '#9aa3b5',
+    connecting: '#9aa3b5',
+    connected: '#1e9e5a',
+    reconnecting: '#e0912b',
+    closed: '#d14343',
+  };
+  return (
+    <Chip
+      data-testid="connection-status"
+      data-state={state}
+      variant="outlined"
+      size="small"
+      role="status"
+      icon={
+        <Box
+          component="span"
+          aria-hidden="true"
+          sx={{ width: 8, height: 8, borderRadius: '50%', bgcolor: color[state], ml: '8px !important' }}
+        />
+      }
+      label={chipText[state]}
+      sx={{ fontWeight: 500, bgcolor: 'background.paper', maxWidth: { xs: 170, sm: 'none' } }}
+    />
+  );
+}
+
+export function ConnectionAlert({ state, retryInMs, everConnected, onRetry }: ConnectionProps & { onRetry: () => void }) {
+  const seconds = useCountdown(state === 'reconnecting' ? retryInMs : null);
+  if (state !== 'reconnecting' && state !== 'closed') return null;
+  const when =
+    seconds === null ? 'Trying to reconnect now…' : seconds > 0 ? `Next try in ${seconds} s.` : 'Trying to reconnect now…';
+  const action =
+    state === 'reconnecting' ? (
+      <Button color="inherit" size="small" onClick={onRetry} disabled={seconds === null || seconds === 0}>
+        Retry now
+      </Button>
+    ) : undefined;
+  if (!everConnected) {
+    return (
+      <Alert severity="error" action={action} data-testid="alert-hub-unreachable">
+        <AlertTitle>Can’t reach the hub</AlertTitle>
+        The page could not open its connection to the hub. Check that the hub is running and reachable at this address.{' '}
+        {when}
+      </Alert>
+    );
+  }
+  return (
+    <Alert severity="warning" action={action} data-testid="alert-hub-disconnected">
+      <AlertTitle>Connection to the hub lost — reconnecting</AlertTitle>
+      Labels will resume by themselves once the hub is back. {when}
+    </Alert>
+  );
+}
+
+interface HubErrorCopy {
+  severity: AlertColor;
+  title: string;
+  body: string;
+}
+
+export function describeHubError(err: ErrorMessage, watching: boolean): HubErrorCopy {
+  switch (err.code) {
+    case 'unavailable':
+      return {
+        severity: 'warning',
+        title: 'No classifier worker is answering',
+        body: 'The hub is up but no inference worker replied. Start a worker (for example `make worker`); frames are classified again as soon as one is back.',
+      };
+    case 'timeout':
+      return {
+        severity: 'warning',
+        title: 'The workers are too slow right now',
+        body: 'A frame was not classified within the hub’s deadline and was given up. The page sends fewer frames by itself; if this persists, add a worker.',
+      };
+    case 'bad_image':
+      return {
+        severity: 'error',
+        title: 'The hub could not read a frame',
+        body: 'The image sent was not a readable JPEG, PNG, WebP or BMP. Try another camera, or reload the page.',
+      };
+    case 'too_large':
+      return {
+        severity: 'error',
+        title: 'Frame too large',
+        body: 'The hub refused a frame as too large. Reload the page; if it persists, the hub’s size limit is set too low.',
+      };
+    case 'rate_limited':
+      return {
+        severity: 'info',
+        title: 'Sending too fast',
+        body: 'The hub asked this page to slow down. It does so by itself; nothing to do.',
+      };
+    case 'unknown_session':
+      return {
+        severity: 'error',
+        title: 'There is no live session with that id',
+        body: 'The link may be old: a session id changes whenever the streaming tab reconnects. Ask for a fresh “Watch this session” link, or start your own camera.',
+      };
+    case 'bad_request':
+      return {
+        severity: 'error',
+        title: watching ? 'The watch link is not valid' : 'The hub did not understand a message',
+        body: watching
+          ? 'Check the session id in the address, or ask for a fresh “Watch this session” link.'
+          : 'Reload the page; if it persists, the page and the hub may be of different versions.',
+      };
+    default:
+      return {
+        severity: 'error',
+        title: 'The hub ran into a problem',
+        body: 'Something went wrong in the hub (it is logged there). The page keeps trying; reload if it persists.',
+      };
+  }
+}
+
+export function HubErrorAlert({ error, watching, action }: { error: ErrorMessage; watching: boolean; action?: React.ReactNode }) {
+  const copy = describeHubError(error, watching);
+  return (
+    <Alert severity={copy.severity} data-testid={`alert-${error.code}`} action={action}>
+      <AlertTitle>{copy.title}</AlertTitle>
+      {copy.body}
+    </Alert>
+  );
+}
+
+const cameraCopy: Record<CameraProblem, { title: string; body: string }> = {
+  denied: {
+    title: 'Camera permission denied',
+    body: 'Allow camera access for this site (the camera icon in the address bar or the site settings), then press Retry. You can still classify a photo below.',
+  },
+  'no-camera': {
+    title: 'No camera found',
+    body: 'Connect a camera (or close the app that holds it) and press Retry. You can still classify a photo below.',
+  },
+  busy: {
+    title: 'The camera is in use or could not start',
+    body: 'Close other apps or tabs that use the camera, then press Retry.',
+  },
+  insecure: {
+    title: 'The camera needs a secure page',
+    body: 'Browsers only give the camera to pages served over HTTPS or from localhost. Open the hub through HTTPS or localhost.',
+  },
+  unknown: {
+    title: 'The camera could not start',
+    body: 'Press Retry; if it keeps failing, try another browser. You can still classify a photo below.',
+  },
+};
+
+export function CameraAlert({ problem, onRetry }: { problem: CameraProblem; onRetry: () => void }) {
+  const copy = cameraCopy[problem];
+  return (
+    <Alert
+      severity={problem === 'busy' ? 'warning' : 'error'}
+      data-testid={`alert-camera-${problem}`}
+      action={
+        problem === 'insecure' ? undefined : (
+          <Button color="inherit" size="small" onClick={onRetry}>
+            Retry
+          </Button>
+        )
+      }
+    >
+      <AlertTitle>{copy.title}</AlertTitle>
+      {copy.body}
+    </Alert>
+  );
+}

@@ -1,0 +1,211 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Subjects and headers of the NATS contract (docs/protocol.md).
+const (
+	frameSubjectPrefix  = "frames."
+	resultSubjectPrefix = "results."
+	workerPingSubject   = "workers.ping"
+	sessionInfoPrefix   = "sessions.info."
+
+	headerSessionID   = "Session-Id"
+	headerFrameSeq    = "Frame-Seq"
+	headerContentType = "Content-Type"
+	headerTopK        = "Top-K"
+	headerTraceparent = "traceparent"
+)
+
+const (
+	// workerPingTimeout bounds /readyz: a worker that is alive answers a ping
+	// in well under a millisecond, but one busy with a batch may take a few
+	// hundred; a second keeps readiness probes snappy without false alarms.
+	workerPingTimeout = time.Second
+	// natsReconnectWait is short because a hub without NATS answers every
+	// frame "unavailable"; getting back quickly matters more than saving dials.
+	natsReconnectWait = 250 * time.Millisecond
+	// natsConnectTimeout is how long one dial may take before it counts as failed.
+	natsConnectTimeout = 2 * time.Second
+)
+
+// FrameRequest is one image on its way to a worker.
+type FrameRequest struct {
+	Kind        string // "live", "api"
+	Session     string
+	Seq         int64
+	ContentType string
+	TopK        int // 0: the worker's default
+	Image       []byte
+}
+
+// Subject is where the frame is published: frames.<kind>.<session>.
+func (f FrameRequest) Subject() string { return frameSubjectPrefix + f.Kind + "." + f.Session }
+
+// Broker is the hub's seam to the message bus: frames out, replies and
+// published results in.
+type Broker interface {
+	// Request sends a frame to one worker and returns its reply (a result or
+	// an error JSON), or an error that codeOf understands.
+	Request(ctx context.Context, f FrameRequest) ([]byte, error)
+	// Subscribe calls fn with every message on subject until unsubscribe.
+	Subscribe(subject string, fn func(data []byte)) (unsubscribe func(), err error)
+	// Respond answers requests on subject with the bytes reply returns.
+	Respond(subject string, reply func() []byte) (unsubscribe func(), err error)
+	// Exists reports whether something answers requests on subject.
+	Exists(ctx context.Context, subject string) (bool, error)
+	// PingWorkers returns nil when at least one worker answers.
+	PingWorkers(ctx context.Context) error
+	// Publish sends data on subject (best effort).
+	Publish(subject string, data []byte) error
+	Connected() bool
+	// Close drains subscriptions and closes the connection; safe to call twice.
+	Close() error
+}
+
+// natsBroker is the Broker over a nats.go connection.
+type natsBroker struct {
+	nc        *nats.Conn
+	log       *slog.Logger
+	closeOnce sync.Once
+}
+
+// connectNATS dials url (one or more, comma-separated) and keeps reconnecting
+// forever: a hub whose NATS went away keeps its sessions and answers frames
+// "unavailable" until the connection is back.
+func connectNATS(url, name string, log *slog.Logger) (*natsBroker, error) {
+	nc, err := nats.Connect(url,
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(natsReconnectWait),
+		nats.Timeout(natsConnectTimeout),
+		nats.RetryOnFailedConnect(true),
+		// No buffering while disconnected: a frame that cannot be sent now is
+		// answered "unavailable" now instead of timing out later.
+		nats.ReconnectBufSize(-1),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			log.Warn("nats disconnected", "err", err)
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted())
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subject := ""
+			if sub != nil {
+				subject = sub.Subject
+			}
+			log.Error("nats async error", "subject", subject, "err", err)
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to NATS at %s: %w", url, err)
+	}
+	return &natsBroker{nc: nc, log: log}, nil
+}
+
+func (b *natsBroker) Connected() bool { return b.nc.IsConnected() }
+
+func (b *natsBroker) Request(ctx context.Context, f FrameRequest) ([]byte, error) {
+	if !b.nc.IsConnected() {
+		return nil, fmt.Errorf("nats %s: %w", b.nc.Status(), ErrUnavailable)
+	}
+	msg := nats.NewMsg(f.Subject())
+	msg.Data = f.Image
+	msg.Header.Set(headerSessionID, f.Session)
+	msg.Header.Set(headerFrameSeq, strconv.FormatInt(f.Seq, 10))
+	msg.Header.Set(headerContentType, f.ContentType)
+	if f.TopK > 0 {
+		msg.Header.Set(headerTopK, strconv.Itoa(f.TopK))
+	}
+	reply, err := b.nc.RequestMsgWithContext(ctx, msg)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("frame %s #%d: %w", f.Session, f.Seq, ErrTimeout)
+		}
+		return nil, fmt.Errorf("frame %s #%d: %w", f.Session, f.Seq, err)
+	}
+	return reply.Data, nil
+}
+
+func (b *natsBroker) Subscribe(subject string, fn func([]byte)) (func(), error) {
+	sub, err := b.nc.Subscribe(subject, func(m *nats.Msg) { fn(m.Data) })
+	if err != nil {
+		return nil, fmt.Errorf("subscribing to %s: %w", subject, err)
+	}
+	return func() { _ = sub.Unsubscribe() }, nil
+}
+
+func (b *natsBroker) Respond(subject string, reply func() []byte) (func(), error) {
+	sub, err := b.nc.Subscribe(subject, func(m *nats.Msg) { _ = m.Respond(reply()) })
+	if err != nil {
+		return nil, fmt.Errorf("subscribing to %s: %w", subject, err)
+	}
+	return func() { _ = sub.Unsubscribe() }, nil
+}
+
+func (b *natsBroker) Exists(ctx context.Context, subject string) (bool, error) {
+	_, err := b.nc.RequestWithContext(ctx, subject, nil)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, nats.ErrNoResponders):
+		return false, nil
+	default:
+		return false, fmt.Errorf("asking %s: %w", subject, err)
+	}
+}
+
+func (b *natsBroker) PingWorkers(ctx context.Context) error {
+	if !b.nc.IsConnected() {
+		return fmt.Errorf("nats %s: %w", b.nc.Status(), ErrUnavailable)
+	}
+	ctx, cancel := context.WithTimeout(ctx, workerPingTimeout)
+	defer cancel()
+	reply, err := b.nc.RequestWithContext(ctx, workerPingSubject, nil)
+	if err != nil {
+		return fmt.Errorf("pinging workers: %w", err)
+	}
+	var pong struct {
+		Worker string `json:"worker"`
+	}
+	if err := json.Unmarshal(reply.Data, &pong); err != nil || pong.Worker == "" {
+		return fmt.Errorf("pinging workers: %w", ErrBadReply)
+	}
+	return nil
+}
+
+func (b *natsBroker) Publish(subject string, data []byte) error {
+	return b.nc.Publish(subject, data)
+}
+
+// Close drains the connection: subscriptions stop taking new messages, the
+// ones already received are handled, pending publishes are flushed.
+func (b *natsBroker) Close() error {
+	b.closeOnce.Do(func() {
+		closed := make(chan struct{})
+		b.nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+		if err := b.nc.Drain(); err != nil {
+			// Not connected (or already closed): nothing to drain.
+			b.nc.Close()
+			return
+		}
+		<-closed
+	})
+	return nil
+}
+
+// validSubjectToken reports whether s can stand as one token of a subject.
+func validSubjectToken(s string) bool {
+	return s != "" && !strings.ContainsAny(s, ".*> \t\r\n")
+}

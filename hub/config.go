@@ -1,0 +1,303 @@
+package hub
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is everything the hub can be told at start. ParseConfig fills it from
+// flags whose defaults come from environment variables; Defaults holds the
+// defaults in one place; Validate says what is wrong with it.
+type Config struct {
+	Listen string // HTTP address the page, /ws and the API listen on
+
+	NATSURL       string // external NATS server or cluster; empty embeds one
+	NATSEmbedAddr string // where the embedded NATS listens for workers and the CLI
+	NATSStoreDir  string // JetStream store of the embedded NATS
+
+	AllowedOrigins []string // browser origins allowed on /ws and the API; empty = same origin only; "*" = any
+	StaticDir      string   // the built page (frontend-ui/dist); served at / when it exists
+
+	MaxFrameBytes   int           // largest image accepted; larger ones are answered too_large
+	FrameTimeout    time.Duration // how long a frame may wait for a worker before it is answered timeout
+	FramesInFlight  int           // frames of one session at the workers at once
+	SessionFPS      float64       // frames a session may send per second (burst of one second); more are rate_limited
+	MaxSessions     int           // WebSocket sessions this hub holds at most
+	SendQueue       int           // messages queued for one client before it is closed as too slow
+	APIRatePerMin   int           // POST /api/v1/analyze requests per client IP and minute
+	ShutdownTimeout time.Duration // how long shutdown waits for sessions and NATS to drain
+
+	Record         bool          // record live frames and results in JetStream (FRAMES, RESULTS)
+	RecordMaxAge   time.Duration // how long recordings are kept
+	RecordMaxBytes int64         // how much recordings may take, per stream
+
+	LogLevel slog.Level
+}
+
+// Defaults are the values a bare `hub` runs with: one machine, embedded NATS.
+func Defaults() Config {
+	return Config{
+		Listen:          ":8080",
+		NATSEmbedAddr:   "127.0.0.1:4222",
+		NATSStoreDir:    ".data/nats",
+		StaticDir:       "frontend-ui/dist",
+		MaxFrameBytes:   1_000_000, // fits a default NATS max_payload (1 MiB) with room for headers
+		FrameTimeout:    3 * time.Second,
+		FramesInFlight:  2,
+		SessionFPS:      60,
+		MaxSessions:     10000,
+		SendQueue:       64,
+		APIRatePerMin:   120,
+		ShutdownTimeout: 10 * time.Second,
+		RecordMaxAge:    24 * time.Hour,
+		RecordMaxBytes:  1 << 30,
+		LogLevel:        slog.LevelInfo,
+	}
+}
+
+// Embedded reports whether the hub runs its own NATS server.
+func (c Config) Embedded() bool { return c.NATSURL == "" }
+
+// ErrInvalidConfig is wrapped by every configuration error.
+var ErrInvalidConfig = errors.New("invalid configuration")
+
+// ParseConfig reads flags from args, with defaults taken from the environment
+// (getenv) and then from Defaults. Bad values are reported all at once.
+func ParseConfig(args []string, getenv func(string) string, usageOut io.Writer) (Config, error) {
+	d := Defaults()
+	env := envReader{getenv: getenv}
+	fs := flag.NewFlagSet("hub", flag.ContinueOnError)
+	fs.SetOutput(usageOut)
+
+	var c Config
+	var origins, logLevel string
+	var maxFrameBytes, recordMaxBytes string
+	fs.StringVar(&c.Listen, "listen", env.str("HUB_LISTEN", d.Listen), "HTTP listen address (HUB_LISTEN)")
+	fs.StringVar(&c.NATSURL, "nats-url", env.str("NATS_URL", ""), "external NATS server/cluster URL(s), comma-separated; empty embeds a NATS server (NATS_URL)")
+	fs.StringVar(&c.NATSEmbedAddr, "nats-embed-addr", env.str("NATS_EMBED_ADDR", d.NATSEmbedAddr), "listen address of the embedded NATS server (NATS_EMBED_ADDR)")
+	fs.StringVar(&c.NATSStoreDir, "nats-store-dir", env.str("NATS_STORE_DIR", d.NATSStoreDir), "JetStream store directory of the embedded NATS server (NATS_STORE_DIR)")
+	fs.StringVar(&origins, "allowed-origins", env.str("HUB_ALLOWED_ORIGINS", ""), "comma-separated browser origins allowed besides the hub's own; * allows any (HUB_ALLOWED_ORIGINS)")
+	fs.StringVar(&c.StaticDir, "static-dir", env.str("HUB_STATIC_DIR", d.StaticDir), "directory of the built page served at / (HUB_STATIC_DIR)")
+	fs.StringVar(&maxFrameBytes, "max-frame-bytes", env.str("HUB_MAX_FRAME_BYTES", strconv.Itoa(d.MaxFrameBytes)), "largest image in bytes, e.g. 2097152 or 2MiB (HUB_MAX_FRAME_BYTES)")
+	env.duration(fs, &c.FrameTimeout, "frame-timeout", "HUB_FRAME_TIMEOUT", d.FrameTimeout, "how long a frame waits for a worker (HUB_FRAME_TIMEOUT)")
+	env.int(fs, &c.FramesInFlight, "frames-in-flight", "HUB_FRAMES_IN_FLIGHT", d.FramesInFlight, "frames of one session at the workers at once (HUB_FRAMES_IN_FLIGHT)")
+	env.float(fs, &c.SessionFPS, "session-fps", "HUB_SESSION_FPS", d.SessionFPS, "frames per second a session may send before frames are rate_limited (HUB_SESSION_FPS)")
+	env.int(fs, &c.MaxSessions, "max-sessions", "HUB_MAX_SESSIONS", d.MaxSessions, "WebSocket sessions held at most (HUB_MAX_SESSIONS)")
+	env.int(fs, &c.SendQueue, "send-queue", "HUB_SEND_QUEUE", d.SendQueue, "messages queued per client before it is closed as too slow (HUB_SEND_QUEUE)")
+	env.int(fs, &c.APIRatePerMin, "api-rate", "HUB_API_RATE", d.APIRatePerMin, "analyze API requests per client IP per minute (HUB_API_RATE)")
+	env.duration(fs, &c.ShutdownTimeout, "shutdown-timeout", "HUB_SHUTDOWN_TIMEOUT", d.ShutdownTimeout, "how long shutdown may take (HUB_SHUTDOWN_TIMEOUT)")
+	env.bool(fs, &c.Record, "record", "HUB_RECORD", false, "record live frames and results in JetStream streams FRAMES and RESULTS (HUB_RECORD)")
+	env.duration(fs, &c.RecordMaxAge, "record-max-age", "HUB_RECORD_MAX_AGE", d.RecordMaxAge, "how long recordings are kept (HUB_RECORD_MAX_AGE)")
+	fs.StringVar(&recordMaxBytes, "record-max-bytes", env.str("HUB_RECORD_MAX_BYTES", strconv.FormatInt(d.RecordMaxBytes, 10)), "bytes each recording stream may hold, e.g. 1GiB (HUB_RECORD_MAX_BYTES)")
+	fs.StringVar(&logLevel, "log-level", env.str("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL)")
+
+	if err := fs.Parse(args); err != nil {
+		return Config{}, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	problems := env.problems
+	if fs.NArg() > 0 {
+		problems = append(problems, fmt.Sprintf("unexpected arguments %q", fs.Args()))
+	}
+	c.AllowedOrigins = splitList(origins)
+	if n, err := parseBytes(maxFrameBytes); err != nil {
+		problems = append(problems, fmt.Sprintf("max frame bytes: %v", err))
+	} else {
+		c.MaxFrameBytes = int(n)
+	}
+	if n, err := parseBytes(recordMaxBytes); err != nil {
+		problems = append(problems, fmt.Sprintf("record max bytes: %v", err))
+	} else {
+		c.RecordMaxBytes = n
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(logLevel)); err != nil {
+		problems = append(problems, fmt.Sprintf("log level %q: want debug, info, warn or error", logLevel))
+	}
+	problems = append(problems, c.check()...)
+	if len(problems) > 0 {
+		return Config{}, fmt.Errorf("%w: %s", ErrInvalidConfig, strings.Join(problems, "; "))
+	}
+	return c, nil
+}
+
+// Validate reports what is wrong with a Config built in code.
+func (c Config) Validate() error {
+	if p := c.check(); len(p) > 0 {
+		return fmt.Errorf("%w: %s", ErrInvalidConfig, strings.Join(p, "; "))
+	}
+	return nil
+}
+
+func (c Config) check() []string {
+	var p []string
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		p = append(p, fmt.Sprintf("listen address %q: %v", c.Listen, err))
+	}
+	if c.Embedded() {
+		if _, port, err := net.SplitHostPort(c.NATSEmbedAddr); err != nil {
+			p = append(p, fmt.Sprintf("embedded NATS address %q: %v", c.NATSEmbedAddr, err))
+		} else if _, err := strconv.Atoi(port); err != nil {
+			p = append(p, fmt.Sprintf("embedded NATS port %q is not a number", port))
+		}
+		if c.NATSStoreDir == "" {
+			p = append(p, "the embedded NATS store directory is empty")
+		}
+	} else {
+		for _, u := range splitList(c.NATSURL) {
+			parsed, err := url.Parse(u)
+			if err != nil || parsed.Host == "" || (parsed.Scheme != "nats" && parsed.Scheme != "tls" && parsed.Scheme != "ws" && parsed.Scheme != "wss") {
+				p = append(p, fmt.Sprintf("NATS URL %q: want nats://host:port", u))
+			}
+		}
+	}
+	for _, o := range c.AllowedOrigins {
+		if o == "*" {
+			continue
+		}
+		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" {
+			p = append(p, fmt.Sprintf("allowed origin %q: want scheme://host[:port] or *", o))
+		}
+	}
+	if c.MaxFrameBytes < 1024 || c.MaxFrameBytes > maxFrameBytesLimit {
+		p = append(p, fmt.Sprintf("max frame bytes %d: want 1KiB to %d (the embedded NATS max payload less room for headers)", c.MaxFrameBytes, maxFrameBytesLimit))
+	}
+	if c.FrameTimeout < 10*time.Millisecond || c.FrameTimeout > 5*time.Minute {
+		p = append(p, fmt.Sprintf("frame timeout %v: want 10ms to 5m", c.FrameTimeout))
+	}
+	if c.FramesInFlight < 1 || c.FramesInFlight > 64 {
+		p = append(p, fmt.Sprintf("frames in flight %d: want 1 to 64", c.FramesInFlight))
+	}
+	if c.SessionFPS <= 0 {
+		p = append(p, fmt.Sprintf("session fps %v: want more than 0", c.SessionFPS))
+	}
+	if c.MaxSessions < 1 {
+		p = append(p, fmt.Sprintf("max sessions %d: want at least 1", c.MaxSessions))
+	}
+	if c.SendQueue < 4 {
+		p = append(p, fmt.Sprintf("send queue %d: want at least 4", c.SendQueue))
+	}
+	if c.APIRatePerMin < 1 {
+		p = append(p, fmt.Sprintf("api rate %d: want at least 1 per minute", c.APIRatePerMin))
+	}
+	if c.ShutdownTimeout <= 0 {
+		p = append(p, "shutdown timeout must be positive")
+	}
+	if c.Record && (c.RecordMaxAge <= 0 || c.RecordMaxBytes <= 0) {
+		p = append(p, "recording needs a positive max age and max bytes")
+	}
+	return p
+}
+
+// envReader turns environment variables into flag defaults and remembers
+// the ones it could not parse, so all bad values are reported together.
+type envReader struct {
+	getenv   func(string) string
+	problems []string
+}
+
+func (e *envReader) str(key, def string) string {
+	if v := strings.TrimSpace(e.getenv(key)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (e *envReader) bad(key, v, want string) {
+	e.problems = append(e.problems, fmt.Sprintf("%s=%q: want %s", key, v, want))
+}
+
+func (e *envReader) duration(fs *flag.FlagSet, p *time.Duration, name, key string, def time.Duration, usage string) {
+	if v := e.str(key, ""); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			e.bad(key, v, "a duration such as 2s or 500ms")
+		} else {
+			def = d
+		}
+	}
+	fs.DurationVar(p, name, def, usage)
+}
+
+func (e *envReader) int(fs *flag.FlagSet, p *int, name, key string, def int, usage string) {
+	if v := e.str(key, ""); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			e.bad(key, v, "a whole number")
+		} else {
+			def = n
+		}
+	}
+	fs.IntVar(p, name, def, usage)
+}
+
+func (e *envReader) float(fs *flag.FlagSet, p *float64, name, key string, def float64, usage string) {
+	if v := e.str(key, ""); v != "" {
+		n, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			e.bad(key, v, "a number")
+		} else {
+			def = n
+		}
+	}
+	fs.Float64Var(p, name, def, usage)
+}
+
+func (e *envReader) bool(fs *flag.FlagSet, p *bool, name, key string, def bool, usage string) {
+	if v := e.str(key, ""); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			e.bad(key, v, "true or false")
+		} else {
+			def = b
+		}
+	}
+	fs.BoolVar(p, name, def, usage)
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+// parseBytes reads "2097152", "512KiB", "2MiB", "1GiB" (also KB/MB/GB as powers of 1024).
+func parseBytes(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%q is not a size such as 2097152 or 2MiB", s)
+	}
+	return n * mult, nil
+}
+
+// ConfigFromEnv is the usual way to build the Config of a process.
+func ConfigFromEnv(args []string) (Config, error) {
+	return ParseConfig(args, os.Getenv, os.Stderr)
+}
+
+// maxFrameBytesLimit keeps a frame and its headers inside the embedded NATS
+// server's max payload (8 MiB).
+const maxFrameBytesLimit = 8<<20 - 64<<10

@@ -1,0 +1,29 @@
+package hub
+
+import (
+	"github.com/gofiber/fiber/v2"
+)
+
+// healthz: the process is up and serving HTTP.
+func (h *Hub) healthz(c *fiber.Ctx) error {
+	return c.JSON(fiber.Map{"status": "ok"})
+}
+
+// readyz: NATS is connected and at least one worker answers a ping, so a
+// frame sent now would be classified.
+func (h *Hub) readyz(c *fiber.Ctx) error {
+	if !h.broker.Connected() {
+		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "not ready", "reason": "not connected to NATS"})
+	}
+	if err := h.broker.PingWorkers(c.UserContext()); err != nil {
+		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "not ready", "reason": "no inference worker answered"})
+	}
+	return c.JSON(fiber.Map{"status": "ready"})
+}
+
+func (h *Hub) serveMetrics(c *fiber.Ctx) error {
+	c.Type("txt")
+	c.Set(fiber.HeaderContentType, "text/plain; version=0.0.4")
+	_, err := h.metrics.WriteTo(c.Response().BodyWriter())
+	return err
+}

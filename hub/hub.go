@@ -1,0 +1,216 @@
+// Package hub is the realtime classification hub: WebSocket sessions that
+// stream camera frames, a NATS request per frame to a queue group of
+// inference workers, results back to the session that sent the frame (and to
+// anyone watching it), the analyze API and the built page.
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/webcamhub/webcamhub/hub/internal/embeddednats"
+)
+
+// Hub is a running hub: its NATS (embedded or not), its broker connection,
+// its HTTP app and its sessions.
+type Hub struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics *Metrics
+	broker  Broker
+	embed   *embeddednats.Server
+	app     *fiber.App
+
+	mu           sync.Mutex
+	sessions     map[*session]struct{}
+	shuttingDown bool
+	sessionsDone sync.WaitGroup
+
+	listening atomic.Pointer[net.Addr]
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New starts what the hub stands on (the embedded NATS server unless
+// cfg.NATSURL is set, the NATS connection, the recording streams when asked)
+// and builds the HTTP app. Serve or Run then takes connections.
+func New(cfg Config, log *slog.Logger) (*Hub, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	h := &Hub{cfg: cfg, log: log, metrics: &Metrics{}, sessions: map[*session]struct{}{}}
+	natsURL := cfg.NATSURL
+	if cfg.Embedded() {
+		srv, err := embeddednats.Start(cfg.NATSEmbedAddr, cfg.NATSStoreDir)
+		if err != nil {
+			return nil, err
+		}
+		h.embed = srv
+		natsURL = srv.ClientURL()
+		log.Info("embedded NATS started", "url", natsURL, "store", cfg.NATSStoreDir)
+	}
+	broker, err := connectNATS(natsURL, "webcam-hub", log)
+	if err != nil {
+		h.shutdownEmbedded()
+		return nil, err
+	}
+	h.broker = broker
+	if err := h.checkPayloadLimit(broker); err != nil {
+		_ = broker.Close()
+		h.shutdownEmbedded()
+		return nil, err
+	}
+	if cfg.Record {
+		if err := ensureRecordingStreams(broker.nc, cfg); err != nil {
+			_ = broker.Close()
+			h.shutdownEmbedded()
+			return nil, err
+		}
+		log.Info("recording frames and results", "max_age", cfg.RecordMaxAge, "max_bytes", cfg.RecordMaxBytes)
+	}
+	h.app = h.routes()
+	return h, nil
+}
+
+// checkPayloadLimit refuses a max frame size that the NATS server would
+// refuse to carry, once the connection knows the server's limit.
+func (h *Hub) checkPayloadLimit(b *natsBroker) error {
+	if !b.nc.IsConnected() {
+		return nil // checked by the server itself once connected; frames get "internal" then
+	}
+	const headerRoom = 4 << 10
+	if limit := b.nc.MaxPayload(); int64(h.cfg.MaxFrameBytes)+headerRoom > limit {
+		return fmt.Errorf("%w: max frame bytes %d does not fit the NATS server's max_payload %d (less %d for headers): lower HUB_MAX_FRAME_BYTES or raise max_payload",
+			ErrInvalidConfig, h.cfg.MaxFrameBytes, limit, headerRoom)
+	}
+	return nil
+}
+
+// Metrics returns the hub's counters.
+func (h *Hub) Metrics() *Metrics { return h.metrics }
+
+// Serve takes HTTP connections on ln until Close.
+func (h *Hub) Serve(ln net.Listener) error {
+	addr := ln.Addr()
+	h.listening.Store(&addr)
+	h.log.Info("hub listening", "addr", addr.String(), "static_dir", h.cfg.StaticDir)
+	return h.app.Listener(ln)
+}
+
+// Run serves cfg.Listen until ctx is done, then shuts down gracefully.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	h, err := New(cfg, log)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		_ = h.Close()
+		return fmt.Errorf("listening on %s: %w", cfg.Listen, err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- h.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "cause", context.Cause(ctx))
+		return h.Close()
+	case err := <-served:
+		_ = h.Close()
+		return fmt.Errorf("serving HTTP: %w", err)
+	}
+}
+
+// Close shuts the hub down in order: stop taking sessions, close the open
+// ones with "going away", stop the HTTP server, drain NATS, stop the
+// embedded server. It is safe to call more than once.
+func (h *Hub) Close() error {
+	h.closeOnce.Do(func() {
+		deadline := time.Now().Add(h.cfg.ShutdownTimeout)
+		h.mu.Lock()
+		h.shuttingDown = true
+		open := make([]*session, 0, len(h.sessions))
+		for s := range h.sessions {
+			open = append(open, s)
+		}
+		h.mu.Unlock()
+		for _, s := range open {
+			s.close(CloseGoingAway, "hub shutting down")
+		}
+		if !waitTimeout(&h.sessionsDone, time.Until(deadline)) {
+			h.log.Warn("sessions still open at shutdown deadline")
+		}
+		if h.app != nil {
+			ctx, cancel := context.WithDeadline(context.Background(), deadline)
+			if err := h.app.ShutdownWithContext(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+				h.closeErr = fmt.Errorf("stopping HTTP server: %w", err)
+			}
+			cancel()
+		}
+		if h.broker != nil {
+			_ = h.broker.Close()
+		}
+		h.shutdownEmbedded()
+		h.log.Info("hub stopped")
+	})
+	return h.closeErr
+}
+
+func (h *Hub) shutdownEmbedded() {
+	if h.embed != nil {
+		h.embed.Shutdown()
+	}
+}
+
+// addSession registers s; false when the hub is shutting down or full.
+func (h *Hub) addSession(s *session) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.shuttingDown || len(h.sessions) >= h.cfg.MaxSessions {
+		return false
+	}
+	h.sessions[s] = struct{}{}
+	h.sessionsDone.Add(1)
+	return true
+}
+
+func (h *Hub) removeSession(s *session) {
+	h.mu.Lock()
+	delete(h.sessions, s)
+	h.mu.Unlock()
+	h.sessionsDone.Done()
+}
+
+// acceptingSessions reports whether a new session would be taken now.
+func (h *Hub) acceptingSessions() (ok bool, reason string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case h.shuttingDown:
+		return false, "the hub is shutting down"
+	case len(h.sessions) >= h.cfg.MaxSessions:
+		return false, "the hub holds as many sessions as it may"
+	}
+	return true, ""
+}
+
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}

@@ -1,0 +1,36 @@
+// Package imagesniff tells an image's format from its first bytes, so the hub
+// can refuse what is not an image before it costs a worker anything.
+package imagesniff
+
+import "bytes"
+
+// Content types the workers decode.
+const (
+	JPEG = "image/jpeg"
+	PNG  = "image/png"
+	WebP = "image/webp"
+	BMP  = "image/bmp"
+)
+
+var (
+	jpegMagic = []byte{0xFF, 0xD8, 0xFF}
+	pngMagic  = []byte{0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'}
+)
+
+// ContentType returns the MIME type of data and true when it starts like a
+// JPEG, PNG, WebP or BMP file. A matching start does not prove the rest is
+// valid: the worker's decoder has the last word.
+func ContentType(data []byte) (string, bool) {
+	switch {
+	case bytes.HasPrefix(data, jpegMagic):
+		return JPEG, true
+	case bytes.HasPrefix(data, pngMagic):
+		return PNG, true
+	case len(data) >= 12 && bytes.Equal(data[0:4], []byte("RIFF")) && bytes.Equal(data[8:12], []byte("WEBP")):
+		return WebP, true
+	case len(data) >= 26 && data[0] == 'B' && data[1] == 'M':
+		return BMP, true
+	default:
+		return "", false
+	}
+}

@@ -1,0 +1,75 @@
+package hub
+
+import (
+	"fmt"
+	"io"
+	"sync/atomic"
+)
+
+// Metrics are the hub's counters, served at /metrics in the Prometheus text
+// format. Every frame ends in exactly one of results, errors or dropped.
+type Metrics struct {
+	SessionsOpen      atomic.Int64
+	WatchersOpen      atomic.Int64
+	SessionsTotal     atomic.Int64
+	FramesReceived    atomic.Int64
+	Results           atomic.Int64
+	Dropped           atomic.Int64
+	SlowClientsClosed atomic.Int64
+	SessionsRefused   atomic.Int64
+	errorsByCode      [len(errorCodes)]atomic.Int64
+	APIRequests       atomic.Int64
+}
+
+// errorCodes fixes the order of the per-code error counters.
+var errorCodes = [...]string{CodeBadImage, CodeTooLarge, CodeTimeout, CodeUnavailable, CodeRateLimited, CodeBadRequest, CodeUnknownSession, CodeInternal}
+
+// CountError counts one error answer with code.
+func (m *Metrics) CountError(code string) {
+	for i, c := range errorCodes {
+		if c == code {
+			m.errorsByCode[i].Add(1)
+			return
+		}
+	}
+	m.errorsByCode[len(errorCodes)-1].Add(1)
+}
+
+// Errors returns how many errors with code were answered.
+func (m *Metrics) Errors(code string) int64 {
+	for i, c := range errorCodes {
+		if c == code {
+			return m.errorsByCode[i].Load()
+		}
+	}
+	return 0
+}
+
+// WriteTo writes the counters in the Prometheus text exposition format.
+func (m *Metrics) WriteTo(w io.Writer) (int64, error) {
+	var n int64
+	line := func(format string, args ...any) {
+		k, _ := fmt.Fprintf(w, format, args...)
+		n += int64(k)
+	}
+	gauge := func(name, help string, v int64) {
+		line("# HELP %s %s\n# TYPE %s gauge\n%s %d\n", name, help, name, name, v)
+	}
+	counter := func(name, help string, v int64) {
+		line("# HELP %s %s\n# TYPE %s counter\n%s %d\n", name, help, name, name, v)
+	}
+	gauge("hub_sessions_open", "Streaming WebSocket sessions open now.", m.SessionsOpen.Load())
+	gauge("hub_watchers_open", "Watching WebSocket connections open now.", m.WatchersOpen.Load())
+	counter("hub_sessions_total", "WebSocket connections accepted.", m.SessionsTotal.Load())
+	counter("hub_sessions_refused_total", "WebSocket connections refused (origin, limit, bad watch id).", m.SessionsRefused.Load())
+	counter("hub_frames_received_total", "Frames received from clients.", m.FramesReceived.Load())
+	counter("hub_results_total", "Results returned to clients.", m.Results.Load())
+	counter("hub_frames_dropped_total", "Frames answered dropped because a newer frame superseded them.", m.Dropped.Load())
+	counter("hub_slow_clients_closed_total", "Connections closed because the client did not read.", m.SlowClientsClosed.Load())
+	counter("hub_api_requests_total", "POST /api/v1/analyze requests.", m.APIRequests.Load())
+	line("# HELP hub_errors_total Error answers by code.\n# TYPE hub_errors_total counter\n")
+	for i, c := range errorCodes {
+		line("hub_errors_total{code=%q} %d\n", c, m.errorsByCode[i].Load())
+	}
+	return n, nil
+}

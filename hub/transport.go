@@ -1,0 +1,59 @@
+package hub
+
+import (
+	"io"
+	"net"
+	"time"
+)
+
+// Conn is the hub's seam to a WebSocket connection: what a session reads
+// and writes. contrib/websocket's *Conn (fasthttp/websocket) satisfies it.
+// One goroutine reads (NextReader, SetReadLimit, SetPongHandler) and one
+// writes (WriteMessage, SetWriteDeadline); WriteControl and Close may be
+// called from anywhere.
+type Conn interface {
+	NextReader() (messageType int, r io.Reader, err error)
+	WriteMessage(messageType int, data []byte) error
+	WriteControl(messageType int, data []byte, deadline time.Time) error
+	SetReadDeadline(t time.Time) error
+	SetWriteDeadline(t time.Time) error
+	SetReadLimit(limit int64)
+	SetPongHandler(h func(appData string) error)
+	UnderlyingConn() net.Conn
+	Close() error
+}
+
+// Message types of RFC 6455, as the websocket packages number them.
+const (
+	textMessage   = 1
+	binaryMessage = 2
+	closeMessage  = 8
+	pingMessage   = 9
+)
+
+const (
+	// writeWait bounds one write to a client: a healthy client on a slow
+	// link takes a few hundred ms for a small JSON message; ten seconds
+	// means the link is gone.
+	writeWait = 10 * time.Second
+	// pongWait is how long a client may stay silent (no message, no pong)
+	// before the hub gives up on it; browsers answer pings at once.
+	pongWait = 60 * time.Second
+	// pingPeriod must be shorter than pongWait so a live client's pong
+	// arrives before the deadline.
+	pingPeriod = pongWait * 9 / 10
+	// closeGrace is how long the hub waits, after sending a close frame, for
+	// the client's close frame before it cuts the TCP connection.
+	closeGrace = time.Second
+)
+
+// closeFrame formats a close frame's payload: the code then the reason.
+func closeFrame(code int, reason string) []byte {
+	if len(reason) > 120 { // a control frame's payload is at most 125 bytes
+		reason = reason[:120]
+	}
+	b := make([]byte, 2+len(reason))
+	b[0], b[1] = byte(code>>8), byte(code)
+	copy(b[2:], reason)
+	return b
+}

@@ -1,0 +1,149 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/gofiber/contrib/websocket"
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/webcamhub/webcamhub/hub/internal/sessionid"
+)
+
+const (
+	// watchLookupTimeout bounds asking NATS whether a watched session exists
+	// on any hub: an unknown one is answered at once ("no responders"), a
+	// known one within a round trip.
+	watchLookupTimeout = 2 * time.Second
+	// CloseUnknownSession closes a watcher whose session id is not live.
+	CloseUnknownSession = 4004
+
+	localWatching = "watching" // Locals key: the session id a watcher follows
+)
+
+// upgrade decides, before the WebSocket handshake, whether the connection
+// is taken: an upgrade request, an allowed origin, room for a session, and
+// for watchers an id of the right form.
+func (h *Hub) upgrade(c *fiber.Ctx) error {
+	if !websocket.IsWebSocketUpgrade(c) {
+		return c.Status(fiber.StatusUpgradeRequired).JSON(fiber.Map{"message": "GET /ws needs a WebSocket upgrade"})
+	}
+	if !h.originAllowed(c) {
+		h.metrics.SessionsRefused.Add(1)
+		h.log.Warn("websocket origin refused", "origin", c.Get(fiber.HeaderOrigin))
+		return c.Status(fiber.StatusForbidden).JSON(fiber.Map{"message": "origin not allowed"})
+	}
+	if ok, reason := h.acceptingSessions(); !ok {
+		h.metrics.SessionsRefused.Add(1)
+		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"message": reason})
+	}
+	if watch := c.Query("watch"); watch != "" {
+		c.Locals(localWatching, watch)
+	}
+	return c.Next()
+}
+
+func (h *Hub) websocketHandler() fiber.Handler {
+	return websocket.New(h.serveWebSocket, websocket.Config{
+		// Frames are read through NextReader into their own buffers, so the
+		// I/O buffers stay small; write buffers are pooled across connections
+		// (most sessions are idle between results).
+		ReadBufferSize:  4 << 10,
+		WriteBufferSize: 4 << 10,
+		WriteBufferPool: &sync.Pool{},
+		RecoverHandler: func(c *websocket.Conn) {
+			if r := recover(); r != nil {
+				h.log.Error("websocket handler panicked", "panic", r)
+				_ = c.WriteControl(closeMessage, closeFrame(1011, "internal error"), time.Now().Add(writeWait))
+			}
+		},
+	})
+}
+
+// serveWebSocket runs one connection: a streaming session, or a watcher of
+// one when the URL had ?watch=<session id>.
+func (h *Hub) serveWebSocket(c *websocket.Conn) {
+	watching, _ := c.Locals(localWatching).(string)
+	s := newSession(h, c.Conn, sessionid.New(), watching)
+	if !h.addSession(s) {
+		_ = c.WriteControl(closeMessage, closeFrame(CloseGoingAway, "hub not accepting sessions"), time.Now().Add(writeWait))
+		return
+	}
+	defer h.removeSession(s)
+	h.metrics.SessionsTotal.Add(1)
+	if watching != "" {
+		h.serveWatcher(s)
+		return
+	}
+	h.serveStreamer(s)
+}
+
+func (h *Hub) serveStreamer(s *session) {
+	h.metrics.SessionsOpen.Add(1)
+	defer h.metrics.SessionsOpen.Add(-1)
+	// Answering sessions.info.<id> is how watchers on any hub learn that
+	// this session exists.
+	since := time.Now().UTC().Format(time.RFC3339)
+	stopInfo, err := h.broker.Respond(sessionInfoPrefix+s.id, func() []byte {
+		return mustJSON(map[string]string{"session": s.id, "since": since})
+	})
+	if err != nil {
+		s.log.Warn("session not visible to watchers", "err", err)
+	} else {
+		defer stopInfo()
+	}
+	s.log.Info("session opened", "ip", s.conn.UnderlyingConn().RemoteAddr().String())
+	s.run(mustJSON(welcomeMsg{
+		Type: "welcome", Session: s.id, Protocol: ProtocolVersion,
+		MaxFrameBytes: h.cfg.MaxFrameBytes, FramesInFlight: h.cfg.FramesInFlight,
+		FrameTimeoutMs: h.cfg.FrameTimeout.Milliseconds(),
+	}))
+	// Tell watchers the stream ended (best effort: NATS may be gone).
+	_ = h.broker.Publish(resultSubjectPrefix+"live."+s.id, mustJSON(map[string]string{"type": "ended", "session": s.id}))
+}
+
+func (h *Hub) serveWatcher(s *session) {
+	h.metrics.WatchersOpen.Add(1)
+	defer h.metrics.WatchersOpen.Add(-1)
+	if err := h.checkWatchable(s.watching); err != nil {
+		code := codeOf(err)
+		h.metrics.CountError(code)
+		s.enqueue(encodeError(0, code))
+		s.close(CloseUnknownSession, publicMessage(code))
+		s.run(nil)
+		return
+	}
+	stop, err := h.broker.Subscribe(resultSubjectPrefix+"live."+s.watching, s.enqueue)
+	if err != nil {
+		s.enqueue(encodeError(0, CodeUnavailable))
+		s.close(CloseGoingAway, "cannot watch now")
+		s.run(nil)
+		return
+	}
+	defer stop()
+	s.log.Info("watcher opened", "watching", s.watching)
+	s.run(mustJSON(welcomeMsg{
+		Type: "welcome", Session: s.id, Watching: s.watching, Protocol: ProtocolVersion,
+		MaxFrameBytes: h.cfg.MaxFrameBytes, FramesInFlight: h.cfg.FramesInFlight,
+		FrameTimeoutMs: h.cfg.FrameTimeout.Milliseconds(),
+	}))
+}
+
+// checkWatchable returns nil when id is a live session on some hub.
+func (h *Hub) checkWatchable(id string) error {
+	if !sessionid.Valid(id) {
+		return fmt.Errorf("malformed session id: %w", ErrUnknownSession)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), watchLookupTimeout)
+	defer cancel()
+	ok, err := h.broker.Exists(ctx, sessionInfoPrefix+id)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return ErrUnknownSession
+	}
+	return nil
+}

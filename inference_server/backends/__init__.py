@@ -1,0 +1,26 @@
+"""Model backends and the MODEL spec that picks one."""
+
+from __future__ import annotations
+
+from .base import MODEL_NAME, Backend, ModelLoadError
+
+__all__ = ["MODEL_NAME", "Backend", "ModelLoadError", "load_backend"]
+
+
+def load_backend(spec: str, labels_path: str | None = None, num_threads: int = 2) -> Backend:
+    """spec: "keras" (official ImageNet weights, downloaded), "keras:<weights file>",
+    "tflite:<model.tflite>", or "keras-random" (random weights: tests and benchmarks)."""
+    if spec.startswith("tflite:"):
+        from .tflite import TfliteBackend
+
+        return TfliteBackend(spec[len("tflite:"):], labels_path, num_threads)
+    if spec in ("keras", "keras-random") or spec.startswith("keras:"):
+        from .keras_backend import IMAGENET, KerasBackend
+
+        weights: str | None = IMAGENET
+        if spec == "keras-random":
+            weights = None
+        elif spec.startswith("keras:"):
+            weights = spec[len("keras:"):]
+        return KerasBackend(weights, labels_path, num_threads)
+    raise ModelLoadError(f"unknown model {spec!r}")

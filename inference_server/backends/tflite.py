@@ -1,0 +1,148 @@
+"""LiteRT (TFLite) backend for MobileNetV2 .tflite files, uint8/int8 quantized or float."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..labels import NUM_CLASSES, LabelsError, embedded_labels, imagenet_labels, read_labels_file
+from .base import ModelLoadError
+
+log = logging.getLogger(__name__)
+
+# MobileNetV2 wants real-valued input in [-1, 1]: real = (pixel - 127.5) / 127.5.
+_MEAN = 127.5
+_STD = 127.5
+
+
+def _interpreter_class() -> Any:
+    from ai_edge_litert.interpreter import Interpreter
+
+    return Interpreter
+
+
+def input_lut(dtype: np.dtype, scale: float, zero_point: int) -> np.ndarray | None:
+    """A 256-entry table mapping a pixel value to the model's input value, or None
+    when raw pixels can be fed as they are (the usual uint8 MobileNet quantization,
+    e.g. scale 1/128 zero point 128, or scale 1/127.5 zero point 127)."""
+    pixels = np.arange(256, dtype=np.float64)
+    real = (pixels - _MEAN) / _STD
+    if dtype == np.float32:
+        return real.astype(np.float32)
+    info = np.iinfo(dtype)
+    if scale <= 0:  # not quantized: the model takes the integer pixels themselves
+        return None if dtype == np.uint8 else np.clip(pixels, info.min, info.max).astype(dtype)
+    if dtype == np.uint8 and abs(scale * _STD - 1.0) < 0.01 and abs(zero_point - _MEAN) <= 1.0:
+        return None
+    q = np.round(real / scale + zero_point)
+    return np.clip(q, info.min, info.max).astype(dtype)
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+class TfliteBackend:
+    kind = "tflite"
+
+    def __init__(self, path: str, labels_path: str | None = None, num_threads: int = 2) -> None:
+        self.path = Path(path)
+        self.num_threads = num_threads
+        try:
+            self._model = self.path.read_bytes()
+        except OSError as exc:
+            raise ModelLoadError(
+                f"cannot read the TFLite model {self.path}: {exc.strerror or exc}") from None
+        self._interps: dict[int, Any] = {}
+        interp = self._interpreter(1)
+        inp = interp.get_input_details()
+        out = interp.get_output_details()
+        if len(inp) != 1 or len(out) != 1:
+            raise ModelLoadError(f"{self.path} has {len(inp)} inputs and {len(out)} outputs; "
+                                 "expected an image classifier with one of each")
+        shape = [int(s) for s in inp[0]["shape"]]
+        if len(shape) != 4 or shape[1] != shape[2] or shape[3] != 3:
+            raise ModelLoadError(f"{self.path} takes input of shape {shape}; expected "
+                                 "[1, size, size, 3] RGB images")
+        self.input_size = shape[1]
+        self._in_index = int(inp[0]["index"])
+        self._out_index = int(out[0]["index"])
+        self.input_dtype = np.dtype(inp[0]["dtype"])
+        if self.input_dtype not in (np.uint8, np.int8, np.float32):
+            raise ModelLoadError(f"{self.path} takes {self.input_dtype} input; "
+                                 "expected uint8, int8 or float32")
+        in_scale, in_zero = inp[0]["quantization"]
+        self._lut = input_lut(self.input_dtype, float(in_scale), int(in_zero))
+        self._out_dtype = np.dtype(out[0]["dtype"])
+        self._out_scale, self._out_zero = (float(v) for v in out[0]["quantization"])
+        classes = int(out[0]["shape"][-1])
+        if classes not in (NUM_CLASSES, NUM_CLASSES + 1):
+            raise ModelLoadError(f"{self.path} has {classes} output classes; expected an "
+                                 f"ImageNet classifier ({NUM_CLASSES} or {NUM_CLASSES + 1})")
+        # 1001 outputs: class 0 is "background", ImageNet class i is output i+1.
+        self._offset = classes - NUM_CLASSES
+        self.labels = self._load_labels(labels_path)
+
+    def _load_labels(self, labels_path: str | None) -> list[str]:
+        try:
+            if labels_path:
+                return read_labels_file(labels_path)
+            found = embedded_labels(self._model)
+            if found is None:
+                raise ModelLoadError(f"{self.path} carries no label file in its metadata; "
+                                     "pass --labels <file> (LABELS=...)")
+            return imagenet_labels(found, f"the label file in {self.path.name}")
+        except LabelsError as exc:
+            raise ModelLoadError(str(exc)) from None
+
+    def _interpreter(self, batch: int) -> Any:
+        """One interpreter per batch size: resizing and re-allocating tensors (and
+        re-preparing the XNNPACK delegate) on every size change would be costly."""
+        interp = self._interps.get(batch)
+        if interp is not None:
+            return interp
+        try:
+            interp = _interpreter_class()(model_content=self._model, num_threads=self.num_threads)
+            if batch != 1:
+                idx = interp.get_input_details()[0]["index"]
+                shape = list(interp.get_input_details()[0]["shape"])
+                interp.resize_tensor_input(idx, [batch, *shape[1:]], strict=False)
+            interp.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            if batch == 1:
+                raise ModelLoadError(f"{self.path} is not a valid TFLite model ({exc})") from None
+            raise
+        self._interps[batch] = interp
+        log.debug("tflite interpreter ready", extra={"fields": {"batch": batch}})
+        return interp
+
+    def warm_up(self, batch_max: int) -> None:
+        """Create and run the interpreters for batch 1 and batch_max once."""
+        for n in sorted({1, batch_max}):
+            self.predict(np.zeros((n, self.input_size, self.input_size, 3), np.uint8))
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        n = int(batch.shape[0])
+        interp = self._interpreter(n)
+        x = batch if self._lut is None else self._lut[batch]
+        interp.set_tensor(self._in_index, x)
+        interp.invoke()
+        out = interp.get_tensor(self._out_index)
+        if self._out_dtype != np.float32:
+            if self._out_scale > 0:
+                out = (out.astype(np.float32) - self._out_zero) * self._out_scale
+            else:
+                out = out.astype(np.float32) / float(np.iinfo(self._out_dtype).max)
+        else:
+            out = out.astype(np.float32, copy=False)
+            sums = out.sum(axis=-1)
+            if out.min() < 0 or out.max() > 1 or np.any(np.abs(sums - 1) > 0.05):
+                out = _softmax(out)  # logits, not probabilities
+        return np.ascontiguousarray(out[:, self._offset:])
+
+    def close(self) -> None:
+        self._interps.clear()

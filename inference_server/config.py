@@ -1,0 +1,166 @@
+"""Worker configuration: command-line flags whose defaults come from env vars."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+from urllib.parse import urlparse
+
+MIB = 1024 * 1024
+VALID_SCHEMES = ("nats", "tls", "ws", "wss")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class Config:
+    nats_url: str = "nats://127.0.0.1:4222"
+    model: str = "keras"
+    labels: str | None = None
+    top_k: int = 3
+    batch_max: int = 8
+    batch_wait_ms: float = 3.0
+    max_image_bytes: int = 8 * MIB
+    max_pixels: int = 40_000_000
+    name: str = ""
+    queue_group: str = "inference"
+    log_level: str = "info"
+    num_threads: int = 0  # 0 = pick from the number of cores
+
+    @property
+    def threads(self) -> int:
+        """Threads for the model (LiteRT interpreter / TF intra-op pool)."""
+        if self.num_threads > 0:
+            return self.num_threads
+        return max(1, min(4, os.cpu_count() or 1))
+
+
+def default_worker_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def _env_int(env: Mapping[str, str], key: str, default: int) -> int:
+    raw = env.get(key)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{key}={raw!r} is not an integer") from None
+
+
+def _env_float(env: Mapping[str, str], key: str, default: float) -> float:
+    raw = env.get(key)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{key}={raw!r} is not a number") from None
+
+
+def _env_str(env: Mapping[str, str], key: str, default: str | None) -> str | None:
+    raw = env.get(key)
+    if raw is None or raw.strip() == "":
+        return default
+    return raw.strip()
+
+
+def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
+    d = Config()
+    p = argparse.ArgumentParser(
+        prog="python -m inference_server",
+        description="MobileNetV2 inference worker: answers frames.> requests over NATS.",
+    )
+    p.add_argument("--nats-url", default=_env_str(env, "NATS_URL", d.nats_url),
+                   help="NATS server URL(s), comma separated (env NATS_URL)")
+    p.add_argument("--model", default=_env_str(env, "MODEL", d.model),
+                   help="keras | keras:<weights file> | tflite:<model.tflite> | keras-random "
+                        "(env MODEL)")
+    p.add_argument("--labels", default=_env_str(env, "LABELS", d.labels),
+                   help="labels file, one class name a line (env LABELS)")
+    p.add_argument("--top-k", type=int, default=_env_int(env, "TOP_K", d.top_k),
+                   help="predictions per result (env TOP_K)")
+    p.add_argument("--batch-max", type=int, default=_env_int(env, "BATCH_MAX", d.batch_max),
+                   help="most frames in one model call (env BATCH_MAX)")
+    p.add_argument("--batch-wait-ms", type=float,
+                   default=_env_float(env, "BATCH_WAIT_MS", d.batch_wait_ms),
+                   help="how long a batch waits for more frames (env BATCH_WAIT_MS)")
+    p.add_argument("--max-image-bytes", type=int,
+                   default=_env_int(env, "MAX_IMAGE_BYTES", d.max_image_bytes),
+                   help="larger bodies are answered with too_large (env MAX_IMAGE_BYTES)")
+    p.add_argument("--max-pixels", type=int, default=_env_int(env, "MAX_PIXELS", d.max_pixels),
+                   help="larger images (width*height) are refused (env MAX_PIXELS)")
+    p.add_argument("--name", default=_env_str(env, "WORKER_NAME", None),
+                   help="worker name in results and logs (env WORKER_NAME, default hostname-pid)")
+    p.add_argument("--queue-group", default=_env_str(env, "QUEUE_GROUP", d.queue_group),
+                   help="NATS queue group (env QUEUE_GROUP)")
+    p.add_argument("--log-level", default=_env_str(env, "LOG_LEVEL", d.log_level),
+                   help="debug | info | warning | error (env LOG_LEVEL)")
+    p.add_argument("--num-threads", type=int,
+                   default=_env_int(env, "NUM_THREADS", d.num_threads),
+                   help="model threads, 0 = auto (env NUM_THREADS)")
+    return p
+
+
+def validate(cfg: Config) -> Config:
+    problems: list[str] = []
+    for url in cfg.nats_url.split(","):
+        parsed = urlparse(url.strip())
+        if parsed.scheme not in VALID_SCHEMES or not parsed.hostname:
+            problems.append(f"--nats-url {url.strip()!r} is not a NATS URL like nats://host:4222")
+    m = cfg.model
+    if not (m in ("keras", "keras-random")
+            or (m.startswith("keras:") and len(m) > len("keras:"))
+            or (m.startswith("tflite:") and len(m) > len("tflite:"))):
+        problems.append(f"--model {m!r} must be keras, keras:<weights file>, tflite:<model.tflite>"
+                        " or keras-random")
+    if not 1 <= cfg.top_k <= 1000:
+        problems.append(f"--top-k {cfg.top_k} must be between 1 and 1000")
+    if not 1 <= cfg.batch_max <= 256:
+        problems.append(f"--batch-max {cfg.batch_max} must be between 1 and 256")
+    if not 0 <= cfg.batch_wait_ms <= 1000:
+        problems.append(f"--batch-wait-ms {cfg.batch_wait_ms} must be between 0 and 1000")
+    if cfg.max_image_bytes < 1:
+        problems.append(f"--max-image-bytes {cfg.max_image_bytes} must be positive")
+    if cfg.max_pixels < 1:
+        problems.append(f"--max-pixels {cfg.max_pixels} must be positive")
+    if not cfg.name or any(c.isspace() for c in cfg.name):
+        problems.append(f"--name {cfg.name!r} must be non-empty without spaces")
+    if not cfg.queue_group or any(c.isspace() or c in ".*>" for c in cfg.queue_group):
+        problems.append(f"--queue-group {cfg.queue_group!r} is not a valid queue group")
+    if cfg.log_level not in LOG_LEVELS:
+        problems.append(f"--log-level {cfg.log_level!r} must be one of {', '.join(LOG_LEVELS)}")
+    if cfg.num_threads < 0:
+        problems.append(f"--num-threads {cfg.num_threads} must be 0 (auto) or more")
+    if problems:
+        raise ConfigError("; ".join(problems))
+    return cfg
+
+
+def load_config(argv: Sequence[str] | None = None,
+                env: Mapping[str, str] | None = None) -> Config:
+    """Parse flags (defaults from env). Raises ConfigError; argparse exits 2 on bad flags."""
+    env = os.environ if env is None else env
+    args = build_parser(env).parse_args(argv)
+    cfg = Config(
+        nats_url=args.nats_url,
+        model=args.model,
+        labels=args.labels,
+        top_k=args.top_k,
+        batch_max=args.batch_max,
+        batch_wait_ms=args.batch_wait_ms,
+        max_image_bytes=args.max_image_bytes,
+        max_pixels=args.max_pixels,
+        name=args.name or default_worker_name(),
+        queue_group=args.queue_group,
+        log_level=(args.log_level or "info").lower(),
+        num_threads=args.num_threads,
+    )
+    return validate(cfg)
