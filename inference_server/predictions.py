@@ -14,11 +14,9 @@ class Prediction(TypedDict):
 
 
 def top_k(probs: np.ndarray, labels: Sequence[str], k: int) -> list[Prediction]:
-    """The k most likely classes, best first. Ties keep the lower index first."""
-    k = min(k, probs.shape[-1])
-    # argpartition is O(n); then sort only the k winners (stable on -p, then index).
-    idx = np.argpartition(-probs, k - 1)[:k]
-    idx = sorted(idx.tolist(), key=lambda i: (-float(probs[i]), i))
+    """The k most likely classes, best first. Ties keep the lower index first, so the
+    answer is deterministic (a stable sort of 1000 floats costs microseconds)."""
+    idx = np.argsort(-probs, kind="stable")[:k].tolist()
     return [
         {"label": labels[i], "index": int(i), "confidence": round(float(probs[i]), 4)}
         for i in idx

@@ -56,7 +56,10 @@ class KerasBackend:
         for tests and benchmarks), or a local .h5 / .weights.h5 / .keras file."""
         if weights not in (IMAGENET, None) and not Path(weights).is_file():
             raise ModelLoadError(f"Keras weights file {weights} does not exist")
-        keras = _import_keras(num_threads)
+        try:
+            keras = _import_keras(num_threads)
+        except ImportError as exc:
+            raise ModelLoadError(f"Keras with a backend is not installed ({exc})") from None
         self._preprocess = keras.applications.mobilenet_v2.preprocess_input
         try:
             if weights is not None and weights.endswith(".keras"):

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..labels import NUM_CLASSES, LabelsError, embedded_labels, imagenet_labels, read_labels_file
 from .base import ModelLoadError
+from .tflite_batch import make_batch_dynamic
 
 log = logging.getLogger(__name__)
 
@@ -19,8 +20,10 @@ _STD = 127.5
 
 
 def _interpreter_class() -> Any:
-    from ai_edge_litert.interpreter import Interpreter
-
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError as exc:
+        raise ModelLoadError(f"LiteRT (ai-edge-litert) is not installed ({exc})") from None
     return Interpreter
 
 
@@ -57,7 +60,14 @@ class TfliteBackend:
         except OSError as exc:
             raise ModelLoadError(
                 f"cannot read the TFLite model {self.path}: {exc.strerror or exc}") from None
+        self._runnable = self._model
+        try:
+            self._runnable, patched = make_batch_dynamic(self._model)
+            log.debug("batch patch", extra={"fields": {"reshapes_patched": patched}})
+        except Exception as exc:  # not a flatbuffer we understand: the interpreter says more
+            log.debug("batch patch skipped", extra={"fields": {"reason": str(exc)[:200]}})
         self._interps: dict[int, Any] = {}
+        self._loop_batches = False  # True when the model cannot be resized to a batch
         interp = self._interpreter(1)
         inp = interp.get_input_details()
         out = interp.get_output_details()
@@ -106,7 +116,8 @@ class TfliteBackend:
         if interp is not None:
             return interp
         try:
-            interp = _interpreter_class()(model_content=self._model, num_threads=self.num_threads)
+            interp = _interpreter_class()(model_content=self._runnable,
+                                          num_threads=self.num_threads)
             if batch != 1:
                 idx = interp.get_input_details()[0]["index"]
                 shape = list(interp.get_input_details()[0]["shape"])
@@ -125,13 +136,25 @@ class TfliteBackend:
         for n in sorted({1, batch_max}):
             self.predict(np.zeros((n, self.input_size, self.input_size, 3), np.uint8))
 
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        n = int(batch.shape[0])
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        n = int(x.shape[0])
+        if n > 1 and not self._loop_batches:
+            try:
+                self._interpreter(n)
+            except (ValueError, RuntimeError) as exc:
+                log.warning("model cannot take batches; running frames one by one",
+                            extra={"fields": {"reason": str(exc)[:200]}})
+                self._loop_batches = True
+        if n > 1 and self._loop_batches:
+            return np.concatenate([self._run(x[i:i + 1]) for i in range(n)])
         interp = self._interpreter(n)
-        x = batch if self._lut is None else self._lut[batch]
         interp.set_tensor(self._in_index, x)
         interp.invoke()
-        out = interp.get_tensor(self._out_index)
+        return interp.get_tensor(self._out_index)
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        x = batch if self._lut is None else self._lut[batch]
+        out = self._run(x)
         if self._out_dtype != np.float32:
             if self._out_scale > 0:
                 out = (out.astype(np.float32) - self._out_zero) * self._out_scale

@@ -1,0 +1,170 @@
+import { useCallback, useEffect, useRef, useState } from 'react';
+import Alert from '@mui/material/Alert';
+import AlertTitle from '@mui/material/AlertTitle';
+import Box from '@mui/material/Box';
+import Button from '@mui/material/Button';
+import Card from '@mui/material/Card';
+import CardContent from '@mui/material/CardContent';
+import LinearProgress from '@mui/material/LinearProgress';
+import Stack from '@mui/material/Stack';
+import Typography from '@mui/material/Typography';
+import ImageRounded from '@mui/icons-material/ImageRounded';
+import UploadFileRounded from '@mui/icons-material/UploadFileRounded';
+import { AnalyzeError, analyzeImage, describeAnalyzeStatus, fileToBase64 } from '../lib/analyze';
+import type { Prediction } from '../lib/protocol';
+import { Predictions } from './Predictions';
+
+type UploadState =
+  | { kind: 'empty' }
+  | { kind: 'busy'; name: string }
+  | { kind: 'done'; name: string; predictions: Prediction[] }
+  | { kind: 'error'; name: string; status: number };
+
+export function UploadCard() {
+  const [state, setState] = useState<UploadState>({ kind: 'empty' });
+  const [preview, setPreview] = useState<string | null>(null);
+  const [dragging, setDragging] = useState(false);
+  const inputRef = useRef<HTMLInputElement | null>(null);
+  const abortRef = useRef<AbortController | null>(null);
+
+  useEffect(() => () => abortRef.current?.abort(), []);
+  useEffect(
+    () => () => {
+      if (preview) URL.revokeObjectURL(preview);
+    },
+    [preview],
+  );
+
+  const classify = useCallback(async (file: File) => {
+    abortRef.current?.abort();
+    const ac = new AbortController();
+    abortRef.current = ac;
+    setPreview(URL.createObjectURL(file));
+    setState({ kind: 'busy', name: file.name });
+    try {
+      const b64 = await fileToBase64(file);
+      const predictions = await analyzeImage(b64, ac.signal);
+      if (!ac.signal.aborted) setState({ kind: 'done', name: file.name, predictions });
+    } catch (err) {
+      if (ac.signal.aborted) return;
+      setState({ kind: 'error', name: file.name, status: err instanceof AnalyzeError ? err.status : 0 });
+    }
+  }, []);
+
+  const onFiles = useCallback(
+    (files: FileList | null) => {
+      const f = files?.[0];
+      if (f) void classify(f);
+    },
+    [classify],
+  );
+
+  const errorCopy = state.kind === 'error' ? describeAnalyzeStatus(state.status) : null;
+
+  return (
+    <Card component="section" aria-labelledby="upload-title">
+      <CardContent sx={{ p: { xs: 2, sm: 3 } }}>
+        <Typography variant="h2" id="upload-title">
+          Classify a photo
+        </Typography>
+        <Typography variant="body2" color="text.secondary" sx={{ mb: 2.5 }}>
+          Choose an image file or drop it here; the hub returns its top-3 labels.
+        </Typography>
+        <Box sx={{ display: 'grid', gridTemplateColumns: { xs: '1fr', md: 'minmax(0, 7fr) minmax(0, 5fr)' }, gap: { xs: 2.5, md: 4 } }}>
+          <Box
+            onDragOver={(e: React.DragEvent) => {
+              e.preventDefault();
+              setDragging(true);
+            }}
+            onDragLeave={() => setDragging(false)}
+            onDrop={(e: React.DragEvent) => {
+              e.preventDefault();
+              setDragging(false);
+              onFiles(e.dataTransfer.files);
+            }}
+            data-testid="upload-dropzone"
+            sx={{
+              position: 'relative',
+              minHeight: 220,
+              border: '2px dashed',
+              borderColor: dragging ? 'primary.main' : 'divider',
+              bgcolor: dragging ? 'rgba(36, 81, 199, 0.06)' : 'rgba(23, 32, 51, 0.02)',
+              borderRadius: 2,
+              display: 'flex',
+              alignItems: 'center',
+              justifyContent: 'center',
+              overflow: 'hidden',
+              transition: 'border-color 150ms, background-color 150ms',
+            }}
+          >
+            {preview ? (
+              <Box
+                component="img"
+                src={preview}
+                alt={state.kind === 'empty' ? '' : `Uploaded image ${state.name}`}
+                sx={{ position: 'absolute', inset: 0, width: '100%', height: '100%', objectFit: 'contain', opacity: 0.95 }}
+              />
+            ) : null}
+            <Stack
+              spacing={1.5}
+              sx={{
+                alignItems: 'center',
+                textAlign: 'center',
+                p: 2,
+                position: 'relative',
+                ...(preview
+                  ? { alignSelf: 'flex-end', mb: 1.5, bgcolor: 'rgba(255,255,255,0.9)', borderRadius: 2, px: 1.5, py: 1 }
+                  : {}),
+              }}
+            >
+              {preview ? null : <ImageRounded sx={{ fontSize: 40, color: 'text.disabled' }} />}
+              {preview ? null : (
+                <Typography variant="body2" color="text.secondary">
+                  Drag and drop an image here, or
+                </Typography>
+              )}
+              <Button variant={preview ? 'outlined' : 'contained'} component="label" startIcon={<UploadFileRounded />} size={preview ? 'small' : 'medium'}>
+                {preview ? 'Choose another image' : 'Choose image'}
+                <input
+                  ref={inputRef}
+                  type="file"
+                  accept="image/*"
+                  hidden
+                  data-testid="upload-input"
+                  onChange={(e) => {
+                    onFiles(e.currentTarget.files);
+                    e.currentTarget.value = '';
+                  }}
+                />
+              </Button>
+            </Stack>
+          </Box>
+          <Box aria-live="polite" aria-busy={state.kind === 'busy'}>
+            {state.kind === 'busy' ? (
+              <Stack spacing={1.5}>
+                <Typography variant="overline" color="text.secondary">
+                  Classifying {state.name}…
+                </Typography>
+                <LinearProgress aria-label="Classifying" />
+              </Stack>
+            ) : null}
+            {state.kind === 'error' && errorCopy ? (
+              <Alert severity="error" data-testid="upload-error">
+                <AlertTitle>{errorCopy.title}</AlertTitle>
+                {errorCopy.body}
+              </Alert>
+            ) : null}
+            {state.kind === 'done' ? (
+              <Predictions predictions={state.predictions} topTestId="upload-top-label" emptyText="No labels" />
+            ) : null}
+            {state.kind === 'empty' ? (
+              <Typography variant="body2" color="text.secondary" sx={{ mt: { md: 1 } }}>
+                The top-3 labels appear here.
+              </Typography>
+            ) : null}
+          </Box>
+        </Box>
+      </CardContent>
+    </Card>
+  );
+}

@@ -1,0 +1,44 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { AnalyzeError, analyzeImage, describeAnalyzeStatus, stripDataUrl } from './analyze';
+
+afterEach(() => {
+  vi.unstubAllGlobals();
+});
+
+describe('analyze API', () => {
+  it('strips the data: prefix', () => {
+    expect(stripDataUrl('data:image/bmp;base64,Qk0=')).toBe('Qk0=');
+    expect(stripDataUrl('Qk0=')).toBe('Qk0=');
+  });
+
+  it('posts base64Image and returns the predictions', async () => {
+    const fetchMock = vi.fn(async () =>
+      new Response(JSON.stringify([{ label: 'military uniform', confidence: 0.93 }]), { status: 200 }),
+    );
+    vi.stubGlobal('fetch', fetchMock);
+    const preds = await analyzeImage('Qk0=');
+    expect(preds).toEqual([{ label: 'military uniform', confidence: 0.93 }]);
+    const [url, init] = fetchMock.mock.calls[0] as unknown as [string, RequestInit];
+    expect(url).toBe('/api/v1/analyze');
+    expect(init.method).toBe('POST');
+    expect(JSON.parse(String(init.body))).toEqual({ base64Image: 'Qk0=' });
+  });
+
+  it('turns error statuses into AnalyzeError with the hub message', async () => {
+    vi.stubGlobal('fetch', async () => new Response(JSON.stringify({ message: 'no worker' }), { status: 503 }));
+    await expect(analyzeImage('x')).rejects.toMatchObject({ status: 503, message: 'no worker' });
+    vi.stubGlobal('fetch', async () => {
+      throw new TypeError('failed to fetch');
+    });
+    const err = await analyzeImage('x').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AnalyzeError);
+    expect((err as AnalyzeError).status).toBe(0);
+  });
+
+  it('has words for each status', () => {
+    for (const s of [0, 400, 413, 429, 503, 504, 500]) {
+      expect(describeAnalyzeStatus(s).title.length).toBeGreaterThan(5);
+    }
+    expect(describeAnalyzeStatus(503).title).toMatch(/worker/);
+  });
+});

@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { hubSocketUrl, parseServerMessage } from './protocol';
+
+describe('hubSocketUrl', () => {
+  it('uses the page origin and the matching scheme', () => {
+    expect(hubSocketUrl({ protocol: 'http:', host: 'localhost:8080' })).toBe('ws://localhost:8080/ws');
+    expect(hubSocketUrl({ protocol: 'https:', host: 'hub.example' })).toBe('wss://hub.example/ws');
+    expect(hubSocketUrl({ protocol: 'http:', host: 'h:1' }, 'a b/c')).toBe('ws://h:1/ws?watch=a%20b%2Fc');
+  });
+});
+
+describe('parseServerMessage', () => {
+  it('parses the hub messages', () => {
+    expect(parseServerMessage('{"type":"welcome","session":"s","framesInFlight":2}')).toMatchObject({
+      type: 'welcome',
+      session: 's',
+      framesInFlight: 2,
+    });
+    expect(
+      parseServerMessage(
+        '{"type":"result","seq":3,"predictions":[{"label":"Egyptian cat","index":285,"confidence":0.8}],"timing":{"infer_ms":9.8}}',
+      ),
+    ).toMatchObject({ type: 'result', seq: 3, predictions: [{ label: 'Egyptian cat' }] });
+    expect(parseServerMessage('{"type":"error","seq":4,"code":"timeout","message":"m"}')).toEqual({
+      type: 'error',
+      seq: 4,
+      code: 'timeout',
+      message: 'm',
+    });
+    expect(parseServerMessage('{"type":"error","code":"bad_request","message":"m"}')).toMatchObject({ seq: undefined });
+    expect(parseServerMessage('{"type":"dropped","seq":5,"reason":"superseded"}')).toMatchObject({ seq: 5 });
+    expect(parseServerMessage('{"type":"pong","id":1,"time":5}')).toMatchObject({ type: 'pong' });
+  });
+
+  it('rejects malformed ones', () => {
+    expect(parseServerMessage('')).toBeNull();
+    expect(parseServerMessage('null')).toBeNull();
+    expect(parseServerMessage('{"type":"welcome"}')).toBeNull();
+    expect(parseServerMessage('{"type":"result","seq":1,"predictions":[{"label":1}]}')).toBeNull();
+    expect(parseServerMessage('{"type":"dropped"}')).toBeNull();
+    expect(parseServerMessage('{"type":"other"}')).toBeNull();
+  });
+});

@@ -1,0 +1,88 @@
+// A test double for the browser WebSocket, injected into HubClient.
+import type { WebSocketLike } from '../src/lib/hubClient';
+
+export class FakeSocket implements WebSocketLike {
+  static instances: FakeSocket[] = [];
+  binaryType = 'blob';
+  readyState = 0;
+  onopen: ((ev: unknown) => void) | null = null;
+  onclose: ((ev: { code?: number; reason?: string }) => void) | null = null;
+  onerror: ((ev: unknown) => void) | null = null;
+  onmessage: ((ev: { data: unknown }) => void) | null = null;
+  readonly sent: (string | Blob | ArrayBuffer | ArrayBufferView)[] = [];
+  closedWith: { code?: number; reason?: string } | null = null;
+
+  constructor(readonly url: string) {
+    FakeSocket.instances.push(this);
+  }
+
+  static reset(): void {
+    FakeSocket.instances = [];
+  }
+
+  static last(): FakeSocket {
+    const s = FakeSocket.instances[FakeSocket.instances.length - 1];
+    if (!s) throw new Error('no socket was created');
+    return s;
+  }
+
+  /** Binary messages sent (frames). */
+  get frames(): (Blob | ArrayBuffer | ArrayBufferView)[] {
+    return this.sent.filter((m): m is Blob | ArrayBuffer | ArrayBufferView => typeof m !== 'string');
+  }
+
+  /** Text messages sent, parsed. */
+  get controls(): Record<string, unknown>[] {
+    return this.sent.filter((m): m is string => typeof m === 'string').map((m) => JSON.parse(m) as Record<string, unknown>);
+  }
+
+  send(data: string | Blob | ArrayBuffer | ArrayBufferView): void {
+    if (this.readyState !== 1) throw new Error('InvalidStateError: not open');
+    this.sent.push(data);
+  }
+
+  close(code?: number, reason?: string): void {
+    this.closedWith = { code, reason };
+    this.readyState = 3;
+  }
+
+  // --- driven by the test -------------------------------------------------
+
+  serverOpen(): void {
+    this.readyState = 1;
+    this.onopen?.({});
+  }
+
+  serverWelcome(session = 'sess-1', extra: Record<string, unknown> = {}): void {
+    this.serverSend({ type: 'welcome', session, protocol: 1, ...extra });
+  }
+
+  /** Opens and says welcome, as the hub does. */
+  accept(session = 'sess-1', extra: Record<string, unknown> = {}): void {
+    this.serverOpen();
+    this.serverWelcome(session, extra);
+  }
+
+  serverSend(msg: unknown): void {
+    this.onmessage?.({ data: typeof msg === 'string' ? msg : JSON.stringify(msg) });
+  }
+
+  serverResult(seq: number, label = 'Egyptian cat', confidence = 0.8): void {
+    this.serverSend({
+      type: 'result',
+      seq,
+      session: 'sess-1',
+      model: 'mobilenet_v2',
+      predictions: [
+        { label, index: 285, confidence },
+        { label: 'tabby, tabby cat', index: 281, confidence: 0.1 },
+        { label: 'tiger cat', index: 282, confidence: 0.05 },
+      ],
+    });
+  }
+
+  serverClose(code = 1006): void {
+    this.readyState = 3;
+    this.onclose?.({ code, reason: '' });
+  }
+}

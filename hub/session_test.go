@@ -1,0 +1,291 @@
+package hub
+
+import (
+	"bytes"
+	"encoding/base64"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/webcamhub/webcamhub/hub/internal/testworker"
+)
+
+func TestWelcomeThenResultsInSeqOrder(t *testing.T) {
+	ns := startNATS(t, 0)
+	startWorker(t, ns.ClientURL(), testworker.Options{})
+	_, base := startHub(t, ns.ClientURL(), nil)
+
+	c := dial(t, base, "", nil)
+	session := c.welcome()
+	for seq := int64(1); seq <= 5; seq++ {
+		c.sendFrame(fakeJPEG)
+		m := c.next()
+		if m.Type != "result" || m.Seq != seq || m.Session != session {
+			t.Fatalf("answer to frame %d = %+v, want a result for seq %d of %s", seq, m, seq, session)
+		}
+		if len(m.Predictions) != 3 || m.Predictions[0].Label != "Egyptian cat" {
+			t.Fatalf("predictions = %+v", m.Predictions)
+		}
+	}
+}
+
+func TestBase64FrameMessageCountsInTheSameSequence(t *testing.T) {
+	ns := startNATS(t, 0)
+	startWorker(t, ns.ClientURL(), testworker.Options{})
+	_, base := startHub(t, ns.ClientURL(), nil)
+
+	c := dial(t, base, "", nil)
+	c.welcome()
+	c.sendFrame(fakeJPEG)
+	if m := c.next(); m.Type != "result" || m.Seq != 1 {
+		t.Fatalf("got %+v, want result 1", m)
+	}
+	c.sendText(`{"type":"frame","image":"` + base64.StdEncoding.EncodeToString(fakeJPEG) + `"}`)
+	if m := c.next(); m.Type != "result" || m.Seq != 2 {
+		t.Fatalf("got %+v, want result 2", m)
+	}
+}
+
+func TestSessionsNeverSeeEachOthersResults(t *testing.T) {
+	ns := startNATS(t, 0)
+	startWorker(t, ns.ClientURL(), testworker.Options{Delay: 2 * time.Millisecond})
+	_, base := startHub(t, ns.ClientURL(), func(c *Config) { c.SessionFPS = 10000 })
+
+	const frames = 30
+	type outcome struct {
+		session string
+		got     []msg
+		err     string
+	}
+	results := make(chan outcome, 2)
+	for range 2 {
+		c := dial(t, base, "", nil)
+		go func() {
+			o := outcome{}
+			m, err := c.read()
+			if err != nil || m.Type != "welcome" {
+				o.err = "no welcome"
+				results <- o
+				return
+			}
+			o.session = m.Session
+			for range frames {
+				if err := c.conn.WriteMessage(2, fakeJPEG); err != nil {
+					o.err = err.Error()
+					results <- o
+					return
+				}
+				m, err := c.read()
+				if err != nil {
+					o.err = err.Error()
+					break
+				}
+				o.got = append(o.got, m)
+			}
+			results <- o
+		}()
+	}
+	sessions := map[string]bool{}
+	for range 2 {
+		o := <-results
+		if o.err != "" {
+			t.Fatal(o.err)
+		}
+		sessions[o.session] = true
+		for i, m := range o.got {
+			if m.Type != "result" || m.Session != o.session || m.Seq != int64(i+1) {
+				t.Fatalf("session %s got %+v as answer %d", o.session, m, i+1)
+			}
+		}
+	}
+	if len(sessions) != 2 {
+		t.Fatalf("sessions %v, want two distinct ids", sessions)
+	}
+}
+
+// A worker slower than the client: frames beyond the in-flight bound wait,
+// the newest replaces older waiting ones (answered "dropped"), every frame
+// gets exactly one answer, and the worker never holds more than the bound.
+func TestSlowWorkerNewestFrameWinsAndEveryFrameIsAnswered(t *testing.T) {
+	ns := startNATS(t, 0)
+	w := startWorker(t, ns.ClientURL(), testworker.Options{Delay: 100 * time.Millisecond})
+	h, base := startHub(t, ns.ClientURL(), func(c *Config) { c.FramesInFlight = 2; c.SessionFPS = 10000 })
+
+	c := dial(t, base, "", nil)
+	session := c.welcome()
+	const frames = 40
+	for range frames {
+		c.sendFrame(fakeJPEG)
+	}
+	answered := map[int64]string{}
+	for len(answered) < frames {
+		m := c.next()
+		if m.Seq < 1 || m.Seq > frames {
+			t.Fatalf("answer for unknown frame: %+v", m)
+		}
+		if prev, dup := answered[m.Seq]; dup {
+			t.Fatalf("frame %d answered twice: %s then %+v", m.Seq, prev, m)
+		}
+		if m.Type == "dropped" && m.Reason != "superseded" {
+			t.Fatalf("dropped for reason %q", m.Reason)
+		}
+		answered[m.Seq] = m.Type
+	}
+	var results, dropped int
+	for _, kind := range answered {
+		switch kind {
+		case "result":
+			results++
+		case "dropped":
+			dropped++
+		default:
+			t.Fatalf("unexpected answer %q", kind)
+		}
+	}
+	if dropped == 0 || results < 2 {
+		t.Fatalf("results %d, dropped %d: want both", results, dropped)
+	}
+	if answered[frames] != "result" {
+		t.Fatalf("the newest frame was %s, want result", answered[frames])
+	}
+	if got := w.MaxBusy(session); got > 2 {
+		t.Fatalf("worker held %d frames of the session at once, want at most 2", got)
+	}
+	if got := h.Metrics().Dropped.Load(); got != int64(dropped) {
+		t.Fatalf("dropped counter = %d, want %d", got, dropped)
+	}
+}
+
+func TestFrameDeadlineAnswersTimeout(t *testing.T) {
+	ns := startNATS(t, 0)
+	hold := make(chan struct{})
+	startWorker(t, ns.ClientURL(), testworker.Options{Hold: hold})
+	t.Cleanup(func() { close(hold) })
+	_, base := startHub(t, ns.ClientURL(), func(c *Config) { c.FrameTimeout = 200 * time.Millisecond })
+
+	c := dial(t, base, "", nil)
+	c.welcome()
+	c.sendFrame(fakeJPEG)
+	if m := c.next(); m.Type != "error" || m.Code != CodeTimeout || m.Seq != 1 {
+		t.Fatalf("got %+v, want timeout error for seq 1", m)
+	}
+}
+
+func TestOversizeFrameIsAnsweredAndConnectionStaysUsable(t *testing.T) {
+	ns := startNATS(t, 0)
+	startWorker(t, ns.ClientURL(), testworker.Options{})
+	_, base := startHub(t, ns.ClientURL(), func(c *Config) { c.MaxFrameBytes = 20_000 })
+
+	c := dial(t, base, "", nil)
+	c.welcome()
+	big := append([]byte{0xFF, 0xD8, 0xFF}, bytes.Repeat([]byte{1}, 50_000)...)
+	c.sendFrame(big)
+	if m := c.next(); m.Type != "error" || m.Code != CodeTooLarge || m.Seq != 1 {
+		t.Fatalf("got %+v, want too_large for seq 1", m)
+	}
+	c.sendFrame(fakeJPEG)
+	if m := c.next(); m.Type != "result" || m.Seq != 2 {
+		t.Fatalf("got %+v, want result for seq 2", m)
+	}
+}
+
+func TestNotAnImageIsBadImage(t *testing.T) {
+	ns := startNATS(t, 0)
+	w := startWorker(t, ns.ClientURL(), testworker.Options{})
+	_, base := startHub(t, ns.ClientURL(), nil)
+
+	c := dial(t, base, "", nil)
+	c.welcome()
+	c.sendFrame([]byte("definitely not an image"))
+	if m := c.next(); m.Type != "error" || m.Code != CodeBadImage || m.Seq != 1 {
+		t.Fatalf("got %+v, want bad_image for seq 1", m)
+	}
+	if w.Frames() != 0 {
+		t.Fatalf("the worker saw %d frames; the hub should have refused it", w.Frames())
+	}
+}
+
+func TestMalformedControlMessagesAnswerErrorAndKeepTheConnection(t *testing.T) {
+	ns := startNATS(t, 0)
+	startWorker(t, ns.ClientURL(), testworker.Options{})
+	_, base := startHub(t, ns.ClientURL(), nil)
+
+	c := dial(t, base, "", nil)
+	c.welcome()
+	for _, bad := range []string{`{not json`, `{"type":"teleport"}`, `{"type":"options","topK":99}`, `[]`} {
+		c.sendText(bad)
+		if m := c.next(); m.Type != "error" || m.Code != CodeBadRequest || m.Message == "" {
+			t.Fatalf("%s: got %+v, want bad_request", bad, m)
+		}
+	}
+	c.sendText(`{"type":"ping","id":7}`)
+	if m := c.next(); m.Type != "pong" {
+		t.Fatalf("got %+v, want pong", m)
+	}
+	c.sendFrame(fakeJPEG)
+	if m := c.next(); m.Type != "result" || m.Seq != 1 {
+		t.Fatalf("got %+v, want result 1", m)
+	}
+}
+
+func TestOriginsAreChecked(t *testing.T) {
+	ns := startNATS(t, 0)
+	_, base := startHub(t, ns.ClientURL(), func(c *Config) { c.AllowedOrigins = []string{"https://cam.example"} })
+
+	if _, err := tryDial(base, "", http.Header{"Origin": {"https://evil.example"}}); err == nil {
+		t.Fatal("a foreign origin was let in")
+	}
+	dial(t, base, "", http.Header{"Origin": {"https://cam.example"}}).welcome()
+	dial(t, base, "", http.Header{"Origin": {base}}).welcome() // the hub's own origin
+	dial(t, base, "", nil).welcome()                          // not a browser
+}
+
+func TestSessionFrameRateIsLimited(t *testing.T) {
+	ns := startNATS(t, 0)
+	startWorker(t, ns.ClientURL(), testworker.Options{})
+	_, base := startHub(t, ns.ClientURL(), func(c *Config) { c.SessionFPS = 2 })
+
+	c := dial(t, base, "", nil)
+	c.welcome()
+	for range 6 {
+		c.sendFrame(fakeJPEG)
+	}
+	limited := 0
+	for range 6 {
+		m := c.next()
+		if m.Type == "error" && m.Code == CodeRateLimited {
+			limited++
+		}
+	}
+	if limited == 0 {
+		t.Fatal("six frames at once at 2 frames/s: none was rate_limited")
+	}
+}
+
+// A client that stops reading is closed with CloseSlowClient, not waited on.
+func TestSlowClientIsClosedWithTypedCode(t *testing.T) {
+	ns := startNATS(t, 0)
+	startWorker(t, ns.ClientURL(), testworker.Options{Pad: 256 << 10})
+	h, base := startHub(t, ns.ClientURL(), func(c *Config) {
+		c.SendQueue = 4
+		c.FramesInFlight = 8
+		c.SessionFPS = 10000
+	})
+
+	c := dial(t, base, "", nil)
+	c.welcome()
+	// 200 results of 256 KiB (50 MiB) are far more than the socket buffers
+	// hold while this client does not read.
+	for range 200 {
+		if err := c.conn.WriteMessage(2, fakeJPEG); err != nil {
+			break // the hub may already have closed us
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if code := c.closeCode(); code != CloseSlowClient {
+		t.Fatalf("close code %d, want %d", code, CloseSlowClient)
+	}
+	if h.Metrics().SlowClientsClosed.Load() != 1 {
+		t.Fatalf("slow clients counted %d, want 1", h.Metrics().SlowClientsClosed.Load())
+	}
+}

@@ -1,0 +1,120 @@
+"""Micro-batching: frames that arrive together go through the model in one call."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+Predict = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class BatchOutput:
+    probs: np.ndarray  # this frame's row of class probabilities
+    infer_ms: float  # wall time of the model call that included this frame
+    batch: int  # how many frames that call had
+
+
+class Batcher:
+    """Collects frames for up to `wait_ms` (or until `batch_max` are waiting), runs
+    `predict` on them in a single-thread executor (the model is never used from two
+    threads), and hands each caller its own row. While a batch runs, the next one
+    collects, so under load batches grow by themselves and a lone frame waits at
+    most `wait_ms`."""
+
+    def __init__(self, predict: Predict, batch_max: int, wait_ms: float) -> None:
+        if batch_max < 1:
+            raise ValueError("batch_max must be >= 1")
+        self._predict = predict
+        self.batch_max = batch_max
+        self._wait_s = max(0.0, wait_ms) / 1000.0
+        self._queue: asyncio.Queue[tuple[np.ndarray, asyncio.Future[BatchOutput]]] = (
+            asyncio.Queue())
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="infer")
+        self._task: asyncio.Task[None] | None = None
+        self._running: list[tuple[np.ndarray, asyncio.Future[BatchOutput]]] = []
+        self.batches = 0
+        self.frames = 0
+
+    async def __aenter__(self) -> "Batcher":
+        self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="batcher")
+
+    async def submit(self, image: np.ndarray) -> BatchOutput:
+        """Classify one preprocessed image; returns when its batch is done."""
+        if self._task is None or self._task.done():
+            raise RuntimeError("batcher is not running")
+        fut: asyncio.Future[BatchOutput] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((image, fut))
+        return await fut
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        left = list(self._running)
+        while not self._queue.empty():
+            left.append(self._queue.get_nowait())
+        for _, fut in left:
+            if not fut.done():
+                fut.set_exception(RuntimeError("batcher closed"))
+        self._executor.shutdown(wait=True)
+
+    async def _collect(self) -> list[tuple[np.ndarray, asyncio.Future[BatchOutput]]]:
+        loop = asyncio.get_running_loop()
+        items = [await self._queue.get()]
+        self._running = items  # visible to close() while still collecting
+        deadline = loop.time() + self._wait_s
+        while len(items) < self.batch_max:
+            if not self._queue.empty():
+                items.append(self._queue.get_nowait())
+                continue
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            try:
+                items.append(await asyncio.wait_for(self._queue.get(), remaining))
+            except TimeoutError:
+                break
+        return items
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            items = [(x, f) for x, f in await self._collect() if not f.done()]
+            if not items:
+                continue  # every caller gave up (cancelled) while waiting
+            batch = np.stack([x for x, _ in items])
+            start = time.perf_counter()
+            self._running = items
+            try:
+                probs = await loop.run_in_executor(self._executor, self._predict, batch)
+            except Exception as exc:  # handed to every caller of this batch
+                self._running = []
+                for _, fut in items:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            self._running = []  # (left set when cancelled: close() fails those callers)
+            infer_ms = (time.perf_counter() - start) * 1000.0
+            self.batches += 1
+            self.frames += len(items)
+            for i, (_, fut) in enumerate(items):
+                if not fut.done():
+                    fut.set_result(BatchOutput(probs[i], infer_ms, len(items)))

@@ -1,0 +1,90 @@
+"""The frame's metadata (subject, headers) and the JSON the worker answers with."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from .backends.base import MODEL_NAME
+from .predictions import Prediction
+
+JSON_HEADERS_BASE = {"Content-Type": "application/json"}
+
+
+@dataclass(frozen=True)
+class FrameMeta:
+    subject: str  # frames.<kind>.<id>
+    results_subject: str  # results.<kind>.<id>
+    seq: int
+    session: str
+    content_type: str | None
+    traceparent: str | None
+    reply: str | None  # the inbox to respond to, None when there is none to answer
+
+    @classmethod
+    def parse(cls, subject: str, headers: Mapping[str, str] | None,
+              reply: str | None) -> "FrameMeta":
+        # Header names compared case-insensitively: nats.go canonicalises them
+        # (traceparent arrives as "Traceparent").
+        h = {k.lower(): v for k, v in (headers or {}).items()}
+        tokens = subject.split(".")
+        rest = tokens[1:] if len(tokens) > 1 else ["unknown"]
+        ident = ".".join(rest[1:]) if len(rest) > 1 else rest[0]
+        session = (h.get("session-id") or "").strip() or ident
+        return cls(
+            subject=subject,
+            results_subject="results." + ".".join(rest),
+            seq=_parse_seq(h.get("frame-seq")),
+            session=session,
+            content_type=(h.get("content-type") or "").strip() or None,
+            traceparent=(h.get("traceparent") or "").strip() or None,
+            reply=reply if is_plain_inbox(reply) else None,
+        )
+
+    def response_headers(self) -> dict[str, str]:
+        headers = dict(JSON_HEADERS_BASE)
+        if self.traceparent:
+            headers["traceparent"] = self.traceparent
+        return headers
+
+
+def is_plain_inbox(reply: str | None) -> bool:
+    """A reply subject worth answering: not empty and not a JetStream ack ($JS.…)."""
+    return bool(reply) and not str(reply).startswith("$JS.")
+
+
+def _parse_seq(raw: str | None) -> int:
+    try:
+        seq = int((raw or "").strip())
+    except ValueError:
+        return 0
+    return seq if seq >= 0 else 0
+
+
+def dumps(obj: Mapping[str, Any]) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def result_json(meta: FrameMeta, predictions: Sequence[Prediction], decode_ms: float,
+                infer_ms: float, batch: int, worker: str) -> bytes:
+    return dumps({
+        "type": "result",
+        "seq": meta.seq,
+        "session": meta.session,
+        "model": MODEL_NAME,
+        "predictions": list(predictions),
+        "timing": {"decode_ms": round(decode_ms, 2), "infer_ms": round(infer_ms, 2),
+                   "batch": batch},
+        "worker": worker,
+    })
+
+
+def error_json(meta: FrameMeta, code: str, message: str) -> bytes:
+    return dumps({"type": "error", "seq": meta.seq, "session": meta.session,
+                  "code": code, "message": message})
+
+
+def ping_json(worker: str, backend: str, batch_max: int) -> bytes:
+    return dumps({"worker": worker, "model": MODEL_NAME, "backend": backend,
+                  "batch_max": batch_max})

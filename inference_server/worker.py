@@ -1,0 +1,202 @@
+"""The NATS side: queue-subscribe to frames.>, answer each frame, answer pings."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import nats
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+from .backends.base import Backend
+from .batcher import Batcher
+from .config import Config
+from .decode import Decoder, ImageError
+from .messages import FrameMeta, error_json, ping_json, result_json
+from .predictions import top_k
+
+log = logging.getLogger("inference_server.worker")
+
+FRAMES_SUBJECT = "frames.>"
+PING_SUBJECT = "workers.ping"
+DRAIN_TIMEOUT_S = 30.0
+
+
+class Worker:
+    def __init__(self, cfg: Config, backend: Backend) -> None:
+        self.cfg = cfg
+        self.backend = backend
+        self.decoder = Decoder(size=backend.input_size, max_bytes=cfg.max_image_bytes,
+                               max_pixels=cfg.max_pixels)
+        self.failed = False  # set when the connection closed without being asked to
+        self._stopping = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        # Bounds frames held in memory at once; beyond it NATS keeps them pending.
+        self._slots = asyncio.Semaphore(max(16, cfg.batch_max * 4))
+        self._decode_pool: ThreadPoolExecutor | None = None
+        self._batcher: Batcher | None = None
+        self._nc: Client | None = None
+        self._stop: asyncio.Event | None = None
+        self.answered = 0
+        self.errors = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve until `stop` is set, then drain: answer every frame already received."""
+        self._stop = stop
+        async with contextlib.AsyncExitStack() as stack:
+            self._decode_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="decode")
+            stack.callback(self._decode_pool.shutdown, wait=True)
+            self._batcher = await stack.enter_async_context(
+                Batcher(self.backend.predict, self.cfg.batch_max, self.cfg.batch_wait_ms))
+            nc = await self._connect(stop)
+            if nc is None:
+                return
+            self._nc = nc
+            stack.push_async_callback(self._drain, nc)
+            frames = await nc.subscribe(FRAMES_SUBJECT, queue=self.cfg.queue_group,
+                                        cb=self._on_frame)
+            stack.push_async_callback(self._drain_frames, frames)
+            await nc.subscribe(PING_SUBJECT, cb=self._on_ping)
+            await nc.flush()
+            log.info("ready", extra={"fields": {
+                "subject": FRAMES_SUBJECT, "queue": self.cfg.queue_group,
+                "backend": self.backend.kind, "batch_max": self.cfg.batch_max,
+                "server": _server(nc)}})
+            await stop.wait()
+            self._stopping = True
+            log.info("stopping: draining")
+        log.info("stopped", extra={"fields": {"answered": self.answered, "errors": self.errors,
+                                              "batches": self._batcher.batches}})
+
+    async def _connect(self, stop: asyncio.Event) -> Client | None:
+        """Connect, retrying until the server is there, unless asked to stop first."""
+        servers = [u.strip() for u in self.cfg.nats_url.split(",") if u.strip()]
+        connecting = asyncio.ensure_future(nats.connect(
+            servers=servers,
+            name=f"inference-worker {self.cfg.name}",
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=1,
+            error_cb=self._on_error,
+            disconnected_cb=self._on_disconnected,
+            reconnected_cb=self._on_reconnected,
+            closed_cb=self._on_closed,
+            drain_timeout=int(DRAIN_TIMEOUT_S),
+        ))
+        stopped = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({connecting, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if connecting.done():
+            return connecting.result()
+        connecting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await connecting
+        log.info("stopped before connecting to NATS")
+        return None
+
+    async def _drain_frames(self, sub: Subscription) -> None:
+        """Stop taking frames, then finish every frame already taken."""
+        with contextlib.suppress(nats.errors.Error, TimeoutError):
+            await asyncio.wait_for(sub.drain(), DRAIN_TIMEOUT_S)
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=DRAIN_TIMEOUT_S)
+
+    async def _drain(self, nc: Client) -> None:
+        if nc.is_closed:
+            return
+        try:
+            await nc.drain()  # pings sub; flushes what we published; closes
+        except (nats.errors.Error, OSError) as exc:
+            log.warning("drain failed", extra={"fields": {"error": str(exc)}})
+            await nc.close()
+
+    # --- NATS callbacks -------------------------------------------------------------
+
+    async def _on_frame(self, msg: Msg) -> None:
+        # nats-py runs a subscription's callbacks one after another: hand each frame
+        # to its own task so frames decode and batch together.
+        await self._slots.acquire()
+        task = asyncio.get_running_loop().create_task(self._handle_frame(msg))
+        self._tasks.add(task)
+        task.add_done_callback(self._frame_done)
+
+    def _frame_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._slots.release()
+
+    async def _on_ping(self, msg: Msg) -> None:
+        if not msg.reply or self._nc is None:
+            return
+        body = ping_json(self.cfg.name, self.backend.kind, self.cfg.batch_max)
+        with contextlib.suppress(nats.errors.Error):
+            await self._nc.publish(msg.reply, body)
+
+    async def _on_error(self, exc: Exception) -> None:
+        log.warning("nats error", extra={"fields": {"error": str(exc) or type(exc).__name__}})
+
+    async def _on_disconnected(self) -> None:
+        if not self._stopping:
+            log.warning("disconnected from NATS; reconnecting")
+
+    async def _on_reconnected(self) -> None:
+        log.info("reconnected to NATS", extra={"fields": {"server": _server(self._nc)}})
+
+    async def _on_closed(self) -> None:
+        if not self._stopping and self._stop is not None and not self._stop.is_set():
+            log.error("NATS connection closed")
+            self.failed = True
+            self._stop.set()
+
+    # --- one frame ------------------------------------------------------------------
+
+    async def _handle_frame(self, msg: Msg) -> None:
+        meta = FrameMeta.parse(msg.subject, msg.headers, msg.reply)
+        loop = asyncio.get_running_loop()
+        assert self._batcher is not None and self._decode_pool is not None
+        try:
+            start = time.perf_counter()
+            image = await loop.run_in_executor(self._decode_pool, self.decoder.decode, msg.data)
+            decode_ms = (time.perf_counter() - start) * 1000.0
+            out = await self._batcher.submit(image)
+            preds = top_k(out.probs, self.backend.labels, self.cfg.top_k)
+            body = result_json(meta, preds, decode_ms, out.infer_ms, out.batch, self.cfg.name)
+            log.debug("frame", extra={"fields": {
+                "subject": meta.subject, "seq": meta.seq, "top1": preds[0]["label"],
+                "decode_ms": round(decode_ms, 2), "infer_ms": round(out.infer_ms, 2),
+                "batch": out.batch, "traceparent": meta.traceparent}})
+        except ImageError as exc:
+            self.errors += 1
+            body = error_json(meta, exc.code, exc.message)
+            log.info("frame refused", extra={"fields": {
+                "subject": meta.subject, "seq": meta.seq, "code": exc.code,
+                "reason": exc.message, "bytes": len(msg.data),
+                "content_type": meta.content_type}})
+        except Exception:
+            self.errors += 1
+            body = error_json(meta, "internal", "inference failed")
+            log.exception("frame failed", extra={"fields": {"subject": meta.subject,
+                                                            "seq": meta.seq}})
+        await self._answer(meta, body)
+
+    async def _answer(self, meta: FrameMeta, body: bytes) -> None:
+        nc = self._nc
+        if nc is None or nc.is_closed:
+            return
+        headers = meta.response_headers()
+        try:
+            await nc.publish(meta.results_subject, body, headers=headers)
+            if meta.reply:
+                await nc.publish(meta.reply, body, headers=headers)
+            self.answered += 1
+        except (nats.errors.Error, OSError) as exc:
+            log.warning("could not publish the answer",
+                        extra={"fields": {"subject": meta.subject, "error": str(exc)}})
+
+
+def _server(nc: Client | None) -> str | None:
+    url = nc.connected_url if nc is not None else None
+    return f"{url.hostname}:{url.port}" if url is not None else None
