@@ -1,0 +1,144 @@
+package hub
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/webcamhub/webcamhub/hub/internal/testworker"
+)
+
+func postAnalyze(t *testing.T, base, body string) (int, []byte) {
+	t.Helper()
+	resp, err := http.Post(base+"/api/v1/analyze", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, data
+}
+
+func analyzeBody(image []byte) string {
+	return `{"base64Image":"` + base64.StdEncoding.EncodeToString(image) + `"}`
+}
+
+func TestAnalyzeAnswersTopLabels(t *testing.T) {
+	ns := startNATS(t, 0)
+	startWorker(t, ns.ClientURL(), testworker.Options{})
+	_, base := startHub(t, ns.ClientURL(), nil)
+
+	for _, body := range []string{analyzeBody(fakeJPEG), `{"base64Image":"data:image/jpeg;base64,` + base64.StdEncoding.EncodeToString(fakeJPEG) + `"}`} {
+		status, data := postAnalyze(t, base, body)
+		if status != http.StatusOK {
+			t.Fatalf("status %d: %s", status, data)
+		}
+		var preds []analyzePrediction
+		if err := json.Unmarshal(data, &preds); err != nil {
+			t.Fatal(err)
+		}
+		if len(preds) != 3 || preds[0].Label != "Egyptian cat" || preds[0].Confidence <= 0 {
+			t.Fatalf("predictions %+v", preds)
+		}
+	}
+}
+
+func TestAnalyzeErrorsHaveStatusAndMessage(t *testing.T) {
+	ns := startNATS(t, 0)
+	_, noWorker := startHub(t, ns.ClientURL(), nil)
+	hold := make(chan struct{})
+	t.Cleanup(func() { close(hold) })
+	ns2 := startNATS(t, 0)
+	startWorker(t, ns2.ClientURL(), testworker.Options{Hold: hold})
+	_, hanging := startHub(t, ns2.ClientURL(), func(c *Config) { c.FrameTimeout = 100 * time.Millisecond; c.MaxFrameBytes = 20_000 })
+
+	big := append([]byte{0xFF, 0xD8, 0xFF}, bytes.Repeat([]byte{1}, 30_000)...)
+	cases := []struct {
+		name, base, body string
+		status           int
+	}{
+		{"not json", hanging, `{"base64`, http.StatusBadRequest},
+		{"no image", hanging, `{}`, http.StatusBadRequest},
+		{"bad base64", hanging, `{"base64Image":"%%%"}`, http.StatusBadRequest},
+		{"not an image", hanging, analyzeBody([]byte("hello, world, this is text")), http.StatusBadRequest},
+		{"too large", hanging, analyzeBody(big), http.StatusRequestEntityTooLarge},
+		{"over the body limit", hanging, analyzeBody(bytes.Repeat(big, 4)), http.StatusRequestEntityTooLarge},
+		{"worker hangs", hanging, analyzeBody(fakeJPEG), http.StatusGatewayTimeout},
+		{"no worker", noWorker, analyzeBody(fakeJPEG), http.StatusServiceUnavailable},
+	}
+	for _, c := range cases {
+		status, data := postAnalyze(t, c.base, c.body)
+		if status != c.status {
+			t.Errorf("%s: status %d, want %d (%s)", c.name, status, c.status, data)
+			continue
+		}
+		var e struct {
+			Message string `json:"message"`
+		}
+		if err := json.Unmarshal(data, &e); err != nil || e.Message == "" {
+			t.Errorf("%s: body %s, want {\"message\":…}", c.name, data)
+		}
+		if strings.Contains(string(data), "127.0.0.1") || strings.Contains(string(data), "nats") {
+			t.Errorf("%s: internal detail in %s", c.name, data)
+		}
+	}
+}
+
+func TestAnalyzeIsRateLimited(t *testing.T) {
+	ns := startNATS(t, 0)
+	startWorker(t, ns.ClientURL(), testworker.Options{})
+	_, base := startHub(t, ns.ClientURL(), func(c *Config) { c.APIRatePerMin = 2 })
+	statuses := []int{}
+	for range 3 {
+		status, _ := postAnalyze(t, base, analyzeBody(fakeJPEG))
+		statuses = append(statuses, status)
+	}
+	if statuses[0] != 200 || statuses[1] != 200 || statuses[2] != http.StatusTooManyRequests {
+		t.Fatalf("statuses %v, want 200 200 429", statuses)
+	}
+}
+
+func TestHealthAndReadiness(t *testing.T) {
+	ns := startNATS(t, 0)
+	_, base := startHub(t, ns.ClientURL(), nil)
+	get := func(path string) int {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if s := get("/healthz"); s != 200 {
+		t.Fatalf("healthz %d", s)
+	}
+	if s := get("/readyz"); s != http.StatusServiceUnavailable {
+		t.Fatalf("readyz without a worker: %d, want 503", s)
+	}
+	startWorker(t, ns.ClientURL(), testworker.Options{})
+	if s := get("/readyz"); s != 200 {
+		t.Fatalf("readyz with a worker: %d, want 200", s)
+	}
+	if s := get("/metrics"); s != 200 {
+		t.Fatalf("metrics %d", s)
+	}
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}

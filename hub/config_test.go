@@ -1,0 +1,62 @@
+package hub
+
+import (
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestConfigDefaults(t *testing.T) {
+	c, err := ParseConfig(nil, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Embedded() || c.NATSEmbedAddr != "127.0.0.1:4222" || c.Listen != ":8080" || c.FramesInFlight != 2 || c.Record {
+		t.Fatalf("defaults %+v", c)
+	}
+}
+
+func TestConfigEnvThenFlags(t *testing.T) {
+	e := env(map[string]string{
+		"HUB_LISTEN": "127.0.0.1:9000", "NATS_URL": "nats://a:4222,nats://b:4222", "HUB_FRAME_TIMEOUT": "750ms",
+		"HUB_MAX_FRAME_BYTES": "512KiB", "HUB_ALLOWED_ORIGINS": "https://a.example, https://b.example", "HUB_RECORD": "true",
+	})
+	c, err := ParseConfig([]string{"-frames-in-flight", "4", "-listen", ":7000"}, e, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != ":7000" || c.FramesInFlight != 4 {
+		t.Fatalf("flags did not override: %+v", c)
+	}
+	if c.Embedded() || c.FrameTimeout != 750*time.Millisecond || c.MaxFrameBytes != 512<<10 || len(c.AllowedOrigins) != 2 || !c.Record {
+		t.Fatalf("environment not applied: %+v", c)
+	}
+}
+
+func TestConfigRejectsBadValuesClearly(t *testing.T) {
+	cases := map[string]struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		"env duration":   {map[string]string{"HUB_FRAME_TIMEOUT": "soon"}, nil, `HUB_FRAME_TIMEOUT="soon"`},
+		"in flight":      {nil, []string{"-frames-in-flight", "0"}, "frames in flight 0"},
+		"nats url":       {map[string]string{"NATS_URL": "localhost"}, nil, `NATS URL "localhost"`},
+		"origin":         {nil, []string{"-allowed-origins", "cam.example"}, `allowed origin "cam.example"`},
+		"frame size":     {nil, []string{"-max-frame-bytes", "lots"}, "max frame bytes"},
+		"huge frame":     {nil, []string{"-max-frame-bytes", "1GiB"}, "max frame bytes"},
+		"listen":         {nil, []string{"-listen", "8080"}, "listen address"},
+		"log level":      {map[string]string{"LOG_LEVEL": "chatty"}, nil, "log level"},
+		"extra argument": {nil, []string{"serve"}, "unexpected arguments"},
+	}
+	for name, c := range cases {
+		_, err := ParseConfig(c.args, env(c.env), io.Discard)
+		if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want one mentioning %q", name, err, c.want)
+		}
+	}
+}

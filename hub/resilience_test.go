@@ -1,0 +1,110 @@
+package hub
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/webcamhub/webcamhub/hub/internal/testworker"
+)
+
+// NATS goes away: the session stays open and frames are answered
+// "unavailable"; NATS comes back on the same address: results flow again
+// without the client reconnecting.
+func TestNATSOutageAnswersUnavailableThenRecovers(t *testing.T) {
+	ns := startNATS(t, 0)
+	url := ns.ClientURL()
+	port := ns.Addr().(interface{ String() string }).String()
+	startWorker(t, url, testworker.Options{})
+	_, base := startHub(t, url, nil)
+
+	c := dial(t, base, "", nil)
+	c.welcome()
+	c.sendFrame(fakeJPEG)
+	if m := c.next(); m.Type != "result" {
+		t.Fatalf("before the outage: %+v", m)
+	}
+
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	c.sendFrame(fakeJPEG)
+	if m := c.next(); m.Type != "error" || m.Code != CodeUnavailable || m.Seq != 2 {
+		t.Fatalf("during the outage: %+v, want unavailable for seq 2", m)
+	}
+
+	p, err := strconv.Atoi(port[strings.LastIndex(port, ":")+1:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	startNATS(t, p)
+	deadline := time.Now().Add(testWait)
+	for seq := int64(3); ; seq++ {
+		c.sendFrame(fakeJPEG)
+		m := c.next()
+		if m.Seq != seq {
+			t.Fatalf("answer %+v, want seq %d", m, seq)
+		}
+		if m.Type == "result" {
+			break
+		}
+		if m.Code != CodeUnavailable && m.Code != CodeTimeout {
+			t.Fatalf("while recovering: %+v", m)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no result after NATS came back")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestNoWorkerAnswersUnavailable(t *testing.T) {
+	ns := startNATS(t, 0)
+	_, base := startHub(t, ns.ClientURL(), nil)
+
+	c := dial(t, base, "", nil)
+	c.welcome()
+	c.sendFrame(fakeJPEG)
+	if m := c.next(); m.Type != "error" || m.Code != CodeUnavailable {
+		t.Fatalf("got %+v, want unavailable", m)
+	}
+}
+
+func TestCloseEndsSessionsWithGoingAwayAndIsSafeTwice(t *testing.T) {
+	ns := startNATS(t, 0)
+	startWorker(t, ns.ClientURL(), testworker.Options{})
+	h, base := startHub(t, ns.ClientURL(), nil)
+
+	c := dial(t, base, "", nil)
+	c.welcome()
+	done := make(chan error, 1)
+	go func() { done <- h.Close() }()
+	if code := c.closeCode(); code != CloseGoingAway {
+		t.Fatalf("close code %d, want %d", code, CloseGoingAway)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if _, err := tryDial(base, "", nil); err == nil {
+		t.Fatal("a closed hub took a new session")
+	}
+}
+
+func TestEmbeddedNATSServesWorkersAndHub(t *testing.T) {
+	port := freePort(t)
+	_, base := startHub(t, "", func(c *Config) {
+		c.NATSEmbedAddr = "127.0.0.1:" + strconv.Itoa(port)
+		c.NATSStoreDir = t.TempDir()
+	})
+	// A worker connects to the embedded server the way the Python one does.
+	startWorker(t, "nats://127.0.0.1:"+strconv.Itoa(port), testworker.Options{})
+	c := dial(t, base, "", nil)
+	c.welcome()
+	c.sendFrame(fakeJPEG)
+	if m := c.next(); m.Type != "result" {
+		t.Fatalf("got %+v, want a result through the embedded NATS", m)
+	}
+}
