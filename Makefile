@@ -1,0 +1,106 @@
+# Two commands matter: `make run` and `make test`. Both install what is
+# missing first (Go modules, the Python venv, the page's npm packages, the
+# nats CLI, Chromium for the browser tests), so a fresh checkout needs nothing
+# else. Everything installed lands in .bin/, .venv/ and frontend-ui/node_modules/.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON        ?= python3
+VENV          := .venv
+VPY           := $(VENV)/bin/python
+BIN           := $(CURDIR)/.bin
+export SHARED_TESTDATA ?= $(abspath $(CURDIR)/../shared/testdata)
+export NATS_SERVER_BIN ?= $(BIN)/nats-server
+export NATS_CLI_BIN    ?= $(BIN)/nats
+export HUB_BIN         ?= $(BIN)/hub
+
+# What `make run` starts: the model of the workers and how many of them.
+MODEL   ?= keras
+WORKERS ?= 1
+
+NATS_CLI_VERSION    := v0.5.0
+NATS_SERVER_VERSION := v2.15.2
+GO_SOURCES   := $(shell find cmd hub -name '*.go' -not -name '*_test.go') go.mod go.sum
+PAGE_SOURCES := $(shell find frontend-ui/src frontend-ui/public -type f 2>/dev/null) frontend-ui/astro.config.mjs frontend-ui/package-lock.json frontend-ui/tsconfig.json
+
+.PHONY: help run test bench deps test-deps test-go test-python test-page test-e2e test-compose vet clean
+
+help:
+	@echo "make run    install what is missing, then run hub + embedded NATS + worker(s) (MODEL=$(MODEL) WORKERS=$(WORKERS))"
+	@echo "make test   install what is missing, then run every test suite"
+	@echo "make bench  run the benchmarks (docs/benchmarks.md)"
+
+## ---- installs -------------------------------------------------------------
+
+deps: $(HUB_BIN) $(VENV)/.installed frontend-ui/dist/index.html
+
+$(HUB_BIN): $(GO_SOURCES)
+	go build -o $@ ./cmd/hub
+
+$(VENV)/.installed: inference_server/requirements.txt inference_server/requirements-dev.txt
+	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install --quiet --disable-pip-version-check -r inference_server/requirements.txt -r inference_server/requirements-dev.txt
+	touch $@
+
+frontend-ui/node_modules/.installed: frontend-ui/package-lock.json
+	cd frontend-ui && npm ci --no-audit --no-fund
+	touch $@
+
+frontend-ui/dist/index.html: frontend-ui/node_modules/.installed $(PAGE_SOURCES)
+	cd frontend-ui && npm run build
+
+$(NATS_CLI_BIN):
+	GOBIN=$(BIN) go install github.com/nats-io/natscli/nats@$(NATS_CLI_VERSION)
+
+$(NATS_SERVER_BIN):
+	GOBIN=$(BIN) go install github.com/nats-io/nats-server/v2@$(NATS_SERVER_VERSION)
+
+# Debian packages the tests need: Chromium for the page, docker-compose to
+# validate docker-compose.yml (no Docker engine runs here).
+test-deps: deps $(NATS_CLI_BIN) $(NATS_SERVER_BIN)
+	@scripts/apt-ensure.sh chromium:chromium docker-compose:docker-compose
+
+## ---- run ------------------------------------------------------------------
+
+run: deps
+	MODEL='$(MODEL)' WORKERS='$(WORKERS)' scripts/run-local.sh
+
+## ---- tests ----------------------------------------------------------------
+
+test: test-deps vet test-go test-python test-page test-compose test-e2e
+	@echo "make test: every suite passed"
+
+vet:
+	go vet ./...
+	go vet -tags e2e ./e2e/...
+
+test-go:
+	go test -race -count=1 ./...
+
+test-python: $(VENV)/.installed $(NATS_SERVER_BIN)
+	$(VPY) -m pytest -q inference_server
+
+test-page: frontend-ui/node_modules/.installed
+	cd frontend-ui && npm run check && npm test && npm run build
+
+test-compose:
+	scripts/check-compose.sh
+
+# End to end: the real hub binary, the real Python worker with a real model,
+# the nats CLI and the page in Chromium.
+test-e2e: test-deps
+	go test -tags e2e -count=1 -timeout 20m -v ./e2e/...
+	cd frontend-ui && npm run test:e2e
+
+## ---- benchmarks -------------------------------------------------------------
+
+bench: test-deps
+	go test -run '^$$' -bench . -benchtime 3s ./hub/...
+	go test -tags e2e -run '^$$' -bench . -benchtime 1x -timeout 20m ./e2e/...
+	$(VPY) -m inference_server.bench --model tflite:$(SHARED_TESTDATA)/models/mobilenet_v2_1.0_224_quant.tflite --model keras-random
+	cd frontend-ui && npm run bench
+
+clean:
+	rm -rf .bin .data test-output frontend-ui/dist

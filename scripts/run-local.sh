@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# run-local.sh — the whole system on one machine: the hub with its embedded
+# NATS, then WORKERS Python workers running MODEL. Ctrl-C stops them all; so
+# does any one of them exiting (a worker whose model cannot load, say).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+: "${MODEL:=keras}" "${WORKERS:=1}" "${HUB_LISTEN:=:8080}"
+: "${NATS_EMBED_ADDR:=127.0.0.1:4222}"
+export HUB_LISTEN NATS_EMBED_ADDR
+nats_url=${NATS_URL:-nats://$NATS_EMBED_ADDR}
+
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  [ ${#pids[@]} -gt 0 ] && kill -TERM "${pids[@]}" 2>/dev/null || true
+  wait || true
+}
+trap 'stop; exit 130' INT TERM
+trap stop EXIT
+
+.bin/hub &
+pids+=($!)
+
+# Workers connect once NATS takes connections (the hub logs "hub listening" after that).
+port=${HUB_LISTEN##*:}
+for _ in $(seq 100); do
+  curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+  kill -0 "${pids[0]}" 2>/dev/null || { echo "run: the hub did not start" >&2; exit 1; }
+  sleep 0.1
+done
+
+for i in $(seq "$WORKERS"); do
+  .venv/bin/python -m inference_server --nats-url "$nats_url" --model "$MODEL" &
+  pids+=($!)
+done
+echo "run: hub on http://localhost:$port with $WORKERS worker(s), MODEL=$MODEL — Ctrl-C stops everything" >&2
+
+# Whichever process ends first ends the run.
+set +e
+wait -n "${pids[@]}"
+status=$?
+set -e
+echo "run: a process exited (status $status); stopping the rest" >&2
+exit "$status"
