@@ -1,0 +1,96 @@
+"""Keras MobileNetV2 with random weights (weights=None: nothing to download) and the
+shared labels file: the same contract as the TFLite backend, except the exact labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from inference_server.backends import ModelLoadError, load_backend
+from inference_server.backends.keras_backend import KerasBackend
+from inference_server.predictions import top_k
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+NAMES = ["cat.bmp", "parrot.jpg", "grace_hopper.bmp", "cat_720p.jpg"]
+
+
+@pytest.fixture(scope="module")
+def keras_backend(labels_file: Path, decoded: dict[str, np.ndarray]) -> KerasBackend:
+    backend = KerasBackend(weights=None, labels_path=str(labels_file), num_threads=2)
+    calibrate_batch_norm(backend, np.stack(list(decoded.values())))
+    return backend
+
+
+def calibrate_batch_norm(backend: KerasBackend, images: np.ndarray) -> None:
+    """Random MobileNetV2 weights make the activations vanish through the blocks, so
+    every image gets the same near-uniform answer. Setting each BatchNorm's moving
+    statistics from one forward pass over real photos keeps them alive, so different
+    images give different outputs and the batch-order checks mean something."""
+    import keras
+
+    for layer in backend.model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = 0.0
+    backend.model(backend._preprocess(images.astype(np.float32)), training=True)
+
+
+def test_contract(keras_backend: KerasBackend, decoded: dict[str, np.ndarray]) -> None:
+    assert keras_backend.kind == "keras"
+    assert keras_backend.input_size == 224
+    assert len(keras_backend.labels) == 1000 and keras_backend.labels[285] == "Egyptian cat"
+    probs = keras_backend.predict(np.stack([decoded[n] for n in NAMES]))
+    assert probs.shape == (len(NAMES), 1000) and probs.dtype == np.float32
+    for row in probs:
+        preds = top_k(row, keras_backend.labels, 3)
+        assert len(preds) == 3
+        assert all(0 <= p["index"] <= 999 for p in preds)
+        assert all(p["label"] == keras_backend.labels[p["index"]] for p in preds)
+        confs = [p["confidence"] for p in preds]
+        assert confs == sorted(confs, reverse=True)
+        assert all(c >= 0 for c in confs) and sum(confs) <= 1.0 + 1e-3
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-3)  # softmax
+
+
+def test_batch_order(keras_backend: KerasBackend, decoded: dict[str, np.ndarray]) -> None:
+    batch = np.stack([decoded[n] for n in NAMES])
+    together = keras_backend.predict(batch)
+    for i, name in enumerate(NAMES):
+        alone = keras_backend.predict(batch[i:i + 1])[0]
+        np.testing.assert_allclose(together[i], alone, rtol=1e-3, atol=1e-6, err_msg=name)
+    # Different images give different answers (so the order check means something).
+    assert np.abs(together[0] - together[1]).max() > 1e-5
+    assert np.abs(together[1] - together[2]).max() > 1e-5
+
+
+def test_preprocessing_is_mobilenet_v2(keras_backend: KerasBackend) -> None:
+    from keras.applications.mobilenet_v2 import preprocess_input
+
+    x = np.array([[[[0, 127, 255]]]], np.float32)
+    np.testing.assert_allclose(preprocess_input(x.copy()), [[[[-1.0, -0.00392, 1.0]]]],
+                               atol=1e-4)
+    assert keras_backend._preprocess is preprocess_input
+
+
+def test_local_weights_file(keras_backend: KerasBackend, decoded: dict[str, np.ndarray],
+                            labels_file: Path, tmp_path: Path) -> None:
+    weights = tmp_path / "mobilenet_v2.weights.h5"
+    keras_backend.model.save_weights(str(weights))
+    loaded = load_backend(f"keras:{weights}", str(labels_file))
+    image = decoded["cat.bmp"][None]
+    np.testing.assert_allclose(loaded.predict(image), keras_backend.predict(image),
+                               rtol=1e-4, atol=1e-6)
+
+
+def test_missing_weights_file(tmp_path: Path, labels_file: Path) -> None:
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        load_backend(f"keras:{tmp_path / 'nope.h5'}", str(labels_file))
+
+
+def test_corrupt_weights_file(tmp_path: Path, labels_file: Path) -> None:
+    bad = tmp_path / "bad.weights.h5"
+    bad.write_bytes(b"not hdf5 at all" * 10)
+    with pytest.raises(ModelLoadError, match="could not be loaded"):
+        load_backend(f"keras:{bad}", str(labels_file))
