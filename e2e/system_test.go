@@ -1,0 +1,320 @@
+//go:build e2e
+
+// Package e2e runs the real processes together: the hub binary (embedded
+// NATS, or an external nats-server), the Python worker with a real
+// MobileNetV2 model from ../shared/testdata, and the stock nats CLI.
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	fws "github.com/fasthttp/websocket"
+)
+
+// startupWait bounds how long a process may take to become ready: the
+// worker imports TensorFlow/LiteRT and loads a model, which takes seconds on
+// two shared cores.
+const startupWait = 90 * time.Second
+
+// answerWait bounds waiting for one answer from the system.
+const answerWait = 30 * time.Second
+
+func repoRoot(t testing.TB) string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Dir(filepath.Dir(file))
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func testdata(t testing.TB, parts ...string) string {
+	dir := envOr("SHARED_TESTDATA", filepath.Join(repoRoot(t), "..", "shared", "testdata"))
+	p := filepath.Join(append([]string{dir}, parts...)...)
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("test data missing: %v (set SHARED_TESTDATA)", err)
+	}
+	return p
+}
+
+func tfliteModel(t testing.TB) string {
+	return testdata(t, "models", "mobilenet_v2_1.0_224_quant.tflite")
+}
+
+func bin(t testing.TB, envKey, name string) string {
+	p := envOr(envKey, filepath.Join(repoRoot(t), ".bin", name))
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("%s not found at %s: run `make test-deps` (or set %s)", name, p, envKey)
+	}
+	return p
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// proc is a child process whose output goes to a log file that is printed
+// when the test fails.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{}
+	mu   sync.Mutex
+	err  error
+}
+
+func startProc(t testing.TB, name string, env []string, args ...string) *proc {
+	t.Helper()
+	logPath := filepath.Join(t.TempDir(), name+".log")
+	f, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Dir = repoRoot(t)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", name, err)
+	}
+	p := &proc{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
+	go func() {
+		err := cmd.Wait()
+		p.mu.Lock()
+		p.err = err
+		p.mu.Unlock()
+		f.Close()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		p.stop(syscall.SIGTERM)
+		if t.Failed() {
+			data, _ := os.ReadFile(logPath)
+			t.Logf("---- %s log ----\n%s", name, tail(data, 4000))
+		}
+	})
+	return p
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
+}
+
+// stop signals the process and waits for it (killing it after a while).
+func (p *proc) stop(sig syscall.Signal) error {
+	select {
+	case <-p.done:
+	default:
+		_ = p.cmd.Process.Signal(sig)
+		select {
+		case <-p.done:
+		case <-time.After(20 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// hubProc is a running hub binary.
+type hubProc struct {
+	*proc
+	base     string // http://127.0.0.1:port
+	natsURL  string // where workers connect
+	httpPort int
+}
+
+type hubOptions struct {
+	natsURL   string // external NATS; empty embeds one
+	natsPort  int    // embedded NATS port (0: a free one)
+	httpPort  int    // 0: a free one
+	storeDir  string
+	extraEnv  []string
+	staticDir string
+}
+
+func startHub(t testing.TB, o hubOptions) *hubProc {
+	t.Helper()
+	if o.httpPort == 0 {
+		o.httpPort = freePort(t)
+	}
+	env := []string{"HUB_LISTEN=127.0.0.1:" + strconv.Itoa(o.httpPort), "LOG_LEVEL=debug"}
+	natsURL := o.natsURL
+	if natsURL == "" {
+		if o.natsPort == 0 {
+			o.natsPort = freePort(t)
+		}
+		if o.storeDir == "" {
+			o.storeDir = t.TempDir()
+		}
+		natsURL = "nats://127.0.0.1:" + strconv.Itoa(o.natsPort)
+		env = append(env, "NATS_URL=", "NATS_EMBED_ADDR=127.0.0.1:"+strconv.Itoa(o.natsPort), "NATS_STORE_DIR="+o.storeDir)
+	} else {
+		env = append(env, "NATS_URL="+natsURL)
+	}
+	if o.staticDir != "" {
+		env = append(env, "HUB_STATIC_DIR="+o.staticDir)
+	}
+	env = append(env, o.extraEnv...)
+	p := startProc(t, "hub-"+strconv.Itoa(o.httpPort), env, bin(t, "HUB_BIN", "hub"))
+	h := &hubProc{proc: p, base: "http://127.0.0.1:" + strconv.Itoa(o.httpPort), natsURL: natsURL, httpPort: o.httpPort}
+	h.waitFor(t, "/healthz")
+	return h
+}
+
+// waitFor polls path until it answers 200.
+func (h *hubProc) waitFor(t testing.TB, path string) {
+	t.Helper()
+	deadline := time.Now().Add(startupWait)
+	for {
+		resp, err := http.Get(h.base + path)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if h.exited() {
+			t.Fatalf("%s exited before %s answered", h.name, path)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s%s did not answer 200 within %v", h.base, path, startupWait)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// startWorker runs the real Python worker on natsURL with the TFLite model.
+func startWorker(t testing.TB, natsURL, name string, extraArgs ...string) *proc {
+	t.Helper()
+	python := envOr("WORKER_PYTHON", filepath.Join(repoRoot(t), ".venv", "bin", "python"))
+	args := append([]string{python, "-m", "inference_server", "--nats-url", natsURL, "--model", "tflite:" + tfliteModel(t), "--name", name}, extraArgs...)
+	return startProc(t, name, nil, args...)
+}
+
+// ws is a WebSocket client of a hub.
+type ws struct {
+	t    testing.TB
+	conn *fws.Conn
+}
+
+type prediction struct {
+	Label      string  `json:"label"`
+	Index      int     `json:"index"`
+	Confidence float64 `json:"confidence"`
+}
+
+type message struct {
+	Type        string       `json:"type"`
+	Session     string       `json:"session"`
+	Watching    string       `json:"watching"`
+	Seq         int64        `json:"seq"`
+	Code        string       `json:"code"`
+	Message     string       `json:"message"`
+	Reason      string       `json:"reason"`
+	Worker      string       `json:"worker"`
+	Predictions []prediction `json:"predictions"`
+}
+
+func (m message) top() string {
+	if len(m.Predictions) == 0 {
+		return ""
+	}
+	return m.Predictions[0].Label
+}
+
+func dialHub(t testing.TB, base, query string) *ws {
+	t.Helper()
+	u := "ws" + strings.TrimPrefix(base, "http") + "/ws" + query
+	c, _, err := fws.DefaultDialer.Dial(u, nil)
+	if err != nil {
+		t.Fatalf("dial %s: %v", u, err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return &ws{t: t, conn: c}
+}
+
+func (w *ws) send(image []byte) {
+	w.t.Helper()
+	if err := w.conn.WriteMessage(fws.BinaryMessage, image); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+func (w *ws) next() message {
+	w.t.Helper()
+	m, err := w.read(answerWait)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return m
+}
+
+func (w *ws) read(wait time.Duration) (message, error) {
+	_ = w.conn.SetReadDeadline(time.Now().Add(wait))
+	_, data, err := w.conn.ReadMessage()
+	if err != nil {
+		return message{}, err
+	}
+	var m message
+	if err := json.NewDecoder(bytes.NewReader(data)).Decode(&m); err != nil {
+		return message{}, fmt.Errorf("%w: %s", err, data)
+	}
+	return m, nil
+}
+
+func (w *ws) welcome() string {
+	w.t.Helper()
+	m := w.next()
+	if m.Type != "welcome" {
+		w.t.Fatalf("first message %+v, want welcome", m)
+	}
+	return m.Session
+}
+
+func readImage(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(testdata(t, "images", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
