@@ -71,7 +71,7 @@ export function LiveView({ hub, enabled }: Props) {
   }, [watchHref]);
 
   const top = hub.lastResult?.predictions[0]?.label ?? null;
-  const stale = paused || hub.connection !== 'connected';
+  const stale = paused || hub.connection !== 'connected' || hub.lastError !== null;
   const timing = hub.lastResult?.timing;
 
   return (

@@ -2,14 +2,34 @@ import Box from '@mui/material/Box';
 import Typography from '@mui/material/Typography';
 import type { StatsSnapshot } from '../lib/stats';
 
-function Stat({ label, value, unit, testId, hint }: { label: string; value: string; unit?: string; testId: string; hint: string }) {
+function Stat({
+  label,
+  labelMore,
+  value,
+  unit,
+  testId,
+  hint,
+}: {
+  label: string;
+  /** Extra words of the label, hidden on phones. */
+  labelMore?: string;
+  value: string;
+  unit?: string;
+  testId: string;
+  hint: string;
+}) {
   return (
     <Box
-      sx={{ px: 1.5, py: 1.25, borderRadius: 2, bgcolor: 'rgba(36, 81, 199, 0.05)', minWidth: 0 }}
+      sx={{ px: 1.5, py: 1.25, borderRadius: '10px', bgcolor: 'rgba(36, 81, 199, 0.05)', minWidth: 0 }}
       title={hint}
     >
       <Typography variant="caption" color="text.secondary" component="p" noWrap>
         {label}
+        {labelMore ? (
+          <Box component="span" sx={{ display: { xs: 'none', sm: 'inline' } }}>
+            {` ${labelMore}`}
+          </Box>
+        ) : null}
       </Typography>
       <Typography component="p" sx={{ fontSize: '1.25rem', fontWeight: 600, fontVariantNumeric: 'tabular-nums', lineHeight: 1.3 }}>
         <span data-testid={testId}>{value}</span>
@@ -30,7 +50,8 @@ export function StatsRow({ stats, showLatency = true }: { stats: StatsSnapshot; 
       <Stat label="Frames/s" value={stats.fps.toFixed(1)} testId="fps" hint="Results received per second (last 5 s)" />
       {showLatency ? (
         <Stat
-          label="Latency (median)"
+          label="Latency"
+          labelMore="(median)"
           value={stats.latencyMedianMs === null ? '—' : Math.round(stats.latencyMedianMs).toString()}
           unit={stats.latencyMedianMs === null ? undefined : 'ms'}
           testId="latency"

@@ -73,15 +73,16 @@ export function ConnectionChip({ state }: { state: ConnectionState }) {
 
 export function ConnectionAlert({ state, retryInMs, everConnected, onRetry }: ConnectionProps & { onRetry: () => void }) {
   const seconds = useCountdown(state === 'reconnecting' ? retryInMs : null);
-  if (state !== 'reconnecting' && state !== 'closed') return null;
+  // "closed" means the page stopped on purpose (or the hub said retrying cannot
+  // help, e.g. an unknown watched session, which its own error explains).
+  if (state !== 'reconnecting') return null;
   const when =
     seconds === null ? 'Trying to reconnect now…' : seconds > 0 ? `Next try in ${seconds} s.` : 'Trying to reconnect now…';
-  const action =
-    state === 'reconnecting' ? (
-      <Button color="inherit" size="small" onClick={onRetry} disabled={seconds === null || seconds === 0}>
-        Retry now
-      </Button>
-    ) : undefined;
+  const action = (
+    <Button color="inherit" size="small" onClick={onRetry} disabled={seconds === null || seconds === 0}>
+      Retry now
+    </Button>
+  );
   if (!everConnected) {
     return (
       <Alert severity="error" action={action} data-testid="alert-hub-unreachable">
@@ -111,7 +112,7 @@ export function describeHubError(err: ErrorMessage, watching: boolean): HubError
       return {
         severity: 'warning',
         title: 'No classifier worker is answering',
-        body: 'The hub is up but no inference worker replied. Start a worker (for example `make worker`); frames are classified again as soon as one is back.',
+        body: 'The hub is up, but no inference worker replied. Start a worker (python -m inference_server, or make run); frames are classified again as soon as one is back.',
       };
     case 'timeout':
       return {

@@ -1,3 +1,5 @@
+import Alert from '@mui/material/Alert';
+import AlertTitle from '@mui/material/AlertTitle';
 import Box from '@mui/material/Box';
 import Button from '@mui/material/Button';
 import Card from '@mui/material/Card';
@@ -45,17 +47,24 @@ export function WatchView({ hub, watchId }: { hub: HubSocket; watchId: string })
             Use my own camera
           </Button>
         </Stack>
-        {hub.lastError ? (
-          <Box sx={{ mb: 2.5 }}>
-            <HubErrorAlert error={hub.lastError} watching />
-          </Box>
+        {hub.lastError || hub.ended ? (
+          <Stack spacing={1.5} sx={{ mb: 2.5 }}>
+            {hub.lastError ? <HubErrorAlert error={hub.lastError} watching /> : null}
+            {hub.ended && !hub.lastError ? (
+              <Alert severity="info" data-testid="alert-session-ended">
+                <AlertTitle>This session has ended</AlertTitle>
+                The streaming tab closed or reconnected (a reconnect gives it a new session id). Ask for a fresh “Watch
+                this session” link, or use your own camera.
+              </Alert>
+            ) : null}
+          </Stack>
         ) : null}
         <Box sx={{ display: 'grid', gridTemplateColumns: { xs: '1fr', md: 'minmax(0, 7fr) minmax(0, 5fr)' }, gap: { xs: 2.5, md: 4 } }}>
           <Predictions
             predictions={hub.lastResult?.predictions ?? null}
             topTestId="top-label"
             emptyText="Waiting for the session’s next result…"
-            stale={hub.connection !== 'connected'}
+            stale={hub.connection !== 'connected' || hub.ended}
           />
           <Stack spacing={2}>
             <StatsRow stats={hub.stats} showLatency={false} />

@@ -41,7 +41,7 @@ export function describeAnalyzeStatus(status: number): { title: string; body: st
     case 503:
       return {
         title: 'No classifier worker is answering',
-        body: 'Start a worker (for example `make worker`) and try again.',
+        body: 'Start a worker (python -m inference_server, or make run) and try again.',
       };
     case 504:
       return { title: 'The worker took too long', body: 'The workers are busy; try again in a moment.' };

@@ -356,3 +356,28 @@ describe('ping', () => {
     expect(ws.closedWith).not.toBeNull();
   });
 });
+
+describe('terminal close codes and ended', () => {
+  it('stops after close code 4004 (unknown watched session) instead of retrying', () => {
+    const { client, events } = makeClient({ url: 'ws://hub.test/ws?watch=nope' });
+    client.connect();
+    const ws = FakeSocket.last();
+    ws.serverOpen();
+    ws.serverSend({ type: 'error', code: 'unknown_session', message: 'there is no live session with that id' });
+    ws.serverClose(4004);
+    expect(client.state).toBe('closed');
+    const last = events[events.length - 1];
+    expect(last?.type === 'state' && last.closeCode).toBe(4004);
+    vi.advanceTimersByTime(60_000);
+    expect(FakeSocket.instances.length).toBe(1);
+    expect(events.some((e) => e.type === 'error' && e.message.code === 'unknown_session' && e.frame === null)).toBe(true);
+  });
+
+  it('passes on the hub’s "ended" message for watchers', () => {
+    const { client, events } = makeClient();
+    client.connect();
+    FakeSocket.last().accept('w1', { watching: 'abc' });
+    FakeSocket.last().serverSend({ type: 'ended', session: 'abc' });
+    expect(events.some((e) => e.type === 'ended' && e.message.session === 'abc')).toBe(true);
+  });
+});

@@ -5,6 +5,7 @@
 import {
   parseServerMessage,
   type DroppedMessage,
+  type EndedMessage,
   type ErrorMessage,
   type PongMessage,
   type ResultMessage,
@@ -35,7 +36,8 @@ export type HubEvent =
   | { type: 'result'; message: ResultMessage; frame: SentFrame | null; receivedAt: number }
   | { type: 'error'; message: ErrorMessage; frame: SentFrame | null }
   | { type: 'dropped'; message: DroppedMessage; frame: SentFrame | null }
-  | { type: 'pong'; message: PongMessage };
+  | { type: 'pong'; message: PongMessage }
+  | { type: 'ended'; message: EndedMessage };
 
 export type HubListener = (event: HubEvent) => void;
 
@@ -60,6 +62,12 @@ export interface HubClientOptions {
   pingIntervalMs?: number;
   /** Forget an outstanding frame the hub never answered after this long. Default 15 s. */
   staleFrameMs?: number;
+  /**
+   * Close codes after which reconnecting cannot help, so the client stops
+   * (state "closed"). Default: 4004, the hub's "no live session with that id"
+   * for watchers.
+   */
+  terminalCloseCodes?: readonly number[];
   createSocket?: SocketFactory;
   now?: () => number;
   random?: () => number;
@@ -98,6 +106,7 @@ export class HubClient {
       maxBackoffMs: 10_000,
       pingIntervalMs: 15_000,
       staleFrameMs: 15_000,
+      terminalCloseCodes: [4004],
       createSocket: (url) => new WebSocket(url) as unknown as WebSocketLike,
       now: () => (typeof performance !== 'undefined' ? performance.now() : Date.now()),
       random: Math.random,
@@ -269,6 +278,7 @@ export class HubClient {
   private handleClosed(code?: number): void {
     this.stopPing();
     this.resetConnectionState();
+    if (code !== undefined && this.opts.terminalCloseCodes.includes(code)) this.stopped = true;
     if (this.stopped) {
       this.setState('closed', null, code);
       return;
@@ -304,6 +314,9 @@ export class HubClient {
         break;
       case 'pong':
         this.emit({ type: 'pong', message: msg });
+        break;
+      case 'ended':
+        this.emit({ type: 'ended', message: msg });
         break;
     }
   }

@@ -66,7 +66,13 @@ export interface PongMessage {
   time?: number;
 }
 
-export type ServerMessage = WelcomeMessage | ResultMessage | ErrorMessage | DroppedMessage | PongMessage;
+/** Sent to watchers when the watched session ends (its tab closed or reconnected). */
+export interface EndedMessage {
+  type: 'ended';
+  session?: string;
+}
+
+export type ServerMessage = WelcomeMessage | ResultMessage | ErrorMessage | DroppedMessage | PongMessage | EndedMessage;
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -105,6 +111,8 @@ export function parseServerMessage(text: string): ServerMessage | null {
       return typeof v.seq === 'number' ? (v as unknown as DroppedMessage) : null;
     case 'pong':
       return v as unknown as PongMessage;
+    case 'ended':
+      return { type: 'ended', ...(typeof v.session === 'string' ? { session: v.session } : {}) };
     default:
       return null;
   }

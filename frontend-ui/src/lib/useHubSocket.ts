@@ -58,6 +58,10 @@ export interface HubSocket {
   lastResult: ResultMessage | null;
   /** The last error, cleared by the next result. */
   lastError: ErrorMessage | null;
+  /** The close code of the last connection, when the client gave up (state "closed"). */
+  closeCode: number | null;
+  /** Watch mode: the watched session has ended. */
+  ended: boolean;
   stats: StatsSnapshot;
   reconnectNow: () => void;
   /** Sends a frame if flow control allows; returns its seq or null. */
@@ -82,6 +86,8 @@ export function useHubSocket({ enabled, watch = null, maxInFlight = 2, clientOpt
   const [session, setSession] = useState<string | null>(null);
   const [lastResult, setLastResult] = useState<ResultMessage | null>(null);
   const [lastError, setLastError] = useState<ErrorMessage | null>(null);
+  const [closeCode, setCloseCode] = useState<number | null>(null);
+  const [ended, setEnded] = useState(false);
   const [stats, setStats] = useState<StatsSnapshot>(EMPTY_STATS);
   const statsRef = useRef<LiveStats | null>(null);
   const pendingShown = useRef<FrameSample | null>(null);
@@ -125,6 +131,7 @@ export function useHubSocket({ enabled, watch = null, maxInFlight = 2, clientOpt
         case 'state':
           setConnection(ev.state);
           setRetryInMs(ev.retryInMs);
+          setCloseCode(ev.state === 'closed' ? (ev.closeCode ?? null) : null);
           global.state = ev.state;
           if (ev.state !== 'connected') {
             setSession(null);
@@ -134,6 +141,7 @@ export function useHubSocket({ enabled, watch = null, maxInFlight = 2, clientOpt
         case 'welcome':
           setSession(ev.message.session);
           setEverConnected(true);
+          setEnded(false);
           global.session = ev.message.session;
           break;
         case 'result': {
@@ -162,6 +170,9 @@ export function useHubSocket({ enabled, watch = null, maxInFlight = 2, clientOpt
         case 'dropped':
           live.addDropped();
           publish();
+          break;
+        case 'ended':
+          setEnded(true);
           break;
         case 'pong':
           break;
@@ -211,6 +222,8 @@ export function useHubSocket({ enabled, watch = null, maxInFlight = 2, clientOpt
     session,
     lastResult,
     lastError,
+    closeCode,
+    ended,
     stats,
     reconnectNow,
     sendFrame,
