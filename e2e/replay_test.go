@@ -1,0 +1,166 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Records a live session with gaps between its frames, then replays it with
+// exactly the README's nats CLI commands: every replayed frame gets the same
+// labels as it got live, in the same order, at the recorded pace.
+func TestRecordAndReplayWithTheREADMECommands(t *testing.T) {
+	hub := startHub(t, hubOptions{extraEnv: []string{"HUB_RECORD=true"}})
+	startWorker(t, hub.natsURL, "worker-replay")
+	hub.waitFor(t, "/readyz")
+
+	images := []string{"cat.bmp", "parrot.jpg", "grace_hopper.bmp", "bird.bmp", "sunflower.bmp", "dragonfly.bmp", "cat_720p.jpg", "parrot.jpg"}
+	const gap = 300 * time.Millisecond
+	c := dialHub(t, hub.base, "")
+	session := c.welcome()
+	live := make([]string, len(images))
+	start := time.Now()
+	var recorded time.Duration
+	for i, img := range images {
+		if i > 0 {
+			time.Sleep(gap)
+		}
+		recorded = time.Since(start)
+		c.send(readImage(t, img))
+		m := c.next()
+		if m.Type != "result" || m.Seq != int64(i+1) {
+			t.Fatalf("live frame %d: %+v", i+1, m)
+		}
+		live[i] = labels(m)
+	}
+
+	vars := map[string]string{"NATS_URL": hub.natsURL, "SESSION": session, "NAME": "e2e" + strconv.FormatInt(time.Now().UnixNano()%1e6, 10)}
+
+	listing := string(runREADMECommand(t, "list-sessions", vars))
+	if !strings.Contains(listing, "frames.live."+session) || !strings.Contains(listing, strconv.Itoa(len(images))) {
+		t.Fatalf("list-sessions does not show %s with %d frames:\n%s", session, len(images), listing)
+	}
+
+	watch := startREADMECommand(t, "watch-replay", vars)
+	lines := watch.lines()
+	waitUntilSubscribed(t, hub.natsURL, "results.replay."+vars["NAME"], lines)
+
+	runREADMECommand(t, "replay-session", vars)
+	var first, last time.Time
+	for i := range images {
+		select {
+		case line := <-lines:
+			var m message
+			if err := json.Unmarshal([]byte(line), &m); err != nil {
+				t.Fatalf("replayed result %d: %q: %v", i+1, line, err)
+			}
+			if m.Type == "probe" {
+				continue
+			}
+			if m.Type != "result" || m.Seq != int64(i+1) || m.Session != session {
+				t.Fatalf("replayed result %d: %+v", i+1, m)
+			}
+			if got := labels(m); got != live[i] {
+				t.Fatalf("frame %d: replay labels %q, live labels %q", i+1, got, live[i])
+			}
+			if i == 0 {
+				first = time.Now()
+			}
+			last = time.Now()
+		case <-time.After(answerWait):
+			t.Fatalf("replay: only %d of %d results arrived", i, len(images))
+		}
+	}
+	// Original pacing: the replay spreads over about the recording's span
+	// (minus the first frame's classification); an instant replay would
+	// take a few hundred ms at most.
+	if replayed := last.Sub(first); replayed < recorded*6/10 {
+		t.Fatalf("replay took %v for a recording of %v: not at the original pace", replayed, recorded)
+	}
+}
+
+// labels is the top-3 of a result, in order, as one string.
+func labels(m message) string {
+	var b strings.Builder
+	for _, p := range m.Predictions {
+		b.WriteString(p.Label + "|")
+	}
+	return b.String()
+}
+
+// bgCommand is a README block left running in the background.
+type bgCommand struct {
+	cmd *exec.Cmd
+	out chan string
+}
+
+func startREADMECommand(t *testing.T, name string, vars map[string]string) *bgCommand {
+	t.Helper()
+	script := readmeBlock(t, name)
+	cmd := exec.Command("bash", "-euo", "pipefail", "-c", "exec "+strings.TrimSpace(script))
+	cmd.Dir = repoRoot(t)
+	cmd.Env = append(cmd.Environ(), "PATH="+repoRoot(t)+"/.bin:"+envOr("PATH", ""))
+	for k, v := range vars {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	b := &bgCommand{cmd: cmd, out: make(chan string, 1000)}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			if line := strings.TrimSpace(sc.Text()); line != "" {
+				b.out <- line
+			}
+		}
+		close(b.out)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	return b
+}
+
+func (b *bgCommand) lines() <-chan string { return b.out }
+
+// waitUntilSubscribed publishes probes on subject until one comes out of
+// lines, so that nothing published after it can be missed.
+func waitUntilSubscribed(t *testing.T, natsURL, subject string, lines <-chan string) {
+	t.Helper()
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	deadline := time.Now().Add(startupWait)
+	for time.Now().Before(deadline) {
+		_ = nc.Publish(subject, []byte(`{"type":"probe"}`))
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				t.Fatal("the subscriber exited")
+			}
+			if strings.Contains(line, "probe") {
+				return
+			}
+			t.Fatalf("unexpected line before the replay: %q", line)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	t.Fatal("the subscriber never received a probe")
+}
