@@ -74,7 +74,8 @@ class Batcher:
         for _, fut in left:
             if not fut.done():
                 fut.set_exception(RuntimeError("batcher closed"))
-        self._executor.shutdown(wait=True)
+        # Wait for a model call still running, without blocking the event loop.
+        await asyncio.to_thread(self._executor.shutdown, wait=True)
 
     async def _collect(self) -> list[tuple[np.ndarray, asyncio.Future[BatchOutput]]]:
         loop = asyncio.get_running_loop()

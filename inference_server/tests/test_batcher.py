@@ -1,0 +1,139 @@
+"""Batching: frames that arrive together share one model call; each gets its own row."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import numpy as np
+import pytest
+
+from inference_server.backends.tflite import TfliteBackend
+from inference_server.batcher import Batcher
+
+
+class Recorder:
+    """A deterministic stand-in model: row i of the output is the image's first
+    pixel values, so each caller can check it got its own row. Records batch sizes
+    and the threads it ran on."""
+
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+        self.threads: set[str] = set()
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        self.gate.wait(10)
+        self.sizes.append(int(batch.shape[0]))
+        self.threads.add(threading.current_thread().name)
+        return batch.reshape(batch.shape[0], -1)[:, :4].astype(np.float32)
+
+
+def image(value: int) -> np.ndarray:
+    return np.full((2, 2, 3), value, np.uint8)
+
+
+async def test_concurrent_frames_share_a_batch_in_order() -> None:
+    model = Recorder()
+    async with Batcher(model, batch_max=8, wait_ms=50) as batcher:
+        outs = await asyncio.gather(*[batcher.submit(image(v)) for v in range(8)])
+    assert model.sizes == [8]
+    for v, out in enumerate(outs):
+        assert out.probs.tolist() == [v] * 4
+        assert out.batch == 8
+    assert len({o.infer_ms for o in outs}) == 1
+
+
+async def test_batch_max_is_respected() -> None:
+    model = Recorder()
+    async with Batcher(model, batch_max=3, wait_ms=20) as batcher:
+        outs = await asyncio.gather(*[batcher.submit(image(v)) for v in range(10)])
+    assert max(model.sizes) <= 3
+    assert sum(model.sizes) == 10
+    assert [int(o.probs[0]) for o in outs] == list(range(10))
+
+
+async def test_frames_arriving_during_inference_form_the_next_batch() -> None:
+    model = Recorder()
+    model.gate.clear()  # hold the first model call
+    async with Batcher(model, batch_max=8, wait_ms=0) as batcher:
+        first = asyncio.ensure_future(batcher.submit(image(1)))
+        while not model.sizes and not batcher._running:
+            await asyncio.sleep(0.001)
+        await asyncio.sleep(0.01)
+        rest = [asyncio.ensure_future(batcher.submit(image(v))) for v in range(2, 6)]
+        await asyncio.sleep(0.01)
+        model.gate.set()
+        outs = await asyncio.gather(first, *rest)
+    assert model.sizes == [1, 4]
+    assert [int(o.probs[0]) for o in outs] == [1, 2, 3, 4, 5]
+    assert [o.batch for o in outs] == [1, 4, 4, 4, 4]
+
+
+async def test_model_runs_on_one_thread_off_the_loop() -> None:
+    model = Recorder()
+    async with Batcher(model, batch_max=2, wait_ms=1) as batcher:
+        for v in range(6):
+            await batcher.submit(image(v))
+    assert len(model.threads) == 1
+    assert threading.current_thread().name not in model.threads
+
+
+async def test_model_error_reaches_every_caller_and_batcher_goes_on() -> None:
+    calls = 0
+
+    def flaky(batch: np.ndarray) -> np.ndarray:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("boom")
+        return np.zeros((batch.shape[0], 4), np.float32)
+
+    async with Batcher(flaky, batch_max=4, wait_ms=30) as batcher:
+        results = await asyncio.gather(batcher.submit(image(1)), batcher.submit(image(2)),
+                                       return_exceptions=True)
+        assert all(isinstance(r, RuntimeError) for r in results)
+        ok = await batcher.submit(image(3))
+        assert ok.probs.shape == (4,)
+
+
+async def test_cancelled_caller_does_not_break_the_batch() -> None:
+    model = Recorder()
+    async with Batcher(model, batch_max=4, wait_ms=30) as batcher:
+        gone = asyncio.ensure_future(batcher.submit(image(9)))
+        kept = asyncio.ensure_future(batcher.submit(image(7)))
+        await asyncio.sleep(0)
+        gone.cancel()
+        out = await kept
+    assert out.probs[0] == 7
+
+
+async def test_close_fails_waiting_callers() -> None:
+    model = Recorder()
+    model.gate.clear()
+    batcher = Batcher(model, batch_max=1, wait_ms=0)
+    batcher.start()
+    waiting = [asyncio.ensure_future(batcher.submit(image(v))) for v in range(3)]
+    await asyncio.sleep(0.01)
+    closing = asyncio.ensure_future(batcher.close())
+    await asyncio.sleep(0.01)
+    model.gate.set()
+    await closing
+    results = await asyncio.gather(*waiting, return_exceptions=True)
+    assert all(isinstance(r, RuntimeError) for r in results)
+    with pytest.raises(RuntimeError):
+        await batcher.submit(image(1))
+
+
+async def test_real_model_mixed_batch_matches_single_frames(
+        quant_backend: TfliteBackend, decoded: dict[str, np.ndarray]) -> None:
+    names = ["grace_hopper.bmp", "cat.bmp", "parrot.jpg", "cat_720p.jpg", "bird.bmp",
+             "cat.bmp"]
+    singles = [quant_backend.predict(decoded[n][None])[0] for n in names]
+    async with Batcher(quant_backend.predict, batch_max=8, wait_ms=50) as batcher:
+        outs = await asyncio.gather(*[batcher.submit(decoded[n]) for n in names])
+    assert [o.batch for o in outs] == [len(names)] * len(names)
+    for name, out, single in zip(names, outs, singles):
+        np.testing.assert_allclose(out.probs, single, atol=1e-6, err_msg=name)
+    assert [int(o.probs.argmax()) for o in outs] == [652, 285, 88, 285, 19, 285]

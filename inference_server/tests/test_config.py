@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+from inference_server.config import Config, ConfigError, load_config
+
+
+def test_defaults() -> None:
+    cfg = load_config([], env={})
+    assert cfg.nats_url == "nats://127.0.0.1:4222"
+    assert cfg.model == "keras"
+    assert cfg.labels is None
+    assert (cfg.top_k, cfg.batch_max, cfg.queue_group) == (3, 8, "inference")
+    assert 0 < cfg.batch_wait_ms <= 5
+    assert cfg.max_image_bytes == 8 * 1024 * 1024
+    assert cfg.max_pixels == 40_000_000
+    assert cfg.name == f"{socket.gethostname()}-{os.getpid()}"
+    assert cfg.log_level == "info"
+    assert cfg.threads >= 1
+
+
+def test_env_then_flags() -> None:
+    env = {"NATS_URL": "nats://nats:4222", "MODEL": "tflite:/m.tflite", "LABELS": "/l.txt",
+           "TOP_K": "5", "BATCH_MAX": "4", "BATCH_WAIT_MS": "2.5", "MAX_IMAGE_BYTES": "1000",
+           "MAX_PIXELS": "2000", "WORKER_NAME": "w-env", "LOG_LEVEL": "DEBUG"}
+    cfg = load_config([], env=env)
+    assert cfg == Config(nats_url="nats://nats:4222", model="tflite:/m.tflite", labels="/l.txt",
+                         top_k=5, batch_max=4, batch_wait_ms=2.5, max_image_bytes=1000,
+                         max_pixels=2000, name="w-env", log_level="debug")
+    cfg = load_config(["--top-k", "1", "--name", "w-flag", "--model", "keras:/w.h5",
+                       "--queue-group", "other", "--batch-max", "16"], env=env)
+    assert (cfg.top_k, cfg.name, cfg.model, cfg.queue_group, cfg.batch_max) == (
+        1, "w-flag", "keras:/w.h5", "other", 16)
+
+
+@pytest.mark.parametrize("argv,env,fragment", [
+    ([], {"TOP_K": "three"}, "TOP_K"),
+    (["--top-k", "0"], {}, "--top-k"),
+    (["--batch-max", "0"], {}, "--batch-max"),
+    (["--batch-wait-ms", "-1"], {}, "--batch-wait-ms"),
+    (["--max-image-bytes", "0"], {}, "--max-image-bytes"),
+    (["--max-pixels", "0"], {}, "--max-pixels"),
+    (["--model", "onnx:/x"], {}, "--model"),
+    (["--model", "tflite:"], {}, "--model"),
+    (["--nats-url", "http://localhost:4222"], {}, "--nats-url"),
+    (["--log-level", "loud"], {}, "--log-level"),
+    (["--queue-group", "a.b"], {}, "--queue-group"),
+    (["--name", "has space"], {}, "--name"),
+])
+def test_invalid(argv: list[str], env: dict[str, str], fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment):
+        load_config(argv, env=env)
+
+
+def test_bad_flag_exits_2() -> None:
+    with pytest.raises(SystemExit) as info:
+        load_config(["--top-k", "x"], env={})
+    assert info.value.code == 2

@@ -1,0 +1,141 @@
+"""End to end: a real nats-server, the real worker process (LiteRT, real model), nats-py."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import nats
+import pytest
+from nats.aio.client import Client
+
+from .procs import NatsServer, WorkerProcess
+from .test_decode import huge_png
+
+WORKER = "itest-worker"
+MAX_IMAGE_BYTES = 700_000  # parrot.jpg (597 kB) fits, grace_hopper.bmp (922 kB) does not
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    srv = NatsServer(tmp_path_factory.mktemp("nats"))
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def worker(server: NatsServer, quant_model_path: Path,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
+    proc = WorkerProcess(tmp_path_factory.mktemp("worker"), WORKER,
+                         "--nats-url", server.url, "--model", f"tflite:{quant_model_path}",
+                         "--max-image-bytes", str(MAX_IMAGE_BYTES), "--batch-max", "8")
+    try:
+        proc.wait_ready(server.url)
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+async def nc(server: NatsServer, worker: WorkerProcess) -> AsyncIterator[Client]:
+    conn = await nats.connect(server.url)
+    yield conn
+    await conn.close()
+
+
+async def request(nc: Client, subject: str, body: bytes,
+                  headers: dict[str, str] | None = None) -> dict:
+    msg = await nc.request(subject, body, timeout=20, headers=headers)
+    return json.loads(msg.data)
+
+
+async def test_live_frame_with_headers(nc: Client, image_bytes: dict[str, bytes]) -> None:
+    seen: asyncio.Queue[bytes] = asyncio.Queue()
+
+    async def on_result(msg: nats.aio.msg.Msg) -> None:
+        await seen.put(msg.data)
+
+    await nc.subscribe("results.live.abc", cb=on_result)
+    await nc.flush()
+    reply = await nc.request("frames.live.abc", image_bytes["cat.bmp"], timeout=20, headers={
+        "Session-Id": "abc", "Frame-Seq": "7", "Content-Type": "image/bmp"})
+    body = json.loads(reply.data)
+    assert body["type"] == "result"
+    assert body["seq"] == 7 and body["session"] == "abc"
+    assert body["model"] == "mobilenet_v2" and body["worker"] == WORKER
+    top = body["predictions"][0]
+    assert (top["label"], top["index"]) == ("Egyptian cat", 285)
+    assert len(body["predictions"]) == 3
+    assert set(body["timing"]) == {"decode_ms", "infer_ms", "batch"}
+    assert 1 <= body["timing"]["batch"] <= 8
+    assert reply.headers is not None and reply.headers.get("Content-Type") == "application/json"
+    # The same answer went to results.live.abc (for watchers).
+    published = await asyncio.wait_for(seen.get(), 20)
+    assert published == reply.data
+
+
+async def test_cli_frame_without_headers(nc: Client, image_bytes: dict[str, bytes]) -> None:
+    body = await request(nc, "frames.cli.x", image_bytes["parrot.jpg"])
+    assert body["type"] == "result"
+    assert (body["seq"], body["session"]) == (0, "x")
+    assert body["predictions"][0]["label"] == "macaw"
+    body = await request(nc, "frames.cli.x", image_bytes["grace_hopper.bmp"][:600_000])
+    assert (body["type"], body["code"]) == ("error", "bad_image")  # truncated BMP
+
+
+async def test_bad_frames_then_good_ones(nc: Client, image_bytes: dict[str, bytes]) -> None:
+    headers = {"Session-Id": "s-bad", "Frame-Seq": "1", "Content-Type": "image/jpeg"}
+    body = await request(nc, "frames.live.s-bad", b"definitely not a jpeg", headers)
+    assert body == {"type": "error", "seq": 1, "session": "s-bad", "code": "bad_image",
+                    "message": body["message"]}
+    assert body["message"] and "/" not in body["message"]
+    jpeg = image_bytes["cat_720p.jpg"]
+    body = await request(nc, "frames.live.s-bad", jpeg[: len(jpeg) // 3],
+                         {**headers, "Frame-Seq": "2"})
+    assert (body["code"], body["seq"]) == ("bad_image", 2)
+    body = await request(nc, "frames.live.s-bad", huge_png(100_000, 100_000),
+                         {**headers, "Frame-Seq": "3", "Content-Type": "image/png"})
+    assert (body["code"], body["seq"]) == ("bad_image", 3)
+    body = await request(nc, "frames.live.s-bad", jpeg, {**headers, "Frame-Seq": "4"})
+    assert body["type"] == "result" and body["seq"] == 4
+    assert body["predictions"][0]["label"] == "Egyptian cat"
+
+
+async def test_too_large(nc: Client, image_bytes: dict[str, bytes]) -> None:
+    big = image_bytes["grace_hopper.bmp"]
+    assert len(big) > MAX_IMAGE_BYTES
+    body = await request(nc, "frames.live.big", big, {"Frame-Seq": "9"})
+    assert (body["type"], body["code"], body["seq"], body["session"]) == (
+        "error", "too_large", 9, "big")
+    body = await request(nc, "frames.live.big", image_bytes["cat.bmp"], {"Frame-Seq": "10"})
+    assert body["type"] == "result"
+
+
+async def test_ping(nc: Client) -> None:
+    body = await request(nc, "workers.ping", b"")
+    assert body == {"worker": WORKER, "model": "mobilenet_v2", "backend": "tflite",
+                    "batch_max": 8}
+
+
+async def test_concurrent_frames_each_get_their_own_answer(
+        nc: Client, image_bytes: dict[str, bytes]) -> None:
+    plan = [("cat.bmp", "Egyptian cat"), ("parrot.jpg", "macaw"),
+            ("bird.bmp", "chickadee"), ("cat_720p.jpg", "Egyptian cat")] * 4
+    replies = await asyncio.gather(*[
+        request(nc, f"frames.live.c{i}", image_bytes[name],
+                {"Session-Id": f"c{i}", "Frame-Seq": str(100 + i)})
+        for i, (name, _) in enumerate(plan)])
+    for i, ((name, label), body) in enumerate(zip(plan, replies)):
+        assert body["type"] == "result", (name, body)
+        assert (body["seq"], body["session"]) == (100 + i, f"c{i}")
+        assert body["predictions"][0]["label"] == label, name
+        assert 1 <= body["timing"]["batch"] <= 8
+
+
+async def test_traceparent_is_passed_on(nc: Client, image_bytes: dict[str, bytes]) -> None:
+    tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    reply = await nc.request("frames.live.tp", image_bytes["cat.bmp"], timeout=20,
+                             headers={"traceparent": tp})
+    assert reply.headers is not None and reply.headers.get("traceparent") == tp

@@ -1,0 +1,101 @@
+"""The worker process: start-up errors (exit 2, one clear paragraph), SIGTERM drain."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nats
+import pytest
+
+from .procs import REPO_ROOT, NatsServer, WorkerProcess, free_port
+
+FIX = "MODEL=tflite:<path to a MobileNetV2 .tflite>"
+
+
+def run_worker(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    import os
+
+    return subprocess.run([sys.executable, "-m", "inference_server", *args], cwd=REPO_ROOT,
+                          env={**os.environ, **(env or {})}, capture_output=True, text=True,
+                          timeout=120)
+
+
+@pytest.mark.parametrize("model", ["tflite:/nonexistent/mobilenet.tflite",
+                                   "keras:/nonexistent/mobilenet_v2.h5"])
+def test_model_that_cannot_load_exits_2_with_the_fix(model: str) -> None:
+    res = run_worker("--model", model, "--nats-url", f"nats://127.0.0.1:{free_port()}")
+    assert res.returncode == 2, res.stderr
+    assert FIX in res.stderr
+    assert "/nonexistent/" in res.stderr  # says which file
+    assert "Traceback" not in res.stderr and "Traceback" not in res.stdout
+    paragraph = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(paragraph) == 1, res.stderr
+
+
+def test_model_from_env_var(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(b"not a flatbuffer" * 100)
+    res = run_worker(env={"MODEL": f"tflite:{junk}"})
+    assert res.returncode == 2
+    assert FIX in res.stderr and "not a valid TFLite model" in res.stderr
+
+
+def test_invalid_config_exits_2() -> None:
+    res = run_worker("--top-k", "0")
+    assert res.returncode == 2
+    assert "invalid configuration" in res.stderr and "--top-k" in res.stderr
+    res = run_worker(env={"BATCH_MAX": "lots"})
+    assert res.returncode == 2 and "BATCH_MAX" in res.stderr
+    res = run_worker("--no-such-flag")
+    assert res.returncode == 2
+
+
+def test_sigterm_while_waiting_for_nats_exits_0(quant_model_path: Path, tmp_path: Path) -> None:
+    proc = WorkerProcess(tmp_path, "w-nonats", "--model", f"tflite:{quant_model_path}",
+                         "--nats-url", f"nats://127.0.0.1:{free_port()}")
+    try:
+        proc.wait_for_log('"model loaded"')
+        proc.terminate()
+        assert proc.wait() == 0, proc.output()
+    finally:
+        proc.stop()
+
+
+def test_sigterm_drains_frames_already_received(quant_model_path: Path, tmp_path: Path,
+                                                image_bytes: dict[str, bytes]) -> None:
+    server = NatsServer(tmp_path)
+    proc = WorkerProcess(tmp_path, "w-drain", "--model", f"tflite:{quant_model_path}",
+                         "--nats-url", server.url, "--batch-max", "4")
+    try:
+        proc.wait_ready(server.url)
+        frames = [image_bytes[n] for n in ("cat.bmp", "parrot.jpg", "bird.bmp")] * 4
+
+        async def scenario() -> list[dict]:
+            nc = await nats.connect(server.url)
+            inbox = nc.new_inbox()
+            sub = await nc.subscribe(inbox)
+            for i, data in enumerate(frames):
+                await nc.publish(f"frames.live.d{i}", data, reply=inbox,
+                                 headers={"Frame-Seq": str(i)})
+            # Once the server has our frames it has routed them to the worker, ahead
+            # of anything the worker sends after SIGTERM (UNSUB, PING).
+            await nc.flush()
+            proc.terminate()
+            replies = [json.loads((await sub.next_msg(timeout=30)).data) for _ in frames]
+            await nc.close()
+            return replies
+
+        replies = asyncio.run(scenario())
+        assert sorted(r["seq"] for r in replies) == list(range(len(frames)))
+        assert all(r["type"] == "result" and r["worker"] == "w-drain" for r in replies)
+        assert proc.wait() == 0, proc.output()
+        out = proc.output()
+        assert '"stopping: draining"' in out and '"stopped"' in out
+        assert "Traceback" not in out
+    finally:
+        proc.stop()
+        server.stop()
