@@ -55,7 +55,7 @@ func TestRecordAndReplayWithTheREADMECommands(t *testing.T) {
 
 	runREADMECommand(t, "replay-session", vars)
 	var first, last time.Time
-	for i := range images {
+	for i := 0; i < len(images); {
 		select {
 		case line := <-lines:
 			var m message
@@ -75,6 +75,7 @@ func TestRecordAndReplayWithTheREADMECommands(t *testing.T) {
 				first = time.Now()
 			}
 			last = time.Now()
+			i++
 		case <-time.After(answerWait):
 			t.Fatalf("replay: only %d of %d results arrived", i, len(images))
 		}

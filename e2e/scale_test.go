@@ -1,0 +1,169 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// startNATSServer runs the real nats-server binary with JetStream.
+func startNATSServer(t *testing.T) string {
+	t.Helper()
+	port := freePort(t)
+	startProc(t, "nats-server", nil, bin(t, "NATS_SERVER_BIN", "nats-server"),
+		"-a", "127.0.0.1", "-p", strconv.Itoa(port), "-js", "-sd", t.TempDir())
+	return "nats://127.0.0.1:" + strconv.Itoa(port)
+}
+
+// Two hubs and two workers on one external nats-server: a streamer on hub A
+// and a watcher on hub B both get the results, and the frames are spread
+// over both workers.
+func TestTwoHubsTwoWorkersOnExternalNATS(t *testing.T) {
+	url := startNATSServer(t)
+	hubA := startHub(t, hubOptions{natsURL: url})
+	hubB := startHub(t, hubOptions{natsURL: url})
+	startWorker(t, url, "worker-a")
+	startWorker(t, url, "worker-b")
+	hubA.waitFor(t, "/readyz")
+	hubB.waitFor(t, "/readyz")
+
+	streamer := dialHub(t, hubA.base, "")
+	session := streamer.welcome()
+	watcher := dialHub(t, hubB.base, "?watch="+session)
+	if m := watcher.next(); m.Type != "welcome" || m.Watching != session {
+		t.Fatalf("watcher welcome: %+v", m)
+	}
+	cat := readImage(t, "cat.bmp")
+	workers := map[string]int{}
+	for seq := int64(1); seq <= 24; seq++ {
+		streamer.send(cat)
+		m := streamer.next()
+		if m.Type != "result" || m.Seq != seq || m.top() != "Egyptian cat" {
+			t.Fatalf("streamer frame %d: %+v", seq, m)
+		}
+		workers[m.Worker]++
+		w := watcher.next()
+		if w.Type != "result" || w.Seq != seq || w.Session != session || w.top() != "Egyptian cat" {
+			t.Fatalf("watcher on hub B, frame %d: %+v", seq, w)
+		}
+	}
+	if workers["worker-a"] == 0 || workers["worker-b"] == 0 {
+		t.Fatalf("frames per worker %v: want both workers used", workers)
+	}
+}
+
+// A worker killed while frames stream: frames it held are answered
+// (timeout), none is lost, and later frames get results from the others.
+func TestKilledWorkerFramesAreAnsweredAndStreamingGoesOn(t *testing.T) {
+	url := startNATSServer(t)
+	hub := startHub(t, hubOptions{natsURL: url, extraEnv: []string{"HUB_FRAME_TIMEOUT=2s", "HUB_FRAMES_IN_FLIGHT=4", "HUB_SESSION_FPS=1000"}})
+	startWorker(t, url, "worker-stays")
+	doomed := startWorker(t, url, "worker-killed", "--batch-wait-ms", "50")
+	hub.waitFor(t, "/readyz")
+
+	c := dialHub(t, hub.base, "")
+	c.welcome()
+	cat := readImage(t, "cat.bmp")
+	const before, after = 12, 12
+	answered := map[int64]string{}
+	record := func(m message) {
+		if prev, dup := answered[m.Seq]; dup {
+			t.Fatalf("frame %d answered twice (%s, %+v)", m.Seq, prev, m)
+		}
+		switch {
+		case m.Type == "result", m.Type == "dropped", m.Type == "error" && m.Code == "timeout":
+			answered[m.Seq] = m.Type + m.Code
+		default:
+			t.Fatalf("unexpected answer %+v", m)
+		}
+	}
+	// Keep four frames in flight, kill one worker in the middle.
+	seq := int64(0)
+	for seq < before {
+		seq++
+		c.send(cat)
+	}
+	if err := doomed.stop(syscall.SIGKILL); err == nil {
+		t.Log("worker exited cleanly?")
+	}
+	for seq < before+after {
+		seq++
+		c.send(cat)
+		time.Sleep(20 * time.Millisecond)
+	}
+	for len(answered) < before+after {
+		record(c.next())
+	}
+	// After the kill (and its in-flight frames' deadline), frames are classified.
+	c.send(cat)
+	m := c.next()
+	if m.Type != "result" || m.Worker != "worker-stays" || m.top() != "Egyptian cat" {
+		t.Fatalf("after the kill: %+v, want a result from worker-stays", m)
+	}
+	results := 0
+	for _, a := range answered {
+		if a == "result" {
+			results++
+		}
+	}
+	if results == 0 {
+		t.Fatalf("answers %v: no results at all", answered)
+	}
+}
+
+// One session floods as fast as it can; another, polite one is still served:
+// each of its frames gets a result, none times out.
+func TestFloodingSessionDoesNotStarveAnother(t *testing.T) {
+	hub := startHub(t, hubOptions{extraEnv: []string{"HUB_SESSION_FPS=10000"}})
+	startWorker(t, hub.natsURL, "worker-fair")
+	hub.waitFor(t, "/readyz")
+	cat := readImage(t, "cat.bmp")
+	parrot := readImage(t, "parrot.jpg")
+
+	flooder := dialHub(t, hub.base, "")
+	flooder.welcome()
+	stop := make(chan struct{})
+	flooded := make(chan map[string]int, 1)
+	go func() { // reader: the flooder reads its answers, it only sends too many
+		counts := map[string]int{}
+		for {
+			m, err := flooder.read(answerWait)
+			if err != nil {
+				flooded <- counts
+				return
+			}
+			counts[m.Type+m.Code]++
+		}
+	}()
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				if flooder.conn.WriteMessage(2, cat) != nil {
+					return
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+		}
+	}()
+
+	polite := dialHub(t, hub.base, "")
+	polite.welcome()
+	for seq := int64(1); seq <= 10; seq++ {
+		polite.send(parrot)
+		if m := polite.next(); m.Type != "result" || m.Seq != seq || m.top() != "macaw" {
+			t.Fatalf("polite frame %d while another session floods: %+v", seq, m)
+		}
+	}
+	close(stop)
+	_ = flooder.conn.Close()
+	counts := <-flooded
+	if counts["dropped"] == 0 || counts["result"] == 0 {
+		t.Fatalf("flooder answers %v: want results and dropped frames (it sent more than its share)", counts)
+	}
+}
