@@ -25,18 +25,14 @@ const baseFlags = [
  * Launches Chromium. Playwright gives it a fresh temporary profile
  * (--user-data-dir) and removes it on close.
  */
-export async function launchBrowser({ fakeVideo } = {}) {
+export async function launchBrowser({ fakeVideo, fakeDevice = Boolean(fakeVideo), acceptPermission = true } = {}) {
   if (!existsSync(chromiumPath)) {
     throw new Error(`Chromium not found at ${chromiumPath} (apt-get install chromium, or set CHROMIUM_PATH)`);
   }
   const args = [...baseFlags];
-  if (fakeVideo) {
-    args.push(
-      '--use-fake-device-for-media-stream',
-      '--use-fake-ui-for-media-stream',
-      `--use-file-for-fake-video-capture=${fakeVideo}`,
-    );
-  }
+  if (fakeDevice) args.push('--use-fake-device-for-media-stream');
+  if (fakeDevice && acceptPermission) args.push('--use-fake-ui-for-media-stream');
+  if (fakeVideo) args.push(`--use-file-for-fake-video-capture=${fakeVideo}`);
   return chromium.launch({ executablePath: chromiumPath, headless: true, args, timeout: 60_000 });
 }
 

@@ -72,6 +72,20 @@ describe('page against the real hub and worker', { timeout: 600_000 }, () => {
     assert.deepEqual(errors, []);
   });
 
+  test('pause stops sending frames, resume starts again (keyboard)', async () => {
+    assert.ok(live, 'the live test ran first');
+    await live.focus('[data-testid="pause-button"]');
+    await live.keyboard.press('Enter');
+    assert.equal(await live.getAttribute('[data-testid="pause-button"]', 'aria-pressed'), 'true');
+    await live.waitForTimeout(500); // answers to frames already in flight
+    const sentPaused = await live.evaluate(() => window.__hubStats.sent);
+    await live.waitForTimeout(1_000);
+    assert.equal(await live.evaluate(() => window.__hubStats.sent), sentPaused, 'no frames while paused');
+    await live.keyboard.press('Space');
+    assert.equal(await live.getAttribute('[data-testid="pause-button"]', 'aria-pressed'), 'false');
+    await waitForPage(live, (n) => window.__hubStats.results > n + 5, sentPaused, 15_000);
+  });
+
   test('watch link: a second page at the watch URL shows the streaming tab’s labels and sends nothing', async () => {
     assert.ok(live, 'the live test ran first');
     const href = await live.getAttribute('[data-testid="watch-link"]', 'href');
@@ -88,6 +102,8 @@ describe('page against the real hub and worker', { timeout: 600_000 }, () => {
       assert.equal(stats.mode, 'watch');
       assert.equal(stats.sent, 0, 'a watching page sends no frames');
       assert.equal(await watcher.$('[data-testid="camera-video"]'), null, 'no camera in watch mode');
+      mkdirSync(testOutputDir, { recursive: true });
+      await watcher.screenshot({ path: path.join(testOutputDir, 'watch-page.png') });
     } finally {
       await watcher.close();
     }

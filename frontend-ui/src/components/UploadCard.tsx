@@ -123,20 +123,30 @@ export function UploadCard() {
                   Drag and drop an image here, or
                 </Typography>
               )}
-              <Button variant={preview ? 'outlined' : 'contained'} component="label" startIcon={<UploadFileRounded />} size={preview ? 'small' : 'medium'}>
+              {/* A real button (Enter/Space work) that opens the hidden file input. */}
+              <Button
+                variant={preview ? 'outlined' : 'contained'}
+                startIcon={<UploadFileRounded />}
+                size={preview ? 'small' : 'medium'}
+                onClick={() => inputRef.current?.click()}
+                aria-controls="upload-input"
+                data-testid="upload-button"
+              >
                 {preview ? 'Choose another image' : 'Choose image'}
-                <input
-                  ref={inputRef}
-                  type="file"
-                  accept="image/*"
-                  hidden
-                  data-testid="upload-input"
-                  onChange={(e) => {
-                    onFiles(e.currentTarget.files);
-                    e.currentTarget.value = '';
-                  }}
-                />
               </Button>
+              <input
+                ref={inputRef}
+                id="upload-input"
+                type="file"
+                accept="image/*"
+                hidden
+                aria-label="Image file to classify"
+                data-testid="upload-input"
+                onChange={(e) => {
+                  onFiles(e.currentTarget.files);
+                  e.currentTarget.value = '';
+                }}
+              />
             </Stack>
           </Box>
           <Box aria-live="polite" aria-busy={state.kind === 'busy'}>
