@@ -140,6 +140,9 @@ describe('page against the real hub and worker', { timeout: 600_000 }, () => {
     assert.ok(live, 'the live test ran first');
     mkdirSync(testOutputDir, { recursive: true });
     await waitForText(live, 'top-label', 'Egyptian cat');
+    // No focus ring left over from the keyboard test.
+    await live.evaluate(() => (document.activeElement instanceof HTMLElement ? document.activeElement.blur() : undefined));
+    await live.waitForTimeout(1_000);
     const desktop = path.join(testOutputDir, 'live-page.png');
     await live.screenshot({ path: desktop, fullPage: true });
 
