@@ -23,18 +23,20 @@ class FrameMeta:
     reply: str | None  # the inbox to respond to, None when there is none to answer
 
     @classmethod
-    def parse(cls, subject: str, headers: Mapping[str, str] | None,
-              reply: str | None) -> "FrameMeta":
+    def parse(cls, subject: str, headers: Mapping[str, str] | None, reply: str | None,
+              target: str | None = None) -> "FrameMeta":
+        """`target`: the subject the frame was delivered to when that differs from its
+        own subject (a JetStream replay target, frames.replay.<name>): the answer goes
+        to results.<kind>.<id> of the target."""
         # Header names compared case-insensitively: nats.go canonicalises them
         # (traceparent arrives as "Traceparent").
         h = {k.lower(): v for k, v in (headers or {}).items()}
-        tokens = subject.split(".")
-        rest = tokens[1:] if len(tokens) > 1 else ["unknown"]
+        rest = _after_first_token(subject)
         ident = ".".join(rest[1:]) if len(rest) > 1 else rest[0]
         session = (h.get("session-id") or "").strip() or ident
         return cls(
             subject=subject,
-            results_subject="results." + ".".join(rest),
+            results_subject="results." + ".".join(_after_first_token(target or subject)),
             seq=_parse_seq(h.get("frame-seq")),
             session=session,
             content_type=(h.get("content-type") or "").strip() or None,
@@ -47,6 +49,11 @@ class FrameMeta:
         if self.traceparent:
             headers["traceparent"] = self.traceparent
         return headers
+
+
+def _after_first_token(subject: str) -> list[str]:
+    tokens = subject.split(".")
+    return tokens[1:] if len(tokens) > 1 else ["unknown"]
 
 
 def is_plain_inbox(reply: str | None) -> bool:

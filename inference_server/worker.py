@@ -7,6 +7,7 @@ import contextlib
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Awaitable, Callable
 
 import nats
 import numpy as np
@@ -20,6 +21,7 @@ from .config import Config
 from .decode import Decoder, ImageError
 from .messages import FrameMeta, error_json, ping_json, result_json
 from .predictions import top_k
+from .replay import ReplayWatcher
 
 log = logging.getLogger("inference_server.worker")
 
@@ -43,6 +45,10 @@ class Worker:
         self._batcher: Batcher | None = None
         self._nc: Client | None = None
         self._stop: asyncio.Event | None = None
+        self._replays: ReplayWatcher | None = None
+        # Answers on one results subject leave in the order their frames arrived:
+        # results subject -> future of the last frame's answer being sent.
+        self._last_answer: dict[str, asyncio.Future[None]] = {}
         self.answered = 0
         self.errors = 0
 
@@ -59,10 +65,13 @@ class Worker:
                 return
             self._nc = nc
             stack.push_async_callback(self._drain, nc)
+            self._replays = ReplayWatcher(nc, self._replay_handler)
             frames = await nc.subscribe(FRAMES_SUBJECT, queue=self.cfg.queue_group,
                                         cb=self._on_frame)
             stack.push_async_callback(self._drain_frames, frames)
             await nc.subscribe(PING_SUBJECT, cb=self._on_ping)
+            await self._replays.start()
+            stack.push_async_callback(self._replays.drain)
             await nc.flush()
             log.info("ready", extra={"fields": {
                 "subject": FRAMES_SUBJECT, "queue": self.cfg.queue_group,
@@ -118,10 +127,28 @@ class Worker:
     # --- NATS callbacks -------------------------------------------------------------
 
     async def _on_frame(self, msg: Msg) -> None:
+        target = None
+        if msg.reply and msg.reply.startswith("$JS.ACK.") and self._replays is not None:
+            # A replayed frame that reached the frames.> subscription (see replay.py).
+            target = await self._replays.target_for(msg.reply)
+        await self._take(msg, target)
+
+    def _replay_handler(self, target: str) -> Callable[[Msg], Awaitable[None]]:
+        async def on_replayed_frame(msg: Msg) -> None:
+            await self._take(msg, target)
+
+        return on_replayed_frame
+
+    async def _take(self, msg: Msg, target: str | None) -> None:
         # nats-py runs a subscription's callbacks one after another: hand each frame
         # to its own task so frames decode and batch together.
         await self._slots.acquire()
-        task = asyncio.get_running_loop().create_task(self._handle_frame(msg))
+        meta = FrameMeta.parse(msg.subject, msg.headers, msg.reply, target)
+        loop = asyncio.get_running_loop()
+        previous = self._last_answer.get(meta.results_subject)
+        mine: asyncio.Future[None] = loop.create_future()
+        self._last_answer[meta.results_subject] = mine
+        task = loop.create_task(self._handle_frame(msg, meta, previous, mine))
         self._tasks.add(task)
         task.add_done_callback(self._frame_done)
 
@@ -154,8 +181,23 @@ class Worker:
 
     # --- one frame ------------------------------------------------------------------
 
-    async def _handle_frame(self, msg: Msg) -> None:
-        meta = FrameMeta.parse(msg.subject, msg.headers, msg.reply)
+    async def _handle_frame(self, msg: Msg, meta: FrameMeta,
+                            previous: asyncio.Future[None] | None,
+                            mine: asyncio.Future[None]) -> None:
+        try:
+            body = await self._answer_for(msg, meta)
+            if previous is not None:
+                await asyncio.shield(previous)  # keep answers on a subject in order
+            await self._answer(meta, body)
+            if msg.reply and msg.reply.startswith("$JS.ACK."):
+                await self._ack(msg.reply)  # a replayed frame: tell JetStream it is done
+        finally:
+            if not mine.done():
+                mine.set_result(None)
+            if self._last_answer.get(meta.results_subject) is mine:
+                del self._last_answer[meta.results_subject]
+
+    async def _answer_for(self, msg: Msg, meta: FrameMeta) -> bytes:
         loop = asyncio.get_running_loop()
         assert self._batcher is not None and self._decode_pool is not None
         try:
@@ -180,7 +222,12 @@ class Worker:
             body = error_json(meta, "internal", "inference failed")
             log.exception("frame failed", extra={"fields": {"subject": meta.subject,
                                                             "seq": meta.seq}})
-        await self._answer(meta, body)
+        return body
+
+    async def _ack(self, ack_subject: str) -> None:
+        if self._nc is not None and not self._nc.is_closed:
+            with contextlib.suppress(nats.errors.Error):
+                await self._nc.publish(ack_subject, b"+ACK")
 
     def _decode(self, data: bytes) -> tuple[np.ndarray, float]:
         """Runs in the decode pool; times the decode itself, not the wait for a thread."""

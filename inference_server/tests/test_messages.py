@@ -77,3 +77,25 @@ def test_error_and_ping_json() -> None:
         "message": "not an image"}
     assert json.loads(ping_json("w1", "tflite", 8)) == {
         "worker": "w1", "model": "mobilenet_v2", "backend": "tflite", "batch_max": 8}
+
+
+def test_replay_subjects() -> None:
+    from inference_server.replay import is_replay_target, parse_ack_subject
+
+    assert is_replay_target("frames.replay.r1")
+    assert not is_replay_target("frames.replay.*")
+    assert not is_replay_target("frames.>")
+    assert not is_replay_target("frames.x")
+    assert not is_replay_target("results.replay.r1")
+    assert not is_replay_target(None)
+    assert parse_ack_subject("$JS.ACK.FRAMES.replay-r1.1.12.3.1795477074398184951.0") == (
+        "FRAMES", "replay-r1")
+    assert parse_ack_subject(
+        "$JS.ACK.hub.ACCHASH.FRAMES.replay-r1.1.12.3.1795477074398184951.0.tok") == (
+        "FRAMES", "replay-r1")
+    assert parse_ack_subject("_INBOX.abc") is None
+    assert parse_ack_subject("$JS.ACK.too.short") is None
+    meta = FrameMeta.parse("frames.live.sess", {"Session-Id": "sess", "Frame-Seq": "4"},
+                           "$JS.ACK.FRAMES.r.1.1.1.1.0", target="frames.replay.r1")
+    assert (meta.results_subject, meta.session, meta.seq, meta.reply) == (
+        "results.replay.r1", "sess", 4, None)

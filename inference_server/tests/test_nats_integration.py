@@ -20,7 +20,7 @@ MAX_IMAGE_BYTES = 700_000  # parrot.jpg (597 kB) fits, grace_hopper.bmp (922 kB)
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
-    srv = NatsServer(tmp_path_factory.mktemp("nats"))
+    srv = NatsServer(tmp_path_factory.mktemp("nats"), jetstream=True)
     yield srv
     srv.stop()
 
@@ -139,3 +139,75 @@ async def test_traceparent_is_passed_on(nc: Client, image_bytes: dict[str, bytes
     reply = await nc.request("frames.live.tp", image_bytes["cat.bmp"], timeout=20,
                              headers={"traceparent": tp})
     assert reply.headers is not None and reply.headers.get("traceparent") == tp
+
+
+async def record(nc: Client, session: str, images: list[bytes]) -> list[dict]:
+    """Live frames through a JetStream stream like the hub's recording (no_ack, so the
+    stream does not answer the request itself)."""
+    js = nc.jetstream()
+    await js.add_stream(name="FRAMES_" + session, subjects=[f"frames.live.{session}"],
+                        no_ack=True)
+    return [await request(nc, f"frames.live.{session}", data,
+                          {"Session-Id": session, "Frame-Seq": str(i + 1),
+                           "Content-Type": "image/jpeg"})
+            for i, data in enumerate(images)]
+
+
+def top3(body: dict) -> list[str]:
+    return [p["label"] for p in body["predictions"]]
+
+
+async def test_replay_consumer_is_noticed_and_answered_on_its_target(
+        nc: Client, image_bytes: dict[str, bytes]) -> None:
+    """The README's replay: a push consumer on the recording whose target
+    frames.replay.<name> is outside the stream, delivered to the queue group. Results
+    come on results.replay.<name>, in order, with the labels the frames got live."""
+    from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, ReplayPolicy
+
+    names = ["cat.bmp", "parrot.jpg", "dragonfly.bmp", "bird.bmp", "cat_720p.jpg",
+             "parrot.jpg"]
+    live = await record(nc, "rec1", [image_bytes[n] for n in names])
+    assert [b["type"] for b in live] == ["result"] * len(names)
+
+    replayed: asyncio.Queue[dict] = asyncio.Queue()
+
+    async def on_result(msg: nats.aio.msg.Msg) -> None:
+        await replayed.put(json.loads(msg.data))
+
+    await nc.subscribe("results.replay.r1", cb=on_result)
+    await nc.flush()
+    js = nc.jetstream()
+    await js.add_consumer("FRAMES_rec1", ConsumerConfig(
+        durable_name="replay-r1", deliver_subject="frames.replay.r1", deliver_group="inference",
+        deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE,
+        replay_policy=ReplayPolicy.INSTANT))
+    got = [await asyncio.wait_for(replayed.get(), 30) for _ in names]
+    assert [b["seq"] for b in got] == list(range(1, len(names) + 1))
+    assert all(b["type"] == "result" and b["session"] == "rec1" for b in got)
+    assert [top3(b) for b in got] == [top3(b) for b in live]
+    await js.delete_consumer("FRAMES_rec1", "replay-r1")
+
+
+async def test_replay_with_acks_is_acked_not_answered_with_json(
+        nc: Client, image_bytes: dict[str, bytes]) -> None:
+    from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+    await record(nc, "rec2", [image_bytes["cat.bmp"], image_bytes["bird.bmp"]])
+    replayed: asyncio.Queue[dict] = asyncio.Queue()
+
+    async def on_result(msg: nats.aio.msg.Msg) -> None:
+        await replayed.put(json.loads(msg.data))
+
+    await nc.subscribe("results.replay.r2", cb=on_result)
+    await nc.flush()
+    js = nc.jetstream()
+    await js.add_consumer("FRAMES_rec2", ConsumerConfig(
+        durable_name="replay-r2", deliver_subject="frames.replay.r2", deliver_group="inference",
+        deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.EXPLICIT, ack_wait=120))
+    got = [await asyncio.wait_for(replayed.get(), 30) for _ in range(2)]
+    assert [top3(b)[0] for b in got] == ["Egyptian cat", "chickadee"]
+    # Round trip through the worker so its acks have reached the server.
+    await request(nc, "workers.ping", b"")
+    info = await js.consumer_info("FRAMES_rec2", "replay-r2")
+    assert info.num_ack_pending == 0 and info.num_redelivered == 0
+    assert info.ack_floor.stream_seq == 2

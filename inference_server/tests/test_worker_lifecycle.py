@@ -99,3 +99,48 @@ def test_sigterm_drains_frames_already_received(quant_model_path: Path, tmp_path
     finally:
         proc.stop()
         server.stop()
+
+
+def test_replay_consumer_made_before_the_worker_starts(quant_model_path: Path, tmp_path: Path,
+                                                       image_bytes: dict[str, bytes]) -> None:
+    """A worker that starts after the replay consumer was made finds it (scan at start)."""
+    from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+    server = NatsServer(tmp_path, jetstream=True)
+    names = ["parrot.jpg", "cat.bmp", "bird.bmp"]
+    workers: list[WorkerProcess] = []
+
+    async def scenario() -> list[dict]:
+        nc = await nats.connect(server.url)
+        js = nc.jetstream()
+        await js.add_stream(name="FRAMES", subjects=["frames.live.>"], no_ack=True)
+        for i, name in enumerate(names):  # (no_ack: the stream sends no PubAck)
+            await nc.publish("frames.live.early", image_bytes[name],
+                             headers={"Session-Id": "early", "Frame-Seq": str(i + 1)})
+        await nc.flush()
+        for _ in range(500):
+            if (await js.stream_info("FRAMES")).state.messages == len(names):
+                break
+            await asyncio.sleep(0.02)
+        await js.add_consumer("FRAMES", ConsumerConfig(
+            durable_name="replay-early", deliver_subject="frames.replay.early",
+            deliver_group="inference", deliver_policy=DeliverPolicy.ALL,
+            ack_policy=AckPolicy.NONE))
+        sub = await nc.subscribe("results.replay.early")
+        await nc.flush()
+        workers.append(WorkerProcess(tmp_path, "w-early", "--model",
+                                     f"tflite:{quant_model_path}", "--nats-url", server.url))
+        out = [json.loads((await sub.next_msg(timeout=60)).data) for _ in names]
+        await nc.close()
+        return out
+
+    try:
+        got = asyncio.run(scenario())
+        assert [b["seq"] for b in got] == [1, 2, 3]
+        assert [b["predictions"][0]["label"] for b in got] == ["macaw", "Egyptian cat",
+                                                               "chickadee"]
+        assert all(b["session"] == "early" and b["worker"] == "w-early" for b in got)
+    finally:
+        for w in workers:
+            w.stop()
+        server.stop()
