@@ -7,7 +7,7 @@
 //
 // Run: npm run build && npm run bench
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { launchBrowser, waitForPage } from './browser.mjs';
 import { makeFakeCamera } from './fakeCamera.mjs';
@@ -25,10 +25,11 @@ function pct(values, p) {
 const fmt = (v, digits = 1) => (Number.isFinite(v) ? v.toFixed(digits) : '—');
 
 const system = new System();
+const camera = makeFakeCamera(path.join(sharedTestdata, 'images', 'cat.bmp'));
 let browser;
 try {
   await system.start();
-  browser = await launchBrowser({ fakeVideo: makeFakeCamera(path.join(sharedTestdata, 'images', 'cat.bmp')) });
+  browser = await launchBrowser({ fakeVideo: camera });
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   await page.goto(`${system.baseUrl}/`);
   await waitForPage(page, () => (window.__hubStats?.results ?? 0) > 0, undefined, 60_000);
@@ -92,4 +93,5 @@ try {
 } finally {
   await browser?.close().catch(() => undefined);
   await system.stop();
+  rmSync(path.dirname(camera), { recursive: true, force: true });
 }

@@ -5,7 +5,7 @@
 // Run: npm run build && npm run test:e2e
 
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { launchBrowser, waitForPage } from './browser.mjs';
@@ -42,15 +42,18 @@ describe('page against the real hub and worker', { timeout: 600_000 }, () => {
   let system;
   let browser;
   let live; // the streaming page, shared by the tests that follow
+  let camera; // the fake webcam's Y4M file
 
   before(async () => {
     system = await new System().start();
-    browser = await launchBrowser({ fakeVideo: makeFakeCamera(path.join(images, 'cat.bmp')) });
+    camera = makeFakeCamera(path.join(images, 'cat.bmp'));
+    browser = await launchBrowser({ fakeVideo: camera });
   });
 
   after(async () => {
     await browser?.close().catch(() => undefined);
     await system?.stop();
+    if (camera) rmSync(path.dirname(camera), { recursive: true, force: true });
   });
 
   test('live camera: the fake cat camera is labelled "Egyptian cat" and frames/s is above 0', async () => {

@@ -6,7 +6,7 @@
 // Run: npm run build && npm run test:e2e
 
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -49,6 +49,7 @@ describe('page states without a hub', { timeout: 300_000 }, () => {
   let server;
   let base;
   const browsers = [];
+  let camera;
 
   before(async () => {
     assert.ok(existsSync(path.join(dist, 'index.html')), 'run "npm run build" first');
@@ -59,10 +60,12 @@ describe('page states without a hub', { timeout: 300_000 }, () => {
   after(async () => {
     await Promise.all(browsers.map((b) => b.close().catch(() => undefined)));
     await new Promise((r) => server?.close(r));
+    if (camera) rmSync(path.dirname(camera), { recursive: true, force: true });
   });
 
   test('hub unreachable: an error alert and a reconnecting status', async () => {
-    const browser = await launchBrowser({ fakeVideo: makeFakeCamera(path.join(sharedTestdata, 'images', 'cat.bmp')) });
+    camera = makeFakeCamera(path.join(sharedTestdata, 'images', 'cat.bmp'));
+    const browser = await launchBrowser({ fakeVideo: camera });
     browsers.push(browser);
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     await page.goto(`${base}/`);
