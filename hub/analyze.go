@@ -63,8 +63,8 @@ func (h *Hub) analyze(c *fiber.Ctx) error {
 		h.metrics.CountError(code)
 		return apiError(c, code)
 	}
-	msg, err := checkReply(reply, 1)
-	if err != nil {
+	var msg workerReply
+	if err := checkReply(reply, 1, &msg); err != nil {
 		h.log.Error("bad worker reply", "err", err)
 		h.metrics.CountError(CodeInternal)
 		return apiError(c, CodeInternal)

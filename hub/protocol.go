@@ -55,13 +55,18 @@ type controlMsg struct {
 	TopK  *int            `json:"topK,omitempty"`  // for "options"
 }
 
-// workerReply is the part of a worker's answer the hub looks at; the bytes
-// themselves are forwarded unchanged.
+// replyHead is the part of a worker's answer the hub checks before the
+// bytes go to a client unchanged.
+type replyHead struct {
+	Type string `json:"type"`
+	Seq  int64  `json:"seq"`
+	Code string `json:"code"`
+}
+
+// workerReply is a worker's whole answer, for the analyze API, which
+// reshapes it.
 type workerReply struct {
-	Type        string       `json:"type"`
-	Seq         int64        `json:"seq"`
-	Code        string       `json:"code"`
-	Message     string       `json:"message"`
+	replyHead
 	Predictions []Prediction `json:"predictions"`
 }
 

@@ -40,7 +40,8 @@ type session struct {
 	inFlight sync.WaitGroup
 
 	limiter *rate.Limiter
-	seq     int64 // frames received; the reader's alone
+	seq     int64        // frames received; the reader's alone
+	readBuf bytes.Buffer // the reader's scratch space, reused across messages
 
 	mu      sync.Mutex
 	busy    int           // frames at the workers
@@ -192,7 +193,7 @@ func (s *session) readLoop() error {
 		_ = s.conn.SetReadDeadline(time.Now().Add(pongWait))
 		switch kind {
 		case binaryMessage:
-			data, tooLarge, err := readUpTo(r, maxFrame)
+			data, tooLarge, err := s.readUpTo(r, maxFrame)
 			if err != nil {
 				return err
 			}
@@ -204,7 +205,7 @@ func (s *session) readLoop() error {
 			}
 			s.submit(s.seq, data)
 		case textMessage:
-			data, tooLarge, err := readUpTo(r, maxText)
+			data, tooLarge, err := s.readUpTo(r, maxText)
 			if err != nil {
 				return err
 			}
@@ -217,10 +218,12 @@ func (s *session) readLoop() error {
 	}
 }
 
-// readUpTo reads a whole message but keeps at most limit bytes of it.
-func readUpTo(r io.Reader, limit int) (data []byte, tooLarge bool, err error) {
-	var buf bytes.Buffer
-	n, err := buf.ReadFrom(io.LimitReader(r, int64(limit)+1))
+// readUpTo reads a whole message but keeps at most limit bytes of it. The
+// message is read into the session's scratch buffer (which settles at the
+// size of the client's frames) and copied out once, at its exact size.
+func (s *session) readUpTo(r io.Reader, limit int) (data []byte, tooLarge bool, err error) {
+	s.readBuf.Reset()
+	n, err := s.readBuf.ReadFrom(io.LimitReader(r, int64(limit)+1))
 	if err != nil {
 		return nil, false, err
 	}
@@ -228,7 +231,7 @@ func readUpTo(r io.Reader, limit int) (data []byte, tooLarge bool, err error) {
 		_, err = io.Copy(io.Discard, r)
 		return nil, true, err
 	}
-	return buf.Bytes(), false, nil
+	return bytes.Clone(s.readBuf.Bytes()), false, nil
 }
 
 // control handles one JSON text message.
@@ -331,7 +334,8 @@ func (s *session) classify(f *FrameRequest) {
 		s.answerError(f.Seq, code)
 		return
 	}
-	msg, err := checkReply(reply, f.Seq)
+	var msg replyHead
+	err = checkReply(reply, f.Seq, &msg)
 	if err != nil {
 		s.log.Error("bad worker reply", "seq", f.Seq, "err", err)
 		s.answerError(f.Seq, CodeInternal)
@@ -345,20 +349,26 @@ func (s *session) classify(f *FrameRequest) {
 	s.enqueue(reply)
 }
 
-// checkReply makes sure a worker's reply is a result or error for seq
-// before its bytes go to a client unchanged.
-func checkReply(reply []byte, seq int64) (workerReply, error) {
-	var msg workerReply
-	if err := json.Unmarshal(reply, &msg); err != nil {
-		return msg, errors.Join(ErrBadReply, err)
+// checkReply decodes a worker's reply into msg (a replyHead or a
+// workerReply) and makes sure it is a result or an error for seq.
+func checkReply[T replyHead | workerReply](reply []byte, seq int64, msg *T) error {
+	if err := json.Unmarshal(reply, msg); err != nil {
+		return errors.Join(ErrBadReply, err)
 	}
-	if msg.Type != "result" && msg.Type != "error" {
-		return msg, errors.Join(ErrBadReply, errors.New("type "+msg.Type))
+	var head replyHead
+	switch m := any(msg).(type) {
+	case *replyHead:
+		head = *m
+	case *workerReply:
+		head = m.replyHead
 	}
-	if msg.Seq != seq {
-		return msg, errors.Join(ErrBadReply, errors.New("reply for another frame"))
+	if head.Type != "result" && head.Type != "error" {
+		return errors.Join(ErrBadReply, errors.New("type "+head.Type))
 	}
-	return msg, nil
+	if head.Seq != seq {
+		return errors.Join(ErrBadReply, errors.New("reply for another frame"))
+	}
+	return nil
 }
 
 func (s *session) answerError(seq int64, code string) {

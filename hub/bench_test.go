@@ -1,0 +1,195 @@
+package hub
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	fws "github.com/fasthttp/websocket"
+	"github.com/nats-io/nats.go"
+
+	"github.com/webcamhub/webcamhub/hub/internal/testworker"
+)
+
+// The hub's own cost, measured against a bare NATS request/reply loop in
+// the same run: a 15 KB frame over WebSocket → hub → NATS → an instant Go
+// worker → NATS → hub → WebSocket. See docs/benchmarks.md.
+
+const benchSessions = 50
+
+// BenchmarkBareNATSRequestReply is the floor: the same frames as NATS
+// requests straight to the worker, from benchSessions goroutines.
+func BenchmarkBareNATSRequestReply(b *testing.B) {
+	ns := startNATS(b, 0)
+	startWorker(b, ns.ClientURL(), testworker.Options{})
+	nc := connect(b, ns.ClientURL())
+	var mu sync.Mutex
+	var lat []time.Duration
+	b.SetBytes(int64(len(fakeJPEG)))
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	per := b.N/benchSessions + 1
+	for s := range benchSessions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			local := make([]time.Duration, 0, per)
+			for i := range per {
+				msg := nats.NewMsg(fmt.Sprintf("frames.live.bench%d", s))
+				msg.Header.Set(headerFrameSeq, fmt.Sprint(i+1))
+				msg.Data = fakeJPEG
+				t0 := time.Now()
+				if _, err := nc.RequestMsg(msg, 5*time.Second); err != nil {
+					b.Error(err)
+					return
+				}
+				local = append(local, time.Since(t0))
+			}
+			mu.Lock()
+			lat = append(lat, local...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	report(b, len(lat), time.Since(start), lat)
+}
+
+// BenchmarkHubRoundTrip: benchSessions WebSocket sessions, each keeping
+// FramesInFlight (2) frames outstanding, as fast as the hub answers.
+func BenchmarkHubRoundTrip(b *testing.B) {
+	ns := startNATS(b, 0)
+	startWorker(b, ns.ClientURL(), testworker.Options{})
+	_, base := startHub(b, ns.ClientURL(), func(c *Config) { c.SessionFPS = 1e6 })
+	conns := dialMany(b, base, benchSessions)
+	b.SetBytes(int64(len(fakeJPEG)))
+	b.ResetTimer()
+	start := time.Now()
+	lat := drive(b, conns, b.N/benchSessions+1, 2, 0)
+	report(b, len(lat), time.Since(start), lat)
+}
+
+// BenchmarkHubPaced1000fps: 50 sessions at 20 frames/s each (1,000 frames/s
+// in all) for five seconds; the latency under a realistic load.
+func BenchmarkHubPaced1000fps(b *testing.B) {
+	ns := startNATS(b, 0)
+	startWorker(b, ns.ClientURL(), testworker.Options{})
+	_, base := startHub(b, ns.ClientURL(), nil)
+	conns := dialMany(b, base, benchSessions)
+	b.ResetTimer()
+	var lat []time.Duration
+	start := time.Now()
+	for range b.N {
+		lat = append(lat, drive(b, conns, 100, 1, 50*time.Millisecond)...)
+	}
+	report(b, len(lat), time.Since(start), lat)
+}
+
+func dialMany(b *testing.B, base string, n int) []*fws.Conn {
+	conns := make([]*fws.Conn, n)
+	for i := range conns {
+		c := dial(b, base, "", nil)
+		c.welcome()
+		conns[i] = c.conn
+	}
+	return conns
+}
+
+// drive sends frames on every connection, with at most window outstanding
+// per connection and at least interval between sends, and returns the
+// round-trip times.
+func drive(b *testing.B, conns []*fws.Conn, frames, window int, interval time.Duration) []time.Duration {
+	var mu sync.Mutex
+	var all []time.Duration
+	var wg sync.WaitGroup
+	for ci, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sent := make(map[int64]time.Time, frames)
+			lat := make([]time.Duration, 0, frames)
+			slots := make(chan struct{}, window)
+			done := make(chan struct{})
+			go func() { // reader
+				defer close(done)
+				for range frames {
+					_, data, err := c.ReadMessage()
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					var m struct {
+						Type string `json:"type"`
+						Seq  int64  `json:"seq"`
+					}
+					_ = json.Unmarshal(data, &m)
+					if m.Type != "result" {
+						b.Errorf("answer %s", data)
+						return
+					}
+					mu.Lock()
+					lat = append(lat, time.Since(sent[m.Seq]))
+					mu.Unlock()
+					<-slots
+				}
+			}()
+			// Sessions are not in step: each starts at its own offset within the interval.
+			next := time.Now().Add(interval * time.Duration(ci) / time.Duration(len(conns)))
+			for i := range frames {
+				slots <- struct{}{}
+				if interval > 0 {
+					time.Sleep(time.Until(next))
+					next = next.Add(interval)
+				}
+				mu.Lock()
+				sent[connSeq(c)+int64(i)+1] = time.Now()
+				mu.Unlock()
+				if err := c.WriteMessage(fws.BinaryMessage, fakeJPEG); err != nil {
+					b.Error(err)
+					break
+				}
+			}
+			<-done
+			bumpSeq(c, int64(frames))
+			mu.Lock()
+			all = append(all, lat...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return all
+}
+
+// The hub numbers frames per connection; drive may run several times on
+// the same connections, so it keeps each connection's count here.
+var (
+	seqMu  sync.Mutex
+	seqFor = map[*fws.Conn]int64{}
+)
+
+func connSeq(c *fws.Conn) int64 {
+	seqMu.Lock()
+	defer seqMu.Unlock()
+	return seqFor[c]
+}
+
+func bumpSeq(c *fws.Conn, n int64) {
+	seqMu.Lock()
+	defer seqMu.Unlock()
+	seqFor[c] += n
+}
+
+func report(b *testing.B, frames int, elapsed time.Duration, lat []time.Duration) {
+	b.StopTimer()
+	if len(lat) == 0 {
+		return
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	b.ReportMetric(float64(frames)/elapsed.Seconds(), "frames/s")
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(0, "ns/op")
+}
