@@ -1,0 +1,84 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	fws "github.com/fasthttp/websocket"
+)
+
+// BenchmarkIdleSessionsMemory: the hub binary's resident memory with 1,000
+// idle WebSocket sessions open (target: under 100 MB).
+func BenchmarkIdleSessionsMemory(b *testing.B) {
+	const sessions = 1000
+	hub := startHub(b, hubOptions{extraEnv: []string{"LOG_LEVEL=warn"}})
+	before := rssMB(b, hub.cmd.Process.Pid)
+	conns := make([]*fws.Conn, 0, sessions)
+	defer func() {
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	}()
+	u := "ws" + strings.TrimPrefix(hub.base, "http") + "/ws"
+	for range sessions {
+		c, _, err := fws.DefaultDialer.Dial(u, nil)
+		if err != nil {
+			b.Fatalf("session %d: %v", len(conns)+1, err)
+		}
+		if _, _, err := c.ReadMessage(); err != nil { // welcome
+			b.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	if open := metric(b, hub.base, "hub_sessions_open"); open != sessions {
+		b.Fatalf("hub reports %d open sessions, want %d", open, sessions)
+	}
+	time.Sleep(2 * time.Second) // let the runtime settle (GC, scavenger)
+	after := rssMB(b, hub.cmd.Process.Pid)
+	b.ReportMetric(before, "rss-idle-MB")
+	b.ReportMetric(after, "rss-1000-sessions-MB")
+	b.ReportMetric((after-before)*1024/sessions, "KB/session")
+	b.ReportMetric(0, "ns/op")
+}
+
+func rssMB(b *testing.B, pid int) float64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if fields := strings.Fields(sc.Text()); len(fields) >= 2 && fields[0] == "VmRSS:" {
+			kb, _ := strconv.ParseFloat(fields[1], 64)
+			return kb / 1024
+		}
+	}
+	b.Fatal("no VmRSS")
+	return 0
+}
+
+func metric(b *testing.B, base, name string) int {
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if fields := strings.Fields(sc.Text()); len(fields) == 2 && fields[0] == name {
+			n, _ := strconv.Atoi(fields[1])
+			return n
+		}
+	}
+	b.Fatalf("no metric %s", name)
+	return 0
+}
