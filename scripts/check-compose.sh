@@ -18,3 +18,12 @@ done
 # Scaling the workers is a command-line matter: the file must not pin names or ports on them.
 awk '/^  worker:/{w=1;next} /^  [a-z]/{w=0} w' <<<"$out" | grep -qE 'container_name|ports:' && fail "worker pins a container name or port (breaks --scale)"
 echo "1 passed, 0 failed: docker-compose.yml (nats+JetStream, hub, 2 worker replicas)"
+# The cluster example of docs/scaling.md must be a valid nats-server configuration.
+if [ -x "${NATS_SERVER_BIN:-.bin/nats-server}" ]; then
+  for f in deploy/nats-cluster/*.conf; do
+    "${NATS_SERVER_BIN:-.bin/nats-server}" -t -c "$f" >/dev/null 2>&1 || fail "$f is not a valid nats-server configuration"
+  done
+  echo "1 passed, 0 failed: deploy/nats-cluster/*.conf are valid nats-server configurations"
+else
+  fail "nats-server not found (make test-deps installs it)"
+fi
