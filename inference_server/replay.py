@@ -151,9 +151,10 @@ class ReplayWatcher:
 
 
 def parse_ack_subject(reply: str) -> tuple[str, str] | None:
-    """(stream, consumer) from a JetStream ack subject:
+    """(stream, consumer) from a JetStream ack subject, either
     $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending> or the newer
-    $JS.ACK.<domain>.<account>.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>[.<token>]."""
+    $JS.ACK.<domain>.<account>.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>
+    with an optional trailing token."""
     tokens = reply.split(".")
     if len(tokens) < 9 or tokens[0] != "$JS" or tokens[1] != "ACK":
         return None

@@ -217,7 +217,7 @@ class Worker:
                 "subject": meta.subject, "seq": meta.seq, "code": exc.code,
                 "reason": exc.message, "bytes": len(msg.data),
                 "content_type": meta.content_type}})
-        except Exception:
+        except Exception:  # a bug or a model failure: answer "internal", keep serving
             self.errors += 1
             body = error_json(meta, "internal", "inference failed")
             log.exception("frame failed", extra={"fields": {"subject": meta.subject,

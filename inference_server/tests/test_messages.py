@@ -10,10 +10,10 @@ from inference_server.predictions import top_k
 
 
 def test_meta_from_hub_headers() -> None:
+    tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
     meta = FrameMeta.parse("frames.live.abc",
                            {"Session-Id": "abc", "Frame-Seq": "12", "Content-Type": "image/jpeg",
-                            "Traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
-                           "_INBOX.x.y")
+                            "Traceparent": tp}, "_INBOX.x.y")
     assert meta.results_subject == "results.live.abc"
     assert meta.seq == 12 and meta.session == "abc"
     assert meta.content_type == "image/jpeg"

@@ -1,0 +1,264 @@
+"""Benchmark: model throughput and latency per backend, and the decode of a webcam frame.
+
+    python -m inference_server.bench --model tflite:<model.tflite> [--model keras-random]
+
+For each model: images/s and per-image latency at batch 1 and batched, through the
+backend's `predict` (what the worker's batcher calls). Then decode + center-crop +
+resize of a 640x480 JPEG made in memory from the shared test photo cat_720p.jpg.
+Prints a markdown table. Each figure is the best of a few repeats (other processes
+on a shared 2-core machine add noise, never speed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+from PIL import Image
+
+from .backends import Backend, load_backend
+from .config import Config
+from .decode import Decoder
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_testdata() -> Path:
+    return Path(os.environ.get("SHARED_TESTDATA", REPO_ROOT.parent / "shared" / "testdata"))
+
+
+@dataclass(frozen=True)
+class Row:
+    what: str
+    batch: int
+    images_per_s: float
+    ms_per_image: float
+    ms_per_call: float
+
+
+def best_seconds(fn: Callable[[], object], repeats: int, min_time_s: float) -> float:
+    """Best mean seconds per call over `repeats` runs of at least `min_time_s` each."""
+    fn()  # warm-up (first call allocates, packs weights)
+    best = float("inf")
+    for _ in range(repeats):
+        n = 0
+        start = time.perf_counter()
+        while True:
+            fn()
+            n += 1
+            elapsed = time.perf_counter() - start
+            if elapsed >= min_time_s:
+                break
+        best = min(best, elapsed / n)
+    return best
+
+
+def bench_model(name: str, backend: Backend, images: np.ndarray, batches: Sequence[int],
+                repeats: int, min_time_s: float) -> list[Row]:
+    rows = []
+    for n in batches:
+        batch = np.ascontiguousarray(np.resize(images, (n, *images.shape[1:])))
+        secs = best_seconds(lambda: backend.predict(batch), repeats, min_time_s)
+        rows.append(Row(name, n, n / secs, secs * 1000 / n, secs * 1000))
+    return rows
+
+
+def webcam_jpeg(photo: Path, quality: int) -> bytes:
+    with Image.open(photo) as im:
+        frame = im.convert("RGB").resize((640, 480), Image.Resampling.BILINEAR)
+    buf = io.BytesIO()
+    frame.save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+async def _drive(url: str, frame: bytes, frames: int,
+                 concurrency: int) -> tuple[float, list[float], dict[int, int]]:
+    """Send `frames` requests, `concurrency` at a time; returns (seconds, latencies ms,
+    batch size histogram)."""
+    import json
+
+    import nats
+
+    nc = await nats.connect(url)
+    latencies: list[float] = []
+    batches: dict[int, int] = {}
+    sent = 0
+
+    async def one_client(cid: int) -> None:
+        nonlocal sent
+        while sent < frames:
+            sent += 1
+            t0 = time.perf_counter()
+            msg = await nc.request(f"frames.bench.c{cid}", frame, timeout=30,
+                                   headers={"Content-Type": "image/jpeg"})
+            latencies.append((time.perf_counter() - t0) * 1000)
+            body = json.loads(msg.data)
+            if body.get("type") != "result":
+                raise RuntimeError(f"worker answered {body}")
+            n = int(body["timing"]["batch"])
+            batches[n] = batches.get(n, 0) + 1
+
+    await one_client(0)  # warm-up: the first frame of each batch size costs more
+    sent = 0
+    latencies.clear()
+    batches.clear()
+    start = time.perf_counter()
+    await asyncio.gather(*[one_client(i) for i in range(concurrency)])
+    elapsed = time.perf_counter() - start
+    await nc.close()
+    return elapsed, latencies, batches
+
+
+def bench_worker(spec: str, frame: bytes, frames: int, concurrency: int,
+                 batch_max: int) -> list[str]:
+    """The real worker process behind a real nats-server on a free loopback port."""
+    import signal
+    import socket
+    import subprocess
+    import tempfile
+
+    server_bin = Path(os.environ.get("NATS_SERVER_BIN", REPO_ROOT / ".bin" / "nats-server"))
+    if not server_bin.is_file():
+        return [f"(worker benchmark skipped: no nats-server at {server_bin})"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"nats://127.0.0.1:{port}"
+    logs = tempfile.TemporaryDirectory()
+    server = subprocess.Popen([str(server_bin), "-a", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker_log = open(Path(logs.name) / "worker.log", "wb")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "inference_server", "--nats-url", url, "--model", spec,
+         "--name", "bench-worker", "--batch-max", str(batch_max), "--log-level", "warning"],
+        cwd=REPO_ROOT, stdout=worker_log, stderr=subprocess.STDOUT)
+    try:
+        asyncio.run(_wait_ping(url, 60))
+        elapsed, lat, batches = asyncio.run(_drive(url, frame, frames, concurrency))
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(30)
+        server.terminate()
+        server.wait(10)
+        worker_log.close()
+        logs.cleanup()
+    lat.sort()
+    mean_batch = sum(k * v for k, v in batches.items()) / max(1, sum(batches.values()))
+    return [
+        "| worker | frames | concurrent requests | images/s | p50 ms | p95 ms | mean batch |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        f"| {model_label(spec)}, batch_max {batch_max} | {frames} | {concurrency} | "
+        f"{frames / elapsed:.1f} | {lat[len(lat) // 2]:.1f} | {lat[int(len(lat) * 0.95)]:.1f} | "
+        f"{mean_batch:.1f} |",
+    ]
+
+
+async def _wait_ping(url: str, deadline_s: float) -> None:
+    import nats
+
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        try:
+            nc = await nats.connect(url, connect_timeout=1, max_reconnect_attempts=0)
+        except (OSError, nats.errors.Error, asyncio.TimeoutError):  # not listening yet
+            await asyncio.sleep(0.1)
+            continue
+        try:
+            await nc.request("workers.ping", b"", timeout=1)
+            return
+        except nats.errors.Error:
+            await asyncio.sleep(0.1)
+        finally:
+            await nc.close()
+    raise RuntimeError("the worker did not answer workers.ping")
+
+
+def model_label(spec: str) -> str:
+    if spec.startswith("tflite:"):
+        return f"tflite {Path(spec[7:]).name}"
+    return spec
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m inference_server.bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", action="append", default=[],
+                   help="tflite:<path> | keras | keras:<weights> | keras-random (repeatable)")
+    p.add_argument("--batch", type=int, default=8, help="the batched size (default 8)")
+    p.add_argument("--threads", type=int, default=0, help="model threads (0 = as the worker)")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--min-time", type=float, default=1.0, help="seconds per repeat")
+    p.add_argument("--worker-frames", type=int, default=400,
+                   help="frames sent through NATS to a real worker (0 = skip; needs "
+                        "nats-server at $NATS_SERVER_BIN or .bin/nats-server)")
+    p.add_argument("--worker-concurrency", type=int, default=16)
+    p.add_argument("--jpeg-quality", type=int, action="append", default=[],
+                   help="quality of the 640x480 test JPEG (repeatable; default 80 and 92)")
+    args = p.parse_args(argv)
+    models = args.model or [
+        f"tflite:{shared_testdata() / 'models' / 'mobilenet_v2_1.0_224_quant.tflite'}"]
+    qualities = args.jpeg_quality or [80, 92]
+    threads = Config(num_threads=args.threads).threads
+    photos = shared_testdata() / "images"
+    if not photos.is_dir():
+        print(f"test photos not found in {photos}; set SHARED_TESTDATA", file=sys.stderr)
+        return 2
+
+    decoder = Decoder(size=224)
+    names = ["cat.bmp", "parrot.jpg", "grace_hopper.bmp", "bird.bmp", "cat_720p.jpg",
+             "sunflower.bmp", "dragonfly.bmp"]
+    images = np.stack([decoder.decode((photos / n).read_bytes()) for n in names])
+
+    rows: list[Row] = []
+    for spec in models:
+        t0 = time.perf_counter()
+        backend = load_backend(spec, None if not spec.startswith("keras") else str(
+            shared_testdata() / "imagenet_labels.txt"), threads)
+        load_s = time.perf_counter() - t0
+        print(f"loaded {spec} in {load_s:.1f}s", file=sys.stderr)
+        rows += bench_model(model_label(spec), backend, images, sorted({1, args.batch}),
+                            args.repeats, args.min_time)
+        backend.close()
+
+    decode_rows = []
+    for q in qualities:
+        data = webcam_jpeg(photos / "cat_720p.jpg", q)
+        secs = best_seconds(lambda: decoder.decode(data), args.repeats * 2, args.min_time / 2)
+        decode_rows.append((q, len(data), secs * 1000))
+
+    worker_lines: list[str] = []
+    tflite = [m for m in models if m.startswith("tflite:")]
+    if args.worker_frames > 0 and tflite:
+        frame = webcam_jpeg(photos / "cat_720p.jpg", qualities[0])
+        worker_lines = bench_worker(tflite[0], frame, args.worker_frames,
+                                    args.worker_concurrency, args.batch)
+
+    print(f"\nMachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+          f"model threads {threads}; Python {platform.python_version()}\n")
+    print("| model | batch | images/s | ms per image | ms per call |")
+    print("|---|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r.what} | {r.batch} | {r.images_per_s:.1f} | {r.ms_per_image:.2f} | "
+              f"{r.ms_per_call:.2f} |")
+    print("\n| decode + center crop + resize to 224x224 | JPEG bytes | ms per frame |")
+    print("|---|---:|---:|")
+    for q, size, ms in decode_rows:
+        print(f"| 640x480 JPEG, quality {q} (from cat_720p.jpg) | {size} | {ms:.2f} |")
+    if worker_lines:
+        print(f"\nEnd to end: `python -m inference_server` behind nats-server on loopback, "
+              f"640x480 JPEG quality {qualities[0]} frames, nats-py requests:\n")
+        print("\n".join(worker_lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
