@@ -94,3 +94,22 @@ def test_corrupt_weights_file(tmp_path: Path, labels_file: Path) -> None:
     bad.write_bytes(b"not hdf5 at all" * 10)
     with pytest.raises(ModelLoadError, match="could not be loaded"):
         load_backend(f"keras:{bad}", str(labels_file))
+
+
+def test_keras_imagenet_labels_through_keras_decoder(monkeypatch: pytest.MonkeyPatch,
+                                                     labels_file: Path) -> None:
+    """Without --labels the names come from Keras' own decode_predictions (which
+    downloads imagenet_class_index.json). Offline, its cache is filled in memory
+    with the same classes, in Keras' format (wnid, name_with_underscores)."""
+    import keras
+    from keras.src.applications import imagenet_utils
+
+    from inference_server.backends.keras_backend import keras_imagenet_labels
+
+    names = labels_file.read_text().splitlines()[1:]
+    index = {str(i): [f"n{i:08d}", n.replace(" ", "_")] for i, n in enumerate(names)}
+    monkeypatch.setattr(imagenet_utils, "CLASS_INDEX", index)
+    labels = keras_imagenet_labels(keras)
+    assert len(labels) == 1000
+    assert labels[285] == "Egyptian cat" and labels[652] == "military uniform"
+    assert labels == [n.replace("_", " ") for n in names]
