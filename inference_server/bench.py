@@ -80,10 +80,11 @@ def webcam_jpeg(photo: Path, quality: int) -> bytes:
     return buf.getvalue()
 
 
-async def _drive(url: str, frame: bytes, frames: int,
-                 concurrency: int) -> tuple[float, list[float], dict[int, int]]:
-    """Send `frames` requests, `concurrency` at a time; returns (seconds, latencies ms,
-    batch size histogram)."""
+async def _drive(url: str, frame: bytes, frames: int, concurrency: int,
+                 on_start: Callable[[], None]) -> tuple[float, list[float], dict[int, int]]:
+    """Send `frames` requests, `concurrency` at a time, after a short warm-up;
+    returns (seconds, latencies ms, batch size histogram). `on_start` is called when
+    the measured part starts."""
     import json
 
     import nats
@@ -92,10 +93,11 @@ async def _drive(url: str, frame: bytes, frames: int,
     latencies: list[float] = []
     batches: dict[int, int] = {}
     sent = 0
+    budget = 4 * concurrency  # warm-up: every batch size gets its interpreter
 
     async def one_client(cid: int) -> None:
         nonlocal sent
-        while sent < frames:
+        while sent < budget:
             sent += 1
             t0 = time.perf_counter()
             msg = await nc.request(f"frames.bench.c{cid}", frame, timeout=30,
@@ -107,10 +109,11 @@ async def _drive(url: str, frame: bytes, frames: int,
             n = int(body["timing"]["batch"])
             batches[n] = batches.get(n, 0) + 1
 
-    await one_client(0)  # warm-up: the first frame of each batch size costs more
-    sent = 0
+    await asyncio.gather(*[one_client(i) for i in range(concurrency)])
+    sent, budget = 0, frames
     latencies.clear()
     batches.clear()
+    on_start()
     start = time.perf_counter()
     await asyncio.gather(*[one_client(i) for i in range(concurrency)])
     elapsed = time.perf_counter() - start
@@ -143,7 +146,16 @@ def bench_worker(spec: str, frame: bytes, frames: int, concurrency: int,
         cwd=REPO_ROOT, stdout=worker_log, stderr=subprocess.STDOUT)
     try:
         asyncio.run(_wait_ping(url, 60))
-        elapsed, lat, batches = asyncio.run(_drive(url, frame, frames, concurrency))
+        cpu0: dict[str, float] = {}
+
+        def mark() -> None:
+            cpu0.update({"worker": _cpu_s(worker.pid), "nats-server": _cpu_s(server.pid),
+                         "client": time.process_time()})
+
+        elapsed, lat, batches = asyncio.run(_drive(url, frame, frames, concurrency, mark))
+        cpu = {"worker": _cpu_s(worker.pid) - cpu0["worker"],
+               "nats-server": _cpu_s(server.pid) - cpu0["nats-server"],
+               "client": time.process_time() - cpu0["client"]}
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(30)
@@ -153,13 +165,26 @@ def bench_worker(spec: str, frame: bytes, frames: int, concurrency: int,
         logs.cleanup()
     lat.sort()
     mean_batch = sum(k * v for k, v in batches.items()) / max(1, sum(batches.values()))
+    per_frame = ", ".join(f"{k} {v * 1000 / frames:.1f}" for k, v in cpu.items())
     return [
         "| worker | frames | concurrent requests | images/s | p50 ms | p95 ms | mean batch |",
         "|---|---:|---:|---:|---:|---:|---:|",
         f"| {model_label(spec)}, batch_max {batch_max} | {frames} | {concurrency} | "
         f"{frames / elapsed:.1f} | {lat[len(lat) // 2]:.1f} | {lat[int(len(lat) * 0.95)]:.1f} | "
         f"{mean_batch:.1f} |",
+        "",
+        f"CPU ms per frame (all on the same {os.cpu_count()} cores): {per_frame}; "
+        f"wall {elapsed * 1000 / frames:.1f} ms per frame.",
     ]
+
+
+def _cpu_s(pid: int) -> float:
+    """user + system CPU seconds of a process (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _wait_ping(url: str, deadline_s: float) -> None:
