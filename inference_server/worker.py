@@ -101,7 +101,12 @@ class Worker:
         await asyncio.wait({connecting, stopped}, return_when=asyncio.FIRST_COMPLETED)
         stopped.cancel()
         if connecting.done():
-            return connecting.result()
+            try:
+                return connecting.result()
+            except (nats.errors.Error, OSError, ValueError) as exc:
+                log.error("cannot connect to NATS", extra={"fields": {"error": str(exc)}})
+                self.failed = True
+                return None
         connecting.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await connecting
