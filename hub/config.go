@@ -214,52 +214,36 @@ func (e *envReader) bad(key, v, want string) {
 	e.problems = append(e.problems, fmt.Sprintf("%s=%q: want %s", key, v, want))
 }
 
-func (e *envReader) duration(fs *flag.FlagSet, p *time.Duration, name, key string, def time.Duration, usage string) {
-	if v := e.str(key, ""); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			e.bad(key, v, "a duration such as 2s or 500ms")
-		} else {
-			def = d
-		}
+// envDefault returns the value of environment variable key parsed by
+// parse, or def when it is unset or (noted as a problem) does not parse.
+func envDefault[T any](e *envReader, key string, def T, parse func(string) (T, error), want string) T {
+	v := e.str(key, "")
+	if v == "" {
+		return def
 	}
-	fs.DurationVar(p, name, def, usage)
+	parsed, err := parse(v)
+	if err != nil {
+		e.bad(key, v, want)
+		return def
+	}
+	return parsed
+}
+
+func (e *envReader) duration(fs *flag.FlagSet, p *time.Duration, name, key string, def time.Duration, usage string) {
+	fs.DurationVar(p, name, envDefault(e, key, def, time.ParseDuration, "a duration such as 2s or 500ms"), usage)
 }
 
 func (e *envReader) int(fs *flag.FlagSet, p *int, name, key string, def int, usage string) {
-	if v := e.str(key, ""); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			e.bad(key, v, "a whole number")
-		} else {
-			def = n
-		}
-	}
-	fs.IntVar(p, name, def, usage)
+	fs.IntVar(p, name, envDefault(e, key, def, strconv.Atoi, "a whole number"), usage)
 }
 
 func (e *envReader) float(fs *flag.FlagSet, p *float64, name, key string, def float64, usage string) {
-	if v := e.str(key, ""); v != "" {
-		n, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			e.bad(key, v, "a number")
-		} else {
-			def = n
-		}
-	}
-	fs.Float64Var(p, name, def, usage)
+	parse := func(s string) (float64, error) { return strconv.ParseFloat(s, 64) }
+	fs.Float64Var(p, name, envDefault(e, key, def, parse, "a number"), usage)
 }
 
 func (e *envReader) bool(fs *flag.FlagSet, p *bool, name, key string, def bool, usage string) {
-	if v := e.str(key, ""); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			e.bad(key, v, "true or false")
-		} else {
-			def = b
-		}
-	}
-	fs.BoolVar(p, name, def, usage)
+	fs.BoolVar(p, name, envDefault(e, key, def, strconv.ParseBool, "true or false"), usage)
 }
 
 func splitList(s string) []string {
