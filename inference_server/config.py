@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
+import secrets
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 from urllib.parse import urlparse
@@ -42,7 +42,10 @@ class Config:
 
 
 def default_worker_name() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}"
+    """A name that tells workers apart without naming the machine: results
+    reach browsers, and hostnames are internal. Set WORKER_NAME for one that
+    operators recognise."""
+    return f"worker-{secrets.token_hex(3)}-{os.getpid()}"
 
 
 def _env_int(env: Mapping[str, str], key: str, default: int) -> int:
@@ -98,7 +101,7 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     p.add_argument("--max-pixels", type=int, default=_env_int(env, "MAX_PIXELS", d.max_pixels),
                    help="larger images (width*height) are refused (env MAX_PIXELS)")
     p.add_argument("--name", default=_env_str(env, "WORKER_NAME", None),
-                   help="worker name in results and logs (env WORKER_NAME, default hostname-pid)")
+                   help="worker name in results and logs (env WORKER_NAME, default worker-<random>-<pid>)")
     p.add_argument("--queue-group", default=_env_str(env, "QUEUE_GROUP", d.queue_group),
                    help="NATS queue group (env QUEUE_GROUP)")
     p.add_argument("--log-level", default=_env_str(env, "LOG_LEVEL", d.log_level),

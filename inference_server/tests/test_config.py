@@ -17,7 +17,8 @@ def test_defaults() -> None:
     assert 0 < cfg.batch_wait_ms <= 5
     assert cfg.max_image_bytes == 8 * 1024 * 1024
     assert cfg.max_pixels == 40_000_000
-    assert cfg.name == f"{socket.gethostname()}-{os.getpid()}"
+    assert cfg.name.startswith("worker-") and cfg.name.endswith(f"-{os.getpid()}")
+    assert socket.gethostname() not in cfg.name
     assert cfg.log_level == "info"
     assert cfg.threads >= 1
 
