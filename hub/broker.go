@@ -46,7 +46,8 @@ type FrameRequest struct {
 	Session     string
 	Seq         int64
 	ContentType string
-	TopK        int // 0: the worker's default
+	TopK        int    // 0: the worker's default
+	Traceparent string // W3C trace context; empty when tracing is off
 	Image       []byte
 }
 
@@ -129,6 +130,9 @@ func (b *natsBroker) Request(ctx context.Context, f FrameRequest) ([]byte, error
 	msg.Header.Set(headerContentType, f.ContentType)
 	if f.TopK > 0 {
 		msg.Header.Set(headerTopK, strconv.Itoa(f.TopK))
+	}
+	if f.Traceparent != "" {
+		msg.Header.Set(headerTraceparent, f.Traceparent)
 	}
 	reply, err := b.nc.RequestMsgWithContext(ctx, msg)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/webcamhub/webcamhub/hub/internal/imagesniff"
+	"github.com/webcamhub/webcamhub/hub/internal/traceparent"
 )
 
 // maxTopK bounds the "options" message: the workers return at most this many labels.
@@ -287,6 +288,9 @@ func (s *session) submit(seq int64, image []byte) {
 	}
 	s.mu.Lock()
 	f := &FrameRequest{Kind: "live", Session: s.id, Seq: seq, ContentType: contentType, TopK: s.topK, Image: image}
+	if s.hub.cfg.Trace {
+		f.Traceparent = traceparent.New()
+	}
 	if s.busy < s.hub.cfg.FramesInFlight {
 		s.busy++
 		s.mu.Unlock()
@@ -322,7 +326,13 @@ func (s *session) work(f *FrameRequest) {
 func (s *session) classify(f *FrameRequest) {
 	ctx, cancel := context.WithTimeout(s.ctx, s.hub.cfg.FrameTimeout)
 	defer cancel()
+	start := time.Now()
 	reply, err := s.hub.broker.Request(ctx, *f)
+	if f.Traceparent != "" {
+		defer func() {
+			s.log.Debug("frame", "seq", f.Seq, "traceparent", f.Traceparent, "ms", float64(time.Since(start).Microseconds())/1000, "err", errString(err))
+		}()
+	}
 	if err != nil {
 		if s.ctx.Err() != nil {
 			return // the session ended; nobody is left to answer

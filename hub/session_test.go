@@ -237,7 +237,7 @@ func TestOriginsAreChecked(t *testing.T) {
 	}
 	dial(t, base, "", http.Header{"Origin": {"https://cam.example"}}).welcome()
 	dial(t, base, "", http.Header{"Origin": {base}}).welcome() // the hub's own origin
-	dial(t, base, "", nil).welcome()                          // not a browser
+	dial(t, base, "", nil).welcome()                           // not a browser
 }
 
 func TestSessionFrameRateIsLimited(t *testing.T) {
@@ -287,5 +287,23 @@ func TestSlowClientIsClosedWithTypedCode(t *testing.T) {
 	}
 	if h.Metrics().SlowClientsClosed.Load() != 1 {
 		t.Fatalf("slow clients counted %d, want 1", h.Metrics().SlowClientsClosed.Load())
+	}
+}
+
+func TestTraceGivesEveryFrameATraceparent(t *testing.T) {
+	ns := startNATS(t, 0)
+	w := startWorker(t, ns.ClientURL(), testworker.Options{})
+	for _, trace := range []bool{false, true} {
+		_, base := startHub(t, ns.ClientURL(), func(c *Config) { c.Trace = trace })
+		c := dial(t, base, "", nil)
+		c.welcome()
+		before := w.Traced()
+		c.sendFrame(fakeJPEG)
+		if m := c.next(); m.Type != "result" {
+			t.Fatalf("trace %v: %+v", trace, m)
+		}
+		if got := w.Traced() - before; (got == 1) != trace {
+			t.Fatalf("trace %v: %d frames carried a traceparent", trace, got)
+		}
 	}
 }

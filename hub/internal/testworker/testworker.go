@@ -32,6 +32,7 @@ type Worker struct {
 	subs    []*nats.Subscription
 	nc      *nats.Conn
 	frames  atomic.Int64
+	traced  atomic.Int64 // frames that carried a traceparent header
 	mu      sync.Mutex
 	active  map[string]int // frames being worked on, per session
 	maxBusy map[string]int // the most frames of a session worked on at once
@@ -92,6 +93,9 @@ func (w *Worker) handle(m *nats.Msg) {
 
 func (w *Worker) classify(m *nats.Msg) {
 	w.frames.Add(1)
+	if m.Header.Get("traceparent") != "" {
+		w.traced.Add(1)
+	}
 	session := m.Header.Get("Session-Id")
 	seq, _ := strconv.ParseInt(m.Header.Get("Frame-Seq"), 10, 64)
 	w.mu.Lock()
@@ -129,6 +133,9 @@ func (w *Worker) classify(m *nats.Msg) {
 
 // Frames is how many frames the worker has seen.
 func (w *Worker) Frames() int64 { return w.frames.Load() }
+
+// Traced is how many frames carried a traceparent header.
+func (w *Worker) Traced() int64 { return w.traced.Load() }
 
 // MaxBusy is the most frames of session the worker had at once.
 func (w *Worker) MaxBusy(session string) int {
