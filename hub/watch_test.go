@@ -52,3 +52,42 @@ func TestWatchingAnUnknownOrMalformedSessionIsAnError(t *testing.T) {
 		}
 	}
 }
+
+// A tab that reconnects (another hub, or the same one after a restart) keeps
+// its session id, so its watchers go on receiving its results; an id that is
+// live elsewhere or malformed is not taken over.
+func TestResumeKeepsTheSessionIdForWatchers(t *testing.T) {
+	ns := startNATS(t, 0)
+	startWorker(t, ns.ClientURL(), testworker.Options{})
+	_, baseA := startHub(t, ns.ClientURL(), nil)
+	_, baseB := startHub(t, ns.ClientURL(), nil)
+
+	first := dial(t, baseA, "", nil)
+	session := first.welcome()
+	watcher := dial(t, baseB, "?watch="+session, nil)
+	watcher.welcome()
+
+	// While the session is live, nobody else can take its id.
+	if other := dial(t, baseB, "?resume="+session, nil).welcome(); other == session {
+		t.Fatal("a second connection took over a live session's id")
+	}
+	if other := dial(t, baseB, "?resume=not-an-id", nil).welcome(); other == "not-an-id" {
+		t.Fatal("a malformed id was accepted")
+	}
+
+	_ = first.conn.Close()
+	if m := watcher.next(); m.Type != "ended" {
+		t.Fatalf("watcher: %+v, want ended", m)
+	}
+	again := dial(t, baseB, "?resume="+session, nil)
+	if got := again.welcome(); got != session {
+		t.Fatalf("resumed session id %q, want %q", got, session)
+	}
+	again.sendFrame(fakeJPEG)
+	if m := again.next(); m.Type != "result" || m.Seq != 1 {
+		t.Fatalf("resumed session: %+v, want result 1 (seq counts per connection)", m)
+	}
+	if m := watcher.next(); m.Type != "result" || m.Session != session {
+		t.Fatalf("watcher after the resume: %+v", m)
+	}
+}

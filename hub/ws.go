@@ -21,6 +21,7 @@ const (
 	CloseUnknownSession = 4004
 
 	localWatching = "watching" // Locals key: the session id a watcher follows
+	localResume   = "resume"   // Locals key: the session id a reconnecting client asks to keep
 )
 
 // upgrade decides, before the WebSocket handshake, whether the connection
@@ -41,6 +42,8 @@ func (h *Hub) upgrade(c *fiber.Ctx) error {
 	}
 	if watch := c.Query("watch"); watch != "" {
 		c.Locals(localWatching, watch)
+	} else if resume := c.Query("resume"); resume != "" {
+		c.Locals(localResume, resume)
 	}
 	return c.Next()
 }
@@ -66,7 +69,8 @@ func (h *Hub) websocketHandler() fiber.Handler {
 // one when the URL had ?watch=<session id>.
 func (h *Hub) serveWebSocket(c *websocket.Conn) {
 	watching, _ := c.Locals(localWatching).(string)
-	s := newSession(h, c.Conn, sessionid.New(), watching)
+	resume, _ := c.Locals(localResume).(string)
+	s := newSession(h, c.Conn, h.sessionID(resume), watching)
 	if !h.addSession(s) {
 		_ = c.WriteControl(closeMessage, closeFrame(CloseGoingAway, "hub not accepting sessions"), time.Now().Add(writeWait))
 		return
@@ -91,16 +95,20 @@ func (h *Hub) serveStreamer(s *session) {
 	})
 	if err != nil {
 		s.log.Warn("session not visible to watchers", "err", err)
-	} else {
-		defer stopInfo()
+		stopInfo = func() {}
 	}
+	stopInfo = sync.OnceFunc(stopInfo)
+	defer stopInfo() // also when the session panics
 	s.log.Info("session opened", "ip", s.conn.UnderlyingConn().RemoteAddr().String())
 	s.run(mustJSON(welcomeMsg{
 		Type: "welcome", Session: s.id, Protocol: ProtocolVersion,
 		MaxFrameBytes: h.cfg.MaxFrameBytes, FramesInFlight: h.cfg.FramesInFlight,
 		FrameTimeoutMs: h.cfg.FrameTimeout.Milliseconds(),
 	}))
-	// Tell watchers the stream ended (best effort: NATS may be gone).
+	// No longer live (so the id can be resumed), then tell watchers the
+	// stream ended; the same connection keeps that order. Best effort: NATS
+	// may be gone.
+	stopInfo()
 	_ = h.broker.Publish(resultSubjectPrefix+"live."+s.id, mustJSON(map[string]string{"type": "ended", "session": s.id}))
 }
 
@@ -129,6 +137,22 @@ func (h *Hub) serveWatcher(s *session) {
 		MaxFrameBytes: h.cfg.MaxFrameBytes, FramesInFlight: h.cfg.FramesInFlight,
 		FrameTimeoutMs: h.cfg.FrameTimeout.Milliseconds(),
 	}))
+}
+
+// sessionID gives a new connection its id: the one it asks to resume when
+// that id is well formed and not live on any hub (its tab reconnecting after
+// a network blip or a hub restart, so that its watchers keep following it),
+// otherwise a fresh one.
+func (h *Hub) sessionID(resume string) string {
+	if resume == "" || !sessionid.Valid(resume) {
+		return sessionid.New()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), watchLookupTimeout)
+	defer cancel()
+	if live, err := h.broker.Exists(ctx, sessionInfoPrefix+resume); err != nil || live {
+		return sessionid.New()
+	}
+	return resume
 }
 
 // checkWatchable returns nil when id is a live session on some hub.
