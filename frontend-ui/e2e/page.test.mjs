@@ -165,6 +165,12 @@ describe('page against the real hub and worker', { timeout: 600_000 }, () => {
   test('hub restart: the page shows the outage, reconnects by itself and labels flow again', async () => {
     assert.ok(live, 'the live test ran first');
     await waitForText(live, 'top-label', 'Egyptian cat');
+    // A watcher opened before the outage must follow the same session after it.
+    const sessionBefore = await live.evaluate(() => window.__hubStats.session);
+    const href = await live.getAttribute('[data-testid="watch-link"]', 'href');
+    const watcher = await browser.newPage({ viewport: { width: 1024, height: 800 } });
+    await watcher.goto(new URL(href, system.baseUrl).toString());
+    await waitForText(watcher, 'top-label', 'Egyptian cat', 30_000);
     await system.stopHub();
     await waitForConnection(live, ['reconnecting', 'closed'], 15_000);
     assert.match(await text(live, 'connection-status'), /disconnected|reconnecting/);
@@ -180,6 +186,16 @@ describe('page against the real hub and worker', { timeout: 600_000 }, () => {
     await waitForPage(live, (n) => window.__hubStats.results > n + 5, resultsAtReconnect, 60_000);
     await waitForText(live, 'top-label', 'Egyptian cat');
     assert.equal(await live.$('[data-testid="alert-hub-disconnected"]'), null, 'the outage alert is gone');
+
+    // The tab resumed its session id, so the watcher (reconnecting too) follows it again.
+    assert.equal(await live.evaluate(() => window.__hubStats.session), sessionBefore, 'the session id survived the restart');
+    try {
+      await waitForConnection(watcher, ['connected'], 60_000);
+      const watched = await watcher.evaluate(() => window.__hubStats.results);
+      await waitForPage(watcher, (n) => window.__hubStats.results > n + 5, watched, 60_000);
+    } finally {
+      await watcher.close();
+    }
   });
 
   test('no worker: the page says so, and labels resume when a worker is back', async () => {

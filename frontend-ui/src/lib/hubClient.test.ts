@@ -373,6 +373,37 @@ describe('terminal close codes and ended', () => {
     expect(events.some((e) => e.type === 'error' && e.message.code === 'unknown_session' && e.frame === null)).toBe(true);
   });
 
+  it('retries a few times after 4004 when the watched session had been live, then stops', () => {
+    const { client } = makeClient({ url: 'ws://hub.test/ws?watch=abc', terminalRetries: 2 });
+    client.connect();
+    FakeSocket.last().accept('w1', { watching: 'abc' });
+    // The hub restarts; the streaming tab has not resumed yet.
+    for (let i = 0; i < 2; i++) {
+      FakeSocket.last().serverClose(4004);
+      expect(client.state).toBe('reconnecting');
+      vi.advanceTimersByTime(60_000);
+    }
+    FakeSocket.last().serverClose(4004);
+    expect(client.state).toBe('closed');
+    const sockets = FakeSocket.instances.length;
+    vi.advanceTimersByTime(60_000);
+    expect(FakeSocket.instances.length).toBe(sockets);
+  });
+
+  it('remembers the last session across reconnects for ?resume=', () => {
+    let built = 0;
+    const { client } = makeClient({ url: () => `ws://hub.test/ws?n=${built++}` });
+    expect(client.lastSession).toBeNull();
+    client.connect();
+    FakeSocket.last().accept('first-session');
+    FakeSocket.last().serverClose(1006);
+    expect(client.session).toBeNull();
+    expect(client.lastSession).toBe('first-session');
+    vi.advanceTimersByTime(60_000);
+    FakeSocket.last().accept('first-session');
+    expect(client.session).toBe('first-session');
+  });
+
   it('passes on the hub’s "ended" message for watchers', () => {
     const { client, events } = makeClient();
     client.connect();

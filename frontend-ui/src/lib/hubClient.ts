@@ -68,6 +68,12 @@ export interface HubClientOptions {
    * for watchers.
    */
   terminalCloseCodes?: readonly number[];
+  /**
+   * Reconnects tried after a terminal close code when this client had been
+   * welcomed before: a watched session that was live may come back (its tab
+   * resuming after a hub restart). Default 5 (about 15 s of backoff).
+   */
+  terminalRetries?: number;
   createSocket?: SocketFactory;
   now?: () => number;
   random?: () => number;
@@ -89,6 +95,8 @@ export class HubClient {
   private ws: WebSocketLike | null = null;
   private _state: ConnectionState = 'idle';
   private _session: string | null = null;
+  private _lastSession: string | null = null;
+  private terminalRetriesLeft = 0;
   private _welcome: WelcomeMessage | null = null;
   private seq = 0;
   private readonly outstanding = new Map<number, SentFrame>();
@@ -107,6 +115,7 @@ export class HubClient {
       pingIntervalMs: 15_000,
       staleFrameMs: 15_000,
       terminalCloseCodes: [4004],
+      terminalRetries: 5,
       createSocket: (url) => new WebSocket(url) as unknown as WebSocketLike,
       now: () => (typeof performance !== 'undefined' ? performance.now() : Date.now()),
       random: Math.random,
@@ -121,6 +130,15 @@ export class HubClient {
   /** The session id from the hub's welcome on the current connection. */
   get session(): string | null {
     return this._session;
+  }
+
+  /**
+   * The session id of the last welcome, kept across reconnects: the URL
+   * function passes it as ?resume= so that a reconnecting tab keeps its id
+   * (and its watchers).
+   */
+  get lastSession(): string | null {
+    return this._lastSession;
   }
 
   get welcome(): WelcomeMessage | null {
@@ -278,7 +296,10 @@ export class HubClient {
   private handleClosed(code?: number): void {
     this.stopPing();
     this.resetConnectionState();
-    if (code !== undefined && this.opts.terminalCloseCodes.includes(code)) this.stopped = true;
+    if (code !== undefined && this.opts.terminalCloseCodes.includes(code)) {
+      if (this.terminalRetriesLeft > 0) this.terminalRetriesLeft -= 1;
+      else this.stopped = true;
+    }
     if (this.stopped) {
       this.setState('closed', null, code);
       return;
@@ -299,6 +320,8 @@ export class HubClient {
     switch (msg.type) {
       case 'welcome':
         this._session = msg.session;
+        this._lastSession = msg.session;
+        this.terminalRetriesLeft = this.opts.terminalRetries;
         this._welcome = msg;
         this.attempt = 0; // a working connection: the next outage starts from the shortest delay
         this.emit({ type: 'welcome', message: msg });

@@ -6,6 +6,8 @@ describe('hubSocketUrl', () => {
     expect(hubSocketUrl({ protocol: 'http:', host: 'localhost:8080' })).toBe('ws://localhost:8080/ws');
     expect(hubSocketUrl({ protocol: 'https:', host: 'hub.example' })).toBe('wss://hub.example/ws');
     expect(hubSocketUrl({ protocol: 'http:', host: 'h:1' }, 'a b/c')).toBe('ws://h:1/ws?watch=a%20b%2Fc');
+    expect(hubSocketUrl({ protocol: 'http:', host: 'h:1' }, null, 'sess-1')).toBe('ws://h:1/ws?resume=sess-1');
+    expect(hubSocketUrl({ protocol: 'http:', host: 'h:1' }, 'w', 'sess-1')).toBe('ws://h:1/ws?watch=w');
   });
 });
 

@@ -119,8 +119,16 @@ export function parseServerMessage(text: string): ServerMessage | null {
 }
 
 /** The WebSocket URL of the page's own origin (never hard-coded). */
-export function hubSocketUrl(loc: { protocol: string; host: string }, watch?: string | null): string {
+export function hubSocketUrl(
+  loc: { protocol: string; host: string },
+  watch?: string | null,
+  resume?: string | null,
+): string {
   const scheme = loc.protocol === 'https:' ? 'wss' : 'ws';
-  const query = watch ? `?watch=${encodeURIComponent(watch)}` : '';
+  const query = watch
+    ? `?watch=${encodeURIComponent(watch)}`
+    : resume
+      ? `?resume=${encodeURIComponent(resume)}`
+      : '';
   return `${scheme}://${loc.host}/ws${query}`;
 }

@@ -112,8 +112,10 @@ export function useHubSocket({ enabled, watch = null, maxInFlight = 2, clientOpt
     };
     window.__hubStats = global;
 
-    const c = new HubClient({
-      url: () => hubSocketUrl(window.location, watch),
+    // A streaming tab asks to keep its session id when it reconnects, so
+    // the tabs watching it keep following it.
+    const c: HubClient = new HubClient({
+      url: () => hubSocketUrl(window.location, watch, c.lastSession),
       maxInFlight,
       ...clientOptionsRef.current,
     });
@@ -157,6 +159,7 @@ export function useHubSocket({ enabled, watch = null, maxInFlight = 2, clientOpt
             pendingShown.current = null;
           }
           global.topLabel = ev.message.predictions[0]?.label ?? null;
+          setEnded(false); // a watched session that resumed streams again
           setLastResult(ev.message);
           setLastError(null);
           publish();
