@@ -1,0 +1,51 @@
+// The page's header. Astro renders it on the server with no client
+// directive, so it ships no JavaScript; the island puts the live connection
+// status into its #hub-status slot.
+import AppBar from '@mui/material/AppBar';
+import Box from '@mui/material/Box';
+import Container from '@mui/material/Container';
+import Toolbar from '@mui/material/Toolbar';
+import Typography from '@mui/material/Typography';
+import { ThemeProvider } from '@mui/material/styles';
+import CenterFocusStrongRounded from '@mui/icons-material/CenterFocusStrongRounded';
+import { theme } from '../theme';
+
+/** Where the island renders the connection status. */
+export const HUB_STATUS_SLOT_ID = 'hub-status';
+
+export default function Header() {
+  return (
+    <ThemeProvider theme={theme}>
+      <AppBar position="sticky">
+        <Container maxWidth="lg" disableGutters>
+          <Toolbar sx={{ gap: 1.5, px: { xs: 2, sm: 3 } }}>
+            <Box
+              aria-hidden="true"
+              sx={{
+                width: 36,
+                height: 36,
+                borderRadius: 2,
+                display: 'grid',
+                placeItems: 'center',
+                color: 'primary.contrastText',
+                background: 'linear-gradient(135deg, #2451c7 0%, #5b7ff0 100%)',
+                flexShrink: 0,
+              }}
+            >
+              <CenterFocusStrongRounded fontSize="small" />
+            </Box>
+            <Box sx={{ minWidth: 0, flexGrow: 1 }}>
+              <Typography variant="h1" component="h1" noWrap>
+                Lens Hub
+              </Typography>
+              <Typography variant="caption" color="text.secondary" noWrap component="p" sx={{ display: { xs: 'none', sm: 'block' }, lineHeight: 1.2 }}>
+                Realtime image classification · MobileNetV2
+              </Typography>
+            </Box>
+            <Box id={HUB_STATUS_SLOT_ID} sx={{ flexShrink: 0 }} />
+          </Toolbar>
+        </Container>
+      </AppBar>
+    </ThemeProvider>
+  );
+}
