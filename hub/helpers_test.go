@@ -206,3 +206,15 @@ func (c *wsClient) closeCode() int {
 		c.t.Fatalf("connection ended without a close frame: %v", err)
 	}
 }
+
+// waitFor polls cond until it holds, failing the test after testWait.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(testWait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

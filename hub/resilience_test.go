@@ -17,7 +17,7 @@ func TestNATSOutageAnswersUnavailableThenRecovers(t *testing.T) {
 	url := ns.ClientURL()
 	port := ns.Addr().(interface{ String() string }).String()
 	startWorker(t, url, testworker.Options{})
-	_, base := startHub(t, url, nil)
+	h, base := startHub(t, url, nil)
 
 	c := dial(t, base, "", nil)
 	c.welcome()
@@ -28,6 +28,9 @@ func TestNATSOutageAnswersUnavailableThenRecovers(t *testing.T) {
 
 	ns.Shutdown()
 	ns.WaitForShutdown()
+	// A frame sent before the hub notices the loss would be answered
+	// "timeout"; the contract under test is what happens once it knows.
+	waitFor(t, "the hub to notice NATS is gone", func() bool { return !h.broker.Connected() })
 	c.sendFrame(fakeJPEG)
 	if m := c.next(); m.Type != "error" || m.Code != CodeUnavailable || m.Seq != 2 {
 		t.Fatalf("during the outage: %+v, want unavailable for seq 2", m)

@@ -82,6 +82,12 @@ func Start(nc *nats.Conn, opts Options) (*Worker, error) {
 		return nil, err
 	}
 	w.subs = []*nats.Subscription{frames, ping}
+	// Once Flush returns the server has the subscriptions: the worker is
+	// reachable from the moment Start returns.
+	if err := nc.Flush(); err != nil {
+		w.Stop()
+		return nil, err
+	}
 	return w, nil
 }
 
