@@ -38,6 +38,9 @@ const (
 	natsReconnectWait = 250 * time.Millisecond
 	// natsConnectTimeout is how long one dial may take before it counts as failed.
 	natsConnectTimeout = 2 * time.Second
+	// subscribeFlushTimeout bounds waiting for the server to confirm a new
+	// subscription: a round trip, normally well under a millisecond.
+	subscribeFlushTimeout = 2 * time.Second
 )
 
 // FrameRequest is one image on its way to a worker.
@@ -145,17 +148,24 @@ func (b *natsBroker) Request(ctx context.Context, f FrameRequest) ([]byte, error
 }
 
 func (b *natsBroker) Subscribe(subject string, fn func([]byte)) (func(), error) {
-	sub, err := b.nc.Subscribe(subject, func(m *nats.Msg) { fn(m.Data) })
-	if err != nil {
-		return nil, fmt.Errorf("subscribing to %s: %w", subject, err)
-	}
-	return func() { _ = sub.Unsubscribe() }, nil
+	return b.subscribe(subject, func(m *nats.Msg) { fn(m.Data) })
 }
 
 func (b *natsBroker) Respond(subject string, reply func() []byte) (func(), error) {
-	sub, err := b.nc.Subscribe(subject, func(m *nats.Msg) { _ = m.Respond(reply()) })
+	return b.subscribe(subject, func(m *nats.Msg) { _ = m.Respond(reply()) })
+}
+
+// subscribe returns once the server has the subscription, so that what the
+// caller tells its client next (a welcome with a session id that can be
+// watched, say) is already true.
+func (b *natsBroker) subscribe(subject string, handler nats.MsgHandler) (func(), error) {
+	sub, err := b.nc.Subscribe(subject, handler)
 	if err != nil {
 		return nil, fmt.Errorf("subscribing to %s: %w", subject, err)
+	}
+	if err := b.nc.FlushTimeout(subscribeFlushTimeout); err != nil {
+		// Disconnected: the subscription is sent again on reconnect.
+		b.log.Warn("subscription not confirmed", "subject", subject, "err", err)
 	}
 	return func() { _ = sub.Unsubscribe() }, nil
 }
