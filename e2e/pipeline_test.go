@@ -41,6 +41,13 @@ func TestCatIsEgyptianCatOverWebSocketCLIAndAPI(t *testing.T) {
 		t.Fatalf("after a bad frame: %+v", m)
 	}
 
+	// The README's WebSocket command, exactly.
+	ws := runREADMECommand(t, "classify-websocket", map[string]string{"HUB_WS": "ws" + strings.TrimPrefix(hub.base, "http") + "/ws"})
+	var wsRes message
+	if err := json.Unmarshal(bytes.TrimSpace(ws), &wsRes); err != nil || wsRes.Type != "result" || wsRes.top() != "Egyptian cat" {
+		t.Fatalf("README WebSocket command printed %q (%v), want an Egyptian cat result", ws, err)
+	}
+
 	// The README's nats CLI command, exactly.
 	out := runREADMECommand(t, "classify-file", map[string]string{
 		"NATS_URL": hub.natsURL, "IMAGE": testdata(t, "images", "cat.bmp"),
