@@ -25,12 +25,13 @@ NATS_SERVER_VERSION := v2.15.2
 GO_SOURCES   := $(shell find cmd hub -name '*.go' -not -name '*_test.go') go.mod go.sum
 PAGE_SOURCES := $(shell find frontend-ui/src frontend-ui/public -type f 2>/dev/null) frontend-ui/astro.config.mjs frontend-ui/package-lock.json frontend-ui/tsconfig.json
 
-.PHONY: help run test bench deps test-deps test-go test-python test-page test-e2e test-compose vet clean
+.PHONY: help run test bench deps tools test-deps test-go test-python test-page test-e2e test-compose vet clean
 
 help:
 	@echo "make run    install what is missing, then run hub + embedded NATS + worker(s) (MODEL=$(MODEL) WORKERS=$(WORKERS))"
 	@echo "make test   install what is missing, then run every test suite"
 	@echo "make bench  run the benchmarks (docs/benchmarks.md)"
+	@echo "make tools  install the nats CLI and nats-server into .bin/"
 
 ## ---- installs -------------------------------------------------------------
 
@@ -57,9 +58,12 @@ $(NATS_CLI_BIN):
 $(NATS_SERVER_BIN):
 	GOBIN=$(BIN) go install github.com/nats-io/nats-server/v2@$(NATS_SERVER_VERSION)
 
+# The nats CLI (classify, record and replay; README) and nats-server (scale-out tests).
+tools: $(NATS_CLI_BIN) $(NATS_SERVER_BIN)
+
 # Debian packages the tests need: Chromium for the page, docker-compose to
 # validate docker-compose.yml (no Docker engine runs here).
-test-deps: deps $(NATS_CLI_BIN) $(NATS_SERVER_BIN)
+test-deps: deps tools
 	@scripts/apt-ensure.sh chromium:chromium docker-compose:docker-compose
 
 ## ---- run ------------------------------------------------------------------
