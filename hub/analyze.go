@@ -10,6 +10,7 @@ import (
 
 	"github.com/webcamhub/webcamhub/hub/internal/imagesniff"
 	"github.com/webcamhub/webcamhub/hub/internal/sessionid"
+	"github.com/webcamhub/webcamhub/hub/internal/traceparent"
 )
 
 // analyzeRequest is the seed article's gateway API body.
@@ -54,7 +55,13 @@ func (h *Hub) analyze(c *fiber.Ctx) error {
 	}
 	ctx, cancel := context.WithTimeout(c.UserContext(), h.cfg.FrameTimeout)
 	defer cancel()
-	reply, err := h.broker.Request(ctx, FrameRequest{Kind: "api", Session: sessionid.New(), Seq: 1, ContentType: contentType, Image: image})
+	frame := FrameRequest{Kind: "api", Session: sessionid.New(), Seq: 1, ContentType: contentType, Image: image}
+	if tp := c.Get(headerTraceparent); traceparent.Valid(tp) {
+		frame.Traceparent = tp // the caller's trace goes on to the worker
+	} else if h.cfg.Trace {
+		frame.Traceparent = traceparent.New()
+	}
+	reply, err := h.broker.Request(ctx, frame)
 	if err != nil {
 		code := codeOf(err)
 		if code == CodeInternal {

@@ -21,3 +21,20 @@ func New() string {
 	copy(out[52:], "-01")
 	return string(out[:])
 }
+
+// Valid reports whether s has the form of a version-00 traceparent, so that
+// one arriving from a client can be passed on as it is.
+func Valid(s string) bool {
+	if len(s) != 55 || s[:3] != "00-" || s[35] != '-' || s[52] != '-' {
+		return false
+	}
+	for i, c := range s {
+		if i == 2 || i == 35 || i == 52 {
+			continue
+		}
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return s[3:35] != "00000000000000000000000000000000" && s[36:52] != "0000000000000000"
+}
