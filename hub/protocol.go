@@ -11,10 +11,14 @@ const ProtocolVersion = 1
 
 // WebSocket close codes of the hub (4000–4999 is the private range of RFC 6455).
 const (
+	CloseNormal       = 1000
 	CloseSlowClient   = 4001 // the client did not read its results fast enough
 	CloseTooManyFails = 4002 // reserved: repeated protocol violations
 	CloseGoingAway    = 1001 // the hub is shutting down
 	CloseMessageLarge = 1009 // a message beyond the hard read limit
+	// closeAbnormal marks a connection that failed under the hub: no close
+	// frame can be sent (RFC 6455 reserves 1006 for exactly that).
+	closeAbnormal = 1006
 )
 
 // welcomeMsg is the first message of every connection.

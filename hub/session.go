@@ -80,7 +80,7 @@ func (s *session) run(welcome []byte) {
 		s.writeLoop()
 	}()
 	err := s.readLoop()
-	s.close(1000, "")
+	s.close(CloseNormal, "")
 	<-writerDone
 	s.cancel()
 	s.inFlight.Wait()
@@ -88,12 +88,14 @@ func (s *session) run(welcome []byte) {
 }
 
 // close starts closing the session with a WebSocket close code; the first
-// call wins and later ones do nothing.
-func (s *session) close(code int, why string) {
+// call wins (and reports true) and later ones do nothing.
+func (s *session) close(code int, why string) (first bool) {
 	s.closeOnce.Do(func() {
 		s.closeCode, s.closeWhy = code, why
 		close(s.closing)
+		first = true
 	})
+	return first
 }
 
 func (s *session) isClosing() bool {
@@ -114,9 +116,10 @@ func (s *session) enqueue(msg []byte) {
 	select {
 	case s.send <- msg:
 	default:
-		s.hub.metrics.SlowClientsClosed.Add(1)
-		s.log.Warn("closing slow client", "queued", len(s.send))
-		s.close(CloseSlowClient, "slow client: results were not read")
+		if s.close(CloseSlowClient, "slow client: results were not read") {
+			s.hub.metrics.SlowClientsClosed.Add(1)
+			s.log.Warn("closing slow client", "queued", len(s.send))
+		}
 	}
 }
 
@@ -128,21 +131,21 @@ func (s *session) writeLoop() {
 		case msg := <-s.send:
 			_ = s.conn.SetWriteDeadline(time.Now().Add(writeWait))
 			if err := s.conn.WriteMessage(textMessage, msg); err != nil {
-				s.close(1006, "write failed")
+				s.close(closeAbnormal, "write failed")
 				_ = s.conn.UnderlyingConn().SetReadDeadline(time.Now()) // stop the reader now
 				return
 			}
 		case <-ping.C:
 			if err := s.conn.WriteControl(pingMessage, nil, time.Now().Add(writeWait)); err != nil {
-				s.close(1006, "ping failed")
+				s.close(closeAbnormal, "ping failed")
 				_ = s.conn.UnderlyingConn().SetReadDeadline(time.Now())
 				return
 			}
 		case <-s.closing:
-			if s.closeCode != CloseSlowClient && s.closeCode != 1006 {
+			if s.closeCode != CloseSlowClient && s.closeCode != closeAbnormal {
 				s.flush()
 			}
-			if s.closeCode != 1006 {
+			if s.closeCode != closeAbnormal {
 				_ = s.conn.WriteControl(closeMessage, closeFrame(s.closeCode, s.closeWhy), time.Now().Add(writeWait))
 			}
 			// The reader sees the client's close frame, or gives up after closeGrace.
