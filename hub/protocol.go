@@ -9,13 +9,15 @@ import (
 // a message changes incompatibly.
 const ProtocolVersion = 1
 
-// WebSocket close codes of the hub (4000–4999 is the private range of RFC 6455).
+// WebSocket close codes of the hub (4000–4999 is the private range of RFC
+// 6455). A message beyond the hard read limit is closed with 1009 by the
+// WebSocket package itself.
 const (
-	CloseNormal       = 1000
-	CloseSlowClient   = 4001 // the client did not read its results fast enough
-	CloseTooManyFails = 4002 // reserved: repeated protocol violations
-	CloseGoingAway    = 1001 // the hub is shutting down
-	CloseMessageLarge = 1009 // a message beyond the hard read limit
+	CloseNormal         = 1000
+	CloseGoingAway      = 1001 // the hub is shutting down
+	CloseInternal       = 1011 // the handler failed
+	CloseSlowClient     = 4001 // the client did not read its results fast enough
+	CloseUnknownSession = 4004 // a watcher's session id is not live
 	// closeAbnormal marks a connection that failed under the hub: no close
 	// frame can be sent (RFC 6455 reserves 1006 for exactly that).
 	closeAbnormal = 1006

@@ -17,9 +17,6 @@ const (
 	// on any hub: an unknown one is answered at once ("no responders"), a
 	// known one within a round trip.
 	watchLookupTimeout = 2 * time.Second
-	// CloseUnknownSession closes a watcher whose session id is not live.
-	CloseUnknownSession = 4004
-
 	localWatching = "watching" // Locals key: the session id a watcher follows
 	localResume   = "resume"   // Locals key: the session id a reconnecting client asks to keep
 )
@@ -59,7 +56,7 @@ func (h *Hub) websocketHandler() fiber.Handler {
 		RecoverHandler: func(c *websocket.Conn) {
 			if r := recover(); r != nil {
 				h.log.Error("websocket handler panicked", "panic", r)
-				_ = c.WriteControl(closeMessage, closeFrame(1011, "internal error"), time.Now().Add(writeWait))
+				_ = c.WriteControl(closeMessage, closeFrame(CloseInternal, "internal error"), time.Now().Add(writeWait))
 			}
 		},
 	})
