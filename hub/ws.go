@@ -17,8 +17,8 @@ const (
 	// on any hub: an unknown one is answered at once ("no responders"), a
 	// known one within a round trip.
 	watchLookupTimeout = 2 * time.Second
-	localWatching = "watching" // Locals key: the session id a watcher follows
-	localResume   = "resume"   // Locals key: the session id a reconnecting client asks to keep
+	localWatching      = "watching" // Locals key: the session id a watcher follows
+	localResume        = "resume"   // Locals key: the session id a reconnecting client asks to keep
 )
 
 // upgrade decides, before the WebSocket handshake, whether the connection
