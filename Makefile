@@ -77,6 +77,7 @@ test: test-deps vet test-go test-python test-page test-compose test-e2e
 	@echo "make test: every suite passed"
 
 vet:
+	@unformatted=$$(gofmt -l cmd hub e2e); [ -z "$$unformatted" ] || { echo "not gofmt-ed: $$unformatted"; exit 1; }
 	go vet ./...
 	go vet -tags e2e ./e2e/...
 
