@@ -40,6 +40,14 @@ func TestCatIsEgyptianCatOverWebSocketCLIAndAPI(t *testing.T) {
 	if m := c.next(); m.top() != "Egyptian cat" || m.Seq != 5 {
 		t.Fatalf("after a bad frame: %+v", m)
 	}
+	// Options: five labels per result from now on.
+	if err := c.conn.WriteMessage(1, []byte(`{"type":"options","topK":5}`)); err != nil {
+		t.Fatal(err)
+	}
+	c.send(readImage(t, "cat.bmp"))
+	if m := c.next(); m.Seq != 6 || len(m.Predictions) != 5 || m.top() != "Egyptian cat" {
+		t.Fatalf("with topK 5: %+v", m)
+	}
 
 	// The README's WebSocket command, exactly.
 	ws := runREADMECommand(t, "classify-websocket", map[string]string{"HUB_WS": "ws" + strings.TrimPrefix(hub.base, "http") + "/ws"})

@@ -21,6 +21,7 @@ class FrameMeta:
     content_type: str | None
     traceparent: str | None
     reply: str | None  # the inbox to respond to, None when there is none to answer
+    top_k: int | None = None  # labels asked for with a Top-K header (1-10); None: the default
 
     @classmethod
     def parse(cls, subject: str, headers: Mapping[str, str] | None, reply: str | None,
@@ -42,6 +43,7 @@ class FrameMeta:
             content_type=(h.get("content-type") or "").strip() or None,
             traceparent=(h.get("traceparent") or "").strip() or None,
             reply=reply if is_plain_inbox(reply) else None,
+            top_k=_parse_top_k(h.get("top-k")),
         )
 
     def response_headers(self) -> dict[str, str]:
@@ -59,6 +61,18 @@ def _after_first_token(subject: str) -> list[str]:
 def is_plain_inbox(reply: str | None) -> bool:
     """A reply subject worth answering: not empty and not a JetStream ack ($JS.…)."""
     return bool(reply) and not str(reply).startswith("$JS.")
+
+
+MAX_TOP_K = 10
+
+
+def _parse_top_k(raw: str | None) -> int | None:
+    """The Top-K header (the hub's per-session "options"); out of range or unreadable: None."""
+    try:
+        k = int((raw or "").strip())
+    except ValueError:
+        return None
+    return k if 1 <= k <= MAX_TOP_K else None
 
 
 def _parse_seq(raw: str | None) -> int:

@@ -209,7 +209,7 @@ class Worker:
             image, decode_ms = await loop.run_in_executor(self._decode_pool, self._decode,
                                                           msg.data)
             out = await self._batcher.submit(image)
-            preds = top_k(out.probs, self.backend.labels, self.cfg.top_k)
+            preds = top_k(out.probs, self.backend.labels, meta.top_k or self.cfg.top_k)
             body = result_json(meta, preds, decode_ms, out.infer_ms, out.batch, self.cfg.name)
             log.debug("frame", extra={"fields": {
                 "subject": meta.subject, "seq": meta.seq, "top1": preds[0]["label"],

@@ -99,3 +99,15 @@ def test_replay_subjects() -> None:
                            "$JS.ACK.FRAMES.r.1.1.1.1.0", target="frames.replay.r1")
     assert (meta.results_subject, meta.session, meta.seq, meta.reply) == (
         "results.replay.r1", "sess", 4, None)
+
+
+def test_top_k_header() -> None:
+    def meta(value: str | None) -> FrameMeta:
+        headers = {"Top-K": value} if value is not None else None
+        return FrameMeta.parse("frames.live.s", headers, None)
+
+    assert meta("5").top_k == 5
+    assert meta(" 10 ").top_k == 10
+    assert meta(None).top_k is None
+    for bad in ("0", "11", "-1", "five", ""):
+        assert meta(bad).top_k is None, bad

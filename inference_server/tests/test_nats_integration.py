@@ -211,3 +211,16 @@ async def test_replay_with_acks_is_acked_not_answered_with_json(
     info = await js.consumer_info("FRAMES_rec2", "replay-r2")
     assert info.num_ack_pending == 0 and info.num_redelivered == 0
     assert info.ack_floor.stream_seq == 2
+
+
+async def test_top_k_header_asks_for_more_labels(nc: Client, image_bytes: dict[str, bytes]) -> None:
+    five = await request(nc, "frames.live.topk", image_bytes["cat.bmp"],
+                         headers={"Session-Id": "topk", "Frame-Seq": "1", "Top-K": "5"})
+    assert len(five["predictions"]) == 5
+    assert five["predictions"][0]["label"] == "Egyptian cat"
+    confidences = [p["confidence"] for p in five["predictions"]]
+    assert confidences == sorted(confidences, reverse=True)
+    # Out of range: the worker's default (3) rather than an error.
+    default = await request(nc, "frames.live.topk", image_bytes["cat.bmp"],
+                            headers={"Session-Id": "topk", "Frame-Seq": "2", "Top-K": "500"})
+    assert len(default["predictions"]) == 3
