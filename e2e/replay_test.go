@@ -25,7 +25,7 @@ func TestRecordAndReplayWithTheREADMECommands(t *testing.T) {
 	images := []string{"cat.bmp", "parrot.jpg", "grace_hopper.bmp", "bird.bmp", "sunflower.bmp", "dragonfly.bmp", "cat_720p.jpg", "parrot.jpg"}
 	const gap = 300 * time.Millisecond
 	c := dialHub(t, hub.base, "")
-	session := c.welcome()
+	session := c.Welcome()
 	live := make([]string, len(images))
 	start := time.Now()
 	var recorded time.Duration
@@ -34,8 +34,8 @@ func TestRecordAndReplayWithTheREADMECommands(t *testing.T) {
 			time.Sleep(gap)
 		}
 		recorded = time.Since(start)
-		c.send(readImage(t, img))
-		m := c.next()
+		c.SendFrame(readImage(t, img))
+		m := c.Next()
 		if m.Type != "result" || m.Seq != int64(i+1) {
 			t.Fatalf("live frame %d: %+v", i+1, m)
 		}

@@ -7,12 +7,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/webcamhub/webcamhub/internal/testkit"
 )
 
 // startNATSServer runs the real nats-server binary with JetStream.
 func startNATSServer(t *testing.T) string {
 	t.Helper()
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	startProc(t, "nats-server", nil, bin(t, "NATS_SERVER_BIN", "nats-server"),
 		"-a", "127.0.0.1", "-p", strconv.Itoa(port), "-js", "-sd", t.TempDir())
 	return "nats://127.0.0.1:" + strconv.Itoa(port)
@@ -31,22 +33,22 @@ func TestTwoHubsTwoWorkersOnExternalNATS(t *testing.T) {
 	hubB.waitFor(t, "/readyz")
 
 	streamer := dialHub(t, hubA.base, "")
-	session := streamer.welcome()
+	session := streamer.Welcome()
 	watcher := dialHub(t, hubB.base, "?watch="+session)
-	if m := watcher.next(); m.Type != "welcome" || m.Watching != session {
+	if m := watcher.Next(); m.Type != "welcome" || m.Watching != session {
 		t.Fatalf("watcher welcome: %+v", m)
 	}
 	cat := readImage(t, "cat.bmp")
 	workers := map[string]int{}
 	for seq := int64(1); seq <= 24; seq++ {
-		streamer.send(cat)
-		m := streamer.next()
-		if m.Type != "result" || m.Seq != seq || m.top() != "Egyptian cat" {
+		streamer.SendFrame(cat)
+		m := streamer.Next()
+		if m.Type != "result" || m.Seq != seq || m.Top() != "Egyptian cat" {
 			t.Fatalf("streamer frame %d: %+v", seq, m)
 		}
 		workers[m.Worker]++
-		w := watcher.next()
-		if w.Type != "result" || w.Seq != seq || w.Session != session || w.top() != "Egyptian cat" {
+		w := watcher.Next()
+		if w.Type != "result" || w.Seq != seq || w.Session != session || w.Top() != "Egyptian cat" {
 			t.Fatalf("watcher on hub B, frame %d: %+v", seq, w)
 		}
 	}
@@ -65,7 +67,7 @@ func TestKilledWorkerFramesAreAnsweredAndStreamingGoesOn(t *testing.T) {
 	hub.waitFor(t, "/readyz")
 
 	c := dialHub(t, hub.base, "")
-	c.welcome()
+	c.Welcome()
 	cat := readImage(t, "cat.bmp")
 	const before, after = 12, 12
 	answered := map[int64]string{}
@@ -84,23 +86,23 @@ func TestKilledWorkerFramesAreAnsweredAndStreamingGoesOn(t *testing.T) {
 	seq := int64(0)
 	for seq < before {
 		seq++
-		c.send(cat)
+		c.SendFrame(cat)
 	}
 	if err := doomed.stop(syscall.SIGKILL); err == nil {
 		t.Log("worker exited cleanly?")
 	}
 	for seq < before+after {
 		seq++
-		c.send(cat)
+		c.SendFrame(cat)
 		time.Sleep(20 * time.Millisecond)
 	}
 	for len(answered) < before+after {
-		record(c.next())
+		record(c.Next())
 	}
 	// After the kill (and its in-flight frames' deadline), frames are classified.
-	c.send(cat)
-	m := c.next()
-	if m.Type != "result" || m.Worker != "worker-stays" || m.top() != "Egyptian cat" {
+	c.SendFrame(cat)
+	m := c.Next()
+	if m.Type != "result" || m.Worker != "worker-stays" || m.Top() != "Egyptian cat" {
 		t.Fatalf("after the kill: %+v, want a result from worker-stays", m)
 	}
 	results := 0
@@ -124,13 +126,13 @@ func TestFloodingSessionDoesNotStarveAnother(t *testing.T) {
 	parrot := readImage(t, "parrot.jpg")
 
 	flooder := dialHub(t, hub.base, "")
-	flooder.welcome()
+	flooder.Welcome()
 	stop := make(chan struct{})
 	flooded := make(chan map[string]int, 1)
 	go func() { // reader: the flooder reads its answers, it only sends too many
 		counts := map[string]int{}
 		for {
-			m, err := flooder.read(answerWait)
+			m, err := flooder.Read(answerWait)
 			if err != nil {
 				flooded <- counts
 				return
@@ -144,7 +146,7 @@ func TestFloodingSessionDoesNotStarveAnother(t *testing.T) {
 			case <-stop:
 				return
 			default:
-				if flooder.conn.WriteMessage(2, cat) != nil {
+				if flooder.Conn.WriteMessage(2, cat) != nil {
 					return
 				}
 				time.Sleep(2 * time.Millisecond)
@@ -153,15 +155,15 @@ func TestFloodingSessionDoesNotStarveAnother(t *testing.T) {
 	}()
 
 	polite := dialHub(t, hub.base, "")
-	polite.welcome()
+	polite.Welcome()
 	for seq := int64(1); seq <= 10; seq++ {
-		polite.send(parrot)
-		if m := polite.next(); m.Type != "result" || m.Seq != seq || m.top() != "macaw" {
+		polite.SendFrame(parrot)
+		if m := polite.Next(); m.Type != "result" || m.Seq != seq || m.Top() != "macaw" {
 			t.Fatalf("polite frame %d while another session floods: %+v", seq, m)
 		}
 	}
 	close(stop)
-	_ = flooder.conn.Close()
+	_ = flooder.Conn.Close()
 	counts := <-flooded
 	if counts["dropped"] == 0 || counts["result"] == 0 {
 		t.Fatalf("flooder answers %v: want results and dropped frames (it sent more than its share)", counts)

@@ -6,23 +6,18 @@
 package e2e
 
 import (
-	"bytes"
-	"encoding/json"
-	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	fws "github.com/fasthttp/websocket"
+	"github.com/webcamhub/webcamhub/internal/testkit"
 )
 
 // startupWait bounds how long a process may take to become ready: the
@@ -64,16 +59,6 @@ func bin(t testing.TB, envKey, name string) string {
 		t.Fatalf("%s not found at %s: run `make test-deps` (or set %s)", name, p, envKey)
 	}
 	return p
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // proc is a child process whose output goes to a log file that is printed
@@ -174,13 +159,13 @@ type hubOptions struct {
 func startHub(t testing.TB, o hubOptions) *hubProc {
 	t.Helper()
 	if o.httpPort == 0 {
-		o.httpPort = freePort(t)
+		o.httpPort = testkit.FreePort(t)
 	}
 	env := []string{"HUB_LISTEN=127.0.0.1:" + strconv.Itoa(o.httpPort), "LOG_LEVEL=debug"}
 	natsURL := o.natsURL
 	if natsURL == "" {
 		if o.natsPort == 0 {
-			o.natsPort = freePort(t)
+			o.natsPort = testkit.FreePort(t)
 		}
 		if o.storeDir == "" {
 			o.storeDir = t.TempDir()
@@ -230,85 +215,14 @@ func startWorker(t testing.TB, natsURL, name string, extraArgs ...string) *proc 
 	return startProc(t, name, nil, args...)
 }
 
-// ws is a WebSocket client of a hub.
-type ws struct {
-	t    testing.TB
-	conn *fws.Conn
-}
-
-type prediction struct {
-	Label      string  `json:"label"`
-	Index      int     `json:"index"`
-	Confidence float64 `json:"confidence"`
-}
-
-type message struct {
-	Type        string       `json:"type"`
-	Session     string       `json:"session"`
-	Watching    string       `json:"watching"`
-	Seq         int64        `json:"seq"`
-	Code        string       `json:"code"`
-	Message     string       `json:"message"`
-	Reason      string       `json:"reason"`
-	Worker      string       `json:"worker"`
-	Predictions []prediction `json:"predictions"`
-}
-
-func (m message) top() string {
-	if len(m.Predictions) == 0 {
-		return ""
-	}
-	return m.Predictions[0].Label
-}
-
-func dialHub(t testing.TB, base, query string) *ws {
+// dialHub connects a test client to the hub at base.
+func dialHub(t testing.TB, base, query string) *testkit.Client {
 	t.Helper()
-	u := "ws" + strings.TrimPrefix(base, "http") + "/ws" + query
-	c, _, err := fws.DefaultDialer.Dial(u, nil)
-	if err != nil {
-		t.Fatalf("dial %s: %v", u, err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return &ws{t: t, conn: c}
+	return testkit.Dial(t, base, query, nil, answerWait)
 }
 
-func (w *ws) send(image []byte) {
-	w.t.Helper()
-	if err := w.conn.WriteMessage(fws.BinaryMessage, image); err != nil {
-		w.t.Fatal(err)
-	}
-}
-
-func (w *ws) next() message {
-	w.t.Helper()
-	m, err := w.read(answerWait)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	return m
-}
-
-func (w *ws) read(wait time.Duration) (message, error) {
-	_ = w.conn.SetReadDeadline(time.Now().Add(wait))
-	_, data, err := w.conn.ReadMessage()
-	if err != nil {
-		return message{}, err
-	}
-	var m message
-	if err := json.NewDecoder(bytes.NewReader(data)).Decode(&m); err != nil {
-		return message{}, fmt.Errorf("%w: %s", err, data)
-	}
-	return m, nil
-}
-
-func (w *ws) welcome() string {
-	w.t.Helper()
-	m := w.next()
-	if m.Type != "welcome" {
-		w.t.Fatalf("first message %+v, want welcome", m)
-	}
-	return m.Session
-}
+// message is any message from the hub.
+type message = testkit.Message
 
 func readImage(t testing.TB, name string) []byte {
 	t.Helper()

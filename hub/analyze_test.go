@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -130,43 +129,5 @@ func TestHealthAndReadiness(t *testing.T) {
 	}
 	if s := get("/metrics"); s != 200 {
 		t.Fatalf("metrics %d", s)
-	}
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-func TestAnalyzePassesTheCallersTraceparentOn(t *testing.T) {
-	ns := startNATS(t, 0)
-	w := startWorker(t, ns.ClientURL(), testworker.Options{})
-	_, base := startHub(t, ns.ClientURL(), nil)
-	for _, tc := range []struct {
-		header string
-		traced bool
-	}{{"", false}, {"not a traceparent", false}, {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", true}} {
-		req, _ := http.NewRequest(http.MethodPost, base+"/api/v1/analyze", strings.NewReader(analyzeBody(fakeJPEG)))
-		req.Header.Set("Content-Type", "application/json")
-		if tc.header != "" {
-			req.Header.Set("traceparent", tc.header)
-		}
-		before := w.Traced()
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Fatalf("%q: status %d", tc.header, resp.StatusCode)
-		}
-		if got := w.Traced() - before; (got == 1) != tc.traced {
-			t.Fatalf("traceparent %q: the worker saw %d traced frames", tc.header, got)
-		}
 	}
 }

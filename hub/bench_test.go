@@ -92,8 +92,8 @@ func dialMany(b *testing.B, base string, n int) []*fws.Conn {
 	conns := make([]*fws.Conn, n)
 	for i := range conns {
 		c := dial(b, base, "", nil)
-		c.welcome()
-		conns[i] = c.conn
+		c.Welcome()
+		conns[i] = c.Conn
 	}
 	return conns
 }

@@ -2,15 +2,11 @@ package hub
 
 import (
 	"bytes"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -19,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/webcamhub/webcamhub/hub/internal/testworker"
+	"github.com/webcamhub/webcamhub/internal/testkit"
 )
 
 // testWait bounds every wait of a test for something that should happen;
@@ -101,110 +98,14 @@ func startHub(t testing.TB, natsURL string, tweak func(*Config)) (*Hub, string) 
 	return h, "http://" + ln.Addr().String()
 }
 
-// wsClient is a test's WebSocket client.
-type wsClient struct {
-	t    testing.TB
-	conn *fws.Conn
-}
-
-// msg is any message from the hub.
-type msg struct {
-	Type        string                  `json:"type"`
-	Session     string                  `json:"session"`
-	Watching    string                  `json:"watching"`
-	Seq         int64                   `json:"seq"`
-	Code        string                  `json:"code"`
-	Message     string                  `json:"message"`
-	Reason      string                  `json:"reason"`
-	Predictions []testworker.Prediction `json:"predictions"`
-}
-
-func dial(t testing.TB, base, query string, header http.Header) *wsClient {
+// dial connects a test client to the hub at base.
+func dial(t testing.TB, base, query string, header http.Header) *testkit.Client {
 	t.Helper()
-	c, err := tryDial(base, query, header)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return &wsClient{t: t, conn: c}
+	return testkit.Dial(t, base, query, header, testWait)
 }
 
 func tryDial(base, query string, header http.Header) (*fws.Conn, error) {
-	u := "ws" + strings.TrimPrefix(base, "http") + "/ws" + query
-	c, resp, err := fws.DefaultDialer.Dial(u, header)
-	if err != nil {
-		if resp != nil {
-			return nil, fmt.Errorf("dial %s: %w (HTTP %d)", u, err, resp.StatusCode)
-		}
-		return nil, fmt.Errorf("dial %s: %w", u, err)
-	}
-	return c, nil
-}
-
-func (c *wsClient) sendFrame(data []byte) {
-	c.t.Helper()
-	if err := c.conn.WriteMessage(fws.BinaryMessage, data); err != nil {
-		c.t.Fatal(err)
-	}
-}
-
-func (c *wsClient) sendText(s string) {
-	c.t.Helper()
-	if err := c.conn.WriteMessage(fws.TextMessage, []byte(s)); err != nil {
-		c.t.Fatal(err)
-	}
-}
-
-// next reads the next message, failing the test if none comes in time.
-func (c *wsClient) next() msg {
-	c.t.Helper()
-	m, err := c.read()
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	return m
-}
-
-func (c *wsClient) read() (msg, error) {
-	_ = c.conn.SetReadDeadline(time.Now().Add(testWait))
-	kind, data, err := c.conn.ReadMessage()
-	if err != nil {
-		return msg{}, err
-	}
-	if kind != fws.TextMessage {
-		return msg{}, fmt.Errorf("message of type %d, want text", kind)
-	}
-	var m msg
-	if err := json.Unmarshal(data, &m); err != nil {
-		return msg{}, fmt.Errorf("%w: %s", err, data)
-	}
-	return m, nil
-}
-
-// welcome reads the welcome message and returns the session id.
-func (c *wsClient) welcome() string {
-	c.t.Helper()
-	m := c.next()
-	if m.Type != "welcome" || m.Session == "" {
-		c.t.Fatalf("first message = %+v, want welcome with a session", m)
-	}
-	return m.Session
-}
-
-// closeCode reads until the connection closes and returns the close code.
-func (c *wsClient) closeCode() int {
-	c.t.Helper()
-	for {
-		_, err := c.read()
-		if err == nil {
-			continue
-		}
-		var ce *fws.CloseError
-		if errors.As(err, &ce) {
-			return ce.Code
-		}
-		c.t.Fatalf("connection ended without a close frame: %v", err)
-	}
+	return testkit.TryDial(base, query, header)
 }
 
 // waitFor polls cond until it holds, failing the test after testWait.

@@ -35,11 +35,11 @@ func TestRecordingKeepsFramesAndResultsWithoutAnsweringFrames(t *testing.T) {
 	}
 
 	c := dial(t, base, "", nil)
-	session := c.welcome()
+	session := c.Welcome()
 	for seq := int64(1); seq <= 3; seq++ {
-		c.sendFrame(fakeJPEG)
+		c.SendFrame(fakeJPEG)
 		// The worker's result, not a JetStream PubAck, answers the frame.
-		if m := c.next(); m.Type != "result" || m.Seq != seq {
+		if m := c.Next(); m.Type != "result" || m.Seq != seq {
 			t.Fatalf("frame %d with recording on: %+v", seq, m)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/webcamhub/webcamhub/hub/internal/testworker"
+	"github.com/webcamhub/webcamhub/internal/testkit"
 )
 
 // NATS goes away: the session stays open and frames are answered
@@ -20,9 +21,9 @@ func TestNATSOutageAnswersUnavailableThenRecovers(t *testing.T) {
 	h, base := startHub(t, url, nil)
 
 	c := dial(t, base, "", nil)
-	c.welcome()
-	c.sendFrame(fakeJPEG)
-	if m := c.next(); m.Type != "result" {
+	c.Welcome()
+	c.SendFrame(fakeJPEG)
+	if m := c.Next(); m.Type != "result" {
 		t.Fatalf("before the outage: %+v", m)
 	}
 
@@ -31,8 +32,8 @@ func TestNATSOutageAnswersUnavailableThenRecovers(t *testing.T) {
 	// A frame sent before the hub notices the loss would be answered
 	// "timeout"; the contract under test is what happens once it knows.
 	waitFor(t, "the hub to notice NATS is gone", func() bool { return !h.broker.Connected() })
-	c.sendFrame(fakeJPEG)
-	if m := c.next(); m.Type != "error" || m.Code != CodeUnavailable || m.Seq != 2 {
+	c.SendFrame(fakeJPEG)
+	if m := c.Next(); m.Type != "error" || m.Code != CodeUnavailable || m.Seq != 2 {
 		t.Fatalf("during the outage: %+v, want unavailable for seq 2", m)
 	}
 
@@ -43,8 +44,8 @@ func TestNATSOutageAnswersUnavailableThenRecovers(t *testing.T) {
 	startNATS(t, p)
 	deadline := time.Now().Add(testWait)
 	for seq := int64(3); ; seq++ {
-		c.sendFrame(fakeJPEG)
-		m := c.next()
+		c.SendFrame(fakeJPEG)
+		m := c.Next()
 		if m.Seq != seq {
 			t.Fatalf("answer %+v, want seq %d", m, seq)
 		}
@@ -66,9 +67,9 @@ func TestNoWorkerAnswersUnavailable(t *testing.T) {
 	_, base := startHub(t, ns.ClientURL(), nil)
 
 	c := dial(t, base, "", nil)
-	c.welcome()
-	c.sendFrame(fakeJPEG)
-	if m := c.next(); m.Type != "error" || m.Code != CodeUnavailable {
+	c.Welcome()
+	c.SendFrame(fakeJPEG)
+	if m := c.Next(); m.Type != "error" || m.Code != CodeUnavailable {
 		t.Fatalf("got %+v, want unavailable", m)
 	}
 }
@@ -79,10 +80,10 @@ func TestCloseEndsSessionsWithGoingAwayAndIsSafeTwice(t *testing.T) {
 	h, base := startHub(t, ns.ClientURL(), nil)
 
 	c := dial(t, base, "", nil)
-	c.welcome()
+	c.Welcome()
 	done := make(chan error, 1)
 	go func() { done <- h.Close() }()
-	if code := c.closeCode(); code != CloseGoingAway {
+	if code := c.CloseCode(); code != CloseGoingAway {
 		t.Fatalf("close code %d, want %d", code, CloseGoingAway)
 	}
 	if err := <-done; err != nil {
@@ -97,7 +98,7 @@ func TestCloseEndsSessionsWithGoingAwayAndIsSafeTwice(t *testing.T) {
 }
 
 func TestEmbeddedNATSServesWorkersAndHub(t *testing.T) {
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	_, base := startHub(t, "", func(c *Config) {
 		c.NATSEmbedAddr = "127.0.0.1:" + strconv.Itoa(port)
 		c.NATSStoreDir = t.TempDir()
@@ -105,9 +106,9 @@ func TestEmbeddedNATSServesWorkersAndHub(t *testing.T) {
 	// A worker connects to the embedded server the way the Python one does.
 	startWorker(t, "nats://127.0.0.1:"+strconv.Itoa(port), testworker.Options{})
 	c := dial(t, base, "", nil)
-	c.welcome()
-	c.sendFrame(fakeJPEG)
-	if m := c.next(); m.Type != "result" {
+	c.Welcome()
+	c.SendFrame(fakeJPEG)
+	if m := c.Next(); m.Type != "result" {
 		t.Fatalf("got %+v, want a result through the embedded NATS", m)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/webcamhub/webcamhub/hub/internal/testworker"
+	"github.com/webcamhub/webcamhub/internal/testkit"
 )
 
 func TestWelcomeThenResultsInSeqOrder(t *testing.T) {
@@ -16,10 +17,10 @@ func TestWelcomeThenResultsInSeqOrder(t *testing.T) {
 	_, base := startHub(t, ns.ClientURL(), nil)
 
 	c := dial(t, base, "", nil)
-	session := c.welcome()
+	session := c.Welcome()
 	for seq := int64(1); seq <= 5; seq++ {
-		c.sendFrame(fakeJPEG)
-		m := c.next()
+		c.SendFrame(fakeJPEG)
+		m := c.Next()
 		if m.Type != "result" || m.Seq != seq || m.Session != session {
 			t.Fatalf("answer to frame %d = %+v, want a result for seq %d of %s", seq, m, seq, session)
 		}
@@ -35,13 +36,13 @@ func TestBase64FrameMessageCountsInTheSameSequence(t *testing.T) {
 	_, base := startHub(t, ns.ClientURL(), nil)
 
 	c := dial(t, base, "", nil)
-	c.welcome()
-	c.sendFrame(fakeJPEG)
-	if m := c.next(); m.Type != "result" || m.Seq != 1 {
+	c.Welcome()
+	c.SendFrame(fakeJPEG)
+	if m := c.Next(); m.Type != "result" || m.Seq != 1 {
 		t.Fatalf("got %+v, want result 1", m)
 	}
-	c.sendText(`{"type":"frame","image":"` + base64.StdEncoding.EncodeToString(fakeJPEG) + `"}`)
-	if m := c.next(); m.Type != "result" || m.Seq != 2 {
+	c.SendText(`{"type":"frame","image":"` + base64.StdEncoding.EncodeToString(fakeJPEG) + `"}`)
+	if m := c.Next(); m.Type != "result" || m.Seq != 2 {
 		t.Fatalf("got %+v, want result 2", m)
 	}
 }
@@ -54,7 +55,7 @@ func TestSessionsNeverSeeEachOthersResults(t *testing.T) {
 	const frames = 30
 	type outcome struct {
 		session string
-		got     []msg
+		got     []testkit.Message
 		err     string
 	}
 	results := make(chan outcome, 2)
@@ -62,7 +63,7 @@ func TestSessionsNeverSeeEachOthersResults(t *testing.T) {
 		c := dial(t, base, "", nil)
 		go func() {
 			o := outcome{}
-			m, err := c.read()
+			m, err := c.Read(testWait)
 			if err != nil || m.Type != "welcome" {
 				o.err = "no welcome"
 				results <- o
@@ -70,12 +71,12 @@ func TestSessionsNeverSeeEachOthersResults(t *testing.T) {
 			}
 			o.session = m.Session
 			for range frames {
-				if err := c.conn.WriteMessage(2, fakeJPEG); err != nil {
+				if err := c.Conn.WriteMessage(2, fakeJPEG); err != nil {
 					o.err = err.Error()
 					results <- o
 					return
 				}
-				m, err := c.read()
+				m, err := c.Read(testWait)
 				if err != nil {
 					o.err = err.Error()
 					break
@@ -112,14 +113,14 @@ func TestSlowWorkerNewestFrameWinsAndEveryFrameIsAnswered(t *testing.T) {
 	h, base := startHub(t, ns.ClientURL(), func(c *Config) { c.FramesInFlight = 2; c.SessionFPS = 10000 })
 
 	c := dial(t, base, "", nil)
-	session := c.welcome()
+	session := c.Welcome()
 	const frames = 40
 	for range frames {
-		c.sendFrame(fakeJPEG)
+		c.SendFrame(fakeJPEG)
 	}
 	answered := map[int64]string{}
 	for len(answered) < frames {
-		m := c.next()
+		m := c.Next()
 		if m.Seq < 1 || m.Seq > frames {
 			t.Fatalf("answer for unknown frame: %+v", m)
 		}
@@ -164,9 +165,9 @@ func TestFrameDeadlineAnswersTimeout(t *testing.T) {
 	_, base := startHub(t, ns.ClientURL(), func(c *Config) { c.FrameTimeout = 200 * time.Millisecond })
 
 	c := dial(t, base, "", nil)
-	c.welcome()
-	c.sendFrame(fakeJPEG)
-	if m := c.next(); m.Type != "error" || m.Code != CodeTimeout || m.Seq != 1 {
+	c.Welcome()
+	c.SendFrame(fakeJPEG)
+	if m := c.Next(); m.Type != "error" || m.Code != CodeTimeout || m.Seq != 1 {
 		t.Fatalf("got %+v, want timeout error for seq 1", m)
 	}
 }
@@ -177,14 +178,14 @@ func TestOversizeFrameIsAnsweredAndConnectionStaysUsable(t *testing.T) {
 	_, base := startHub(t, ns.ClientURL(), func(c *Config) { c.MaxFrameBytes = 20_000 })
 
 	c := dial(t, base, "", nil)
-	c.welcome()
+	c.Welcome()
 	big := append([]byte{0xFF, 0xD8, 0xFF}, bytes.Repeat([]byte{1}, 50_000)...)
-	c.sendFrame(big)
-	if m := c.next(); m.Type != "error" || m.Code != CodeTooLarge || m.Seq != 1 {
+	c.SendFrame(big)
+	if m := c.Next(); m.Type != "error" || m.Code != CodeTooLarge || m.Seq != 1 {
 		t.Fatalf("got %+v, want too_large for seq 1", m)
 	}
-	c.sendFrame(fakeJPEG)
-	if m := c.next(); m.Type != "result" || m.Seq != 2 {
+	c.SendFrame(fakeJPEG)
+	if m := c.Next(); m.Type != "result" || m.Seq != 2 {
 		t.Fatalf("got %+v, want result for seq 2", m)
 	}
 }
@@ -195,9 +196,9 @@ func TestNotAnImageIsBadImage(t *testing.T) {
 	_, base := startHub(t, ns.ClientURL(), nil)
 
 	c := dial(t, base, "", nil)
-	c.welcome()
-	c.sendFrame([]byte("definitely not an image"))
-	if m := c.next(); m.Type != "error" || m.Code != CodeBadImage || m.Seq != 1 {
+	c.Welcome()
+	c.SendFrame([]byte("definitely not an image"))
+	if m := c.Next(); m.Type != "error" || m.Code != CodeBadImage || m.Seq != 1 {
 		t.Fatalf("got %+v, want bad_image for seq 1", m)
 	}
 	if w.Frames() != 0 {
@@ -211,19 +212,19 @@ func TestMalformedControlMessagesAnswerErrorAndKeepTheConnection(t *testing.T) {
 	_, base := startHub(t, ns.ClientURL(), nil)
 
 	c := dial(t, base, "", nil)
-	c.welcome()
+	c.Welcome()
 	for _, bad := range []string{`{not json`, `{"type":"teleport"}`, `{"type":"options","topK":99}`, `[]`} {
-		c.sendText(bad)
-		if m := c.next(); m.Type != "error" || m.Code != CodeBadRequest || m.Message == "" {
+		c.SendText(bad)
+		if m := c.Next(); m.Type != "error" || m.Code != CodeBadRequest || m.Message == "" {
 			t.Fatalf("%s: got %+v, want bad_request", bad, m)
 		}
 	}
-	c.sendText(`{"type":"ping","id":7}`)
-	if m := c.next(); m.Type != "pong" {
+	c.SendText(`{"type":"ping","id":7}`)
+	if m := c.Next(); m.Type != "pong" {
 		t.Fatalf("got %+v, want pong", m)
 	}
-	c.sendFrame(fakeJPEG)
-	if m := c.next(); m.Type != "result" || m.Seq != 1 {
+	c.SendFrame(fakeJPEG)
+	if m := c.Next(); m.Type != "result" || m.Seq != 1 {
 		t.Fatalf("got %+v, want result 1", m)
 	}
 }
@@ -235,9 +236,9 @@ func TestOriginsAreChecked(t *testing.T) {
 	if _, err := tryDial(base, "", http.Header{"Origin": {"https://evil.example"}}); err == nil {
 		t.Fatal("a foreign origin was let in")
 	}
-	dial(t, base, "", http.Header{"Origin": {"https://cam.example"}}).welcome()
-	dial(t, base, "", http.Header{"Origin": {base}}).welcome() // the hub's own origin
-	dial(t, base, "", nil).welcome()                           // not a browser
+	dial(t, base, "", http.Header{"Origin": {"https://cam.example"}}).Welcome()
+	dial(t, base, "", http.Header{"Origin": {base}}).Welcome() // the hub's own origin
+	dial(t, base, "", nil).Welcome()                           // not a browser
 }
 
 func TestSessionFrameRateIsLimited(t *testing.T) {
@@ -246,13 +247,13 @@ func TestSessionFrameRateIsLimited(t *testing.T) {
 	_, base := startHub(t, ns.ClientURL(), func(c *Config) { c.SessionFPS = 2 })
 
 	c := dial(t, base, "", nil)
-	c.welcome()
+	c.Welcome()
 	for range 6 {
-		c.sendFrame(fakeJPEG)
+		c.SendFrame(fakeJPEG)
 	}
 	limited := 0
 	for range 6 {
-		m := c.next()
+		m := c.Next()
 		if m.Type == "error" && m.Code == CodeRateLimited {
 			limited++
 		}
@@ -273,16 +274,16 @@ func TestSlowClientIsClosedWithTypedCode(t *testing.T) {
 	})
 
 	c := dial(t, base, "", nil)
-	c.welcome()
+	c.Welcome()
 	// 200 results of 256 KiB (50 MiB) are far more than the socket buffers
 	// hold while this client does not read.
 	for range 200 {
-		if err := c.conn.WriteMessage(2, fakeJPEG); err != nil {
+		if err := c.Conn.WriteMessage(2, fakeJPEG); err != nil {
 			break // the hub may already have closed us
 		}
 		time.Sleep(time.Millisecond)
 	}
-	if code := c.closeCode(); code != CloseSlowClient {
+	if code := c.CloseCode(); code != CloseSlowClient {
 		t.Fatalf("close code %d, want %d", code, CloseSlowClient)
 	}
 	if h.Metrics().SlowClientsClosed.Load() != 1 {
@@ -296,10 +297,10 @@ func TestTraceGivesEveryFrameATraceparent(t *testing.T) {
 	for _, trace := range []bool{false, true} {
 		_, base := startHub(t, ns.ClientURL(), func(c *Config) { c.Trace = trace })
 		c := dial(t, base, "", nil)
-		c.welcome()
+		c.Welcome()
 		before := w.Traced()
-		c.sendFrame(fakeJPEG)
-		if m := c.next(); m.Type != "result" {
+		c.SendFrame(fakeJPEG)
+		if m := c.Next(); m.Type != "result" {
 			t.Fatalf("trace %v: %+v", trace, m)
 		}
 		if got := w.Traced() - before; (got == 1) != trace {

@@ -14,27 +14,27 @@ func TestWatcherSeesTheWatchedSessionsResults(t *testing.T) {
 	_, baseB := startHub(t, ns.ClientURL(), nil)
 
 	streamer := dial(t, baseA, "", nil)
-	session := streamer.welcome()
+	session := streamer.Welcome()
 	watcher := dial(t, baseB, "?watch="+session, nil)
-	if m := watcher.next(); m.Type != "welcome" || m.Watching != session {
+	if m := watcher.Next(); m.Type != "welcome" || m.Watching != session {
 		t.Fatalf("watcher welcome = %+v", m)
 	}
 	for seq := int64(1); seq <= 3; seq++ {
-		streamer.sendFrame(fakeJPEG)
-		if m := streamer.next(); m.Type != "result" || m.Seq != seq {
+		streamer.SendFrame(fakeJPEG)
+		if m := streamer.Next(); m.Type != "result" || m.Seq != seq {
 			t.Fatalf("streamer got %+v", m)
 		}
-		if m := watcher.next(); m.Type != "result" || m.Seq != seq || m.Session != session {
+		if m := watcher.Next(); m.Type != "result" || m.Seq != seq || m.Session != session {
 			t.Fatalf("watcher got %+v, want result %d of %s", m, seq, session)
 		}
 	}
 	// A watcher sends no frames.
-	watcher.sendFrame(fakeJPEG)
-	if m := watcher.next(); m.Type != "error" || m.Code != CodeBadRequest {
+	watcher.SendFrame(fakeJPEG)
+	if m := watcher.Next(); m.Type != "error" || m.Code != CodeBadRequest {
 		t.Fatalf("frame from a watcher: %+v, want bad_request", m)
 	}
-	_ = streamer.conn.Close()
-	if m := watcher.next(); m.Type != "ended" || m.Session != session {
+	_ = streamer.Conn.Close()
+	if m := watcher.Next(); m.Type != "ended" || m.Session != session {
 		t.Fatalf("after the streamer left: %+v, want ended", m)
 	}
 }
@@ -44,10 +44,10 @@ func TestWatchingAnUnknownOrMalformedSessionIsAnError(t *testing.T) {
 	_, base := startHub(t, ns.ClientURL(), nil)
 	for _, id := range []string{"AAAAAAAAAAAAAAAAAAAAAA", "not-an-id", "a.b.c"} {
 		c := dial(t, base, "?watch="+id, nil)
-		if m := c.next(); m.Type != "error" || m.Code != CodeUnknownSession {
+		if m := c.Next(); m.Type != "error" || m.Code != CodeUnknownSession {
 			t.Fatalf("watch %q: %+v, want unknown_session", id, m)
 		}
-		if code := c.closeCode(); code != CloseUnknownSession {
+		if code := c.CloseCode(); code != CloseUnknownSession {
 			t.Fatalf("watch %q: close code %d, want %d", id, code, CloseUnknownSession)
 		}
 	}
@@ -63,31 +63,31 @@ func TestResumeKeepsTheSessionIdForWatchers(t *testing.T) {
 	_, baseB := startHub(t, ns.ClientURL(), nil)
 
 	first := dial(t, baseA, "", nil)
-	session := first.welcome()
+	session := first.Welcome()
 	watcher := dial(t, baseB, "?watch="+session, nil)
-	watcher.welcome()
+	watcher.Welcome()
 
 	// While the session is live, nobody else can take its id.
-	if other := dial(t, baseB, "?resume="+session, nil).welcome(); other == session {
+	if other := dial(t, baseB, "?resume="+session, nil).Welcome(); other == session {
 		t.Fatal("a second connection took over a live session's id")
 	}
-	if other := dial(t, baseB, "?resume=not-an-id", nil).welcome(); other == "not-an-id" {
+	if other := dial(t, baseB, "?resume=not-an-id", nil).Welcome(); other == "not-an-id" {
 		t.Fatal("a malformed id was accepted")
 	}
 
-	_ = first.conn.Close()
-	if m := watcher.next(); m.Type != "ended" {
+	_ = first.Conn.Close()
+	if m := watcher.Next(); m.Type != "ended" {
 		t.Fatalf("watcher: %+v, want ended", m)
 	}
 	again := dial(t, baseB, "?resume="+session, nil)
-	if got := again.welcome(); got != session {
+	if got := again.Welcome(); got != session {
 		t.Fatalf("resumed session id %q, want %q", got, session)
 	}
-	again.sendFrame(fakeJPEG)
-	if m := again.next(); m.Type != "result" || m.Seq != 1 {
+	again.SendFrame(fakeJPEG)
+	if m := again.Next(); m.Type != "result" || m.Seq != 1 {
 		t.Fatalf("resumed session: %+v, want result 1 (seq counts per connection)", m)
 	}
-	if m := watcher.next(); m.Type != "result" || m.Session != session {
+	if m := watcher.Next(); m.Type != "result" || m.Session != session {
 		t.Fatalf("watcher after the resume: %+v", m)
 	}
 }

@@ -1,0 +1,156 @@
+// Package testkit is what the hub's tests and the end-to-end tests share: a
+// WebSocket client that speaks the hub's protocol, and free ports.
+package testkit
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fasthttp/websocket"
+)
+
+// FreePort returns a TCP port on 127.0.0.1 that nothing listens on now.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// Prediction is one label of a result.
+type Prediction struct {
+	Label      string  `json:"label"`
+	Index      int     `json:"index"`
+	Confidence float64 `json:"confidence"`
+}
+
+// Message is any message from the hub (docs/protocol.md).
+type Message struct {
+	Type        string       `json:"type"`
+	Session     string       `json:"session"`
+	Watching    string       `json:"watching"`
+	Seq         int64        `json:"seq"`
+	Code        string       `json:"code"`
+	Message     string       `json:"message"`
+	Reason      string       `json:"reason"`
+	Worker      string       `json:"worker"`
+	Predictions []Prediction `json:"predictions"`
+}
+
+// Top is the first label of a result, or "".
+func (m Message) Top() string {
+	if len(m.Predictions) == 0 {
+		return ""
+	}
+	return m.Predictions[0].Label
+}
+
+// Client is a test's WebSocket connection to a hub.
+type Client struct {
+	t    testing.TB
+	Conn *websocket.Conn
+	Wait time.Duration // how long Next waits for a message
+}
+
+// Dial connects to base (http://host:port) at /ws+query, failing the test
+// when it cannot; the connection is closed at the end of the test.
+func Dial(t testing.TB, base, query string, header http.Header, wait time.Duration) *Client {
+	t.Helper()
+	c, err := TryDial(base, query, header)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return &Client{t: t, Conn: c, Wait: wait}
+}
+
+// TryDial connects to base at /ws+query and reports why it could not.
+func TryDial(base, query string, header http.Header) (*websocket.Conn, error) {
+	u := "ws" + strings.TrimPrefix(base, "http") + "/ws" + query
+	c, resp, err := websocket.DefaultDialer.Dial(u, header)
+	if err != nil {
+		if resp != nil {
+			return nil, fmt.Errorf("dial %s: %w (HTTP %d)", u, err, resp.StatusCode)
+		}
+		return nil, fmt.Errorf("dial %s: %w", u, err)
+	}
+	return c, nil
+}
+
+// SendFrame sends one image as a binary message.
+func (c *Client) SendFrame(image []byte) {
+	c.t.Helper()
+	if err := c.Conn.WriteMessage(websocket.BinaryMessage, image); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// SendText sends a control message.
+func (c *Client) SendText(s string) {
+	c.t.Helper()
+	if err := c.Conn.WriteMessage(websocket.TextMessage, []byte(s)); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// Next reads the next message, failing the test if none comes in time.
+func (c *Client) Next() Message {
+	c.t.Helper()
+	m, err := c.Read(c.Wait)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return m
+}
+
+// Read reads the next message, waiting at most wait.
+func (c *Client) Read(wait time.Duration) (Message, error) {
+	_ = c.Conn.SetReadDeadline(time.Now().Add(wait))
+	kind, data, err := c.Conn.ReadMessage()
+	if err != nil {
+		return Message{}, err
+	}
+	if kind != websocket.TextMessage {
+		return Message{}, fmt.Errorf("message of type %d, want text", kind)
+	}
+	var m Message
+	if err := json.Unmarshal(data, &m); err != nil {
+		return Message{}, fmt.Errorf("%w: %s", err, data)
+	}
+	return m, nil
+}
+
+// Welcome reads the welcome message and returns the session id.
+func (c *Client) Welcome() string {
+	c.t.Helper()
+	m := c.Next()
+	if m.Type != "welcome" || m.Session == "" {
+		c.t.Fatalf("first message = %+v, want welcome with a session", m)
+	}
+	return m.Session
+}
+
+// CloseCode reads until the connection closes and returns its close code.
+func (c *Client) CloseCode() int {
+	c.t.Helper()
+	for {
+		_, err := c.Read(c.Wait)
+		if err == nil {
+			continue
+		}
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) {
+			return ce.Code
+		}
+		c.t.Fatalf("connection ended without a close frame: %v", err)
+	}
+}
