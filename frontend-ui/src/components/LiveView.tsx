@@ -1,8 +1,6 @@
 import { useCallback, useEffect, useState } from 'react';
 import Box from '@mui/material/Box';
 import Button from '@mui/material/Button';
-import Card from '@mui/material/Card';
-import CardContent from '@mui/material/CardContent';
 import Chip from '@mui/material/Chip';
 import Divider from '@mui/material/Divider';
 import FormControl from '@mui/material/FormControl';
@@ -27,6 +25,7 @@ import { Predictions } from './Predictions';
 import { StatsRow } from './StatsRow';
 import { CameraAlert, HubErrorAlert } from './StatusAlerts';
 import { TopLabelAnnouncer } from './TopLabelAnnouncer';
+import { SectionCard, TwoColumns } from './SectionCard';
 
 interface Props {
   hub: HubSocket;
@@ -75,171 +74,184 @@ export function LiveView({ hub, enabled }: Props) {
   const timing = hub.lastResult?.timing;
 
   return (
-    <Card component="section" aria-labelledby="live-title">
-      <CardContent sx={{ p: { xs: 2, sm: 3 } }}>
-        <Stack
-          direction={{ xs: 'column', sm: 'row' }}
-          spacing={2}
-          sx={{ justifyContent: 'space-between', alignItems: { xs: 'stretch', sm: 'center' }, mb: 2.5 }}
-        >
-          <Box>
-            <Typography variant="h2" id="live-title">
-              Live camera
-            </Typography>
-            <Typography variant="body2" color="text.secondary">
-              Point the camera at something: the centre square is classified continuously.
-            </Typography>
-          </Box>
-          <Stack direction="row" spacing={1.5} sx={{ alignItems: 'center', flexShrink: 0 }}>
-            {camera.devices.length > 1 ? (
-              <FormControl size="small" sx={{ minWidth: 160, maxWidth: 240 }}>
-                <InputLabel id="camera-picker-label">Camera</InputLabel>
-                <Select
-                  labelId="camera-picker-label"
-                  label="Camera"
-                  value={camera.deviceId ?? ''}
-                  onChange={(e) => camera.selectDevice(String(e.target.value))}
-                  data-testid="camera-picker"
-                >
-                  {camera.devices.map((d) => (
-                    <MenuItem key={d.deviceId} value={d.deviceId}>
-                      {d.label}
-                    </MenuItem>
-                  ))}
-                </Select>
-              </FormControl>
-            ) : null}
-            <Button
-              variant={paused ? 'contained' : 'outlined'}
-              startIcon={paused ? <PlayArrowRounded /> : <PauseRounded />}
-              onClick={togglePause}
-              aria-pressed={paused}
-              disabled={camera.status.kind !== 'ready'}
-              data-testid="pause-button"
-              sx={{ minWidth: 112 }}
-            >
-              {paused ? 'Resume' : 'Pause'}
-            </Button>
-          </Stack>
-        </Stack>
-
-        <Stack spacing={1.5} sx={{ mb: hub.lastError || camera.status.kind === 'error' ? 2.5 : 0 }}>
-          {camera.status.kind === 'error' ? <CameraAlert problem={camera.status.problem} onRetry={camera.retry} /> : null}
-          {hub.lastError && hub.connection === 'connected' ? <HubErrorAlert error={hub.lastError} watching={false} /> : null}
-        </Stack>
-
-        <Box sx={{ display: 'grid', gridTemplateColumns: { xs: '1fr', md: 'minmax(0, 7fr) minmax(0, 5fr)' }, gap: { xs: 2.5, md: 4 } }}>
-          <Box
-            sx={{
-              position: 'relative',
-              width: '100%',
-              aspectRatio: aspect,
-              maxHeight: { xs: '60vh', md: 'none' },
-              bgcolor: '#0d1424',
-              borderRadius: 2,
-              overflow: 'hidden',
-            }}
-          >
-            <Box
-              component="video"
-              ref={setVideo}
-              autoPlay
-              muted
-              playsInline
-              aria-label="Camera preview"
-              data-testid="camera-video"
-              onLoadedMetadata={(e: React.SyntheticEvent<HTMLVideoElement>) => {
-                const v = e.currentTarget;
-                if (v.videoWidth && v.videoHeight) setAspect(`${v.videoWidth} / ${v.videoHeight}`);
-              }}
-              sx={{ position: 'absolute', inset: 0, width: '100%', height: '100%', objectFit: 'contain', display: 'block' }}
-            />
-            {camera.status.kind === 'ready' ? (
-              <Box
-                aria-hidden="true"
-                sx={{
-                  position: 'absolute',
-                  top: '50%',
-                  left: '50%',
-                  height: '100%',
-                  maxWidth: '100%',
-                  aspectRatio: '1 / 1',
-                  transform: 'translate(-50%, -50%)',
-                  border: '2px solid rgba(255,255,255,0.85)',
-                  borderRadius: 1.5,
-                  boxShadow: '0 0 0 9999px rgba(8, 12, 24, 0.38)',
-                  pointerEvents: 'none',
-                }}
-              />
-            ) : (
-              <Stack
-                sx={{ position: 'absolute', inset: 0, alignItems: 'center', justifyContent: 'center', color: 'rgba(255,255,255,0.75)', gap: 1 }}
+    <SectionCard
+      titleId="live-title"
+      heading={
+        <>
+          <Typography variant="h2" id="live-title">
+            Live camera
+          </Typography>
+          <Typography variant="body2" color="text.secondary">
+            Point the camera at something: the centre square is classified continuously.
+          </Typography>
+        </>
+      }
+      actions={
+        <Stack direction="row" spacing={1.5} sx={{ alignItems: 'center', flexShrink: 0 }}>
+          {camera.devices.length > 1 ? (
+            <FormControl size="small" sx={{ minWidth: 160, maxWidth: 240 }}>
+              <InputLabel id="camera-picker-label">Camera</InputLabel>
+              <Select
+                labelId="camera-picker-label"
+                label="Camera"
+                value={camera.deviceId ?? ''}
+                onChange={(e) => camera.selectDevice(String(e.target.value))}
+                data-testid="camera-picker"
               >
-                <VideocamRounded sx={{ fontSize: 48, opacity: 0.7 }} />
-                <Typography variant="body2">
-                  {camera.status.kind === 'error' ? 'Camera unavailable' : 'Starting camera…'}
-                </Typography>
-              </Stack>
-            )}
-            {paused ? (
-              <Chip
-                label="Paused"
-                icon={<PauseRounded />}
-                sx={{ position: 'absolute', top: 12, left: 12, bgcolor: 'rgba(255,255,255,0.92)', fontWeight: 600 }}
-              />
-            ) : null}
-          </Box>
+                {camera.devices.map((d) => (
+                  <MenuItem key={d.deviceId} value={d.deviceId}>
+                    {d.label}
+                  </MenuItem>
+                ))}
+              </Select>
+            </FormControl>
+          ) : null}
+          <Button
+            variant={paused ? 'contained' : 'outlined'}
+            startIcon={paused ? <PlayArrowRounded /> : <PauseRounded />}
+            onClick={togglePause}
+            aria-pressed={paused}
+            disabled={camera.status.kind !== 'ready'}
+            data-testid="pause-button"
+            sx={{ minWidth: 112 }}
+          >
+            {paused ? 'Resume' : 'Pause'}
+          </Button>
+        </Stack>
+      }
+    >
+      <Stack spacing={1.5} sx={{ mb: hub.lastError || camera.status.kind === 'error' ? 2.5 : 0 }}>
+        {camera.status.kind === 'error' ? <CameraAlert problem={camera.status.problem} onRetry={camera.retry} /> : null}
+        {hub.lastError && hub.connection === 'connected' ? (
+          <HubErrorAlert error={hub.lastError} watching={false} />
+        ) : null}
+      </Stack>
 
-          <Stack spacing={2.5} sx={{ minWidth: 0 }}>
-            <Predictions
-              predictions={hub.lastResult?.predictions ?? null}
-              topTestId="top-label"
-              emptyText={paused ? 'Paused' : 'Waiting for the first result…'}
-              stale={stale}
+      <TwoColumns>
+        <Box
+          sx={{
+            position: 'relative',
+            width: '100%',
+            aspectRatio: aspect,
+            maxHeight: { xs: '60vh', md: 'none' },
+            bgcolor: '#0d1424',
+            borderRadius: 2,
+            overflow: 'hidden',
+          }}
+        >
+          <Box
+            component="video"
+            ref={setVideo}
+            autoPlay
+            muted
+            playsInline
+            aria-label="Camera preview"
+            data-testid="camera-video"
+            onLoadedMetadata={(e: React.SyntheticEvent<HTMLVideoElement>) => {
+              const v = e.currentTarget;
+              if (v.videoWidth && v.videoHeight) setAspect(`${v.videoWidth} / ${v.videoHeight}`);
+            }}
+            sx={{
+              position: 'absolute',
+              inset: 0,
+              width: '100%',
+              height: '100%',
+              objectFit: 'contain',
+              display: 'block',
+            }}
+          />
+          {camera.status.kind === 'ready' ? (
+            <Box
+              aria-hidden="true"
+              sx={{
+                position: 'absolute',
+                top: '50%',
+                left: '50%',
+                height: '100%',
+                maxWidth: '100%',
+                aspectRatio: '1 / 1',
+                transform: 'translate(-50%, -50%)',
+                border: '2px solid rgba(255,255,255,0.85)',
+                borderRadius: 1.5,
+                boxShadow: '0 0 0 9999px rgba(8, 12, 24, 0.38)',
+                pointerEvents: 'none',
+              }}
             />
-            <TopLabelAnnouncer label={paused ? null : top} />
-            <StatsRow stats={hub.stats} />
-            {hub.lastResult?.model || timing?.infer_ms !== undefined ? (
-              <Typography variant="caption" color="text.secondary">
-                {[
-                  hub.lastResult?.model ? `Model ${hub.lastResult.model}` : null,
-                  timing?.infer_ms !== undefined ? `inference ${timing.infer_ms.toFixed(1)} ms` : null,
-                  timing?.batch ? `batch ${timing.batch}` : null,
-                ]
-                  .filter(Boolean)
-                  .join(' · ')}
+          ) : (
+            <Stack
+              sx={{
+                position: 'absolute',
+                inset: 0,
+                alignItems: 'center',
+                justifyContent: 'center',
+                color: 'rgba(255,255,255,0.75)',
+                gap: 1,
+              }}
+            >
+              <VideocamRounded sx={{ fontSize: 48, opacity: 0.7 }} />
+              <Typography variant="body2">
+                {camera.status.kind === 'error' ? 'Camera unavailable' : 'Starting camera…'}
               </Typography>
-            ) : null}
-            <Divider />
-            <Stack direction="row" spacing={1} sx={{ alignItems: 'center', minHeight: 40 }}>
-              {watchHref ? (
-                <>
-                  <Link
-                    href={watchHref}
-                    target="_blank"
-                    rel="noopener"
-                    data-testid="watch-link"
-                    underline="hover"
-                    sx={{ display: 'inline-flex', alignItems: 'center', gap: 0.75, fontWeight: 500 }}
-                  >
-                    <OpenInNewRounded fontSize="small" />
-                    Watch this session
-                  </Link>
-                  <Tooltip title="Copy watch link">
-                    <IconButton size="small" onClick={copyLink} aria-label="Copy watch link">
-                      <ContentCopyRounded fontSize="small" />
-                    </IconButton>
-                  </Tooltip>
-                </>
-              ) : (
-                <Typography variant="body2" color="text.secondary">
-                  A link to watch this session appears once connected.
-                </Typography>
-              )}
             </Stack>
-          </Stack>
+          )}
+          {paused ? (
+            <Chip
+              label="Paused"
+              icon={<PauseRounded />}
+              sx={{ position: 'absolute', top: 12, left: 12, bgcolor: 'rgba(255,255,255,0.92)', fontWeight: 600 }}
+            />
+          ) : null}
         </Box>
-      </CardContent>
+
+        <Stack spacing={2.5} sx={{ minWidth: 0 }}>
+          <Predictions
+            predictions={hub.lastResult?.predictions ?? null}
+            topTestId="top-label"
+            emptyText={paused ? 'Paused' : 'Waiting for the first result…'}
+            stale={stale}
+          />
+          <TopLabelAnnouncer label={paused ? null : top} />
+          <StatsRow stats={hub.stats} />
+          {hub.lastResult?.model || timing?.infer_ms !== undefined ? (
+            <Typography variant="caption" color="text.secondary">
+              {[
+                hub.lastResult?.model ? `Model ${hub.lastResult.model}` : null,
+                timing?.infer_ms !== undefined ? `inference ${timing.infer_ms.toFixed(1)} ms` : null,
+                timing?.batch ? `batch ${timing.batch}` : null,
+              ]
+                .filter(Boolean)
+                .join(' · ')}
+            </Typography>
+          ) : null}
+          <Divider />
+          <Stack direction="row" spacing={1} sx={{ alignItems: 'center', minHeight: 40 }}>
+            {watchHref ? (
+              <>
+                <Link
+                  href={watchHref}
+                  target="_blank"
+                  rel="noopener"
+                  data-testid="watch-link"
+                  underline="hover"
+                  sx={{ display: 'inline-flex', alignItems: 'center', gap: 0.75, fontWeight: 500 }}
+                >
+                  <OpenInNewRounded fontSize="small" />
+                  Watch this session
+                </Link>
+                <Tooltip title="Copy watch link">
+                  <IconButton size="small" onClick={copyLink} aria-label="Copy watch link">
+                    <ContentCopyRounded fontSize="small" />
+                  </IconButton>
+                </Tooltip>
+              </>
+            ) : (
+              <Typography variant="body2" color="text.secondary">
+                A link to watch this session appears once connected.
+              </Typography>
+            )}
+          </Stack>
+        </Stack>
+      </TwoColumns>
       <Snackbar
         open={copied}
         autoHideDuration={2500}
@@ -247,6 +259,6 @@ export function LiveView({ hub, enabled }: Props) {
         message="Watch link copied"
         anchorOrigin={{ vertical: 'bottom', horizontal: 'center' }}
       />
-    </Card>
+    </SectionCard>
   );
 }

@@ -3,8 +3,6 @@ import Alert from '@mui/material/Alert';
 import AlertTitle from '@mui/material/AlertTitle';
 import Box from '@mui/material/Box';
 import Button from '@mui/material/Button';
-import Card from '@mui/material/Card';
-import CardContent from '@mui/material/CardContent';
 import LinearProgress from '@mui/material/LinearProgress';
 import Stack from '@mui/material/Stack';
 import Typography from '@mui/material/Typography';
@@ -13,6 +11,7 @@ import UploadFileRounded from '@mui/icons-material/UploadFileRounded';
 import { AnalyzeError, analyzeImage, describeAnalyzeStatus, fileToBase64 } from '../lib/analyze';
 import type { Prediction } from '../lib/protocol';
 import { Predictions } from './Predictions';
+import { SectionCard, TwoColumns } from './SectionCard';
 
 type UploadState =
   | { kind: 'empty' }
@@ -62,119 +61,130 @@ export function UploadCard() {
   const errorCopy = state.kind === 'error' ? describeAnalyzeStatus(state.status) : null;
 
   return (
-    <Card component="section" aria-labelledby="upload-title">
-      <CardContent sx={{ p: { xs: 2, sm: 3 } }}>
-        <Typography variant="h2" id="upload-title">
-          Classify a photo
-        </Typography>
-        <Typography variant="body2" color="text.secondary" sx={{ mb: 2.5 }}>
-          Choose an image file or drop it here; the hub returns its top-3 labels.
-        </Typography>
-        <Box sx={{ display: 'grid', gridTemplateColumns: { xs: '1fr', md: 'minmax(0, 7fr) minmax(0, 5fr)' }, gap: { xs: 2.5, md: 4 } }}>
-          <Box
-            onDragOver={(e: React.DragEvent) => {
-              e.preventDefault();
-              setDragging(true);
-            }}
-            onDragLeave={() => setDragging(false)}
-            onDrop={(e: React.DragEvent) => {
-              e.preventDefault();
-              setDragging(false);
-              onFiles(e.dataTransfer.files);
-            }}
-            data-testid="upload-dropzone"
+    <SectionCard
+      titleId="upload-title"
+      heading={
+        <>
+          <Typography variant="h2" id="upload-title">
+            Classify a photo
+          </Typography>
+          <Typography variant="body2" color="text.secondary">
+            Choose an image file or drop it here; the hub returns its top-3 labels.
+          </Typography>
+        </>
+      }
+    >
+      <TwoColumns>
+        <Box
+          onDragOver={(e: React.DragEvent) => {
+            e.preventDefault();
+            setDragging(true);
+          }}
+          onDragLeave={() => setDragging(false)}
+          onDrop={(e: React.DragEvent) => {
+            e.preventDefault();
+            setDragging(false);
+            onFiles(e.dataTransfer.files);
+          }}
+          data-testid="upload-dropzone"
+          sx={{
+            position: 'relative',
+            minHeight: 220,
+            border: '2px dashed',
+            borderColor: dragging ? 'primary.main' : 'divider',
+            bgcolor: dragging ? 'rgba(36, 81, 199, 0.06)' : 'rgba(23, 32, 51, 0.02)',
+            borderRadius: 2,
+            display: 'flex',
+            alignItems: 'center',
+            justifyContent: 'center',
+            overflow: 'hidden',
+            transition: 'border-color 150ms, background-color 150ms',
+          }}
+        >
+          {preview ? (
+            <Box
+              component="img"
+              src={preview}
+              alt={state.kind === 'empty' ? '' : `Uploaded image ${state.name}`}
+              sx={{
+                position: 'absolute',
+                inset: 0,
+                width: '100%',
+                height: '100%',
+                objectFit: 'contain',
+                opacity: 0.95,
+              }}
+            />
+          ) : null}
+          <Stack
+            spacing={1.5}
             sx={{
-              position: 'relative',
-              minHeight: 220,
-              border: '2px dashed',
-              borderColor: dragging ? 'primary.main' : 'divider',
-              bgcolor: dragging ? 'rgba(36, 81, 199, 0.06)' : 'rgba(23, 32, 51, 0.02)',
-              borderRadius: 2,
-              display: 'flex',
               alignItems: 'center',
-              justifyContent: 'center',
-              overflow: 'hidden',
-              transition: 'border-color 150ms, background-color 150ms',
+              textAlign: 'center',
+              p: 2,
+              position: 'relative',
+              ...(preview
+                ? { alignSelf: 'flex-end', mb: 1.5, bgcolor: 'rgba(255,255,255,0.9)', borderRadius: 2, px: 1.5, py: 1 }
+                : {}),
             }}
           >
-            {preview ? (
-              <Box
-                component="img"
-                src={preview}
-                alt={state.kind === 'empty' ? '' : `Uploaded image ${state.name}`}
-                sx={{ position: 'absolute', inset: 0, width: '100%', height: '100%', objectFit: 'contain', opacity: 0.95 }}
-              />
-            ) : null}
-            <Stack
-              spacing={1.5}
-              sx={{
-                alignItems: 'center',
-                textAlign: 'center',
-                p: 2,
-                position: 'relative',
-                ...(preview
-                  ? { alignSelf: 'flex-end', mb: 1.5, bgcolor: 'rgba(255,255,255,0.9)', borderRadius: 2, px: 1.5, py: 1 }
-                  : {}),
-              }}
-            >
-              {preview ? null : <ImageRounded sx={{ fontSize: 40, color: 'text.disabled' }} />}
-              {preview ? null : (
-                <Typography variant="body2" color="text.secondary">
-                  Drag and drop an image here, or
-                </Typography>
-              )}
-              {/* A real button (Enter/Space work) that opens the hidden file input. */}
-              <Button
-                variant={preview ? 'outlined' : 'contained'}
-                startIcon={<UploadFileRounded />}
-                size={preview ? 'small' : 'medium'}
-                onClick={() => inputRef.current?.click()}
-                aria-controls="upload-input"
-                data-testid="upload-button"
-              >
-                {preview ? 'Choose another image' : 'Choose image'}
-              </Button>
-              <input
-                ref={inputRef}
-                id="upload-input"
-                type="file"
-                accept="image/*"
-                hidden
-                aria-label="Image file to classify"
-                data-testid="upload-input"
-                onChange={(e) => {
-                  onFiles(e.currentTarget.files);
-                  e.currentTarget.value = '';
-                }}
-              />
-            </Stack>
-          </Box>
-          <Box aria-live="polite" aria-busy={state.kind === 'busy'}>
-            {state.kind === 'busy' ? (
-              <Stack spacing={1.5}>
-                <Typography variant="overline" color="text.secondary">
-                  Classifying {state.name}…
-                </Typography>
-                <LinearProgress aria-label="Classifying" />
-              </Stack>
-            ) : null}
-            {state.kind === 'error' && errorCopy ? (
-              <Alert severity="error" data-testid="upload-error">
-                <AlertTitle>{errorCopy.title}</AlertTitle>
-                {errorCopy.body}
-              </Alert>
-            ) : null}
-            {state.kind === 'done' ? (
-              <Predictions predictions={state.predictions} topTestId="upload-top-label" emptyText="No labels" />
-            ) : null}
-            {state.kind === 'empty' ? (
-              <Typography variant="body2" color="text.secondary" sx={{ mt: { md: 1 } }}>
-                The top-3 labels appear here.
+            {preview ? null : <ImageRounded sx={{ fontSize: 40, color: 'text.disabled' }} />}
+            {preview ? null : (
+              <Typography variant="body2" color="text.secondary">
+                Drag and drop an image here, or
               </Typography>
-            ) : null}
-          </Box>
+            )}
+            {/* A real button (Enter/Space work) that opens the hidden file input. */}
+            <Button
+              variant={preview ? 'outlined' : 'contained'}
+              startIcon={<UploadFileRounded />}
+              size={preview ? 'small' : 'medium'}
+              onClick={() => inputRef.current?.click()}
+              aria-controls="upload-input"
+              data-testid="upload-button"
+            >
+              {preview ? 'Choose another image' : 'Choose image'}
+            </Button>
+            <input
+              ref={inputRef}
+              id="upload-input"
+              type="file"
+              accept="image/*"
+              hidden
+              aria-label="Image file to classify"
+              data-testid="upload-input"
+              onChange={(e) => {
+                onFiles(e.currentTarget.files);
+                e.currentTarget.value = '';
+              }}
+            />
+          </Stack>
         </Box>
-      </CardContent>
-    </Card>
+        <Box aria-live="polite" aria-busy={state.kind === 'busy'}>
+          {state.kind === 'busy' ? (
+            <Stack spacing={1.5}>
+              <Typography variant="overline" color="text.secondary">
+                Classifying {state.name}…
+              </Typography>
+              <LinearProgress aria-label="Classifying" />
+            </Stack>
+          ) : null}
+          {state.kind === 'error' && errorCopy ? (
+            <Alert severity="error" data-testid="upload-error">
+              <AlertTitle>{errorCopy.title}</AlertTitle>
+              {errorCopy.body}
+            </Alert>
+          ) : null}
+          {state.kind === 'done' ? (
+            <Predictions predictions={state.predictions} topTestId="upload-top-label" emptyText="No labels" />
+          ) : null}
+          {state.kind === 'empty' ? (
+            <Typography variant="body2" color="text.secondary" sx={{ mt: { md: 1 } }}>
+              The top-3 labels appear here.
+            </Typography>
+          ) : null}
+        </Box>
+      </TwoColumns>
+    </SectionCard>
   );
 }
