@@ -51,6 +51,18 @@ async def request(nc: Client, subject: str, body: bytes,
     return json.loads(msg.data)
 
 
+async def subscribe_results(nc: Client, subject: str) -> asyncio.Queue[dict]:
+    """A queue of the result JSONs published on `subject`, subscribed once this returns."""
+    results: asyncio.Queue[dict] = asyncio.Queue()
+
+    async def on_result(msg: nats.aio.msg.Msg) -> None:
+        await results.put(json.loads(msg.data))
+
+    await nc.subscribe(subject, cb=on_result)
+    await nc.flush()
+    return results
+
+
 async def test_live_frame_with_headers(nc: Client, image_bytes: dict[str, bytes]) -> None:
     seen: asyncio.Queue[bytes] = asyncio.Queue()
 
@@ -169,13 +181,7 @@ async def test_replay_consumer_is_noticed_and_answered_on_its_target(
     live = await record(nc, "rec1", [image_bytes[n] for n in names])
     assert [b["type"] for b in live] == ["result"] * len(names)
 
-    replayed: asyncio.Queue[dict] = asyncio.Queue()
-
-    async def on_result(msg: nats.aio.msg.Msg) -> None:
-        await replayed.put(json.loads(msg.data))
-
-    await nc.subscribe("results.replay.r1", cb=on_result)
-    await nc.flush()
+    replayed = await subscribe_results(nc, "results.replay.r1")
     js = nc.jetstream()
     await js.add_consumer("FRAMES_rec1", ConsumerConfig(
         durable_name="replay-r1", deliver_subject="frames.replay.r1", deliver_group="inference",
@@ -193,13 +199,7 @@ async def test_replay_with_acks_is_acked_not_answered_with_json(
     from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
     await record(nc, "rec2", [image_bytes["cat.bmp"], image_bytes["bird.bmp"]])
-    replayed: asyncio.Queue[dict] = asyncio.Queue()
-
-    async def on_result(msg: nats.aio.msg.Msg) -> None:
-        await replayed.put(json.loads(msg.data))
-
-    await nc.subscribe("results.replay.r2", cb=on_result)
-    await nc.flush()
+    replayed = await subscribe_results(nc, "results.replay.r2")
     js = nc.jetstream()
     await js.add_consumer("FRAMES_rec2", ConsumerConfig(
         durable_name="replay-r2", deliver_subject="frames.replay.r2", deliver_group="inference",
