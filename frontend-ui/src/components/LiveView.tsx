@@ -25,7 +25,7 @@ import { Predictions } from './Predictions';
 import { StatsRow } from './StatsRow';
 import { CameraAlert, HubErrorAlert } from './StatusAlerts';
 import { TopLabelAnnouncer } from './TopLabelAnnouncer';
-import { SectionCard, TwoColumns } from './SectionCard';
+import { SectionCard, TwoColumns, fillBox } from './SectionCard';
 
 interface Props {
   hub: HubSocket;
@@ -151,14 +151,7 @@ export function LiveView({ hub, enabled }: Props) {
               const v = e.currentTarget;
               if (v.videoWidth && v.videoHeight) setAspect(`${v.videoWidth} / ${v.videoHeight}`);
             }}
-            sx={{
-              position: 'absolute',
-              inset: 0,
-              width: '100%',
-              height: '100%',
-              objectFit: 'contain',
-              display: 'block',
-            }}
+            sx={{ ...fillBox, display: 'block' }}
           />
           {camera.status.kind === 'ready' ? (
             <Box

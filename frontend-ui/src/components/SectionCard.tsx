@@ -49,3 +49,12 @@ export function TwoColumns({ children }: { children: ReactNode }) {
     </Box>
   );
 }
+
+/** An image or video filling its (relatively positioned) box, letterboxed. */
+export const fillBox = {
+  position: 'absolute',
+  inset: 0,
+  width: '100%',
+  height: '100%',
+  objectFit: 'contain',
+} as const;

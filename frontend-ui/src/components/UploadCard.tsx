@@ -11,7 +11,7 @@ import UploadFileRounded from '@mui/icons-material/UploadFileRounded';
 import { AnalyzeError, analyzeImage, describeAnalyzeStatus, fileToBase64 } from '../lib/analyze';
 import type { Prediction } from '../lib/protocol';
 import { Predictions } from './Predictions';
-import { SectionCard, TwoColumns } from './SectionCard';
+import { SectionCard, TwoColumns, fillBox } from './SectionCard';
 
 type UploadState =
   | { kind: 'empty' }
@@ -106,14 +106,7 @@ export function UploadCard() {
               component="img"
               src={preview}
               alt={state.kind === 'empty' ? '' : `Uploaded image ${state.name}`}
-              sx={{
-                position: 'absolute',
-                inset: 0,
-                width: '100%',
-                height: '100%',
-                objectFit: 'contain',
-                opacity: 0.95,
-              }}
+              sx={{ ...fillBox, opacity: 0.95 }}
             />
           ) : null}
           <Stack
