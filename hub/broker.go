@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -219,9 +218,4 @@ func (b *natsBroker) Close() error {
 		<-closed
 	})
 	return nil
-}
-
-// validSubjectToken reports whether s can stand as one token of a subject.
-func validSubjectToken(s string) bool {
-	return s != "" && !strings.ContainsAny(s, ".*> \t\r\n")
 }

@@ -20,15 +20,12 @@ const (
 	CodeInternal       = "internal"
 )
 
-// Sentinel errors of the frame path; callers wrap them with %w and codeOf
-// turns any of them into the code a client sees.
+// Sentinel errors of the broker and the watch lookup; callers wrap them with
+// %w and codeOf turns them into the code a client sees. (Problems the hub
+// finds in a client's own message are answered with their code directly.)
 var (
-	ErrBadImage       = errors.New("not a JPEG, PNG, WebP or BMP image")
-	ErrTooLarge       = errors.New("image too large")
 	ErrTimeout        = errors.New("no answer from a worker in time")
 	ErrUnavailable    = errors.New("no inference worker available")
-	ErrRateLimited    = errors.New("too many frames")
-	ErrBadRequest     = errors.New("bad request")
 	ErrUnknownSession = errors.New("unknown session")
 	ErrBadReply       = errors.New("malformed reply from a worker")
 )
@@ -38,19 +35,11 @@ var (
 // the error's text to a client.
 func codeOf(err error) string {
 	switch {
-	case errors.Is(err, ErrBadImage):
-		return CodeBadImage
-	case errors.Is(err, ErrTooLarge):
-		return CodeTooLarge
 	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
 		return CodeTimeout
 	case errors.Is(err, ErrUnavailable), errors.Is(err, nats.ErrNoResponders), errors.Is(err, nats.ErrConnectionClosed),
 		errors.Is(err, nats.ErrConnectionReconnecting), errors.Is(err, nats.ErrReconnectBufExceeded), errors.Is(err, nats.ErrDisconnected):
 		return CodeUnavailable
-	case errors.Is(err, ErrRateLimited):
-		return CodeRateLimited
-	case errors.Is(err, ErrBadRequest):
-		return CodeBadRequest
 	case errors.Is(err, ErrUnknownSession):
 		return CodeUnknownSession
 	default:

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -34,7 +33,6 @@ type Hub struct {
 	shuttingDown bool
 	sessionsDone sync.WaitGroup
 
-	listening atomic.Pointer[net.Addr]
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -99,9 +97,7 @@ func (h *Hub) Metrics() *Metrics { return h.metrics }
 
 // Serve takes HTTP connections on ln until Close.
 func (h *Hub) Serve(ln net.Listener) error {
-	addr := ln.Addr()
-	h.listening.Store(&addr)
-	h.log.Info("hub listening", "addr", addr.String(), "static_dir", h.cfg.StaticDir)
+	h.log.Info("hub listening", "addr", ln.Addr().String(), "static_dir", h.cfg.StaticDir)
 	return h.app.Listener(ln)
 }
 

@@ -35,16 +35,6 @@ func (m *Metrics) CountError(code string) {
 	m.errorsByCode[len(errorCodes)-1].Add(1)
 }
 
-// Errors returns how many errors with code were answered.
-func (m *Metrics) Errors(code string) int64 {
-	for i, c := range errorCodes {
-		if c == code {
-			return m.errorsByCode[i].Load()
-		}
-	}
-	return 0
-}
-
 // WriteTo writes the counters in the Prometheus text exposition format.
 func (m *Metrics) WriteTo(w io.Writer) (int64, error) {
 	var n int64
