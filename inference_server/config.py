@@ -6,7 +6,7 @@ import argparse
 import os
 import secrets
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence, TypeVar
 from urllib.parse import urlparse
 
 MIB = 1024 * 1024
@@ -48,24 +48,26 @@ def default_worker_name() -> str:
     return f"worker-{secrets.token_hex(3)}-{os.getpid()}"
 
 
-def _env_int(env: Mapping[str, str], key: str, default: int) -> int:
+N = TypeVar("N", int, float)
+
+
+def _env_number(env: Mapping[str, str], key: str, default: N, parse: Callable[[str], N],
+                what: str) -> N:
     raw = env.get(key)
     if raw is None or raw.strip() == "":
         return default
     try:
-        return int(raw.strip())
+        return parse(raw.strip())
     except ValueError:
-        raise ConfigError(f"{key}={raw!r} is not an integer") from None
+        raise ConfigError(f"{key}={raw!r} is not {what}") from None
+
+
+def _env_int(env: Mapping[str, str], key: str, default: int) -> int:
+    return _env_number(env, key, default, int, "an integer")
 
 
 def _env_float(env: Mapping[str, str], key: str, default: float) -> float:
-    raw = env.get(key)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        return float(raw.strip())
-    except ValueError:
-        raise ConfigError(f"{key}={raw!r} is not a number") from None
+    return _env_number(env, key, default, float, "a number")
 
 
 def _env_str(env: Mapping[str, str], key: str, default: str | None) -> str | None:
