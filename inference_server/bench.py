@@ -27,6 +27,8 @@ from PIL import Image
 
 from .backends import Backend, load_backend
 from .config import Config
+from .contract import (CONTENT_TYPE_JPEG, HEADER_CONTENT_TYPE, KIND_CLI, TYPE_RESULT,
+                       WORKERS_PING_SUBJECT, frame_subject)
 from .decode import Decoder
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -100,11 +102,11 @@ async def _drive(url: str, frame: bytes, frames: int, concurrency: int,
         while sent < budget:
             sent += 1
             t0 = time.perf_counter()
-            msg = await nc.request(f"frames.bench.c{cid}", frame, timeout=30,
-                                   headers={"Content-Type": "image/jpeg"})
+            msg = await nc.request(frame_subject(KIND_CLI, f"bench-c{cid}"), frame,
+                                   timeout=30, headers={HEADER_CONTENT_TYPE: CONTENT_TYPE_JPEG})
             latencies.append((time.perf_counter() - t0) * 1000)
             body = json.loads(msg.data)
-            if body.get("type") != "result":
+            if body.get("type") != TYPE_RESULT:
                 raise RuntimeError(f"worker answered {body}")
             n = int(body["timing"]["batch"])
             batches[n] = batches.get(n, 0) + 1
@@ -198,13 +200,13 @@ async def _wait_ping(url: str, deadline_s: float) -> None:
             await asyncio.sleep(0.1)
             continue
         try:
-            await nc.request("workers.ping", b"", timeout=1)
+            await nc.request(WORKERS_PING_SUBJECT, b"", timeout=1)
             return
         except nats.errors.Error:
             await asyncio.sleep(0.1)
         finally:
             await nc.close()
-    raise RuntimeError("the worker did not answer workers.ping")
+    raise RuntimeError(f"the worker did not answer {WORKERS_PING_SUBJECT}")
 
 
 def model_label(spec: str) -> str:

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence, TypeVar
 from urllib.parse import urlparse
 
+from .contract import FRAMES_WILDCARD, QUEUE_GROUP
+
 MIB = 1024 * 1024
 VALID_SCHEMES = ("nats", "tls", "ws", "wss")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -29,7 +31,7 @@ class Config:
     max_image_bytes: int = 8 * MIB
     max_pixels: int = 40_000_000
     name: str = ""
-    queue_group: str = "inference"
+    queue_group: str = QUEUE_GROUP
     log_level: str = "info"
     num_threads: int = 0  # 0 = pick from the number of cores
 
@@ -81,7 +83,7 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     d = Config()
     p = argparse.ArgumentParser(
         prog="python -m inference_server",
-        description="MobileNetV2 inference worker: answers frames.> requests over NATS.",
+        description=f"MobileNetV2 inference worker: answers {FRAMES_WILDCARD} requests over NATS.",
     )
     p.add_argument("--nats-url", default=_env_str(env, "NATS_URL", d.nats_url),
                    help="NATS server URL(s), comma separated (env NATS_URL)")

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps
 
+from .contract import CODE_BAD_IMAGE, CODE_TOO_LARGE
+
 # Only these formats are ever handed to Pillow (it would otherwise try every plugin).
 FORMATS = ("JPEG", "PNG", "WEBP", "BMP")
 _EXIF_ORIENTATION = 0x0112
@@ -49,29 +51,29 @@ class Decoder:
 
     def decode(self, data: bytes) -> np.ndarray:
         if len(data) > self.max_bytes:
-            raise ImageError("too_large",
+            raise ImageError(CODE_TOO_LARGE,
                              f"image is {len(data)} bytes, the limit is {self.max_bytes}")
         if not data:
-            raise ImageError("bad_image", "empty body, expected an image")
+            raise ImageError(CODE_BAD_IMAGE, "empty body, expected an image")
         fmt = sniff_format(data)
         if fmt is None:
-            raise ImageError("bad_image", "not a JPEG, PNG, WebP or BMP image")
+            raise ImageError(CODE_BAD_IMAGE, "not a JPEG, PNG, WebP or BMP image")
         try:
             return self._decode(data, fmt)
         except ImageError:
             raise
         except Image.DecompressionBombError:
-            raise ImageError("bad_image", "image dimensions are too large") from None
+            raise ImageError(CODE_BAD_IMAGE, "image dimensions are too large") from None
         except Exception as exc:  # Pillow raises many types on corrupt input.
-            raise ImageError("bad_image", _describe(exc)) from None
+            raise ImageError(CODE_BAD_IMAGE, _describe(exc)) from None
 
     def _decode(self, data: bytes, fmt: str) -> np.ndarray:
         with Image.open(io.BytesIO(data), formats=[fmt]) as im:
             width, height = im.size  # from the header only; no pixels decoded yet
             if width < 1 or height < 1:
-                raise ImageError("bad_image", "image has no pixels")
+                raise ImageError(CODE_BAD_IMAGE, "image has no pixels")
             if width * height > self.max_pixels:
-                raise ImageError("bad_image",
+                raise ImageError(CODE_BAD_IMAGE,
                                  f"image dimensions {width}x{height} are too large")
             if fmt == "JPEG":
                 # Let libjpeg decode at 1/2, 1/4 or 1/8 scale while the short side
@@ -103,7 +105,7 @@ class Decoder:
                              reducing_gap=gap)
         arr = np.asarray(out, dtype=np.uint8)
         if arr.shape != (self.size, self.size, 3):
-            raise ImageError("bad_image", "image could not be converted to RGB")
+            raise ImageError(CODE_BAD_IMAGE, "image could not be converted to RGB")
         return arr
 
 

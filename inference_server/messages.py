@@ -6,10 +6,9 @@ import json
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+from . import contract
 from .backends.base import MODEL_NAME
 from .predictions import Prediction
-
-JSON_HEADERS_BASE = {"Content-Type": "application/json"}
 
 
 @dataclass(frozen=True)
@@ -32,35 +31,33 @@ class FrameMeta:
         # Header names compared case-insensitively: nats.go canonicalises them
         # (traceparent arrives as "Traceparent").
         h = {k.lower(): v for k, v in (headers or {}).items()}
-        rest = _after_first_token(subject)
-        ident = ".".join(rest[1:]) if len(rest) > 1 else rest[0]
-        session = (h.get("session-id") or "").strip() or ident
+
+        def header(name: str) -> str | None:
+            return (h.get(name.lower()) or "").strip() or None
+
+        kind, ident = contract.split_subject(subject)
+        session = header(contract.HEADER_SESSION_ID) or (ident if ident is not None else kind)
         return cls(
             subject=subject,
-            results_subject="results." + ".".join(_after_first_token(target or subject)),
-            seq=_parse_seq(h.get("frame-seq")),
+            results_subject=contract.results_subject(*contract.split_subject(target or subject)),
+            seq=_parse_seq(header(contract.HEADER_FRAME_SEQ)),
             session=session,
-            content_type=(h.get("content-type") or "").strip() or None,
-            traceparent=(h.get("traceparent") or "").strip() or None,
+            content_type=header(contract.HEADER_CONTENT_TYPE),
+            traceparent=header(contract.HEADER_TRACEPARENT),
             reply=reply if is_plain_inbox(reply) else None,
-            top_k=_parse_top_k(h.get("top-k")),
+            top_k=_parse_top_k(header(contract.HEADER_TOP_K)),
         )
 
     def response_headers(self) -> dict[str, str]:
-        headers = dict(JSON_HEADERS_BASE)
+        headers = {contract.HEADER_CONTENT_TYPE: contract.CONTENT_TYPE_JSON}
         if self.traceparent:
-            headers["traceparent"] = self.traceparent
+            headers[contract.HEADER_TRACEPARENT] = self.traceparent
         return headers
-
-
-def _after_first_token(subject: str) -> list[str]:
-    tokens = subject.split(".")
-    return tokens[1:] if len(tokens) > 1 else ["unknown"]
 
 
 def is_plain_inbox(reply: str | None) -> bool:
     """A reply subject worth answering: not empty and not a JetStream ack ($JS.…)."""
-    return bool(reply) and not str(reply).startswith("$JS.")
+    return bool(reply) and not str(reply).startswith(contract.JS_PREFIX)
 
 
 MAX_TOP_K = 10
@@ -90,7 +87,7 @@ def dumps(obj: Mapping[str, Any]) -> bytes:
 def result_json(meta: FrameMeta, predictions: Sequence[Prediction], decode_ms: float,
                 infer_ms: float, batch: int, worker: str) -> bytes:
     return dumps({
-        "type": "result",
+        "type": contract.TYPE_RESULT,
         "seq": meta.seq,
         "session": meta.session,
         "model": MODEL_NAME,
@@ -102,7 +99,7 @@ def result_json(meta: FrameMeta, predictions: Sequence[Prediction], decode_ms: f
 
 
 def error_json(meta: FrameMeta, code: str, message: str) -> bytes:
-    return dumps({"type": "error", "seq": meta.seq, "session": meta.session,
+    return dumps({"type": contract.TYPE_ERROR, "seq": meta.seq, "session": meta.session,
                   "code": code, "message": message})
 
 

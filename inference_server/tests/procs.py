@@ -14,6 +14,8 @@ from pathlib import Path
 import nats
 import pytest
 
+from inference_server.contract import WORKERS_PING_SUBJECT
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_NATS_BIN = REPO_ROOT / ".bin" / "nats-server"
 INSTALL_HINT = ("GOBIN=$PWD/.bin go install github.com/nats-io/nats-server/v2@v2.15.2 "
@@ -102,7 +104,7 @@ class WorkerProcess:
                 while time.monotonic() < end and self.proc.poll() is None:
                     inbox = nc.new_inbox()
                     sub = await nc.subscribe(inbox)
-                    await nc.publish("workers.ping", b"", reply=inbox)
+                    await nc.publish(WORKERS_PING_SUBJECT, b"", reply=inbox)
                     try:
                         while True:
                             msg = await sub.next_msg(timeout=0.5)
@@ -117,7 +119,7 @@ class WorkerProcess:
                 await nc.close()
 
         if not asyncio.run(ping()):
-            raise AssertionError(f"worker {self.name} did not answer workers.ping; "
+            raise AssertionError(f"worker {self.name} did not answer {WORKERS_PING_SUBJECT}; "
                                  f"output:\n{self.output()}")
 
     def terminate(self) -> None:

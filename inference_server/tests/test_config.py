@@ -6,6 +6,7 @@ import socket
 import pytest
 
 from inference_server.config import Config, ConfigError, load_config
+from inference_server.contract import QUEUE_GROUP
 
 
 def test_defaults() -> None:
@@ -13,7 +14,7 @@ def test_defaults() -> None:
     assert cfg.nats_url == "nats://127.0.0.1:4222"
     assert cfg.model == "keras"
     assert cfg.labels is None
-    assert (cfg.top_k, cfg.batch_max, cfg.queue_group) == (3, 8, "inference")
+    assert (cfg.top_k, cfg.batch_max, cfg.queue_group) == (3, 8, QUEUE_GROUP)
     assert 0 < cfg.batch_wait_ms <= 5
     assert cfg.max_image_bytes == 8 * 1024 * 1024
     assert cfg.max_pixels == 40_000_000

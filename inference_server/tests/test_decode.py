@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from inference_server.contract import CODE_BAD_IMAGE, CODE_TOO_LARGE
 from inference_server.decode import Decoder, ImageError, sniff_format
 
 
@@ -132,25 +133,25 @@ def test_exif_orientation_is_applied(decoder: Decoder) -> None:
 
 def test_garbage_is_bad_image(decoder: Decoder) -> None:
     err = code_of(decoder, b"this is not an image at all")
-    assert err.code == "bad_image"
-    assert code_of(decoder, b"").code == "bad_image"
+    assert err.code == CODE_BAD_IMAGE
+    assert code_of(decoder, b"").code == CODE_BAD_IMAGE
     # The right magic bytes followed by junk.
-    assert code_of(decoder, b"\xff\xd8\xff" + b"\x00" * 200).code == "bad_image"
-    assert code_of(decoder, b"\x89PNG\r\n\x1a\n" + b"junk" * 50).code == "bad_image"
-    assert code_of(decoder, b"BM" + b"\x01" * 100).code == "bad_image"
-    assert code_of(decoder, b"RIFF\x00\x00\x00\x00WEBPjunk").code == "bad_image"
+    assert code_of(decoder, b"\xff\xd8\xff" + b"\x00" * 200).code == CODE_BAD_IMAGE
+    assert code_of(decoder, b"\x89PNG\r\n\x1a\n" + b"junk" * 50).code == CODE_BAD_IMAGE
+    assert code_of(decoder, b"BM" + b"\x01" * 100).code == CODE_BAD_IMAGE
+    assert code_of(decoder, b"RIFF\x00\x00\x00\x00WEBPjunk").code == CODE_BAD_IMAGE
 
 
 def test_unsupported_formats_are_bad_image(decoder: Decoder) -> None:
     img = Image.new("RGB", (64, 64), (9, 9, 9))
     for fmt in ("GIF", "TIFF", "ICO", "PPM"):
-        assert code_of(decoder, encode(img, fmt)).code == "bad_image", fmt
+        assert code_of(decoder, encode(img, fmt)).code == CODE_BAD_IMAGE, fmt
 
 
 def test_truncated_jpeg_is_bad_image(image_bytes: dict[str, bytes], decoder: Decoder) -> None:
     data = image_bytes["cat_720p.jpg"]
     err = code_of(decoder, data[: len(data) // 2])
-    assert err.code == "bad_image"
+    assert err.code == CODE_BAD_IMAGE
     assert "truncated" in err.message
     # The decoder is fine afterwards.
     assert decoder.decode(data).shape == (224, 224, 3)
@@ -160,16 +161,16 @@ def test_truncated_png_and_bmp_are_bad_image(image_bytes: dict[str, bytes],
                                              decoder: Decoder) -> None:
     png = encode(Image.fromarray(np.random.default_rng(1).integers(
         0, 255, (200, 200, 3), dtype=np.uint8)), "PNG")
-    assert code_of(decoder, png[: len(png) // 2]).code == "bad_image"
+    assert code_of(decoder, png[: len(png) // 2]).code == CODE_BAD_IMAGE
     bmp = image_bytes["cat.bmp"]
-    assert code_of(decoder, bmp[: len(bmp) // 2]).code == "bad_image"
+    assert code_of(decoder, bmp[: len(bmp) // 2]).code == CODE_BAD_IMAGE
 
 
 def test_huge_dimensions_refused_from_the_header(decoder: Decoder) -> None:
     data = huge_png(100_000, 100_000)
     assert len(data) < 200
     err = code_of(decoder, data)
-    assert err.code == "bad_image"
+    assert err.code == CODE_BAD_IMAGE
     assert "too large" in err.message
 
 
@@ -181,7 +182,7 @@ def test_huge_jpeg_dimensions_refused(image_bytes: dict[str, bytes], decoder: De
     assert sof > 0
     struct.pack_into(">HH", data, sof + 5, 60000, 60000)  # height, width
     err = code_of(decoder, bytes(data))
-    assert err.code == "bad_image"
+    assert err.code == CODE_BAD_IMAGE
     assert "too large" in err.message
 
 
@@ -190,7 +191,7 @@ def test_pixel_limit_is_configurable() -> None:
     ok = encode(Image.new("RGB", (100, 100)), "PNG")
     too_big = encode(Image.new("RGB", (101, 100)), "PNG")
     assert small.decode(ok).shape == (224, 224, 3)
-    assert code_of(small, too_big).code == "bad_image"
+    assert code_of(small, too_big).code == CODE_BAD_IMAGE
 
 
 def test_oversize_body_is_too_large() -> None:
@@ -198,9 +199,9 @@ def test_oversize_body_is_too_large() -> None:
     data = encode(Image.new("RGB", (300, 300)), "BMP")
     assert len(data) > 1000
     err = code_of(dec, data)
-    assert err.code == "too_large"
+    assert err.code == CODE_TOO_LARGE
     # Garbage that is also too big is too_large: the size is checked first.
-    assert code_of(dec, b"x" * 1001).code == "too_large"
+    assert code_of(dec, b"x" * 1001).code == CODE_TOO_LARGE
 
 
 def test_error_messages_carry_no_internals(image_bytes: dict[str, bytes],

@@ -11,6 +11,8 @@ import nats
 import pytest
 from nats.aio.client import Client
 
+from inference_server import contract as c
+
 from .procs import NatsServer, WorkerProcess
 from .test_decode import huge_png
 
@@ -69,12 +71,14 @@ async def test_live_frame_with_headers(nc: Client, image_bytes: dict[str, bytes]
     async def on_result(msg: nats.aio.msg.Msg) -> None:
         await seen.put(msg.data)
 
-    await nc.subscribe("results.live.abc", cb=on_result)
+    await nc.subscribe(c.results_subject(c.KIND_LIVE, "abc"), cb=on_result)
     await nc.flush()
-    reply = await nc.request("frames.live.abc", image_bytes["cat.bmp"], timeout=20, headers={
-        "Session-Id": "abc", "Frame-Seq": "7", "Content-Type": "image/bmp"})
+    reply = await nc.request(c.frame_subject(c.KIND_LIVE, "abc"), image_bytes["cat.bmp"],
+                             timeout=20, headers={c.HEADER_SESSION_ID: "abc",
+                                                  c.HEADER_FRAME_SEQ: "7",
+                                                  c.HEADER_CONTENT_TYPE: c.CONTENT_TYPE_BMP})
     body = json.loads(reply.data)
-    assert body["type"] == "result"
+    assert body["type"] == c.TYPE_RESULT
     assert body["seq"] == 7 and body["session"] == "abc"
     assert body["model"] == "mobilenet_v2" and body["worker"] == WORKER
     top = body["predictions"][0]
@@ -82,51 +86,57 @@ async def test_live_frame_with_headers(nc: Client, image_bytes: dict[str, bytes]
     assert len(body["predictions"]) == 3
     assert set(body["timing"]) == {"decode_ms", "infer_ms", "batch"}
     assert 1 <= body["timing"]["batch"] <= 8
-    assert reply.headers is not None and reply.headers.get("Content-Type") == "application/json"
-    # The same answer went to results.live.abc (for watchers).
+    assert reply.headers is not None
+    assert reply.headers.get(c.HEADER_CONTENT_TYPE) == c.CONTENT_TYPE_JSON
+    # The same answer went to the results subject (for watchers).
     published = await asyncio.wait_for(seen.get(), 20)
     assert published == reply.data
 
 
 async def test_cli_frame_without_headers(nc: Client, image_bytes: dict[str, bytes]) -> None:
-    body = await request(nc, "frames.cli.x", image_bytes["parrot.jpg"])
-    assert body["type"] == "result"
+    body = await request(nc, c.frame_subject(c.KIND_CLI, "x"), image_bytes["parrot.jpg"])
+    assert body["type"] == c.TYPE_RESULT
     assert (body["seq"], body["session"]) == (0, "x")
     assert body["predictions"][0]["label"] == "macaw"
-    body = await request(nc, "frames.cli.x", image_bytes["grace_hopper.bmp"][:600_000])
-    assert (body["type"], body["code"]) == ("error", "bad_image")  # truncated BMP
+    body = await request(nc, c.frame_subject(c.KIND_CLI, "x"),
+                         image_bytes["grace_hopper.bmp"][:600_000])
+    assert (body["type"], body["code"]) == (c.TYPE_ERROR, c.CODE_BAD_IMAGE)  # truncated BMP
 
 
 async def test_bad_frames_then_good_ones(nc: Client, image_bytes: dict[str, bytes]) -> None:
-    headers = {"Session-Id": "s-bad", "Frame-Seq": "1", "Content-Type": "image/jpeg"}
-    body = await request(nc, "frames.live.s-bad", b"definitely not a jpeg", headers)
-    assert body == {"type": "error", "seq": 1, "session": "s-bad", "code": "bad_image",
-                    "message": body["message"]}
+    subject = c.frame_subject(c.KIND_LIVE, "s-bad")
+    headers = {c.HEADER_SESSION_ID: "s-bad", c.HEADER_FRAME_SEQ: "1",
+               c.HEADER_CONTENT_TYPE: c.CONTENT_TYPE_JPEG}
+    body = await request(nc, subject, b"definitely not a jpeg", headers)
+    assert body == {"type": c.TYPE_ERROR, "seq": 1, "session": "s-bad",
+                    "code": c.CODE_BAD_IMAGE, "message": body["message"]}
     assert body["message"] and "/" not in body["message"]
     jpeg = image_bytes["cat_720p.jpg"]
-    body = await request(nc, "frames.live.s-bad", jpeg[: len(jpeg) // 3],
-                         {**headers, "Frame-Seq": "2"})
-    assert (body["code"], body["seq"]) == ("bad_image", 2)
-    body = await request(nc, "frames.live.s-bad", huge_png(100_000, 100_000),
-                         {**headers, "Frame-Seq": "3", "Content-Type": "image/png"})
-    assert (body["code"], body["seq"]) == ("bad_image", 3)
-    body = await request(nc, "frames.live.s-bad", jpeg, {**headers, "Frame-Seq": "4"})
-    assert body["type"] == "result" and body["seq"] == 4
+    body = await request(nc, subject, jpeg[: len(jpeg) // 3],
+                         {**headers, c.HEADER_FRAME_SEQ: "2"})
+    assert (body["code"], body["seq"]) == (c.CODE_BAD_IMAGE, 2)
+    body = await request(nc, subject, huge_png(100_000, 100_000),
+                         {**headers, c.HEADER_FRAME_SEQ: "3",
+                          c.HEADER_CONTENT_TYPE: c.CONTENT_TYPE_PNG})
+    assert (body["code"], body["seq"]) == (c.CODE_BAD_IMAGE, 3)
+    body = await request(nc, subject, jpeg, {**headers, c.HEADER_FRAME_SEQ: "4"})
+    assert body["type"] == c.TYPE_RESULT and body["seq"] == 4
     assert body["predictions"][0]["label"] == "Egyptian cat"
 
 
 async def test_too_large(nc: Client, image_bytes: dict[str, bytes]) -> None:
     big = image_bytes["grace_hopper.bmp"]
     assert len(big) > MAX_IMAGE_BYTES
-    body = await request(nc, "frames.live.big", big, {"Frame-Seq": "9"})
+    subject = c.frame_subject(c.KIND_LIVE, "big")
+    body = await request(nc, subject, big, {c.HEADER_FRAME_SEQ: "9"})
     assert (body["type"], body["code"], body["seq"], body["session"]) == (
-        "error", "too_large", 9, "big")
-    body = await request(nc, "frames.live.big", image_bytes["cat.bmp"], {"Frame-Seq": "10"})
-    assert body["type"] == "result"
+        c.TYPE_ERROR, c.CODE_TOO_LARGE, 9, "big")
+    body = await request(nc, subject, image_bytes["cat.bmp"], {c.HEADER_FRAME_SEQ: "10"})
+    assert body["type"] == c.TYPE_RESULT
 
 
 async def test_ping(nc: Client) -> None:
-    body = await request(nc, "workers.ping", b"")
+    body = await request(nc, c.WORKERS_PING_SUBJECT, b"")
     assert body == {"worker": WORKER, "model": "mobilenet_v2", "backend": "tflite",
                     "batch_max": 8}
 
@@ -136,11 +146,11 @@ async def test_concurrent_frames_each_get_their_own_answer(
     plan = [("cat.bmp", "Egyptian cat"), ("parrot.jpg", "macaw"),
             ("bird.bmp", "chickadee"), ("cat_720p.jpg", "Egyptian cat")] * 4
     replies = await asyncio.gather(*[
-        request(nc, f"frames.live.c{i}", image_bytes[name],
-                {"Session-Id": f"c{i}", "Frame-Seq": str(100 + i)})
+        request(nc, c.frame_subject(c.KIND_LIVE, f"c{i}"), image_bytes[name],
+                {c.HEADER_SESSION_ID: f"c{i}", c.HEADER_FRAME_SEQ: str(100 + i)})
         for i, (name, _) in enumerate(plan)])
     for i, ((name, label), body) in enumerate(zip(plan, replies)):
-        assert body["type"] == "result", (name, body)
+        assert body["type"] == c.TYPE_RESULT, (name, body)
         assert (body["seq"], body["session"]) == (100 + i, f"c{i}")
         assert body["predictions"][0]["label"] == label, name
         assert 1 <= body["timing"]["batch"] <= 8
@@ -148,20 +158,20 @@ async def test_concurrent_frames_each_get_their_own_answer(
 
 async def test_traceparent_is_passed_on(nc: Client, image_bytes: dict[str, bytes]) -> None:
     tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-    reply = await nc.request("frames.live.tp", image_bytes["cat.bmp"], timeout=20,
-                             headers={"traceparent": tp})
-    assert reply.headers is not None and reply.headers.get("traceparent") == tp
+    reply = await nc.request(c.frame_subject(c.KIND_LIVE, "tp"), image_bytes["cat.bmp"],
+                             timeout=20, headers={c.HEADER_TRACEPARENT: tp})
+    assert reply.headers is not None and reply.headers.get(c.HEADER_TRACEPARENT) == tp
 
 
 async def record(nc: Client, session: str, images: list[bytes]) -> list[dict]:
     """Live frames through a JetStream stream like the hub's recording (no_ack, so the
     stream does not answer the request itself)."""
     js = nc.jetstream()
-    await js.add_stream(name="FRAMES_" + session, subjects=[f"frames.live.{session}"],
-                        no_ack=True)
-    return [await request(nc, f"frames.live.{session}", data,
-                          {"Session-Id": session, "Frame-Seq": str(i + 1),
-                           "Content-Type": "image/jpeg"})
+    subject = c.frame_subject(c.KIND_LIVE, session)
+    await js.add_stream(name="FRAMES_" + session, subjects=[subject], no_ack=True)
+    return [await request(nc, subject, data,
+                          {c.HEADER_SESSION_ID: session, c.HEADER_FRAME_SEQ: str(i + 1),
+                           c.HEADER_CONTENT_TYPE: c.CONTENT_TYPE_JPEG})
             for i, data in enumerate(images)]
 
 
@@ -179,17 +189,18 @@ async def test_replay_consumer_is_noticed_and_answered_on_its_target(
     names = ["cat.bmp", "parrot.jpg", "dragonfly.bmp", "bird.bmp", "cat_720p.jpg",
              "parrot.jpg"]
     live = await record(nc, "rec1", [image_bytes[n] for n in names])
-    assert [b["type"] for b in live] == ["result"] * len(names)
+    assert [b["type"] for b in live] == [c.TYPE_RESULT] * len(names)
 
-    replayed = await subscribe_results(nc, "results.replay.r1")
+    replayed = await subscribe_results(nc, c.results_subject(c.KIND_REPLAY, "r1"))
     js = nc.jetstream()
     await js.add_consumer("FRAMES_rec1", ConsumerConfig(
-        durable_name="replay-r1", deliver_subject="frames.replay.r1", deliver_group="inference",
+        durable_name="replay-r1", deliver_subject=c.frame_subject(c.KIND_REPLAY, "r1"),
+        deliver_group=c.QUEUE_GROUP,
         deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE,
         replay_policy=ReplayPolicy.INSTANT))
     got = [await asyncio.wait_for(replayed.get(), 30) for _ in names]
     assert [b["seq"] for b in got] == list(range(1, len(names) + 1))
-    assert all(b["type"] == "result" and b["session"] == "rec1" for b in got)
+    assert all(b["type"] == c.TYPE_RESULT and b["session"] == "rec1" for b in got)
     assert [top3(b) for b in got] == [top3(b) for b in live]
     await js.delete_consumer("FRAMES_rec1", "replay-r1")
 
@@ -199,28 +210,30 @@ async def test_replay_with_acks_is_acked_not_answered_with_json(
     from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
     await record(nc, "rec2", [image_bytes["cat.bmp"], image_bytes["bird.bmp"]])
-    replayed = await subscribe_results(nc, "results.replay.r2")
+    replayed = await subscribe_results(nc, c.results_subject(c.KIND_REPLAY, "r2"))
     js = nc.jetstream()
     await js.add_consumer("FRAMES_rec2", ConsumerConfig(
-        durable_name="replay-r2", deliver_subject="frames.replay.r2", deliver_group="inference",
+        durable_name="replay-r2", deliver_subject=c.frame_subject(c.KIND_REPLAY, "r2"),
+        deliver_group=c.QUEUE_GROUP,
         deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.EXPLICIT, ack_wait=120))
     got = [await asyncio.wait_for(replayed.get(), 30) for _ in range(2)]
     assert [top3(b)[0] for b in got] == ["Egyptian cat", "chickadee"]
     # Round trip through the worker so its acks have reached the server.
-    await request(nc, "workers.ping", b"")
+    await request(nc, c.WORKERS_PING_SUBJECT, b"")
     info = await js.consumer_info("FRAMES_rec2", "replay-r2")
     assert info.num_ack_pending == 0 and info.num_redelivered == 0
     assert info.ack_floor.stream_seq == 2
 
 
 async def test_top_k_header_asks_for_more_labels(nc: Client, image_bytes: dict[str, bytes]) -> None:
-    five = await request(nc, "frames.live.topk", image_bytes["cat.bmp"],
-                         headers={"Session-Id": "topk", "Frame-Seq": "1", "Top-K": "5"})
+    subject = c.frame_subject(c.KIND_LIVE, "topk")
+    five = await request(nc, subject, image_bytes["cat.bmp"], headers={
+        c.HEADER_SESSION_ID: "topk", c.HEADER_FRAME_SEQ: "1", c.HEADER_TOP_K: "5"})
     assert len(five["predictions"]) == 5
     assert five["predictions"][0]["label"] == "Egyptian cat"
     confidences = [p["confidence"] for p in five["predictions"]]
     assert confidences == sorted(confidences, reverse=True)
     # Out of range: the worker's default (3) rather than an error.
-    default = await request(nc, "frames.live.topk", image_bytes["cat.bmp"],
-                            headers={"Session-Id": "topk", "Frame-Seq": "2", "Top-K": "500"})
+    default = await request(nc, subject, image_bytes["cat.bmp"], headers={
+        c.HEADER_SESSION_ID: "topk", c.HEADER_FRAME_SEQ: "2", c.HEADER_TOP_K: "500"})
     assert len(default["predictions"]) == 3

@@ -11,6 +11,8 @@ from pathlib import Path
 import nats
 import pytest
 
+from inference_server import contract as c
+
 from .procs import REPO_ROOT, NatsServer, WorkerProcess, free_port
 
 FIX = "MODEL=tflite:<path to a MobileNetV2 .tflite>"
@@ -79,8 +81,8 @@ def test_sigterm_drains_frames_already_received(quant_model_path: Path, tmp_path
             inbox = nc.new_inbox()
             sub = await nc.subscribe(inbox)
             for i, data in enumerate(frames):
-                await nc.publish(f"frames.live.d{i}", data, reply=inbox,
-                                 headers={"Frame-Seq": str(i)})
+                await nc.publish(c.frame_subject(c.KIND_LIVE, f"d{i}"), data, reply=inbox,
+                                 headers={c.HEADER_FRAME_SEQ: str(i)})
             # Once the server has our frames it has routed them to the worker, ahead
             # of anything the worker sends after SIGTERM (UNSUB, PING).
             await nc.flush()
@@ -91,7 +93,7 @@ def test_sigterm_drains_frames_already_received(quant_model_path: Path, tmp_path
 
         replies = asyncio.run(scenario())
         assert sorted(r["seq"] for r in replies) == list(range(len(frames)))
-        assert all(r["type"] == "result" and r["worker"] == "w-drain" for r in replies)
+        assert all(r["type"] == c.TYPE_RESULT and r["worker"] == "w-drain" for r in replies)
         assert proc.wait() == 0, proc.output()
         out = proc.output()
         assert '"stopping: draining"' in out and '"stopped"' in out
@@ -113,20 +115,22 @@ def test_replay_consumer_made_before_the_worker_starts(quant_model_path: Path, t
     async def scenario() -> list[dict]:
         nc = await nats.connect(server.url)
         js = nc.jetstream()
-        await js.add_stream(name="FRAMES", subjects=["frames.live.>"], no_ack=True)
+        await js.add_stream(name="FRAMES", subjects=[c.frame_subject(c.KIND_LIVE, ">")],
+                            no_ack=True)
         for i, name in enumerate(names):  # (no_ack: the stream sends no PubAck)
-            await nc.publish("frames.live.early", image_bytes[name],
-                             headers={"Session-Id": "early", "Frame-Seq": str(i + 1)})
+            await nc.publish(c.frame_subject(c.KIND_LIVE, "early"), image_bytes[name],
+                             headers={c.HEADER_SESSION_ID: "early",
+                                      c.HEADER_FRAME_SEQ: str(i + 1)})
         await nc.flush()
         for _ in range(500):
             if (await js.stream_info("FRAMES")).state.messages == len(names):
                 break
             await asyncio.sleep(0.02)
         await js.add_consumer("FRAMES", ConsumerConfig(
-            durable_name="replay-early", deliver_subject="frames.replay.early",
-            deliver_group="inference", deliver_policy=DeliverPolicy.ALL,
+            durable_name="replay-early", deliver_subject=c.frame_subject(c.KIND_REPLAY, "early"),
+            deliver_group=c.QUEUE_GROUP, deliver_policy=DeliverPolicy.ALL,
             ack_policy=AckPolicy.NONE))
-        sub = await nc.subscribe("results.replay.early")
+        sub = await nc.subscribe(c.results_subject(c.KIND_REPLAY, "early"))
         await nc.flush()
         workers.append(WorkerProcess(tmp_path, "w-early", "--model",
                                      f"tflite:{quant_model_path}", "--nats-url", server.url))
