@@ -8,6 +8,16 @@ import sys
 import time
 from typing import Any
 
+# The LogRecord attribute that carries a line's fields (set by log_fields).
+_FIELDS = "fields"
+
+
+def log_fields(logger: logging.Logger, level: int, msg: str, /, *, exc_info: bool = False,
+               **fields: Any) -> None:
+    """Log `msg` with `fields` as keys of the JSON line, e.g.
+    log_fields(log, logging.INFO, "ready", batch_max=8)."""
+    # stacklevel=2: the record names the caller, not this helper.
+    logger.log(level, msg, exc_info=exc_info, extra={_FIELDS: fields}, stacklevel=2)
 
 
 class JsonFormatter(logging.Formatter):
@@ -24,7 +34,7 @@ class JsonFormatter(logging.Formatter):
             "worker": self.worker,
             "msg": record.getMessage(),
         }
-        fields = getattr(record, "fields", None)
+        fields = getattr(record, _FIELDS, None)
         if isinstance(fields, dict):
             entry.update(fields)
         if record.exc_info:

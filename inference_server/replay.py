@@ -26,10 +26,11 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
+from . import contract
+from .log import log_fields
+
 log = logging.getLogger("inference_server.replay")
 
-CREATED = "$JS.EVENT.ADVISORY.CONSUMER.CREATED.>"
-DELETED = "$JS.EVENT.ADVISORY.CONSUMER.DELETED.>"
 API_TIMEOUT_S = 5.0
 
 # Makes the message callback for one deliver subject.
@@ -38,10 +39,11 @@ HandlerFactory = Callable[[str], Callable[[Msg], Awaitable[None]]]
 
 def is_replay_target(subject: str | None) -> bool:
     """frames.<kind>.<id>, literal (no wildcards)."""
-    if not subject or not subject.startswith("frames."):
+    if not subject:
         return False
     tokens = subject.split(".")
-    return len(tokens) >= 3 and all(t and t not in ("*", ">") for t in tokens)
+    return (len(tokens) >= 3 and tokens[0] == contract.FRAMES_ROOT
+            and all(t and t not in ("*", ">") for t in tokens))
 
 
 @dataclass
@@ -66,8 +68,8 @@ class ReplayWatcher:
 
     async def start(self) -> None:
         self._advisory_subs = [
-            await self._nc.subscribe(CREATED, cb=self._on_created),
-            await self._nc.subscribe(DELETED, cb=self._on_deleted),
+            await self._nc.subscribe(contract.CONSUMER_CREATED_ADVISORY, cb=self._on_created),
+            await self._nc.subscribe(contract.CONSUMER_DELETED_ADVISORY, cb=self._on_deleted),
         ]
         await self._scan()
 
@@ -81,7 +83,7 @@ class ReplayWatcher:
                     await self._consider(stream.config.name, info.name, info.config)
         except (nats.errors.Error, asyncio.TimeoutError) as exc:
             # No JetStream on this server (or no permission): live frames still work.
-            log.debug("no JetStream consumers scanned", extra={"fields": {"reason": str(exc)}})
+            log_fields(log, logging.DEBUG, "no JetStream consumers scanned", reason=str(exc))
 
     async def target_for(self, ack_subject: str) -> str | None:
         """The replay target of the consumer that delivered a message, from the
@@ -104,8 +106,8 @@ class ReplayWatcher:
             info = await self._nc.jetstream(timeout=API_TIMEOUT_S).consumer_info(stream,
                                                                                  consumer)
         except (nats.errors.Error, asyncio.TimeoutError) as exc:
-            log.warning("cannot read new consumer", extra={"fields": {
-                "stream": stream, "consumer": consumer, "error": str(exc)}})
+            log_fields(log, logging.WARNING, "cannot read new consumer",
+                       stream=stream, consumer=consumer, error=str(exc))
             return
         await self._consider(stream, consumer, info.config)
 
@@ -123,9 +125,8 @@ class ReplayWatcher:
                 sub = await self._nc.subscribe(subject, queue=group,
                                                cb=self._handler_for(subject))
                 target = self._targets[subject] = _Target(sub)
-                log.info("replay subscribed", extra={"fields": {
-                    "stream": stream, "consumer": consumer, "subject": subject,
-                    "queue": group or None}})
+                log_fields(log, logging.INFO, "replay subscribed", stream=stream,
+                           consumer=consumer, subject=subject, queue=group or None)
             target.consumers.add((stream, consumer))
 
     async def _on_deleted(self, msg: Msg) -> None:
@@ -138,8 +139,8 @@ class ReplayWatcher:
                     if not target.consumers:
                         del self._targets[subject]
                         await _quietly(target.sub.drain())
-                        log.info("replay unsubscribed", extra={"fields": {
-                            "consumer": key[1], "subject": subject}})
+                        log_fields(log, logging.INFO, "replay unsubscribed",
+                                   consumer=key[1], subject=subject)
 
     async def drain(self) -> None:
         """Stop taking replayed frames (those already received are still handled)."""
@@ -156,7 +157,7 @@ def parse_ack_subject(reply: str) -> tuple[str, str] | None:
     $JS.ACK.<domain>.<account>.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>
     with an optional trailing token."""
     tokens = reply.split(".")
-    if len(tokens) < 9 or tokens[0] != "$JS" or tokens[1] != "ACK":
+    if len(tokens) < 9 or not reply.startswith(contract.JS_ACK_PREFIX):
         return None
     if len(tokens) == 9:
         return tokens[2], tokens[3]
@@ -175,4 +176,4 @@ async def _quietly(aw: Awaitable[object]) -> None:
     try:
         await aw
     except (nats.errors.Error, asyncio.TimeoutError) as exc:
-        log.debug("ignored", extra={"fields": {"error": str(exc)}})
+        log_fields(log, logging.DEBUG, "ignored", error=str(exc))

@@ -20,9 +20,21 @@ class Backend(Protocol):
     input_size: int  # square input side, e.g. 224
     labels: Sequence[str]  # 1000 ImageNet class names
 
+    def warm_up(self, batch_max: int) -> None:
+        """Run the model once at batch 1 and at `batch_max`, so the first frames do not
+        pay for its first calls (allocation, weight packing)."""
+        ...
+
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """(N, size, size, 3) uint8 RGB -> (N, 1000) float32 class probabilities."""
         ...
 
     def close(self) -> None:
         ...
+
+
+def predict_blank_batches(backend: Backend, batch_max: int) -> None:
+    """The usual `warm_up`: predict black images at batch 1 and at `batch_max`."""
+    size = backend.input_size
+    for n in sorted({1, batch_max}):
+        backend.predict(np.zeros((n, size, size, 3), np.uint8))

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..labels import NUM_CLASSES, LabelsError, read_labels_file
-from .base import ModelLoadError
+from .base import ModelLoadError, predict_blank_batches
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +92,7 @@ class KerasBackend:
                                  f"({_short(exc)}); pass --labels <file>") from exc
 
     def warm_up(self, batch_max: int) -> None:
-        for n in sorted({1, batch_max}):
-            self.predict(np.zeros((n, 224, 224, 3), np.uint8))
+        predict_blank_batches(self, batch_max)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         x = self._preprocess(batch.astype(np.float32))

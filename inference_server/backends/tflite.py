@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 
 from ..labels import NUM_CLASSES, LabelsError, embedded_labels, imagenet_labels, read_labels_file
-from .base import ModelLoadError
+from ..log import log_fields
+from .base import ModelLoadError, predict_blank_batches
 from .tflite_batch import make_batch_dynamic
 
 log = logging.getLogger(__name__)
@@ -63,9 +64,9 @@ class TfliteBackend:
         self._runnable = self._model
         try:
             self._runnable, patched = make_batch_dynamic(self._model)
-            log.debug("batch patch", extra={"fields": {"reshapes_patched": patched}})
+            log_fields(log, logging.DEBUG, "batch patch", reshapes_patched=patched)
         except Exception as exc:  # not a flatbuffer we understand: the interpreter says more
-            log.debug("batch patch skipped", extra={"fields": {"reason": str(exc)[:200]}})
+            log_fields(log, logging.DEBUG, "batch patch skipped", reason=str(exc)[:200])
         self._interps: dict[int, Any] = {}
         self._loop_batches = False  # True when the model cannot be resized to a batch
         interp = self._interpreter(1)
@@ -128,13 +129,12 @@ class TfliteBackend:
                 raise ModelLoadError(f"{self.path} is not a valid TFLite model ({exc})") from None
             raise
         self._interps[batch] = interp
-        log.debug("tflite interpreter ready", extra={"fields": {"batch": batch}})
+        log_fields(log, logging.DEBUG, "tflite interpreter ready", batch=batch)
         return interp
 
     def warm_up(self, batch_max: int) -> None:
         """Create and run the interpreters for batch 1 and batch_max once."""
-        for n in sorted({1, batch_max}):
-            self.predict(np.zeros((n, self.input_size, self.input_size, 3), np.uint8))
+        predict_blank_batches(self, batch_max)
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         n = int(x.shape[0])
@@ -142,8 +142,9 @@ class TfliteBackend:
             try:
                 self._interpreter(n)
             except (ValueError, RuntimeError) as exc:
-                log.warning("model cannot take batches; running frames one by one",
-                            extra={"fields": {"reason": str(exc)[:200]}})
+                log_fields(log, logging.WARNING,
+                           "model cannot take batches; running frames one by one",
+                           reason=str(exc)[:200])
                 self._loop_batches = True
         if n > 1 and self._loop_batches:
             return np.concatenate([self._run(x[i:i + 1]) for i in range(n)])
