@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
 from .backends import Backend, ModelLoadError, load_backend
+from .batcher import Batcher
 from .config import Config, ConfigError, load_config
-from .log import setup_logging
+from .connection import NatsConnection, server_address
+from .contract import FRAMES_WILDCARD
+from .decode import Decoder
+from .log import log_fields, setup_logging
 from .worker import Worker
 
 log = logging.getLogger("inference_server")
@@ -36,14 +42,42 @@ def model_error_text(cfg: Config, exc: ModelLoadError) -> str:
     )
 
 
+# Threads decoding images next to the model's own: decoding a webcam frame takes a
+# fraction of a model call, so two keep the batcher fed on a small machine.
+DECODE_THREADS = 2
+
+
 async def serve(cfg: Config, backend: Backend) -> int:
+    """Serve until SIGINT/SIGTERM, then drain: answer every frame already received."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    worker = Worker(cfg, backend)
-    await worker.run(stop)
-    return EXIT_FAILED if worker.failed else EXIT_OK
+    connection = NatsConnection(cfg, stop)
+    # Closed in reverse: the worker's subscriptions drain (every frame taken is
+    # answered), then the connection, the batcher, the decode threads.
+    async with contextlib.AsyncExitStack() as stack:
+        decode_pool = ThreadPoolExecutor(max_workers=DECODE_THREADS,
+                                         thread_name_prefix="decode")
+        stack.callback(decode_pool.shutdown, wait=True)
+        batcher = await stack.enter_async_context(
+            Batcher(backend.predict, cfg.batch_max, cfg.batch_wait_ms))
+        nc = await connection.connect()
+        if nc is None:
+            return EXIT_FAILED if connection.failed else EXIT_OK
+        stack.push_async_callback(connection.drain)
+        decoder = Decoder(size=backend.input_size, max_bytes=cfg.max_image_bytes,
+                          max_pixels=cfg.max_pixels)
+        worker = await stack.enter_async_context(
+            Worker(cfg, nc, backend, batcher, decoder, decode_pool))
+        await nc.flush()
+        log_fields(log, logging.INFO, "ready", subject=FRAMES_WILDCARD, queue=cfg.queue_group,
+                   backend=backend.kind, batch_max=cfg.batch_max, server=server_address(nc))
+        await stop.wait()
+        log.info("stopping: draining")
+    log_fields(log, logging.INFO, "stopped", answered=worker.answered, errors=worker.errors,
+               batches=batcher.batches)
+    return EXIT_FAILED if connection.failed else EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -56,17 +90,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         backend = load_backend(cfg.model, cfg.labels, cfg.threads)
-        warm_up = getattr(backend, "warm_up", None)
-        if warm_up is not None:
-            warm_up(cfg.batch_max)
+        backend.warm_up(cfg.batch_max)
     except ModelLoadError as exc:
         print(model_error_text(cfg, exc), file=sys.stderr)
         if cfg.log_level == "debug":
             traceback.print_exception(exc)
         return EXIT_CONFIG
-    log.info("model loaded", extra={"fields": {
-        "model": cfg.model, "backend": backend.kind, "threads": cfg.threads,
-        "load_ms": round((time.perf_counter() - start) * 1000.0, 1)}})
+    log_fields(log, logging.INFO, "model loaded", model=cfg.model, backend=backend.kind,
+               threads=cfg.threads, load_ms=round((time.perf_counter() - start) * 1000.0, 1))
     try:
         code = asyncio.run(serve(cfg, backend))
     finally:
