@@ -1,0 +1,216 @@
+"""contract.py against docs/asyncapi.yaml, the one source of the wire contract: the
+constants equal the document's, and every example of a message the worker hears or
+says validates against its schema and round-trips through the worker's own code."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from jsonschema import Draft7Validator
+from referencing import Registry
+from referencing.jsonschema import DRAFT7
+
+from inference_server import contract as c
+from inference_server.config import Config
+from inference_server.messages import MAX_TOP_K, FrameMeta, error_json, ping_json, result_json
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ASYNCAPI = REPO_ROOT / "docs" / "asyncapi.yaml"
+DOC_URI = "urn:webcam-hub:asyncapi"  # the document's address in the schema registry
+
+# The NATS messages a worker consumes or produces.
+WORKER_MESSAGES = ("frameImage", "workerResult", "workerError", "workerPong")
+
+Doc = dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def doc() -> Doc:
+    if not ASYNCAPI.is_file():
+        pytest.fail(f"the contract {ASYNCAPI} is missing", pytrace=False)
+    loaded = yaml.safe_load(ASYNCAPI.read_text(encoding="utf-8"))
+    assert isinstance(loaded, dict) and str(loaded.get("asyncapi", "")).startswith("3.")
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def registry(doc: Doc) -> Registry:
+    """The whole document as one schema resource, so '#/components/schemas/X' resolves."""
+    return Registry().with_resource(DOC_URI, DRAFT7.create_resource(doc))
+
+
+def validator(registry: Registry, *pointer: str) -> Draft7Validator:
+    """A validator for the schema at `pointer` (JSON pointer tokens) in the document."""
+    return Draft7Validator({"$ref": f"{DOC_URI}#/" + "/".join(pointer)}, registry=registry)
+
+
+def schemas(doc: Doc) -> dict[str, Any]:
+    return doc["components"]["schemas"]
+
+
+def message(doc: Doc, name: str) -> dict[str, Any]:
+    return doc["components"]["messages"][name]
+
+
+def examples(doc: Doc, name: str) -> list[dict[str, Any]]:
+    found = message(doc, name).get("examples") or []
+    assert found, f"message {name} has no example"
+    return found
+
+
+# --- (a) the constants are the document's --------------------------------------------
+
+
+def test_subjects_are_the_channel_addresses(doc: Doc) -> None:
+    channels = doc["channels"]
+    frames = channels["frames"]["address"]
+    assert c.frame_subject("{kind}", "{id}") == frames
+    assert c.results_subject("{kind}", "{id}") == channels["results"]["address"]
+    assert c.WORKERS_PING_SUBJECT == channels["workersPing"]["address"]
+    # Workers take every frame: the frames address up to its first parameter, then '>'.
+    assert c.FRAMES_WILDCARD == frames[:frames.index("{")] + ">"
+    assert c.split_subject(c.frame_subject(c.KIND_REPLAY, "run1.part2")) == (c.KIND_REPLAY,
+                                                                           "run1.part2")
+
+
+def test_kinds(doc: Doc) -> None:
+    for channel in ("frames", "results"):
+        assert list(c.KINDS) == doc["channels"][channel]["parameters"]["kind"]["enum"], channel
+
+
+def test_queue_group(doc: Doc) -> None:
+    queues = {name: op["bindings"]["nats"]["queue"]
+              for name, op in doc["operations"].items()
+              if "queue" in (op.get("bindings") or {}).get("nats", {})}
+    assert queues == {"workerReceiveFrame": c.QUEUE_GROUP}
+    assert Config().queue_group == c.QUEUE_GROUP
+
+
+def test_headers(doc: Doc) -> None:
+    frame = schemas(doc)["FrameHeaders"]["properties"]
+    reply = schemas(doc)["ReplyHeaders"]["properties"]
+    assert sorted(frame) == sorted(c.FRAME_HEADERS)
+    assert sorted(reply) == sorted(c.REPLY_HEADERS)
+    assert sorted(frame[c.HEADER_CONTENT_TYPE]["enum"]) == sorted(c.IMAGE_CONTENT_TYPES)
+    assert reply[c.HEADER_CONTENT_TYPE]["const"] == c.CONTENT_TYPE_JSON
+    for name in ("workerResult", "workerError", "workerPong"):
+        assert message(doc, name)["contentType"] == c.CONTENT_TYPE_JSON, name
+
+
+def test_top_k_range(doc: Doc) -> None:
+    """The worker honours Top-K 1..MAX_TOP_K, as many as a result may hold."""
+    pattern = re.compile(schemas(doc)["FrameHeaders"]["properties"][c.HEADER_TOP_K]["pattern"])
+    assert all(pattern.match(str(k)) for k in range(1, MAX_TOP_K + 1))
+    assert not pattern.match("0") and not pattern.match(str(MAX_TOP_K + 1))
+    assert schemas(doc)["Result"]["properties"]["predictions"]["maxItems"] == MAX_TOP_K
+
+
+def test_message_types(doc: Doc) -> None:
+    assert schemas(doc)["Result"]["properties"]["type"]["const"] == c.TYPE_RESULT
+    assert schemas(doc)["WorkerError"]["properties"]["type"]["const"] == c.TYPE_ERROR
+
+
+def test_error_codes(doc: Doc) -> None:
+    table = doc["x-error-codes"]
+    assert set(c.WORKER_ERROR_CODES) <= set(table)
+    assert schemas(doc)["ErrorCode"]["enum"] == list(table)  # the document agrees with itself
+    assert schemas(doc)["WorkerError"]["properties"]["code"] == {
+        "$ref": "#/components/schemas/ErrorCode"}
+
+
+# --- (b) the examples validate and round-trip through the worker's code --------------
+
+
+def test_schemas_are_valid_json_schema(doc: Doc) -> None:
+    for schema in schemas(doc).values():
+        Draft7Validator.check_schema(schema)  # raises SchemaError on a malformed schema
+
+
+@pytest.mark.parametrize("name", WORKER_MESSAGES)
+def test_worker_message_examples_validate(doc: Doc, registry: Registry, name: str) -> None:
+    for example in examples(doc, name):
+        assert "payload" in example or "headers" in example, example
+        if "payload" in example:
+            payload = validator(registry, "components", "messages", name, "payload")
+            payload.validate(example["payload"])
+            # The schema is really applied: a payload without its fields is refused.
+            assert not payload.is_valid({}), name
+        if "headers" in example:
+            validator(registry, "components", "messages", name, "headers").validate(
+                example["headers"])
+
+
+def frame_meta(session: str, seq: int, traceparent: str | None = None) -> FrameMeta:
+    headers = {c.HEADER_SESSION_ID: session, c.HEADER_FRAME_SEQ: str(seq)}
+    if traceparent:
+        headers[c.HEADER_TRACEPARENT] = traceparent
+    return FrameMeta.parse(c.frame_subject(c.KIND_LIVE, session), headers, None)
+
+
+def test_result_examples_round_trip(doc: Doc, registry: Registry) -> None:
+    reply_headers = validator(registry, "components", "schemas", "ReplyHeaders")
+    for example in examples(doc, "workerResult"):
+        want = example["payload"]
+        meta = frame_meta(want["session"], want["seq"])
+        timing = want["timing"]
+        body = result_json(meta, want["predictions"], timing["decode_ms"], timing["infer_ms"],
+                           timing["batch"], want["worker"])
+        assert json.loads(body) == want
+        assert meta.response_headers() == example["headers"]
+        reply_headers.validate(meta.response_headers())
+
+
+def test_error_examples_round_trip(doc: Doc) -> None:
+    for example in examples(doc, "workerError"):
+        want = example["payload"]
+        assert want["code"] in c.WORKER_ERROR_CODES
+        meta = frame_meta(want["session"], want["seq"])
+        assert json.loads(error_json(meta, want["code"], want["message"])) == want
+        assert meta.response_headers() == example["headers"]
+
+
+def test_pong_examples_round_trip(doc: Doc) -> None:
+    for example in examples(doc, "workerPong"):
+        want = example["payload"]
+        assert json.loads(ping_json(want["worker"], want["backend"], want["batch_max"])) == want
+
+
+def test_frame_header_examples_parse(doc: Doc) -> None:
+    for example in examples(doc, "frameImage"):
+        headers = example["headers"]
+        # As sent, and as nats.go canonicalises the names (traceparent -> Traceparent).
+        for sent in (headers, {k.title(): v for k, v in headers.items()}):
+            meta = FrameMeta.parse(c.frame_subject(c.KIND_LIVE, "subject-id"), sent, "_INBOX.a")
+            assert meta.session == headers.get(c.HEADER_SESSION_ID, "subject-id")
+            assert meta.seq == int(headers.get(c.HEADER_FRAME_SEQ, 0))
+            assert meta.content_type == headers.get(c.HEADER_CONTENT_TYPE)
+            assert meta.traceparent == headers.get(c.HEADER_TRACEPARENT)
+            top = headers.get(c.HEADER_TOP_K)
+            assert meta.top_k == (int(top) if top is not None else None)
+
+
+def test_worker_output_validates(doc: Doc, registry: Registry) -> None:
+    """What the worker writes for a frame without headers (seq 0, session from the
+    subject) and with a trace context is still the document's."""
+    tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    bare = FrameMeta.parse(c.frame_subject(c.KIND_CLI, "x"), None, "_INBOX.a")
+    traced = frame_meta("s1", 3, tp)
+    prediction = {"label": "macaw", "index": 88, "confidence": 0.97}
+    for meta in (bare, traced):
+        validator(registry, "components", "schemas", "Result").validate(
+            json.loads(result_json(meta, [prediction], 1.0, 2.0, 1, "w1")))
+        for code in c.WORKER_ERROR_CODES:
+            validator(registry, "components", "schemas", "WorkerError").validate(
+                json.loads(error_json(meta, code, "why")))
+        validator(registry, "components", "schemas", "ReplyHeaders").validate(
+            meta.response_headers())
+    validator(registry, "components", "schemas", "FrameHeaders").validate(
+        {c.HEADER_SESSION_ID: "s1", c.HEADER_FRAME_SEQ: "3", c.HEADER_TRACEPARENT: tp,
+         c.HEADER_CONTENT_TYPE: c.CONTENT_TYPE_JPEG, c.HEADER_TOP_K: str(MAX_TOP_K)})
+    validator(registry, "components", "schemas", "WorkerPong").validate(
+        json.loads(ping_json("w1", "tflite", 8)))
