@@ -1,5 +1,6 @@
 // A test double for the browser WebSocket, injected into HubClient.
 import type { WebSocketLike } from '../src/lib/hubClient';
+import { PROTOCOL_VERSION, ServerMessageType } from '../src/lib/protocol';
 
 export class FakeSocket implements WebSocketLike {
   static instances: FakeSocket[] = [];
@@ -54,7 +55,7 @@ export class FakeSocket implements WebSocketLike {
   }
 
   serverWelcome(session = 'sess-1', extra: Record<string, unknown> = {}): void {
-    this.serverSend({ type: 'welcome', session, protocol: 1, ...extra });
+    this.serverSend({ type: ServerMessageType.welcome, session, protocol: PROTOCOL_VERSION, ...extra });
   }
 
   /** Opens and says welcome, as the hub does. */
@@ -69,7 +70,7 @@ export class FakeSocket implements WebSocketLike {
 
   serverResult(seq: number, label = 'Egyptian cat', confidence = 0.8): void {
     this.serverSend({
-      type: 'result',
+      type: ServerMessageType.result,
       seq,
       session: 'sess-1',
       model: 'mobilenet_v2',

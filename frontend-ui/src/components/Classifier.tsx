@@ -7,6 +7,7 @@ import CssBaseline from '@mui/material/CssBaseline';
 import Stack from '@mui/material/Stack';
 import { ThemeProvider } from '@mui/material/styles';
 import { theme } from '../theme';
+import { WsQuery } from '../lib/protocol';
 import { useHubSocket } from '../lib/useHubSocket';
 import { HUB_STATUS_SLOT_ID } from './Header';
 import { LiveView } from './LiveView';
@@ -20,7 +21,7 @@ type Route = { mode: 'pending' } | { mode: 'live' } | { mode: 'watch'; id: strin
 function useRoute(): Route {
   const [route, setRoute] = useState<Route>({ mode: 'pending' });
   useEffect(() => {
-    const id = new URLSearchParams(window.location.search).get('watch');
+    const id = new URLSearchParams(window.location.search).get(WsQuery.watch);
     setRoute(id !== null ? { mode: 'watch', id } : { mode: 'live' });
   }, []);
   return route;

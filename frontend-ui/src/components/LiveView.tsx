@@ -18,6 +18,7 @@ import PlayArrowRounded from '@mui/icons-material/PlayArrowRounded';
 import ContentCopyRounded from '@mui/icons-material/ContentCopyRounded';
 import OpenInNewRounded from '@mui/icons-material/OpenInNewRounded';
 import VideocamRounded from '@mui/icons-material/VideocamRounded';
+import { watchHref as watchHrefOf } from '../lib/protocol';
 import type { HubSocket } from '../lib/useHubSocket';
 import { useCamera } from '../lib/useCamera';
 import { useFrameStreamer } from '../lib/useFrameStreamer';
@@ -59,7 +60,7 @@ export function LiveView({ hub, enabled }: Props) {
     resetRate();
   }, [resetRate]);
 
-  const watchHref = hub.session ? `/?watch=${encodeURIComponent(hub.session)}` : null;
+  const watchHref = hub.session ? watchHrefOf(hub.session) : null;
   const copyLink = useCallback(() => {
     if (!watchHref) return;
     const url = new URL(watchHref, window.location.href).toString();

@@ -3,7 +3,14 @@
 // The React hook (useHubSocket) wraps it; unit tests drive it with a fake socket.
 
 import {
+  CLOSE_CODES_WITHOUT_RECONNECT,
+  CloseCode,
+  NO_ANSWER_CLOSE_CODE,
+  ServerMessageType,
+  encodeControl,
   parseServerMessage,
+  pingControl,
+  type ControlMessage,
   type DroppedMessage,
   type EndedMessage,
   type ErrorMessage,
@@ -64,8 +71,8 @@ export interface HubClientOptions {
   staleFrameMs?: number;
   /**
    * Close codes after which reconnecting cannot help, so the client stops
-   * (state "closed"). Default: 4004, the hub's "no live session with that id"
-   * for watchers.
+   * (state "closed"). Default: the codes the contract marks as not worth a
+   * reconnect (1000, and 4004, the hub's "no live session with that id" for watchers).
    */
   terminalCloseCodes?: readonly number[];
   /**
@@ -114,7 +121,7 @@ export class HubClient {
       maxBackoffMs: 10_000,
       pingIntervalMs: 15_000,
       staleFrameMs: 15_000,
-      terminalCloseCodes: [4004],
+      terminalCloseCodes: CLOSE_CODES_WITHOUT_RECONNECT,
       terminalRetries: 5,
       createSocket: (url) => new WebSocket(url) as unknown as WebSocketLike,
       now: () => (typeof performance !== 'undefined' ? performance.now() : Date.now()),
@@ -180,7 +187,7 @@ export class HubClient {
   close(): void {
     this.stopped = true;
     this.clearTimers();
-    this.detachAndClose(1000, 'page closed');
+    this.detachAndClose(CloseCode.normal.code, 'page closed');
     this.resetConnectionState();
     this.setState('closed', null);
   }
@@ -222,10 +229,10 @@ export class HubClient {
   }
 
   /** Sends a JSON control message (e.g. options); false when not connected. */
-  sendControl(message: Record<string, unknown>): boolean {
+  sendControl(message: ControlMessage): boolean {
     if (!this.ws || this.ws.readyState !== OPEN) return false;
     try {
-      this.ws.send(JSON.stringify(message));
+      this.ws.send(encodeControl(message));
       return true;
     } catch {
       return false;
@@ -318,7 +325,7 @@ export class HubClient {
     const msg = parseServerMessage(text);
     if (!msg) return;
     switch (msg.type) {
-      case 'welcome':
+      case ServerMessageType.welcome:
         this._session = msg.session;
         this._lastSession = msg.session;
         this.terminalRetriesLeft = this.opts.terminalRetries;
@@ -326,19 +333,19 @@ export class HubClient {
         this.attempt = 0; // a working connection: the next outage starts from the shortest delay
         this.emit({ type: 'welcome', message: msg });
         break;
-      case 'result':
+      case ServerMessageType.result:
         this.emit({ type: 'result', message: msg, frame: this.takeFrame(msg.seq), receivedAt: this.opts.now() });
         break;
-      case 'error':
+      case ServerMessageType.error:
         this.emit({ type: 'error', message: msg, frame: msg.seq ? this.takeFrame(msg.seq) : null });
         break;
-      case 'dropped':
+      case ServerMessageType.dropped:
         this.emit({ type: 'dropped', message: msg, frame: this.takeFrame(msg.seq) });
         break;
-      case 'pong':
+      case ServerMessageType.pong:
         this.emit({ type: 'pong', message: msg });
         break;
-      case 'ended':
+      case ServerMessageType.ended:
         this.emit({ type: 'ended', message: msg });
         break;
     }
@@ -368,11 +375,11 @@ export class HubClient {
       if (!ws) return;
       if (this.opts.now() - this.lastMessageAt > 2 * every) {
         // Nothing heard for two periods: the connection is dead even if TCP has not noticed.
-        this.detachAndClose(4000, 'no answer');
+        this.detachAndClose(NO_ANSWER_CLOSE_CODE, 'no answer');
         this.handleClosed();
         return;
       }
-      this.sendControl({ type: 'ping', id: ++this.pingId });
+      this.sendControl(pingControl(++this.pingId));
     }, every);
   }
 

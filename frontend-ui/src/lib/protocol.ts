@@ -1,6 +1,108 @@
-// Messages of the hub's WebSocket protocol (see /work/shared/DESIGN.md and the
-// project's docs/protocol.md). Only the fields the page uses are typed; the hub
-// may send more.
+// The page's one home of the hub's wire names: the /ws path and its query
+// parameters, message types, error codes, close codes and dropped reasons.
+// The contract itself is docs/asyncapi.yaml (docs/protocol.md is its readable
+// companion); contract.test.ts checks every name here against it, both ways.
+// Only the fields the page uses are typed; the hub may send more.
+
+/** The `protocol` field of welcome (root `x-protocol-version`). */
+export const PROTOCOL_VERSION = 1;
+
+/** The WebSocket channel's address. */
+export const WS_PATH = '/ws';
+
+/** The query parameters of /ws. The page's own URL uses the same `watch` name for its watch links. */
+export const WsQuery = {
+  watch: 'watch',
+  resume: 'resume',
+} as const;
+
+/** `type` of the JSON messages the hub sends. */
+export const ServerMessageType = {
+  welcome: 'welcome',
+  result: 'result',
+  error: 'error',
+  dropped: 'dropped',
+  pong: 'pong',
+  ended: 'ended',
+} as const;
+
+/** `type` of the JSON control messages a client sends (frames themselves go as binary messages). */
+export const ControlMessageType = {
+  frame: 'frame',
+  options: 'options',
+  ping: 'ping',
+} as const;
+
+/** The error codes the hub documents (root `x-error-codes`, schema ErrorCode). */
+export const ErrorCode = {
+  badImage: 'bad_image',
+  tooLarge: 'too_large',
+  timeout: 'timeout',
+  unavailable: 'unavailable',
+  rateLimited: 'rate_limited',
+  badRequest: 'bad_request',
+  unknownSession: 'unknown_session',
+  internal: 'internal',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** The HTTP status the REST API answers with for each code. */
+export const ERROR_HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
+  [ErrorCode.badImage]: 400,
+  [ErrorCode.tooLarge]: 413,
+  [ErrorCode.timeout]: 504,
+  [ErrorCode.unavailable]: 503,
+  [ErrorCode.rateLimited]: 429,
+  [ErrorCode.badRequest]: 400,
+  [ErrorCode.unknownSession]: 404,
+  [ErrorCode.internal]: 500,
+};
+
+const errorCodes: ReadonlySet<string> = new Set(Object.values(ErrorCode));
+
+export function isErrorCode(v: unknown): v is ErrorCode {
+  return typeof v === 'string' && errorCodes.has(v);
+}
+
+/**
+ * The code an HTTP status of the REST API stands for, for answers that carry
+ * none (the first code listed with that status); null for a status the hub
+ * does not use.
+ */
+export function errorCodeForStatus(status: number): ErrorCode | null {
+  for (const code of Object.values(ErrorCode)) {
+    if (ERROR_HTTP_STATUS[code] === status) return code;
+  }
+  return null;
+}
+
+/** WebSocket close codes the hub uses (root `x-close-codes`), and whether a client should reconnect after one. */
+export const CloseCode = {
+  normal: { code: 1000, reconnect: false },
+  going_away: { code: 1001, reconnect: true },
+  too_big: { code: 1009, reconnect: true },
+  internal: { code: 1011, reconnect: true },
+  slow_client: { code: 4001, reconnect: true },
+  unknown_session: { code: 4004, reconnect: false },
+} as const;
+
+/** The close codes after which reconnecting cannot help. */
+export const CLOSE_CODES_WITHOUT_RECONNECT: readonly number[] = Object.values(CloseCode)
+  .filter((c) => !c.reconnect)
+  .map((c) => c.code);
+
+/**
+ * The close code the page itself sends when it has heard nothing from the hub
+ * for two ping periods (the connection is dead even if TCP has not noticed).
+ */
+export const NO_ANSWER_CLOSE_CODE = 4000;
+
+/** Why a frame was answered `dropped` (schema DroppedReason). */
+export const DroppedReason = {
+  superseded: 'superseded',
+} as const;
+
+// --- messages --------------------------------------------------------------
 
 export interface Prediction {
   label: string;
@@ -15,7 +117,7 @@ export interface Timing {
 }
 
 export interface WelcomeMessage {
-  type: 'welcome';
+  type: typeof ServerMessageType.welcome;
   session: string;
   watching?: string;
   protocol?: number;
@@ -25,7 +127,7 @@ export interface WelcomeMessage {
 }
 
 export interface ResultMessage {
-  type: 'result';
+  type: typeof ServerMessageType.result;
   seq: number;
   session?: string;
   model?: string;
@@ -34,20 +136,11 @@ export interface ResultMessage {
   worker?: string;
 }
 
-/** Error codes the hub documents; others may appear and are shown generically. */
-export type HubErrorCode =
-  | 'bad_image'
-  | 'too_large'
-  | 'timeout'
-  | 'unavailable'
-  | 'rate_limited'
-  | 'bad_request'
-  | 'unknown_session'
-  | 'internal'
-  | (string & {});
+/** A documented code, or another one (shown generically). */
+export type HubErrorCode = ErrorCode | (string & {});
 
 export interface ErrorMessage {
-  type: 'error';
+  type: typeof ServerMessageType.error;
   /** Absent (or 0) when the error is not about a frame. */
   seq?: number;
   code: HubErrorCode;
@@ -55,24 +148,55 @@ export interface ErrorMessage {
 }
 
 export interface DroppedMessage {
-  type: 'dropped';
+  type: typeof ServerMessageType.dropped;
   seq: number;
   reason?: string;
 }
 
 export interface PongMessage {
-  type: 'pong';
+  type: typeof ServerMessageType.pong;
   id?: unknown;
   time?: number;
 }
 
 /** Sent to watchers when the watched session ends (its tab closed or reconnected). */
 export interface EndedMessage {
-  type: 'ended';
+  type: typeof ServerMessageType.ended;
   session?: string;
 }
 
 export type ServerMessage = WelcomeMessage | ResultMessage | ErrorMessage | DroppedMessage | PongMessage | EndedMessage;
+
+/** A frame for clients that cannot send binary messages. */
+export interface FrameControl {
+  type: typeof ControlMessageType.frame;
+  /** Base64 of a JPEG, PNG, WebP or BMP. */
+  image: string;
+}
+
+/** Labels per result from now on. */
+export interface OptionsControl {
+  type: typeof ControlMessageType.options;
+  topK: number;
+}
+
+/** Answered by `pong` with the same id. */
+export interface PingControl {
+  type: typeof ControlMessageType.ping;
+  id?: number | string;
+}
+
+export type ControlMessage = FrameControl | OptionsControl | PingControl;
+
+export const frameControl = (image: string): FrameControl => ({ type: ControlMessageType.frame, image });
+export const optionsControl = (topK: number): OptionsControl => ({ type: ControlMessageType.options, topK });
+export const pingControl = (id?: number | string): PingControl =>
+  id === undefined ? { type: ControlMessageType.ping } : { type: ControlMessageType.ping, id };
+
+/** The text of one control message. */
+export function encodeControl(message: ControlMessage): string {
+  return JSON.stringify(message);
+}
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -95,24 +219,24 @@ export function parseServerMessage(text: string): ServerMessage | null {
   }
   if (!isObject(v) || typeof v.type !== 'string') return null;
   switch (v.type) {
-    case 'welcome':
+    case ServerMessageType.welcome:
       return typeof v.session === 'string' ? (v as unknown as WelcomeMessage) : null;
-    case 'result':
+    case ServerMessageType.result:
       if (!Array.isArray(v.predictions) || !v.predictions.every(isPrediction)) return null;
       return { ...(v as unknown as ResultMessage), seq: typeof v.seq === 'number' ? v.seq : 0 };
-    case 'error':
+    case ServerMessageType.error:
       return {
-        type: 'error',
+        type: ServerMessageType.error,
         seq: typeof v.seq === 'number' ? v.seq : undefined,
-        code: typeof v.code === 'string' ? v.code : 'internal',
+        code: typeof v.code === 'string' ? v.code : ErrorCode.internal,
         message: typeof v.message === 'string' ? v.message : '',
       };
-    case 'dropped':
+    case ServerMessageType.dropped:
       return typeof v.seq === 'number' ? (v as unknown as DroppedMessage) : null;
-    case 'pong':
+    case ServerMessageType.pong:
       return v as unknown as PongMessage;
-    case 'ended':
-      return { type: 'ended', ...(typeof v.session === 'string' ? { session: v.session } : {}) };
+    case ServerMessageType.ended:
+      return { type: ServerMessageType.ended, ...(typeof v.session === 'string' ? { session: v.session } : {}) };
     default:
       return null;
   }
@@ -126,9 +250,14 @@ export function hubSocketUrl(
 ): string {
   const scheme = loc.protocol === 'https:' ? 'wss' : 'ws';
   const query = watch
-    ? `?watch=${encodeURIComponent(watch)}`
+    ? `?${WsQuery.watch}=${encodeURIComponent(watch)}`
     : resume
-      ? `?resume=${encodeURIComponent(resume)}`
+      ? `?${WsQuery.resume}=${encodeURIComponent(resume)}`
       : '';
-  return `${scheme}://${loc.host}/ws${query}`;
+  return `${scheme}://${loc.host}${WS_PATH}${query}`;
+}
+
+/** The page's own link that watches `session`. */
+export function watchHref(session: string): string {
+  return `/?${WsQuery.watch}=${encodeURIComponent(session)}`;
 }

@@ -1,0 +1,201 @@
+// The page against the wire contract, docs/asyncapi.yaml: (a) every name in
+// protocol.ts equals the document's, both ways, and (b) every example of the
+// WebSocket messages validates against its schema and round-trips through the
+// page's own decoder (hub -> page) or encoders (page -> hub).
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import Ajv from 'ajv';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import {
+  CloseCode,
+  ControlMessageType,
+  DroppedReason,
+  ERROR_HTTP_STATUS,
+  ErrorCode,
+  NO_ANSWER_CLOSE_CODE,
+  PROTOCOL_VERSION,
+  ServerMessageType,
+  WS_PATH,
+  WsQuery,
+  encodeControl,
+  frameControl,
+  optionsControl,
+  parseServerMessage,
+  pingControl,
+  type ControlMessage,
+} from './protocol';
+
+const docPath = fileURLToPath(new URL('../../../docs/asyncapi.yaml', import.meta.url));
+const doc: unknown = parse(readFileSync(docPath, 'utf8'));
+
+type Json = Record<string, unknown>;
+
+function isJson(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** The value at `path` in the document; fails the test when it is missing. */
+function at(...path: string[]): unknown {
+  let v: unknown = doc;
+  for (const key of path) {
+    if (!isJson(v) || !(key in v)) throw new Error(`docs/asyncapi.yaml has no ${path.join('.')}`);
+    v = v[key];
+  }
+  return v;
+}
+
+function obj(...path: string[]): Json {
+  const v = at(...path);
+  if (!isJson(v)) throw new Error(`${path.join('.')} is not a mapping`);
+  return v;
+}
+
+function list(...path: string[]): unknown[] {
+  const v = at(...path);
+  if (!Array.isArray(v)) throw new Error(`${path.join('.')} is not a list`);
+  return v;
+}
+
+/** '#/components/messages/welcome' -> 'welcome' (the last token of a local $ref). */
+function refName(ref: unknown): string {
+  if (!isJson(ref) || typeof ref.$ref !== 'string') throw new Error(`not a $ref: ${JSON.stringify(ref)}`);
+  const name = ref.$ref.split('/').pop();
+  if (!name) throw new Error(`empty $ref: ${ref.$ref}`);
+  return name;
+}
+
+/** The names (components.messages keys) of the messages of the WebSocket operations with this action. */
+function wsMessages(action: 'send' | 'receive'): string[] {
+  const names: string[] = [];
+  for (const op of Object.values(obj('operations'))) {
+    if (!isJson(op) || op.action !== action || refName(op.channel) !== 'ws') continue;
+    if (!Array.isArray(op.messages)) continue;
+    // '#/channels/ws/messages/X' -> channels.ws.messages.X -> '#/components/messages/Y'
+    for (const m of op.messages) names.push(refName(obj('channels', 'ws', 'messages', refName(m))));
+  }
+  return names;
+}
+
+/** The schema name of a message's JSON payload, or null for a binary one. */
+function payloadSchema(message: string): string | null {
+  const payload = obj('components', 'messages', message, 'payload');
+  return typeof payload.$ref === 'string' ? refName(payload) : null;
+}
+
+function typeConst(message: string): string {
+  const schema = payloadSchema(message);
+  if (!schema) throw new Error(`${message} has no JSON payload`);
+  const v = at('components', 'schemas', schema, 'properties', 'type', 'const');
+  if (typeof v !== 'string') throw new Error(`${schema}.properties.type.const is not a string`);
+  return v;
+}
+
+const sortedValues = (o: Record<string, string>) => Object.values(o).sort();
+
+const serverMessages = wsMessages('send');
+// Binary frames are not JSON messages: they have no `type`.
+const controlMessages = wsMessages('receive').filter((m) => payloadSchema(m) !== null);
+
+describe('protocol.ts equals docs/asyncapi.yaml', () => {
+  it('has the protocol version, the /ws path and its query parameters', () => {
+    expect(PROTOCOL_VERSION).toBe(at('x-protocol-version'));
+    expect(PROTOCOL_VERSION).toBe(at('components', 'schemas', 'Welcome', 'properties', 'protocol', 'const'));
+    expect(WS_PATH).toBe(at('channels', 'ws', 'address'));
+    expect(sortedValues(WsQuery)).toEqual(Object.keys(obj('channels', 'ws', 'bindings', 'ws', 'query', 'properties')).sort());
+    for (const [key, name] of Object.entries(WsQuery)) expect(key).toBe(name);
+  });
+
+  it('has the type of every WebSocket message, hub -> page and page -> hub', () => {
+    expect(serverMessages.length).toBeGreaterThan(0);
+    expect(controlMessages.length).toBeGreaterThan(0);
+    expect(sortedValues(ServerMessageType)).toEqual(serverMessages.map(typeConst).sort());
+    expect(sortedValues(ControlMessageType)).toEqual(controlMessages.map(typeConst).sort());
+  });
+
+  it('has every error code with its HTTP status', () => {
+    const table = obj('x-error-codes');
+    expect(sortedValues(ErrorCode)).toEqual(Object.keys(table).sort());
+    expect(sortedValues(ErrorCode)).toEqual([...list('components', 'schemas', 'ErrorCode', 'enum')].sort());
+    for (const code of Object.values(ErrorCode)) {
+      expect(ERROR_HTTP_STATUS[code], code).toBe(obj('x-error-codes', code).httpStatus);
+    }
+  });
+
+  it('has every close code with its name and whether to reconnect', () => {
+    const fromDoc = Object.entries(obj('x-close-codes')).map(([code, info]) => ({
+      code: Number(code),
+      name: isJson(info) ? info.name : undefined,
+      reconnect: isJson(info) ? info.reconnect : undefined,
+    }));
+    const mine = Object.entries(CloseCode).map(([name, c]) => ({ code: c.code, name, reconnect: c.reconnect }));
+    const byCode = (a: { code: number }, b: { code: number }) => a.code - b.code;
+    expect(mine.sort(byCode)).toEqual(fromDoc.sort(byCode));
+    // The page's own close code is in the private range and means nothing else.
+    expect(NO_ANSWER_CLOSE_CODE).toBeGreaterThanOrEqual(4000);
+    expect(fromDoc.map((c) => c.code)).not.toContain(NO_ANSWER_CLOSE_CODE);
+  });
+
+  it('has every dropped reason', () => {
+    expect(sortedValues(DroppedReason)).toEqual([...list('components', 'schemas', 'DroppedReason', 'enum')].sort());
+  });
+});
+
+describe('examples of the WebSocket messages', () => {
+  const ajv = new Ajv({ strict: false, allErrors: true });
+  const docId = 'asyncapi.yaml';
+  ajv.addSchema({ ...obj(), $id: docId });
+
+  function examples(message: string): unknown[] {
+    const all = list('components', 'messages', message, 'examples').map((e) => (isJson(e) ? e.payload : undefined));
+    expect(all.length, `${message} has examples`).toBeGreaterThan(0);
+    return all;
+  }
+
+  function validate(message: string, payload: unknown): void {
+    const schema = payloadSchema(message);
+    const check = ajv.compile({ $ref: `${docId}#/components/schemas/${schema}` });
+    expect(check(payload), `${message} example ${JSON.stringify(payload)}: ${ajv.errorsText(check.errors)}`).toBe(true);
+  }
+
+  it.each(serverMessages)('%s validates and parses back to itself', (message) => {
+    for (const payload of examples(message)) {
+      validate(message, payload);
+      expect(parseServerMessage(JSON.stringify(payload))).toEqual(payload);
+    }
+  });
+
+  /** The page's encoder for a control message of the document, built from its fields. */
+  function encodeFromFields(payload: Json): ControlMessage {
+    const { type, image, topK, id } = payload;
+    switch (type) {
+      case ControlMessageType.frame:
+        if (typeof image !== 'string') throw new Error('frame without image');
+        return frameControl(image);
+      case ControlMessageType.options:
+        if (typeof topK !== 'number') throw new Error('options without topK');
+        return optionsControl(topK);
+      case ControlMessageType.ping:
+        if (id !== undefined && typeof id !== 'number' && typeof id !== 'string') throw new Error('ping id');
+        return pingControl(id);
+      default:
+        throw new Error(`no encoder for ${String(type)}`);
+    }
+  }
+
+  it.each(controlMessages)('%s validates, and the page encodes the same message', (message) => {
+    for (const payload of examples(message)) {
+      validate(message, payload);
+      if (!isJson(payload)) throw new Error(`${message} example is not an object`);
+      const encoded = encodeControl(encodeFromFields(payload));
+      validate(message, JSON.parse(encoded));
+      expect(JSON.parse(encoded)).toEqual(payload);
+    }
+  });
+
+  it('rejects what the schemas forbid (the validator is really checking)', () => {
+    const check = ajv.compile({ $ref: `${docId}#/components/schemas/Error` });
+    expect(check({ type: 'error', code: 'no_such_code', message: 'm' })).toBe(false);
+    expect(check({ type: 'result', code: ErrorCode.internal, message: 'm' })).toBe(false);
+  });
+});
