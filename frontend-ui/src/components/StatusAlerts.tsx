@@ -1,11 +1,12 @@
 // The states a person must understand, each an Alert saying what to do.
 import { useEffect, useState } from 'react';
-import Alert, { type AlertColor } from '@mui/material/Alert';
+import Alert from '@mui/material/Alert';
 import AlertTitle from '@mui/material/AlertTitle';
 import Button from '@mui/material/Button';
 import Chip from '@mui/material/Chip';
 import Box from '@mui/material/Box';
 import type { ConnectionState } from '../lib/hubClient';
+import { HUB_UNREACHABLE_TITLE, errorText } from '../lib/errorText';
 import type { ErrorMessage } from '../lib/protocol';
 import type { CameraProblem } from '../lib/useCamera';
 
@@ -86,7 +87,7 @@ export function ConnectionAlert({ state, retryInMs, everConnected, onRetry }: Co
   if (!everConnected) {
     return (
       <Alert severity="error" action={action} data-testid="alert-hub-unreachable">
-        <AlertTitle>Can’t reach the hub</AlertTitle>
+        <AlertTitle>{HUB_UNREACHABLE_TITLE}</AlertTitle>
         The page could not open its connection to the hub. Check that the hub is running and reachable at this address.{' '}
         {when}
       </Alert>
@@ -100,69 +101,8 @@ export function ConnectionAlert({ state, retryInMs, everConnected, onRetry }: Co
   );
 }
 
-interface HubErrorCopy {
-  severity: AlertColor;
-  title: string;
-  body: string;
-}
-
-export function describeHubError(err: ErrorMessage, watching: boolean): HubErrorCopy {
-  switch (err.code) {
-    case 'unavailable':
-      return {
-        severity: 'warning',
-        title: 'No classifier worker is answering',
-        body: 'The hub is up, but no inference worker replied. Start a worker (python -m inference_server, or make run); frames are classified again as soon as one is back.',
-      };
-    case 'timeout':
-      return {
-        severity: 'warning',
-        title: 'The workers are too slow right now',
-        body: 'A frame was not classified within the hub’s deadline and was given up. The page sends fewer frames by itself; if this persists, add a worker.',
-      };
-    case 'bad_image':
-      return {
-        severity: 'error',
-        title: 'The hub could not read a frame',
-        body: 'The image sent was not a readable JPEG, PNG, WebP or BMP. Try another camera, or reload the page.',
-      };
-    case 'too_large':
-      return {
-        severity: 'error',
-        title: 'Frame too large',
-        body: 'The hub refused a frame as too large. Reload the page; if it persists, the hub’s size limit is set too low.',
-      };
-    case 'rate_limited':
-      return {
-        severity: 'info',
-        title: 'Sending too fast',
-        body: 'The hub asked this page to slow down. It does so by itself; nothing to do.',
-      };
-    case 'unknown_session':
-      return {
-        severity: 'error',
-        title: 'There is no live session with that id',
-        body: 'The link may be old: a session id changes whenever the streaming tab reconnects. Ask for a fresh “Watch this session” link, or start your own camera.',
-      };
-    case 'bad_request':
-      return {
-        severity: 'error',
-        title: watching ? 'The watch link is not valid' : 'The hub did not understand a message',
-        body: watching
-          ? 'Check the session id in the address, or ask for a fresh “Watch this session” link.'
-          : 'Reload the page; if it persists, the page and the hub may be of different versions.',
-      };
-    default:
-      return {
-        severity: 'error',
-        title: 'The hub ran into a problem',
-        body: 'Something went wrong in the hub (it is logged there). The page keeps trying; reload if it persists.',
-      };
-  }
-}
-
 export function HubErrorAlert({ error, watching, action }: { error: ErrorMessage; watching: boolean; action?: React.ReactNode }) {
-  const copy = describeHubError(error, watching);
+  const copy = errorText(error.code, watching ? 'watch' : 'live');
   return (
     <Alert severity={copy.severity} data-testid={`alert-${error.code}`} action={action}>
       <AlertTitle>{copy.title}</AlertTitle>

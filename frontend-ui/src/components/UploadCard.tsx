@@ -8,8 +8,9 @@ import Stack from '@mui/material/Stack';
 import Typography from '@mui/material/Typography';
 import ImageRounded from '@mui/icons-material/ImageRounded';
 import UploadFileRounded from '@mui/icons-material/UploadFileRounded';
-import { AnalyzeError, analyzeImage, describeAnalyzeStatus, fileToBase64 } from '../lib/analyze';
-import type { Prediction } from '../lib/protocol';
+import { AnalyzeError, analyzeImage, fileToBase64 } from '../lib/analyze';
+import { errorText, unreachableUploadText } from '../lib/errorText';
+import type { ErrorCode, Prediction } from '../lib/protocol';
 import { Predictions } from './Predictions';
 import { SectionCard, TwoColumns, fillBox } from './SectionCard';
 
@@ -17,7 +18,8 @@ type UploadState =
   | { kind: 'empty' }
   | { kind: 'busy'; name: string }
   | { kind: 'done'; name: string; predictions: Prediction[] }
-  | { kind: 'error'; name: string; status: number };
+  /** code null: the hub did not answer. */
+  | { kind: 'error'; name: string; code: ErrorCode | null };
 
 export function UploadCard() {
   const [state, setState] = useState<UploadState>({ kind: 'empty' });
@@ -46,7 +48,7 @@ export function UploadCard() {
       if (!ac.signal.aborted) setState({ kind: 'done', name: file.name, predictions });
     } catch (err) {
       if (ac.signal.aborted) return;
-      setState({ kind: 'error', name: file.name, status: err instanceof AnalyzeError ? err.status : 0 });
+      setState({ kind: 'error', name: file.name, code: err instanceof AnalyzeError ? err.code : null });
     }
   }, []);
 
@@ -58,7 +60,8 @@ export function UploadCard() {
     [classify],
   );
 
-  const errorCopy = state.kind === 'error' ? describeAnalyzeStatus(state.status) : null;
+  const errorCopy =
+    state.kind !== 'error' ? null : state.code === null ? unreachableUploadText : errorText(state.code, 'upload');
 
   return (
     <SectionCard

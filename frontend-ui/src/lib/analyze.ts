@@ -1,13 +1,21 @@
 // POST /api/v1/analyze: one image in, its top-3 out.
-import type { Prediction } from './protocol';
+import { errorCodeForStatus, ErrorCode, isErrorCode, type Prediction } from './protocol';
 
 export class AnalyzeError extends Error {
+  /**
+   * The hub's error code: the answer's `code`, else the code of its HTTP
+   * status; null when the hub did not answer at all (status 0).
+   */
+  readonly code: ErrorCode | null;
+
   constructor(
     readonly status: number,
     message: string,
+    code?: unknown,
   ) {
     super(message);
     this.name = 'AnalyzeError';
+    this.code = isErrorCode(code) ? code : status === 0 ? null : (errorCodeForStatus(status) ?? ErrorCode.internal);
   }
 }
 
@@ -24,32 +32,6 @@ export function fileToBase64(file: Blob): Promise<string> {
     r.onerror = () => reject(r.error ?? new Error('could not read the file'));
     r.readAsDataURL(file);
   });
-}
-
-/** What a person should read for an HTTP status of the API. */
-export function describeAnalyzeStatus(status: number): { title: string; body: string } {
-  switch (status) {
-    case 400:
-      return {
-        title: 'That file could not be read as an image',
-        body: 'Choose a JPEG, PNG, WebP or BMP photo.',
-      };
-    case 413:
-      return { title: 'The image is too large', body: 'Choose a smaller image (or resize it) and try again.' };
-    case 429:
-      return { title: 'Too many requests', body: 'Wait a moment and try again.' };
-    case 503:
-      return {
-        title: 'No classifier worker is answering',
-        body: 'Start a worker (python -m inference_server, or make run) and try again.',
-      };
-    case 504:
-      return { title: 'The worker took too long', body: 'The workers are busy; try again in a moment.' };
-    case 0:
-      return { title: 'Can’t reach the hub', body: 'Check that the hub is running, then try again.' };
-    default:
-      return { title: 'The hub ran into a problem', body: 'Try again; if it persists, check the hub’s logs.' };
-  }
 }
 
 export async function analyzeImage(base64Image: string, signal?: AbortSignal): Promise<Prediction[]> {
@@ -73,11 +55,11 @@ export async function analyzeImage(base64Image: string, signal?: AbortSignal): P
     body = null;
   }
   if (!res.ok) {
-    const msg =
-      body && typeof body === 'object' && 'message' in body && typeof body.message === 'string' ? body.message : res.statusText;
-    throw new AnalyzeError(res.status, msg);
+    const answer = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
+    const msg = typeof answer.message === 'string' ? answer.message : res.statusText;
+    throw new AnalyzeError(res.status, msg, answer.code);
   }
-  if (!Array.isArray(body)) throw new AnalyzeError(500, 'unexpected answer');
+  if (!Array.isArray(body)) throw new AnalyzeError(500, 'unexpected answer', ErrorCode.internal);
   return body.filter(
     (p): p is Prediction =>
       typeof p === 'object' && p !== null && typeof p.label === 'string' && typeof p.confidence === 'number',
