@@ -44,7 +44,9 @@ export type HubEvent =
   | { type: 'error'; message: ErrorMessage; frame: SentFrame | null }
   | { type: 'dropped'; message: DroppedMessage; frame: SentFrame | null }
   | { type: 'pong'; message: PongMessage }
-  | { type: 'ended'; message: EndedMessage };
+  | { type: 'ended'; message: EndedMessage }
+  /** A binary frame went out (it is now outstanding). */
+  | { type: 'sent'; frame: SentFrame };
 
 export type HubListener = (event: HubEvent) => void;
 
@@ -225,6 +227,7 @@ export class HubClient {
       this.outstanding.delete(seq);
       return null;
     }
+    this.emit({ type: 'sent', frame });
     return seq;
   }
 
