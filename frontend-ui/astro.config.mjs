@@ -1,6 +1,7 @@
 // @ts-check
 import { defineConfig } from 'astro/config';
 import react from '@astrojs/react';
+import { WS_PATH } from './src/lib/protocol.ts';
 
 // Where `npm run dev` sends /ws, /api, /healthz and /readyz.
 const hubUrl = process.env.HUB_URL ?? 'http://localhost:8080';
@@ -19,7 +20,7 @@ export default defineConfig({
     },
     server: {
       proxy: {
-        '/ws': {
+        [WS_PATH]: {
           target: hubUrl,
           ws: true,
           changeOrigin: true,
