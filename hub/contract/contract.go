@@ -1,0 +1,320 @@
+// Package contract is the Go side of the wire contract in docs/asyncapi.yaml:
+// every NATS subject, header, message type, error code and close code the
+// hub, its test worker and its tests use is spelled here and nowhere else.
+// contract_test.go checks this file against the document, both ways.
+package contract
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+)
+
+// ProtocolVersion is announced in the welcome message (x-protocol-version);
+// it changes only when a message changes incompatibly.
+const ProtocolVersion = 1
+
+// WebSocket endpoint and its query parameters (channels.ws).
+const (
+	WebSocketPath = "/ws"
+	QueryWatch    = "watch"  // follow another session's results
+	QueryResume   = "resume" // keep this session id after a reconnect
+)
+
+// Frame kinds: the {kind} of frames.{kind}.{id} and results.{kind}.{id}.
+const (
+	KindLive   = "live"   // a browser tab's camera
+	KindAPI    = "api"    // POST /api/v1/analyze
+	KindCLI    = "cli"    // the command-line tools
+	KindReplay = "replay" // a recorded session played again
+)
+
+// Kinds lists every frame kind, in the document's order.
+var Kinds = []string{KindLive, KindAPI, KindCLI, KindReplay}
+
+// NATS subjects (channels.*.address). The tokens are joined here only.
+const (
+	framesToken       = "frames"
+	resultsToken      = "results"
+	sessionInfoPrefix = "sessions.info."
+	// WorkerPingSubject is the workers' health subject: any worker answers.
+	WorkerPingSubject = "workers.ping"
+	// FramesWildcard is what the workers subscribe to (as QueueGroup).
+	FramesWildcard = framesToken + ".>"
+	// ResultsWildcard matches every result of every kind (the recording stream).
+	ResultsWildcard = resultsToken + ".>"
+	// QueueGroup is the workers' queue group on FramesWildcard.
+	QueueGroup = "inference"
+)
+
+// FrameSubject is where a frame of kind for id is sent: frames.{kind}.{id}.
+// id may be ">" for a subscription to every id of the kind.
+func FrameSubject(kind, id string) string { return framesToken + "." + kind + "." + id }
+
+// ResultSubject is where the worker publishes a frame's answer: results.{kind}.{id}.
+func ResultSubject(kind, id string) string { return resultsToken + "." + kind + "." + id }
+
+// SessionInfoSubject is answered by the hub that holds live session id.
+func SessionInfoSubject(id string) string { return sessionInfoPrefix + id }
+
+// ParseFrameSubject splits frames.{kind}.{id}; ok is false for anything else.
+func ParseFrameSubject(subject string) (kind, id string, ok bool) {
+	rest, found := strings.CutPrefix(subject, framesToken+".")
+	if !found {
+		return "", "", false
+	}
+	kind, id, ok = strings.Cut(rest, ".")
+	return kind, id, ok && kind != "" && id != ""
+}
+
+// NATS headers of a frame (FrameHeaders) and of a worker's reply (ReplyHeaders).
+const (
+	HeaderSessionID   = "Session-Id"
+	HeaderFrameSeq    = "Frame-Seq"
+	HeaderContentType = "Content-Type"
+	HeaderTopK        = "Top-K"
+	HeaderTraceparent = "traceparent" // W3C trace context; also the HTTP header of the analyze API
+)
+
+// FrameHeaders and ReplyHeaders list the header names of each direction.
+var (
+	FrameHeaders = []string{HeaderSessionID, HeaderFrameSeq, HeaderContentType, HeaderTopK, HeaderTraceparent}
+	ReplyHeaders = []string{HeaderContentType, HeaderTraceparent}
+)
+
+// Content types a frame may carry (FrameHeaders Content-Type enum).
+const (
+	ContentTypeJPEG = "image/jpeg"
+	ContentTypePNG  = "image/png"
+	ContentTypeWebP = "image/webp"
+	ContentTypeBMP  = "image/bmp"
+)
+
+// ContentTypes lists the frame content types.
+var ContentTypes = []string{ContentTypeJPEG, ContentTypePNG, ContentTypeWebP, ContentTypeBMP}
+
+// ContentTypeJSON is the content type of a worker's reply (ReplyHeaders).
+const ContentTypeJSON = "application/json"
+
+// Message types: the "type" field of every JSON message.
+const (
+	TypeWelcome = "welcome"
+	TypeResult  = "result"
+	TypeError   = "error"
+	TypeDropped = "dropped"
+	TypePong    = "pong"
+	TypeEnded   = "ended"
+	TypeFrame   = "frame"
+	TypeOptions = "options"
+	TypePing    = "ping"
+)
+
+// MessageTypes lists every message type.
+var MessageTypes = []string{TypeWelcome, TypeResult, TypeError, TypeDropped, TypePong, TypeEnded, TypeFrame, TypeOptions, TypePing}
+
+// Dropped reasons (DroppedReason).
+const (
+	// DroppedSuperseded: a newer frame of the session took the waiting place.
+	DroppedSuperseded = "superseded"
+)
+
+// DroppedReasons lists every dropped reason.
+var DroppedReasons = []string{DroppedSuperseded}
+
+// Error codes (x-error-codes, ErrorCode).
+const (
+	CodeBadImage       = "bad_image"
+	CodeTooLarge       = "too_large"
+	CodeTimeout        = "timeout"
+	CodeUnavailable    = "unavailable"
+	CodeRateLimited    = "rate_limited"
+	CodeBadRequest     = "bad_request"
+	CodeUnknownSession = "unknown_session"
+	CodeInternal       = "internal"
+)
+
+// What an error answer counts as: the client's fault, load shed on purpose,
+// or a failure of the system.
+const (
+	CountsRefused = "refused"
+	CountsShed    = "shed"
+	CountsFailed  = "failed"
+)
+
+// ErrorCode is one row of the error table.
+type ErrorCode struct {
+	Code string
+	// HTTPStatus is the analyze API's status for the code.
+	HTTPStatus int
+	// Message is the fixed public sentence for the code: a client never
+	// sees another text, so nothing internal (addresses, paths, a worker's
+	// exception) can leak.
+	Message  string
+	CountsAs string
+}
+
+// ErrorCodes is the error table, in a fixed order (the metrics' order).
+var ErrorCodes = [...]ErrorCode{
+	{CodeBadImage, http.StatusBadRequest, "the frame is not a readable JPEG, PNG, WebP or BMP image", CountsRefused},
+	{CodeTooLarge, http.StatusRequestEntityTooLarge, "the image is larger than the hub accepts", CountsRefused},
+	{CodeTimeout, http.StatusGatewayTimeout, "no worker answered in time; the frame was given up", CountsFailed},
+	{CodeUnavailable, http.StatusServiceUnavailable, "no inference worker is available right now; frames will be classified again once one is back", CountsFailed},
+	{CodeRateLimited, http.StatusTooManyRequests, "too many frames; slow down", CountsShed},
+	{CodeBadRequest, http.StatusBadRequest, "the message could not be understood", CountsRefused},
+	{CodeUnknownSession, http.StatusNotFound, "there is no live session with that id", CountsRefused},
+	{CodeInternal, http.StatusInternalServerError, "something went wrong on the server", CountsFailed},
+}
+
+// LookupError returns the row of code; an unknown code gets the row of
+// CodeInternal, and ok is false.
+func LookupError(code string) (row ErrorCode, ok bool) {
+	for _, r := range ErrorCodes {
+		if r.Code == code {
+			return r, true
+		}
+	}
+	return ErrorCodes[len(ErrorCodes)-1], false
+}
+
+// ErrorIndex is code's position in ErrorCodes (that of CodeInternal when unknown).
+func ErrorIndex(code string) int {
+	for i, r := range ErrorCodes {
+		if r.Code == code {
+			return i
+		}
+	}
+	return len(ErrorCodes) - 1
+}
+
+// WebSocket close codes of the hub (x-close-codes). 4000–4999 is the
+// private range of RFC 6455.
+const (
+	CloseNormal         = 1000
+	CloseGoingAway      = 1001 // the hub is shutting down
+	CloseTooBig         = 1009 // sent by the WebSocket package for a message beyond the hard read limit
+	CloseInternal       = 1011 // the handler failed
+	CloseSlowClient     = 4001 // the client did not read its results fast enough
+	CloseUnknownSession = 4004 // a watcher's session id is not live
+)
+
+// CloseCode is one row of the close-code table.
+type CloseCode struct {
+	Code      int
+	Name      string
+	Reason    string // why the hub closes with the code
+	Reconnect bool   // whether a client should connect again
+}
+
+// CloseCodes is the close-code table.
+var CloseCodes = []CloseCode{
+	{CloseNormal, "normal", "normal closure", false},
+	{CloseGoingAway, "going_away", "the hub is shutting down; another hub (or this one, restarted) takes the session back", true},
+	{CloseTooBig, "too_big", "a message far beyond the size limit (over 4x the largest frame in base64)", true},
+	{CloseInternal, "internal", "the hub failed while serving the connection", true},
+	{CloseSlowClient, "slow_client", "the client did not read its results and the hub's send queue filled up", true},
+	{CloseUnknownSession, "unknown_session", "a watcher's session id is unknown or malformed", false},
+}
+
+// Welcome is the first message of every connection.
+type Welcome struct {
+	Type           string `json:"type"`
+	Session        string `json:"session"`
+	Watching       string `json:"watching,omitempty"`
+	Protocol       int    `json:"protocol"`
+	MaxFrameBytes  int    `json:"maxFrameBytes"`
+	FramesInFlight int    `json:"framesInFlight"`
+	FrameTimeoutMs int64  `json:"frameTimeoutMs"`
+}
+
+// Error answers a frame (seq > 0) or a message (seq 0) with a code and its
+// fixed sentence.
+type Error struct {
+	Type    string `json:"type"`
+	Seq     int64  `json:"seq,omitempty"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// WorkerError is a worker's error reply; its Message is the worker's own
+// text, which the hub logs but never passes on.
+type WorkerError struct {
+	Type    string `json:"type"`
+	Seq     int64  `json:"seq"`
+	Session string `json:"session"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Dropped answers a frame that a newer one superseded.
+type Dropped struct {
+	Type   string `json:"type"`
+	Seq    int64  `json:"seq"`
+	Reason string `json:"reason"`
+}
+
+// Pong answers a ping.
+type Pong struct {
+	Type string          `json:"type"`
+	ID   json.RawMessage `json:"id,omitempty"`
+	Time int64           `json:"time"`
+}
+
+// Ended tells watchers that the session they follow closed.
+type Ended struct {
+	Type    string `json:"type"`
+	Session string `json:"session"`
+}
+
+// Control is any text message a client sends: frame, options or ping.
+type Control struct {
+	Type  string          `json:"type"`
+	Image []byte          `json:"image,omitempty"` // base64 in JSON, for "frame"
+	ID    json.RawMessage `json:"id,omitempty"`    // echoed in "pong"
+	TopK  *int            `json:"topK,omitempty"`  // for "options"
+}
+
+// Result is a worker's answer to a frame, which the hub forwards unchanged.
+type Result struct {
+	Type        string       `json:"type"`
+	Seq         int64        `json:"seq"`
+	Session     string       `json:"session"`
+	Model       string       `json:"model"`
+	Predictions []Prediction `json:"predictions"`
+	Timing      Timing       `json:"timing"`
+	Worker      string       `json:"worker"`
+}
+
+// Prediction is one of the top-k labels of a result.
+type Prediction struct {
+	Label      string  `json:"label"`
+	Index      int     `json:"index"`
+	Confidence float64 `json:"confidence"`
+}
+
+// Timing is the worker's own account of a frame.
+type Timing struct {
+	DecodeMs float64 `json:"decode_ms"`
+	InferMs  float64 `json:"infer_ms"`
+	Batch    int     `json:"batch"`
+}
+
+// SessionInfo is the hub's answer on SessionInfoSubject.
+type SessionInfo struct {
+	Session string `json:"session"`
+	Since   string `json:"since"`
+}
+
+// WorkerPong is a worker's answer on WorkerPingSubject.
+type WorkerPong struct {
+	Worker   string `json:"worker"`
+	Model    string `json:"model"`
+	Backend  string `json:"backend"`
+	BatchMax int    `json:"batch_max"`
+}
+
+// APIError is the body of every error of the REST API, with the status of
+// the code's row.
+type APIError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}

@@ -1,0 +1,428 @@
+package contract
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"reflect"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"gopkg.in/yaml.v3"
+)
+
+// docPath is docs/asyncapi.yaml, relative to this package.
+const docPath = "../../docs/asyncapi.yaml"
+
+// docURL names the document for the schema compiler; schemas are compiled
+// as docURL#/components/schemas/X so that their $refs resolve in it.
+const docURL = "file:///asyncapi.yaml"
+
+// loadDoc reads the document as JSON values: yaml.v3's maps and numbers
+// go through encoding/json so that it looks exactly as a JSON document would.
+func loadDoc(t *testing.T) map[string]any {
+	t.Helper()
+	data, err := os.ReadFile(docPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var y any
+	if err := yaml.Unmarshal(data, &y); err != nil {
+		t.Fatalf("%s: %v", docPath, err)
+	}
+	return asJSON(t, y).(map[string]any)
+}
+
+// asJSON turns a value decoded from YAML into what jsonschema.UnmarshalJSON
+// makes of its JSON encoding (objects with string keys, json.Number).
+func asJSON(t *testing.T, v any) any {
+	t.Helper()
+	b, err := json.Marshal(jsonable(v))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// jsonable converts yaml.v3's map[any]any (maps with non-string keys) for
+// encoding/json.
+func jsonable(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			out[k] = jsonable(e)
+		}
+		return out
+	case map[any]any:
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			out[fmt.Sprint(k)] = jsonable(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = jsonable(e)
+		}
+		return out
+	default:
+		return v
+	}
+}
+
+// at walks the document along keys, failing the test when one is missing.
+func at(t *testing.T, v any, keys ...string) any {
+	t.Helper()
+	for i, k := range keys {
+		m, ok := v.(map[string]any)
+		if !ok {
+			t.Fatalf("%s: not an object", strings.Join(keys[:i], "."))
+		}
+		if v, ok = m[k]; !ok {
+			t.Fatalf("%s: missing", strings.Join(keys[:i+1], "."))
+		}
+	}
+	return v
+}
+
+func obj(t *testing.T, v any, keys ...string) map[string]any {
+	t.Helper()
+	m, ok := at(t, v, keys...).(map[string]any)
+	if !ok {
+		t.Fatalf("%s: not an object", strings.Join(keys, "."))
+	}
+	return m
+}
+
+func str(t *testing.T, v any, keys ...string) string {
+	t.Helper()
+	s, ok := at(t, v, keys...).(string)
+	if !ok {
+		t.Fatalf("%s: not a string", strings.Join(keys, "."))
+	}
+	return s
+}
+
+func strs(t *testing.T, v any, keys ...string) []string {
+	t.Helper()
+	list, ok := at(t, v, keys...).([]any)
+	if !ok {
+		t.Fatalf("%s: not a list", strings.Join(keys, "."))
+	}
+	out := make([]string, len(list))
+	for i, e := range list {
+		out[i] = fmt.Sprint(e)
+	}
+	return out
+}
+
+func integer(t *testing.T, v any, keys ...string) int {
+	t.Helper()
+	n, err := strconv.Atoi(fmt.Sprint(at(t, v, keys...)))
+	if err != nil {
+		t.Fatalf("%s: %v", strings.Join(keys, "."), err)
+	}
+	return n
+}
+
+func keys(m map[string]any) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	sort.Strings(s)
+	return s
+}
+
+// sameSet fails the test unless go and doc hold the same names, saying
+// which are missing on which side.
+func sameSet(t *testing.T, what string, goSide, docSide []string) {
+	t.Helper()
+	for _, g := range goSide {
+		if !slices.Contains(docSide, g) {
+			t.Errorf("%s: %q is in Go but not in %s", what, g, docPath)
+		}
+	}
+	for _, d := range docSide {
+		if !slices.Contains(goSide, d) {
+			t.Errorf("%s: %q is in %s but not in Go", what, d, docPath)
+		}
+	}
+}
+
+// substitute fills an address's {param} placeholders.
+func substitute(address string, params map[string]string) string {
+	for k, v := range params {
+		address = strings.ReplaceAll(address, "{"+k+"}", v)
+	}
+	return address
+}
+
+func TestConstantsMatchTheDocument(t *testing.T) {
+	doc := loadDoc(t)
+
+	if got := integer(t, doc, "x-protocol-version"); got != ProtocolVersion {
+		t.Errorf("x-protocol-version %d, Go ProtocolVersion %d", got, ProtocolVersion)
+	}
+
+	// Channels: every address, built the Go way with sample parameters.
+	channels := obj(t, doc, "channels")
+	p := map[string]string{"kind": "KIND", "id": "ID"}
+	goAddresses := map[string]string{
+		"ws":          WebSocketPath,
+		"frames":      FrameSubject("KIND", "ID"),
+		"results":     ResultSubject("KIND", "ID"),
+		"sessionInfo": SessionInfoSubject("ID"),
+		"workersPing": WorkerPingSubject,
+	}
+	sameSet(t, "channels", keys(toAny(goAddresses)), keys(channels))
+	for name, want := range goAddresses {
+		if _, ok := channels[name]; !ok {
+			continue
+		}
+		if got := substitute(str(t, channels, name, "address"), p); got != want {
+			t.Errorf("channel %s: address %q, Go %q", name, got, want)
+		}
+	}
+	// The wildcards: an address up to its first parameter, then ">".
+	for name, want := range map[string]string{"frames": FramesWildcard, "results": ResultsWildcard} {
+		address := str(t, channels, name, "address")
+		if got := address[:strings.Index(address, "{")] + ">"; got != want {
+			t.Errorf("channel %s: wildcard %q, Go %q", name, got, want)
+		}
+	}
+	if got := FrameSubject(KindLive, "x"); !strings.HasPrefix(got, FramesWildcard[:len(FramesWildcard)-1]) {
+		t.Errorf("FrameSubject %q is not under FramesWildcard %q", got, FramesWildcard)
+	}
+	if kind, id, ok := ParseFrameSubject(FrameSubject(KindReplay, "abc")); !ok || kind != KindReplay || id != "abc" {
+		t.Errorf("ParseFrameSubject(FrameSubject(replay, abc)) = %q %q %v", kind, id, ok)
+	}
+	sameSet(t, "ws query parameters", []string{QueryWatch, QueryResume}, keys(obj(t, channels, "ws", "bindings", "ws", "query", "properties")))
+	for _, ch := range []string{"frames", "results"} {
+		if got := strs(t, channels, ch, "parameters", "kind", "enum"); !slices.Equal(got, Kinds) {
+			t.Errorf("channel %s: kinds %v, Go %v", ch, got, Kinds)
+		}
+	}
+
+	if got := str(t, doc, "operations", "workerReceiveFrame", "bindings", "nats", "queue"); got != QueueGroup {
+		t.Errorf("queue group %q, Go %q", got, QueueGroup)
+	}
+
+	// Headers, in both directions.
+	schemas := obj(t, doc, "components", "schemas")
+	sameSet(t, "FrameHeaders", FrameHeaders, keys(obj(t, schemas, "FrameHeaders", "properties")))
+	sameSet(t, "ReplyHeaders", ReplyHeaders, keys(obj(t, schemas, "ReplyHeaders", "properties")))
+	if got := strs(t, schemas, "FrameHeaders", "properties", HeaderContentType, "enum"); !slices.Equal(got, ContentTypes) {
+		t.Errorf("frame content types %v, Go %v", got, ContentTypes)
+	}
+	if got := str(t, schemas, "ReplyHeaders", "properties", HeaderContentType, "const"); got != ContentTypeJSON {
+		t.Errorf("reply content type %q, Go %q", got, ContentTypeJSON)
+	}
+
+	// Message types: the type const of every schema that has one.
+	var docTypes []string
+	for name, s := range schemas {
+		props, _ := s.(map[string]any)["properties"].(map[string]any)
+		typ, _ := props["type"].(map[string]any)
+		if c, ok := typ["const"].(string); ok {
+			if !slices.Contains(docTypes, c) {
+				docTypes = append(docTypes, c)
+			}
+			if !slices.Contains(MessageTypes, c) {
+				t.Errorf("schema %s: type %q is not in Go", name, c)
+			}
+		}
+	}
+	sameSet(t, "message types", MessageTypes, docTypes)
+
+	if got := strs(t, schemas, "DroppedReason", "enum"); !slices.Equal(got, DroppedReasons) {
+		t.Errorf("dropped reasons %v, Go %v", got, DroppedReasons)
+	}
+
+	// Error codes: the table, the ErrorCode enum and Go, row by row.
+	table := obj(t, doc, "x-error-codes")
+	goCodes := make([]string, len(ErrorCodes))
+	for i, row := range ErrorCodes {
+		goCodes[i] = row.Code
+	}
+	sameSet(t, "x-error-codes", goCodes, keys(table))
+	sameSet(t, "ErrorCode enum", goCodes, strs(t, schemas, "ErrorCode", "enum"))
+	for _, row := range ErrorCodes {
+		if _, ok := table[row.Code]; !ok {
+			continue
+		}
+		doc := ErrorCode{
+			Code:       row.Code,
+			HTTPStatus: integer(t, table, row.Code, "httpStatus"),
+			Message:    str(t, table, row.Code, "message"),
+			CountsAs:   str(t, table, row.Code, "countsAs"),
+		}
+		if doc != row {
+			t.Errorf("error code %s: document %+v, Go %+v", row.Code, doc, row)
+		}
+		if !slices.Contains([]string{CountsRefused, CountsShed, CountsFailed}, row.CountsAs) {
+			t.Errorf("error code %s counts as %q", row.Code, row.CountsAs)
+		}
+	}
+	if row, ok := LookupError("no such code"); ok || row.Code != CodeInternal {
+		t.Errorf("an unknown code looks up as %+v, %v; want internal", row, ok)
+	}
+
+	// Close codes.
+	closeTable := obj(t, doc, "x-close-codes")
+	var goClose []string
+	for _, c := range CloseCodes {
+		code := strconv.Itoa(c.Code)
+		goClose = append(goClose, code)
+		if _, ok := closeTable[code]; !ok {
+			continue
+		}
+		reconnect, _ := at(t, closeTable, code, "reconnect").(bool)
+		doc := CloseCode{Code: c.Code, Name: str(t, closeTable, code, "name"), Reason: str(t, closeTable, code, "reason"), Reconnect: reconnect}
+		if doc != c {
+			t.Errorf("close code %d: document %+v, Go %+v", c.Code, doc, c)
+		}
+	}
+	sameSet(t, "x-close-codes", goClose, keys(closeTable))
+}
+
+func toAny(m map[string]string) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// goTypes is the Go type of each JSON message of the document.
+var goTypes = map[string]func() any{
+	"welcome":          func() any { return new(Welcome) },
+	"result":           func() any { return new(Result) },
+	"error":            func() any { return new(Error) },
+	"dropped":          func() any { return new(Dropped) },
+	"pong":             func() any { return new(Pong) },
+	"ended":            func() any { return new(Ended) },
+	"frame":            func() any { return new(Control) },
+	"options":          func() any { return new(Control) },
+	"ping":             func() any { return new(Control) },
+	"workerResult":     func() any { return new(Result) },
+	"workerError":      func() any { return new(WorkerError) },
+	"sessionInfoReply": func() any { return new(SessionInfo) },
+	"workerPong":       func() any { return new(WorkerPong) },
+}
+
+// bytesMessages carry raw bytes (an image, or nothing): no Go type decodes them.
+var bytesMessages = []string{"frameBinary", "frameImage", "sessionInfoRequest", "workerPingRequest"}
+
+func TestExamplesValidateAndRoundTrip(t *testing.T) {
+	doc := loadDoc(t)
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft7)
+	if err := c.AddResource(docURL, doc); err != nil {
+		t.Fatal(err)
+	}
+	compile := func(ref string) *jsonschema.Schema {
+		t.Helper()
+		s, err := c.Compile(docURL + ref)
+		if err != nil {
+			t.Fatalf("compiling %s: %v", ref, err)
+		}
+		return s
+	}
+	messages := obj(t, doc, "components", "messages")
+	sameSet(t, "messages", append(keys(toAnyF(goTypes)), bytesMessages...), keys(messages))
+	for _, name := range keys(messages) {
+		msg := obj(t, messages, name)
+		newGo, isJSON := goTypes[name]
+		var payload *jsonschema.Schema
+		if isJSON {
+			ref := str(t, msg, "payload", "$ref")
+			payload = compile(ref)
+		}
+		var headers *jsonschema.Schema
+		if _, ok := msg["headers"]; ok {
+			headers = compile(str(t, msg, "headers", "$ref"))
+		}
+		examples, _ := msg["examples"].([]any)
+		if isJSON && len(examples) == 0 {
+			t.Errorf("message %s has no example", name)
+		}
+		for i, e := range examples {
+			label := fmt.Sprintf("%s example %d (%v)", name, i, at(t, e, "name"))
+			ex := e.(map[string]any)
+			if h, ok := ex["headers"]; ok {
+				if headers == nil {
+					t.Errorf("%s: headers, but the message has no headers schema", label)
+				} else if err := headers.Validate(h); err != nil {
+					t.Errorf("%s: headers: %v", label, err)
+				}
+			}
+			p, ok := ex["payload"]
+			if !ok {
+				if isJSON {
+					t.Errorf("%s: no payload", label)
+				}
+				continue
+			}
+			if !isJSON {
+				t.Errorf("%s: a payload, but no Go type decodes message %s", label, name)
+				continue
+			}
+			if err := payload.Validate(p); err != nil {
+				t.Errorf("%s: %v", label, err)
+			}
+			roundTrip(t, label, p, newGo())
+		}
+	}
+}
+
+func toAnyF(m map[string]func() any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// roundTrip decodes example into the Go type v (strictly: a field Go does
+// not know fails), encodes it again and compares the two as JSON values.
+func roundTrip(t *testing.T, label string, example, v any) {
+	t.Helper()
+	in, err := json.Marshal(example)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(in))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		t.Errorf("%s: decoding into %T: %v", label, v, err)
+		return
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		t.Errorf("%s: encoding %T: %v", label, v, err)
+		return
+	}
+	var a, b any
+	_ = json.Unmarshal(in, &a)
+	_ = json.Unmarshal(out, &b)
+	if !reflect.DeepEqual(a, b) {
+		t.Errorf("%s: round trip through %T\n in: %s\nout: %s", label, v, in, out)
+	}
+}
