@@ -13,6 +13,8 @@ import (
 	"time"
 
 	fws "github.com/fasthttp/websocket"
+
+	"github.com/webcamhub/webcamhub/internal/testkit"
 )
 
 // BenchmarkIdleSessionsMemory: the hub binary's resident memory with 1,000
@@ -27,7 +29,7 @@ func BenchmarkIdleSessionsMemory(b *testing.B) {
 			_ = c.Close()
 		}
 	}()
-	u := "ws" + strings.TrimPrefix(hub.base, "http") + "/ws"
+	u := testkit.WebSocketURL(hub.base)
 	for range sessions {
 		c, _, err := fws.DefaultDialer.Dial(u, nil)
 		if err != nil {

@@ -6,11 +6,13 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"github.com/webcamhub/webcamhub/internal/testkit"
 	"net/http"
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/internal/testkit"
 )
 
 // The README's promise: one command runs the system, and cat.bmp comes out
@@ -26,7 +28,7 @@ func TestCatIsEgyptianCatOverWebSocketCLIAndAPI(t *testing.T) {
 		c.SendFrame(readImage(t, img))
 		m := c.Next()
 		want := map[string]string{"cat.bmp": "Egyptian cat", "cat_720p.jpg": "Egyptian cat", "parrot.jpg": "macaw"}[img]
-		if m.Type != "result" || m.Seq != int64(seq+1) || m.Session != session || m.Top() != want {
+		if m.Type != contract.TypeResult || m.Seq != int64(seq+1) || m.Session != session || m.Top() != want {
 			t.Fatalf("%s: %+v, want result %d with top label %q", img, m, seq+1, want)
 		}
 		if len(m.Predictions) != 3 || m.Predictions[0].Confidence < 0.5 {
@@ -34,7 +36,7 @@ func TestCatIsEgyptianCatOverWebSocketCLIAndAPI(t *testing.T) {
 		}
 	}
 	c.SendFrame([]byte("\xFF\xD8\xFF\xE0 but then garbage"))
-	if m := c.Next(); m.Type != "error" || m.Code != "bad_image" || m.Seq != 4 {
+	if m := c.Next(); m.Type != contract.TypeError || m.Code != contract.CodeBadImage || m.Seq != 4 {
 		t.Fatalf("truncated JPEG: %+v, want bad_image for seq 4", m)
 	}
 	c.SendFrame(readImage(t, "cat.bmp"))
@@ -42,18 +44,16 @@ func TestCatIsEgyptianCatOverWebSocketCLIAndAPI(t *testing.T) {
 		t.Fatalf("after a bad frame: %+v", m)
 	}
 	// Options: five labels per result from now on.
-	if err := c.Conn.WriteMessage(1, []byte(`{"type":"options","topK":5}`)); err != nil {
-		t.Fatal(err)
-	}
+	c.SendText(`{"type":"options","topK":5}`)
 	c.SendFrame(readImage(t, "cat.bmp"))
 	if m := c.Next(); m.Seq != 6 || len(m.Predictions) != 5 || m.Top() != "Egyptian cat" {
 		t.Fatalf("with topK 5: %+v", m)
 	}
 
 	// The README's WebSocket command, exactly.
-	ws := runREADMECommand(t, "classify-websocket", map[string]string{"HUB_WS": "ws" + strings.TrimPrefix(hub.base, "http") + "/ws"})
+	ws := runREADMECommand(t, "classify-websocket", map[string]string{"HUB_WS": testkit.WebSocketURL(hub.base)})
 	var wsRes message
-	if err := json.Unmarshal(bytes.TrimSpace(ws), &wsRes); err != nil || wsRes.Type != "result" || wsRes.Top() != "Egyptian cat" {
+	if err := json.Unmarshal(bytes.TrimSpace(ws), &wsRes); err != nil || wsRes.Type != contract.TypeResult || wsRes.Top() != "Egyptian cat" {
 		t.Fatalf("README WebSocket command printed %q (%v), want an Egyptian cat result", ws, err)
 	}
 
@@ -65,7 +65,7 @@ func TestCatIsEgyptianCatOverWebSocketCLIAndAPI(t *testing.T) {
 	if err := json.Unmarshal(bytes.TrimSpace(out), &res); err != nil {
 		t.Fatalf("nats CLI printed %q: %v", out, err)
 	}
-	if res.Type != "result" || res.Top() != "Egyptian cat" {
+	if res.Type != contract.TypeResult || res.Top() != "Egyptian cat" {
 		t.Fatalf("nats CLI: %+v, want Egyptian cat", res)
 	}
 
@@ -75,7 +75,7 @@ func TestCatIsEgyptianCatOverWebSocketCLIAndAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var preds []testkit.Prediction
+	var preds []contract.Prediction
 	if err := json.NewDecoder(resp.Body).Decode(&preds); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("analyze: status %d, %v", resp.StatusCode, err)
 	}

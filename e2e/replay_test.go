@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/webcamhub/webcamhub/hub/contract"
 )
 
 // Records a live session with gaps between its frames, then replays it with
@@ -36,7 +38,7 @@ func TestRecordAndReplayWithTheREADMECommands(t *testing.T) {
 		recorded = time.Since(start)
 		c.SendFrame(readImage(t, img))
 		m := c.Next()
-		if m.Type != "result" || m.Seq != int64(i+1) {
+		if m.Type != contract.TypeResult || m.Seq != int64(i+1) {
 			t.Fatalf("live frame %d: %+v", i+1, m)
 		}
 		live[i] = labels(m)
@@ -45,13 +47,13 @@ func TestRecordAndReplayWithTheREADMECommands(t *testing.T) {
 	vars := map[string]string{"NATS_URL": hub.natsURL, "SESSION": session, "NAME": "e2e" + strconv.FormatInt(time.Now().UnixNano()%1e6, 10)}
 
 	listing := string(runREADMECommand(t, "list-sessions", vars))
-	if !strings.Contains(listing, "frames.live."+session) || !strings.Contains(listing, strconv.Itoa(len(images))) {
+	if !strings.Contains(listing, contract.FrameSubject(contract.KindLive, session)) || !strings.Contains(listing, strconv.Itoa(len(images))) {
 		t.Fatalf("list-sessions does not show %s with %d frames:\n%s", session, len(images), listing)
 	}
 
 	watch := startREADMECommand(t, "watch-replay", vars)
 	lines := watch.lines()
-	waitUntilSubscribed(t, hub.natsURL, "results.replay."+vars["NAME"], lines)
+	waitUntilSubscribed(t, hub.natsURL, contract.ResultSubject(contract.KindReplay, vars["NAME"]), lines)
 
 	runREADMECommand(t, "replay-session", vars)
 	var first, last time.Time
@@ -65,7 +67,7 @@ func TestRecordAndReplayWithTheREADMECommands(t *testing.T) {
 			if m.Type == "probe" {
 				continue
 			}
-			if m.Type != "result" || m.Seq != int64(i+1) || m.Session != session {
+			if m.Type != contract.TypeResult || m.Seq != int64(i+1) || m.Session != session {
 				t.Fatalf("replayed result %d: %+v", i+1, m)
 			}
 			if got := labels(m); got != live[i] {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/webcamhub/webcamhub/hub/contract"
 	"github.com/webcamhub/webcamhub/internal/testkit"
 )
 
@@ -35,7 +36,7 @@ func TestTwoHubsTwoWorkersOnExternalNATS(t *testing.T) {
 	streamer := dialHub(t, hubA.base, "")
 	session := streamer.Welcome()
 	watcher := dialHub(t, hubB.base, "?watch="+session)
-	if m := watcher.Next(); m.Type != "welcome" || m.Watching != session {
+	if m := watcher.Next(); m.Type != contract.TypeWelcome || m.Watching != session {
 		t.Fatalf("watcher welcome: %+v", m)
 	}
 	cat := readImage(t, "cat.bmp")
@@ -43,12 +44,12 @@ func TestTwoHubsTwoWorkersOnExternalNATS(t *testing.T) {
 	for seq := int64(1); seq <= 24; seq++ {
 		streamer.SendFrame(cat)
 		m := streamer.Next()
-		if m.Type != "result" || m.Seq != seq || m.Top() != "Egyptian cat" {
+		if m.Type != contract.TypeResult || m.Seq != seq || m.Top() != "Egyptian cat" {
 			t.Fatalf("streamer frame %d: %+v", seq, m)
 		}
 		workers[m.Worker]++
 		w := watcher.Next()
-		if w.Type != "result" || w.Seq != seq || w.Session != session || w.Top() != "Egyptian cat" {
+		if w.Type != contract.TypeResult || w.Seq != seq || w.Session != session || w.Top() != "Egyptian cat" {
 			t.Fatalf("watcher on hub B, frame %d: %+v", seq, w)
 		}
 	}
@@ -76,7 +77,7 @@ func TestKilledWorkerFramesAreAnsweredAndStreamingGoesOn(t *testing.T) {
 			t.Fatalf("frame %d answered twice (%s, %+v)", m.Seq, prev, m)
 		}
 		switch {
-		case m.Type == "result", m.Type == "dropped", m.Type == "error" && m.Code == "timeout":
+		case m.Type == contract.TypeResult, m.Type == contract.TypeDropped, m.Type == contract.TypeError && m.Code == contract.CodeTimeout:
 			answered[m.Seq] = m.Type + m.Code
 		default:
 			t.Fatalf("unexpected answer %+v", m)
@@ -102,7 +103,7 @@ func TestKilledWorkerFramesAreAnsweredAndStreamingGoesOn(t *testing.T) {
 	// After the kill (and its in-flight frames' deadline), frames are classified.
 	c.SendFrame(cat)
 	m := c.Next()
-	if m.Type != "result" || m.Worker != "worker-stays" || m.Top() != "Egyptian cat" {
+	if m.Type != contract.TypeResult || m.Worker != "worker-stays" || m.Top() != "Egyptian cat" {
 		t.Fatalf("after the kill: %+v, want a result from worker-stays", m)
 	}
 	results := 0
@@ -158,7 +159,7 @@ func TestFloodingSessionDoesNotStarveAnother(t *testing.T) {
 	polite.Welcome()
 	for seq := int64(1); seq <= 10; seq++ {
 		polite.SendFrame(parrot)
-		if m := polite.Next(); m.Type != "result" || m.Seq != seq || m.Top() != "macaw" {
+		if m := polite.Next(); m.Type != contract.TypeResult || m.Seq != seq || m.Top() != "macaw" {
 			t.Fatalf("polite frame %d while another session floods: %+v", seq, m)
 		}
 	}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/webcamhub/webcamhub/hub/contract"
 	"github.com/webcamhub/webcamhub/hub/internal/imagesniff"
 	"github.com/webcamhub/webcamhub/hub/internal/sessionid"
 	"github.com/webcamhub/webcamhub/hub/internal/traceparent"
@@ -24,14 +26,20 @@ type analyzePrediction struct {
 	Confidence float64 `json:"confidence"`
 }
 
+// workerReply is a worker's whole answer, which the analyze API reshapes.
+type workerReply struct {
+	replyHead
+	Predictions []contract.Prediction `json:"predictions"`
+}
+
 // analyze classifies one base64 image through the same NATS path as the
-// live frames (subject frames.api.<request id>) and answers its top-3.
+// live frames (kind api, a fresh request id) and answers its top-3.
 func (h *Hub) analyze(c *fiber.Ctx) error {
 	h.metrics.APIRequests.Add(1)
 	var req analyzeRequest
 	if err := json.Unmarshal(c.Body(), &req); err != nil || req.Base64Image == "" {
-		h.metrics.CountError(CodeBadRequest)
-		return c.Status(fiber.StatusBadRequest).JSON(fiber.Map{"message": `the body must be JSON {"base64Image": "<base64 of a JPEG, PNG, WebP or BMP>"}`})
+		h.metrics.CountError(contract.CodeBadRequest)
+		return apiError(c, contract.CodeBadRequest)
 	}
 	encoded := req.Base64Image
 	if strings.HasPrefix(encoded, "data:") { // a data URL from a FileReader
@@ -41,22 +49,22 @@ func (h *Hub) analyze(c *fiber.Ctx) error {
 	}
 	image, err := base64.StdEncoding.DecodeString(strings.TrimSpace(encoded))
 	if err != nil {
-		h.metrics.CountError(CodeBadRequest)
-		return c.Status(fiber.StatusBadRequest).JSON(fiber.Map{"message": "base64Image is not valid base64"})
+		h.metrics.CountError(contract.CodeBadRequest)
+		return apiError(c, contract.CodeBadRequest)
 	}
 	if len(image) > h.cfg.MaxFrameBytes {
-		h.metrics.CountError(CodeTooLarge)
-		return apiError(c, CodeTooLarge)
+		h.metrics.CountError(contract.CodeTooLarge)
+		return apiError(c, contract.CodeTooLarge)
 	}
 	contentType, ok := imagesniff.ContentType(image)
 	if !ok {
-		h.metrics.CountError(CodeBadImage)
-		return apiError(c, CodeBadImage)
+		h.metrics.CountError(contract.CodeBadImage)
+		return apiError(c, contract.CodeBadImage)
 	}
 	ctx, cancel := context.WithTimeout(c.UserContext(), h.cfg.FrameTimeout)
 	defer cancel()
-	frame := FrameRequest{Kind: "api", Session: sessionid.New(), Seq: 1, ContentType: contentType, Image: image}
-	if tp := c.Get(headerTraceparent); traceparent.Valid(tp) {
+	frame := FrameRequest{Kind: contract.KindAPI, Session: sessionid.New(), Seq: 1, ContentType: contentType, Image: image}
+	if tp := c.Get(contract.HeaderTraceparent); traceparent.Valid(tp) {
 		frame.Traceparent = tp // the caller's trace goes on to the worker
 	} else if h.cfg.Trace {
 		frame.Traceparent = traceparent.New()
@@ -64,21 +72,28 @@ func (h *Hub) analyze(c *fiber.Ctx) error {
 	reply, err := h.broker.Request(ctx, frame)
 	if err != nil {
 		code := codeOf(err)
-		if code == CodeInternal {
+		if code == contract.CodeInternal {
 			h.log.Error("analyze failed", "err", err)
 		}
 		h.metrics.CountError(code)
 		return apiError(c, code)
 	}
 	var msg workerReply
-	if err := checkReply(reply, 1, &msg); err != nil {
-		h.log.Error("bad worker reply", "err", err)
-		h.metrics.CountError(CodeInternal)
-		return apiError(c, CodeInternal)
+	if err := json.Unmarshal(reply, &msg); err != nil {
+		err = errors.Join(ErrBadReply, err)
+	} else {
+		err = checkReply(msg.replyHead, frame.Seq)
 	}
-	if msg.Type == "error" {
-		h.metrics.CountError(msg.Code)
-		return apiError(c, msg.Code)
+	if err != nil {
+		h.log.Error("bad worker reply", "err", err)
+		h.metrics.CountError(contract.CodeInternal)
+		return apiError(c, contract.CodeInternal)
+	}
+	if msg.Type == contract.TypeError {
+		h.log.Debug("worker answered an error", "code", msg.Code, "message", msg.Message)
+		code := publicCode(msg.Code)
+		h.metrics.CountError(code)
+		return apiError(c, code)
 	}
 	h.metrics.Results.Add(1)
 	out := make([]analyzePrediction, len(msg.Predictions))
@@ -86,8 +101,4 @@ func (h *Hub) analyze(c *fiber.Ctx) error {
 		out[i] = analyzePrediction{Label: p.Label, Confidence: p.Confidence}
 	}
 	return c.JSON(out)
-}
-
-func apiError(c *fiber.Ctx, code string) error {
-	return c.Status(httpStatus(code)).JSON(fiber.Map{"message": publicMessage(code), "code": code})
 }

@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/webcamhub/webcamhub/hub/contract"
 	"github.com/webcamhub/webcamhub/hub/internal/testworker"
+	"github.com/webcamhub/webcamhub/internal/testkit"
 )
 
 func postAnalyze(t *testing.T, base, body string) (int, []byte) {
@@ -63,28 +65,27 @@ func TestAnalyzeErrorsHaveStatusAndMessage(t *testing.T) {
 	big := append([]byte{0xFF, 0xD8, 0xFF}, bytes.Repeat([]byte{1}, 30_000)...)
 	cases := []struct {
 		name, base, body string
-		status           int
+		code             string
 	}{
-		{"not json", hanging, `{"base64`, http.StatusBadRequest},
-		{"no image", hanging, `{}`, http.StatusBadRequest},
-		{"bad base64", hanging, `{"base64Image":"%%%"}`, http.StatusBadRequest},
-		{"not an image", hanging, analyzeBody([]byte("hello, world, this is text")), http.StatusBadRequest},
-		{"too large", hanging, analyzeBody(big), http.StatusRequestEntityTooLarge},
-		{"over the body limit", hanging, analyzeBody(bytes.Repeat(big, 4)), http.StatusRequestEntityTooLarge},
-		{"worker hangs", hanging, analyzeBody(fakeJPEG), http.StatusGatewayTimeout},
-		{"no worker", noWorker, analyzeBody(fakeJPEG), http.StatusServiceUnavailable},
+		{"not json", hanging, `{"base64`, contract.CodeBadRequest},
+		{"no image", hanging, `{}`, contract.CodeBadRequest},
+		{"bad base64", hanging, `{"base64Image":"%%%"}`, contract.CodeBadRequest},
+		{"not an image", hanging, analyzeBody([]byte("hello, world, this is text")), contract.CodeBadImage},
+		{"too large", hanging, analyzeBody(big), contract.CodeTooLarge},
+		{"over the body limit", hanging, analyzeBody(bytes.Repeat(big, 4)), contract.CodeTooLarge},
+		{"worker hangs", hanging, analyzeBody(fakeJPEG), contract.CodeTimeout},
+		{"no worker", noWorker, analyzeBody(fakeJPEG), contract.CodeUnavailable},
 	}
 	for _, c := range cases {
+		want, _ := contract.LookupError(c.code)
 		status, data := postAnalyze(t, c.base, c.body)
-		if status != c.status {
-			t.Errorf("%s: status %d, want %d (%s)", c.name, status, c.status, data)
+		if status != want.HTTPStatus {
+			t.Errorf("%s: status %d, want %d (%s)", c.name, status, want.HTTPStatus, data)
 			continue
 		}
-		var e struct {
-			Message string `json:"message"`
-		}
-		if err := json.Unmarshal(data, &e); err != nil || e.Message == "" {
-			t.Errorf("%s: body %s, want {\"message\":…}", c.name, data)
+		var e contract.APIError
+		if err := json.Unmarshal(data, &e); err != nil || e.Code != c.code || e.Message != want.Message {
+			t.Errorf("%s: body %s, want {\"code\":%q,\"message\":%q}", c.name, data, c.code, want.Message)
 		}
 		if strings.Contains(string(data), "127.0.0.1") || strings.Contains(string(data), "nats") {
 			t.Errorf("%s: internal detail in %s", c.name, data)
@@ -129,5 +130,41 @@ func TestHealthAndReadiness(t *testing.T) {
 	}
 	if s := get("/metrics"); s != 200 {
 		t.Fatalf("metrics %d", s)
+	}
+}
+
+// A worker's own error text never reaches a client: the WebSocket answer,
+// the watcher's copy and the REST answer all carry the code's fixed
+// sentence, and a code the contract does not know becomes internal.
+func TestWorkerErrorsAreAnsweredWithTheFixedSentence(t *testing.T) {
+	const leak = "Traceback: cannot open /srv/secret/model at 10.0.0.7"
+	for _, c := range []struct{ workerCode, want string }{
+		{contract.CodeBadImage, contract.CodeBadImage},
+		{"disk_on_fire", contract.CodeInternal},
+	} {
+		ns := startNATS(t, 0)
+		startWorker(t, ns.ClientURL(), testworker.Options{FailCode: c.workerCode, FailMessage: leak})
+		_, base := startHub(t, ns.ClientURL(), nil)
+		want, _ := contract.LookupError(c.want)
+
+		streamer := dial(t, base, "", nil)
+		session := streamer.Welcome()
+		watcher := dial(t, base, "?"+contract.QueryWatch+"="+session, nil)
+		watcher.Welcome()
+		streamer.SendFrame(fakeJPEG)
+		for who, cl := range map[string]*testkit.Client{"streamer": streamer, "watcher": watcher} {
+			if m := cl.Next(); m.Type != contract.TypeError || m.Seq != 1 || m.Code != c.want || m.Message != want.Message {
+				t.Errorf("worker code %s: %s got %+v, want %s with %q", c.workerCode, who, m, c.want, want.Message)
+			}
+		}
+
+		status, data := postAnalyze(t, base, analyzeBody(fakeJPEG))
+		var e contract.APIError
+		if err := json.Unmarshal(data, &e); err != nil || status != want.HTTPStatus || e.Code != c.want || e.Message != want.Message {
+			t.Errorf("worker code %s: analyze %d %s, want %d with %s", c.workerCode, status, data, want.HTTPStatus, c.want)
+		}
+		if strings.Contains(string(data), "secret") {
+			t.Errorf("the worker's text reached the API client: %s", data)
+		}
 	}
 }

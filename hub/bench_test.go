@@ -11,6 +11,7 @@ import (
 	fws "github.com/fasthttp/websocket"
 	"github.com/nats-io/nats.go"
 
+	"github.com/webcamhub/webcamhub/hub/contract"
 	"github.com/webcamhub/webcamhub/hub/internal/testworker"
 )
 
@@ -39,8 +40,8 @@ func BenchmarkBareNATSRequestReply(b *testing.B) {
 			defer wg.Done()
 			local := make([]time.Duration, 0, per)
 			for i := range per {
-				msg := nats.NewMsg(fmt.Sprintf("frames.live.bench%d", s))
-				msg.Header.Set(headerFrameSeq, fmt.Sprint(i+1))
+				msg := nats.NewMsg(contract.FrameSubject(contract.KindLive, fmt.Sprintf("bench%d", s)))
+				msg.Header.Set(contract.HeaderFrameSeq, fmt.Sprint(i+1))
 				msg.Data = fakeJPEG
 				t0 := time.Now()
 				if _, err := nc.RequestMsg(msg, 5*time.Second); err != nil {
@@ -126,7 +127,7 @@ func drive(b *testing.B, conns []*fws.Conn, frames, window int, interval time.Du
 						Seq  int64  `json:"seq"`
 					}
 					_ = json.Unmarshal(data, &m)
-					if m.Type != "result" {
+					if m.Type != contract.TypeResult {
 						b.Errorf("answer %s", data)
 						return
 					}

@@ -11,20 +11,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-)
 
-// Subjects and headers of the NATS contract (docs/protocol.md).
-const (
-	frameSubjectPrefix  = "frames."
-	resultSubjectPrefix = "results."
-	workerPingSubject   = "workers.ping"
-	sessionInfoPrefix   = "sessions.info."
-
-	headerSessionID   = "Session-Id"
-	headerFrameSeq    = "Frame-Seq"
-	headerContentType = "Content-Type"
-	headerTopK        = "Top-K"
-	headerTraceparent = "traceparent"
+	"github.com/webcamhub/webcamhub/hub/contract"
 )
 
 const (
@@ -44,7 +32,7 @@ const (
 
 // FrameRequest is one image on its way to a worker.
 type FrameRequest struct {
-	Kind        string // "live", "api"
+	Kind        string // contract.KindLive, contract.KindAPI
 	Session     string
 	Seq         int64
 	ContentType string
@@ -53,31 +41,8 @@ type FrameRequest struct {
 	Image       []byte
 }
 
-// Subject is where the frame is published: frames.<kind>.<session>.
-func (f FrameRequest) Subject() string { return frameSubjectPrefix + f.Kind + "." + f.Session }
-
-// Broker is the hub's seam to the message bus: frames out, replies and
-// published results in.
-type Broker interface {
-	// Request sends a frame to one worker and returns its reply (a result or
-	// an error JSON), or an error that codeOf understands.
-	Request(ctx context.Context, f FrameRequest) ([]byte, error)
-	// Subscribe calls fn with every message on subject until unsubscribe.
-	Subscribe(subject string, fn func(data []byte)) (unsubscribe func(), err error)
-	// Respond answers requests on subject with the bytes reply returns.
-	Respond(subject string, reply func() []byte) (unsubscribe func(), err error)
-	// Exists reports whether something answers requests on subject.
-	Exists(ctx context.Context, subject string) (bool, error)
-	// PingWorkers returns nil when at least one worker answers.
-	PingWorkers(ctx context.Context) error
-	// Publish sends data on subject (best effort).
-	Publish(subject string, data []byte) error
-	Connected() bool
-	// Close drains subscriptions and closes the connection; safe to call twice.
-	Close() error
-}
-
-// natsBroker is the Broker over a nats.go connection.
+// natsBroker is the hub's seam to the message bus, over a nats.go
+// connection: frames out, replies and published results in.
 type natsBroker struct {
 	nc        *nats.Conn
 	log       *slog.Logger
@@ -125,16 +90,16 @@ func (b *natsBroker) Request(ctx context.Context, f FrameRequest) ([]byte, error
 	if !b.nc.IsConnected() {
 		return nil, fmt.Errorf("nats %s: %w", b.nc.Status(), ErrUnavailable)
 	}
-	msg := nats.NewMsg(f.Subject())
+	msg := nats.NewMsg(contract.FrameSubject(f.Kind, f.Session))
 	msg.Data = f.Image
-	msg.Header.Set(headerSessionID, f.Session)
-	msg.Header.Set(headerFrameSeq, strconv.FormatInt(f.Seq, 10))
-	msg.Header.Set(headerContentType, f.ContentType)
+	msg.Header.Set(contract.HeaderSessionID, f.Session)
+	msg.Header.Set(contract.HeaderFrameSeq, strconv.FormatInt(f.Seq, 10))
+	msg.Header.Set(contract.HeaderContentType, f.ContentType)
 	if f.TopK > 0 {
-		msg.Header.Set(headerTopK, strconv.Itoa(f.TopK))
+		msg.Header.Set(contract.HeaderTopK, strconv.Itoa(f.TopK))
 	}
 	if f.Traceparent != "" {
-		msg.Header.Set(headerTraceparent, f.Traceparent)
+		msg.Header.Set(contract.HeaderTraceparent, f.Traceparent)
 	}
 	reply, err := b.nc.RequestMsgWithContext(ctx, msg)
 	if err != nil {
@@ -187,13 +152,11 @@ func (b *natsBroker) PingWorkers(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, workerPingTimeout)
 	defer cancel()
-	reply, err := b.nc.RequestWithContext(ctx, workerPingSubject, nil)
+	reply, err := b.nc.RequestWithContext(ctx, contract.WorkerPingSubject, nil)
 	if err != nil {
 		return fmt.Errorf("pinging workers: %w", err)
 	}
-	var pong struct {
-		Worker string `json:"worker"`
-	}
+	var pong contract.WorkerPong
 	if err := json.Unmarshal(reply.Data, &pong); err != nil || pong.Worker == "" {
 		return fmt.Errorf("pinging workers: %w", ErrBadReply)
 	}

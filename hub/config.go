@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/webcamhub/webcamhub/hub/internal/embeddednats"
 )
 
 // Config is everything the hub can be told at start. ParseConfig fills it from
@@ -284,6 +287,22 @@ func ConfigFromEnv(args []string) (Config, error) {
 	return ParseConfig(args, os.Getenv, os.Stderr)
 }
 
-// maxFrameBytesLimit keeps a frame and its headers inside the embedded NATS
-// server's max payload (8 MiB).
-const maxFrameBytesLimit = 8<<20 - 64<<10
+// Payload limits. A frame travels as one NATS message with its headers; in
+// a WebSocket text message or the analyze API's body it is base64 inside JSON.
+const (
+	// natsHeaderRoom is what a frame's NATS headers may take of the server's
+	// max payload: the headers of docs/asyncapi.yaml take about 150 bytes.
+	natsHeaderRoom = 4 << 10
+	// jsonEnvelopeRoom is what the JSON around a base64 image may take
+	// (field names, a data: URL prefix).
+	jsonEnvelopeRoom = 4 << 10
+	// maxFrameBytesLimit keeps a frame and its headers inside the embedded
+	// NATS server's max payload.
+	maxFrameBytesLimit = embeddednats.MaxPayload - natsHeaderRoom
+)
+
+// textMessageLimit is the largest WebSocket text message (and analyze API
+// body) the hub reads: a frame in base64 inside its JSON.
+func textMessageLimit(maxFrameBytes int) int {
+	return base64.StdEncoding.EncodedLen(maxFrameBytes) + jsonEnvelopeRoom
+}

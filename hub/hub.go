@@ -15,6 +15,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/webcamhub/webcamhub/hub/contract"
 	"github.com/webcamhub/webcamhub/hub/internal/embeddednats"
 )
 
@@ -24,7 +25,7 @@ type Hub struct {
 	cfg     Config
 	log     *slog.Logger
 	metrics *Metrics
-	broker  Broker
+	broker  *natsBroker
 	embed   *embeddednats.Server
 	app     *fiber.App
 
@@ -84,10 +85,9 @@ func (h *Hub) checkPayloadLimit(b *natsBroker) error {
 	if !b.nc.IsConnected() {
 		return nil // checked by the server itself once connected; frames get "internal" then
 	}
-	const headerRoom = 4 << 10
-	if limit := b.nc.MaxPayload(); int64(h.cfg.MaxFrameBytes)+headerRoom > limit {
+	if limit := b.nc.MaxPayload(); int64(h.cfg.MaxFrameBytes)+natsHeaderRoom > limit {
 		return fmt.Errorf("%w: max frame bytes %d does not fit the NATS server's max_payload %d (less %d for headers): lower HUB_MAX_FRAME_BYTES or raise max_payload",
-			ErrInvalidConfig, h.cfg.MaxFrameBytes, limit, headerRoom)
+			ErrInvalidConfig, h.cfg.MaxFrameBytes, limit, natsHeaderRoom)
 	}
 	return nil
 }
@@ -138,7 +138,7 @@ func (h *Hub) Close() error {
 		}
 		h.mu.Unlock()
 		for _, s := range open {
-			s.close(CloseGoingAway, "hub shutting down")
+			s.close(contract.CloseGoingAway, "hub shutting down")
 		}
 		if !waitTimeout(&h.sessionsDone, time.Until(deadline)) {
 			h.log.Warn("sessions still open at shutdown deadline")

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"sync/atomic"
+
+	"github.com/webcamhub/webcamhub/hub/contract"
 )
 
 // Metrics are the hub's counters, served at /metrics in the Prometheus text
@@ -17,22 +19,15 @@ type Metrics struct {
 	Dropped           atomic.Int64
 	SlowClientsClosed atomic.Int64
 	SessionsRefused   atomic.Int64
-	errorsByCode      [len(errorCodes)]atomic.Int64
-	APIRequests       atomic.Int64
+	// errorsByCode counts error answers in the order of contract.ErrorCodes
+	// (an unknown code counts as internal).
+	errorsByCode [len(contract.ErrorCodes)]atomic.Int64
+	APIRequests  atomic.Int64
 }
-
-// errorCodes fixes the order of the per-code error counters.
-var errorCodes = [...]string{CodeBadImage, CodeTooLarge, CodeTimeout, CodeUnavailable, CodeRateLimited, CodeBadRequest, CodeUnknownSession, CodeInternal}
 
 // CountError counts one error answer with code.
 func (m *Metrics) CountError(code string) {
-	for i, c := range errorCodes {
-		if c == code {
-			m.errorsByCode[i].Add(1)
-			return
-		}
-	}
-	m.errorsByCode[len(errorCodes)-1].Add(1)
+	m.errorsByCode[contract.ErrorIndex(code)].Add(1)
 }
 
 // WriteTo writes the counters in the Prometheus text exposition format.
@@ -58,8 +53,8 @@ func (m *Metrics) WriteTo(w io.Writer) (int64, error) {
 	counter("hub_slow_clients_closed_total", "Connections closed because the client did not read.", m.SlowClientsClosed.Load())
 	counter("hub_api_requests_total", "POST /api/v1/analyze requests.", m.APIRequests.Load())
 	line("# HELP hub_errors_total Error answers by code.\n# TYPE hub_errors_total counter\n")
-	for i, c := range errorCodes {
-		line("hub_errors_total{code=%q} %d\n", c, m.errorsByCode[i].Load())
+	for i, row := range contract.ErrorCodes {
+		line("hub_errors_total{code=%q} %d\n", row.Code, m.errorsByCode[i].Load())
 	}
 	return n, nil
 }

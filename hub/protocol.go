@@ -2,97 +2,61 @@ package hub
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"time"
+
+	"github.com/webcamhub/webcamhub/hub/contract"
 )
 
-// ProtocolVersion is announced in the welcome message; it changes only when
-// a message changes incompatibly.
-const ProtocolVersion = 1
+// closeAbnormal marks a connection that failed under the hub: no close
+// frame can be sent (RFC 6455 reserves 1006 for exactly that), so it is no
+// part of the contract.
+const closeAbnormal = 1006
 
-// WebSocket close codes of the hub (4000–4999 is the private range of RFC
-// 6455). A message beyond the hard read limit is closed with 1009 by the
-// WebSocket package itself.
-const (
-	CloseNormal         = 1000
-	CloseGoingAway      = 1001 // the hub is shutting down
-	CloseInternal       = 1011 // the handler failed
-	CloseSlowClient     = 4001 // the client did not read its results fast enough
-	CloseUnknownSession = 4004 // a watcher's session id is not live
-	// closeAbnormal marks a connection that failed under the hub: no close
-	// frame can be sent (RFC 6455 reserves 1006 for exactly that).
-	closeAbnormal = 1006
-)
-
-// welcomeMsg is the first message of every connection.
-type welcomeMsg struct {
-	Type           string `json:"type"`
-	Session        string `json:"session"`
-	Watching       string `json:"watching,omitempty"`
-	Protocol       int    `json:"protocol"`
-	MaxFrameBytes  int    `json:"maxFrameBytes"`
-	FramesInFlight int    `json:"framesInFlight"`
-	FrameTimeoutMs int64  `json:"frameTimeoutMs"`
-}
-
-type errorMsg struct {
-	Type    string `json:"type"`
-	Seq     int64  `json:"seq,omitempty"`
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
-type droppedMsg struct {
-	Type   string `json:"type"`
-	Seq    int64  `json:"seq"`
-	Reason string `json:"reason"`
-}
-
-type pongMsg struct {
-	Type string          `json:"type"`
-	ID   json.RawMessage `json:"id,omitempty"`
-	Time int64           `json:"time"`
-}
-
-// controlMsg is any text message a client sends.
-type controlMsg struct {
-	Type  string          `json:"type"`
-	Image []byte          `json:"image,omitempty"` // base64 in JSON, for "frame"
-	ID    json.RawMessage `json:"id,omitempty"`    // echoed in "pong"
-	TopK  *int            `json:"topK,omitempty"`  // for "options"
-}
-
-// replyHead is the part of a worker's answer the hub checks before the
-// bytes go to a client unchanged.
+// replyHead is the part of a worker's answer the hub reads before the bytes
+// of a result go to a client unchanged.
 type replyHead struct {
-	Type string `json:"type"`
-	Seq  int64  `json:"seq"`
-	Code string `json:"code"`
+	Type    string `json:"type"`
+	Seq     int64  `json:"seq"`
+	Code    string `json:"code"`    // errors only
+	Message string `json:"message"` // errors only: the worker's text, for the log
 }
 
-// workerReply is a worker's whole answer, for the analyze API, which
-// reshapes it.
-type workerReply struct {
-	replyHead
-	Predictions []Prediction `json:"predictions"`
+// checkReply makes sure a decoded worker reply is a result or an error for
+// the frame seq.
+func checkReply(head replyHead, seq int64) error {
+	if head.Type != contract.TypeResult && head.Type != contract.TypeError {
+		return fmt.Errorf("%w: type %q", ErrBadReply, head.Type)
+	}
+	if head.Seq != seq {
+		return fmt.Errorf("%w: reply for frame %d, want %d", ErrBadReply, head.Seq, seq)
+	}
+	return nil
 }
 
-// Prediction is one of the top-k labels of a result.
-type Prediction struct {
-	Label      string  `json:"label"`
-	Index      int     `json:"index"`
-	Confidence float64 `json:"confidence"`
+// parseReplyHead decodes the head of a worker's reply to frame seq and
+// checks it.
+func parseReplyHead(reply []byte, seq int64) (replyHead, error) {
+	var head replyHead
+	if err := json.Unmarshal(reply, &head); err != nil {
+		return head, errors.Join(ErrBadReply, err)
+	}
+	return head, checkReply(head, seq)
 }
 
+// encodeError is the error answer for code, with the code's fixed sentence.
 func encodeError(seq int64, code string) []byte {
-	return mustJSON(errorMsg{Type: "error", Seq: seq, Code: code, Message: publicMessage(code)})
+	row, _ := contract.LookupError(code)
+	return mustJSON(contract.Error{Type: contract.TypeError, Seq: seq, Code: row.Code, Message: row.Message})
 }
 
 func encodeDropped(seq int64, reason string) []byte {
-	return mustJSON(droppedMsg{Type: "dropped", Seq: seq, Reason: reason})
+	return mustJSON(contract.Dropped{Type: contract.TypeDropped, Seq: seq, Reason: reason})
 }
 
 func encodePong(id json.RawMessage, now time.Time) []byte {
-	return mustJSON(pongMsg{Type: "pong", ID: id, Time: now.UnixMilli()})
+	return mustJSON(contract.Pong{Type: contract.TypePong, ID: id, Time: now.UnixMilli()})
 }
 
 // mustJSON encodes the hub's own message types, which cannot fail to encode.

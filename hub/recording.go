@@ -7,6 +7,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/webcamhub/webcamhub/hub/contract"
 )
 
 // Recording streams (docs/protocol.md, "Record and replay").
@@ -31,8 +33,8 @@ func ensureRecordingStreams(nc *nats.Conn, cfg Config) error {
 	ctx, cancel := context.WithTimeout(context.Background(), jetStreamSetupTimeout)
 	defer cancel()
 	for _, sc := range []jetstream.StreamConfig{
-		{Name: framesStream, Subjects: []string{frameSubjectPrefix + "live.>"}, Description: "live camera frames, for replay"},
-		{Name: resultsStream, Subjects: []string{resultSubjectPrefix + ">"}, Description: "results of every frame"},
+		{Name: framesStream, Subjects: []string{contract.FrameSubject(contract.KindLive, ">")}, Description: "live camera frames, for replay"},
+		{Name: resultsStream, Subjects: []string{contract.ResultsWildcard}, Description: "results of every frame"},
 	} {
 		sc.NoAck = true
 		sc.MaxAge = cfg.RecordMaxAge

@@ -7,6 +7,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/webcamhub/webcamhub/hub/contract"
 	"github.com/webcamhub/webcamhub/hub/internal/testworker"
 )
 
@@ -23,7 +24,7 @@ func TestRecordingKeepsFramesAndResultsWithoutAnsweringFrames(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	for name, subject := range map[string]string{"FRAMES": "frames.live.>", "RESULTS": "results.>"} {
+	for name, subject := range map[string]string{"FRAMES": contract.FrameSubject(contract.KindLive, ">"), "RESULTS": contract.ResultsWildcard} {
 		s, err := js.Stream(ctx, name)
 		if err != nil {
 			t.Fatalf("stream %s: %v", name, err)
@@ -39,7 +40,7 @@ func TestRecordingKeepsFramesAndResultsWithoutAnsweringFrames(t *testing.T) {
 	for seq := int64(1); seq <= 3; seq++ {
 		c.SendFrame(fakeJPEG)
 		// The worker's result, not a JetStream PubAck, answers the frame.
-		if m := c.Next(); m.Type != "result" || m.Seq != seq {
+		if m := c.Next(); m.Type != contract.TypeResult || m.Seq != seq {
 			t.Fatalf("frame %d with recording on: %+v", seq, m)
 		}
 	}
@@ -49,7 +50,7 @@ func TestRecordingKeepsFramesAndResultsWithoutAnsweringFrames(t *testing.T) {
 		if err1 != nil || err2 != nil {
 			return false
 		}
-		fi, err1 := frames.Info(ctx, jetstream.WithSubjectFilter("frames.live."+session))
+		fi, err1 := frames.Info(ctx, jetstream.WithSubjectFilter(contract.FrameSubject(contract.KindLive, session)))
 		ri, err2 := results.Info(ctx)
 		return err1 == nil && err2 == nil && fi.State.Msgs == 3 && ri.State.Msgs == 3
 	})

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/webcamhub/webcamhub/hub/contract"
 	"github.com/webcamhub/webcamhub/hub/internal/testworker"
 	"github.com/webcamhub/webcamhub/internal/testkit"
 )
@@ -23,7 +24,7 @@ func TestNATSOutageAnswersUnavailableThenRecovers(t *testing.T) {
 	c := dial(t, base, "", nil)
 	c.Welcome()
 	c.SendFrame(fakeJPEG)
-	if m := c.Next(); m.Type != "result" {
+	if m := c.Next(); m.Type != contract.TypeResult {
 		t.Fatalf("before the outage: %+v", m)
 	}
 
@@ -33,7 +34,7 @@ func TestNATSOutageAnswersUnavailableThenRecovers(t *testing.T) {
 	// "timeout"; the contract under test is what happens once it knows.
 	waitFor(t, "the hub to notice NATS is gone", func() bool { return !h.broker.Connected() })
 	c.SendFrame(fakeJPEG)
-	if m := c.Next(); m.Type != "error" || m.Code != CodeUnavailable || m.Seq != 2 {
+	if m := c.Next(); m.Type != contract.TypeError || m.Code != contract.CodeUnavailable || m.Seq != 2 {
 		t.Fatalf("during the outage: %+v, want unavailable for seq 2", m)
 	}
 
@@ -49,10 +50,10 @@ func TestNATSOutageAnswersUnavailableThenRecovers(t *testing.T) {
 		if m.Seq != seq {
 			t.Fatalf("answer %+v, want seq %d", m, seq)
 		}
-		if m.Type == "result" {
+		if m.Type == contract.TypeResult {
 			break
 		}
-		if m.Code != CodeUnavailable && m.Code != CodeTimeout {
+		if m.Code != contract.CodeUnavailable && m.Code != contract.CodeTimeout {
 			t.Fatalf("while recovering: %+v", m)
 		}
 		if time.Now().After(deadline) {
@@ -69,7 +70,7 @@ func TestNoWorkerAnswersUnavailable(t *testing.T) {
 	c := dial(t, base, "", nil)
 	c.Welcome()
 	c.SendFrame(fakeJPEG)
-	if m := c.Next(); m.Type != "error" || m.Code != CodeUnavailable {
+	if m := c.Next(); m.Type != contract.TypeError || m.Code != contract.CodeUnavailable {
 		t.Fatalf("got %+v, want unavailable", m)
 	}
 }
@@ -83,8 +84,8 @@ func TestCloseEndsSessionsWithGoingAwayAndIsSafeTwice(t *testing.T) {
 	c.Welcome()
 	done := make(chan error, 1)
 	go func() { done <- h.Close() }()
-	if code := c.CloseCode(); code != CloseGoingAway {
-		t.Fatalf("close code %d, want %d", code, CloseGoingAway)
+	if code := c.CloseCode(); code != contract.CloseGoingAway {
+		t.Fatalf("close code %d, want %d", code, contract.CloseGoingAway)
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -108,7 +109,7 @@ func TestEmbeddedNATSServesWorkersAndHub(t *testing.T) {
 	c := dial(t, base, "", nil)
 	c.Welcome()
 	c.SendFrame(fakeJPEG)
-	if m := c.Next(); m.Type != "result" {
+	if m := c.Next(); m.Type != contract.TypeResult {
 		t.Fatalf("got %+v, want a result through the embedded NATS", m)
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/cors"
 	"github.com/gofiber/fiber/v2/middleware/limiter"
+
+	"github.com/webcamhub/webcamhub/hub/contract"
 )
 
 // routes builds the HTTP app: /ws, the API, health, metrics and the page.
@@ -19,8 +21,8 @@ func (h *Hub) routes() *fiber.App {
 	app := fiber.New(fiber.Config{
 		DisableStartupMessage: true,
 		AppName:               "webcam-hub",
-		// The analyze API carries a base64 image: 4/3 of the largest frame plus the JSON around it.
-		BodyLimit:    h.cfg.MaxFrameBytes/3*4 + 64<<10,
+		// The analyze API carries a base64 image in JSON, as a text message does.
+		BodyLimit:    textMessageLimit(h.cfg.MaxFrameBytes),
 		ErrorHandler: h.httpError,
 		// Slowloris guard for plain HTTP; WebSocket connections leave
 		// fasthttp's deadlines behind when they are hijacked.
@@ -39,34 +41,41 @@ func (h *Hub) routes() *fiber.App {
 		Max:        h.cfg.APIRatePerMin,
 		Expiration: time.Minute,
 		LimitReached: func(c *fiber.Ctx) error {
-			h.metrics.CountError(CodeRateLimited)
-			return apiError(c, CodeRateLimited)
+			h.metrics.CountError(contract.CodeRateLimited)
+			return apiError(c, contract.CodeRateLimited)
 		},
 	}), h.analyze)
-	app.Get("/ws", h.upgrade, h.websocketHandler())
+	app.Get(contract.WebSocketPath, h.upgrade, h.websocketHandler())
 	h.servePage(app)
 	return app
 }
 
 // httpError turns errors that reach Fiber (unknown routes, bodies over the
-// limit, …) into JSON {"message":…} without internal detail.
+// limit, …) into JSON without internal detail: {"code","message"} with the
+// code's fixed sentence when the status is one of the contract's codes,
+// {"message"} with Fiber's own text (such as "Cannot GET /x") otherwise.
 func (h *Hub) httpError(c *fiber.Ctx, err error) error {
-	status := fiber.StatusInternalServerError
-	message := publicMessage(CodeInternal)
 	var fe *fiber.Error
-	if errors.As(err, &fe) {
-		status = fe.Code
-		switch status {
-		case fiber.StatusRequestEntityTooLarge:
-			message = publicMessage(CodeTooLarge)
-		case fiber.StatusInternalServerError:
-		default:
-			message = fe.Message
-		}
-	} else {
+	if !errors.As(err, &fe) {
 		h.log.Error("http handler failed", "path", c.Path(), "err", err)
+		return apiError(c, contract.CodeInternal)
 	}
-	return c.Status(status).JSON(fiber.Map{"message": message})
+	switch fe.Code {
+	case fiber.StatusBadRequest:
+		return apiError(c, contract.CodeBadRequest)
+	case fiber.StatusRequestEntityTooLarge:
+		return apiError(c, contract.CodeTooLarge)
+	case fiber.StatusInternalServerError:
+		return apiError(c, contract.CodeInternal)
+	default:
+		return c.Status(fe.Code).JSON(fiber.Map{"message": fe.Message})
+	}
+}
+
+// apiError answers code with its status and fixed sentence.
+func apiError(c *fiber.Ctx, code string) error {
+	row, _ := contract.LookupError(code)
+	return c.Status(row.HTTPStatus).JSON(contract.APIError{Code: row.Code, Message: row.Message})
 }
 
 func (h *Hub) logRequests(c *fiber.Ctx) error {

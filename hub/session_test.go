@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/webcamhub/webcamhub/hub/contract"
 	"github.com/webcamhub/webcamhub/hub/internal/testworker"
 	"github.com/webcamhub/webcamhub/internal/testkit"
 )
@@ -21,7 +22,7 @@ func TestWelcomeThenResultsInSeqOrder(t *testing.T) {
 	for seq := int64(1); seq <= 5; seq++ {
 		c.SendFrame(fakeJPEG)
 		m := c.Next()
-		if m.Type != "result" || m.Seq != seq || m.Session != session {
+		if m.Type != contract.TypeResult || m.Seq != seq || m.Session != session {
 			t.Fatalf("answer to frame %d = %+v, want a result for seq %d of %s", seq, m, seq, session)
 		}
 		if len(m.Predictions) != 3 || m.Predictions[0].Label != "Egyptian cat" {
@@ -38,11 +39,11 @@ func TestBase64FrameMessageCountsInTheSameSequence(t *testing.T) {
 	c := dial(t, base, "", nil)
 	c.Welcome()
 	c.SendFrame(fakeJPEG)
-	if m := c.Next(); m.Type != "result" || m.Seq != 1 {
+	if m := c.Next(); m.Type != contract.TypeResult || m.Seq != 1 {
 		t.Fatalf("got %+v, want result 1", m)
 	}
 	c.SendText(`{"type":"frame","image":"` + base64.StdEncoding.EncodeToString(fakeJPEG) + `"}`)
-	if m := c.Next(); m.Type != "result" || m.Seq != 2 {
+	if m := c.Next(); m.Type != contract.TypeResult || m.Seq != 2 {
 		t.Fatalf("got %+v, want result 2", m)
 	}
 }
@@ -64,7 +65,7 @@ func TestSessionsNeverSeeEachOthersResults(t *testing.T) {
 		go func() {
 			o := outcome{}
 			m, err := c.Read(testWait)
-			if err != nil || m.Type != "welcome" {
+			if err != nil || m.Type != contract.TypeWelcome {
 				o.err = "no welcome"
 				results <- o
 				return
@@ -94,7 +95,7 @@ func TestSessionsNeverSeeEachOthersResults(t *testing.T) {
 		}
 		sessions[o.session] = true
 		for i, m := range o.got {
-			if m.Type != "result" || m.Session != o.session || m.Seq != int64(i+1) {
+			if m.Type != contract.TypeResult || m.Session != o.session || m.Seq != int64(i+1) {
 				t.Fatalf("session %s got %+v as answer %d", o.session, m, i+1)
 			}
 		}
@@ -127,7 +128,7 @@ func TestSlowWorkerNewestFrameWinsAndEveryFrameIsAnswered(t *testing.T) {
 		if prev, dup := answered[m.Seq]; dup {
 			t.Fatalf("frame %d answered twice: %s then %+v", m.Seq, prev, m)
 		}
-		if m.Type == "dropped" && m.Reason != "superseded" {
+		if m.Type == contract.TypeDropped && m.Reason != contract.DroppedSuperseded {
 			t.Fatalf("dropped for reason %q", m.Reason)
 		}
 		answered[m.Seq] = m.Type
@@ -135,9 +136,9 @@ func TestSlowWorkerNewestFrameWinsAndEveryFrameIsAnswered(t *testing.T) {
 	var results, dropped int
 	for _, kind := range answered {
 		switch kind {
-		case "result":
+		case contract.TypeResult:
 			results++
-		case "dropped":
+		case contract.TypeDropped:
 			dropped++
 		default:
 			t.Fatalf("unexpected answer %q", kind)
@@ -146,7 +147,7 @@ func TestSlowWorkerNewestFrameWinsAndEveryFrameIsAnswered(t *testing.T) {
 	if dropped == 0 || results < 2 {
 		t.Fatalf("results %d, dropped %d: want both", results, dropped)
 	}
-	if answered[frames] != "result" {
+	if answered[frames] != contract.TypeResult {
 		t.Fatalf("the newest frame was %s, want result", answered[frames])
 	}
 	if got := w.MaxBusy(session); got > 2 {
@@ -167,7 +168,7 @@ func TestFrameDeadlineAnswersTimeout(t *testing.T) {
 	c := dial(t, base, "", nil)
 	c.Welcome()
 	c.SendFrame(fakeJPEG)
-	if m := c.Next(); m.Type != "error" || m.Code != CodeTimeout || m.Seq != 1 {
+	if m := c.Next(); m.Type != contract.TypeError || m.Code != contract.CodeTimeout || m.Seq != 1 {
 		t.Fatalf("got %+v, want timeout error for seq 1", m)
 	}
 }
@@ -181,11 +182,11 @@ func TestOversizeFrameIsAnsweredAndConnectionStaysUsable(t *testing.T) {
 	c.Welcome()
 	big := append([]byte{0xFF, 0xD8, 0xFF}, bytes.Repeat([]byte{1}, 50_000)...)
 	c.SendFrame(big)
-	if m := c.Next(); m.Type != "error" || m.Code != CodeTooLarge || m.Seq != 1 {
+	if m := c.Next(); m.Type != contract.TypeError || m.Code != contract.CodeTooLarge || m.Seq != 1 {
 		t.Fatalf("got %+v, want too_large for seq 1", m)
 	}
 	c.SendFrame(fakeJPEG)
-	if m := c.Next(); m.Type != "result" || m.Seq != 2 {
+	if m := c.Next(); m.Type != contract.TypeResult || m.Seq != 2 {
 		t.Fatalf("got %+v, want result for seq 2", m)
 	}
 }
@@ -198,7 +199,7 @@ func TestNotAnImageIsBadImage(t *testing.T) {
 	c := dial(t, base, "", nil)
 	c.Welcome()
 	c.SendFrame([]byte("definitely not an image"))
-	if m := c.Next(); m.Type != "error" || m.Code != CodeBadImage || m.Seq != 1 {
+	if m := c.Next(); m.Type != contract.TypeError || m.Code != contract.CodeBadImage || m.Seq != 1 {
 		t.Fatalf("got %+v, want bad_image for seq 1", m)
 	}
 	if w.Frames() != 0 {
@@ -215,16 +216,16 @@ func TestMalformedControlMessagesAnswerErrorAndKeepTheConnection(t *testing.T) {
 	c.Welcome()
 	for _, bad := range []string{`{not json`, `{"type":"teleport"}`, `{"type":"options","topK":99}`, `[]`} {
 		c.SendText(bad)
-		if m := c.Next(); m.Type != "error" || m.Code != CodeBadRequest || m.Message == "" {
+		if m := c.Next(); m.Type != contract.TypeError || m.Code != contract.CodeBadRequest || m.Message == "" {
 			t.Fatalf("%s: got %+v, want bad_request", bad, m)
 		}
 	}
 	c.SendText(`{"type":"ping","id":7}`)
-	if m := c.Next(); m.Type != "pong" {
+	if m := c.Next(); m.Type != contract.TypePong {
 		t.Fatalf("got %+v, want pong", m)
 	}
 	c.SendFrame(fakeJPEG)
-	if m := c.Next(); m.Type != "result" || m.Seq != 1 {
+	if m := c.Next(); m.Type != contract.TypeResult || m.Seq != 1 {
 		t.Fatalf("got %+v, want result 1", m)
 	}
 }
@@ -254,7 +255,7 @@ func TestSessionFrameRateIsLimited(t *testing.T) {
 	limited := 0
 	for range 6 {
 		m := c.Next()
-		if m.Type == "error" && m.Code == CodeRateLimited {
+		if m.Type == contract.TypeError && m.Code == contract.CodeRateLimited {
 			limited++
 		}
 	}
@@ -283,8 +284,8 @@ func TestSlowClientIsClosedWithTypedCode(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	if code := c.CloseCode(); code != CloseSlowClient {
-		t.Fatalf("close code %d, want %d", code, CloseSlowClient)
+	if code := c.CloseCode(); code != contract.CloseSlowClient {
+		t.Fatalf("close code %d, want %d", code, contract.CloseSlowClient)
 	}
 	if h.Metrics().SlowClientsClosed.Load() != 1 {
 		t.Fatalf("slow clients counted %d, want 1", h.Metrics().SlowClientsClosed.Load())
@@ -300,7 +301,7 @@ func TestTraceGivesEveryFrameATraceparent(t *testing.T) {
 		c.Welcome()
 		before := w.Traced()
 		c.SendFrame(fakeJPEG)
-		if m := c.Next(); m.Type != "result" {
+		if m := c.Next(); m.Type != contract.TypeResult {
 			t.Fatalf("trace %v: %+v", trace, m)
 		}
 		if got := w.Traced() - before; (got == 1) != trace {

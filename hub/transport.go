@@ -1,34 +1,7 @@
 package hub
 
 import (
-	"io"
-	"net"
 	"time"
-)
-
-// Conn is the hub's seam to a WebSocket connection: what a session reads
-// and writes. contrib/websocket's *Conn (fasthttp/websocket) satisfies it.
-// One goroutine reads (NextReader, SetReadLimit, SetPongHandler) and one
-// writes (WriteMessage, SetWriteDeadline); WriteControl and Close may be
-// called from anywhere.
-type Conn interface {
-	NextReader() (messageType int, r io.Reader, err error)
-	WriteMessage(messageType int, data []byte) error
-	WriteControl(messageType int, data []byte, deadline time.Time) error
-	SetReadDeadline(t time.Time) error
-	SetWriteDeadline(t time.Time) error
-	SetReadLimit(limit int64)
-	SetPongHandler(h func(appData string) error)
-	UnderlyingConn() net.Conn
-	Close() error
-}
-
-// Message types of RFC 6455, as the websocket packages number them.
-const (
-	textMessage   = 1
-	binaryMessage = 2
-	closeMessage  = 8
-	pingMessage   = 9
 )
 
 const (

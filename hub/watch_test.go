@@ -3,6 +3,7 @@ package hub
 import (
 	"testing"
 
+	"github.com/webcamhub/webcamhub/hub/contract"
 	"github.com/webcamhub/webcamhub/hub/internal/testworker"
 )
 
@@ -16,25 +17,25 @@ func TestWatcherSeesTheWatchedSessionsResults(t *testing.T) {
 	streamer := dial(t, baseA, "", nil)
 	session := streamer.Welcome()
 	watcher := dial(t, baseB, "?watch="+session, nil)
-	if m := watcher.Next(); m.Type != "welcome" || m.Watching != session {
+	if m := watcher.Next(); m.Type != contract.TypeWelcome || m.Watching != session {
 		t.Fatalf("watcher welcome = %+v", m)
 	}
 	for seq := int64(1); seq <= 3; seq++ {
 		streamer.SendFrame(fakeJPEG)
-		if m := streamer.Next(); m.Type != "result" || m.Seq != seq {
+		if m := streamer.Next(); m.Type != contract.TypeResult || m.Seq != seq {
 			t.Fatalf("streamer got %+v", m)
 		}
-		if m := watcher.Next(); m.Type != "result" || m.Seq != seq || m.Session != session {
+		if m := watcher.Next(); m.Type != contract.TypeResult || m.Seq != seq || m.Session != session {
 			t.Fatalf("watcher got %+v, want result %d of %s", m, seq, session)
 		}
 	}
 	// A watcher sends no frames.
 	watcher.SendFrame(fakeJPEG)
-	if m := watcher.Next(); m.Type != "error" || m.Code != CodeBadRequest {
+	if m := watcher.Next(); m.Type != contract.TypeError || m.Code != contract.CodeBadRequest {
 		t.Fatalf("frame from a watcher: %+v, want bad_request", m)
 	}
 	_ = streamer.Conn.Close()
-	if m := watcher.Next(); m.Type != "ended" || m.Session != session {
+	if m := watcher.Next(); m.Type != contract.TypeEnded || m.Session != session {
 		t.Fatalf("after the streamer left: %+v, want ended", m)
 	}
 }
@@ -44,11 +45,11 @@ func TestWatchingAnUnknownOrMalformedSessionIsAnError(t *testing.T) {
 	_, base := startHub(t, ns.ClientURL(), nil)
 	for _, id := range []string{"AAAAAAAAAAAAAAAAAAAAAA", "not-an-id", "a.b.c"} {
 		c := dial(t, base, "?watch="+id, nil)
-		if m := c.Next(); m.Type != "error" || m.Code != CodeUnknownSession {
+		if m := c.Next(); m.Type != contract.TypeError || m.Code != contract.CodeUnknownSession {
 			t.Fatalf("watch %q: %+v, want unknown_session", id, m)
 		}
-		if code := c.CloseCode(); code != CloseUnknownSession {
-			t.Fatalf("watch %q: close code %d, want %d", id, code, CloseUnknownSession)
+		if code := c.CloseCode(); code != contract.CloseUnknownSession {
+			t.Fatalf("watch %q: close code %d, want %d", id, code, contract.CloseUnknownSession)
 		}
 	}
 }
@@ -76,7 +77,7 @@ func TestResumeKeepsTheSessionIdForWatchers(t *testing.T) {
 	}
 
 	_ = first.Conn.Close()
-	if m := watcher.Next(); m.Type != "ended" {
+	if m := watcher.Next(); m.Type != contract.TypeEnded {
 		t.Fatalf("watcher: %+v, want ended", m)
 	}
 	again := dial(t, baseB, "?resume="+session, nil)
@@ -84,10 +85,10 @@ func TestResumeKeepsTheSessionIdForWatchers(t *testing.T) {
 		t.Fatalf("resumed session id %q, want %q", got, session)
 	}
 	again.SendFrame(fakeJPEG)
-	if m := again.Next(); m.Type != "result" || m.Seq != 1 {
+	if m := again.Next(); m.Type != contract.TypeResult || m.Seq != 1 {
 		t.Fatalf("resumed session: %+v, want result 1 (seq counts per connection)", m)
 	}
-	if m := watcher.Next(); m.Type != "result" || m.Session != session {
+	if m := watcher.Next(); m.Type != contract.TypeResult || m.Session != session {
 		t.Fatalf("watcher after the resume: %+v", m)
 	}
 }

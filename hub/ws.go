@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/webcamhub/webcamhub/hub/contract"
 	"github.com/webcamhub/webcamhub/hub/internal/sessionid"
 )
 
@@ -37,9 +39,9 @@ func (h *Hub) upgrade(c *fiber.Ctx) error {
 		h.metrics.SessionsRefused.Add(1)
 		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"message": reason})
 	}
-	if watch := c.Query("watch"); watch != "" {
+	if watch := c.Query(contract.QueryWatch); watch != "" {
 		c.Locals(localWatching, watch)
-	} else if resume := c.Query("resume"); resume != "" {
+	} else if resume := c.Query(contract.QueryResume); resume != "" {
 		c.Locals(localResume, resume)
 	}
 	return c.Next()
@@ -56,7 +58,7 @@ func (h *Hub) websocketHandler() fiber.Handler {
 		RecoverHandler: func(c *websocket.Conn) {
 			if r := recover(); r != nil {
 				h.log.Error("websocket handler panicked", "panic", r)
-				_ = c.WriteControl(closeMessage, closeFrame(CloseInternal, "internal error"), time.Now().Add(writeWait))
+				_ = c.WriteControl(websocket.CloseMessage, closeFrame(contract.CloseInternal, "internal error"), time.Now().Add(writeWait))
 			}
 		},
 	})
@@ -69,7 +71,7 @@ func (h *Hub) serveWebSocket(c *websocket.Conn) {
 	resume, _ := c.Locals(localResume).(string)
 	s := newSession(h, c.Conn, h.sessionID(resume), watching)
 	if !h.addSession(s) {
-		_ = c.WriteControl(closeMessage, closeFrame(CloseGoingAway, "hub not accepting sessions"), time.Now().Add(writeWait))
+		_ = c.WriteControl(websocket.CloseMessage, closeFrame(contract.CloseGoingAway, "hub not accepting sessions"), time.Now().Add(writeWait))
 		return
 	}
 	defer h.removeSession(s)
@@ -84,12 +86,10 @@ func (h *Hub) serveWebSocket(c *websocket.Conn) {
 func (h *Hub) serveStreamer(s *session) {
 	h.metrics.SessionsOpen.Add(1)
 	defer h.metrics.SessionsOpen.Add(-1)
-	// Answering sessions.info.<id> is how watchers on any hub learn that
-	// this session exists.
-	since := time.Now().UTC().Format(time.RFC3339)
-	stopInfo, err := h.broker.Respond(sessionInfoPrefix+s.id, func() []byte {
-		return mustJSON(map[string]string{"session": s.id, "since": since})
-	})
+	// Answering the session info subject is how watchers on any hub learn
+	// that this session exists.
+	info := mustJSON(contract.SessionInfo{Session: s.id, Since: time.Now().UTC().Format(time.RFC3339)})
+	stopInfo, err := h.broker.Respond(contract.SessionInfoSubject(s.id), func() []byte { return info })
 	if err != nil {
 		s.log.Warn("session not visible to watchers", "err", err)
 		stopInfo = func() {}
@@ -97,16 +97,12 @@ func (h *Hub) serveStreamer(s *session) {
 	stopInfo = sync.OnceFunc(stopInfo)
 	defer stopInfo() // also when the session panics
 	s.log.Info("session opened", "ip", s.conn.UnderlyingConn().RemoteAddr().String())
-	s.run(mustJSON(welcomeMsg{
-		Type: "welcome", Session: s.id, Protocol: ProtocolVersion,
-		MaxFrameBytes: h.cfg.MaxFrameBytes, FramesInFlight: h.cfg.FramesInFlight,
-		FrameTimeoutMs: h.cfg.FrameTimeout.Milliseconds(),
-	}))
+	s.run(h.welcome(s))
 	// No longer live (so the id can be resumed), then tell watchers the
 	// stream ended; the same connection keeps that order. Best effort: NATS
 	// may be gone.
 	stopInfo()
-	_ = h.broker.Publish(resultSubjectPrefix+"live."+s.id, mustJSON(map[string]string{"type": "ended", "session": s.id}))
+	_ = h.broker.Publish(contract.ResultSubject(contract.KindLive, s.id), mustJSON(contract.Ended{Type: contract.TypeEnded, Session: s.id}))
 }
 
 func (h *Hub) serveWatcher(s *session) {
@@ -116,24 +112,43 @@ func (h *Hub) serveWatcher(s *session) {
 		code := codeOf(err)
 		h.metrics.CountError(code)
 		s.enqueue(encodeError(0, code))
-		s.close(CloseUnknownSession, publicMessage(code))
+		row, _ := contract.LookupError(code)
+		s.close(contract.CloseUnknownSession, row.Message)
 		s.run(nil)
 		return
 	}
-	stop, err := h.broker.Subscribe(resultSubjectPrefix+"live."+s.watching, s.enqueue)
+	stop, err := h.broker.Subscribe(contract.ResultSubject(contract.KindLive, s.watching), func(msg []byte) {
+		s.enqueue(watchedMessage(msg))
+	})
 	if err != nil {
-		s.enqueue(encodeError(0, CodeUnavailable))
-		s.close(CloseGoingAway, "cannot watch now")
+		s.enqueue(encodeError(0, contract.CodeUnavailable))
+		s.close(contract.CloseGoingAway, "cannot watch now")
 		s.run(nil)
 		return
 	}
 	defer stop()
 	s.log.Info("watcher opened", "watching", s.watching)
-	s.run(mustJSON(welcomeMsg{
-		Type: "welcome", Session: s.id, Watching: s.watching, Protocol: ProtocolVersion,
+	s.run(h.welcome(s))
+}
+
+// welcome is the first message of s.
+func (h *Hub) welcome(s *session) []byte {
+	return mustJSON(contract.Welcome{
+		Type: contract.TypeWelcome, Session: s.id, Watching: s.watching, Protocol: contract.ProtocolVersion,
 		MaxFrameBytes: h.cfg.MaxFrameBytes, FramesInFlight: h.cfg.FramesInFlight,
 		FrameTimeoutMs: h.cfg.FrameTimeout.Milliseconds(),
-	}))
+	})
+}
+
+// watchedMessage is what a watcher gets for a message on the watched
+// session's results subject: the bytes as published, except that a
+// worker's error is worded by the contract, not by the worker.
+func watchedMessage(msg []byte) []byte {
+	var head replyHead
+	if err := json.Unmarshal(msg, &head); err != nil || head.Type != contract.TypeError {
+		return msg
+	}
+	return encodeError(head.Seq, publicCode(head.Code))
 }
 
 // sessionID gives a new connection its id: the one it asks to resume when
@@ -146,7 +161,7 @@ func (h *Hub) sessionID(resume string) string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), watchLookupTimeout)
 	defer cancel()
-	if live, err := h.broker.Exists(ctx, sessionInfoPrefix+resume); err != nil || live {
+	if live, err := h.broker.Exists(ctx, contract.SessionInfoSubject(resume)); err != nil || live {
 		return sessionid.New()
 	}
 	return resume
@@ -159,7 +174,7 @@ func (h *Hub) checkWatchable(id string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), watchLookupTimeout)
 	defer cancel()
-	ok, err := h.broker.Exists(ctx, sessionInfoPrefix+id)
+	ok, err := h.broker.Exists(ctx, contract.SessionInfoSubject(id))
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
+
+	"github.com/webcamhub/webcamhub/hub/contract"
 )
 
 func main() {
@@ -24,7 +26,7 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("wsclassify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	url := fs.String("url", envOr("HUB_WS", "ws://localhost:8080/ws"), "the hub's WebSocket URL (HUB_WS)")
+	url := fs.String("url", envOr("HUB_WS", "ws://localhost:8080"+contract.WebSocketPath), "the hub's WebSocket URL (HUB_WS)")
 	timeout := fs.Duration("timeout", 30*time.Second, "how long to wait for each answer")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -60,7 +62,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		fmt.Fprintln(stdout, string(answer.raw))
-		if answer.Type != "result" {
+		if answer.Type != contract.TypeResult {
 			status = 1
 		}
 	}
@@ -80,7 +82,7 @@ func answerFor(conn *websocket.Conn, seq int64, timeout time.Duration) (answer, 
 		if err != nil {
 			return a, err
 		}
-		if a.Seq == seq && (a.Type == "result" || a.Type == "error" || a.Type == "dropped") {
+		if a.Seq == seq && (a.Type == contract.TypeResult || a.Type == contract.TypeError || a.Type == contract.TypeDropped) {
 			return a, nil
 		}
 	}

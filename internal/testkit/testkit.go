@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
+
+	"github.com/webcamhub/webcamhub/hub/contract"
 )
 
 // FreePort returns a TCP port on 127.0.0.1 that nothing listens on now.
@@ -26,24 +28,17 @@ func FreePort(t testing.TB) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// Prediction is one label of a result.
-type Prediction struct {
-	Label      string  `json:"label"`
-	Index      int     `json:"index"`
-	Confidence float64 `json:"confidence"`
-}
-
-// Message is any message from the hub (docs/protocol.md).
+// Message is any message from the hub (docs/asyncapi.yaml), in one struct.
 type Message struct {
-	Type        string       `json:"type"`
-	Session     string       `json:"session"`
-	Watching    string       `json:"watching"`
-	Seq         int64        `json:"seq"`
-	Code        string       `json:"code"`
-	Message     string       `json:"message"`
-	Reason      string       `json:"reason"`
-	Worker      string       `json:"worker"`
-	Predictions []Prediction `json:"predictions"`
+	Type        string                `json:"type"`
+	Session     string                `json:"session"`
+	Watching    string                `json:"watching"`
+	Seq         int64                 `json:"seq"`
+	Code        string                `json:"code"`
+	Message     string                `json:"message"`
+	Reason      string                `json:"reason"`
+	Worker      string                `json:"worker"`
+	Predictions []contract.Prediction `json:"predictions"`
 }
 
 // Top is the first label of a result, or "".
@@ -73,9 +68,14 @@ func Dial(t testing.TB, base, query string, header http.Header, wait time.Durati
 	return &Client{t: t, Conn: c, Wait: wait}
 }
 
+// WebSocketURL is the hub's WebSocket endpoint for its base http://host:port.
+func WebSocketURL(base string) string {
+	return "ws" + strings.TrimPrefix(base, "http") + contract.WebSocketPath
+}
+
 // TryDial connects to base at /ws+query and reports why it could not.
 func TryDial(base, query string, header http.Header) (*websocket.Conn, error) {
-	u := "ws" + strings.TrimPrefix(base, "http") + "/ws" + query
+	u := WebSocketURL(base) + query
 	c, resp, err := websocket.DefaultDialer.Dial(u, header)
 	if err != nil {
 		if resp != nil {
@@ -133,7 +133,7 @@ func (c *Client) Read(wait time.Duration) (Message, error) {
 func (c *Client) Welcome() string {
 	c.t.Helper()
 	m := c.Next()
-	if m.Type != "welcome" || m.Session == "" {
+	if m.Type != contract.TypeWelcome || m.Session == "" {
 		c.t.Fatalf("first message = %+v, want welcome with a session", m)
 	}
 	return m.Session

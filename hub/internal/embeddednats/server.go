@@ -12,6 +12,10 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 )
 
+// MaxPayload is the embedded server's largest message: frames are up to a
+// few MiB, and NATS's default 1 MiB would refuse them.
+const MaxPayload = 8 << 20
+
 // startTimeout is how long the server may take to accept connections;
 // JetStream recovering a large store is the slow part.
 const startTimeout = 15 * time.Second
@@ -43,8 +47,7 @@ func Start(addr, storeDir string) (*Server, error) {
 		StoreDir:   storeDir,
 		NoSigs:     true, // the hub owns the signals
 		NoLog:      true,
-		// Frames are up to a few MiB; the default 1 MiB payload would refuse them.
-		MaxPayload: 8 << 20,
+		MaxPayload: MaxPayload,
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {

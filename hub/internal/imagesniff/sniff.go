@@ -2,14 +2,10 @@
 // can refuse what is not an image before it costs a worker anything.
 package imagesniff
 
-import "bytes"
+import (
+	"bytes"
 
-// Content types the workers decode.
-const (
-	JPEG = "image/jpeg"
-	PNG  = "image/png"
-	WebP = "image/webp"
-	BMP  = "image/bmp"
+	"github.com/webcamhub/webcamhub/hub/contract"
 )
 
 var (
@@ -23,13 +19,13 @@ var (
 func ContentType(data []byte) (string, bool) {
 	switch {
 	case bytes.HasPrefix(data, jpegMagic):
-		return JPEG, true
+		return contract.ContentTypeJPEG, true
 	case bytes.HasPrefix(data, pngMagic):
-		return PNG, true
+		return contract.ContentTypePNG, true
 	case len(data) >= 12 && bytes.Equal(data[0:4], []byte("RIFF")) && bytes.Equal(data[8:12], []byte("WEBP")):
-		return WebP, true
+		return contract.ContentTypeWebP, true
 	case len(data) >= 26 && data[0] == 'B' && data[1] == 'M':
-		return BMP, true
+		return contract.ContentTypeBMP, true
 	default:
 		return "", false
 	}

@@ -1,6 +1,10 @@
 package imagesniff
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/webcamhub/webcamhub/hub/contract"
+)
 
 func TestContentType(t *testing.T) {
 	bmp := append([]byte("BM"), make([]byte, 30)...)
@@ -10,10 +14,10 @@ func TestContentType(t *testing.T) {
 		want string
 		ok   bool
 	}{
-		{"jpeg", []byte{0xFF, 0xD8, 0xFF, 0xE0, 0, 0}, JPEG, true},
-		{"png", []byte{0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n', 0}, PNG, true},
-		{"webp", []byte("RIFF\x10\x00\x00\x00WEBPVP8 "), WebP, true},
-		{"bmp", bmp, BMP, true},
+		{"jpeg", []byte{0xFF, 0xD8, 0xFF, 0xE0, 0, 0}, contract.ContentTypeJPEG, true},
+		{"png", []byte{0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n', 0}, contract.ContentTypePNG, true},
+		{"webp", []byte("RIFF\x10\x00\x00\x00WEBPVP8 "), contract.ContentTypeWebP, true},
+		{"bmp", bmp, contract.ContentTypeBMP, true},
 		{"short bmp", []byte("BMx"), "", false},
 		{"riff not webp", []byte("RIFF\x10\x00\x00\x00WAVEfmt "), "", false},
 		{"text", []byte("hello world"), "", false},

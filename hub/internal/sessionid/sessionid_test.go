@@ -17,7 +17,7 @@ func TestNewIsValidAndUnique(t *testing.T) {
 }
 
 func TestValidRejectsMalformed(t *testing.T) {
-	for _, s := range []string{"", "abc", "frames.live.x", "AAAAAAAAAAAAAAAAAAAAA.", "AAAAAAAAAAAAAAAAAAAAA*", "AAAAAAAAAAAAAAAAAAAAAAA"} {
+	for _, s := range []string{"", "abc", "live.x", "AAAAAAAAAAAAAAAAAAAAA.", "AAAAAAAAAAAAAAAAAAAAA*", "AAAAAAAAAAAAAAAAAAAAAAA"} {
 		if Valid(s) {
 			t.Errorf("Valid(%q) = true", s)
 		}

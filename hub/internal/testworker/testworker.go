@@ -1,7 +1,7 @@
 // Package testworker is an instant inference worker written in Go: it speaks
-// the worker's side of the NATS contract (queue group "inference" on
-// frames.>, results on results.<kind>.<id>, workers.ping) with fixed
-// predictions. Tests use it to exercise the hub without a model, and the
+// the worker's side of the NATS contract (the queue group on the frames
+// wildcard, results on the result subject of each frame, the worker ping
+// subject) with fixed predictions. Tests use it to exercise the hub without a model, and the
 // benchmark uses it to measure the hub alone.
 package testworker
 
@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/webcamhub/webcamhub/hub/contract"
 )
 
 // Options shape the worker's behaviour.
@@ -24,6 +26,10 @@ type Options struct {
 	Hold chan struct{}
 	// Pad adds this many bytes to each result (a client that must read a lot).
 	Pad int
+	// FailCode, when set, answers every frame with an error of this code
+	// and FailMessage, the way a worker that cannot decode a frame does.
+	FailCode    string
+	FailMessage string
 }
 
 // Worker is a running test worker.
@@ -38,30 +44,10 @@ type Worker struct {
 	maxBusy map[string]int // the most frames of a session worked on at once
 }
 
-// Result mirrors the worker's result JSON.
+// Result is the worker's result JSON, with Pad to make it as large as a test needs.
 type Result struct {
-	Type        string       `json:"type"`
-	Seq         int64        `json:"seq"`
-	Session     string       `json:"session"`
-	Model       string       `json:"model"`
-	Predictions []Prediction `json:"predictions"`
-	Timing      Timing       `json:"timing"`
-	Worker      string       `json:"worker"`
-	Pad         string       `json:"pad,omitempty"`
-}
-
-// Prediction is one label of a result.
-type Prediction struct {
-	Label      string  `json:"label"`
-	Index      int     `json:"index"`
-	Confidence float64 `json:"confidence"`
-}
-
-// Timing is the worker's own account of a frame.
-type Timing struct {
-	DecodeMs float64 `json:"decode_ms"`
-	InferMs  float64 `json:"infer_ms"`
-	Batch    int     `json:"batch"`
+	contract.Result
+	Pad string `json:"pad,omitempty"`
 }
 
 // Start subscribes the worker on nc.
@@ -70,13 +56,12 @@ func Start(nc *nats.Conn, opts Options) (*Worker, error) {
 		opts.Name = "go-test-worker"
 	}
 	w := &Worker{opts: opts, nc: nc, active: map[string]int{}, maxBusy: map[string]int{}}
-	frames, err := nc.QueueSubscribe("frames.>", "inference", w.handle)
+	frames, err := nc.QueueSubscribe(contract.FramesWildcard, contract.QueueGroup, w.handle)
 	if err != nil {
 		return nil, err
 	}
-	ping, err := nc.Subscribe("workers.ping", func(m *nats.Msg) {
-		_ = m.Respond([]byte(`{"worker":"` + opts.Name + `","model":"mobilenet_v2","backend":"go-test"}`))
-	})
+	pong, _ := json.Marshal(contract.WorkerPong{Worker: opts.Name, Model: "mobilenet_v2", Backend: "go-test", BatchMax: 1})
+	ping, err := nc.Subscribe(contract.WorkerPingSubject, func(m *nats.Msg) { _ = m.Respond(pong) })
 	if err != nil {
 		_ = frames.Unsubscribe()
 		return nil, err
@@ -99,11 +84,11 @@ func (w *Worker) handle(m *nats.Msg) {
 
 func (w *Worker) classify(m *nats.Msg) {
 	w.frames.Add(1)
-	if m.Header.Get("traceparent") != "" {
+	if m.Header.Get(contract.HeaderTraceparent) != "" {
 		w.traced.Add(1)
 	}
-	session := m.Header.Get("Session-Id")
-	seq, _ := strconv.ParseInt(m.Header.Get("Frame-Seq"), 10, 64)
+	session := m.Header.Get(contract.HeaderSessionID)
+	seq, _ := strconv.ParseInt(m.Header.Get(contract.HeaderFrameSeq), 10, 64)
 	w.mu.Lock()
 	w.active[session]++
 	if w.active[session] > w.maxBusy[session] {
@@ -121,17 +106,29 @@ func (w *Worker) classify(m *nats.Msg) {
 	if w.opts.Delay > 0 {
 		time.Sleep(w.opts.Delay)
 	}
-	res := Result{
-		Type: "result", Seq: seq, Session: session, Model: "mobilenet_v2", Worker: w.opts.Name,
-		Predictions: []Prediction{{"Egyptian cat", 285, 0.8}, {"tabby, tabby cat", 281, 0.1}, {"tiger cat", 282, 0.05}},
-		Timing:      Timing{Batch: 1},
+	var data []byte
+	if w.opts.FailCode != "" {
+		data, _ = json.Marshal(contract.WorkerError{
+			Type: contract.TypeError, Seq: seq, Session: session, Code: w.opts.FailCode, Message: w.opts.FailMessage,
+		})
+	} else {
+		res := Result{Result: contract.Result{
+			Type: contract.TypeResult, Seq: seq, Session: session, Model: "mobilenet_v2", Worker: w.opts.Name,
+			Predictions: []contract.Prediction{
+				{Label: "Egyptian cat", Index: 285, Confidence: 0.8},
+				{Label: "tabby, tabby cat", Index: 281, Confidence: 0.1},
+				{Label: "tiger cat", Index: 282, Confidence: 0.05},
+			},
+			Timing: contract.Timing{Batch: 1},
+		}}
+		if w.opts.Pad > 0 {
+			res.Pad = strings.Repeat("x", w.opts.Pad)
+		}
+		data, _ = json.Marshal(res)
 	}
-	if w.opts.Pad > 0 {
-		res.Pad = strings.Repeat("x", w.opts.Pad)
+	if kind, id, ok := contract.ParseFrameSubject(m.Subject); ok {
+		_ = w.nc.Publish(contract.ResultSubject(kind, id), data)
 	}
-	data, _ := json.Marshal(res)
-	kindID := strings.TrimPrefix(m.Subject, "frames.")
-	_ = w.nc.Publish("results."+kindID, data)
 	if m.Reply != "" && !strings.HasPrefix(m.Reply, "$JS.") {
 		_ = m.Respond(data)
 	}
