@@ -77,9 +77,10 @@ test: test-deps vet test-go test-python test-page test-compose test-e2e
 	@echo "make test: every suite passed"
 
 vet:
-	@unformatted=$$(gofmt -l cmd hub e2e); [ -z "$$unformatted" ] || { echo "not gofmt-ed: $$unformatted"; exit 1; }
+	@unformatted=$$(gofmt -l cmd hub e2e internal bench); [ -z "$$unformatted" ] || { echo "not gofmt-ed: $$unformatted"; exit 1; }
 	go vet ./...
 	go vet -tags e2e ./e2e/...
+	cd bench/seed/gateway && go vet ./...
 
 test-go:
 	go test -race -count=1 ./...
@@ -101,7 +102,12 @@ test-e2e: test-deps
 
 ## ---- benchmarks -------------------------------------------------------------
 
-bench: test-deps
+# Bench-only Python packages (the seed architecture's FastAPI service).
+$(VENV)/.bench-installed: $(VENV)/.installed bench/seed/requirements.txt
+	$(VPY) -m pip install --quiet --disable-pip-version-check -r bench/seed/requirements.txt
+	touch $@
+
+bench: test-deps $(VENV)/.bench-installed
 	go test -run '^$$' -bench . -benchtime 3s ./hub/...
 	go test -tags e2e -run '^$$' -bench . -benchtime 1x -timeout 20m ./e2e/...
 	$(VPY) -m inference_server.bench --model tflite:$(SHARED_TESTDATA)/models/mobilenet_v2_1.0_224_quant.tflite --model keras-random

@@ -1,0 +1,234 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/jpeg"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	fws "github.com/fasthttp/websocket"
+
+	"github.com/webcamhub/webcamhub/internal/testkit"
+)
+
+// seedLoadDuration is how long each configuration is loaded: long enough for
+// a few hundred Keras predictions on 2 cores, short enough that the whole
+// comparison (3 paths × 2 client counts) stays near two minutes.
+const seedLoadDuration = 8 * time.Second
+
+// BenchmarkSeedArchitecture measures the article's design — an Echo gateway
+// forwarding base64 JSON to a FastAPI service that calls Keras model.predict
+// per request (bench/seed) — against our /api/v1/analyze and /ws in the same
+// run, with the same MobileNetV2 (random weights: same compute as ImageNet's,
+// no download) and the page's frames (224×224 JPEG), at 1 and 8 clients.
+func BenchmarkSeedArchitecture(b *testing.B) {
+	frame := pageFrame(b)
+	body, _ := json.Marshal(map[string]string{"base64Image": base64.StdEncoding.EncodeToString(frame)})
+
+	seedURL := startSeed(b)
+	hub := startHub(b, hubOptions{extraEnv: []string{"LOG_LEVEL=warn", "HUB_API_RATE=100000000", "HUB_SESSION_FPS=100000"}})
+	startWorker(b, hub.natsURL, "bench-keras", "--model", "keras-random", "--labels", testdata(b, "imagenet_labels.txt"))
+	hub.waitFor(b, "/readyz")
+	wsURL := "ws" + strings.TrimPrefix(hub.base, "http") + "/ws"
+
+	type path struct {
+		name string
+		run  func(clients int) loadResult
+	}
+	paths := []path{
+		{"seed", func(n int) loadResult { return loadHTTP(b, seedURL, body, n) }},
+		{"api", func(n int) loadResult { return loadHTTP(b, hub.base+"/api/v1/analyze", body, n) }},
+		{"ws", func(n int) loadResult { return loadWS(b, wsURL, frame, n) }},
+	}
+	for _, clients := range []int{1, 8} {
+		results := map[string]loadResult{}
+		for _, p := range paths {
+			p.run(clients) // warm-up: connections, the model's first batches
+			r := p.run(clients)
+			results[p.name] = r
+			b.ReportMetric(r.perSecond, fmt.Sprintf("%s-%dc-answers/s", p.name, clients))
+			b.ReportMetric(r.p50Ms, fmt.Sprintf("%s-%dc-p50-ms", p.name, clients))
+		}
+		seed := results["seed"]
+		for _, ours := range []string{"api", "ws"} {
+			b.ReportMetric(results[ours].perSecond/seed.perSecond, fmt.Sprintf("%s/seed-%dc-throughput-x", ours, clients))
+			b.ReportMetric(results[ours].p50Ms/seed.p50Ms, fmt.Sprintf("%s/seed-%dc-p50-x", ours, clients))
+		}
+	}
+	b.ReportMetric(0, "ns/op")
+}
+
+type loadResult struct {
+	perSecond float64
+	p50Ms     float64
+}
+
+func summarize(b *testing.B, lat []time.Duration, elapsed time.Duration, failures int) loadResult {
+	if failures > 0 || len(lat) == 0 {
+		b.Fatalf("%d answers, %d failures", len(lat), failures)
+	}
+	slices.Sort(lat)
+	return loadResult{
+		perSecond: float64(len(lat)) / elapsed.Seconds(),
+		p50Ms:     float64(lat[len(lat)/2].Microseconds()) / 1000,
+	}
+}
+
+// loadHTTP keeps `clients` requests in flight for seedLoadDuration.
+func loadHTTP(b *testing.B, url string, body []byte, clients int) loadResult {
+	client := &http.Client{Timeout: answerWait, Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
+	var mu sync.Mutex
+	var lat []time.Duration
+	failures := 0
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Go(func() {
+			for time.Since(start) < seedLoadDuration {
+				t0 := time.Now()
+				resp, err := client.Post(url, "application/json", bytes.NewReader(body))
+				ok := err == nil && resp.StatusCode == http.StatusOK
+				if err == nil {
+					var preds []map[string]any
+					ok = ok && json.NewDecoder(resp.Body).Decode(&preds) == nil && len(preds) == 3
+					resp.Body.Close()
+				}
+				mu.Lock()
+				if ok {
+					lat = append(lat, time.Since(t0))
+				} else {
+					failures++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return summarize(b, lat, time.Since(start), failures)
+}
+
+// loadWS opens `clients` sessions, each with one frame always in flight.
+func loadWS(b *testing.B, url string, frame []byte, clients int) loadResult {
+	var mu sync.Mutex
+	var lat []time.Duration
+	failures := 0
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Go(func() {
+			c, _, err := fws.DefaultDialer.Dial(url, nil)
+			if err != nil {
+				mu.Lock()
+				failures++
+				mu.Unlock()
+				return
+			}
+			defer c.Close()
+			_, _, _ = c.ReadMessage() // welcome
+			for time.Since(start) < seedLoadDuration {
+				t0 := time.Now()
+				err := c.WriteMessage(fws.BinaryMessage, frame)
+				var m struct{ Type string }
+				if err == nil {
+					var data []byte
+					_ = c.SetReadDeadline(time.Now().Add(answerWait))
+					_, data, err = c.ReadMessage()
+					if err == nil {
+						err = json.Unmarshal(data, &m)
+					}
+				}
+				mu.Lock()
+				if err == nil && m.Type == "result" {
+					lat = append(lat, time.Since(t0))
+				} else {
+					failures++
+				}
+				mu.Unlock()
+				if err != nil {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return summarize(b, lat, time.Since(start), failures)
+}
+
+// pageFrame is what the page sends: the centre square of a camera picture
+// scaled to 224×224, as JPEG.
+func pageFrame(b *testing.B) []byte {
+	f, err := os.Open(testdata(b, "images", "cat_720p.jpg"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	src, err := jpeg.Decode(f)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := src.Bounds()
+	side := min(r.Dx(), r.Dy())
+	x0, y0 := r.Min.X+(r.Dx()-side)/2, r.Min.Y+(r.Dy()-side)/2
+	dst := image.NewRGBA(image.Rect(0, 0, 224, 224))
+	for y := range 224 {
+		for x := range 224 {
+			dst.Set(x, y, src.At(x0+x*side/224, y0+y*side/224))
+		}
+	}
+	var out bytes.Buffer
+	if err := jpeg.Encode(&out, dst, &jpeg.Options{Quality: 80}); err != nil {
+		b.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+// startSeed runs the seed service and its Echo gateway; it returns the
+// gateway's analyze URL once the whole path answers.
+func startSeed(b *testing.B) string {
+	root := repoRoot(b)
+	python := envOr("WORKER_PYTHON", filepath.Join(root, ".venv", "bin", "python"))
+	servicePort, gatewayPort := testkit.FreePort(b), testkit.FreePort(b)
+	startProc(b, "seed-service", nil, python, filepath.Join(root, "bench", "seed", "service.py"),
+		"--port", strconv.Itoa(servicePort), "--weights", "random")
+
+	gateway := filepath.Join(b.TempDir(), "seed-gateway")
+	build := exec.Command("go", "build", "-o", gateway, ".")
+	build.Dir = filepath.Join(root, "bench", "seed", "gateway")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("building the seed gateway: %v\n%s", err, out)
+	}
+	startProc(b, "seed-gateway", nil, gateway,
+		"-listen", "127.0.0.1:"+strconv.Itoa(gatewayPort),
+		"-model", "http://127.0.0.1:"+strconv.Itoa(servicePort)+"/predict")
+
+	url := "http://127.0.0.1:" + strconv.Itoa(gatewayPort) + "/api/v1/analyze"
+	probe, _ := json.Marshal(map[string]string{"base64Image": base64.StdEncoding.EncodeToString(pageFrame(b))})
+	deadline := time.Now().Add(startupWait)
+	for {
+		resp, err := http.Post(url, "application/json", bytes.NewReader(probe))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return url
+			}
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("the seed architecture did not answer within %v", startupWait)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
