@@ -97,15 +97,6 @@ func (fs *frameScheduler) submit(seq int64, image []byte) {
 	}
 }
 
-func (fs *frameScheduler) isClosing() bool {
-	select {
-	case <-fs.closing:
-		return true
-	default:
-		return false
-	}
-}
-
 // work classifies f, then whatever frame waits, until none does.
 func (fs *frameScheduler) work(f *FrameRequest) {
 	defer fs.active.Done()
@@ -113,7 +104,7 @@ func (fs *frameScheduler) work(f *FrameRequest) {
 		fs.classify(f)
 		fs.mu.Lock()
 		f, fs.waiting = fs.waiting, nil
-		if f == nil || fs.isClosing() {
+		if f == nil || isClosed(fs.closing) {
 			fs.busy--
 			f = nil
 		}

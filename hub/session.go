@@ -91,9 +91,12 @@ func (s *session) close(code int, why string) (first bool) {
 	return first
 }
 
-func (s *session) isClosing() bool {
+func (s *session) isClosing() bool { return isClosed(s.closing) }
+
+// isClosed reports whether ch is closed, without waiting.
+func isClosed(ch <-chan struct{}) bool {
 	select {
-	case <-s.closing:
+	case <-ch:
 		return true
 	default:
 		return false

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -144,12 +145,18 @@ func (h *Hub) welcome(s *session) []byte {
 // session's results subject: the bytes as published, except that a
 // worker's error is worded by the contract, not by the worker.
 func watchedMessage(msg []byte) []byte {
+	if !bytes.Contains(msg, errorTypeJSON) {
+		return msg // a result (or ended): not decoded, as for the streamer
+	}
 	var head replyHead
 	if err := json.Unmarshal(msg, &head); err != nil || head.Type != contract.TypeError {
 		return msg
 	}
 	return encodeError(head.Seq, publicCode(head.Code))
 }
+
+// errorTypeJSON is in every error message, whatever its spacing.
+var errorTypeJSON = []byte(`"` + contract.TypeError + `"`)
 
 // sessionID gives a new connection its id: the one it asks to resume when
 // that id is well formed and not live on any hub (its tab reconnecting after

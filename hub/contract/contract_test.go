@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"reflect"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -135,20 +135,8 @@ func integer(t *testing.T, v any, keys ...string) int {
 	return n
 }
 
-func keys(m map[string]any) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-func sorted(s []string) []string {
-	s = slices.Clone(s)
-	sort.Strings(s)
-	return s
-}
+// keys is m's keys in order.
+func keys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
 
 // sameSet fails the test unless go and doc hold the same names, saying
 // which are missing on which side.
@@ -191,7 +179,7 @@ func TestConstantsMatchTheDocument(t *testing.T) {
 		"sessionInfo": SessionInfoSubject("ID"),
 		"workersPing": WorkerPingSubject,
 	}
-	sameSet(t, "channels", keys(toAny(goAddresses)), keys(channels))
+	sameSet(t, "channels", keys(goAddresses), keys(channels))
 	for name, want := range goAddresses {
 		if _, ok := channels[name]; !ok {
 			continue
@@ -302,14 +290,6 @@ func TestConstantsMatchTheDocument(t *testing.T) {
 	sameSet(t, "x-close-codes", goClose, keys(closeTable))
 }
 
-func toAny(m map[string]string) map[string]any {
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
-
 // goTypes is the Go type of each JSON message of the document.
 var goTypes = map[string]func() any{
 	"welcome":          func() any { return new(Welcome) },
@@ -346,7 +326,7 @@ func TestExamplesValidateAndRoundTrip(t *testing.T) {
 		return s
 	}
 	messages := obj(t, doc, "components", "messages")
-	sameSet(t, "messages", append(keys(toAnyF(goTypes)), bytesMessages...), keys(messages))
+	sameSet(t, "messages", append(keys(goTypes), bytesMessages...), keys(messages))
 	for _, name := range keys(messages) {
 		msg := obj(t, messages, name)
 		newGo, isJSON := goTypes[name]
@@ -390,14 +370,6 @@ func TestExamplesValidateAndRoundTrip(t *testing.T) {
 			roundTrip(t, label, p, newGo())
 		}
 	}
-}
-
-func toAnyF(m map[string]func() any) map[string]any {
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // roundTrip decodes example into the Go type v (strictly: a field Go does
