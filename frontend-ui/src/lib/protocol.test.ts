@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hubSocketUrl, parseServerMessage } from './protocol';
+import { ErrorCode, errorCodeForStatus, hubSocketUrl, isErrorCode, parseServerMessage, watchHref } from './protocol';
 
 describe('hubSocketUrl', () => {
   it('uses the page origin and the matching scheme', () => {
@@ -8,6 +8,23 @@ describe('hubSocketUrl', () => {
     expect(hubSocketUrl({ protocol: 'http:', host: 'h:1' }, 'a b/c')).toBe('ws://h:1/ws?watch=a%20b%2Fc');
     expect(hubSocketUrl({ protocol: 'http:', host: 'h:1' }, null, 'sess-1')).toBe('ws://h:1/ws?resume=sess-1');
     expect(hubSocketUrl({ protocol: 'http:', host: 'h:1' }, 'w', 'sess-1')).toBe('ws://h:1/ws?watch=w');
+  });
+});
+
+describe('watchHref', () => {
+  it('links to the page with the session to watch', () => {
+    expect(watchHref('a b/c')).toBe('/?watch=a%20b%2Fc');
+  });
+});
+
+describe('error codes', () => {
+  it('knows the documented codes and the code of each API status', () => {
+    expect(isErrorCode('timeout')).toBe(true);
+    expect(isErrorCode('toString')).toBe(false);
+    expect(isErrorCode(504)).toBe(false);
+    expect(errorCodeForStatus(503)).toBe(ErrorCode.unavailable);
+    expect(errorCodeForStatus(400)).toBe(ErrorCode.badImage);
+    expect(errorCodeForStatus(418)).toBeNull();
   });
 });
 
