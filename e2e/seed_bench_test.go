@@ -22,6 +22,7 @@ import (
 
 	fws "github.com/fasthttp/websocket"
 
+	"github.com/webcamhub/webcamhub/hub/contract"
 	"github.com/webcamhub/webcamhub/internal/testkit"
 )
 
@@ -152,7 +153,7 @@ func loadWS(b *testing.B, url string, frame []byte, clients int) loadResult {
 					}
 				}
 				mu.Lock()
-				if err == nil && m.Type == "result" {
+				if err == nil && m.Type == contract.TypeResult {
 					lat = append(lat, time.Since(t0))
 				} else {
 					failures++
