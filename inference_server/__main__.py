@@ -89,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(cfg.log_level, cfg.name)
     start = time.perf_counter()
     try:
-        backend = load_backend(cfg.model, cfg.labels, cfg.threads)
+        backend = load_backend(cfg.model, cfg.labels, cfg.threads, cfg.gpu_memory_fraction)
         backend.warm_up(cfg.batch_max)
     except ModelLoadError as exc:
         print(model_error_text(cfg, exc), file=sys.stderr)

@@ -34,10 +34,14 @@ class Config:
     queue_group: str = QUEUE_GROUP
     log_level: str = "info"
     num_threads: int = 0  # 0 = pick from the number of cores
+    # GPU memory per worker process (Keras backends): 0 = take it as needed, so several
+    # workers share one GPU; 0 < f <= 1 = JAX preallocates that fraction, torch is
+    # capped at it. TensorFlow always grows on demand.
+    gpu_memory_fraction: float = 0.0
 
     @property
     def threads(self) -> int:
-        """Threads for the model (LiteRT interpreter / TF intra-op pool)."""
+        """Threads for the model (LiteRT interpreter; TensorFlow, JAX or torch CPU pools)."""
         if self.num_threads > 0:
             return self.num_threads
         return max(1, min(4, os.cpu_count() or 1))
@@ -113,6 +117,11 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     p.add_argument("--num-threads", type=int,
                    default=_env_int(env, "NUM_THREADS", d.num_threads),
                    help="model threads, 0 = auto (env NUM_THREADS)")
+    p.add_argument("--gpu-memory-fraction", type=float,
+                   default=_env_float(env, "GPU_MEMORY_FRACTION", d.gpu_memory_fraction),
+                   help="Keras on a GPU: 0 = each worker takes memory as it needs it (several "
+                        "share one GPU), 0<f<=1 = JAX preallocates / torch is capped at that "
+                        "fraction (env GPU_MEMORY_FRACTION)")
     return p
 
 
@@ -146,6 +155,9 @@ def validate(cfg: Config) -> Config:
         problems.append(f"--log-level {cfg.log_level!r} must be one of {', '.join(LOG_LEVELS)}")
     if cfg.num_threads < 0:
         problems.append(f"--num-threads {cfg.num_threads} must be 0 (auto) or more")
+    if not 0.0 <= cfg.gpu_memory_fraction <= 1.0:  # NaN fails this too
+        problems.append(f"--gpu-memory-fraction {cfg.gpu_memory_fraction} must be between 0 "
+                        "(as needed) and 1")
     if problems:
         raise ConfigError("; ".join(problems))
     return cfg
@@ -169,5 +181,6 @@ def load_config(argv: Sequence[str] | None = None,
         queue_group=args.queue_group,
         log_level=(args.log_level or "info").lower(),
         num_threads=args.num_threads,
+        gpu_memory_fraction=args.gpu_memory_fraction,
     )
     return validate(cfg)

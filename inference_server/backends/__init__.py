@@ -7,9 +7,11 @@ from .base import MODEL_NAME, Backend, ModelLoadError
 __all__ = ["MODEL_NAME", "Backend", "ModelLoadError", "load_backend"]
 
 
-def load_backend(spec: str, labels_path: str | None = None, num_threads: int = 2) -> Backend:
+def load_backend(spec: str, labels_path: str | None = None, num_threads: int = 2,
+                 gpu_memory_fraction: float = 0.0) -> Backend:
     """spec: "keras" (official ImageNet weights, downloaded), "keras:<weights file>",
-    "tflite:<model.tflite>", or "keras-random" (random weights: tests and benchmarks)."""
+    "tflite:<model.tflite>", or "keras-random" (random weights: tests and benchmarks).
+    gpu_memory_fraction: Keras on a GPU (see config.py)."""
     if spec.startswith("tflite:"):
         from .tflite import TfliteBackend
 
@@ -22,5 +24,5 @@ def load_backend(spec: str, labels_path: str | None = None, num_threads: int = 2
             weights = None
         elif spec.startswith("keras:"):
             weights = spec[len("keras:"):]
-        return KerasBackend(weights, labels_path, num_threads)
+        return KerasBackend(weights, labels_path, num_threads, gpu_memory_fraction)
     raise ModelLoadError(f"unknown model {spec!r}")

@@ -21,8 +21,10 @@ class Backend(Protocol):
     labels: Sequence[str]  # 1000 ImageNet class names
 
     def warm_up(self, batch_max: int) -> None:
-        """Run the model once at batch 1 and at `batch_max`, so the first frames do not
-        pay for its first calls (allocation, weight packing)."""
+        """Run the model at batch 1 and `batch_max`, and at every batch shape it
+        compiles a program for (Keras: its buckets), so frames do not pay for first
+        calls (allocation, weight packing, compiles). The worker says it is ready
+        only after this."""
         ...
 
     def predict(self, batch: np.ndarray) -> np.ndarray:

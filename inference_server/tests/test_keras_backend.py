@@ -12,6 +12,8 @@ from inference_server.backends import ModelLoadError, load_backend
 from inference_server.backends.keras_backend import KerasBackend
 from inference_server.predictions import top_k
 
+from .keras_padding_check import calibrate_batch_norm, predict_padded_and_not
+
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 NAMES = ["cat.bmp", "parrot.jpg", "grace_hopper.bmp", "cat_720p.jpg"]
@@ -22,19 +24,6 @@ def keras_backend(labels_file: Path, decoded: dict[str, np.ndarray]) -> KerasBac
     backend = KerasBackend(weights=None, labels_path=str(labels_file), num_threads=2)
     calibrate_batch_norm(backend, np.stack(list(decoded.values())))
     return backend
-
-
-def calibrate_batch_norm(backend: KerasBackend, images: np.ndarray) -> None:
-    """Random MobileNetV2 weights make the activations vanish through the blocks, so
-    every image gets the same near-uniform answer. Setting each BatchNorm's moving
-    statistics from one forward pass over real photos keeps them alive, so different
-    images give different outputs and the batch-order checks mean something."""
-    import keras
-
-    for layer in backend.model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.momentum = 0.0
-    backend.model(backend._preprocess(images.astype(np.float32)), training=True)
 
 
 def test_contract(keras_backend: KerasBackend, decoded: dict[str, np.ndarray]) -> None:
@@ -65,13 +54,48 @@ def test_batch_order(keras_backend: KerasBackend, decoded: dict[str, np.ndarray]
     assert np.abs(together[1] - together[2]).max() > 1e-5
 
 
-def test_preprocessing_is_mobilenet_v2(keras_backend: KerasBackend) -> None:
+def test_preprocessing_is_mobilenet_v2(keras_backend: KerasBackend,
+                                       decoded: dict[str, np.ndarray]) -> None:
+    """The backend takes uint8 and preprocesses inside its compiled function: the
+    same answers as Keras' preprocess_input in front of the bare model."""
     from keras.applications.mobilenet_v2 import preprocess_input
 
     x = np.array([[[[0, 127, 255]]]], np.float32)
     np.testing.assert_allclose(preprocess_input(x.copy()), [[[[-1.0, -0.00392, 1.0]]]],
                                atol=1e-4)
-    assert keras_backend._preprocess is preprocess_input
+    batch = np.stack([decoded[n] for n in NAMES[:2]])
+    reference = keras_backend.model.predict_on_batch(preprocess_input(batch.astype(np.float32)))
+    np.testing.assert_allclose(keras_backend.predict(batch), reference, rtol=1e-3, atol=1e-6)
+
+
+def test_cpu_tensorflow_takes_batches_as_they_are(keras_backend: KerasBackend) -> None:
+    assert keras_backend.keras_backend == "tensorflow" and not keras_backend.on_accelerator
+    assert not keras_backend.pads  # no compile per shape: padding would only cost CPU
+    keras_backend.shapes_run.clear()
+    keras_backend.predict(np.zeros((3, 224, 224, 3), np.uint8))
+    assert keras_backend.shapes_run == {3}
+
+
+def test_bucket_padding_gives_the_unpadded_answers(keras_backend: KerasBackend,
+                                                   decoded: dict[str, np.ndarray]) -> None:
+    batch = np.stack([decoded[n] for n in NAMES[:3]])
+    try:
+        got = predict_padded_and_not(keras_backend, batch, batch_max=4)
+    finally:
+        keras_backend.pads = False
+    assert_padding_changes_nothing(got)
+
+
+def assert_padding_changes_nothing(got: dict[str, np.ndarray]) -> None:
+    assert got["shapes_run"].tolist() == [4]  # 3 frames ran as the bucket of 4
+    unpadded, padded, alone = got["unpadded"], got["padded"], got["alone"]
+    assert padded.shape == unpadded.shape == (3, 1000) and padded.dtype == np.float32
+    np.testing.assert_allclose(padded, unpadded, rtol=1e-3, atol=1e-6)
+    np.testing.assert_allclose(padded, alone, rtol=1e-3, atol=1e-6)
+    assert padded.argmax(axis=1).tolist() == unpadded.argmax(axis=1).tolist()
+    # Different photos give different answers, so a row out of place would show.
+    assert np.abs(padded[0] - padded[1]).max() > 1e-5
+    assert np.abs(padded[1] - padded[2]).max() > 1e-5
 
 
 def test_local_weights_file(keras_backend: KerasBackend, decoded: dict[str, np.ndarray],
