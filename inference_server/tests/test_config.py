@@ -22,6 +22,12 @@ def test_defaults() -> None:
     assert socket.gethostname() not in cfg.name
     assert cfg.log_level == "info"
     assert cfg.threads >= 1
+    assert cfg.gpu_memory_fraction == 0.0  # workers share a GPU
+
+
+def test_gpu_memory_fraction() -> None:
+    assert load_config([], env={"GPU_MEMORY_FRACTION": "0.45"}).gpu_memory_fraction == 0.45
+    assert load_config(["--gpu-memory-fraction", "1"], env={}).gpu_memory_fraction == 1.0
 
 
 def test_env_then_flags() -> None:
@@ -51,6 +57,10 @@ def test_env_then_flags() -> None:
     (["--log-level", "loud"], {}, "--log-level"),
     (["--queue-group", "a.b"], {}, "--queue-group"),
     (["--name", "has space"], {}, "--name"),
+    ([], {"GPU_MEMORY_FRACTION": "half"}, "GPU_MEMORY_FRACTION"),
+    (["--gpu-memory-fraction", "1.5"], {}, "--gpu-memory-fraction"),
+    (["--gpu-memory-fraction", "-0.1"], {}, "--gpu-memory-fraction"),
+    ([], {"GPU_MEMORY_FRACTION": "nan"}, "--gpu-memory-fraction"),
 ])
 def test_invalid(argv: list[str], env: dict[str, str], fragment: str) -> None:
     with pytest.raises(ConfigError, match=fragment):
