@@ -3,7 +3,9 @@
     python -m inference_server.bench --model tflite:<model.tflite> [--model keras-random]
 
 For each model: images/s and per-image latency at batch 1 and batched, through the
-backend's `predict` (what the worker's batcher calls). Then decode + center-crop +
+backend's `predict` (what the worker's batcher calls); Keras models at each of their
+batch buckets (1, 2, 4, ... up to --batch), on the Keras backend KERAS_BACKEND names
+(tensorflow, jax or torch), after the worker's warm-up. Then decode + center-crop +
 resize of a 640x480 JPEG made in memory from the shared test photo cat_720p.jpg.
 Prints a markdown table. Each figure is the best of a few repeats (other processes
 on a shared 2-core machine add noise, never speed).
@@ -26,6 +28,8 @@ import numpy as np
 from PIL import Image
 
 from .backends import Backend, load_backend
+from .backends.buckets import bucket_sizes
+from .backends.keras_backend import KerasBackend
 from .config import Config
 from .contract import (CONTENT_TYPE_JPEG, HEADER_CONTENT_TYPE, KIND_CLI, TYPE_RESULT,
                        WORKERS_PING_SUBJECT, frame_subject)
@@ -215,6 +219,13 @@ def model_label(spec: str) -> str:
     return spec
 
 
+def keras_label(spec: str, backend: KerasBackend) -> str:
+    """e.g. "keras-random, jax on CPU, buckets": the Keras backend and where it runs."""
+    where = "GPU" if backend.on_accelerator else "CPU"
+    padding = "padded to buckets" if backend.pads else "batches as they are"
+    return f"{spec}, {backend.keras_backend} on {where}, {padding}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m inference_server.bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -244,6 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = ["cat.bmp", "parrot.jpg", "grace_hopper.bmp", "bird.bmp", "cat_720p.jpg",
              "sunflower.bmp", "dragonfly.bmp"]
     images = np.stack([decoder.decode((photos / n).read_bytes()) for n in names])
+    notes: list[str] = []
 
     rows: list[Row] = []
     for spec in models:
@@ -251,9 +263,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         backend = load_backend(spec, None if not spec.startswith("keras") else str(
             shared_testdata() / "imagenet_labels.txt"), threads)
         load_s = time.perf_counter() - t0
-        print(f"loaded {spec} in {load_s:.1f}s", file=sys.stderr)
-        rows += bench_model(model_label(spec), backend, images, sorted({1, args.batch}),
-                            args.repeats, args.min_time)
+        t0 = time.perf_counter()
+        backend.warm_up(args.batch)
+        warm_s = time.perf_counter() - t0
+        print(f"loaded {spec} in {load_s:.1f}s, warmed up in {warm_s:.1f}s", file=sys.stderr)
+        label, batches = model_label(spec), sorted({1, args.batch})
+        if isinstance(backend, KerasBackend):
+            label = keras_label(spec, backend)
+            batches = list(bucket_sizes(args.batch))
+            notes.append(f"{label}: loaded in {load_s:.1f} s, warm-up (every compile) "
+                         f"{warm_s:.1f} s")
+        rows += bench_model(label, backend, images, batches, args.repeats, args.min_time)
         backend.close()
 
     decode_rows = []
@@ -276,6 +296,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for r in rows:
         print(f"| {r.what} | {r.batch} | {r.images_per_s:.1f} | {r.ms_per_image:.2f} | "
               f"{r.ms_per_call:.2f} |")
+    if notes:
+        print()
+        print("\n".join(f"- {n}" for n in notes))
     print("\n| decode + center crop + resize to 224x224 | JPEG bytes | ms per frame |")
     print("|---|---:|---:|")
     for q, size, ms in decode_rows:
