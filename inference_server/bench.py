@@ -148,7 +148,8 @@ def bench_worker(spec: str, frame: bytes, frames: int, concurrency: int,
     worker_log = open(Path(logs.name) / "worker.log", "wb")
     worker = subprocess.Popen(
         [sys.executable, "-m", "inference_server", "--nats-url", url, "--model", spec,
-         "--name", "bench-worker", "--batch-max", str(batch_max), "--log-level", "warning"],
+         "--name", "bench-worker", "--batch-max", str(batch_max), "--log-level", "warning",
+         *labels_args(spec)],
         cwd=REPO_ROOT, stdout=worker_log, stderr=subprocess.STDOUT)
     try:
         asyncio.run(_wait_ping(url, 60))
@@ -182,6 +183,13 @@ def bench_worker(spec: str, frame: bytes, frames: int, concurrency: int,
         f"CPU ms per frame (all on the same {os.cpu_count()} cores): {per_frame}; "
         f"wall {elapsed * 1000 / frames:.1f} ms per frame.",
     ]
+
+
+def labels_args(spec: str) -> list[str]:
+    """keras-random has no class names of its own (Keras downloads them): the shared file."""
+    if spec == "keras-random":
+        return ["--labels", str(shared_testdata() / "imagenet_labels.txt")]
+    return []
 
 
 def _cpu_s(pid: int) -> float:
@@ -283,10 +291,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         decode_rows.append((q, len(data), secs * 1000))
 
     worker_lines: list[str] = []
-    tflite = [m for m in models if m.startswith("tflite:")]
-    if args.worker_frames > 0 and tflite:
+    # Through a worker: the first TFLite model, else the first model (Keras on a GPU).
+    worker_model = next((m for m in models if m.startswith("tflite:")), models[0])
+    if args.worker_frames > 0:
         frame = webcam_jpeg(photos / "cat_720p.jpg", qualities[0])
-        worker_lines = bench_worker(tflite[0], frame, args.worker_frames,
+        worker_lines = bench_worker(worker_model, frame, args.worker_frames,
                                     args.worker_concurrency, args.batch)
 
     print(f"\nMachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
