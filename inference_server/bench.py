@@ -263,9 +263,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = ["cat.bmp", "parrot.jpg", "grace_hopper.bmp", "bird.bmp", "cat_720p.jpg",
              "sunflower.bmp", "dragonfly.bmp"]
     images = np.stack([decoder.decode((photos / n).read_bytes()) for n in names])
-    notes: list[str] = []
 
     rows: list[Row] = []
+    notes: list[str] = []
     for spec in models:
         t0 = time.perf_counter()
         backend = load_backend(spec, None if not spec.startswith("keras") else str(
