@@ -78,6 +78,13 @@ def bench_model(name: str, backend: Backend, images: np.ndarray, batches: Sequen
     return rows
 
 
+def keras_label(spec: str, backend: KerasBackend) -> str:
+    """e.g. "keras-random, jax on CPU, buckets": the Keras backend and where it runs."""
+    where = "GPU" if backend.on_accelerator else "CPU"
+    padding = "padded to buckets" if backend.pads else "batches as they are"
+    return f"{spec}, {backend.keras_backend} on {where}, {padding}"
+
+
 def webcam_jpeg(photo: Path, quality: int) -> bytes:
     with Image.open(photo) as im:
         frame = im.convert("RGB").resize((640, 480), Image.Resampling.BILINEAR)
@@ -225,13 +232,6 @@ def model_label(spec: str) -> str:
     if spec.startswith("tflite:"):
         return f"tflite {Path(spec[7:]).name}"
     return spec
-
-
-def keras_label(spec: str, backend: KerasBackend) -> str:
-    """e.g. "keras-random, jax on CPU, buckets": the Keras backend and where it runs."""
-    where = "GPU" if backend.on_accelerator else "CPU"
-    padding = "padded to buckets" if backend.pads else "batches as they are"
-    return f"{spec}, {backend.keras_backend} on {where}, {padding}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
