@@ -21,6 +21,7 @@ def test_jax_pads_to_buckets_compiled_at_warm_up(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("XLA_", "PJRT_", "JAX_"))}
     env["KERAS_BACKEND"] = "jax"
+    env["JAX_PLATFORMS"] = "cpu"  # the CPU's float32 also on a machine with a GPU
     out = subprocess.run(
         [sys.executable, "-m", "inference_server.tests.keras_padding_check", str(tmp_path)],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
