@@ -135,7 +135,13 @@ class KerasBackend:
         return self._infer(np.ascontiguousarray(batch, dtype=np.uint8))
 
     def close(self) -> None:
+        """Drop the model and its compiled function (and so their GPU memory)."""
         self.model = None
+        self._infer = _closed
+
+
+def _closed(_: np.ndarray) -> np.ndarray:
+    raise RuntimeError("the Keras backend is closed")
 
 
 def _serving_model(keras: Any, model: Any) -> Any:
@@ -154,7 +160,7 @@ def _compiled_infer(keras: Any, serving: Any) -> Callable[[np.ndarray], np.ndarr
     JAX: `stateless_call` under jax.jit with the weights passed in (read from the
     variables at each call, so weights changed after loading are used); measured on
     CPU as fast as `predict_on_batch`, which also returns and re-assigns the whole
-    model state at every call, and half its compile time per shape.
+    model state at every call, and about half its compile time per shape.
     TensorFlow and torch: Keras' own `predict_on_batch` (a tf.function, with XLA on a
     GPU; torch eager under no_grad), measured on CPU as fast as a hand-made
     tf.function."""
