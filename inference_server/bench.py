@@ -79,7 +79,8 @@ def bench_model(name: str, backend: Backend, images: np.ndarray, batches: Sequen
 
 
 def keras_label(spec: str, backend: KerasBackend) -> str:
-    """e.g. "keras-random, jax on CPU, buckets": the Keras backend and where it runs."""
+    """e.g. "keras-random, jax on CPU, padded to buckets": the Keras backend, where it
+    runs and whether batches are padded."""
     where = "GPU" if backend.on_accelerator else "CPU"
     padding = "padded to buckets" if backend.pads else "batches as they are"
     return f"{spec}, {backend.keras_backend} on {where}, {padding}"
