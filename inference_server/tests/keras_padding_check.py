@@ -56,6 +56,18 @@ def predict_padded_and_not(backend: KerasBackend, batch: np.ndarray,
             "shapes_run": np.array(sorted(backend.shapes_run))}
 
 
+def assert_padding_changes_nothing(got: dict[str, np.ndarray]) -> None:
+    assert got["shapes_run"].tolist() == [4]  # 3 frames ran as the bucket of 4
+    unpadded, padded, alone = got["unpadded"], got["padded"], got["alone"]
+    assert padded.shape == unpadded.shape == (3, 1000) and padded.dtype == np.float32
+    np.testing.assert_allclose(padded, unpadded, rtol=1e-3, atol=1e-6)
+    np.testing.assert_allclose(padded, alone, rtol=1e-3, atol=1e-6)
+    assert padded.argmax(axis=1).tolist() == unpadded.argmax(axis=1).tolist()
+    # Different photos give different answers, so a row out of place would show.
+    assert np.abs(padded[0] - padded[1]).max() > 1e-5
+    assert np.abs(padded[1] - padded[2]).max() > 1e-5
+
+
 def main(out_dir: str) -> int:
     import keras
 

@@ -12,7 +12,8 @@ from inference_server.backends import ModelLoadError, load_backend
 from inference_server.backends.keras_backend import KerasBackend
 from inference_server.predictions import top_k
 
-from .keras_padding_check import calibrate_batch_norm, predict_padded_and_not
+from .keras_padding_check import (assert_padding_changes_nothing, calibrate_batch_norm,
+                                  predict_padded_and_not)
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -84,18 +85,6 @@ def test_bucket_padding_gives_the_unpadded_answers(keras_backend: KerasBackend,
     finally:
         keras_backend.pads = False
     assert_padding_changes_nothing(got)
-
-
-def assert_padding_changes_nothing(got: dict[str, np.ndarray]) -> None:
-    assert got["shapes_run"].tolist() == [4]  # 3 frames ran as the bucket of 4
-    unpadded, padded, alone = got["unpadded"], got["padded"], got["alone"]
-    assert padded.shape == unpadded.shape == (3, 1000) and padded.dtype == np.float32
-    np.testing.assert_allclose(padded, unpadded, rtol=1e-3, atol=1e-6)
-    np.testing.assert_allclose(padded, alone, rtol=1e-3, atol=1e-6)
-    assert padded.argmax(axis=1).tolist() == unpadded.argmax(axis=1).tolist()
-    # Different photos give different answers, so a row out of place would show.
-    assert np.abs(padded[0] - padded[1]).max() > 1e-5
-    assert np.abs(padded[1] - padded[2]).max() > 1e-5
 
 
 def test_local_weights_file(keras_backend: KerasBackend, decoded: dict[str, np.ndarray],

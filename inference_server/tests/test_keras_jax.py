@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .test_keras_backend import assert_padding_changes_nothing
+from .keras_padding_check import assert_padding_changes_nothing
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
