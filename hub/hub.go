@@ -46,17 +46,21 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 		return nil, err
 	}
 	h := &Hub{cfg: cfg, log: log, metrics: &Metrics{}, sessions: map[*session]struct{}{}}
-	natsURL := cfg.NATSURL
+	var login natsLogin
 	if cfg.Embedded() {
-		srv, err := embeddednats.Start(cfg.NATSEmbedAddr, cfg.NATSStoreDir)
+		srv, l, err := h.startEmbedded()
 		if err != nil {
 			return nil, err
 		}
-		h.embed = srv
-		natsURL = srv.ClientURL()
-		log.Info("embedded NATS started", "url", natsURL, "store", cfg.NATSStoreDir)
+		h.embed, login = srv, l
+	} else {
+		l, err := externalLogin(cfg)
+		if err != nil {
+			return nil, err
+		}
+		login = l
 	}
-	broker, err := connectNATS(natsURL, "webcam-hub", log)
+	broker, err := connectNATS(login, "webcam-hub", log, func() { h.metrics.NATSPermissionViolations.Add(1) })
 	if err != nil {
 		h.shutdownEmbedded()
 		return nil, err
