@@ -92,7 +92,9 @@ func connectNATS(login natsLogin, name string, log *slog.Logger, onPermissionVio
 		if err := nc.LastError(); err != nil {
 			b.failed(err)
 		} else {
-			b.failed(errors.New("not connected yet"))
+			b.mu.Lock()
+			b.lastErr = errors.New("not connected yet") // the reason comes with the next try
+			b.mu.Unlock()
 		}
 	}
 	go b.watchHandshakes()
@@ -119,7 +121,7 @@ func (b *natsBroker) connected(nc *nats.Conn, what string) {
 func (b *natsBroker) failed(err error) {
 	b.mu.Lock()
 	b.lastErr = err
-	text := err.Error()
+	text := strings.ToLower(err.Error()) // the same failure comes in two spellings
 	repeat := text == b.lastLogged && time.Since(b.loggedAt) < natsRepeatLogEvery
 	if !repeat {
 		b.lastLogged, b.loggedAt = text, time.Now()
