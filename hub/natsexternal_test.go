@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
+	"github.com/webcamhub/webcamhub/hub/contract"
 	"github.com/webcamhub/webcamhub/hub/internal/embeddednats"
 	"github.com/webcamhub/webcamhub/hub/internal/testworker"
 	"github.com/webcamhub/webcamhub/internal/testkit"
@@ -172,7 +173,7 @@ func TestHubPermissionViolationIsLoggedAndCounted(t *testing.T) {
 	s := startSecuredNATSWith(t, func(p map[string]*server.Permissions) {
 		var allow []string
 		for _, subj := range p[roleHub].Publish.Allow {
-			if subj != workerPingSubject {
+			if subj != contract.WorkerPingSubject {
 				allow = append(allow, subj)
 			}
 		}
