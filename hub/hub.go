@@ -26,6 +26,7 @@ type Hub struct {
 	log     *slog.Logger
 	metrics *Metrics
 	broker  *natsBroker
+	resume  *resumeTokens
 	embed   *embeddednats.Server
 	app     *fiber.App
 
@@ -66,6 +67,7 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 		return nil, err
 	}
 	h.broker = broker
+	h.resume = &resumeTokens{nc: broker.nc}
 	if err := h.checkPayloadLimit(broker); err != nil {
 		_ = broker.Close()
 		h.shutdownEmbedded()

@@ -32,6 +32,9 @@ type Metrics struct {
 	// and publishes or subscribes outside a client's permissions.
 	NATSRefusedAuthentication atomic.Int64
 	NATSRefusedPermission     atomic.Int64
+	// WatchedDiscarded counts messages on a watched results subject that
+	// were not a result, error or ended of the session (forged or garbled).
+	WatchedDiscarded atomic.Int64
 }
 
 // CountNATSRefusal counts one client refused by the embedded NATS server.
@@ -71,6 +74,7 @@ func (m *Metrics) WriteTo(w io.Writer) (int64, error) {
 	counter("hub_slow_clients_closed_total", "Connections closed because the client did not read.", m.SlowClientsClosed.Load())
 	counter("hub_api_requests_total", "POST /api/v1/analyze requests.", m.APIRequests.Load())
 	counter("hub_nats_permission_violations_total", "Publishes and subscribes of this hub that its NATS server refused.", m.NATSPermissionViolations.Load())
+	counter("hub_watched_discarded_total", "Messages on a watched session's results subject that were not a result, error or ended of it, not forwarded.", m.WatchedDiscarded.Load())
 	line("# HELP hub_nats_refused_total Clients the embedded NATS server refused, by kind.\n# TYPE hub_nats_refused_total counter\n")
 	line("hub_nats_refused_total{kind=%q} %d\n", embeddednats.ViolationAuthentication, m.NATSRefusedAuthentication.Load())
 	line("hub_nats_refused_total{kind=%q} %d\n", embeddednats.ViolationPermission, m.NATSRefusedPermission.Load())

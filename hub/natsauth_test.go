@@ -304,3 +304,30 @@ func readyz(t testing.TB, base string) (int, string) {
 	body, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(body)
 }
+
+// The resume token survives a restart of a hub on the closed embedded NATS
+// (its hash is in JetStream, under the hub role's permissions).
+func TestResumeAfterARestartOfTheEmbeddedHub(t *testing.T) {
+	store := t.TempDir()
+	addr := "127.0.0.1:" + strconv.Itoa(testkit.FreePort(t))
+	tweak := func(c *Config) { c.NATSEmbedAddr, c.NATSStoreDir = addr, store }
+	first, base := startHub(t, "", tweak)
+	c := dial(t, base, "", testkit.ResumeHeader(""))
+	welcome := c.Next()
+	if welcome.ResumeToken == "" {
+		t.Fatalf("welcome without a resume token: %+v", welcome)
+	}
+	_ = c.Conn.Close()
+	_ = first.Close()
+
+	second, base := startHub(t, "", tweak)
+	if got := dial(t, base, "?resume="+welcome.Session, nil).Welcome(); got == welcome.Session {
+		t.Fatal("resumed with the id alone")
+	}
+	if got := dial(t, base, "?resume="+welcome.Session, testkit.ResumeHeader(welcome.ResumeToken)).Welcome(); got != welcome.Session {
+		t.Fatalf("resume with the token after a restart: id %q, want %q", got, welcome.Session)
+	}
+	if n := second.Metrics().NATSPermissionViolations.Load() + second.Metrics().NATSRefusedPermission.Load(); n != 0 {
+		t.Fatalf("%d permission violations", n)
+	}
+}

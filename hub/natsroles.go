@@ -29,8 +29,9 @@ const (
 	cliInboxPrefix    = "_INBOX"
 )
 
-// Streams the hub keeps in JetStream (recording; resume tokens).
-var hubStreams = []string{framesStream, resultsStream}
+// Streams the hub keeps in JetStream: the recordings, and the bucket of
+// resume tokens (a key-value bucket is the stream KV_<bucket>).
+var hubStreams = []string{framesStream, resultsStream, "KV_" + resumeBucket}
 
 // replyTTL is how long a client may answer a request it received
 // (allow_responses): the longest a frame waits for a worker is
@@ -56,7 +57,12 @@ func rolePermissions() map[string]*server.Permissions {
 				contract.ResultSubject(contract.KindLive, "*"), // "ended", for a session's watchers
 				contract.SessionInfoSubject("*"),               // is this session live on some hub?
 				contract.WorkerPingSubject,                     // /readyz
-			}, hubJS...)},
+			}, append(hubJS,
+				"$JS.API.INFO",                             // creating the bucket checks the account's JetStream
+				"$KV."+resumeBucket+".*",                   // storing a session's resume token hash
+				"$JS.API.DIRECT.GET.KV_"+resumeBucket+".>", // reading it back
+				"$JS.API.STREAM.MSG.GET.KV_"+resumeBucket,
+			)...)},
 			Subscribe: &server.SubjectPermission{Allow: []string{
 				hubInboxPrefix + ".>",                          // replies: results, pongs, session info, JetStream API
 				contract.SessionInfoSubject("*"),               // answering for its own sessions
