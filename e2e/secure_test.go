@@ -104,7 +104,11 @@ func TestHubAndWorkerOnExternalNATSWithTLSAndNkeys(t *testing.T) {
 	hub.waitFor(t, "/readyz")
 
 	c := dialHub(t, hub.base, "")
-	session := c.Welcome()
+	welcome := c.Next()
+	session := welcome.Session
+	if welcome.ResumeToken == "" {
+		t.Fatalf("welcome without a resume token (the RESUME bucket under the hub's permissions): %+v", welcome)
+	}
 	c.SendFrame(readImage(t, "cat.bmp"))
 	if m := c.Next(); m.Type != "result" || m.Session != session || m.Top() != "Egyptian cat" {
 		t.Fatalf("over TLS: %+v", m)
