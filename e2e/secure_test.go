@@ -4,9 +4,11 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -129,5 +131,54 @@ func TestHubAndWorkerOnExternalNATSWithTLSAndNkeys(t *testing.T) {
 	}
 	if log, _ := os.ReadFile(worker.log); bytes.Contains(log, []byte("not permitted")) {
 		t.Fatalf("the worker was refused something:\n%s", log)
+	}
+}
+
+// What `make run` starts, tried as an attacker on the same machine would
+// with the stock nats CLI: anonymous clients are refused; the operator's and
+// the workers' keys are refused what their roles must not do; the live
+// session keeps getting results from the real worker throughout.
+func TestEmbeddedNATSRefusesWhatTheREADMEDoesNotNeed(t *testing.T) {
+	hub := startHub(t, hubOptions{})
+	startWorker(t, hub.nats, "worker-closed")
+	hub.waitFor(t, "/readyz")
+	c := dialHub(t, hub.base, "")
+	session := c.Welcome()
+	seq := int64(0)
+	stillServing := func(after string) {
+		t.Helper()
+		seq++
+		c.SendFrame(readImage(t, "cat.bmp"))
+		if m := c.Next(); m.Type != "result" || m.Seq != seq || m.Top() != "Egyptian cat" {
+			t.Fatalf("after %s: %+v", after, m)
+		}
+	}
+	stillServing("start")
+	natsCLI := bin(t, "NATS_CLI_BIN", "nats")
+	for _, try := range []struct {
+		what, seed string
+		args       []string
+		want       string
+	}{
+		{"anonymous sub frames.>", "", []string{"sub", "frames.>"}, "Authorization Violation"},
+		{"cli sub frames.live.>", hub.nats.cliSeed, []string{"sub", "frames.live.>"}, `Permissions Violation for Subscription to "frames.live.>"`},
+		{"worker sub frames.live.> outside the queue group", hub.nats.workerSeed, []string{"sub", "frames.live.>"}, `Permissions Violation for Subscription to "frames.live.>"`},
+		{"cli pub results.live.x", hub.nats.cliSeed, []string{"pub", "results.live." + session, `{"type":"ended"}`}, `Permissions Violation for Publish to "results.live.` + session + `"`},
+		{"cli answers sessions.info.>", hub.nats.cliSeed, []string{"reply", "sessions.info.>", "{}"}, `Permissions Violation for Subscription to "sessions.info.>"`},
+		{"worker answers sessions.info.>", hub.nats.workerSeed, []string{"reply", "sessions.info.>", "{}"}, `Permissions Violation for Subscription to "sessions.info.>"`},
+		{"cli stream add", hub.nats.cliSeed, []string{"stream", "add", "STOLEN", "--subjects", "frames.>", "--defaults"}, `Permissions Violation for Publish to "$JS.API.STREAM.CREATE.STOLEN"`},
+		{"worker stream add", hub.nats.workerSeed, []string{"stream", "add", "STOLEN", "--subjects", "frames.>", "--defaults"}, `Permissions Violation for Publish to "$JS.API.STREAM.CREATE.STOLEN"`},
+	} {
+		args := []string{"--server", hub.nats.url, "--timeout", "3s"}
+		if try.seed != "" {
+			args = append(args, "--nkey", try.seed)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		out, _ := exec.CommandContext(ctx, natsCLI, append(args, try.args...)...).CombinedOutput()
+		cancel()
+		if !strings.Contains(string(out), try.want) {
+			t.Fatalf("%s: the nats CLI printed %q, want %q", try.what, out, try.want)
+		}
+		stillServing(try.what)
 	}
 }
