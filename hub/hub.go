@@ -74,12 +74,24 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 		return nil, err
 	}
 	if cfg.Record {
-		if err := ensureRecordingStreams(broker.nc, cfg); err != nil {
-			_ = broker.Close()
-			h.shutdownEmbedded()
-			return nil, err
+		if broker.Connected() {
+			if err := ensureRecordingStreams(broker.nc, cfg); err != nil {
+				_ = broker.Close()
+				h.shutdownEmbedded()
+				return nil, err
+			}
+			log.Info("recording frames and results", "max_age", cfg.RecordMaxAge, "max_bytes", cfg.RecordMaxBytes)
+		} else {
+			// NATS is not there yet (or refuses the credentials, which the log
+			// and /readyz say): the streams are made once it lets us in.
+			broker.onFirstConnect(func() {
+				if err := ensureRecordingStreams(broker.nc, cfg); err != nil {
+					log.Error("recording is off: the streams could not be made", "err", err)
+					return
+				}
+				log.Info("recording frames and results", "max_age", cfg.RecordMaxAge, "max_bytes", cfg.RecordMaxBytes)
+			})
 		}
-		log.Info("recording frames and results", "max_age", cfg.RecordMaxAge, "max_bytes", cfg.RecordMaxBytes)
 	}
 	h.app = h.routes()
 	return h, nil

@@ -47,10 +47,11 @@ type natsBroker struct {
 
 	onPermissionViolation func()
 
-	mu         sync.Mutex
-	lastErr    error     // why the connection is down, for /readyz
-	lastLogged string    // the failure last logged, and when
-	loggedAt   time.Time //
+	mu           sync.Mutex
+	firstConnect func()    // run once, when a connection that failed at start is made
+	lastErr      error     // why the connection is down, for /readyz
+	lastLogged   string    // the failure last logged, and when
+	loggedAt     time.Time //
 }
 
 // connectNATS dials login.url (one or more, comma-separated) and keeps
@@ -101,6 +102,19 @@ func connectNATS(login natsLogin, name string, log *slog.Logger, onPermissionVio
 	return b, nil
 }
 
+// onFirstConnect runs fn once the connection is made, when it was not at
+// start (or at once when it is up by now).
+func (b *natsBroker) onFirstConnect(fn func()) {
+	b.mu.Lock()
+	if !b.nc.IsConnected() {
+		b.firstConnect = fn
+		b.mu.Unlock()
+		return
+	}
+	b.mu.Unlock()
+	go fn()
+}
+
 // reconnectDelay doubles from natsReconnectWait to natsReconnectMaxWait,
 // with jitter so that many hubs do not dial at the same instant.
 func reconnectDelay(attempts int) time.Duration {
@@ -112,7 +126,12 @@ func reconnectDelay(attempts int) time.Duration {
 func (b *natsBroker) connected(nc *nats.Conn, what string) {
 	b.mu.Lock()
 	b.lastErr, b.lastLogged = nil, ""
+	first := b.firstConnect
+	b.firstConnect = nil
 	b.mu.Unlock()
+	if first != nil {
+		go first() // it talks to NATS: not on the callback goroutine
+	}
 	b.log.Info(what, "url", nc.ConnectedUrlRedacted(), "credentials", b.login.credentials)
 }
 
