@@ -76,6 +76,22 @@ func connectRole(t testing.TB, url, seedFile string, extra ...nats.Option) (*rol
 	return &roleConn{Conn: nc, errs: errs}, nil
 }
 
+// startRoleWorker runs the Go test worker on a connection with seedFile
+// (the worker role) and returns that connection.
+func startRoleWorker(t testing.TB, url, seedFile string, extra ...nats.Option) *roleConn {
+	t.Helper()
+	nc, err := connectRole(t, url, seedFile, extra...)
+	if err != nil {
+		t.Fatalf("worker key: %v", err)
+	}
+	w, err := testworker.Start(nc.Conn, testworker.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	return nc
+}
+
 // refused waits for the server to refuse what the test just tried.
 func (c *roleConn) refused(t testing.TB, what string) {
 	t.Helper()
@@ -98,15 +114,7 @@ func (c *roleConn) refused(t testing.TB, what string) {
 // must not touch; and meanwhile a live session keeps getting results.
 func TestEmbeddedNATSRefusesAnonymousAndWhatARoleMustNotTouch(t *testing.T) {
 	h := startEmbeddedHub(t, nil)
-	worker, err := connectRole(t, h.natsURL, embeddednats.SeedFile(h.store, roleWorker))
-	if err != nil {
-		t.Fatalf("worker key: %v", err)
-	}
-	w, err := testworker.Start(worker.Conn, testworker.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Stop)
+	worker := startRoleWorker(t, h.natsURL, embeddednats.SeedFile(h.store, roleWorker))
 	live := dial(t, h.base, "", nil)
 	session := live.Welcome()
 	seq := int64(0)
@@ -190,15 +198,7 @@ func TestEmbeddedNATSRefusesAnonymousAndWhatARoleMustNotTouch(t *testing.T) {
 // The cli key does what the README does with it: classify a file.
 func TestCLIKeyClassifiesAFile(t *testing.T) {
 	h := startEmbeddedHub(t, nil)
-	worker, err := connectRole(t, h.natsURL, embeddednats.SeedFile(h.store, roleWorker))
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := testworker.Start(worker.Conn, testworker.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Stop)
+	worker := startRoleWorker(t, h.natsURL, embeddednats.SeedFile(h.store, roleWorker))
 	cli, err := connectRole(t, h.natsURL, embeddednats.SeedFile(h.store, roleCLI))
 	if err != nil {
 		t.Fatal(err)

@@ -17,7 +17,6 @@ import (
 
 	"github.com/webcamhub/webcamhub/hub/contract"
 	"github.com/webcamhub/webcamhub/hub/internal/embeddednats"
-	"github.com/webcamhub/webcamhub/hub/internal/testworker"
 	"github.com/webcamhub/webcamhub/internal/testkit"
 )
 
@@ -43,10 +42,7 @@ func startSecuredNATSWith(t testing.TB, tweak func(map[string]*server.Permission
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := &server.Options{
-		Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(),
-		NoSigs: true, NoLog: true, MaxPayload: 8 << 20, TLS: true, TLSVerify: true, TLSConfig: tc, TLSTimeout: 2,
-	}
+	opts := &server.Options{Port: server.RANDOM_PORT, TLS: true, TLSVerify: true, TLSConfig: tc, TLSTimeout: 2}
 	perms := rolePermissions()
 	if tweak != nil {
 		tweak(perms)
@@ -55,15 +51,7 @@ func startSecuredNATSWith(t testing.TB, tweak func(map[string]*server.Permission
 		pub, _ := keys[role].PublicKey()
 		opts.Nkeys = append(opts.Nkeys, &server.NkeyUser{Nkey: pub, Permissions: perms[role]})
 	}
-	ns, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(testWait) {
-		t.Fatal("nats server did not start")
-	}
-	t.Cleanup(ns.Shutdown)
+	ns := startNATSWith(t, opts)
 	s.url = "tls://" + ns.Addr().(*net.TCPAddr).String()
 	return s
 }
@@ -76,16 +64,8 @@ func (s securedNATS) hubConfig(c *Config) {
 
 func (s securedNATS) worker(t testing.TB) {
 	t.Helper()
-	nc, err := connectRole(t, s.url, embeddednats.SeedFile(s.seeds, roleWorker),
+	startRoleWorker(t, s.url, embeddednats.SeedFile(s.seeds, roleWorker),
 		nats.RootCAs(s.tls.CA), nats.ClientCert(s.tls.ClientCert, s.tls.ClientKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := testworker.Start(nc.Conn, testworker.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Stop)
 }
 
 // A hub on an external NATS with TLS (server name verified, client

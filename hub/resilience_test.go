@@ -102,15 +102,7 @@ func TestEmbeddedNATSServesWorkersAndHub(t *testing.T) {
 	h := startEmbeddedHub(t, nil)
 	// A worker connects to the embedded server the way the Python one does:
 	// with the worker seed the hub made.
-	nc, err := connectRole(t, h.natsURL, embeddednats.SeedFile(h.store, roleWorker))
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := testworker.Start(nc.Conn, testworker.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Stop)
+	startRoleWorker(t, h.natsURL, embeddednats.SeedFile(h.store, roleWorker))
 	c := dial(t, h.base, "", nil)
 	c.Welcome()
 	c.SendFrame(fakeJPEG)
