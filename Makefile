@@ -62,9 +62,10 @@ $(NATS_SERVER_BIN):
 tools: $(NATS_CLI_BIN) $(NATS_SERVER_BIN)
 
 # Debian packages the tests need: Chromium for the page, docker-compose to
-# validate docker-compose.yml (no Docker engine runs here).
+# validate docker-compose.yml (no Docker engine runs here), openssl for the
+# throwaway certificates of the TLS tests and the NATS configuration checks.
 test-deps: deps tools
-	@scripts/apt-ensure.sh chromium:chromium docker-compose:docker-compose
+	@scripts/apt-ensure.sh chromium:chromium docker-compose:docker-compose openssl:openssl
 
 ## ---- run ------------------------------------------------------------------
 

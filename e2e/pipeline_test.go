@@ -19,7 +19,7 @@ import (
 // "Egyptian cat" over WebSocket, over the nats CLI and over the API.
 func TestCatIsEgyptianCatOverWebSocketCLIAndAPI(t *testing.T) {
 	hub := startHub(t, hubOptions{})
-	startWorker(t, hub.natsURL, "worker-1")
+	startWorker(t, hub.nats, "worker-1")
 	hub.waitFor(t, "/readyz")
 
 	c := dialHub(t, hub.base, "")
@@ -59,7 +59,7 @@ func TestCatIsEgyptianCatOverWebSocketCLIAndAPI(t *testing.T) {
 
 	// The README's nats CLI command, exactly.
 	out := runREADMECommand(t, "classify-file", map[string]string{
-		"NATS_URL": hub.natsURL, "IMAGE": testdata(t, "images", "cat.bmp"),
+		"NATS_URL": hub.nats.url, "NATS_NKEY": hub.nats.cliSeed, "IMAGE": testdata(t, "images", "cat.bmp"),
 	})
 	var res message
 	if err := json.Unmarshal(bytes.TrimSpace(out), &res); err != nil {

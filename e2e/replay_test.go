@@ -21,7 +21,7 @@ import (
 // labels as it got live, in the same order, at the recorded pace.
 func TestRecordAndReplayWithTheREADMECommands(t *testing.T) {
 	hub := startHub(t, hubOptions{extraEnv: []string{"HUB_RECORD=true"}})
-	startWorker(t, hub.natsURL, "worker-replay")
+	startWorker(t, hub.nats, "worker-replay")
 	hub.waitFor(t, "/readyz")
 
 	images := []string{"cat.bmp", "parrot.jpg", "grace_hopper.bmp", "bird.bmp", "sunflower.bmp", "dragonfly.bmp", "cat_720p.jpg", "parrot.jpg"}
@@ -44,7 +44,7 @@ func TestRecordAndReplayWithTheREADMECommands(t *testing.T) {
 		live[i] = labels(m)
 	}
 
-	vars := map[string]string{"NATS_URL": hub.natsURL, "SESSION": session, "NAME": "e2e" + strconv.FormatInt(time.Now().UnixNano()%1e6, 10)}
+	vars := map[string]string{"NATS_URL": hub.nats.url, "NATS_NKEY": hub.nats.cliSeed, "SESSION": session, "NAME": "e2e" + strconv.FormatInt(time.Now().UnixNano()%1e6, 10)}
 
 	listing := string(runREADMECommand(t, "list-sessions", vars))
 	if !strings.Contains(listing, contract.FrameSubject(contract.KindLive, session)) || !strings.Contains(listing, strconv.Itoa(len(images))) {
@@ -53,7 +53,7 @@ func TestRecordAndReplayWithTheREADMECommands(t *testing.T) {
 
 	watch := startREADMECommand(t, "watch-replay", vars)
 	lines := watch.lines()
-	waitUntilSubscribed(t, hub.natsURL, contract.ResultSubject(contract.KindReplay, vars["NAME"]), lines)
+	waitUntilSubscribed(t, hub.nats, contract.ResultSubject(contract.KindReplay, vars["NAME"]), lines)
 
 	runREADMECommand(t, "replay-session", vars)
 	var first, last time.Time
@@ -143,9 +143,14 @@ func (b *bgCommand) lines() <-chan string { return b.out }
 
 // waitUntilSubscribed publishes probes on subject until one comes out of
 // lines, so that nothing published after it can be missed.
-func waitUntilSubscribed(t *testing.T, natsURL, subject string, lines <-chan string) {
+func waitUntilSubscribed(t *testing.T, bus natsEndpoint, subject string, lines <-chan string) {
 	t.Helper()
-	nc, err := nats.Connect(natsURL)
+	// Only a worker may publish results: the probes go out with its key.
+	login, err := nats.NkeyOptionFromSeed(bus.workerSeed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(bus.url, login)
 	if err != nil {
 		t.Fatal(err)
 	}

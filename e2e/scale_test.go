@@ -13,23 +13,23 @@ import (
 )
 
 // startNATSServer runs the real nats-server binary with JetStream.
-func startNATSServer(t *testing.T) string {
+func startNATSServer(t *testing.T) natsEndpoint {
 	t.Helper()
 	port := testkit.FreePort(t)
 	startProc(t, "nats-server", nil, bin(t, "NATS_SERVER_BIN", "nats-server"),
 		"-a", "127.0.0.1", "-p", strconv.Itoa(port), "-js", "-sd", t.TempDir())
-	return "nats://127.0.0.1:" + strconv.Itoa(port)
+	return natsEndpoint{url: "nats://127.0.0.1:" + strconv.Itoa(port)}
 }
 
 // Two hubs and two workers on one external nats-server: a streamer on hub A
 // and a watcher on hub B both get the results, and the frames are spread
 // over both workers.
 func TestTwoHubsTwoWorkersOnExternalNATS(t *testing.T) {
-	url := startNATSServer(t)
-	hubA := startHub(t, hubOptions{natsURL: url})
-	hubB := startHub(t, hubOptions{natsURL: url})
-	startWorker(t, url, "worker-a")
-	startWorker(t, url, "worker-b")
+	bus := startNATSServer(t)
+	hubA := startHub(t, hubOptions{natsURL: bus.url})
+	hubB := startHub(t, hubOptions{natsURL: bus.url})
+	startWorker(t, bus, "worker-a")
+	startWorker(t, bus, "worker-b")
 	hubA.waitFor(t, "/readyz")
 	hubB.waitFor(t, "/readyz")
 
@@ -61,10 +61,10 @@ func TestTwoHubsTwoWorkersOnExternalNATS(t *testing.T) {
 // A worker killed while frames stream: frames it held are answered
 // (timeout), none is lost, and later frames get results from the others.
 func TestKilledWorkerFramesAreAnsweredAndStreamingGoesOn(t *testing.T) {
-	url := startNATSServer(t)
-	hub := startHub(t, hubOptions{natsURL: url, extraEnv: []string{"HUB_FRAME_TIMEOUT=2s", "HUB_FRAMES_IN_FLIGHT=4", "HUB_SESSION_FPS=1000"}})
-	startWorker(t, url, "worker-stays")
-	doomed := startWorker(t, url, "worker-killed", "--batch-wait-ms", "50")
+	bus := startNATSServer(t)
+	hub := startHub(t, hubOptions{natsURL: bus.url, extraEnv: []string{"HUB_FRAME_TIMEOUT=2s", "HUB_FRAMES_IN_FLIGHT=4", "HUB_SESSION_FPS=1000"}})
+	startWorker(t, bus, "worker-stays")
+	doomed := startWorker(t, bus, "worker-killed", "--batch-wait-ms", "50")
 	hub.waitFor(t, "/readyz")
 
 	c := dialHub(t, hub.base, "")
@@ -121,7 +121,7 @@ func TestKilledWorkerFramesAreAnsweredAndStreamingGoesOn(t *testing.T) {
 // each of its frames gets a result, none times out.
 func TestFloodingSessionDoesNotStarveAnother(t *testing.T) {
 	hub := startHub(t, hubOptions{extraEnv: []string{"HUB_SESSION_FPS=10000"}})
-	startWorker(t, hub.natsURL, "worker-fair")
+	startWorker(t, hub.nats, "worker-fair")
 	hub.waitFor(t, "/readyz")
 	cat := readImage(t, "cat.bmp")
 	parrot := readImage(t, "parrot.jpg")

@@ -42,7 +42,7 @@ func BenchmarkSeedArchitecture(b *testing.B) {
 
 	seedURL := startSeed(b)
 	hub := startHub(b, hubOptions{extraEnv: []string{"LOG_LEVEL=warn", "HUB_API_RATE=100000000", "HUB_SESSION_FPS=100000"}})
-	startWorker(b, hub.natsURL, "bench-keras", "--model", "keras-random", "--labels", testdata(b, "imagenet_labels.txt"))
+	startWorker(b, hub.nats, "bench-keras", "--model", "keras-random", "--labels", testdata(b, "imagenet_labels.txt"))
 	hub.waitFor(b, "/readyz")
 	wsURL := "ws" + strings.TrimPrefix(hub.base, "http") + contract.WebSocketPath
 

@@ -139,16 +139,29 @@ func (p *proc) exited() bool {
 	}
 }
 
+// natsEndpoint is where workers and the nats CLI connect, and how they log in.
+type natsEndpoint struct {
+	url        string
+	workerSeed string            // NATS_NKEY of a worker (the hub's embedded NATS); empty: none
+	cliSeed    string            // NATS_NKEY of the operator's nats CLI
+	workerEnv  []string          // more environment for a worker (credentials, TLS of an external NATS)
+	cliEnv     map[string]string // more environment for the nats CLI (its TLS files)
+}
+
+// natsCredentialEnv are the NATS login variables, blanked for a process that
+// must not inherit them from the test's environment.
+var natsCredentialEnv = []string{"NATS_CREDS=", "NATS_NKEY=", "NATS_USER=", "NATS_PASSWORD=", "NATS_TOKEN=", "NATS_TLS_CA=", "NATS_TLS_CERT=", "NATS_TLS_KEY=", "NATS_NO_AUTH="}
+
 // hubProc is a running hub binary.
 type hubProc struct {
 	*proc
-	base     string // http://127.0.0.1:port
-	natsURL  string // where workers connect
+	base     string       // http://127.0.0.1:port
+	nats     natsEndpoint // where workers connect
 	httpPort int
 }
 
 type hubOptions struct {
-	natsURL   string // external NATS; empty embeds one
+	natsURL   string // external NATS (its credentials in extraEnv); empty embeds one
 	natsPort  int    // embedded NATS port (0: a free one)
 	httpPort  int    // 0: a free one
 	storeDir  string
@@ -161,8 +174,9 @@ func startHub(t testing.TB, o hubOptions) *hubProc {
 	if o.httpPort == 0 {
 		o.httpPort = testkit.FreePort(t)
 	}
-	env := []string{"HUB_LISTEN=127.0.0.1:" + strconv.Itoa(o.httpPort), "LOG_LEVEL=debug"}
+	env := append([]string{"HUB_LISTEN=127.0.0.1:" + strconv.Itoa(o.httpPort), "LOG_LEVEL=debug"}, natsCredentialEnv...)
 	natsURL := o.natsURL
+	bus := natsEndpoint{url: natsURL}
 	if natsURL == "" {
 		if o.natsPort == 0 {
 			o.natsPort = testkit.FreePort(t)
@@ -170,7 +184,12 @@ func startHub(t testing.TB, o hubOptions) *hubProc {
 		if o.storeDir == "" {
 			o.storeDir = t.TempDir()
 		}
-		natsURL = "nats://127.0.0.1:" + strconv.Itoa(o.natsPort)
+		// The embedded NATS makes its role seeds in the store on start.
+		bus = natsEndpoint{
+			url:        "nats://127.0.0.1:" + strconv.Itoa(o.natsPort),
+			workerSeed: filepath.Join(o.storeDir, "worker.nk"),
+			cliSeed:    filepath.Join(o.storeDir, "cli.nk"),
+		}
 		env = append(env, "NATS_URL=", "NATS_EMBED_ADDR=127.0.0.1:"+strconv.Itoa(o.natsPort), "NATS_STORE_DIR="+o.storeDir)
 	} else {
 		env = append(env, "NATS_URL="+natsURL)
@@ -180,7 +199,7 @@ func startHub(t testing.TB, o hubOptions) *hubProc {
 	}
 	env = append(env, o.extraEnv...)
 	p := startProc(t, "hub-"+strconv.Itoa(o.httpPort), env, bin(t, "HUB_BIN", "hub"))
-	h := &hubProc{proc: p, base: "http://127.0.0.1:" + strconv.Itoa(o.httpPort), natsURL: natsURL, httpPort: o.httpPort}
+	h := &hubProc{proc: p, base: "http://127.0.0.1:" + strconv.Itoa(o.httpPort), nats: bus, httpPort: o.httpPort}
 	h.waitFor(t, "/healthz")
 	return h
 }
@@ -207,12 +226,16 @@ func (h *hubProc) waitFor(t testing.TB, path string) {
 	}
 }
 
-// startWorker runs the real Python worker on natsURL with the TFLite model.
-func startWorker(t testing.TB, natsURL, name string, extraArgs ...string) *proc {
+// startWorker runs the real Python worker on bus with the TFLite model.
+func startWorker(t testing.TB, bus natsEndpoint, name string, extraArgs ...string) *proc {
 	t.Helper()
 	python := envOr("WORKER_PYTHON", filepath.Join(repoRoot(t), ".venv", "bin", "python"))
-	args := append([]string{python, "-m", "inference_server", "--nats-url", natsURL, "--model", "tflite:" + tfliteModel(t), "--name", name}, extraArgs...)
-	return startProc(t, name, nil, args...)
+	args := append([]string{python, "-m", "inference_server", "--nats-url", bus.url, "--model", "tflite:" + tfliteModel(t), "--name", name}, extraArgs...)
+	env := append(append([]string{}, natsCredentialEnv...), bus.workerEnv...)
+	if bus.workerSeed != "" {
+		env = append(env, "NATS_NKEY="+bus.workerSeed)
+	}
+	return startProc(t, name, env, args...)
 }
 
 // dialHub connects a test client to the hub at base.

@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -20,11 +18,6 @@ const (
 	// in well under a millisecond, but one busy with a batch may take a few
 	// hundred; a second keeps readiness probes snappy without false alarms.
 	workerPingTimeout = time.Second
-	// natsReconnectWait is short because a hub without NATS answers every
-	// frame "unavailable"; getting back quickly matters more than saving dials.
-	natsReconnectWait = 250 * time.Millisecond
-	// natsConnectTimeout is how long one dial may take before it counts as failed.
-	natsConnectTimeout = 2 * time.Second
 	// subscribeFlushTimeout bounds waiting for the server to confirm a new
 	// subscription: a round trip, normally well under a millisecond.
 	subscribeFlushTimeout = 2 * time.Second
@@ -39,49 +32,6 @@ type FrameRequest struct {
 	TopK        int    // 0: the worker's default
 	Traceparent string // W3C trace context; empty when tracing is off
 	Image       []byte
-}
-
-// natsBroker is the hub's seam to the message bus, over a nats.go
-// connection: frames out, replies and published results in.
-type natsBroker struct {
-	nc        *nats.Conn
-	log       *slog.Logger
-	closeOnce sync.Once
-}
-
-// connectNATS dials url (one or more, comma-separated) and keeps reconnecting
-// forever: a hub whose NATS went away keeps its sessions and answers frames
-// "unavailable" until the connection is back.
-func connectNATS(url, name string, log *slog.Logger) (*natsBroker, error) {
-	nc, err := nats.Connect(url,
-		nats.Name(name),
-		nats.MaxReconnects(-1),
-		nats.ReconnectWait(natsReconnectWait),
-		nats.Timeout(natsConnectTimeout),
-		nats.RetryOnFailedConnect(true),
-		// No buffering while disconnected: a frame that cannot be sent now is
-		// answered "unavailable" now instead of timing out later.
-		nats.ReconnectBufSize(-1),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil { // nil: our own Close or Drain
-				log.Warn("nats disconnected", "err", err)
-			}
-		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) {
-			log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted())
-		}),
-		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
-			subject := ""
-			if sub != nil {
-				subject = sub.Subject
-			}
-			log.Error("nats async error", "subject", subject, "err", err)
-		}),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("connecting to NATS at %s: %w", url, err)
-	}
-	return &natsBroker{nc: nc, log: log}, nil
 }
 
 func (b *natsBroker) Connected() bool { return b.nc.IsConnected() }

@@ -25,7 +25,20 @@ type Config struct {
 
 	NATSURL       string // external NATS server or cluster; empty embeds one
 	NATSEmbedAddr string // where the embedded NATS listens for workers and the CLI
-	NATSStoreDir  string // JetStream store of the embedded NATS
+	NATSStoreDir  string // JetStream store of the embedded NATS, and its role nkey seeds
+	NATSNoAuth    bool   // the embedded NATS accepts anyone, with every permission (local experiments only)
+
+	// Credentials and TLS for an external NATS (NATSURL); at most one kind of
+	// credentials: a JWT creds file, an nkey seed file, user and password, or
+	// a token (the last two may also be in the URL).
+	NATSCreds    string
+	NATSNkey     string
+	NATSUser     string
+	NATSPassword string
+	NATSToken    string
+	NATSTLSCA    string // CA certificate(s) of the NATS servers (PEM); the server name is always verified
+	NATSTLSCert  string // client certificate (PEM), with NATSTLSKey
+	NATSTLSKey   string
 
 	AllowedOrigins []string // browser origins allowed on /ws and the API; empty = same origin only; "*" = any
 	StaticDir      string   // the built page (frontend-ui/dist); served at / when it exists
@@ -89,6 +102,15 @@ func ParseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	fs.StringVar(&c.NATSURL, "nats-url", env.str("NATS_URL", ""), "external NATS server/cluster URL(s), comma-separated; empty embeds a NATS server (NATS_URL)")
 	fs.StringVar(&c.NATSEmbedAddr, "nats-embed-addr", env.str("NATS_EMBED_ADDR", d.NATSEmbedAddr), "listen address of the embedded NATS server (NATS_EMBED_ADDR)")
 	fs.StringVar(&c.NATSStoreDir, "nats-store-dir", env.str("NATS_STORE_DIR", d.NATSStoreDir), "JetStream store directory of the embedded NATS server (NATS_STORE_DIR)")
+	env.bool(fs, &c.NATSNoAuth, "nats-no-auth", "NATS_NO_AUTH", false, "let anyone connect to the embedded NATS with every permission; for local experiments only, warned at start (NATS_NO_AUTH)")
+	fs.StringVar(&c.NATSCreds, "nats-creds", env.str("NATS_CREDS", ""), "JWT credentials file for an external NATS (NATS_CREDS)")
+	fs.StringVar(&c.NATSNkey, "nats-nkey", env.str("NATS_NKEY", ""), "nkey seed file for an external NATS (NATS_NKEY)")
+	fs.StringVar(&c.NATSUser, "nats-user", env.str("NATS_USER", ""), "user name for an external NATS, with NATS_PASSWORD (NATS_USER)")
+	fs.StringVar(&c.NATSPassword, "nats-password", env.str("NATS_PASSWORD", ""), "password for an external NATS; prefer the environment variable (NATS_PASSWORD)")
+	fs.StringVar(&c.NATSToken, "nats-token", env.str("NATS_TOKEN", ""), "token for an external NATS; prefer the environment variable (NATS_TOKEN)")
+	fs.StringVar(&c.NATSTLSCA, "nats-tls-ca", env.str("NATS_TLS_CA", ""), "CA certificate file that signed the NATS servers' certificates (NATS_TLS_CA)")
+	fs.StringVar(&c.NATSTLSCert, "nats-tls-cert", env.str("NATS_TLS_CERT", ""), "client certificate file for NATS TLS, with -nats-tls-key (NATS_TLS_CERT)")
+	fs.StringVar(&c.NATSTLSKey, "nats-tls-key", env.str("NATS_TLS_KEY", ""), "client private key file for NATS TLS (NATS_TLS_KEY)")
 	fs.StringVar(&origins, "allowed-origins", env.str("HUB_ALLOWED_ORIGINS", ""), "comma-separated browser origins allowed besides the hub's own; * allows any (HUB_ALLOWED_ORIGINS)")
 	fs.StringVar(&c.StaticDir, "static-dir", env.str("HUB_STATIC_DIR", d.StaticDir), "directory of the built page served at / (HUB_STATIC_DIR)")
 	fs.StringVar(&maxFrameBytes, "max-frame-bytes", env.str("HUB_MAX_FRAME_BYTES", strconv.Itoa(d.MaxFrameBytes)), "largest image in bytes, e.g. 2097152 or 2MiB (HUB_MAX_FRAME_BYTES)")
@@ -155,14 +177,8 @@ func (c Config) check() []string {
 		if c.NATSStoreDir == "" {
 			p = append(p, "the embedded NATS store directory is empty")
 		}
-	} else {
-		for _, u := range splitList(c.NATSURL) {
-			parsed, err := url.Parse(u)
-			if err != nil || parsed.Host == "" || (parsed.Scheme != "nats" && parsed.Scheme != "tls" && parsed.Scheme != "ws" && parsed.Scheme != "wss") {
-				p = append(p, fmt.Sprintf("NATS URL %q: want nats://host:port", u))
-			}
-		}
 	}
+	p = append(p, c.checkNATSAuth()...)
 	for _, o := range c.AllowedOrigins {
 		if o == "*" {
 			continue

@@ -43,20 +43,32 @@ func TestConfigRejectsBadValuesClearly(t *testing.T) {
 		args []string
 		want string
 	}{
-		"env duration":   {map[string]string{"HUB_FRAME_TIMEOUT": "soon"}, nil, `HUB_FRAME_TIMEOUT="soon"`},
-		"in flight":      {nil, []string{"-frames-in-flight", "0"}, "frames in flight 0"},
-		"nats url":       {map[string]string{"NATS_URL": "localhost"}, nil, `NATS URL "localhost"`},
-		"origin":         {nil, []string{"-allowed-origins", "cam.example"}, `allowed origin "cam.example"`},
-		"frame size":     {nil, []string{"-max-frame-bytes", "lots"}, "max frame bytes"},
-		"huge frame":     {nil, []string{"-max-frame-bytes", "1GiB"}, "max frame bytes"},
-		"listen":         {nil, []string{"-listen", "8080"}, "listen address"},
-		"log level":      {map[string]string{"LOG_LEVEL": "chatty"}, nil, "log level"},
-		"extra argument": {nil, []string{"serve"}, "unexpected arguments"},
+		"env duration":       {map[string]string{"HUB_FRAME_TIMEOUT": "soon"}, nil, `HUB_FRAME_TIMEOUT="soon"`},
+		"in flight":          {nil, []string{"-frames-in-flight", "0"}, "frames in flight 0"},
+		"nats url":           {map[string]string{"NATS_URL": "localhost"}, nil, `NATS URL "localhost"`},
+		"origin":             {nil, []string{"-allowed-origins", "cam.example"}, `allowed origin "cam.example"`},
+		"frame size":         {nil, []string{"-max-frame-bytes", "lots"}, "max frame bytes"},
+		"huge frame":         {nil, []string{"-max-frame-bytes", "1GiB"}, "max frame bytes"},
+		"listen":             {nil, []string{"-listen", "8080"}, "listen address"},
+		"log level":          {map[string]string{"LOG_LEVEL": "chatty"}, nil, "log level"},
+		"extra argument":     {nil, []string{"serve"}, "unexpected arguments"},
+		"creds embedded":     {map[string]string{"NATS_CREDS": "/etc/hosts"}, nil, "are for an external NATS"},
+		"tls embedded":       {map[string]string{"NATS_TLS_CA": "/etc/hosts"}, nil, "are for an external NATS"},
+		"no-auth external":   {map[string]string{"NATS_URL": "nats://n:4222", "NATS_NO_AUTH": "true"}, nil, "opens the embedded NATS only"},
+		"two credentials":    {map[string]string{"NATS_URL": "nats://n:4222", "NATS_CREDS": "/etc/hosts", "NATS_NKEY": "/etc/hosts"}, nil, "give one kind"},
+		"token and url user": {map[string]string{"NATS_URL": "nats://u:p@n:4222", "NATS_TOKEN": "t"}, nil, "give one kind"},
+		"user no password":   {map[string]string{"NATS_URL": "nats://n:4222", "NATS_USER": "hub"}, nil, "NATS_USER and NATS_PASSWORD go together"},
+		"cert no key":        {map[string]string{"NATS_URL": "tls://n:4222", "NATS_TLS_CERT": "/etc/hosts"}, nil, "NATS_TLS_CERT and NATS_TLS_KEY go together"},
+		"missing file":       {map[string]string{"NATS_URL": "nats://n:4222", "NATS_NKEY": "/nonexistent/hub.nk"}, nil, "NATS_NKEY: open /nonexistent/hub.nk"},
+		"password hidden":    {map[string]string{"NATS_URL": "nats://u:s3cret@"}, nil, "xxxxx"},
 	}
 	for name, c := range cases {
 		_, err := ParseConfig(c.args, env(c.env), io.Discard)
 		if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: error %v, want one mentioning %q", name, err, c.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("%s: the error shows a password: %v", name, err)
 		}
 	}
 }

@@ -40,10 +40,16 @@ func startNATS(t testing.TB, port int) *server.Server {
 	if port == 0 {
 		port = server.RANDOM_PORT
 	}
-	ns, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: t.TempDir(),
-		NoSigs: true, NoLog: true, MaxPayload: embeddednats.MaxPayload,
-	})
+	return startNATSWith(t, &server.Options{Port: port})
+}
+
+// startNATSWith runs a real NATS server on 127.0.0.1 with JetStream and the
+// embedded server's max payload, plus what opts says (port, TLS, users).
+func startNATSWith(t testing.TB, opts *server.Options) *server.Server {
+	t.Helper()
+	opts.Host, opts.JetStream, opts.StoreDir = "127.0.0.1", true, t.TempDir()
+	opts.NoSigs, opts.NoLog, opts.MaxPayload = true, true, embeddednats.MaxPayload
+	ns, err := server.NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

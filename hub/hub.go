@@ -26,6 +26,7 @@ type Hub struct {
 	log     *slog.Logger
 	metrics *Metrics
 	broker  *natsBroker
+	resume  *resumeTokens
 	embed   *embeddednats.Server
 	app     *fiber.App
 
@@ -46,34 +47,51 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 		return nil, err
 	}
 	h := &Hub{cfg: cfg, log: log, metrics: &Metrics{}, sessions: map[*session]struct{}{}}
-	natsURL := cfg.NATSURL
+	var login natsLogin
 	if cfg.Embedded() {
-		srv, err := embeddednats.Start(cfg.NATSEmbedAddr, cfg.NATSStoreDir)
+		srv, l, err := h.startEmbedded()
 		if err != nil {
 			return nil, err
 		}
-		h.embed = srv
-		natsURL = srv.ClientURL()
-		log.Info("embedded NATS started", "url", natsURL, "store", cfg.NATSStoreDir)
+		h.embed, login = srv, l
+	} else {
+		l, err := externalLogin(cfg)
+		if err != nil {
+			return nil, err
+		}
+		login = l
 	}
-	broker, err := connectNATS(natsURL, "webcam-hub", log)
+	broker, err := connectNATS(login, "webcam-hub", log, func() { h.metrics.NATSPermissionViolations.Add(1) })
 	if err != nil {
 		h.shutdownEmbedded()
 		return nil, err
 	}
 	h.broker = broker
+	h.resume = &resumeTokens{nc: broker.nc}
 	if err := h.checkPayloadLimit(broker); err != nil {
 		_ = broker.Close()
 		h.shutdownEmbedded()
 		return nil, err
 	}
 	if cfg.Record {
-		if err := ensureRecordingStreams(broker.nc, cfg); err != nil {
-			_ = broker.Close()
-			h.shutdownEmbedded()
-			return nil, err
+		if broker.Connected() {
+			if err := ensureRecordingStreams(broker.nc, cfg); err != nil {
+				_ = broker.Close()
+				h.shutdownEmbedded()
+				return nil, err
+			}
+			log.Info("recording frames and results", "max_age", cfg.RecordMaxAge, "max_bytes", cfg.RecordMaxBytes)
+		} else {
+			// NATS is not there yet (or refuses the credentials, which the log
+			// and /readyz say): the streams are made once it lets us in.
+			broker.onFirstConnect(func() {
+				if err := ensureRecordingStreams(broker.nc, cfg); err != nil {
+					log.Error("recording is off: the streams could not be made", "err", err)
+					return
+				}
+				log.Info("recording frames and results", "max_age", cfg.RecordMaxAge, "max_bytes", cfg.RecordMaxBytes)
+			})
 		}
-		log.Info("recording frames and results", "max_age", cfg.RecordMaxAge, "max_bytes", cfg.RecordMaxBytes)
 	}
 	h.app = h.routes()
 	return h, nil

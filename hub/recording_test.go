@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/webcamhub/webcamhub/hub/contract"
 	"github.com/webcamhub/webcamhub/hub/internal/testworker"
+	"github.com/webcamhub/webcamhub/internal/testkit"
 )
 
 func TestRecordingKeepsFramesAndResultsWithoutAnsweringFrames(t *testing.T) {
@@ -66,4 +68,22 @@ func TestRecordingIsOffByDefault(t *testing.T) {
 	if _, err := js.Stream(context.Background(), "FRAMES"); err == nil {
 		t.Fatal("FRAMES exists though recording is off")
 	}
+}
+
+// A recording hub started before its NATS is there keeps running (retrying)
+// and makes the streams once NATS is up.
+func TestRecordingStreamsAreMadeWhenNATSComesLater(t *testing.T) {
+	port := testkit.FreePort(t)
+	startHub(t, "nats://127.0.0.1:"+strconv.Itoa(port), func(c *Config) {
+		c.Record, c.RecordMaxAge, c.RecordMaxBytes = true, time.Hour, 64<<20
+	})
+	ns := startNATS(t, port)
+	js, err := jetstream.New(connect(t, ns.ClientURL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the FRAMES stream", func() bool {
+		_, err := js.Stream(context.Background(), "FRAMES")
+		return err == nil
+	})
 }

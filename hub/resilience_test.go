@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/hub/internal/embeddednats"
 	"github.com/webcamhub/webcamhub/hub/internal/testworker"
-	"github.com/webcamhub/webcamhub/internal/testkit"
 )
 
 // NATS goes away: the session stays open and frames are answered
@@ -99,14 +99,11 @@ func TestCloseEndsSessionsWithGoingAwayAndIsSafeTwice(t *testing.T) {
 }
 
 func TestEmbeddedNATSServesWorkersAndHub(t *testing.T) {
-	port := testkit.FreePort(t)
-	_, base := startHub(t, "", func(c *Config) {
-		c.NATSEmbedAddr = "127.0.0.1:" + strconv.Itoa(port)
-		c.NATSStoreDir = t.TempDir()
-	})
-	// A worker connects to the embedded server the way the Python one does.
-	startWorker(t, "nats://127.0.0.1:"+strconv.Itoa(port), testworker.Options{})
-	c := dial(t, base, "", nil)
+	h := startEmbeddedHub(t, nil)
+	// A worker connects to the embedded server the way the Python one does:
+	// with the worker seed the hub made.
+	startRoleWorker(t, h.natsURL, embeddednats.SeedFile(h.store, roleWorker))
+	c := dial(t, h.base, "", nil)
 	c.Welcome()
 	c.SendFrame(fakeJPEG)
 	if m := c.Next(); m.Type != contract.TypeResult {

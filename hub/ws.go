@@ -1,10 +1,10 @@
 package hub
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,6 +22,7 @@ const (
 	watchLookupTimeout = 2 * time.Second
 	localWatching      = "watching" // Locals key: the session id a watcher follows
 	localResume        = "resume"   // Locals key: the session id a reconnecting client asks to keep
+	localResumeToken   = "token"    // Locals key: the resume token it offered as a subprotocol
 )
 
 // upgrade decides, before the WebSocket handshake, whether the connection
@@ -44,6 +45,12 @@ func (h *Hub) upgrade(c *fiber.Ctx) error {
 		c.Locals(localWatching, watch)
 	} else if resume := c.Query(contract.QueryResume); resume != "" {
 		c.Locals(localResume, resume)
+		// The token comes as a subprotocol, never in the URL (docs/protocol.md).
+		for _, p := range strings.Split(c.Get(fiber.HeaderSecWebSocketProtocol), ",") {
+			if token, ok := strings.CutPrefix(strings.TrimSpace(p), contract.ResumeProtocolPrefix); ok {
+				c.Locals(localResumeToken, token)
+			}
+		}
 	}
 	return c.Next()
 }
@@ -53,6 +60,9 @@ func (h *Hub) websocketHandler() fiber.Handler {
 		// Frames are read through NextReader into their own buffers, so the
 		// I/O buffers stay small; write buffers are pooled across connections
 		// (most sessions are idle between results).
+		// Selected when offered (the page offers it, with its resume token
+		// when it has one); never the token itself.
+		Subprotocols:    []string{contract.Subprotocol},
 		ReadBufferSize:  4 << 10,
 		WriteBufferSize: 4 << 10,
 		WriteBufferPool: &sync.Pool{},
@@ -70,7 +80,8 @@ func (h *Hub) websocketHandler() fiber.Handler {
 func (h *Hub) serveWebSocket(c *websocket.Conn) {
 	watching, _ := c.Locals(localWatching).(string)
 	resume, _ := c.Locals(localResume).(string)
-	s := newSession(h, c.Conn, h.sessionID(resume), watching)
+	token, _ := c.Locals(localResumeToken).(string)
+	s := newSession(h, c.Conn, h.sessionID(resume, token), watching)
 	if !h.addSession(s) {
 		_ = c.WriteControl(websocket.CloseMessage, closeFrame(contract.CloseGoingAway, "hub not accepting sessions"), time.Now().Add(writeWait))
 		return
@@ -98,7 +109,13 @@ func (h *Hub) serveStreamer(s *session) {
 	stopInfo = sync.OnceFunc(stopInfo)
 	defer stopInfo() // also when the session panics
 	s.log.Info("session opened", "ip", s.conn.UnderlyingConn().RemoteAddr().String())
-	s.run(h.welcome(s))
+	welcome := h.welcome(s)
+	token, err := h.resume.issue(s.id)
+	if err != nil {
+		s.log.Warn("no resume token: the session cannot be resumed", "err", err)
+	}
+	welcome.ResumeToken = token
+	s.run(mustJSON(welcome))
 	// No longer live (so the id can be resumed), then tell watchers the
 	// stream ended; the same connection keeps that order. Best effort: NATS
 	// may be gone.
@@ -119,7 +136,12 @@ func (h *Hub) serveWatcher(s *session) {
 		return
 	}
 	stop, err := h.broker.Subscribe(contract.ResultSubject(contract.KindLive, s.watching), func(msg []byte) {
-		s.enqueue(watchedMessage(msg))
+		if out := watchedMessage(s.watching, msg); out != nil {
+			s.enqueue(out)
+		} else {
+			h.metrics.WatchedDiscarded.Add(1)
+			s.log.Warn("discarded a message on the watched results subject: not a result, error or ended of the session", "bytes", len(msg))
+		}
 	})
 	if err != nil {
 		s.enqueue(encodeError(0, contract.CodeUnavailable))
@@ -129,41 +151,54 @@ func (h *Hub) serveWatcher(s *session) {
 	}
 	defer stop()
 	s.log.Info("watcher opened", "watching", s.watching)
-	s.run(h.welcome(s))
+	s.run(mustJSON(h.welcome(s)))
 }
 
-// welcome is the first message of s.
-func (h *Hub) welcome(s *session) []byte {
-	return mustJSON(contract.Welcome{
+// welcome is the first message of s (a streamer's gets its resume token too).
+func (h *Hub) welcome(s *session) contract.Welcome {
+	return contract.Welcome{
 		Type: contract.TypeWelcome, Session: s.id, Watching: s.watching, Protocol: contract.ProtocolVersion,
 		MaxFrameBytes: h.cfg.MaxFrameBytes, FramesInFlight: h.cfg.FramesInFlight,
 		FrameTimeoutMs: h.cfg.FrameTimeout.Milliseconds(),
-	})
+	}
 }
 
 // watchedMessage is what a watcher gets for a message on the watched
-// session's results subject: the bytes as published, except that a
-// worker's error is worded by the contract, not by the worker.
-func watchedMessage(msg []byte) []byte {
-	if !bytes.Contains(msg, errorTypeJSON) {
-		return msg // a result (or ended): not decoded, as for the streamer
+// session's results subject: a result or the end of that session as
+// published, a worker's error worded by the contract, and nothing (nil) for
+// anything else, so that a message forged or garbled on the bus never
+// reaches a browser.
+func watchedMessage(watching string, msg []byte) []byte {
+	var m struct {
+		replyHead
+		Session     string                `json:"session"`
+		Predictions []contract.Prediction `json:"predictions"`
 	}
-	var head replyHead
-	if err := json.Unmarshal(msg, &head); err != nil || head.Type != contract.TypeError {
+	if err := json.Unmarshal(msg, &m); err != nil {
+		return nil
+	}
+	switch {
+	case m.Type == contract.TypeResult && m.Session == watching && len(m.Predictions) > 0:
 		return msg
+	case m.Type == contract.TypeError:
+		return encodeError(m.Seq, publicCode(m.Code))
+	case m.Type == contract.TypeEnded && m.Session == watching:
+		return mustJSON(contract.Ended{Type: contract.TypeEnded, Session: watching})
 	}
-	return encodeError(head.Seq, publicCode(head.Code))
+	return nil
 }
 
-// errorTypeJSON is in every error message, whatever its spacing.
-var errorTypeJSON = []byte(`"` + contract.TypeError + `"`)
-
 // sessionID gives a new connection its id: the one it asks to resume when
-// that id is well formed and not live on any hub (its tab reconnecting after
-// a network blip or a hub restart, so that its watchers keep following it),
-// otherwise a fresh one.
-func (h *Hub) sessionID(resume string) string {
+// that id is well formed, the token is the session's latest one and the id
+// is not live on any hub (its tab reconnecting after a network blip or a
+// hub restart, so that its watchers keep following it), otherwise a fresh
+// one. The id alone (what every watch link carries) resumes nothing.
+func (h *Hub) sessionID(resume, token string) string {
 	if resume == "" || !sessionid.Valid(resume) {
+		return sessionid.New()
+	}
+	if err := h.resume.check(resume, token); err != nil {
+		h.log.Info("resume refused: a fresh session id instead", "session", resume, "err", err)
 		return sessionid.New()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), watchLookupTimeout)

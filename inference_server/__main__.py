@@ -76,7 +76,8 @@ async def serve(cfg: Config, backend: Backend) -> int:
         await stop.wait()
         log.info("stopping: draining")
     log_fields(log, logging.INFO, "stopped", answered=worker.answered, errors=worker.errors,
-               batches=batcher.batches)
+               batches=batcher.batches,
+               permission_violations=connection.permission_violations)
     return EXIT_FAILED if connection.failed else EXIT_OK
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence, TypeVar
 from urllib.parse import urlparse
 
@@ -38,6 +38,54 @@ class Config:
     # workers share one GPU; 0 < f <= 1 = JAX preallocates that fraction, torch is
     # capped at it. TensorFlow always grows on demand.
     gpu_memory_fraction: float = 0.0
+    # NATS credentials, at most one kind: a JWT creds file, an nkey seed file,
+    # user + password, or a token (the last two may also be in the URL).
+    nats_creds: str | None = None
+    nats_nkey: str | None = None
+    nats_user: str | None = None
+    nats_password: str | None = field(default=None, repr=False)
+    nats_token: str | None = field(default=None, repr=False)
+    # TLS: the CA that signed the servers' certificates (server names are always
+    # verified), and a client certificate with its key.
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+
+    @property
+    def uses_tls(self) -> bool:
+        return bool(self.tls_ca or self.tls_cert) or any(
+            u.strip().startswith(("tls://", "wss://")) for u in self.nats_url.split(","))
+
+    def credential_kinds(self) -> list[str]:
+        """The kinds of NATS credentials given (flags, environment or URL)."""
+        kinds = []
+        if self.nats_creds:
+            kinds.append("a creds file (NATS_CREDS)")
+        if self.nats_nkey:
+            kinds.append("an nkey seed (NATS_NKEY)")
+        if self.nats_user or self.nats_password:
+            kinds.append("user and password (NATS_USER, NATS_PASSWORD)")
+        if self.nats_token:
+            kinds.append("a token (NATS_TOKEN)")
+        if any(urlparse(u.strip()).username for u in self.nats_url.split(",")):
+            kinds.append("credentials in the NATS URL")
+        return kinds
+
+    def credentials_text(self) -> str:
+        """What the worker logs in with, for logs: never the secret itself."""
+        if self.nats_creds:
+            what = f"creds file {self.nats_creds}"
+        elif self.nats_nkey:
+            what = f"nkey seed file {self.nats_nkey}"
+        elif self.nats_user:
+            what = f"user {self.nats_user}"
+        elif self.nats_token:
+            what = "token"
+        elif self.credential_kinds():
+            what = "credentials in the URL"
+        else:
+            what = "none"
+        return what + (", TLS" if self.uses_tls else "")
 
     @property
     def threads(self) -> int:
@@ -91,6 +139,23 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     )
     p.add_argument("--nats-url", default=_env_str(env, "NATS_URL", d.nats_url),
                    help="NATS server URL(s), comma separated (env NATS_URL)")
+    p.add_argument("--nats-creds", default=_env_str(env, "NATS_CREDS", None),
+                   help="JWT credentials file (env NATS_CREDS)")
+    p.add_argument("--nats-nkey", default=_env_str(env, "NATS_NKEY", None),
+                   help="nkey seed file, e.g. .data/nats/worker.nk of the hub's embedded NATS "
+                        "(env NATS_NKEY)")
+    p.add_argument("--nats-user", default=_env_str(env, "NATS_USER", None),
+                   help="user name, with NATS_PASSWORD (env NATS_USER)")
+    p.add_argument("--nats-password", default=_env_str(env, "NATS_PASSWORD", None),
+                   help="password; prefer the environment variable (env NATS_PASSWORD)")
+    p.add_argument("--nats-token", default=_env_str(env, "NATS_TOKEN", None),
+                   help="token; prefer the environment variable (env NATS_TOKEN)")
+    p.add_argument("--nats-tls-ca", default=_env_str(env, "NATS_TLS_CA", None),
+                   help="CA certificate file of the NATS servers (env NATS_TLS_CA)")
+    p.add_argument("--nats-tls-cert", default=_env_str(env, "NATS_TLS_CERT", None),
+                   help="client certificate file, with --nats-tls-key (env NATS_TLS_CERT)")
+    p.add_argument("--nats-tls-key", default=_env_str(env, "NATS_TLS_KEY", None),
+                   help="client private key file (env NATS_TLS_KEY)")
     p.add_argument("--model", default=_env_str(env, "MODEL", d.model),
                    help="keras | keras:<weights file> | tflite:<model.tflite> | keras-random "
                         "(env MODEL)")
@@ -130,7 +195,8 @@ def validate(cfg: Config) -> Config:
     for url in cfg.nats_url.split(","):
         parsed = urlparse(url.strip())
         if parsed.scheme not in VALID_SCHEMES or not parsed.hostname:
-            problems.append(f"--nats-url {url.strip()!r} is not a NATS URL like nats://host:4222")
+            problems.append(f"--nats-url {redact_url(url.strip())!r} is not a NATS URL like "
+                            "nats://host:4222")
     m = cfg.model
     if not (m in ("keras", "keras-random")
             or (m.startswith("keras:") and len(m) > len("keras:"))
@@ -158,9 +224,36 @@ def validate(cfg: Config) -> Config:
     if not 0.0 <= cfg.gpu_memory_fraction <= 1.0:  # NaN fails this too
         problems.append(f"--gpu-memory-fraction {cfg.gpu_memory_fraction} must be between 0 "
                         "(as needed) and 1")
+    problems.extend(_nats_auth_problems(cfg))
     if problems:
         raise ConfigError("; ".join(problems))
     return cfg
+
+
+def _nats_auth_problems(cfg: Config) -> list[str]:
+    problems: list[str] = []
+    kinds = cfg.credential_kinds()
+    if len(kinds) > 1:
+        problems.append(f"NATS credentials: give one kind, not {' and '.join(kinds)}")
+    if bool(cfg.nats_user) != bool(cfg.nats_password):
+        problems.append("NATS_USER and NATS_PASSWORD go together")
+    if bool(cfg.tls_cert) != bool(cfg.tls_key):
+        problems.append("NATS_TLS_CERT and NATS_TLS_KEY go together")
+    for what, path in (("NATS_CREDS", cfg.nats_creds), ("NATS_NKEY", cfg.nats_nkey),
+                       ("NATS_TLS_CA", cfg.tls_ca), ("NATS_TLS_CERT", cfg.tls_cert),
+                       ("NATS_TLS_KEY", cfg.tls_key)):
+        if path and not os.access(path, os.R_OK):
+            problems.append(f"{what} {path!r} cannot be read")
+    return problems
+
+
+def redact_url(url: str) -> str:
+    """A NATS URL without its password or token, for messages."""
+    parsed = urlparse(url)
+    if not parsed.username:
+        return url
+    return parsed._replace(netloc=f"redacted@{parsed.hostname or ''}"
+                           + (f":{parsed.port}" if parsed.port else "")).geturl()
 
 
 def load_config(argv: Sequence[str] | None = None,
@@ -182,5 +275,13 @@ def load_config(argv: Sequence[str] | None = None,
         log_level=(args.log_level or "info").lower(),
         num_threads=args.num_threads,
         gpu_memory_fraction=args.gpu_memory_fraction,
+        nats_creds=args.nats_creds,
+        nats_nkey=args.nats_nkey,
+        nats_user=args.nats_user,
+        nats_password=args.nats_password,
+        nats_token=args.nats_token,
+        tls_ca=args.nats_tls_ca,
+        tls_cert=args.nats_tls_cert,
+        tls_key=args.nats_tls_key,
     )
     return validate(cfg)

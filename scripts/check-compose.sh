@@ -1,29 +1,72 @@
 #!/usr/bin/env bash
 # check-compose.sh — validates docker-compose.yml with docker-compose (no
-# engine needed) and checks the topology it describes: NATS with JetStream,
-# the hub pointed at it, two worker replicas, and Dockerfiles that exist.
+# engine needed) and checks the topology it describes: NATS with its config
+# (users per role, JetStream), the hub and two worker replicas pointed at it
+# with credentials, no monitoring port published, 4222 on localhost only.
+# Then every NATS configuration of deploy/ must pass `nats-server -t`, with
+# throwaway certificates and nkeys made here (nothing private is committed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=$(docker-compose -f docker-compose.yml config)
 fail() { echo "compose check FAILED: $*" >&2; exit 1; }
+NATS_SERVER=${NATS_SERVER_BIN:-.bin/nats-server}
+NATS_CLI=${NATS_CLI_BIN:-.bin/nats}
+[ -x "$NATS_SERVER" ] || fail "nats-server not found (make test-deps installs it)"
+[ -x "$NATS_CLI" ] || fail "the nats CLI not found (make tools installs it)"
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# Without the passwords compose refuses to run.
+if NATS_HUB_PASSWORD= NATS_WORKER_PASSWORD= NATS_CLI_PASSWORD= docker-compose -f docker-compose.yml config >/dev/null 2>&1; then
+  fail "docker-compose.yml runs without NATS passwords"
+fi
+export NATS_HUB_PASSWORD=example-hub NATS_WORKER_PASSWORD=example-worker NATS_CLI_PASSWORD=example-cli
+out=$(env -u NATS_PUBLISH_ADDR docker-compose -f docker-compose.yml config)
 for svc in nats hub worker; do
   grep -qE "^  $svc:$" <<<"$out" || fail "no service $svc"
 done
-grep -q -- '--jetstream' <<<"$out" || fail "nats runs without JetStream"
+nats=$(awk '/^  nats:/{n=1;next} /^  [a-z]/{n=0} n' <<<"$out")
+grep -q -- '/etc/nats/nats.conf' <<<"$nats" || fail "nats does not run with deploy/nats/nats.conf"
+grep -qE '(/deploy/nats:/etc/nats|target: /etc/nats$)' <<<"$nats" || fail "deploy/nats is not mounted into the nats container"
+nats_ports=$(awk '/^    ports:/{p=1;next} /^    [a-z]/{p=0} p' <<<"$nats")
+grep -q '8222' <<<"$nats_ports" && fail "the NATS monitoring port is published"
+grep -qE '(127\.0\.0\.1:4222:4222|host_ip: 127\.0\.0\.1)' <<<"$nats_ports" || fail "NATS 4222 is not bound to 127.0.0.1 by default"
 grep -q 'NATS_URL: nats://nats:4222' <<<"$out" || fail "hub/worker not pointed at nats"
+grep -q 'NATS_USER: hub' <<<"$out" || fail "the hub has no NATS user"
+grep -q 'NATS_USER: worker' <<<"$out" || fail "the workers have no NATS user"
 grep -qE '^ +replicas: 2$' <<<"$out" || fail "worker replicas are not 2"
 for f in cmd/hub/Dockerfile inference_server/Dockerfile; do
   [ -f "$f" ] || fail "$f missing"
 done
 # Scaling the workers is a command-line matter: the file must not pin names or ports on them.
 awk '/^  worker:/{w=1;next} /^  [a-z]/{w=0} w' <<<"$out" | grep -qE 'container_name|ports:' && fail "worker pins a container name or port (breaks --scale)"
-echo "1 passed, 0 failed: docker-compose.yml (nats+JetStream, hub, 2 worker replicas)"
-# The cluster example of docs/scaling.md must be a valid nats-server configuration.
-if [ -x "${NATS_SERVER_BIN:-.bin/nats-server}" ]; then
-  for f in deploy/nats-cluster/*.conf; do
-    "${NATS_SERVER_BIN:-.bin/nats-server}" -t -c "$f" >/dev/null 2>&1 || fail "$f is not a valid nats-server configuration"
+NATS_PUBLISH_ADDR=0.0.0.0 docker-compose -f docker-compose.yml config | grep -qE '(0\.0\.0\.0:4222:4222|host_ip: 0\.0\.0\.0)' || fail "NATS_PUBLISH_ADDR does not open 4222"
+echo "1 passed, 0 failed: docker-compose.yml (nats with users per role and JetStream, hub, 2 worker replicas, 4222 on localhost, no monitoring port)"
+
+"$NATS_SERVER" -t -c deploy/nats/nats.conf >/dev/null 2>&1 || fail "deploy/nats/nats.conf is not a valid nats-server configuration"
+# Anonymous access must not validate into an open server: without the passwords the file is refused.
+env -u NATS_HUB_PASSWORD "$NATS_SERVER" -t -c deploy/nats/nats.conf >/dev/null 2>&1 && fail "deploy/nats/nats.conf accepts a missing password"
+echo "1 passed, 0 failed: deploy/nats/nats.conf is a valid nats-server configuration"
+
+# The cluster example of docs/scaling.md: example CA, node certificate (server
+# and client use, for TLS routes) and role nkeys, all made here.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj "/CN=example webcam CA" \
+  -keyout "$tmp/ca-key.pem" -out "$tmp/ca.pem" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=nats-1" \
+  -keyout "$tmp/node-key.pem" -out "$tmp/node.csr" 2>/dev/null
+printf 'subjectAltName=DNS:nats-1,DNS:nats-2,DNS:nats-3\nextendedKeyUsage=serverAuth,clientAuth\n' >"$tmp/ext"
+openssl x509 -req -in "$tmp/node.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/ca-key.pem" -CAcreateserial -days 1 \
+  -extfile "$tmp/ext" -out "$tmp/node.pem" 2>/dev/null
+export NATS_TLS_CERT="$tmp/node.pem" NATS_TLS_KEY="$tmp/node-key.pem" NATS_TLS_CA="$tmp/ca.pem"
+for role in hub worker cli; do
+  "$NATS_CLI" auth nkey gen user --output="$tmp/$role.nk" >/dev/null
+  export "NATS_${role^^}_NKEY=$("$NATS_CLI" auth nkey show "$tmp/$role.nk")"
+done
+for f in deploy/nats-cluster/*.conf; do
+  "$NATS_SERVER" -t -c "$f" >"$tmp/t.out" 2>&1 || { cat "$tmp/t.out" >&2; fail "$f is not a valid nats-server configuration"; }
+  for want in 'tls {' 'verify: true' 'include ../nats/permissions.conf' 'nkey: $NATS_HUB_NKEY'; do
+    grep -qF "$want" "$f" || fail "$f lacks $want"
   done
-  echo "1 passed, 0 failed: deploy/nats-cluster/*.conf are valid nats-server configurations"
-else
-  fail "nats-server not found (make test-deps installs it)"
-fi
+  grep -qE '^http: 127\.0\.0\.1:' "$f" || fail "$f serves monitoring beyond localhost"
+done
+echo "1 passed, 0 failed: deploy/nats-cluster/*.conf are valid nats-server configurations (client TLS, nkey users with role permissions, mutual-TLS routes)"

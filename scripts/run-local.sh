@@ -2,13 +2,24 @@
 # run-local.sh — the whole system on one machine: the hub with its embedded
 # NATS, then WORKERS Python workers running MODEL. Ctrl-C stops them all; so
 # does any one of them exiting (a worker whose model cannot load, say).
+# The embedded NATS accepts only the role keys the hub keeps in its store
+# (.data/nats): the workers get worker.nk; cli.nk is the operator's, for the
+# nats CLI (README).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 : "${MODEL:=keras}" "${WORKERS:=1}" "${HUB_LISTEN:=:8080}"
 : "${NATS_EMBED_ADDR:=127.0.0.1:4222}"
 export HUB_LISTEN NATS_EMBED_ADDR
+: "${NATS_STORE_DIR:=.data/nats}"
+export NATS_STORE_DIR
 nats_url=${NATS_URL:-nats://$NATS_EMBED_ADDR}
+# The workers' login: their seed on the embedded NATS (made by the hub on its
+# first start); on an external NATS whatever NATS_* credentials the caller set.
+worker_env=()
+if [ -z "${NATS_URL:-}" ] && [ "${NATS_NO_AUTH:-false}" != "true" ]; then
+  worker_env=("NATS_NKEY=$NATS_STORE_DIR/worker.nk")
+fi
 
 pids=()
 stop() {
@@ -31,10 +42,11 @@ for _ in $(seq 100); do
 done
 
 for i in $(seq "$WORKERS"); do
-  .venv/bin/python -m inference_server --nats-url "$nats_url" --model "$MODEL" &
+  env "${worker_env[@]}" .venv/bin/python -m inference_server --nats-url "$nats_url" --model "$MODEL" &
   pids+=($!)
 done
 echo "run: hub on http://localhost:$port with $WORKERS worker(s), MODEL=$MODEL — Ctrl-C stops everything" >&2
+[ ${#worker_env[@]} -gt 0 ] && echo "run: the nats CLI logs in with --nkey $NATS_STORE_DIR/cli.nk (README)" >&2
 
 # Whichever process ends first ends the run.
 set +e

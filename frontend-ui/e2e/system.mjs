@@ -148,7 +148,11 @@ export class System {
       'worker',
       python,
       ['-m', 'inference_server', '--nats-url', `nats://127.0.0.1:${this.natsPort}`, '--model', `tflite:${this.model}`],
-      { cwd: repoRoot, env: { ...process.env, PYTHONUNBUFFERED: '1' } },
+      // The hub's embedded NATS accepts only its role keys: the worker's seed is in its store.
+      {
+        cwd: repoRoot,
+        env: { ...process.env, PYTHONUNBUFFERED: '1', NATS_NKEY: path.join(this.storeDir, 'worker.nk') },
+      },
     );
   }
 

@@ -13,7 +13,10 @@ export class FakeSocket implements WebSocketLike {
   readonly sent: (string | Blob | ArrayBuffer | ArrayBufferView)[] = [];
   closedWith: { code?: number; reason?: string } | null = null;
 
-  constructor(readonly url: string) {
+  constructor(
+    readonly url: string,
+    readonly protocols: string[] = [],
+  ) {
     FakeSocket.instances.push(this);
   }
 

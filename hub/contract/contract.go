@@ -18,7 +18,15 @@ const ProtocolVersion = 1
 const (
 	WebSocketPath = "/ws"
 	QueryWatch    = "watch"  // follow another session's results
-	QueryResume   = "resume" // keep this session id after a reconnect
+	QueryResume   = "resume" // keep this session id after a reconnect (with the resume token)
+)
+
+// WebSocket subprotocols (x-ws-subprotocol, x-ws-resume-protocol-prefix): the
+// hub selects Subprotocol; a client resuming a session also offers
+// ResumeProtocolPrefix + its resume token, which so stays out of URLs.
+const (
+	Subprotocol          = "webcamhub"
+	ResumeProtocolPrefix = "webcamhub.resume."
 )
 
 // Frame kinds: the {kind} of frames.{kind}.{id} and results.{kind}.{id}.
@@ -224,6 +232,9 @@ type Welcome struct {
 	MaxFrameBytes  int    `json:"maxFrameBytes"`
 	FramesInFlight int    `json:"framesInFlight"`
 	FrameTimeoutMs int64  `json:"frameTimeoutMs"`
+	// ResumeToken is the secret the streaming owner resumes the session
+	// with; never given to watchers.
+	ResumeToken string `json:"resumeToken,omitempty"`
 }
 
 // Error answers a frame (seq > 0) or a message (seq 0) with a code and its

@@ -201,6 +201,11 @@ func TestConstantsMatchTheDocument(t *testing.T) {
 	if kind, id, ok := ParseFrameSubject(FrameSubject(KindReplay, "abc")); !ok || kind != KindReplay || id != "abc" {
 		t.Errorf("ParseFrameSubject(FrameSubject(replay, abc)) = %q %q %v", kind, id, ok)
 	}
+	for key, want := range map[string]string{"x-ws-subprotocol": Subprotocol, "x-ws-resume-protocol-prefix": ResumeProtocolPrefix} {
+		if got := str(t, doc, key); got != want {
+			t.Errorf("%s %q, Go %q", key, got, want)
+		}
+	}
 	sameSet(t, "ws query parameters", []string{QueryWatch, QueryResume}, keys(obj(t, channels, "ws", "bindings", "ws", "query", "properties")))
 	for _, ch := range []string{"frames", "results"} {
 		if got := strs(t, channels, ch, "parameters", "kind", "enum"); !slices.Equal(got, Kinds) {

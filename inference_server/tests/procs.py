@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import nats
 import pytest
@@ -50,11 +51,18 @@ def _wait_port(port: int, proc: subprocess.Popen, deadline_s: float = 15.0) -> N
 
 
 class NatsServer:
-    def __init__(self, tmp: Path, jetstream: bool = False) -> None:
+    def __init__(self, tmp: Path, jetstream: bool = False, config: str | None = None,
+                 scheme: str = "nats") -> None:
+        """A nats-server on a free port; `config` is the text of a configuration file
+        (with {port} where the port goes) for servers with TLS or users."""
         self.port = free_port()
-        self.url = f"nats://127.0.0.1:{self.port}"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
         self.log = tmp / f"nats-server-{self.port}.log"
         args = [str(nats_server_bin()), "-a", "127.0.0.1", "-p", str(self.port)]
+        if config is not None:
+            conf = tmp / f"nats-server-{self.port}.conf"
+            conf.write_text(config.replace("{port}", str(self.port)))
+            args += ["-c", str(conf)]
         if jetstream:
             args += ["-js", "-sd", str(tmp / f"js-{self.port}")]
         self.proc = subprocess.Popen(args, stdout=self.log.open("wb"), stderr=subprocess.STDOUT)
@@ -94,11 +102,12 @@ class WorkerProcess:
             time.sleep(0.05)
         raise AssertionError(f"worker never logged {text!r}; output:\n{self.output()}")
 
-    def wait_ready(self, url: str, deadline_s: float = 60.0) -> None:
-        """Ready when it answers workers.ping (what the hub's /readyz does)."""
+    def wait_ready(self, url: str, deadline_s: float = 60.0, **connect_opts: Any) -> None:
+        """Ready when it answers workers.ping (what the hub's /readyz does);
+        `connect_opts` are the pinging client's credentials and TLS."""
 
         async def ping() -> bool:
-            nc = await nats.connect(url)
+            nc = await nats.connect(url, **connect_opts)
             try:
                 end = time.monotonic() + deadline_s
                 while time.monotonic() < end and self.proc.poll() is None:

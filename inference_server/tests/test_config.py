@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -71,3 +72,30 @@ def test_bad_flag_exits_2() -> None:
     with pytest.raises(SystemExit) as info:
         load_config(["--top-k", "x"], env={})
     assert info.value.code == 2
+
+
+def test_nats_credentials_and_tls_from_env(tmp_path: Path) -> None:
+    seed, ca = tmp_path / "worker.nk", tmp_path / "ca.pem"
+    seed.write_text("SU…")
+    ca.write_text("pem")
+    cfg = load_config([], env={"NATS_URL": "tls://nats:4222", "NATS_NKEY": str(seed),
+                               "NATS_TLS_CA": str(ca)})
+    assert (cfg.nats_nkey, cfg.tls_ca, cfg.uses_tls) == (str(seed), str(ca), True)
+    assert cfg.credentials_text() == f"nkey seed file {seed}, TLS"
+    cfg = load_config([], env={"NATS_USER": "worker", "NATS_PASSWORD": "s3cret"})
+    assert (cfg.nats_user, cfg.nats_password) == ("worker", "s3cret")
+    assert "s3cret" not in repr(cfg) and "s3cret" not in cfg.credentials_text()
+
+
+@pytest.mark.parametrize("env,want", [
+    ({"NATS_CREDS": "/etc/hosts", "NATS_NKEY": "/etc/hosts"}, "give one kind"),
+    ({"NATS_URL": "nats://u:p@nats:4222", "NATS_TOKEN": "t"}, "give one kind"),
+    ({"NATS_USER": "worker"}, "NATS_USER and NATS_PASSWORD go together"),
+    ({"NATS_TLS_CERT": "/etc/hosts"}, "NATS_TLS_CERT and NATS_TLS_KEY go together"),
+    ({"NATS_NKEY": "/nonexistent/worker.nk"}, "NATS_NKEY '/nonexistent/worker.nk' cannot be read"),
+    ({"NATS_URL": "nats://u:s3cret@"}, "redacted@"),
+])
+def test_bad_nats_credentials_fail_at_start(env: dict[str, str], want: str) -> None:
+    with pytest.raises(ConfigError, match=want) as err:
+        load_config([], env=env)
+    assert "s3cret" not in str(err.value)

@@ -39,6 +39,13 @@ type Message struct {
 	Reason      string                `json:"reason"`
 	Worker      string                `json:"worker"`
 	Predictions []contract.Prediction `json:"predictions"`
+	ResumeToken string                `json:"resumeToken"`
+}
+
+// ResumeHeader is the handshake header that resumes a session with its
+// token: the subprotocols the page offers (docs/protocol.md).
+func ResumeHeader(token string) http.Header {
+	return http.Header{"Sec-WebSocket-Protocol": {contract.Subprotocol + ", " + contract.ResumeProtocolPrefix + token}}
 }
 
 // Top is the first label of a result, or "".

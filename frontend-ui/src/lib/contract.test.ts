@@ -17,6 +17,8 @@ import {
   PROTOCOL_VERSION,
   ServerMessageType,
   WS_PATH,
+  WS_SUBPROTOCOL,
+  RESUME_PROTOCOL_PREFIX,
   WsQuery,
   encodeControl,
   frameControl,
@@ -102,6 +104,8 @@ describe('protocol.ts equals docs/asyncapi.yaml', () => {
     expect(PROTOCOL_VERSION).toBe(at('x-protocol-version'));
     expect(PROTOCOL_VERSION).toBe(at('components', 'schemas', 'Welcome', 'properties', 'protocol', 'const'));
     expect(WS_PATH).toBe(at('channels', 'ws', 'address'));
+    expect(WS_SUBPROTOCOL).toBe(at('x-ws-subprotocol'));
+    expect(RESUME_PROTOCOL_PREFIX).toBe(at('x-ws-resume-protocol-prefix'));
     expect(sortedValues(WsQuery)).toEqual(Object.keys(obj('channels', 'ws', 'bindings', 'ws', 'query', 'properties')).sort());
     for (const [key, name] of Object.entries(WsQuery)) expect(key).toBe(name);
   });

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { FakeSocket } from '../../test/fakeSocket';
 import { HubClient, backoffDelay, type HubClientOptions, type HubEvent } from './hubClient';
+import { RESUME_PROTOCOL_PREFIX, WS_SUBPROTOCOL } from './protocol';
 
 const frame = () => new Uint8Array([0xff, 0xd8, 0xff, 0xd9]);
 
@@ -8,7 +9,7 @@ function makeClient(opts: Partial<HubClientOptions> = {}) {
   const events: HubEvent[] = [];
   const client = new HubClient({
     url: 'ws://hub.test/ws',
-    createSocket: (url) => new FakeSocket(url),
+    createSocket: (url, protocols) => new FakeSocket(url, protocols),
     now: () => Date.now(),
     random: () => 1, // no jitter unless a test asks for it
     pingIntervalMs: 0,
@@ -402,6 +403,23 @@ describe('terminal close codes and ended', () => {
     vi.advanceTimersByTime(60_000);
     FakeSocket.last().accept('first-session');
     expect(client.session).toBe('first-session');
+  });
+
+  it('resumes with the welcome’s token as a subprotocol, never in the URL', () => {
+    const { client } = makeClient({ url: () => `ws://hub.test/ws?resume=${client.lastSession ?? ''}` });
+    client.connect();
+    expect(FakeSocket.last().protocols).toEqual([WS_SUBPROTOCOL]);
+    FakeSocket.last().accept('s1', { resumeToken: 'secret-token-1' });
+    FakeSocket.last().serverClose(1006);
+    vi.advanceTimersByTime(60_000);
+    const again = FakeSocket.last();
+    expect(again.protocols).toEqual([WS_SUBPROTOCOL, RESUME_PROTOCOL_PREFIX + 'secret-token-1']);
+    expect(again.url).not.toContain('secret-token-1');
+    // Every welcome brings a new token; a welcome without one (a refused resume) drops the old.
+    again.accept('s2');
+    again.serverClose(1006);
+    vi.advanceTimersByTime(60_000);
+    expect(FakeSocket.last().protocols).toEqual([WS_SUBPROTOCOL]);
   });
 
   it('passes on the hub’s "ended" message for watchers', () => {

@@ -8,6 +8,7 @@ import {
   NO_ANSWER_CLOSE_CODE,
   ServerMessageType,
   encodeControl,
+  hubSocketProtocols,
   parseServerMessage,
   pingControl,
   type ControlMessage,
@@ -33,7 +34,7 @@ export interface WebSocketLike {
   close(code?: number, reason?: string): void;
 }
 
-export type SocketFactory = (url: string) => WebSocketLike;
+export type SocketFactory = (url: string, protocols: string[]) => WebSocketLike;
 
 const OPEN = 1;
 
@@ -105,6 +106,8 @@ export class HubClient {
   private _state: ConnectionState = 'idle';
   private _session: string | null = null;
   private _lastSession: string | null = null;
+  /** The secret that resumes _lastSession: in memory only, never in a URL or storage. */
+  private resumeToken: string | null = null;
   private terminalRetriesLeft = 0;
   private _welcome: WelcomeMessage | null = null;
   private seq = 0;
@@ -125,7 +128,7 @@ export class HubClient {
       staleFrameMs: 15_000,
       terminalCloseCodes: CLOSE_CODES_WITHOUT_RECONNECT,
       terminalRetries: 5,
-      createSocket: (url) => new WebSocket(url) as unknown as WebSocketLike,
+      createSocket: (url, protocols) => new WebSocket(url, protocols) as unknown as WebSocketLike,
       now: () => (typeof performance !== 'undefined' ? performance.now() : Date.now()),
       random: Math.random,
       ...options,
@@ -274,7 +277,9 @@ export class HubClient {
     this.setState(this.attempt === 0 ? 'connecting' : 'reconnecting', null);
     let ws: WebSocketLike;
     try {
-      ws = this.opts.createSocket(url);
+      // The resume token goes as a subprotocol (docs/protocol.md): the URL
+      // carries only the session id, which is public anyway.
+      ws = this.opts.createSocket(url, hubSocketProtocols(this.resumeToken));
     } catch {
       this.scheduleReconnect();
       return;
@@ -331,6 +336,7 @@ export class HubClient {
       case ServerMessageType.welcome:
         this._session = msg.session;
         this._lastSession = msg.session;
+        this.resumeToken = msg.resumeToken ?? null; // a new one at every welcome; none for a watcher
         this.terminalRetriesLeft = this.opts.terminalRetries;
         this._welcome = msg;
         this.attempt = 0; // a working connection: the next outage starts from the shortest delay

@@ -9,7 +9,7 @@ const jpeg = () => new Blob([new Uint8Array([0xff, 0xd8, 0xff, 0xd9])], { type: 
 function makeStore() {
   const client = new HubClient({
     url: 'ws://hub.test/ws',
-    createSocket: (url) => new FakeSocket(url),
+    createSocket: (url, protocols) => new FakeSocket(url, protocols),
     pingIntervalMs: 0,
     random: () => 1,
   });

@@ -10,6 +10,19 @@ export const PROTOCOL_VERSION = 1;
 /** The WebSocket channel's address. */
 export const WS_PATH = '/ws';
 
+/**
+ * The WebSocket subprotocol the page offers and the hub selects (root
+ * `x-ws-subprotocol`); a resuming page also offers RESUME_PROTOCOL_PREFIX + its
+ * resume token (`x-ws-resume-protocol-prefix`), so the secret never goes in a URL.
+ */
+export const WS_SUBPROTOCOL = 'webcamhub';
+export const RESUME_PROTOCOL_PREFIX = 'webcamhub.resume.';
+
+/** The subprotocols to offer: the page's, plus the resume token when there is one. */
+export function hubSocketProtocols(resumeToken?: string | null): string[] {
+  return resumeToken ? [WS_SUBPROTOCOL, RESUME_PROTOCOL_PREFIX + resumeToken] : [WS_SUBPROTOCOL];
+}
+
 /** The query parameters of /ws. The page's own URL uses the same `watch` name for its watch links. */
 export const WsQuery = {
   watch: 'watch',
@@ -124,6 +137,8 @@ export interface WelcomeMessage {
   maxFrameBytes?: number;
   framesInFlight?: number;
   frameTimeoutMs?: number;
+  /** The streaming owner's secret for resuming this session (never a watcher's); kept in memory only. */
+  resumeToken?: string;
 }
 
 export interface ResultMessage {

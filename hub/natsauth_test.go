@@ -1,0 +1,333 @@
+package hub
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/hub/internal/embeddednats"
+	"github.com/webcamhub/webcamhub/hub/internal/testworker"
+	"github.com/webcamhub/webcamhub/internal/testkit"
+)
+
+// embeddedHub is a hub running its own NATS server, closed unless tweaked.
+type embeddedHub struct {
+	*Hub
+	base, natsURL, store string
+}
+
+func startEmbeddedHub(t testing.TB, tweak func(*Config)) embeddedHub {
+	t.Helper()
+	addr := "127.0.0.1:" + strconv.Itoa(testkit.FreePort(t))
+	store := t.TempDir()
+	h, base := startHub(t, "", func(c *Config) {
+		c.NATSEmbedAddr, c.NATSStoreDir = addr, store
+		if tweak != nil {
+			tweak(c)
+		}
+	})
+	return embeddedHub{Hub: h, base: base, natsURL: "nats://" + addr, store: store}
+}
+
+// roleConn is a NATS connection of a test client and the errors the server
+// sent it (permission violations arrive asynchronously).
+type roleConn struct {
+	*nats.Conn
+	errs chan error
+}
+
+// connectRole connects to url with the seed file (or anonymously when it is
+// empty); the error is the connection's, for tests of refusals.
+func connectRole(t testing.TB, url, seedFile string, extra ...nats.Option) (*roleConn, error) {
+	t.Helper()
+	errs := make(chan error, 100)
+	opts := append([]nats.Option{nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		select {
+		case errs <- err:
+		default:
+		}
+	})}, extra...)
+	if seedFile != "" {
+		opt, err := nats.NkeyOptionFromSeed(seedFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts = append(opts, opt)
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(nc.Close)
+	return &roleConn{Conn: nc, errs: errs}, nil
+}
+
+// startRoleWorker runs the Go test worker on a connection with seedFile
+// (the worker role) and returns that connection.
+func startRoleWorker(t testing.TB, url, seedFile string, extra ...nats.Option) *roleConn {
+	t.Helper()
+	nc, err := connectRole(t, url, seedFile, extra...)
+	if err != nil {
+		t.Fatalf("worker key: %v", err)
+	}
+	w, err := testworker.Start(nc.Conn, testworker.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	return nc
+}
+
+// refused waits for the server to refuse what the test just tried.
+func (c *roleConn) refused(t testing.TB, what string) {
+	t.Helper()
+	_ = c.Flush()
+	deadline := time.After(testWait)
+	for {
+		select {
+		case err := <-c.errs:
+			if errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(err.Error(), what) {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("the server did not refuse %s", what)
+		}
+	}
+}
+
+// The embedded NATS accepts only its role nkeys: anonymous clients are
+// refused at once; the cli and worker keys are refused every subject they
+// must not touch; and meanwhile a live session keeps getting results.
+func TestEmbeddedNATSRefusesAnonymousAndWhatARoleMustNotTouch(t *testing.T) {
+	h := startEmbeddedHub(t, nil)
+	worker := startRoleWorker(t, h.natsURL, embeddednats.SeedFile(h.store, roleWorker))
+	live := dial(t, h.base, "", nil)
+	session := live.Welcome()
+	seq := int64(0)
+	stillServing := func() {
+		t.Helper()
+		seq++
+		live.SendFrame(fakeJPEG)
+		if m := live.Next(); m.Type != "result" || m.Seq != seq {
+			t.Fatalf("frame %d: %+v, want a result", seq, m)
+		}
+	}
+	stillServing()
+
+	if _, err := connectRole(t, h.natsURL, ""); !errors.Is(err, nats.ErrAuthorization) {
+		t.Fatalf("anonymous client: %v, want an authorization violation", err)
+	}
+	stillServing()
+
+	cli, err := connectRole(t, h.natsURL, embeddednats.SeedFile(h.store, roleCLI))
+	if err != nil {
+		t.Fatalf("cli key: %v", err)
+	}
+	for name, c := range map[string]*roleConn{"cli": cli, "worker": worker} {
+		t.Run(name, func(t *testing.T) {
+			// Reading live frames outside the queue group (or in another one).
+			if _, err := c.Subscribe("frames.live.>", func(*nats.Msg) {}); err != nil {
+				t.Fatal(err)
+			}
+			c.refused(t, `Subscription to "frames.live.>"`)
+			if _, err := c.QueueSubscribe("frames.live.>", "thieves", func(*nats.Msg) {}); err != nil {
+				t.Fatal(err)
+			}
+			c.refused(t, `Subscription to "frames.live.>" using queue "thieves"`)
+			// Reading a session's results.
+			if _, err := c.Subscribe("results.live."+session, func(*nats.Msg) {}); err != nil {
+				t.Fatal(err)
+			}
+			c.refused(t, `Subscription to "results.live.`+session+`"`)
+			// Answering sessions.info.> so that a made-up id becomes watchable.
+			if _, err := c.Subscribe("sessions.info.>", func(m *nats.Msg) { _ = m.Respond([]byte(`{}`)) }); err != nil {
+				t.Fatal(err)
+			}
+			c.refused(t, `Subscription to "sessions.info.>"`)
+			// Sending frames as a live session.
+			if err := c.Publish("frames.live."+session, fakeJPEG); err != nil {
+				t.Fatal(err)
+			}
+			c.refused(t, `Publish to "frames.live.`+session+`"`)
+			// Creating a stream.
+			js, err := jetstream.New(c.Conn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "STOLEN", Subjects: []string{"frames.>"}}); err == nil {
+				t.Fatal("a stream was created")
+			}
+			c.refused(t, `Publish to "$JS.API.STREAM.CREATE.STOLEN"`)
+			stillServing()
+		})
+	}
+	// Only a worker publishes results; the cli may not forge one for a watcher.
+	if err := cli.Publish("results.live."+session, []byte(`{"type":"ended"}`)); err != nil {
+		t.Fatal(err)
+	}
+	cli.refused(t, `Publish to "results.live.`+session+`"`)
+	watcher := dial(t, h.base, "?watch=AAAAAAAAAAAAAAAAAAAAAA", nil)
+	if m := watcher.Next(); m.Type != "error" || m.Code != contract.CodeUnknownSession {
+		t.Fatalf("watching a made-up id: %+v, want unknown_session", m)
+	}
+	stillServing()
+	if got := h.Metrics().NATSRefusedAuthentication.Load(); got < 1 {
+		t.Errorf("authentication refusals counted: %d", got)
+	}
+	if got := h.Metrics().NATSRefusedPermission.Load(); got < 13 {
+		t.Errorf("permission refusals counted: %d, want at least 13", got)
+	}
+}
+
+// The cli key does what the README does with it: classify a file.
+func TestCLIKeyClassifiesAFile(t *testing.T) {
+	h := startEmbeddedHub(t, nil)
+	worker := startRoleWorker(t, h.natsURL, embeddednats.SeedFile(h.store, roleWorker))
+	cli, err := connectRole(t, h.natsURL, embeddednats.SeedFile(h.store, roleCLI))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply, err := cli.Request("frames.cli.mycat", fakeJPEG, testWait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res testworker.Result
+	if err := json.Unmarshal(reply.Data, &res); err != nil || res.Type != "result" {
+		t.Fatalf("reply %q: %v", reply.Data, err)
+	}
+	select {
+	case err := <-cli.errs:
+		t.Fatalf("the cli was refused something: %v", err)
+	case <-worker.errs:
+		t.Fatal("the worker was refused something")
+	default:
+	}
+}
+
+// Seeds are made once, private, and reused: a restarted hub accepts the
+// same worker key.
+func TestRoleSeedsAreKeptPrivateAndReused(t *testing.T) {
+	store := t.TempDir()
+	addr := "127.0.0.1:" + strconv.Itoa(testkit.FreePort(t))
+	tweak := func(c *Config) { c.NATSEmbedAddr, c.NATSStoreDir = addr, store }
+	first, _ := startHub(t, "", tweak)
+	seeds := map[string][]byte{}
+	for _, role := range natsRoles {
+		path := embeddednats.SeedFile(store, role)
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != 0o600 {
+			t.Fatalf("%s has mode %v, want 0600", path, st.Mode().Perm())
+		}
+		seeds[role], _ = os.ReadFile(path)
+		if !bytes.HasPrefix(seeds[role], []byte("SU")) {
+			t.Fatalf("%s does not hold a user seed", path)
+		}
+	}
+	if bytes.Equal(seeds[roleHub], seeds[roleWorker]) || bytes.Equal(seeds[roleWorker], seeds[roleCLI]) {
+		t.Fatal("two roles share a key")
+	}
+	_ = first.Close()
+	startHub(t, "", tweak)
+	for role, seed := range seeds {
+		if now, _ := os.ReadFile(embeddednats.SeedFile(store, role)); !bytes.Equal(now, seed) {
+			t.Fatalf("the %s seed changed on restart", role)
+		}
+	}
+	if _, err := connectRole(t, "nats://"+addr, embeddednats.SeedFile(store, roleWorker)); err != nil {
+		t.Fatalf("the worker key after a restart: %v", err)
+	}
+}
+
+// -nats-no-auth opens the embedded server (a warning says so).
+func TestNoAuthOpensTheEmbeddedServerWithAWarning(t *testing.T) {
+	var logs syncBuffer
+	addr := "127.0.0.1:" + strconv.Itoa(testkit.FreePort(t))
+	cfg := Defaults()
+	cfg.Listen, cfg.StaticDir, cfg.NATSEmbedAddr, cfg.NATSStoreDir, cfg.NATSNoAuth = "127.0.0.1:0", t.TempDir(), addr, t.TempDir(), true
+	h, err := New(cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	if _, err := connectRole(t, "nats://"+addr, ""); err != nil {
+		t.Fatalf("anonymous client with -nats-no-auth: %v", err)
+	}
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "accepts ANY client") {
+		t.Fatalf("no warning about the open server:\n%s", logs.String())
+	}
+}
+
+// syncBuffer is a log sink a test reads while the hub writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func readyz(t testing.TB, base string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(base + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// The resume token survives a restart of a hub on the closed embedded NATS
+// (its hash is in JetStream, under the hub role's permissions).
+func TestResumeAfterARestartOfTheEmbeddedHub(t *testing.T) {
+	store := t.TempDir()
+	addr := "127.0.0.1:" + strconv.Itoa(testkit.FreePort(t))
+	tweak := func(c *Config) { c.NATSEmbedAddr, c.NATSStoreDir = addr, store }
+	first, base := startHub(t, "", tweak)
+	c := dial(t, base, "", testkit.ResumeHeader(""))
+	welcome := c.Next()
+	if welcome.ResumeToken == "" {
+		t.Fatalf("welcome without a resume token: %+v", welcome)
+	}
+	_ = c.Conn.Close()
+	_ = first.Close()
+
+	second, base := startHub(t, "", tweak)
+	if got := dial(t, base, "?resume="+welcome.Session, nil).Welcome(); got == welcome.Session {
+		t.Fatal("resumed with the id alone")
+	}
+	if got := dial(t, base, "?resume="+welcome.Session, testkit.ResumeHeader(welcome.ResumeToken)).Welcome(); got != welcome.Session {
+		t.Fatalf("resume with the token after a restart: id %q, want %q", got, welcome.Session)
+	}
+	if n := second.Metrics().NATSPermissionViolations.Load() + second.Metrics().NATSRefusedPermission.Load(); n != 0 {
+		t.Fatalf("%d permission violations", n)
+	}
+}

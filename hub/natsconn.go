@@ -1,0 +1,222 @@
+package hub
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+const (
+	// natsReconnectWait is the first wait before dialling again: short,
+	// because a hub without NATS answers every frame "unavailable" and
+	// getting back quickly matters more than saving dials.
+	natsReconnectWait = 250 * time.Millisecond
+	// natsReconnectMaxWait caps the backoff: a server refusing our
+	// credentials is asked again at most this often, and a server coming
+	// back is noticed within it.
+	natsReconnectMaxWait = 5 * time.Second
+	// natsConnectTimeout is how long one dial may take before it counts as failed.
+	natsConnectTimeout = 2 * time.Second
+	// natsRepeatLogEvery keeps a failure that repeats at every retry from
+	// filling the log; a new failure is logged at once.
+	natsRepeatLogEvery = time.Minute
+)
+
+// natsLogin is how the hub connects: to which servers, as which role, with
+// which credentials (described for the logs, never the secrets).
+type natsLogin struct {
+	servers     string // URL(s), with any password or token redacted
+	url         string // what nats.Connect dials
+	role        string // hub, or the external user's description
+	credentials string // "nkey", "creds file …", "none" …
+	opts        []nats.Option
+}
+
+// natsBroker is the Broker over a nats.go connection.
+type natsBroker struct {
+	nc        *nats.Conn
+	log       *slog.Logger
+	login     natsLogin
+	closeOnce sync.Once
+
+	onPermissionViolation func()
+
+	mu           sync.Mutex
+	firstConnect func()    // run once, when a connection that failed at start is made
+	lastErr      error     // why the connection is down, for /readyz
+	lastLogged   string    // the failure last logged, and when
+	loggedAt     time.Time //
+}
+
+// connectNATS dials login.url (one or more, comma-separated) and keeps
+// reconnecting forever with backoff: a hub whose NATS went away (or refuses
+// its credentials) keeps its sessions and answers frames "unavailable" until
+// the connection is back. Each failure is logged at once with the server and
+// the role; /readyz gives it as the reason.
+func connectNATS(login natsLogin, name string, log *slog.Logger, onPermissionViolation func()) (*natsBroker, error) {
+	b := &natsBroker{log: log.With("nats_servers", login.servers, "nats_role", login.role), login: login, onPermissionViolation: onPermissionViolation}
+	opts := append([]nats.Option{
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.CustomReconnectDelay(reconnectDelay),
+		nats.Timeout(natsConnectTimeout),
+		nats.RetryOnFailedConnect(true),
+		// Wrong credentials are retried too (with backoff): the operator may
+		// fix them on the server without restarting the hub.
+		nats.IgnoreAuthErrorAbort(),
+		// No buffering while disconnected: a frame that cannot be sent now is
+		// answered "unavailable" now instead of timing out later.
+		nats.ReconnectBufSize(-1),
+		nats.ConnectHandler(func(nc *nats.Conn) { b.connected(nc, "nats connected") }),
+		nats.ReconnectHandler(func(nc *nats.Conn) { b.connected(nc, "nats reconnected") }),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil { // nil: our own Close or Drain
+				b.failed(err)
+			}
+		}),
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) { b.failed(err) }),
+		nats.ErrorHandler(b.asyncError),
+	}, login.opts...)
+	nc, err := nats.Connect(login.url, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to NATS at %s as %s: %w", login.servers, login.role, err)
+	}
+	b.nc = nc
+	if !nc.IsConnected() {
+		// The first dial failed; it is being retried. Say why now.
+		if err := nc.LastError(); err != nil {
+			b.failed(err)
+		} else {
+			b.mu.Lock()
+			b.lastErr = errors.New("not connected yet") // the reason comes with the next try
+			b.mu.Unlock()
+		}
+	}
+	go b.watchHandshakes()
+	return b, nil
+}
+
+// onFirstConnect runs fn once the connection is made, when it was not at
+// start (or at once when it is up by now).
+func (b *natsBroker) onFirstConnect(fn func()) {
+	b.mu.Lock()
+	if !b.nc.IsConnected() {
+		b.firstConnect = fn
+		b.mu.Unlock()
+		return
+	}
+	b.mu.Unlock()
+	go fn()
+}
+
+// reconnectDelay doubles from natsReconnectWait to natsReconnectMaxWait,
+// with jitter so that many hubs do not dial at the same instant.
+func reconnectDelay(attempts int) time.Duration {
+	d := natsReconnectWait << min(attempts, 8)
+	d = min(d, natsReconnectMaxWait)
+	return d/2 + rand.N(d/2+1)
+}
+
+func (b *natsBroker) connected(nc *nats.Conn, what string) {
+	b.mu.Lock()
+	b.lastErr, b.lastLogged = nil, ""
+	first := b.firstConnect
+	b.firstConnect = nil
+	b.mu.Unlock()
+	if first != nil {
+		go first() // it talks to NATS: not on the callback goroutine
+	}
+	b.log.Info(what, "url", nc.ConnectedUrlRedacted(), "credentials", b.login.credentials)
+}
+
+// failed records why the connection is down and logs it, at once when the
+// reason is new.
+func (b *natsBroker) failed(err error) {
+	b.mu.Lock()
+	b.lastErr = err
+	text := strings.ToLower(err.Error()) // the same failure comes in two spellings
+	repeat := text == b.lastLogged && time.Since(b.loggedAt) < natsRepeatLogEvery
+	if !repeat {
+		b.lastLogged, b.loggedAt = text, time.Now()
+	}
+	b.mu.Unlock()
+	if repeat {
+		return
+	}
+	b.log.Error("cannot connect to NATS: "+natsHint(err), "err", err, "credentials", b.login.credentials)
+}
+
+// natsHint says in words what a connection error means for the operator.
+func natsHint(err error) string {
+	msg := strings.ToLower(err.Error())
+	switch {
+	case errors.Is(err, nats.ErrAuthorization), errors.Is(err, nats.ErrAuthExpired), errors.Is(err, nats.ErrAuthRevoked),
+		strings.Contains(msg, "authorization violation"), strings.Contains(msg, "authentication"):
+		return "the server refused the credentials (wrong, missing or not permitted); retrying"
+	case strings.Contains(msg, "tls"), strings.Contains(msg, "x509"), strings.Contains(msg, "certificate"):
+		return "TLS failed (CA, certificate or server name); retrying"
+	default:
+		return "the server is not reachable; retrying"
+	}
+}
+
+// asyncError handles what the server reports on a live connection: a
+// publish or subscribe outside the hub's permissions is logged and counted.
+func (b *natsBroker) asyncError(_ *nats.Conn, sub *nats.Subscription, err error) {
+	subject := ""
+	if sub != nil {
+		subject = sub.Subject
+	}
+	if errors.Is(err, nats.ErrPermissionViolation) {
+		if b.onPermissionViolation != nil {
+			b.onPermissionViolation()
+		}
+		b.log.Error("NATS refused a publish or subscribe: not permitted for this role", "subject", subject, "err", err)
+		return
+	}
+	if sub == nil && (errors.Is(err, nats.ErrAuthorization) || strings.Contains(strings.ToLower(err.Error()), "authorization")) {
+		b.failed(err)
+		return
+	}
+	b.log.Error("nats async error", "subject", subject, "err", err)
+}
+
+// watchHandshakes notices failures that no nats.go callback reports (a TLS
+// handshake or a CONNECT refused while reconnecting leaves them in
+// LastError only), so that they are logged and shown by /readyz too.
+func (b *natsBroker) watchHandshakes() {
+	tick := time.NewTicker(natsReconnectWait)
+	defer tick.Stop()
+	for range tick.C {
+		if b.nc.IsClosed() {
+			return
+		}
+		if b.nc.IsConnected() {
+			continue
+		}
+		if err := b.nc.LastError(); err != nil {
+			b.failed(err)
+		}
+	}
+}
+
+// NotReadyReason says why the broker cannot carry frames now, or "".
+func (b *natsBroker) NotReadyReason() string {
+	if b.nc.IsConnected() {
+		return ""
+	}
+	b.mu.Lock()
+	err := b.lastErr
+	b.mu.Unlock()
+	why := "not connected"
+	if err != nil {
+		why = err.Error()
+	}
+	return fmt.Sprintf("not connected to NATS at %s as %s: %s", b.login.servers, b.login.role, why)
+}
