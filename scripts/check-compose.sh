@@ -39,8 +39,11 @@ for f in cmd/hub/Dockerfile inference_server/Dockerfile; do
   [ -f "$f" ] || fail "$f missing"
 done
 # Scaling the workers is a command-line matter: the file must not pin names or ports on them.
-awk '/^  worker:/{w=1;next} /^  [a-z]/{w=0} w' <<<"$out" | grep -qE 'container_name|ports:' && fail "worker pins a container name or port (breaks --scale)"
-NATS_PUBLISH_ADDR=0.0.0.0 docker-compose -f docker-compose.yml config | grep -qE '(0\.0\.0\.0:4222:4222|host_ip: 0\.0\.0\.0)' || fail "NATS_PUBLISH_ADDR does not open 4222"
+worker=$(awk '/^  worker:/{w=1;next} /^  [a-z]/{w=0} w' <<<"$out")
+grep -qE 'container_name|ports:' <<<"$worker" && fail "worker pins a container name or port (breaks --scale)"
+# Captured first: `grep -q` closing the pipe early would fail the pipeline under pipefail.
+opened=$(NATS_PUBLISH_ADDR=0.0.0.0 docker-compose -f docker-compose.yml config)
+grep -qE '(0\.0\.0\.0:4222:4222|host_ip: 0\.0\.0\.0)' <<<"$opened" || fail "NATS_PUBLISH_ADDR does not open 4222"
 echo "1 passed, 0 failed: docker-compose.yml (nats with users per role and JetStream, hub, 2 worker replicas, 4222 on localhost, no monitoring port)"
 
 "$NATS_SERVER" -t -c deploy/nats/nats.conf >/dev/null 2>&1 || fail "deploy/nats/nats.conf is not a valid nats-server configuration"
