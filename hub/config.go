@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -40,7 +41,8 @@ type Config struct {
 	NATSTLSCert  string // client certificate (PEM), with NATSTLSKey
 	NATSTLSKey   string
 
-	AllowedOrigins []string // browser origins allowed on /ws and the API; empty = same origin only; "*" = any
+	AllowedOrigins []string // browser origins allowed on /ws and the API besides the hub's own; "*" = any
+	PublicOrigins  []string // the hub's own origins as browsers see them (scheme://host[:port]); empty = its listen addresses and localhost
 	StaticDir      string   // the built page (frontend-ui/dist); served at / when it exists
 
 	MaxFrameBytes   int           // largest image accepted; larger ones are answered too_large
@@ -50,6 +52,12 @@ type Config struct {
 	MaxSessions     int           // WebSocket sessions this hub holds at most
 	SendQueue       int           // messages queued for one client before it is closed as too slow
 	APIRatePerMin   int           // POST /api/v1/analyze requests per client IP and minute
+	ControlRate     float64       // control messages (ping, options) a session may send per second (burst of two seconds)
+
+	MaxConnsPerClient    int            // WebSocket connections one client address may hold at once
+	ConnectRatePerClient float64        // new WebSocket connections per second from one client address (burst of ten seconds)
+	TrustedProxyHeader   string         // header carrying the client address (X-Forwarded-For, X-Real-IP); empty = the socket peer
+	TrustedProxies       []netip.Prefix // peers whose TrustedProxyHeader is believed; required with it
 	ShutdownTimeout time.Duration // how long shutdown waits for sessions and NATS to drain
 
 	Record         bool          // record live frames and results in JetStream (FRAMES, RESULTS)
@@ -74,6 +82,12 @@ func Defaults() Config {
 		MaxSessions:     10000,
 		SendQueue:       64,
 		APIRatePerMin:   120,
+		ControlRate:     10,
+		// A tab holds one connection; a household or office behind one
+		// address holds a few dozen. Reconnects after a network blip come
+		// with backoff, far below two per second.
+		MaxConnsPerClient:    32,
+		ConnectRatePerClient: 2,
 		ShutdownTimeout: 10 * time.Second,
 		RecordMaxAge:    24 * time.Hour,
 		RecordMaxBytes:  1 << 30,
@@ -96,7 +110,7 @@ func ParseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	fs.SetOutput(usageOut)
 
 	var c Config
-	var origins, logLevel string
+	var origins, publicOrigins, trustedProxies, logLevel string
 	var maxFrameBytes, recordMaxBytes string
 	fs.StringVar(&c.Listen, "listen", env.str("HUB_LISTEN", d.Listen), "HTTP listen address (HUB_LISTEN)")
 	fs.StringVar(&c.NATSURL, "nats-url", env.str("NATS_URL", ""), "external NATS server/cluster URL(s), comma-separated; empty embeds a NATS server (NATS_URL)")
@@ -112,6 +126,7 @@ func ParseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	fs.StringVar(&c.NATSTLSCert, "nats-tls-cert", env.str("NATS_TLS_CERT", ""), "client certificate file for NATS TLS, with -nats-tls-key (NATS_TLS_CERT)")
 	fs.StringVar(&c.NATSTLSKey, "nats-tls-key", env.str("NATS_TLS_KEY", ""), "client private key file for NATS TLS (NATS_TLS_KEY)")
 	fs.StringVar(&origins, "allowed-origins", env.str("HUB_ALLOWED_ORIGINS", ""), "comma-separated browser origins allowed besides the hub's own; * allows any (HUB_ALLOWED_ORIGINS)")
+	fs.StringVar(&publicOrigins, "public-origin", env.str("HUB_PUBLIC_ORIGIN", ""), "comma-separated origins (scheme://host[:port]) browsers reach this hub at; empty: its listen addresses and localhost (HUB_PUBLIC_ORIGIN)")
 	fs.StringVar(&c.StaticDir, "static-dir", env.str("HUB_STATIC_DIR", d.StaticDir), "directory of the built page served at / (HUB_STATIC_DIR)")
 	fs.StringVar(&maxFrameBytes, "max-frame-bytes", env.str("HUB_MAX_FRAME_BYTES", strconv.Itoa(d.MaxFrameBytes)), "largest image in bytes, e.g. 2097152 or 2MiB (HUB_MAX_FRAME_BYTES)")
 	env.duration(fs, &c.FrameTimeout, "frame-timeout", "HUB_FRAME_TIMEOUT", d.FrameTimeout, "how long a frame waits for a worker (HUB_FRAME_TIMEOUT)")
@@ -120,6 +135,11 @@ func ParseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	env.int(fs, &c.MaxSessions, "max-sessions", "HUB_MAX_SESSIONS", d.MaxSessions, "WebSocket sessions held at most (HUB_MAX_SESSIONS)")
 	env.int(fs, &c.SendQueue, "send-queue", "HUB_SEND_QUEUE", d.SendQueue, "messages queued per client before it is closed as too slow (HUB_SEND_QUEUE)")
 	env.int(fs, &c.APIRatePerMin, "api-rate", "HUB_API_RATE", d.APIRatePerMin, "analyze API requests per client IP per minute (HUB_API_RATE)")
+	env.float(fs, &c.ControlRate, "control-rate", "HUB_CONTROL_RATE", d.ControlRate, "control messages (ping, options) per second a session may send before they are rate_limited (HUB_CONTROL_RATE)")
+	env.int(fs, &c.MaxConnsPerClient, "max-conns-per-client", "HUB_MAX_CONNS_PER_CLIENT", d.MaxConnsPerClient, "WebSocket connections one client address may hold at once (HUB_MAX_CONNS_PER_CLIENT)")
+	env.float(fs, &c.ConnectRatePerClient, "connect-rate-per-client", "HUB_CONNECT_RATE_PER_CLIENT", d.ConnectRatePerClient, "new WebSocket connections per second from one client address, burst of ten seconds (HUB_CONNECT_RATE_PER_CLIENT)")
+	fs.StringVar(&c.TrustedProxyHeader, "trusted-proxy-header", env.str("HUB_TRUSTED_PROXY_HEADER", ""), "header with the client address set by a reverse proxy, e.g. X-Forwarded-For; believed only from -trusted-proxies (HUB_TRUSTED_PROXY_HEADER)")
+	fs.StringVar(&trustedProxies, "trusted-proxies", env.str("HUB_TRUSTED_PROXIES", ""), "comma-separated CIDRs of the reverse proxies whose -trusted-proxy-header is believed (HUB_TRUSTED_PROXIES)")
 	env.duration(fs, &c.ShutdownTimeout, "shutdown-timeout", "HUB_SHUTDOWN_TIMEOUT", d.ShutdownTimeout, "how long shutdown may take (HUB_SHUTDOWN_TIMEOUT)")
 	env.bool(fs, &c.Record, "record", "HUB_RECORD", false, "record live frames and results in JetStream streams FRAMES and RESULTS (HUB_RECORD)")
 	env.duration(fs, &c.RecordMaxAge, "record-max-age", "HUB_RECORD_MAX_AGE", d.RecordMaxAge, "how long recordings are kept (HUB_RECORD_MAX_AGE)")
@@ -135,6 +155,15 @@ func ParseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 		problems = append(problems, fmt.Sprintf("unexpected arguments %q", fs.Args()))
 	}
 	c.AllowedOrigins = splitList(origins)
+	c.PublicOrigins = splitList(publicOrigins)
+	for _, cidr := range splitList(trustedProxies) {
+		prefix, err := parsePrefix(cidr)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("trusted proxy %q: want a CIDR such as 10.0.0.0/8 or an address", cidr))
+			continue
+		}
+		c.TrustedProxies = append(c.TrustedProxies, prefix)
+	}
 	if n, err := parseBytes(maxFrameBytes); err != nil {
 		problems = append(problems, fmt.Sprintf("max frame bytes: %v", err))
 	} else {
@@ -183,9 +212,17 @@ func (c Config) check() []string {
 		if o == "*" {
 			continue
 		}
-		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" {
+		if _, err := parseOrigin(o); err != nil {
 			p = append(p, fmt.Sprintf("allowed origin %q: want scheme://host[:port] or *", o))
 		}
+	}
+	for _, o := range c.PublicOrigins {
+		if _, err := parseOrigin(o); err != nil {
+			p = append(p, fmt.Sprintf("public origin %q: want scheme://host[:port]", o))
+		}
+	}
+	if (c.TrustedProxyHeader == "") != (len(c.TrustedProxies) == 0) {
+		p = append(p, "a trusted proxy header and trusted proxies go together: set both or neither")
 	}
 	if c.MaxFrameBytes < 1024 || c.MaxFrameBytes > maxFrameBytesLimit {
 		p = append(p, fmt.Sprintf("max frame bytes %d: want 1KiB to %d (the embedded NATS max payload less room for headers)", c.MaxFrameBytes, maxFrameBytesLimit))
@@ -207,6 +244,15 @@ func (c Config) check() []string {
 	}
 	if c.APIRatePerMin < 1 {
 		p = append(p, fmt.Sprintf("api rate %d: want at least 1 per minute", c.APIRatePerMin))
+	}
+	if c.ControlRate <= 0 {
+		p = append(p, fmt.Sprintf("control rate %v: want more than 0", c.ControlRate))
+	}
+	if c.MaxConnsPerClient < 1 {
+		p = append(p, fmt.Sprintf("max connections per client %d: want at least 1", c.MaxConnsPerClient))
+	}
+	if c.ConnectRatePerClient <= 0 {
+		p = append(p, fmt.Sprintf("connect rate per client %v: want more than 0", c.ConnectRatePerClient))
 	}
 	if c.ShutdownTimeout <= 0 {
 		p = append(p, "shutdown timeout must be positive")
@@ -275,6 +321,20 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// parsePrefix reads a CIDR, or a single address as its own /32 or /128.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // parseBytes reads "2097152", "512KiB", "2MiB", "1GiB" (also KB/MB/GB as powers of 1024).

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -29,6 +30,7 @@ type Hub struct {
 	resume  *resumeTokens
 	embed   *embeddednats.Server
 	app     *fiber.App
+	origins atomic.Pointer[originPolicy] // set by Serve, from its listener
 
 	mu           sync.Mutex
 	sessions     map[*session]struct{}
@@ -115,6 +117,8 @@ func (h *Hub) Metrics() *Metrics { return h.metrics }
 
 // Serve takes HTTP connections on ln until Close.
 func (h *Hub) Serve(ln net.Listener) error {
+	policy := newOriginPolicy(h.cfg, ln.Addr())
+	h.origins.Store(&policy)
 	h.log.Info("hub listening", "addr", ln.Addr().String(), "static_dir", h.cfg.StaticDir)
 	return h.app.Listener(ln)
 }

@@ -3,7 +3,6 @@ package hub
 import (
 	"errors"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,22 +88,6 @@ func (h *Hub) logRequests(c *fiber.Ctx) error {
 		"method", c.Method(), "path", c.Path(), "status", c.Response().StatusCode(),
 		"ms", float64(time.Since(start).Microseconds())/1000, "ip", c.IP())
 	return err
-}
-
-// originAllowed: requests without an Origin (not from a browser), the hub's
-// own origin, and the configured ones.
-func (h *Hub) originAllowed(c *fiber.Ctx) bool {
-	origin := c.Get(fiber.HeaderOrigin)
-	if origin == "" {
-		return true
-	}
-	for _, o := range h.cfg.AllowedOrigins {
-		if o == "*" || strings.EqualFold(o, origin) {
-			return true
-		}
-	}
-	u, err := url.Parse(origin)
-	return err == nil && strings.EqualFold(u.Host, string(c.Request().Host()))
 }
 
 // servePage serves the built frontend at / when it exists, and otherwise a

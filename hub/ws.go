@@ -32,7 +32,7 @@ func (h *Hub) upgrade(c *fiber.Ctx) error {
 	if !websocket.IsWebSocketUpgrade(c) {
 		return c.Status(fiber.StatusUpgradeRequired).JSON(fiber.Map{"message": "GET /ws needs a WebSocket upgrade"})
 	}
-	if !h.originAllowed(c) {
+	if policy := h.origins.Load(); policy == nil || !policy.allows(c.Get(fiber.HeaderOrigin)) {
 		h.metrics.SessionsRefused.Add(1)
 		h.log.Warn("websocket origin refused", "origin", c.Get(fiber.HeaderOrigin))
 		return c.Status(fiber.StatusForbidden).JSON(fiber.Map{"message": "origin not allowed"})
