@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"mime"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -36,6 +37,10 @@ type workerReply struct {
 // live frames (kind api, a fresh request id) and answers its top-3.
 func (h *Hub) analyze(c *fiber.Ctx) error {
 	h.metrics.APIRequests.Add(1)
+	if mediaType, _, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType)); err != nil || mediaType != fiber.MIMEApplicationJSON {
+		h.metrics.CountError(contract.CodeUnsupportedMedia)
+		return apiError(c, contract.CodeUnsupportedMedia)
+	}
 	var req analyzeRequest
 	if err := json.Unmarshal(c.Body(), &req); err != nil || req.Base64Image == "" {
 		h.metrics.CountError(contract.CodeBadRequest)

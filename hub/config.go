@@ -45,20 +45,20 @@ type Config struct {
 	PublicOrigins  []string // the hub's own origins as browsers see them (scheme://host[:port]); empty = its listen addresses and localhost
 	StaticDir      string   // the built page (frontend-ui/dist); served at / when it exists
 
-	MaxFrameBytes   int           // largest image accepted; larger ones are answered too_large
-	FrameTimeout    time.Duration // how long a frame may wait for a worker before it is answered timeout
-	FramesInFlight  int           // frames of one session at the workers at once
-	SessionFPS      float64       // frames a session may send per second (burst of one second); more are rate_limited
-	MaxSessions     int           // WebSocket sessions this hub holds at most
-	SendQueue       int           // messages queued for one client before it is closed as too slow
-	APIRatePerMin   int           // POST /api/v1/analyze requests per client IP and minute
-	ControlRate     float64       // control messages (ping, options) a session may send per second (burst of two seconds)
+	MaxFrameBytes  int           // largest image accepted; larger ones are answered too_large
+	FrameTimeout   time.Duration // how long a frame may wait for a worker before it is answered timeout
+	FramesInFlight int           // frames of one session at the workers at once
+	SessionFPS     float64       // frames a session may send per second (burst of one second); more are rate_limited
+	MaxSessions    int           // WebSocket sessions this hub holds at most
+	SendQueue      int           // messages queued for one client before it is closed as too slow
+	APIRatePerMin  int           // POST /api/v1/analyze requests per client IP and minute
+	ControlRate    float64       // control messages (ping, options) a session may send per second (burst of two seconds)
 
 	MaxConnsPerClient    int            // WebSocket connections one client address may hold at once
 	ConnectRatePerClient float64        // new WebSocket connections per second from one client address (burst of ten seconds)
 	TrustedProxyHeader   string         // header carrying the client address (X-Forwarded-For, X-Real-IP); empty = the socket peer
 	TrustedProxies       []netip.Prefix // peers whose TrustedProxyHeader is believed; required with it
-	ShutdownTimeout time.Duration // how long shutdown waits for sessions and NATS to drain
+	ShutdownTimeout      time.Duration  // how long shutdown waits for sessions and NATS to drain
 
 	Record         bool          // record live frames and results in JetStream (FRAMES, RESULTS)
 	RecordMaxAge   time.Duration // how long recordings are kept
@@ -71,27 +71,27 @@ type Config struct {
 // Defaults are the values a bare `hub` runs with: one machine, embedded NATS.
 func Defaults() Config {
 	return Config{
-		Listen:          ":8080",
-		NATSEmbedAddr:   "127.0.0.1:4222",
-		NATSStoreDir:    ".data/nats",
-		StaticDir:       "frontend-ui/dist",
-		MaxFrameBytes:   1_000_000, // fits a default NATS max_payload (1 MiB) with room for headers
-		FrameTimeout:    3 * time.Second,
-		FramesInFlight:  2,
-		SessionFPS:      60,
-		MaxSessions:     10000,
-		SendQueue:       64,
-		APIRatePerMin:   120,
-		ControlRate:     10,
+		Listen:         ":8080",
+		NATSEmbedAddr:  "127.0.0.1:4222",
+		NATSStoreDir:   ".data/nats",
+		StaticDir:      "frontend-ui/dist",
+		MaxFrameBytes:  1_000_000, // fits a default NATS max_payload (1 MiB) with room for headers
+		FrameTimeout:   3 * time.Second,
+		FramesInFlight: 2,
+		SessionFPS:     60,
+		MaxSessions:    10000,
+		SendQueue:      64,
+		APIRatePerMin:  120,
+		ControlRate:    10,
 		// A tab holds one connection; a household or office behind one
 		// address holds a few dozen. Reconnects after a network blip come
 		// with backoff, far below two per second.
 		MaxConnsPerClient:    32,
 		ConnectRatePerClient: 2,
-		ShutdownTimeout: 10 * time.Second,
-		RecordMaxAge:    24 * time.Hour,
-		RecordMaxBytes:  1 << 30,
-		LogLevel:        slog.LevelInfo,
+		ShutdownTimeout:      10 * time.Second,
+		RecordMaxAge:         24 * time.Hour,
+		RecordMaxBytes:       1 << 30,
+		LogLevel:             slog.LevelInfo,
 	}
 }
 

@@ -15,6 +15,10 @@ import (
 	"github.com/webcamhub/webcamhub/hub/contract"
 )
 
+// maxHeaderBytes is the header allowance of a request: 16 KiB, as large
+// proxies (nginx large_client_header_buffers, AWS ALB) allow.
+const maxHeaderBytes = 16 << 10
+
 // routes builds the HTTP app: /ws, the API, health, metrics and the page.
 func (h *Hub) routes() *fiber.App {
 	app := fiber.New(fiber.Config{
@@ -28,6 +32,12 @@ func (h *Hub) routes() *fiber.App {
 		ReadTimeout:  30 * time.Second,
 		WriteTimeout: 30 * time.Second,
 		IdleTimeout:  2 * time.Minute,
+		// Request line and headers must fit one read buffer (431 otherwise);
+		// real sites put several KB of cookies on every request.
+		ReadBufferSize: maxHeaderBytes,
+		// No route takes a form; a multipart body is refused (415) by the
+		// API, not parsed before any handler sees it.
+		DisablePreParseMultipartForm: true,
 	})
 	app.Use(h.logRequests)
 	if len(h.cfg.AllowedOrigins) > 0 {

@@ -138,7 +138,11 @@ const (
 	CodeRateLimited    = "rate_limited"
 	CodeBadRequest     = "bad_request"
 	CodeUnknownSession = "unknown_session"
-	CodeInternal       = "internal"
+	// CodeUnsupportedMedia answers an API request not declared
+	// application/json: a foreign page can send text/plain, a form or
+	// multipart without a CORS preflight.
+	CodeUnsupportedMedia = "unsupported_media_type"
+	CodeInternal         = "internal"
 )
 
 // What an error answer counts as: the client's fault, load shed on purpose,
@@ -170,6 +174,7 @@ var ErrorCodes = [...]ErrorCode{
 	{CodeRateLimited, http.StatusTooManyRequests, "too many frames; slow down", CountsShed},
 	{CodeBadRequest, http.StatusBadRequest, "the message could not be understood", CountsRefused},
 	{CodeUnknownSession, http.StatusNotFound, "there is no live session with that id", CountsRefused},
+	{CodeUnsupportedMedia, http.StatusUnsupportedMediaType, "the request body must be application/json", CountsRefused},
 	{CodeInternal, http.StatusInternalServerError, "something went wrong on the server", CountsFailed},
 }
 
@@ -203,6 +208,7 @@ const (
 	CloseInternal       = 1011 // the handler failed
 	CloseSlowClient     = 4001 // the client did not read its results fast enough
 	CloseUnknownSession = 4004 // a watcher's session id is not live
+	CloseRateLimited    = 4029 // the client went on past its limits (control messages, connections per address)
 )
 
 // CloseCode is one row of the close-code table.
@@ -221,6 +227,7 @@ var CloseCodes = []CloseCode{
 	{CloseInternal, "internal", "the hub failed while serving the connection", true},
 	{CloseSlowClient, "slow_client", "the client did not read its results and the hub's send queue filled up", true},
 	{CloseUnknownSession, "unknown_session", "a watcher's session id is unknown or malformed", false},
+	{CloseRateLimited, "rate_limited", "the client went on past its limits (control messages while rate_limited, connections from its address)", false},
 }
 
 // Welcome is the first message of every connection.

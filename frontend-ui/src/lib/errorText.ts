@@ -93,6 +93,13 @@ const byCode: Readonly<Record<ErrorCode, CodeText>> = {
     // The upload card sends well-formed requests: a 400 is about the file.
     upload: unreadableUpload,
   },
+  [ErrorCode.unsupportedMediaType]: {
+    live: {
+      severity: 'error',
+      title: 'The hub did not understand a request',
+      body: 'Reload the page; if it persists, the page and the hub may be of different versions.',
+    },
+  },
   [ErrorCode.internal]: {
     live: {
       severity: 'error',

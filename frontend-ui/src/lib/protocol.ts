@@ -55,6 +55,7 @@ export const ErrorCode = {
   rateLimited: 'rate_limited',
   badRequest: 'bad_request',
   unknownSession: 'unknown_session',
+  unsupportedMediaType: 'unsupported_media_type',
   internal: 'internal',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -68,6 +69,7 @@ export const ERROR_HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   [ErrorCode.rateLimited]: 429,
   [ErrorCode.badRequest]: 400,
   [ErrorCode.unknownSession]: 404,
+  [ErrorCode.unsupportedMediaType]: 415,
   [ErrorCode.internal]: 500,
 };
 
@@ -97,6 +99,7 @@ export const CloseCode = {
   internal: { code: 1011, reconnect: true },
   slow_client: { code: 4001, reconnect: true },
   unknown_session: { code: 4004, reconnect: false },
+  rate_limited: { code: 4029, reconnect: false },
 } as const;
 
 /** The close codes after which reconnecting cannot help. */
