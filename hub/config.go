@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -356,6 +355,19 @@ func parseBytes(s string) (int64, error) {
 		return 0, fmt.Errorf("%q is not a size such as 2097152 or 2MiB", s)
 	}
 	return n * mult, nil
+}
+
+// warnOpenings logs a warning for each option that opens the hub wider
+// than its default.
+func warnOpenings(c Config, log *slog.Logger) {
+	for _, o := range c.AllowedOrigins {
+		if o == "*" {
+			log.Warn("any browser origin may open sessions and call the API (HUB_ALLOWED_ORIGINS=*)")
+		}
+	}
+	if c.TrustedProxyHeader != "" {
+		log.Warn("client addresses are taken from a proxy header", "header", c.TrustedProxyHeader, "trusted_proxies", c.TrustedProxies)
+	}
 }
 
 // ConfigFromEnv is the usual way to build the Config of a process.

@@ -24,6 +24,7 @@ func TestConfigEnvThenFlags(t *testing.T) {
 	e := env(map[string]string{
 		"HUB_LISTEN": "127.0.0.1:9000", "NATS_URL": "nats://a:4222,nats://b:4222", "HUB_FRAME_TIMEOUT": "750ms",
 		"HUB_MAX_FRAME_BYTES": "512KiB", "HUB_ALLOWED_ORIGINS": "https://a.example, https://b.example", "HUB_RECORD": "true",
+		"HUB_PUBLIC_ORIGIN": "https://cam.example", "HUB_TRUSTED_PROXY_HEADER": "X-Forwarded-For", "HUB_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.7",
 	})
 	c, err := ParseConfig([]string{"-frames-in-flight", "4", "-listen", ":7000"}, e, io.Discard)
 	if err != nil {
@@ -32,7 +33,8 @@ func TestConfigEnvThenFlags(t *testing.T) {
 	if c.Listen != ":7000" || c.FramesInFlight != 4 {
 		t.Fatalf("flags did not override: %+v", c)
 	}
-	if c.Embedded() || c.FrameTimeout != 750*time.Millisecond || c.MaxFrameBytes != 512<<10 || len(c.AllowedOrigins) != 2 || !c.Record {
+	if c.Embedded() || c.FrameTimeout != 750*time.Millisecond || c.MaxFrameBytes != 512<<10 || len(c.AllowedOrigins) != 2 || !c.Record ||
+		len(c.PublicOrigins) != 1 || c.TrustedProxyHeader != "X-Forwarded-For" || len(c.TrustedProxies) != 2 || c.TrustedProxies[1].Bits() != 32 {
 		t.Fatalf("environment not applied: %+v", c)
 	}
 }
@@ -61,6 +63,11 @@ func TestConfigRejectsBadValuesClearly(t *testing.T) {
 		"cert no key":        {map[string]string{"NATS_URL": "tls://n:4222", "NATS_TLS_CERT": "/etc/hosts"}, nil, "NATS_TLS_CERT and NATS_TLS_KEY go together"},
 		"missing file":       {map[string]string{"NATS_URL": "nats://n:4222", "NATS_NKEY": "/nonexistent/hub.nk"}, nil, "NATS_NKEY: open /nonexistent/hub.nk"},
 		"password hidden":    {map[string]string{"NATS_URL": "nats://u:s3cret@"}, nil, "xxxxx"},
+		"public origin":      {map[string]string{"HUB_PUBLIC_ORIGIN": "https://cam.example/app"}, nil, `public origin "https://cam.example/app"`},
+		"proxy alone":        {map[string]string{"HUB_TRUSTED_PROXY_HEADER": "X-Forwarded-For"}, nil, "set both or neither"},
+		"proxy cidr":         {map[string]string{"HUB_TRUSTED_PROXY_HEADER": "X-Real-IP", "HUB_TRUSTED_PROXIES": "10.0.0.0/33"}, nil, `trusted proxy "10.0.0.0/33"`},
+		"conns":              {nil, []string{"-max-conns-per-client", "0"}, "max connections per client 0"},
+		"control rate":       {map[string]string{"HUB_CONTROL_RATE": "0"}, nil, "control rate 0"},
 	}
 	for name, c := range cases {
 		_, err := ParseConfig(c.args, env(c.env), io.Discard)

@@ -31,6 +31,7 @@ type Hub struct {
 	embed   *embeddednats.Server
 	app     *fiber.App
 	origins atomic.Pointer[originPolicy] // set by Serve, from its listener
+	clients *clientLimits
 
 	mu           sync.Mutex
 	sessions     map[*session]struct{}
@@ -48,7 +49,9 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	h := &Hub{cfg: cfg, log: log, metrics: &Metrics{}, sessions: map[*session]struct{}{}}
+	h := &Hub{cfg: cfg, log: log, metrics: &Metrics{}, sessions: map[*session]struct{}{},
+		clients: newClientLimits(cfg.MaxConnsPerClient, cfg.ConnectRatePerClient)}
+	warnOpenings(cfg, log)
 	var login natsLogin
 	if cfg.Embedded() {
 		srv, l, err := h.startEmbedded()

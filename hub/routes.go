@@ -47,8 +47,9 @@ func (h *Hub) routes() *fiber.App {
 	app.Get("/readyz", h.readyz)
 	app.Get("/metrics", h.serveMetrics)
 	app.Post("/api/v1/analyze", limiter.New(limiter.Config{
-		Max:        h.cfg.APIRatePerMin,
-		Expiration: time.Minute,
+		Max:          h.cfg.APIRatePerMin,
+		Expiration:   time.Minute,
+		KeyGenerator: func(c *fiber.Ctx) string { return clientKey(h.clientAddr(c)).String() },
 		LimitReached: func(c *fiber.Ctx) error {
 			h.metrics.CountError(contract.CodeRateLimited)
 			return apiError(c, contract.CodeRateLimited)
@@ -96,7 +97,7 @@ func (h *Hub) logRequests(c *fiber.Ctx) error {
 	}
 	h.log.Log(c.UserContext(), level, "http request",
 		"method", c.Method(), "path", c.Path(), "status", c.Response().StatusCode(),
-		"ms", float64(time.Since(start).Microseconds())/1000, "ip", c.IP())
+		"ms", float64(time.Since(start).Microseconds())/1000, "client", h.clientAddr(c))
 	return err
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -19,7 +20,8 @@ import (
 // and a client that lets the queue fill up is closed.
 type session struct {
 	id       string
-	watching string // the session this connection watches; empty when streaming
+	watching string     // the session this connection watches; empty when streaming
+	client   netip.Addr // where the connection comes from (see Hub.clientAddr)
 	hub      *Hub
 	conn     *websocket.Conn
 	log      *slog.Logger

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -23,6 +24,7 @@ const (
 	localWatching      = "watching" // Locals key: the session id a watcher follows
 	localResume        = "resume"   // Locals key: the session id a reconnecting client asks to keep
 	localResumeToken   = "token"    // Locals key: the resume token it offered as a subprotocol
+	localClient        = "client"   // Locals key: the client's address (netip.Addr)
 )
 
 // upgrade decides, before the WebSocket handshake, whether the connection
@@ -41,6 +43,14 @@ func (h *Hub) upgrade(c *fiber.Ctx) error {
 		h.metrics.SessionsRefused.Add(1)
 		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"message": reason})
 	}
+	client := h.clientAddr(c)
+	if reason := h.clients.admit(client, time.Now()); reason != "" {
+		h.metrics.SessionsRefused.Add(1)
+		h.metrics.CountError(contract.CodeRateLimited)
+		h.log.Warn("websocket connection refused", "client", client, "reason", reason)
+		return c.Status(fiber.StatusTooManyRequests).JSON(fiber.Map{"message": reason, "code": contract.CodeRateLimited})
+	}
+	c.Locals(localClient, client)
 	if watch := c.Query(contract.QueryWatch); watch != "" {
 		c.Locals(localWatching, watch)
 	} else if resume := c.Query(contract.QueryResume); resume != "" {
@@ -81,7 +91,16 @@ func (h *Hub) serveWebSocket(c *websocket.Conn) {
 	watching, _ := c.Locals(localWatching).(string)
 	resume, _ := c.Locals(localResume).(string)
 	token, _ := c.Locals(localResumeToken).(string)
+	client, _ := c.Locals(localClient).(netip.Addr)
+	release, ok := h.clients.hold(client)
+	if !ok { // more handshakes of this address were admitted at once than it may hold
+		h.metrics.SessionsRefused.Add(1)
+		_ = c.WriteControl(websocket.CloseMessage, closeFrame(contract.CloseRateLimited, "too many connections from this address"), time.Now().Add(writeWait))
+		return
+	}
+	defer release()
 	s := newSession(h, c.Conn, h.sessionID(resume, token), watching)
+	s.client = client
 	if !h.addSession(s) {
 		_ = c.WriteControl(websocket.CloseMessage, closeFrame(contract.CloseGoingAway, "hub not accepting sessions"), time.Now().Add(writeWait))
 		return
@@ -108,7 +127,7 @@ func (h *Hub) serveStreamer(s *session) {
 	}
 	stopInfo = sync.OnceFunc(stopInfo)
 	defer stopInfo() // also when the session panics
-	s.log.Info("session opened", "ip", s.conn.UnderlyingConn().RemoteAddr().String())
+	s.log.Info("session opened", "client", s.client)
 	welcome := h.welcome(s)
 	token, err := h.resume.issue(s.id)
 	if err != nil {
