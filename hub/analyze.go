@@ -11,7 +11,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/webcamhub/webcamhub/hub/contract"
-	"github.com/webcamhub/webcamhub/hub/internal/imagesniff"
 	"github.com/webcamhub/webcamhub/hub/internal/sessionid"
 	"github.com/webcamhub/webcamhub/hub/internal/traceparent"
 )
@@ -57,14 +56,10 @@ func (h *Hub) analyze(c *fiber.Ctx) error {
 		h.metrics.CountError(contract.CodeBadRequest)
 		return apiError(c, contract.CodeBadRequest)
 	}
-	if len(image) > h.cfg.MaxFrameBytes {
-		h.metrics.CountError(contract.CodeTooLarge)
-		return apiError(c, contract.CodeTooLarge)
-	}
-	contentType, ok := imagesniff.ContentType(image)
-	if !ok {
-		h.metrics.CountError(contract.CodeBadImage)
-		return apiError(c, contract.CodeBadImage)
+	contentType, code := h.checkImage(image)
+	if code != "" {
+		h.metrics.CountError(code)
+		return apiError(c, code)
 	}
 	ctx, cancel := context.WithTimeout(c.UserContext(), h.cfg.FrameTimeout)
 	defer cancel()

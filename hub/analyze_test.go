@@ -72,6 +72,7 @@ func TestAnalyzeErrorsHaveStatusAndMessage(t *testing.T) {
 		{"bad base64", hanging, `{"base64Image":"%%%"}`, contract.CodeBadRequest},
 		{"not an image", hanging, analyzeBody([]byte("hello, world, this is text")), contract.CodeBadImage},
 		{"too large", hanging, analyzeBody(big), contract.CodeTooLarge},
+		{"decodes too large", hanging, analyzeBody(pngHeaderOnly(6300, 6300, 16, 6)), contract.CodeTooLarge},
 		{"over the body limit", hanging, analyzeBody(bytes.Repeat(big, 4)), contract.CodeTooLarge},
 		{"worker hangs", hanging, analyzeBody(fakeJPEG), contract.CodeTimeout},
 		{"no worker", noWorker, analyzeBody(fakeJPEG), contract.CodeUnavailable},

@@ -44,14 +44,15 @@ type Config struct {
 	PublicOrigins  []string // the hub's own origins as browsers see them (scheme://host[:port]); empty = its listen addresses and localhost
 	StaticDir      string   // the built page (frontend-ui/dist); served at / when it exists
 
-	MaxFrameBytes  int           // largest image accepted; larger ones are answered too_large
-	FrameTimeout   time.Duration // how long a frame may wait for a worker before it is answered timeout
-	FramesInFlight int           // frames of one session at the workers at once
-	SessionFPS     float64       // frames a session may send per second (burst of one second); more are rate_limited
-	MaxSessions    int           // WebSocket sessions this hub holds at most
-	SendQueue      int           // messages queued for one client before it is closed as too slow
-	APIRatePerMin  int           // POST /api/v1/analyze requests per client IP and minute
-	ControlRate    float64       // control messages (ping, options) a session may send per second (burst of two seconds)
+	MaxFrameBytes   int           // largest image accepted; larger ones are answered too_large
+	MaxDecodedBytes int64         // most memory an image's header may ask a worker to decode into; more is answered too_large
+	FrameTimeout    time.Duration // how long a frame may wait for a worker before it is answered timeout
+	FramesInFlight  int           // frames of one session at the workers at once
+	SessionFPS      float64       // frames a session may send per second (burst of one second); more are rate_limited
+	MaxSessions     int           // WebSocket sessions this hub holds at most
+	SendQueue       int           // messages queued for one client before it is closed as too slow
+	APIRatePerMin   int           // POST /api/v1/analyze requests per client IP and minute
+	ControlRate     float64       // control messages (ping, options) a session may send per second (burst of two seconds)
 
 	MaxConnsPerClient    int            // WebSocket connections one client address may hold at once
 	ConnectRatePerClient float64        // new WebSocket connections per second from one client address (burst of ten seconds)
@@ -70,18 +71,22 @@ type Config struct {
 // Defaults are the values a bare `hub` runs with: one machine, embedded NATS.
 func Defaults() Config {
 	return Config{
-		Listen:         ":8080",
-		NATSEmbedAddr:  "127.0.0.1:4222",
-		NATSStoreDir:   ".data/nats",
-		StaticDir:      "frontend-ui/dist",
-		MaxFrameBytes:  1_000_000, // fits a default NATS max_payload (1 MiB) with room for headers
-		FrameTimeout:   3 * time.Second,
-		FramesInFlight: 2,
-		SessionFPS:     60,
-		MaxSessions:    10000,
-		SendQueue:      64,
-		APIRatePerMin:  120,
-		ControlRate:    10,
+		Listen:        ":8080",
+		NATSEmbedAddr: "127.0.0.1:4222",
+		NATSStoreDir:  ".data/nats",
+		StaticDir:     "frontend-ui/dist",
+		MaxFrameBytes: 1_000_000, // fits a default NATS max_payload (1 MiB) with room for headers
+		// 64 MiB holds a 16-megapixel RGBA PNG or BMP (a JPEG is decoded at
+		// reduced scale and costs far less); a 6300×6300 16-bit RGBA PNG, a
+		// 300 KB file, would ask for 317 MB.
+		MaxDecodedBytes: 64 << 20,
+		FrameTimeout:    3 * time.Second,
+		FramesInFlight:  2,
+		SessionFPS:      60,
+		MaxSessions:     10000,
+		SendQueue:       64,
+		APIRatePerMin:   120,
+		ControlRate:     10,
 		// A tab holds one connection; a household or office behind one
 		// address holds a few dozen. Reconnects after a network blip come
 		// with backoff, far below two per second.
@@ -110,7 +115,7 @@ func ParseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 
 	var c Config
 	var origins, publicOrigins, trustedProxies, logLevel string
-	var maxFrameBytes, recordMaxBytes string
+	var maxFrameBytes, maxDecodedBytes, recordMaxBytes string
 	fs.StringVar(&c.Listen, "listen", env.str("HUB_LISTEN", d.Listen), "HTTP listen address (HUB_LISTEN)")
 	fs.StringVar(&c.NATSURL, "nats-url", env.str("NATS_URL", ""), "external NATS server/cluster URL(s), comma-separated; empty embeds a NATS server (NATS_URL)")
 	fs.StringVar(&c.NATSEmbedAddr, "nats-embed-addr", env.str("NATS_EMBED_ADDR", d.NATSEmbedAddr), "listen address of the embedded NATS server (NATS_EMBED_ADDR)")
@@ -128,6 +133,7 @@ func ParseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	fs.StringVar(&publicOrigins, "public-origin", env.str("HUB_PUBLIC_ORIGIN", ""), "comma-separated origins (scheme://host[:port]) browsers reach this hub at; empty: its listen addresses and localhost (HUB_PUBLIC_ORIGIN)")
 	fs.StringVar(&c.StaticDir, "static-dir", env.str("HUB_STATIC_DIR", d.StaticDir), "directory of the built page served at / (HUB_STATIC_DIR)")
 	fs.StringVar(&maxFrameBytes, "max-frame-bytes", env.str("HUB_MAX_FRAME_BYTES", strconv.Itoa(d.MaxFrameBytes)), "largest image in bytes, e.g. 2097152 or 2MiB (HUB_MAX_FRAME_BYTES)")
+	fs.StringVar(&maxDecodedBytes, "max-decoded-bytes", env.str("HUB_MAX_DECODED_BYTES", strconv.FormatInt(d.MaxDecodedBytes, 10)), "most memory an image's header may ask a worker to decode into, e.g. 64MiB; more is answered too_large (HUB_MAX_DECODED_BYTES)")
 	env.duration(fs, &c.FrameTimeout, "frame-timeout", "HUB_FRAME_TIMEOUT", d.FrameTimeout, "how long a frame waits for a worker (HUB_FRAME_TIMEOUT)")
 	env.int(fs, &c.FramesInFlight, "frames-in-flight", "HUB_FRAMES_IN_FLIGHT", d.FramesInFlight, "frames of one session at the workers at once (HUB_FRAMES_IN_FLIGHT)")
 	env.float(fs, &c.SessionFPS, "session-fps", "HUB_SESSION_FPS", d.SessionFPS, "frames per second a session may send before frames are rate_limited (HUB_SESSION_FPS)")
@@ -167,6 +173,11 @@ func ParseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 		problems = append(problems, fmt.Sprintf("max frame bytes: %v", err))
 	} else {
 		c.MaxFrameBytes = int(n)
+	}
+	if n, err := parseBytes(maxDecodedBytes); err != nil {
+		problems = append(problems, fmt.Sprintf("max decoded bytes: %v", err))
+	} else {
+		c.MaxDecodedBytes = n
 	}
 	if n, err := parseBytes(recordMaxBytes); err != nil {
 		problems = append(problems, fmt.Sprintf("record max bytes: %v", err))
@@ -225,6 +236,9 @@ func (c Config) check() []string {
 	}
 	if c.MaxFrameBytes < 1024 || c.MaxFrameBytes > maxFrameBytesLimit {
 		p = append(p, fmt.Sprintf("max frame bytes %d: want 1KiB to %d (the embedded NATS max payload less room for headers)", c.MaxFrameBytes, maxFrameBytesLimit))
+	}
+	if c.MaxDecodedBytes < 1<<20 {
+		p = append(p, fmt.Sprintf("max decoded bytes %d: want at least 1MiB (a 224×224 frame decodes into 150 KB)", c.MaxDecodedBytes))
 	}
 	if c.FrameTimeout < 10*time.Millisecond || c.FrameTimeout > 5*time.Minute {
 		p = append(p, fmt.Sprintf("frame timeout %v: want 10ms to 5m", c.FrameTimeout))

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"bytes"
+	"encoding/binary"
 	"io"
 	"log/slog"
 	"net"
@@ -26,6 +27,17 @@ const testWait = 15 * time.Second
 // fakeJPEG starts like a JPEG: enough for the hub, whose Go test worker
 // does not decode.
 var fakeJPEG = append([]byte{0xFF, 0xD8, 0xFF, 0xE0}, bytes.Repeat([]byte{7}, 15_000)...)
+
+// pngHeaderOnly is the start of a PNG whose IHDR claims w×h pixels of
+// depth bits and colorType (6: RGBA): enough for the hub's header check,
+// which never decodes.
+func pngHeaderOnly(w, h uint32, depth, colorType byte) []byte {
+	b := []byte{0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R'}
+	b = binary.BigEndian.AppendUint32(b, w)
+	b = binary.BigEndian.AppendUint32(b, h)
+	b = append(b, depth, colorType, 0, 0, 0, 0, 0, 0, 0)
+	return append(b, bytes.Repeat([]byte{0}, 300)...)
+}
 
 func testLogger(t testing.TB) *slog.Logger {
 	if os.Getenv("HUB_TEST_LOGS") != "" {
