@@ -1,8 +1,10 @@
 package hub
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"sort"
 	"sync"
 	"testing"
@@ -200,4 +202,46 @@ func report(b *testing.B, frames int, elapsed time.Duration, lat []time.Duration
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkIdleSessionMemory: the hub's heap per idle session, with 1,000
+// sessions open, first fresh and then after each sent one frame of 1 MB and
+// read its answer (target: at most 64 KB per idle session). The clients
+// live in the same process; their share is measured in the fresh phase and
+// does not change when the hub's sessions do.
+func BenchmarkIdleSessionMemory(b *testing.B) {
+	const sessions = 1000
+	ns := startNATS(b, 0)
+	startWorker(b, ns.ClientURL(), testworker.Options{})
+	_, base := startHub(b, ns.ClientURL(), oneClientManySessions)
+	frame := append(bytes.Clone(fakeJPEG[:4]), bytes.Repeat([]byte{7}, 1_000_000-4)...)
+	for range b.N {
+		before := heapInUse()
+		conns := dialMany(b, base, sessions)
+		fresh := heapInUse()
+		for _, c := range conns {
+			if err := c.WriteMessage(fws.BinaryMessage, frame); err != nil {
+				b.Fatal(err)
+			}
+			if _, data, err := c.ReadMessage(); err != nil || !bytes.Contains(data, []byte(`"result"`)) {
+				b.Fatalf("answer %.80s, %v", data, err)
+			}
+		}
+		after := heapInUse()
+		b.ReportMetric(float64(fresh-before)/sessions/1024, "fresh-KB/session")
+		b.ReportMetric(float64(after-before)/sessions/1024, "after-1MB-KB/session")
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	}
+	b.ReportMetric(0, "ns/op")
+}
+
+// heapInUse is the live heap after a full collection.
+func heapInUse() int64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapInuse)
 }

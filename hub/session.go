@@ -33,9 +33,15 @@ type session struct {
 	closeCode int
 	closeWhy  string
 
-	seq     int64        // frames received; the reader's alone
-	readBuf bytes.Buffer // the reader's scratch space, reused across messages
+	seq int64 // frames received; the reader's alone
 }
+
+// readBuffers are the readers' scratch space, shared by all sessions: a
+// buffer grows to the largest message read into it, and a session holding
+// its own would keep that size for as long as it stays open, idle or not
+// (a megabyte per session after one large frame). Pooled, they number about
+// the sessions reading at the same moment.
+var readBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 func newSession(h *Hub, conn *websocket.Conn, id, watching string) *session {
 	s := &session{
@@ -221,11 +227,15 @@ func (s *session) readLoop() error {
 }
 
 // readUpTo reads a whole message but keeps at most limit bytes of it. The
-// message is read into the session's scratch buffer (which settles at the
-// size of the client's frames) and copied out once, at its exact size.
+// message is read into a pooled scratch buffer and copied out once, at its
+// exact size, so nothing of its size stays with the session.
 func (s *session) readUpTo(r io.Reader, limit int) (data []byte, tooLarge bool, err error) {
-	s.readBuf.Reset()
-	n, err := s.readBuf.ReadFrom(io.LimitReader(r, int64(limit)+1))
+	buf := readBuffers.Get().(*bytes.Buffer)
+	defer func() {
+		buf.Reset()
+		readBuffers.Put(buf)
+	}()
+	n, err := buf.ReadFrom(io.LimitReader(r, int64(limit)+1))
 	if err != nil {
 		return nil, false, err
 	}
@@ -233,7 +243,7 @@ func (s *session) readUpTo(r io.Reader, limit int) (data []byte, tooLarge bool, 
 		_, err = io.Copy(io.Discard, r)
 		return nil, true, err
 	}
-	return bytes.Clone(s.readBuf.Bytes()), false, nil
+	return bytes.Clone(buf.Bytes()), false, nil
 }
 
 // submit hands a frame to the scheduler; a watcher sends none.
