@@ -25,12 +25,13 @@ NATS_SERVER_VERSION := v2.15.2
 GO_SOURCES   := $(shell find cmd hub -name '*.go' -not -name '*_test.go') go.mod go.sum
 PAGE_SOURCES := $(shell find frontend-ui/src frontend-ui/public -type f 2>/dev/null) frontend-ui/astro.config.mjs frontend-ui/package-lock.json frontend-ui/tsconfig.json
 
-.PHONY: help run test bench deps tools test-deps test-go test-python test-page test-e2e test-compose vet clean
+.PHONY: help run test bench fuzz deps tools test-deps test-go test-python test-page test-e2e test-compose vet clean
 
 help:
 	@echo "make run    install what is missing, then run hub + embedded NATS + worker(s) (MODEL=$(MODEL) WORKERS=$(WORKERS))"
 	@echo "make test   install what is missing, then run every test suite"
 	@echo "make bench  run the benchmarks (docs/benchmarks.md)"
+	@echo "make fuzz   run each Go fuzz target for FUZZTIME (default $(FUZZTIME)); make test runs their seed corpora"
 	@echo "make tools  install the nats CLI and nats-server into .bin/"
 
 ## ---- installs -------------------------------------------------------------
@@ -100,6 +101,16 @@ test-compose:
 test-e2e: test-deps
 	go test -tags e2e -count=1 -timeout 20m -v ./e2e/...
 	cd frontend-ui && npm run test:e2e
+
+## ---- fuzzing ---------------------------------------------------------------
+
+# Each target longer than the seed corpus that `go test` runs: the hub's
+# control-message handling and its image header reader.
+FUZZTIME ?= 2m
+FUZZ_TARGETS := ./hub:FuzzControl ./hub/internal/imagesniff:FuzzInspect
+
+fuzz:
+	for t in $(FUZZ_TARGETS); do go test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; done
 
 ## ---- benchmarks -------------------------------------------------------------
 

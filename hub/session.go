@@ -26,6 +26,7 @@ type session struct {
 	conn     *websocket.Conn
 	log      *slog.Logger
 	frames   *frameScheduler
+	controls controlLimits // the reader's alone
 
 	send      chan []byte   // messages for the writer; never closed
 	closing   chan struct{} // closed once, when the session starts closing
@@ -52,6 +53,7 @@ func newSession(h *Hub, conn *websocket.Conn, id, watching string) *session {
 		log:      h.log.With("session", id),
 		send:     make(chan []byte, h.cfg.SendQueue),
 		closing:  make(chan struct{}),
+		controls: newControlLimits(h.cfg.ControlRate),
 	}
 	fps := h.cfg.SessionFPS
 	s.frames = newFrameScheduler(schedulerDeps{
@@ -218,7 +220,11 @@ func (s *session) readLoop() error {
 				return err
 			}
 			if tooLarge {
-				s.answerError(0, contract.CodeTooLarge)
+				// Only a frame in base64 can be this large: it takes a seq,
+				// like every frame, so the client's count stays the hub's.
+				s.seq++
+				s.hub.metrics.FramesReceived.Add(1)
+				s.answerError(s.seq, contract.CodeTooLarge)
 				continue
 			}
 			s.control(data)

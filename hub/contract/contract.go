@@ -283,12 +283,14 @@ type Ended struct {
 	Session string `json:"session"`
 }
 
-// Control is any text message a client sends: frame, options or ping.
+// Control is any text message a client sends: frame, options or ping. Its
+// fields stay raw JSON until the type is known, so that a frame whose
+// image is not valid base64 is still known as a frame (it takes a seq).
 type Control struct {
 	Type  string          `json:"type"`
-	Image []byte          `json:"image,omitempty"` // base64 in JSON, for "frame"
+	Image json.RawMessage `json:"image,omitempty"` // a base64 string, for "frame"
 	ID    json.RawMessage `json:"id,omitempty"`    // echoed in "pong"
-	TopK  *int            `json:"topK,omitempty"`  // for "options"
+	TopK  json.RawMessage `json:"topK,omitempty"`  // an integer, for "options"
 }
 
 // Result is a worker's answer to a frame, which the hub forwards unchanged.
