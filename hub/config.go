@@ -51,6 +51,7 @@ type Config struct {
 	SessionFPS      float64       // frames a session may send per second (burst of one second); more are rate_limited
 	MaxSessions     int           // WebSocket sessions this hub holds at most
 	SendQueue       int           // messages queued for one client before it is closed as too slow
+	WriteTimeout    time.Duration // how long a client may take to read a message, or its last 256 KiB, before it is closed as slow
 	APIRatePerMin   int           // POST /api/v1/analyze requests per client IP and minute
 	ControlRate     float64       // control messages (ping, options) a session may send per second (burst of two seconds)
 
@@ -85,6 +86,7 @@ func Defaults() Config {
 		SessionFPS:      60,
 		MaxSessions:     10000,
 		SendQueue:       64,
+		WriteTimeout:    writeWait,
 		APIRatePerMin:   120,
 		ControlRate:     10,
 		// A tab holds one connection; a household or office behind one
@@ -139,6 +141,7 @@ func ParseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	env.float(fs, &c.SessionFPS, "session-fps", "HUB_SESSION_FPS", d.SessionFPS, "frames per second a session may send before frames are rate_limited (HUB_SESSION_FPS)")
 	env.int(fs, &c.MaxSessions, "max-sessions", "HUB_MAX_SESSIONS", d.MaxSessions, "WebSocket sessions held at most (HUB_MAX_SESSIONS)")
 	env.int(fs, &c.SendQueue, "send-queue", "HUB_SEND_QUEUE", d.SendQueue, "messages queued per client before it is closed as too slow (HUB_SEND_QUEUE)")
+	env.duration(fs, &c.WriteTimeout, "write-timeout", "HUB_WRITE_TIMEOUT", d.WriteTimeout, "how long a client may take to read a message, or the last 256 KiB sent to it, before it is closed as slow (HUB_WRITE_TIMEOUT)")
 	env.int(fs, &c.APIRatePerMin, "api-rate", "HUB_API_RATE", d.APIRatePerMin, "analyze API requests per client IP per minute (HUB_API_RATE)")
 	env.float(fs, &c.ControlRate, "control-rate", "HUB_CONTROL_RATE", d.ControlRate, "control messages (ping, options) per second a session may send before they are rate_limited (HUB_CONTROL_RATE)")
 	env.int(fs, &c.MaxConnsPerClient, "max-conns-per-client", "HUB_MAX_CONNS_PER_CLIENT", d.MaxConnsPerClient, "WebSocket connections one client address may hold at once (HUB_MAX_CONNS_PER_CLIENT)")
@@ -254,6 +257,9 @@ func (c Config) check() []string {
 	}
 	if c.SendQueue < 4 {
 		p = append(p, fmt.Sprintf("send queue %d: want at least 4", c.SendQueue))
+	}
+	if c.WriteTimeout < 100*time.Millisecond || c.WriteTimeout > 5*time.Minute {
+		p = append(p, fmt.Sprintf("write timeout %v: want 100ms to 5m", c.WriteTimeout))
 	}
 	if c.APIRatePerMin < 1 {
 		p = append(p, fmt.Sprintf("api rate %d: want at least 1 per minute", c.APIRatePerMin))

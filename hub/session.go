@@ -27,6 +27,7 @@ type session struct {
 	log      *slog.Logger
 	frames   *frameScheduler
 	controls controlLimits // the reader's alone
+	progress *readProgress // whether the client reads what it is sent
 
 	send      chan []byte   // messages for the writer; never closed
 	closing   chan struct{} // closed once, when the session starts closing
@@ -54,6 +55,7 @@ func newSession(h *Hub, conn *websocket.Conn, id, watching string) *session {
 		send:     make(chan []byte, h.cfg.SendQueue),
 		closing:  make(chan struct{}),
 		controls: newControlLimits(h.cfg.ControlRate),
+		progress: newReadProgress(),
 	}
 	fps := h.cfg.SessionFPS
 	s.frames = newFrameScheduler(schedulerDeps{
@@ -122,27 +124,52 @@ func (s *session) enqueue(msg []byte) {
 	select {
 	case s.send <- msg:
 	default:
-		if s.close(contract.CloseSlowClient, "slow client: results were not read") {
-			s.hub.metrics.SlowClientsClosed.Add(1)
-			s.log.Warn("closing slow client", "queued", len(s.send))
-		}
+		s.closeSlow("slow client: results were not read")
 	}
 }
 
+// closeSlow closes a client that does not read what it is sent; counted once.
+func (s *session) closeSlow(why string) {
+	if s.close(contract.CloseSlowClient, why) {
+		s.hub.metrics.SlowClientsClosed.Add(1)
+		s.log.Warn("closing slow client", "why", why, "queued", len(s.send))
+	}
+}
+
+// writeLoop writes the queued messages, each within the write timeout; it
+// also closes a client that has not read the last maxUnreadBytes within the
+// write timeout (see readProgress), however much the kernel still buffers.
 func (s *session) writeLoop() {
+	wait := s.hub.cfg.WriteTimeout
 	ping := time.NewTicker(pingPeriod)
 	defer ping.Stop()
+	probeDeadline := time.NewTimer(wait)
+	probeDeadline.Stop()
+	defer probeDeadline.Stop()
 	for {
 		select {
 		case msg := <-s.send:
-			_ = s.conn.SetWriteDeadline(time.Now().Add(writeWait))
-			if err := s.conn.WriteMessage(websocket.TextMessage, msg); err != nil {
+			_ = s.conn.SetWriteDeadline(time.Now().Add(wait))
+			err := s.conn.WriteMessage(websocket.TextMessage, msg)
+			if probe := s.progress.wrote(len(msg)); err == nil && probe != nil {
+				err = s.conn.WriteControl(websocket.PingMessage, probe, time.Now().Add(wait))
+				probeDeadline.Reset(wait)
+			}
+			if err != nil {
 				s.close(closeAbnormal, "write failed")
 				_ = s.conn.UnderlyingConn().SetReadDeadline(time.Now()) // stop the reader now
 				return
 			}
+		case <-s.progress.pongs:
+			if s.progress.answered() {
+				probeDeadline.Stop()
+			}
+		case <-probeDeadline.C:
+			if s.progress.probing {
+				s.closeSlow("slow client: what was sent was not read in time")
+			}
 		case <-ping.C:
-			if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
+			if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(wait)); err != nil {
 				s.close(closeAbnormal, "ping failed")
 				_ = s.conn.UnderlyingConn().SetReadDeadline(time.Now())
 				return
@@ -152,7 +179,7 @@ func (s *session) writeLoop() {
 				s.flush()
 			}
 			if s.closeCode != closeAbnormal {
-				_ = s.conn.WriteControl(websocket.CloseMessage, closeFrame(s.closeCode, s.closeWhy), time.Now().Add(writeWait))
+				_ = s.conn.WriteControl(websocket.CloseMessage, closeFrame(s.closeCode, s.closeWhy), time.Now().Add(wait))
 			}
 			// The reader sees the client's close frame, or gives up after closeGrace.
 			_ = s.conn.UnderlyingConn().SetReadDeadline(time.Now().Add(closeGrace))
@@ -164,7 +191,7 @@ func (s *session) writeLoop() {
 // flush writes what is already queued, without waiting for more: a session
 // closed for a reason other than being slow still gets its last answers.
 func (s *session) flush() {
-	_ = s.conn.SetWriteDeadline(time.Now().Add(writeWait))
+	_ = s.conn.SetWriteDeadline(time.Now().Add(s.hub.cfg.WriteTimeout))
 	for {
 		select {
 		case msg := <-s.send:
@@ -187,7 +214,8 @@ func (s *session) readLoop() error {
 	hardLimit := int64(maxText) * 4
 	s.conn.SetReadLimit(hardLimit)
 	_ = s.conn.SetReadDeadline(time.Now().Add(pongWait))
-	s.conn.SetPongHandler(func(string) error {
+	s.conn.SetPongHandler(func(appData string) error {
+		s.progress.pong(appData)
 		return s.conn.SetReadDeadline(time.Now().Add(pongWait))
 	})
 	for {

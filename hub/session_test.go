@@ -309,3 +309,49 @@ func TestTraceGivesEveryFrameATraceparent(t *testing.T) {
 		}
 	}
 }
+
+// A client that sends frames but never reads is closed as slow even while
+// everything sent to it still fits the kernel's socket buffers (here about
+// 600 KB of results: no write ever blocks).
+func TestClientThatNeverReadsIsClosedWhileTheKernelStillBuffers(t *testing.T) {
+	ns := startNATS(t, 0)
+	startWorker(t, ns.ClientURL(), testworker.Options{Pad: 1000})
+	h, base := startHub(t, ns.ClientURL(), func(c *Config) {
+		c.SessionFPS = 10000
+		c.WriteTimeout = 300 * time.Millisecond
+	})
+
+	c := dial(t, base, "", nil)
+	c.Welcome()
+	const frames = 450 // results of about 1.3 KB
+	for range frames {
+		if h.Metrics().SlowClientsClosed.Load() > 0 || c.Conn.WriteMessage(2, fakeJPEG) != nil {
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	waitFor(t, "the non-reading client to be closed", func() bool { return h.Metrics().SlowClientsClosed.Load() == 1 })
+	if code := c.CloseCode(); code != contract.CloseSlowClient {
+		t.Fatalf("close code %d, want %d", code, contract.CloseSlowClient)
+	}
+}
+
+// A client that reads is asked for proof now and then and is never closed,
+// however much it is sent.
+func TestReadingClientIsNotClosedAfterManyBytes(t *testing.T) {
+	ns := startNATS(t, 0)
+	startWorker(t, ns.ClientURL(), testworker.Options{Pad: 64 << 10})
+	h, base := startHub(t, ns.ClientURL(), func(c *Config) { c.WriteTimeout = 300 * time.Millisecond })
+
+	c := dial(t, base, "", nil)
+	c.Welcome()
+	for seq := int64(1); seq <= 40; seq++ { // 2.6 MB, ten probes
+		c.SendFrame(fakeJPEG)
+		if m := c.Next(); m.Type != contract.TypeResult || m.Seq != seq {
+			t.Fatalf("frame %d: %+v", seq, m)
+		}
+	}
+	if n := h.Metrics().SlowClientsClosed.Load(); n != 0 {
+		t.Fatalf("a reading client was closed as slow")
+	}
+}
