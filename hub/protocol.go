@@ -21,6 +21,9 @@ type replyHead struct {
 	Seq     int64  `json:"seq"`
 	Code    string `json:"code"`    // errors only
 	Message string `json:"message"` // errors only: the worker's text, for the log
+	// Timing is the worker's account of a result; the decode time is what
+	// the session is charged (frameCredit).
+	Timing contract.Timing `json:"timing"`
 }
 
 // checkReply makes sure a decoded worker reply is a result or an error for

@@ -9,7 +9,6 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/webcamhub/webcamhub/hub/contract"
-	"github.com/webcamhub/webcamhub/hub/internal/imagesniff"
 	"github.com/webcamhub/webcamhub/hub/internal/traceparent"
 )
 
@@ -19,12 +18,13 @@ type schedulerDeps struct {
 	request  func(ctx context.Context, f FrameRequest) ([]byte, error) // one frame to one worker
 	metrics  *Metrics
 	log      *slog.Logger
-	send     func(msg []byte) // queues a message for the client; never blocks
-	closing  <-chan struct{}  // closed when the session starts closing: waiting frames stay unsent
-	limiter  *rate.Limiter    // frames per second the session may send
-	inFlight int              // frames of the session at the workers at once
-	timeout  time.Duration    // how long one frame may take
-	trace    bool             // give each frame a traceparent
+	send     func(msg []byte)                              // queues a message for the client; never blocks
+	closing  <-chan struct{}                               // closed when the session starts closing: waiting frames stay unsent
+	limiter  *rate.Limiter                                 // frames per second the session may send
+	check    func(image []byte) (contentType, code string) // the hub's header check (Hub.checkImage)
+	inFlight int                                           // frames of the session at the workers at once
+	timeout  time.Duration                                 // how long one frame may take
+	trace    bool                                          // give each frame a traceparent
 }
 
 // frameScheduler sends one session's frames to the workers: at most
@@ -33,6 +33,8 @@ type schedulerDeps struct {
 // wins.
 type frameScheduler struct {
 	schedulerDeps
+
+	credit frameCredit // what the session's refused and expensive frames have cost it
 
 	ctx    context.Context // cancelled by stop: in-flight requests give up
 	cancel context.CancelFunc
@@ -46,7 +48,7 @@ type frameScheduler struct {
 
 func newFrameScheduler(deps schedulerDeps) *frameScheduler {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &frameScheduler{schedulerDeps: deps, ctx: ctx, cancel: cancel}
+	return &frameScheduler{schedulerDeps: deps, credit: newFrameCredit(), ctx: ctx, cancel: cancel}
 }
 
 // stop gives up the frames at the workers and returns once no goroutine of
@@ -67,13 +69,15 @@ func (fs *frameScheduler) setTopK(k int) {
 // slot, otherwise into the waiting place, where it replaces (and answers
 // "dropped") any older waiting frame.
 func (fs *frameScheduler) submit(seq int64, image []byte) {
-	if !fs.limiter.Allow() {
+	now := time.Now()
+	if !fs.credit.allows(now) || !fs.limiter.AllowN(now, 1) {
 		fs.answerError(seq, contract.CodeRateLimited)
 		return
 	}
-	contentType, ok := imagesniff.ContentType(image)
-	if !ok {
-		fs.answerError(seq, contract.CodeBadImage)
+	contentType, code := fs.check(image)
+	if code != "" {
+		fs.credit.chargeAnswer(now, code, 0)
+		fs.answerError(seq, code)
 		return
 	}
 	fs.mu.Lock()
@@ -143,9 +147,12 @@ func (fs *frameScheduler) classify(f *FrameRequest) {
 	}
 	if head.Type == contract.TypeError {
 		fs.log.Debug("worker answered an error", "seq", f.Seq, "code", head.Code, "message", head.Message)
-		fs.answerError(f.Seq, publicCode(head.Code))
+		code := publicCode(head.Code)
+		fs.credit.chargeAnswer(time.Now(), code, 0)
+		fs.answerError(f.Seq, code)
 		return
 	}
+	fs.credit.chargeAnswer(time.Now(), "", time.Duration(head.Timing.DecodeMs*float64(time.Millisecond)))
 	fs.metrics.Results.Add(1)
 	fs.send(reply)
 }

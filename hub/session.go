@@ -66,6 +66,7 @@ func newSession(h *Hub, conn *websocket.Conn, id, watching string) *session {
 		send:     s.enqueue,
 		closing:  s.closing,
 		limiter:  rate.NewLimiter(rate.Limit(fps), max(1, int(fps))),
+		check:    h.checkImage,
 		inFlight: h.cfg.FramesInFlight,
 		timeout:  h.cfg.FrameTimeout,
 		trace:    h.cfg.Trace,

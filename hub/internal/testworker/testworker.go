@@ -30,6 +30,10 @@ type Options struct {
 	// and FailMessage, the way a worker that cannot decode a frame does.
 	FailCode    string
 	FailMessage string
+	// Judge, when set, decides each frame by its bytes: the error code to
+	// answer it with (none for a result) and the decode time its result
+	// reports, as a real worker does for junk or for an expensive image.
+	Judge func(image []byte) (failCode string, decodeMs float64)
 }
 
 // Worker is a running test worker.
@@ -106,10 +110,14 @@ func (w *Worker) classify(m *nats.Msg) {
 	if w.opts.Delay > 0 {
 		time.Sleep(w.opts.Delay)
 	}
+	failCode, decodeMs := w.opts.FailCode, 0.0
+	if w.opts.Judge != nil {
+		failCode, decodeMs = w.opts.Judge(m.Data)
+	}
 	var data []byte
-	if w.opts.FailCode != "" {
+	if failCode != "" {
 		data, _ = json.Marshal(contract.WorkerError{
-			Type: contract.TypeError, Seq: seq, Session: session, Code: w.opts.FailCode, Message: w.opts.FailMessage,
+			Type: contract.TypeError, Seq: seq, Session: session, Code: failCode, Message: w.opts.FailMessage,
 		})
 	} else {
 		res := Result{Result: contract.Result{
@@ -119,7 +127,7 @@ func (w *Worker) classify(m *nats.Msg) {
 				{Label: "tabby, tabby cat", Index: 281, Confidence: 0.1},
 				{Label: "tiger cat", Index: 282, Confidence: 0.05},
 			},
-			Timing: contract.Timing{Batch: 1},
+			Timing: contract.Timing{DecodeMs: decodeMs, Batch: 1},
 		}}
 		if w.opts.Pad > 0 {
 			res.Pad = strings.Repeat("x", w.opts.Pad)

@@ -1,0 +1,85 @@
+package hub
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/hub/internal/testworker"
+)
+
+// Frames a worker must refuse, or takes long to decode, are marked for
+// the test worker by their first bytes after the JPEG magic.
+var (
+	junkFrame      = append([]byte{0xFF, 0xD8, 0xFF, 'J'}, bytes.Repeat([]byte{1}, 500)...)
+	expensiveFrame = append([]byte{0xFF, 0xD8, 0xFF, 'X'}, bytes.Repeat([]byte{1}, 500)...)
+)
+
+func judge(image []byte) (string, float64) {
+	switch image[3] {
+	case 'J':
+		return contract.CodeBadImage, 0
+	case 'X':
+		return "", 1300 // a decode bomb's 1.3 s
+	}
+	return "", 2
+}
+
+// answers sends each frame and reads its answer, counting answers by type+code.
+func answers(t *testing.T, base string, frames ...[]byte) map[string]int {
+	t.Helper()
+	c := dial(t, base, "", nil)
+	c.Welcome()
+	got := map[string]int{}
+	for i, f := range frames {
+		c.SendFrame(f)
+		m := c.Next()
+		if m.Seq != int64(i+1) {
+			t.Fatalf("frame %d answered %+v", i+1, m)
+		}
+		got[m.Type+" "+m.Code]++
+	}
+	return got
+}
+
+func repeat(frame []byte, n int) [][]byte {
+	out := make([][]byte, n)
+	for i := range out {
+		out[i] = frame
+	}
+	return out
+}
+
+// A session whose frames keep being refused or cost seconds of decoding is
+// slowed with rate_limited before its frames reach a worker; another
+// session on the same hub is served as before. (The frames are sent one
+// after another faster than a second, so credit hardly grows back.)
+func TestSessionWhoseFramesKeepFailingIsSlowedAlone(t *testing.T) {
+	ns := startNATS(t, 0)
+	w := startWorker(t, ns.ClientURL(), testworker.Options{Judge: judge})
+	_, base := startHub(t, ns.ClientURL(), func(c *Config) { c.SessionFPS = 1000 })
+	bomb := pngHeaderOnly(6300, 6300, 16, 6) // refused by the hub's header check
+
+	for name, c := range map[string]struct {
+		frame         []byte
+		answer        string
+		maxToAWorker  int64
+		minAnswerSeen int
+	}{
+		"hub refuses (decode bomb header)": {bomb, "error " + contract.CodeTooLarge, 0, creditBurst},
+		"worker refuses (junk)":            {junkFrame, "error " + contract.CodeBadImage, creditBurst + 2, creditBurst},
+		"worker decodes for 1.3 s":         {expensiveFrame, "result ", 3, 1},
+	} {
+		before := w.Frames()
+		got := answers(t, base, repeat(c.frame, 30)...)
+		if got["error "+contract.CodeRateLimited] < 20 || got[c.answer] < c.minAnswerSeen {
+			t.Errorf("%s: 30 frames answered %v; want %d+ %q, then rate_limited", name, got, c.minAnswerSeen, c.answer)
+		}
+		if n := w.Frames() - before; n > c.maxToAWorker {
+			t.Errorf("%s: %d of 30 frames reached the worker, want at most %d", name, n, c.maxToAWorker)
+		}
+		if polite := answers(t, base, repeat(fakeJPEG, 30)...); polite["result "] != 30 {
+			t.Errorf("after %s in another session, a polite session's 30 frames: %v", name, polite)
+		}
+	}
+}
