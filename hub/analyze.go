@@ -56,14 +56,14 @@ func (h *Hub) analyze(c *fiber.Ctx) error {
 		h.metrics.CountError(contract.CodeBadRequest)
 		return apiError(c, contract.CodeBadRequest)
 	}
-	contentType, code := h.checkImage(image)
+	info, code := h.checkImage(image)
 	if code != "" {
 		h.metrics.CountError(code)
 		return apiError(c, code)
 	}
 	ctx, cancel := context.WithTimeout(c.UserContext(), h.cfg.FrameTimeout)
 	defer cancel()
-	frame := FrameRequest{Kind: contract.KindAPI, Session: sessionid.New(), Seq: 1, ContentType: contentType, Image: image}
+	frame := FrameRequest{Kind: contract.KindAPI, Session: sessionid.New(), Seq: 1, ContentType: info.ContentType, Image: image}
 	if tp := c.Get(contract.HeaderTraceparent); traceparent.Valid(tp) {
 		frame.Traceparent = tp // the caller's trace goes on to the worker
 	} else if h.cfg.Trace {

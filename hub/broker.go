@@ -32,6 +32,9 @@ type FrameRequest struct {
 	TopK        int    // 0: the worker's default
 	Traceparent string // W3C trace context; empty when tracing is off
 	Image       []byte
+	// DecodedBytes is the hub's estimate of the memory decoding Image
+	// takes (from its header); it is not sent, only charged (frameCredit).
+	DecodedBytes int64
 }
 
 func (b *natsBroker) Connected() bool { return b.nc.IsConnected() }

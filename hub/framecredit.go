@@ -4,8 +4,6 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
-
-	"github.com/webcamhub/webcamhub/hub/contract"
 )
 
 const (
@@ -19,6 +17,11 @@ const (
 	// decodePerCredit is the worker decode time that costs one credit: a
 	// webcam frame decodes in a few milliseconds, a decode bomb in seconds.
 	decodePerCredit = 100 * time.Millisecond
+	// decodedBytesPerCredit is the estimated decode size that costs one
+	// credit before a frame is sent: a webcam JPEG is decoded at reduced
+	// scale into well under a megabyte; 16 MiB is an uncompressed 2-megapixel
+	// RGBA frame, which takes tens of milliseconds to decode.
+	decodedBytesPerCredit = 16 << 20
 )
 
 // frameCredit is a session's standing with the workers. Frames refused as
@@ -41,17 +44,25 @@ func (c frameCredit) allows(now time.Time) bool {
 	return c.bucket.TokensAt(now) >= 1
 }
 
-// chargeAnswer costs credit for how a frame was answered: a refusal of the
-// frame itself costs one; a result costs its decode time. Timeouts and
-// unavailable workers cost nothing: they are not the session's doing.
-func (c frameCredit) chargeAnswer(now time.Time, code string, decode time.Duration) {
-	switch code {
-	case contract.CodeBadImage, contract.CodeTooLarge:
-		c.charge(now, 1)
-	case "":
-		c.charge(now, int(decode/decodePerCredit))
-	}
+// chargeRefusal costs one credit for a frame refused as unreadable or too
+// large, by the hub's header check or by a worker.
+func (c frameCredit) chargeRefusal(now time.Time) { c.charge(now, 1) }
+
+// chargeEstimate costs credit, before a frame is sent, for what its header
+// says decoding it takes: a frame that would take a worker long is paid for
+// before it can, so it cannot take the workers from others even when it
+// never comes back (timeouts cost nothing: they are not the session's doing).
+func (c frameCredit) chargeEstimate(now time.Time, decodedBytes int64) {
+	c.charge(now, estimateCredits(decodedBytes))
 }
+
+// chargeDecode costs what a result's decode time shows beyond what was
+// charged for the frame's estimate.
+func (c frameCredit) chargeDecode(now time.Time, decodedBytes int64, decode time.Duration) {
+	c.charge(now, int(decode/decodePerCredit)-estimateCredits(decodedBytes))
+}
+
+func estimateCredits(decodedBytes int64) int { return int(decodedBytes / decodedBytesPerCredit) }
 
 // charge takes n credits, going into debt when there are not enough (a
 // reservation of at most the burst at a time, never cancelled).

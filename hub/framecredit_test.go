@@ -3,6 +3,7 @@ package hub
 import (
 	"bytes"
 	"testing"
+	"time"
 
 	"github.com/webcamhub/webcamhub/hub/contract"
 	"github.com/webcamhub/webcamhub/hub/internal/testworker"
@@ -81,5 +82,24 @@ func TestSessionWhoseFramesKeepFailingIsSlowedAlone(t *testing.T) {
 		if polite := answers(t, base, repeat(fakeJPEG, 30)...); polite["result "] != 30 {
 			t.Errorf("after %s in another session, a polite session's 30 frames: %v", name, polite)
 		}
+	}
+}
+
+// A frame whose header promises an expensive decode is paid for before it
+// is sent, so it costs its session even when it never comes back: with the
+// header cap lifted, one bomb reaches a worker that hangs on it, the next
+// nine are rate_limited.
+func TestExpensiveFrameIsChargedBeforeItIsSent(t *testing.T) {
+	ns := startNATS(t, 0)
+	hold := make(chan struct{})
+	t.Cleanup(func() { close(hold) })
+	w := startWorker(t, ns.ClientURL(), testworker.Options{Hold: hold})
+	_, base := startHub(t, ns.ClientURL(), func(c *Config) {
+		c.MaxDecodedBytes = 1 << 30
+		c.FrameTimeout = 200 * time.Millisecond
+	})
+	got := answers(t, base, repeat(pngHeaderOnly(6300, 6300, 16, 6), 10)...)
+	if got["error "+contract.CodeRateLimited] != 9 || got["error "+contract.CodeTimeout] != 1 || w.Frames() != 1 {
+		t.Fatalf("10 bombs answered %v with %d at the worker; want 1 sent (and timed out), 9 rate_limited", got, w.Frames())
 	}
 }

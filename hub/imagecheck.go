@@ -6,22 +6,22 @@ import (
 )
 
 // checkImage decides from an image's first bytes, before any worker spends
-// time on it, whether it is sent on: its content type, or the error code it
-// is answered with. What its header says it would cost to decode counts, not
+// time on it, whether it is sent on: what its header says (content type,
+// decode cost), or the error code it is answered with. What its header says it would cost to decode counts, not
 // its size on the wire: a 300 KB PNG can ask for gigabytes.
-func (h *Hub) checkImage(image []byte) (contentType, code string) {
+func (h *Hub) checkImage(image []byte) (info imagesniff.Info, code string) {
 	if len(image) == 0 {
-		return "", contract.CodeBadImage
+		return info, contract.CodeBadImage
 	}
 	if len(image) > h.cfg.MaxFrameBytes {
-		return "", contract.CodeTooLarge
+		return info, contract.CodeTooLarge
 	}
 	info, ok := imagesniff.Inspect(image)
 	if !ok {
-		return "", contract.CodeBadImage
+		return info, contract.CodeBadImage
 	}
 	if info.DecodedBytes > h.cfg.MaxDecodedBytes {
-		return "", contract.CodeTooLarge
+		return info, contract.CodeTooLarge
 	}
-	return info.ContentType, ""
+	return info, ""
 }

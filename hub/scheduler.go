@@ -9,6 +9,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/hub/internal/imagesniff"
 	"github.com/webcamhub/webcamhub/hub/internal/traceparent"
 )
 
@@ -18,13 +19,13 @@ type schedulerDeps struct {
 	request  func(ctx context.Context, f FrameRequest) ([]byte, error) // one frame to one worker
 	metrics  *Metrics
 	log      *slog.Logger
-	send     func(msg []byte)                              // queues a message for the client; never blocks
-	closing  <-chan struct{}                               // closed when the session starts closing: waiting frames stay unsent
-	limiter  *rate.Limiter                                 // frames per second the session may send
-	check    func(image []byte) (contentType, code string) // the hub's header check (Hub.checkImage)
-	inFlight int                                           // frames of the session at the workers at once
-	timeout  time.Duration                                 // how long one frame may take
-	trace    bool                                          // give each frame a traceparent
+	send     func(msg []byte)                             // queues a message for the client; never blocks
+	closing  <-chan struct{}                              // closed when the session starts closing: waiting frames stay unsent
+	limiter  *rate.Limiter                                // frames per second the session may send
+	check    func(image []byte) (imagesniff.Info, string) // the hub's header check (Hub.checkImage)
+	inFlight int                                          // frames of the session at the workers at once
+	timeout  time.Duration                                // how long one frame may take
+	trace    bool                                         // give each frame a traceparent
 }
 
 // frameScheduler sends one session's frames to the workers: at most
@@ -74,14 +75,15 @@ func (fs *frameScheduler) submit(seq int64, image []byte) {
 		fs.answerError(seq, contract.CodeRateLimited)
 		return
 	}
-	contentType, code := fs.check(image)
+	info, code := fs.check(image)
 	if code != "" {
-		fs.credit.chargeAnswer(now, code, 0)
+		fs.credit.chargeRefusal(now)
 		fs.answerError(seq, code)
 		return
 	}
+	fs.credit.chargeEstimate(now, info.DecodedBytes)
 	fs.mu.Lock()
-	f := &FrameRequest{Kind: contract.KindLive, Session: fs.session, Seq: seq, ContentType: contentType, TopK: fs.topK, Image: image}
+	f := &FrameRequest{Kind: contract.KindLive, Session: fs.session, Seq: seq, ContentType: info.ContentType, DecodedBytes: info.DecodedBytes, TopK: fs.topK, Image: image}
 	if fs.trace {
 		f.Traceparent = traceparent.New()
 	}
@@ -148,11 +150,13 @@ func (fs *frameScheduler) classify(f *FrameRequest) {
 	if head.Type == contract.TypeError {
 		fs.log.Debug("worker answered an error", "seq", f.Seq, "code", head.Code, "message", head.Message)
 		code := publicCode(head.Code)
-		fs.credit.chargeAnswer(time.Now(), code, 0)
+		if code == contract.CodeBadImage || code == contract.CodeTooLarge {
+			fs.credit.chargeRefusal(time.Now())
+		}
 		fs.answerError(f.Seq, code)
 		return
 	}
-	fs.credit.chargeAnswer(time.Now(), "", time.Duration(head.Timing.DecodeMs*float64(time.Millisecond)))
+	fs.credit.chargeDecode(time.Now(), f.DecodedBytes, time.Duration(head.Timing.DecodeMs*float64(time.Millisecond)))
 	fs.metrics.Results.Add(1)
 	fs.send(reply)
 }
