@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"image"
 	"image/png"
 	"sync"
@@ -33,10 +34,10 @@ func decodeBomb(t testing.TB) []byte {
 }
 
 // sendPaced sends frames from next() every interval until n are sent or
-// stop closes, while a reader counts the answers by type and code; it
+// ctx is done, while a reader counts the answers by type and code; it
 // returns once every frame sent is answered (each frame gets exactly one
 // answer), or after answerWait without one.
-func sendPaced(t *testing.T, c *testkit.Client, n int, interval time.Duration, stop <-chan struct{}, next func(i int) []byte) map[string]int {
+func sendPaced(ctx context.Context, t *testing.T, c *testkit.Client, n int, interval time.Duration, next func(i int) []byte) map[string]int {
 	answers := map[string]int{}
 	var mu sync.Mutex
 	answered := 0
@@ -57,7 +58,7 @@ func sendPaced(t *testing.T, c *testkit.Client, n int, interval time.Duration, s
 	sent := 0
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
-	for ; sent < n && !isClosed(stop); sent++ {
+	for ; sent < n && ctx.Err() == nil; sent++ {
 		if err := c.Conn.WriteMessage(fws.BinaryMessage, next(sent)); err != nil {
 			t.Errorf("frame %d: %v", sent+1, err)
 			break
@@ -83,15 +84,6 @@ func sendPaced(t *testing.T, c *testkit.Client, n int, interval time.Duration, s
 	return answers
 }
 
-func isClosed(ch <-chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
-	}
-}
-
 // Three sessions send a decode bomb at 10 frames a second while a polite
 // session sends photos at 5: the polite one still gets at least 90% of its
 // frames classified, and the bombers are refused and then slowed. Counts
@@ -103,7 +95,7 @@ func TestDecodeBombSessionsDoNotStarveAPoliteOne(t *testing.T) {
 	hub.waitFor(t, "/readyz")
 	photos := [][]byte{readImage(t, "cat_720p.jpg"), readImage(t, "parrot.jpg"), readImage(t, "cat.bmp"), readImage(t, "sunflower.bmp")}
 
-	stop := make(chan struct{})
+	ctx, stopBombers := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	bombers := make([]map[string]int, 3)
 	for i := range bombers {
@@ -112,14 +104,14 @@ func TestDecodeBombSessionsDoNotStarveAPoliteOne(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			bombers[i] = sendPaced(t, c, 1000, 100*time.Millisecond, stop, func(int) []byte { return bomb })
+			bombers[i] = sendPaced(ctx, t, c, 1000, 100*time.Millisecond, func(int) []byte { return bomb })
 		}()
 	}
 	polite := dialHub(t, hub.base, "")
 	polite.Welcome()
 	const frames = 75
-	got := sendPaced(t, polite, frames, 200*time.Millisecond, nil, func(i int) []byte { return photos[i%len(photos)] })
-	close(stop)
+	got := sendPaced(context.Background(), t, polite, frames, 200*time.Millisecond, func(i int) []byte { return photos[i%len(photos)] })
+	stopBombers()
 	wg.Wait()
 
 	if got["answered"] != frames {

@@ -170,45 +170,49 @@ func TestWorkerErrorsAreAnsweredWithTheFixedSentence(t *testing.T) {
 	}
 }
 
+// do sends a request with the given headers and returns its status and body.
+func do(t *testing.T, method, url, body string, header map[string]string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, data
+}
+
 // A page on another origin can POST text/plain without a CORS preflight;
 // the API takes only application/json.
 func TestAnalyzeRequiresJSON(t *testing.T) {
 	ns := startNATS(t, 0)
 	w := startWorker(t, ns.ClientURL(), testworker.Options{})
 	_, base := startHub(t, ns.ClientURL(), nil)
+	url := base + "/api/v1/analyze"
 
 	for _, contentType := range []string{"text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", ""} {
-		req, _ := http.NewRequest(http.MethodPost, base+"/api/v1/analyze", strings.NewReader(analyzeBody(fakeJPEG)))
-		req.Header.Set("Origin", "https://evil.example")
+		header := map[string]string{"Origin": "https://evil.example"}
 		if contentType != "" {
-			req.Header.Set("Content-Type", contentType)
+			header["Content-Type"] = contentType
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var e struct{ Code, Message string }
-		_ = json.NewDecoder(resp.Body).Decode(&e)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusUnsupportedMediaType || e.Code != contract.CodeUnsupportedMedia || e.Message == "" {
-			t.Fatalf("Content-Type %q: status %d %+v, want 415 %s with a message", contentType, resp.StatusCode, e, contract.CodeUnsupportedMedia)
+		status, data := do(t, http.MethodPost, url, analyzeBody(fakeJPEG), header)
+		var e contract.APIError
+		_ = json.Unmarshal(data, &e)
+		if status != http.StatusUnsupportedMediaType || e.Code != contract.CodeUnsupportedMedia || e.Message == "" {
+			t.Fatalf("Content-Type %q: status %d %s, want 415 %s with a message", contentType, status, data, contract.CodeUnsupportedMedia)
 		}
 	}
 	if w.Frames() != 0 {
 		t.Fatalf("the worker classified %d frames sent as non-JSON", w.Frames())
 	}
-	if status, data := postAnalyze(t, base, analyzeBody(fakeJPEG)); status != http.StatusOK {
-		t.Fatalf("application/json: status %d %s", status, data)
-	}
-	req, _ := http.NewRequest(http.MethodPost, base+"/api/v1/analyze", strings.NewReader(analyzeBody(fakeJPEG)))
-	req.Header.Set("Content-Type", "application/json; charset=utf-8")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("application/json; charset=utf-8: status %d", resp.StatusCode)
+	for _, contentType := range []string{"application/json", "application/json; charset=utf-8"} {
+		if status, data := do(t, http.MethodPost, url, analyzeBody(fakeJPEG), map[string]string{"Content-Type": contentType}); status != http.StatusOK {
+			t.Fatalf("%s: status %d %s", contentType, status, data)
+		}
 	}
 }
 
@@ -219,26 +223,11 @@ func TestSixteenKBOfHeadersAreAccepted(t *testing.T) {
 	_, base := startHub(t, ns.ClientURL(), nil)
 	cookie := "session=" + strings.Repeat("c", 14<<10)
 
-	req, _ := http.NewRequest(http.MethodGet, base+"/healthz", nil)
-	req.Header.Set("Cookie", cookie)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /healthz with 14 KB of cookies: status %d", resp.StatusCode)
+	if status, _ := do(t, http.MethodGet, base+"/healthz", "", map[string]string{"Cookie": cookie}); status != http.StatusOK {
+		t.Fatalf("GET /healthz with 14 KB of cookies: status %d", status)
 	}
 	dial(t, base, "", http.Header{"Cookie": {cookie}}).Welcome()
-
-	req, _ = http.NewRequest(http.MethodGet, base+"/healthz", nil)
-	req.Header.Set("Cookie", "session="+strings.Repeat("c", 20<<10))
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
-		t.Fatalf("GET /healthz with 20 KB of cookies: status %d, want 431", resp.StatusCode)
+	if status, _ := do(t, http.MethodGet, base+"/healthz", "", map[string]string{"Cookie": "session=" + strings.Repeat("c", 20<<10)}); status != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("GET /healthz with 20 KB of cookies: status %d, want 431", status)
 	}
 }
