@@ -107,7 +107,11 @@ func FuzzInspect(f *testing.F) {
 	f.Add(webpVP8X(10, 20))
 	f.Add(webpVP8L(3, 3))
 	f.Add([]byte{0xFF, 0xD8, 0xFF, 0xFF, 0xFF, 0xC0, 0x00, 0x02})
-	if paths, _ := filepath.Glob(filepath.Join("..", "..", "..", "..", "shared", "testdata", "images", "*.jpg")); len(paths) > 0 {
+	testdata := os.Getenv("SHARED_TESTDATA") // as make sets it; else the checkout's neighbour
+	if testdata == "" {
+		testdata = filepath.Join("..", "..", "..", "..", "shared", "testdata")
+	}
+	if paths, _ := filepath.Glob(filepath.Join(testdata, "images", "*.jpg")); len(paths) > 0 {
 		for _, p := range paths {
 			if b, err := os.ReadFile(p); err == nil && len(b) > 4096 {
 				f.Add(b[:4096]) // the header is at the start
