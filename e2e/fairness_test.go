@@ -91,7 +91,7 @@ func sendPaced(ctx context.Context, t *testing.T, c *testkit.Client, n int, inte
 func TestDecodeBombSessionsDoNotStarveAPoliteOne(t *testing.T) {
 	bomb := decodeBomb(t)
 	hub := startHub(t, hubOptions{})
-	startWorker(t, hub.natsURL, "worker-fair")
+	startWorker(t, hub.nats, "worker-fair")
 	hub.waitFor(t, "/readyz")
 	photos := [][]byte{readImage(t, "cat_720p.jpg"), readImage(t, "parrot.jpg"), readImage(t, "cat.bmp"), readImage(t, "sunflower.bmp")}
 
