@@ -47,7 +47,8 @@ func (h *Hub) upgrade(c *fiber.Ctx) error {
 	if reason := h.clients.admit(client, time.Now()); reason != "" {
 		h.metrics.SessionsRefused.Add(1)
 		h.metrics.CountError(contract.CodeRateLimited)
-		h.log.Warn("websocket connection refused", "client", client, "reason", reason)
+		// Debug: a client hammering the limit must not flood the log; the refusals are counted.
+		h.log.Debug("websocket connection refused", "client", client, "reason", reason)
 		return c.Status(fiber.StatusTooManyRequests).JSON(fiber.Map{"message": reason, "code": contract.CodeRateLimited})
 	}
 	c.Locals(localClient, client)
