@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -32,11 +33,11 @@ func TestOneAddressHoldsAtMostItsConnections(t *testing.T) {
 		dial(t, base, "", nil).Welcome()
 	}
 	refusedWith(t, base, nil, "429")
-	if h.Metrics().SessionsRefused.Load() != 1 {
-		t.Fatalf("refused sessions counted %d, want 1", h.Metrics().SessionsRefused.Load())
+	if testutil.ToFloat64(h.Metrics().SessionsRefused) != 1 {
+		t.Fatalf("refused sessions counted %v, want 1", testutil.ToFloat64(h.Metrics().SessionsRefused))
 	}
 	_ = first.Conn.Close()
-	waitFor(t, "the closed connection's slot", func() bool { return h.Metrics().SessionsOpen.Load() == 2 })
+	waitFor(t, "the closed connection's slot", func() bool { return testutil.ToFloat64(h.Metrics().SessionsOpen) == 2 })
 	dial(t, base, "", nil).Welcome()
 }
 

@@ -65,7 +65,10 @@ type Config struct {
 	RecordMaxAge   time.Duration // how long recordings are kept
 	RecordMaxBytes int64         // how much recordings may take, per stream
 
-	Trace    bool // give every frame a traceparent header and log each frame's outcome
+	Trace bool // give every frame a traceparent header and log each frame's outcome
+	// Tracing: record OpenTelemetry spans and export them over OTLP. Set from
+	// the standard OTEL_* variables (tracingWanted), not from a flag of the hub.
+	Tracing  bool
 	LogLevel slog.Level
 }
 
@@ -172,6 +175,7 @@ func ParseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 		}
 		c.TrustedProxies = append(c.TrustedProxies, prefix)
 	}
+	c.Tracing = tracingWanted(getenv)
 	if n, err := parseBytes(maxFrameBytes); err != nil {
 		problems = append(problems, fmt.Sprintf("max frame bytes: %v", err))
 	} else {

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"strings"
 	"testing"
 	"time"
@@ -47,8 +48,8 @@ func TestEveryFrameMessageTakesASeqAndIsAnsweredWithIt(t *testing.T) {
 	if m := c.Next(); m.Type != contract.TypeResult || m.Seq != 8 {
 		t.Fatalf("got %+v, want result 8", m)
 	}
-	if n := h.Metrics().FramesReceived.Load(); n != 8 {
-		t.Fatalf("frames received %d, want 8", n)
+	if n := testutil.ToFloat64(h.Metrics().FramesReceived); n != 8 {
+		t.Fatalf("frames received %v, want 8", n)
 	}
 }
 

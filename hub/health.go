@@ -21,10 +21,3 @@ func (h *Hub) readyz(c *fiber.Ctx) error {
 	}
 	return c.JSON(fiber.Map{"status": "ready"})
 }
-
-func (h *Hub) serveMetrics(c *fiber.Ctx) error {
-	c.Type("txt")
-	c.Set(fiber.HeaderContentType, "text/plain; version=0.0.4")
-	_, err := h.metrics.WriteTo(c.Response().BodyWriter())
-	return err
-}

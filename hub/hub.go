@@ -49,7 +49,7 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	h := &Hub{cfg: cfg, log: log, metrics: &Metrics{}, sessions: map[*session]struct{}{},
+	h := &Hub{cfg: cfg, log: log, metrics: NewMetrics(), sessions: map[*session]struct{}{},
 		clients: newClientLimits(cfg.MaxConnsPerClient, cfg.ConnectRatePerClient)}
 	warnOpenings(cfg, log)
 	var login natsLogin

@@ -1,86 +1,207 @@
 package hub
 
 import (
-	"fmt"
-	"io"
-	"sync/atomic"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
 
 	"github.com/webcamhub/webcamhub/hub/contract"
 	"github.com/webcamhub/webcamhub/hub/internal/embeddednats"
 )
 
-// Metrics are the hub's counters, served at /metrics in the Prometheus text
-// format. Every frame ends in exactly one of results, errors or dropped.
-type Metrics struct {
-	SessionsOpen      atomic.Int64
-	WatchersOpen      atomic.Int64
-	SessionsTotal     atomic.Int64
-	FramesReceived    atomic.Int64
-	Results           atomic.Int64
-	Dropped           atomic.Int64
-	SlowClientsClosed atomic.Int64
-	SessionsRefused   atomic.Int64
-	// errorsByCode counts error answers in the order of contract.ErrorCodes
-	// (an unknown code counts as internal).
-	errorsByCode [len(contract.ErrorCodes)]atomic.Int64
-	APIRequests  atomic.Int64
+// Frame outcomes, the label of hub_frame_duration_seconds: every frame the
+// hub takes ends in exactly one of them.
+const (
+	OutcomeResult  = "result"  // a worker's result went to the client
+	OutcomeError   = "error"   // an error answer (the hub's or a worker's), by code in hub_errors_total
+	OutcomeDropped = "dropped" // superseded by a newer frame while it waited for a slot
+)
 
+// Outcomes of one NATS request, the label of hub_nats_request_duration_seconds.
+const (
+	natsReplied = "reply" // a worker answered (a result or an error)
+	natsFailed  = "error" // timeout, no responders, not connected
+)
+
+// latencyBuckets (seconds) span a frame's life: a queued-then-batched
+// classification takes 5–200 ms on CPU; the top buckets reach the default
+// frame timeout (3 s) and beyond, so timeouts land in a bucket of their own.
+var latencyBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+
+// Metrics are the hub's instruments, served at /metrics by the Prometheus Go
+// client from a registry of the hub's own (with the Go runtime and process
+// collectors). Their names and meanings are listed in docs/metrics.md.
+type Metrics struct {
+	registry *prometheus.Registry
+
+	SessionsOpen      prometheus.Gauge
+	WatchersOpen      prometheus.Gauge
+	SessionsTotal     prometheus.Counter
+	SessionsRefused   prometheus.Counter
+	FramesReceived    prometheus.Counter
+	Results           prometheus.Counter
+	Dropped           prometheus.Counter
+	SlowClientsClosed prometheus.Counter
+	APIRequests       prometheus.Counter
 	// NATSPermissionViolations counts publishes and subscribes of this hub's
 	// own NATS connection that the server refused (a role missing a permission).
-	NATSPermissionViolations atomic.Int64
-	// Clients the embedded NATS server refused: wrong or missing credentials,
-	// and publishes or subscribes outside a client's permissions.
-	NATSRefusedAuthentication atomic.Int64
-	NATSRefusedPermission     atomic.Int64
+	NATSPermissionViolations prometheus.Counter
 	// WatchedDiscarded counts messages on a watched results subject that
 	// were not a result, error or ended of the session (forged or garbled).
-	WatchedDiscarded atomic.Int64
+	WatchedDiscarded prometheus.Counter
+	// Clients the embedded NATS server refused, by kind: wrong or missing
+	// credentials, and publishes or subscribes outside a client's permissions.
+	natsRefused *prometheus.CounterVec
+
+	errors      *prometheus.CounterVec   // code
+	closes      *prometheus.CounterVec   // WebSocket close code
+	frames      *prometheus.HistogramVec // outcome
+	natsRequest *prometheus.HistogramVec // outcome
+	queued      prometheus.Histogram
+	api         *prometheus.HistogramVec // HTTP status
 }
+
+// NewMetrics registers the hub's instruments in a registry of their own.
+func NewMetrics() *Metrics {
+	r := prometheus.NewRegistry()
+	f := factory{r}
+	m := &Metrics{
+		registry:          r,
+		SessionsOpen:      f.gauge("hub_sessions_open", "Streaming WebSocket sessions open now."),
+		WatchersOpen:      f.gauge("hub_watchers_open", "Watching WebSocket connections open now."),
+		SessionsTotal:     f.counter("hub_sessions_total", "WebSocket connections accepted."),
+		SessionsRefused:   f.counter("hub_sessions_refused_total", "WebSocket connections refused (origin, limit, bad watch id)."),
+		FramesReceived:    f.counter("hub_frames_received_total", "Frames received from clients."),
+		Results:           f.counter("hub_results_total", "Results returned to clients."),
+		Dropped:           f.counter("hub_frames_dropped_total", "Frames answered dropped because a newer frame superseded them."),
+		SlowClientsClosed: f.counter("hub_slow_clients_closed_total", "Connections closed because the client did not read."),
+		APIRequests:       f.counter("hub_api_requests_total", "POST /api/v1/analyze requests."),
+		NATSPermissionViolations: f.counter("hub_nats_permission_violations_total",
+			"Publishes and subscribes of this hub that its NATS server refused."),
+		WatchedDiscarded: f.counter("hub_watched_discarded_total",
+			"Messages on a watched session's results subject that were not a result, error or ended of it, not forwarded."),
+		natsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hub_nats_refused_total", Help: "Clients the embedded NATS server refused, by kind.",
+		}, []string{"kind"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hub_errors_total", Help: "Error answers by code.",
+		}, []string{"code"}),
+		closes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hub_connections_closed_total", Help: "WebSocket connections closed, by close code (1006: the connection failed under the hub).",
+		}, []string{"code"}),
+		frames: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "hub_frame_duration_seconds", Help: "A frame's round trip in the hub, from receipt to its answer queued for the client, by outcome.",
+			Buckets: latencyBuckets,
+		}, []string{"outcome"}),
+		natsRequest: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "hub_nats_request_duration_seconds", Help: "One frame's NATS request to the workers, until the reply or the failure, by outcome.",
+			Buckets: latencyBuckets,
+		}, []string{"outcome"}),
+		queued: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "hub_frame_queue_seconds", Help: "Time a frame waited in the hub for one of its session's slots before its request (0 when a slot was free).",
+			Buckets: append([]float64{0}, latencyBuckets...),
+		}),
+		api: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "hub_api_request_duration_seconds", Help: "POST /api/v1/analyze requests, by HTTP status.",
+			Buckets: latencyBuckets,
+		}, []string{"status"}),
+	}
+	r.MustRegister(m.natsRefused, m.errors, m.closes, m.frames, m.natsRequest, m.queued, m.api,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// Every label value exists from the start, so rates and alerts see a 0
+	// rather than no series.
+	for _, kind := range []string{embeddednats.ViolationAuthentication, embeddednats.ViolationPermission} {
+		m.natsRefused.WithLabelValues(kind)
+	}
+	for _, row := range contract.ErrorCodes {
+		m.errors.WithLabelValues(row.Code)
+	}
+	for _, row := range contract.CloseCodes {
+		m.closes.WithLabelValues(strconv.Itoa(row.Code))
+	}
+	m.closes.WithLabelValues(strconv.Itoa(closeAbnormal))
+	for _, o := range []string{OutcomeResult, OutcomeError, OutcomeDropped} {
+		m.frames.WithLabelValues(o)
+	}
+	for _, o := range []string{natsReplied, natsFailed} {
+		m.natsRequest.WithLabelValues(o)
+	}
+	return m
+}
+
+// Registry is where the hub's metrics live (tests gather from it).
+func (m *Metrics) Registry() *prometheus.Registry { return m.registry }
 
 // CountNATSRefusal counts one client refused by the embedded NATS server.
 func (m *Metrics) CountNATSRefusal(kind string) {
-	if kind == embeddednats.ViolationAuthentication {
-		m.NATSRefusedAuthentication.Add(1)
-	} else {
-		m.NATSRefusedPermission.Add(1)
+	if kind != embeddednats.ViolationAuthentication {
+		kind = embeddednats.ViolationPermission
 	}
+	m.natsRefused.WithLabelValues(kind).Inc()
 }
 
-// CountError counts one error answer with code.
+// CountError counts one error answer with code; a code the hub does not
+// know (from a misbehaving worker) is counted as internal, so a worker
+// cannot make the label set grow.
 func (m *Metrics) CountError(code string) {
-	m.errorsByCode[contract.ErrorIndex(code)].Add(1)
+	row, _ := contract.LookupError(code)
+	m.errors.WithLabelValues(row.Code).Inc()
 }
 
-// WriteTo writes the counters in the Prometheus text exposition format.
-func (m *Metrics) WriteTo(w io.Writer) (int64, error) {
-	var n int64
-	line := func(format string, args ...any) {
-		k, _ := fmt.Fprintf(w, format, args...)
-		n += int64(k)
+// CountClose counts one closed WebSocket connection.
+func (m *Metrics) CountClose(code int) {
+	m.closes.WithLabelValues(strconv.Itoa(code)).Inc()
+}
+
+// ObserveFrame records a frame's round trip from received to answered.
+func (m *Metrics) ObserveFrame(outcome string, received time.Time) {
+	m.frames.WithLabelValues(outcome).Observe(time.Since(received).Seconds())
+}
+
+// ObserveRequest records one NATS request of a frame.
+func (m *Metrics) ObserveRequest(err error, d time.Duration) {
+	outcome := natsReplied
+	if err != nil {
+		outcome = natsFailed
 	}
-	gauge := func(name, help string, v int64) {
-		line("# HELP %s %s\n# TYPE %s gauge\n%s %d\n", name, help, name, name, v)
-	}
-	counter := func(name, help string, v int64) {
-		line("# HELP %s %s\n# TYPE %s counter\n%s %d\n", name, help, name, name, v)
-	}
-	gauge("hub_sessions_open", "Streaming WebSocket sessions open now.", m.SessionsOpen.Load())
-	gauge("hub_watchers_open", "Watching WebSocket connections open now.", m.WatchersOpen.Load())
-	counter("hub_sessions_total", "WebSocket connections accepted.", m.SessionsTotal.Load())
-	counter("hub_sessions_refused_total", "WebSocket connections refused (origin, limit, bad watch id).", m.SessionsRefused.Load())
-	counter("hub_frames_received_total", "Frames received from clients.", m.FramesReceived.Load())
-	counter("hub_results_total", "Results returned to clients.", m.Results.Load())
-	counter("hub_frames_dropped_total", "Frames answered dropped because a newer frame superseded them.", m.Dropped.Load())
-	counter("hub_slow_clients_closed_total", "Connections closed because the client did not read.", m.SlowClientsClosed.Load())
-	counter("hub_api_requests_total", "POST /api/v1/analyze requests.", m.APIRequests.Load())
-	counter("hub_nats_permission_violations_total", "Publishes and subscribes of this hub that its NATS server refused.", m.NATSPermissionViolations.Load())
-	counter("hub_watched_discarded_total", "Messages on a watched session's results subject that were not a result, error or ended of it, not forwarded.", m.WatchedDiscarded.Load())
-	line("# HELP hub_nats_refused_total Clients the embedded NATS server refused, by kind.\n# TYPE hub_nats_refused_total counter\n")
-	line("hub_nats_refused_total{kind=%q} %d\n", embeddednats.ViolationAuthentication, m.NATSRefusedAuthentication.Load())
-	line("hub_nats_refused_total{kind=%q} %d\n", embeddednats.ViolationPermission, m.NATSRefusedPermission.Load())
-	line("# HELP hub_errors_total Error answers by code.\n# TYPE hub_errors_total counter\n")
-	for i, row := range contract.ErrorCodes {
-		line("hub_errors_total{code=%q} %d\n", row.Code, m.errorsByCode[i].Load())
-	}
-	return n, nil
+	m.natsRequest.WithLabelValues(outcome).Observe(d.Seconds())
+}
+
+// ObserveQueued records how long a frame waited for a slot.
+func (m *Metrics) ObserveQueued(d time.Duration) { m.queued.Observe(d.Seconds()) }
+
+// ObserveAPI records one analyze API request with its HTTP status.
+func (m *Metrics) ObserveAPI(status int, d time.Duration) {
+	m.api.WithLabelValues(strconv.Itoa(status)).Observe(d.Seconds())
+}
+
+// handler serves the registry in the exposition format the scraper asks
+// for (text, or OpenMetrics), through promhttp.
+func (m *Metrics) handler() fiber.Handler {
+	return adaptor.HTTPHandler(promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{
+		EnableOpenMetrics: true,
+		ErrorHandling:     promhttp.ContinueOnError,
+	}))
+}
+
+// factory makes and registers the plain counters and gauges.
+type factory struct{ r *prometheus.Registry }
+
+func (f factory) counter(name, help string) prometheus.Counter {
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+	f.r.MustRegister(c)
+	return c
+}
+
+func (f factory) gauge(name, help string) prometheus.Gauge {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
+	f.r.MustRegister(g)
+	return g
 }

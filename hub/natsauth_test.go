@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"io"
 	"log/slog"
 	"net/http"
@@ -187,11 +188,11 @@ func TestEmbeddedNATSRefusesAnonymousAndWhatARoleMustNotTouch(t *testing.T) {
 		t.Fatalf("watching a made-up id: %+v, want unknown_session", m)
 	}
 	stillServing()
-	if got := h.Metrics().NATSRefusedAuthentication.Load(); got < 1 {
-		t.Errorf("authentication refusals counted: %d", got)
+	if got := testutil.ToFloat64(h.Metrics().natsRefused.WithLabelValues(embeddednats.ViolationAuthentication)); got < 1 {
+		t.Errorf("authentication refusals counted: %v", got)
 	}
-	if got := h.Metrics().NATSRefusedPermission.Load(); got < 13 {
-		t.Errorf("permission refusals counted: %d, want at least 13", got)
+	if got := testutil.ToFloat64(h.Metrics().natsRefused.WithLabelValues(embeddednats.ViolationPermission)); got < 13 {
+		t.Errorf("permission refusals counted: %v, want at least 13", got)
 	}
 }
 
@@ -327,7 +328,7 @@ func TestResumeAfterARestartOfTheEmbeddedHub(t *testing.T) {
 	if got := dial(t, base, "?resume="+welcome.Session, testkit.ResumeHeader(welcome.ResumeToken)).Welcome(); got != welcome.Session {
 		t.Fatalf("resume with the token after a restart: id %q, want %q", got, welcome.Session)
 	}
-	if n := second.Metrics().NATSPermissionViolations.Load() + second.Metrics().NATSRefusedPermission.Load(); n != 0 {
-		t.Fatalf("%d permission violations", n)
+	if n := testutil.ToFloat64(second.Metrics().NATSPermissionViolations) + testutil.ToFloat64(second.Metrics().natsRefused.WithLabelValues(embeddednats.ViolationPermission)); n != 0 {
+		t.Fatalf("%v permission violations", n)
 	}
 }

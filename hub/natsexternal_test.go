@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"io"
 	"log/slog"
 	"net"
@@ -164,7 +165,7 @@ func TestHubPermissionViolationIsLoggedAndCounted(t *testing.T) {
 	if code, _ := readyz(t, base); code != http.StatusServiceUnavailable {
 		t.Fatalf("/readyz %d without permission to ping the workers", code)
 	}
-	waitFor(t, "the violation counted", func() bool { return h.Metrics().NATSPermissionViolations.Load() >= 1 })
+	waitFor(t, "the violation counted", func() bool { return testutil.ToFloat64(h.Metrics().NATSPermissionViolations) >= 1 })
 	c := dial(t, base, "", nil)
 	c.Welcome()
 	c.SendFrame(fakeJPEG)

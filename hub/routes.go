@@ -45,7 +45,7 @@ func (h *Hub) routes() *fiber.App {
 	}
 	app.Get("/healthz", h.healthz)
 	app.Get("/readyz", h.readyz)
-	app.Get("/metrics", h.serveMetrics)
+	app.Get("/metrics", h.metrics.handler())
 	app.Post("/api/v1/analyze", limiter.New(limiter.Config{
 		Max:          h.cfg.APIRatePerMin,
 		Expiration:   time.Minute,

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/webcamhub/webcamhub/hub/contract"
 	"github.com/webcamhub/webcamhub/hub/internal/testworker"
 	"github.com/webcamhub/webcamhub/internal/testkit"
@@ -153,7 +155,7 @@ func TestSlowWorkerNewestFrameWinsAndEveryFrameIsAnswered(t *testing.T) {
 	if got := w.MaxBusy(session); got > 2 {
 		t.Fatalf("worker held %d frames of the session at once, want at most 2", got)
 	}
-	if got := h.Metrics().Dropped.Load(); got != int64(dropped) {
+	if got := int(testutil.ToFloat64(h.Metrics().Dropped)); got != dropped {
 		t.Fatalf("dropped counter = %d, want %d", got, dropped)
 	}
 }
@@ -287,8 +289,8 @@ func TestSlowClientIsClosedWithTypedCode(t *testing.T) {
 	if code := c.CloseCode(); code != contract.CloseSlowClient {
 		t.Fatalf("close code %d, want %d", code, contract.CloseSlowClient)
 	}
-	if h.Metrics().SlowClientsClosed.Load() != 1 {
-		t.Fatalf("slow clients counted %d, want 1", h.Metrics().SlowClientsClosed.Load())
+	if testutil.ToFloat64(h.Metrics().SlowClientsClosed) != 1 {
+		t.Fatalf("slow clients counted %v, want 1", testutil.ToFloat64(h.Metrics().SlowClientsClosed))
 	}
 }
 
@@ -325,12 +327,12 @@ func TestClientThatNeverReadsIsClosedWhileTheKernelStillBuffers(t *testing.T) {
 	c.Welcome()
 	const frames = 450 // results of about 1.3 KB
 	for range frames {
-		if h.Metrics().SlowClientsClosed.Load() > 0 || c.Conn.WriteMessage(2, fakeJPEG) != nil {
+		if testutil.ToFloat64(h.Metrics().SlowClientsClosed) > 0 || c.Conn.WriteMessage(2, fakeJPEG) != nil {
 			break
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
-	waitFor(t, "the non-reading client to be closed", func() bool { return h.Metrics().SlowClientsClosed.Load() == 1 })
+	waitFor(t, "the non-reading client to be closed", func() bool { return testutil.ToFloat64(h.Metrics().SlowClientsClosed) == 1 })
 	if code := c.CloseCode(); code != contract.CloseSlowClient {
 		t.Fatalf("close code %d, want %d", code, contract.CloseSlowClient)
 	}
@@ -352,7 +354,7 @@ func TestReadingClientIsNotClosedAfterManyBytes(t *testing.T) {
 			t.Fatalf("frame %d: %+v", seq, m)
 		}
 	}
-	if n := h.Metrics().SlowClientsClosed.Load(); n != 0 {
+	if n := testutil.ToFloat64(h.Metrics().SlowClientsClosed); n != 0 {
 		t.Fatalf("a reading client was closed as slow")
 	}
 }

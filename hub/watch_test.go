@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"net/http"
 	"strings"
 	"testing"
@@ -148,7 +149,7 @@ func TestWatchersIgnoreWhatIsNotAResultErrorOrEnded(t *testing.T) {
 		}
 	}
 	_ = nc.Flush()
-	waitFor(t, "5 forged messages discarded", func() bool { return h.Metrics().WatchedDiscarded.Load() == 5 })
+	waitFor(t, "5 forged messages discarded", func() bool { return testutil.ToFloat64(h.Metrics().WatchedDiscarded) == 5 })
 	streamer.SendFrame(fakeJPEG)
 	streamer.Next()
 	if m := watcher.Next(); m.Type != contract.TypeResult || m.Seq != 1 || m.Session != session {

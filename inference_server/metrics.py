@@ -1,0 +1,112 @@
+"""The worker's Prometheus metrics (docs/metrics.md), in a registry of its own and
+served over HTTP only when an address is given (--metrics-addr)."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from dataclasses import dataclass, field
+from threading import Thread
+from typing import Literal
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import (CollectorRegistry, Counter, GCCollector, Histogram,
+                               PlatformCollector, ProcessCollector, start_http_server)
+
+log = logging.getLogger("inference_server.metrics")
+
+# What became of a frame: a result, refused (the image could not be classified),
+# expired (its deadline passed before inference), failed (the model or a bug).
+Outcome = Literal["result", "refused", "expired", "failed"]
+OUTCOMES: tuple[Outcome, ...] = ("result", "refused", "expired", "failed")
+
+# Seconds: a decode of a webcam JPEG takes ~1-5 ms, a MobileNetV2 batch 5-200 ms on
+# CPU; the top buckets catch decode bombs and overloaded workers.
+_TIME_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+                 2.5, 5.0)
+# Frames per model call: powers of two up to the largest --batch-max (256).
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+
+@dataclass
+class WorkerMetrics:
+    """The worker's instruments. Each WorkerMetrics has its own registry, so tests
+    (and several workers in one process) never share counts."""
+
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
+        self.frames = Counter("worker_frames", "Frames answered, by outcome.", ["outcome"],
+                              registry=r)
+        for outcome in OUTCOMES:
+            self.frames.labels(outcome)  # present at 0 before the first frame
+        self.batch_size = Histogram("worker_batch_size", "Frames per model call.",
+                                    buckets=_BATCH_BUCKETS, registry=r)
+        self.queue_wait = Histogram(
+            "worker_queue_wait_seconds",
+            "Time a decoded frame waited for its batch's model call to start.",
+            buckets=_TIME_BUCKETS, registry=r)
+        self.decode = Histogram("worker_decode_seconds",
+                                "Time to decode, crop and resize one frame.",
+                                buckets=_TIME_BUCKETS, registry=r)
+        self.inference = Histogram("worker_inference_seconds",
+                                   "Wall time of one model call (a whole batch).",
+                                   buckets=_TIME_BUCKETS, registry=r)
+
+    def count(self, outcome: Outcome) -> None:
+        self.frames.labels(outcome).inc()
+
+    def counted(self, outcome: Outcome) -> int:
+        value = self.registry.get_sample_value("worker_frames_total", {"outcome": outcome})
+        return int(value or 0)
+
+
+class MetricsServer:
+    """/metrics over HTTP on `addr` ("host:port"), in prometheus_client's own thread."""
+
+    def __init__(self, metrics: WorkerMetrics, addr: str) -> None:
+        self._metrics = metrics
+        self.host, self.port = split_addr(addr)
+        self._server: WSGIServer | None = None
+        self._thread: Thread | None = None
+
+    def __enter__(self) -> "MetricsServer":
+        self._server, self._thread = start_http_server(self.port, self.host,
+                                                       registry=self._metrics.registry)
+        self.port = self._server.server_port  # port 0: the one the OS picked
+        fields = {"addr": f"{self.host}:{self.port}"}
+        if not is_loopback(self.host):
+            log.warning("metrics served beyond this machine", extra={"fields": fields})
+        else:
+            log.info("metrics served", extra={"fields": fields})
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+def split_addr(addr: str) -> tuple[str, int]:
+    """("127.0.0.1", 9101) from "127.0.0.1:9101"; an empty host means every interface.
+    Raises ValueError with what is wrong."""
+    host, sep, port = addr.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{addr!r} is not host:port (e.g. 127.0.0.1:9101)")
+    host = host.strip("[]") or "0.0.0.0"
+    return host, int(port)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
