@@ -93,7 +93,7 @@ test-python: $(VENV)/.installed $(NATS_SERVER_BIN)
 test-page: frontend-ui/node_modules/.installed
 	cd frontend-ui && npm run check && npm test && npm run build
 
-test-compose:
+test-compose: $(VENV)/.installed
 	scripts/check-compose.sh
 
 # End to end: the real hub binary, the real Python worker with a real model,

@@ -46,6 +46,44 @@ opened=$(NATS_PUBLISH_ADDR=0.0.0.0 docker-compose -f docker-compose.yml config)
 grep -qE '(0\.0\.0\.0:4222:4222|host_ip: 0\.0\.0\.0)' <<<"$opened" || fail "NATS_PUBLISH_ADDR does not open 4222"
 echo "1 passed, 0 failed: docker-compose.yml (nats with users per role and JetStream, hub, 2 worker replicas, 4222 on localhost, no monitoring port)"
 
+# The "observability" profile: off by default, and when asked for, Prometheus
+# (scraping the hub and every worker), Jaeger with OTLP, Grafana with the dashboard.
+for svc in prometheus jaeger grafana; do
+  awk -v s="  $svc:" '$0==s{p=1;next} /^  [a-z]/{p=0} p' <<<"$out" | grep -qE '^    - observability$' ||
+    fail "$svc is not only in the profile observability"
+done
+obs=$(env -u NATS_PUBLISH_ADDR docker-compose -f docker-compose.yml --profile observability config)
+for svc in nats hub worker prometheus jaeger grafana; do
+  grep -qE "^  $svc:$" <<<"$obs" || fail "no service $svc in the observability profile"
+done
+grep -q 'COLLECTOR_OTLP_ENABLED' <<<"$obs" || fail "jaeger does not take OTLP"
+grep -q 'WORKER_METRICS_ADDR' <<<"$obs" || fail "workers serve no metrics"
+# The mounted files exist, and everything the Prometheus config and the
+# dashboard name is in the metric catalog (docs/metrics.md).
+"${PYTHON_BIN:-.venv/bin/python}" - <<'PY' || fail "observability files (see above)"
+import json, re, sys
+import yaml
+prom = yaml.safe_load(open("deploy/prometheus/prometheus.yml"))
+jobs = {j["job_name"]: j for j in prom["scrape_configs"]}
+assert set(jobs) == {"hub", "worker"}, f"scrape jobs {sorted(jobs)}"
+assert jobs["hub"]["static_configs"][0]["targets"] == ["hub:8080"]
+assert jobs["worker"]["dns_sd_configs"][0]["port"] == 9101
+dash = json.load(open("deploy/grafana/dashboards/webcamhub.json"))
+catalog = set(re.findall(r"^\| `((?:hub|worker)_[a-z_]+)` \|", open("docs/metrics.md").read(), re.M))
+used = set()
+for panel in dash["panels"]:
+    for target in panel["targets"]:
+        used |= set(re.findall(r"\b((?:hub|worker)_[a-z_]+)", target["expr"]))
+used = {re.sub(r"_(bucket|sum|count)$", "", m) for m in used}
+missing = used - catalog
+assert not missing, f"dashboard uses metrics not in docs/metrics.md: {sorted(missing)}"
+assert len(dash["panels"]) >= 5
+for f in ("deploy/grafana/provisioning/datasources/prometheus.yml",
+          "deploy/grafana/provisioning/dashboards/webcamhub.yml"):
+    yaml.safe_load(open(f))
+print(f"1 passed, 0 failed: observability profile ({len(used)} catalogued metrics on {len(dash['panels'])} panels)")
+PY
+
 "$NATS_SERVER" -t -c deploy/nats/nats.conf >/dev/null 2>&1 || fail "deploy/nats/nats.conf is not a valid nats-server configuration"
 # Anonymous access must not validate into an open server: without the passwords the file is refused.
 env -u NATS_HUB_PASSWORD "$NATS_SERVER" -t -c deploy/nats/nats.conf >/dev/null 2>&1 && fail "deploy/nats/nats.conf accepts a missing password"

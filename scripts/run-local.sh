@@ -5,11 +5,14 @@
 # The embedded NATS accepts only the role keys the hub keeps in its store
 # (.data/nats): the workers get worker.nk; cli.nk is the operator's, for the
 # nats CLI (README).
+# Worker i serves its metrics on 127.0.0.1:$((WORKER_METRICS_BASE_PORT+i)).
+# The standard OTEL_* variables (docs/metrics.md) reach the hub and every
+# worker as they are: set OTEL_EXPORTER_OTLP_ENDPOINT to turn tracing on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 : "${MODEL:=keras}" "${WORKERS:=1}" "${HUB_LISTEN:=:8080}"
-: "${NATS_EMBED_ADDR:=127.0.0.1:4222}"
+: "${NATS_EMBED_ADDR:=127.0.0.1:4222}" "${WORKER_METRICS_BASE_PORT:=9100}"
 export HUB_LISTEN NATS_EMBED_ADDR
 : "${NATS_STORE_DIR:=.data/nats}"
 export NATS_STORE_DIR
@@ -42,11 +45,16 @@ for _ in $(seq 100); do
 done
 
 for i in $(seq "$WORKERS"); do
-  env "${worker_env[@]}" .venv/bin/python -m inference_server --nats-url "$nats_url" --model "$MODEL" &
+  metrics_addr=127.0.0.1:$((WORKER_METRICS_BASE_PORT + i))
+  env "${worker_env[@]}" .venv/bin/python -m inference_server --nats-url "$nats_url" --model "$MODEL" --metrics-addr "$metrics_addr" &
   pids+=($!)
+  echo "run: worker $i metrics on http://$metrics_addr/metrics" >&2
 done
-echo "run: hub on http://localhost:$port with $WORKERS worker(s), MODEL=$MODEL — Ctrl-C stops everything" >&2
+echo "run: hub on http://localhost:$port (metrics: /metrics) with $WORKERS worker(s), MODEL=$MODEL — Ctrl-C stops everything" >&2
 [ ${#worker_env[@]} -gt 0 ] && echo "run: the nats CLI logs in with --nkey $NATS_STORE_DIR/cli.nk (README)" >&2
+if [ -n "${OTEL_EXPORTER_OTLP_ENDPOINT:-}${OTEL_EXPORTER_OTLP_TRACES_ENDPOINT:-}" ]; then
+  echo "run: tracing on, exporting to ${OTEL_EXPORTER_OTLP_TRACES_ENDPOINT:-$OTEL_EXPORTER_OTLP_ENDPOINT} (${OTEL_EXPORTER_OTLP_PROTOCOL:-http/protobuf})" >&2
+fi
 
 # Whichever process ends first ends the run.
 set +e
