@@ -7,12 +7,12 @@ import (
 	"errors"
 	"mime"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/webcamhub/webcamhub/hub/contract"
 	"github.com/webcamhub/webcamhub/hub/internal/sessionid"
-	"github.com/webcamhub/webcamhub/hub/internal/traceparent"
 )
 
 // analyzeRequest is the seed article's gateway API body.
@@ -61,17 +61,17 @@ func (h *Hub) analyze(c *fiber.Ctx) error {
 		h.metrics.CountError(code)
 		return apiError(c, code)
 	}
-	ctx, cancel := context.WithTimeout(c.UserContext(), h.cfg.FrameTimeout)
-	defer cancel()
 	frame := FrameRequest{Kind: contract.KindAPI, Session: sessionid.New(), Seq: 1, ContentType: info.ContentType, Image: image}
-	if tp := c.Get(contract.HeaderTraceparent); traceparent.Valid(tp) {
-		frame.Traceparent = tp // the caller's trace goes on to the worker
-	} else if h.cfg.Trace {
-		frame.Traceparent = traceparent.New()
-	}
-	reply, err := h.broker.Request(ctx, frame)
+	// A caller's traceparent continues its trace, through the hub to the worker.
+	ctx := propagator.Extract(c.UserContext(), fiberHeaderCarrier{c})
+	span := startFrameSpan(ctx, h.tracer, frame.Kind, frame.Session, frame.Seq, time.Now())
+	outcome := OutcomeError // until a result
+	defer func() { span.end(outcome, code) }()
+	ctx, cancel := context.WithTimeout(span.context(ctx), h.cfg.FrameTimeout)
+	defer cancel()
+	reply, err := request(ctx, h.tracer, h.metrics, h.broker.Request, frame)
 	if err != nil {
-		code := codeOf(err)
+		code = codeOf(err)
 		if code == contract.CodeInternal {
 			h.log.Error("analyze failed", "err", err)
 		}
@@ -86,19 +86,34 @@ func (h *Hub) analyze(c *fiber.Ctx) error {
 	}
 	if err != nil {
 		h.log.Error("bad worker reply", "err", err)
-		h.metrics.CountError(contract.CodeInternal)
-		return apiError(c, contract.CodeInternal)
-	}
-	if msg.Type == contract.TypeError {
-		h.log.Debug("worker answered an error", "code", msg.Code, "message", msg.Message)
-		code := publicCode(msg.Code)
+		code = contract.CodeInternal
 		h.metrics.CountError(code)
 		return apiError(c, code)
 	}
-	h.metrics.Results.Add(1)
+	if msg.Type == contract.TypeError {
+		h.log.Debug("worker answered an error", "code", msg.Code, "message", msg.Message)
+		code = publicCode(msg.Code)
+		h.metrics.CountError(code)
+		return apiError(c, code)
+	}
+	h.metrics.Results.Inc()
+	outcome = OutcomeResult
 	out := make([]analyzePrediction, len(msg.Predictions))
 	for i, p := range msg.Predictions {
 		out[i] = analyzePrediction{Label: p.Label, Confidence: p.Confidence}
 	}
 	return c.JSON(out)
+}
+
+// fiberHeaderCarrier lets the propagator read a request's HTTP headers.
+type fiberHeaderCarrier struct{ c *fiber.Ctx }
+
+func (h fiberHeaderCarrier) Get(key string) string { return h.c.Get(key) }
+func (h fiberHeaderCarrier) Set(key, value string) { h.c.Set(key, value) }
+func (h fiberHeaderCarrier) Keys() []string {
+	keys := make([]string, 0, 8)
+	for k := range h.c.GetReqHeaders() {
+		keys = append(keys, k)
+	}
+	return keys
 }

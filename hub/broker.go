@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
 
 	"github.com/webcamhub/webcamhub/hub/contract"
 )
@@ -29,8 +30,7 @@ type FrameRequest struct {
 	Session     string
 	Seq         int64
 	ContentType string
-	TopK        int    // 0: the worker's default
-	Traceparent string // W3C trace context; empty when tracing is off
+	TopK        int // 0: the worker's default
 	Image       []byte
 	// DecodedBytes is the hub's estimate of the memory decoding Image
 	// takes (from its header); it is not sent, only charged (frameCredit).
@@ -51,9 +51,9 @@ func (b *natsBroker) Request(ctx context.Context, f FrameRequest) ([]byte, error
 	if f.TopK > 0 {
 		msg.Header.Set(contract.HeaderTopK, strconv.Itoa(f.TopK))
 	}
-	if f.Traceparent != "" {
-		msg.Header.Set(contract.HeaderTraceparent, f.Traceparent)
-	}
+	// The trace context of ctx (the hub's request span, or an API caller's
+	// traceparent) goes to the worker in the traceparent header.
+	propagator.Inject(ctx, natsHeaderCarrier(msg.Header))
 	reply, err := b.nc.RequestMsgWithContext(ctx, msg)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
@@ -110,7 +110,7 @@ func (b *natsBroker) PingWorkers(ctx context.Context) error {
 		return fmt.Errorf("pinging workers: %w", err)
 	}
 	var pong contract.WorkerPong
-	if err := json.Unmarshal(reply.Data, &pong); err != nil || pong.Worker == "" {
+	if err := json.Unmarshal(reply.Data, &pong); err != nil || pong.Type != micro.PingResponseType || pong.Name != contract.WorkerService {
 		return fmt.Errorf("pinging workers: %w", ErrBadReply)
 	}
 	return nil

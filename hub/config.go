@@ -65,7 +65,6 @@ type Config struct {
 	RecordMaxAge   time.Duration // how long recordings are kept
 	RecordMaxBytes int64         // how much recordings may take, per stream
 
-	Trace bool // give every frame a traceparent header and log each frame's outcome
 	// Tracing: record OpenTelemetry spans and export them over OTLP. Set from
 	// the standard OTEL_* variables (tracingWanted), not from a flag of the hub.
 	Tracing  bool
@@ -155,7 +154,6 @@ func ParseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	env.bool(fs, &c.Record, "record", "HUB_RECORD", false, "record live frames and results in JetStream streams FRAMES and RESULTS (HUB_RECORD)")
 	env.duration(fs, &c.RecordMaxAge, "record-max-age", "HUB_RECORD_MAX_AGE", d.RecordMaxAge, "how long recordings are kept (HUB_RECORD_MAX_AGE)")
 	fs.StringVar(&recordMaxBytes, "record-max-bytes", env.str("HUB_RECORD_MAX_BYTES", strconv.FormatInt(d.RecordMaxBytes, 10)), "bytes each recording stream may hold, e.g. 1GiB (HUB_RECORD_MAX_BYTES)")
-	env.bool(fs, &c.Trace, "trace", "HUB_TRACE", false, "give every frame a W3C traceparent (passed to the worker) and log each frame's outcome at debug level (HUB_TRACE)")
 	fs.StringVar(&logLevel, "log-level", env.str("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL)")
 
 	if err := fs.Parse(args); err != nil {

@@ -25,7 +25,7 @@ func FuzzControl(f *testing.F) {
 	}
 	cfg := Defaults()
 	cfg.MaxFrameBytes = 4096
-	h := &Hub{cfg: cfg, log: testLogger(f), metrics: NewMetrics()}
+	h := &Hub{cfg: cfg, log: testLogger(f), metrics: NewMetrics(), tracer: tracer()}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s := newSession(h, nil, "fuzz", "")
 		s.frames.request = func(context.Context, FrameRequest) ([]byte, error) { return nil, ErrUnavailable }

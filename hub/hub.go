@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/webcamhub/webcamhub/hub/contract"
 	"github.com/webcamhub/webcamhub/hub/internal/embeddednats"
@@ -26,6 +27,7 @@ type Hub struct {
 	cfg     Config
 	log     *slog.Logger
 	metrics *Metrics
+	tracer  trace.Tracer // from the process's provider: no-op unless tracing is on
 	broker  *natsBroker
 	resume  *resumeTokens
 	embed   *embeddednats.Server
@@ -49,7 +51,7 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	h := &Hub{cfg: cfg, log: log, metrics: NewMetrics(), sessions: map[*session]struct{}{},
+	h := &Hub{cfg: cfg, log: log, metrics: NewMetrics(), tracer: tracer(), sessions: map[*session]struct{}{},
 		clients: newClientLimits(cfg.MaxConnsPerClient, cfg.ConnectRatePerClient)}
 	warnOpenings(cfg, log)
 	var login natsLogin
@@ -127,7 +129,22 @@ func (h *Hub) Serve(ln net.Listener) error {
 }
 
 // Run serves cfg.Listen until ctx is done, then shuts down gracefully.
-func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
+	stopTracing, err := startTracing(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if cfg.Tracing {
+		log.Info("tracing on: spans exported over OTLP")
+	}
+	defer func() {
+		// Last: the spans of the sessions closed at shutdown are exported too.
+		flushCtx, cancel := context.WithTimeout(context.Background(), tracingFlushTimeout)
+		defer cancel()
+		if ferr := stopTracing(flushCtx); ferr != nil {
+			log.Warn("trace export at exit failed", "err", ferr)
+		}
+	}()
 	h, err := New(cfg, log)
 	if err != nil {
 		return err

@@ -160,9 +160,9 @@ func (m *Metrics) CountClose(code int) {
 	m.closes.WithLabelValues(strconv.Itoa(code)).Inc()
 }
 
-// ObserveFrame records a frame's round trip from received to answered.
-func (m *Metrics) ObserveFrame(outcome string, received time.Time) {
-	m.frames.WithLabelValues(outcome).Observe(time.Since(received).Seconds())
+// ObserveFrame records a frame's round trip, from received to answered.
+func (m *Metrics) ObserveFrame(outcome string, d time.Duration) {
+	m.frames.WithLabelValues(outcome).Observe(d.Seconds())
 }
 
 // ObserveRequest records one NATS request of a frame.

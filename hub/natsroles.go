@@ -78,11 +78,10 @@ func rolePermissions() map[string]*server.Permissions {
 			)},
 			Subscribe: &server.SubjectPermission{Allow: []string{
 				contract.FramesWildcard + " " + contract.QueueGroup, // frames only as a member of the queue group
-				contract.WorkerPingSubject,
 				workerInboxPrefix + ".>",
 				"$JS.EVENT.ADVISORY.CONSUMER.CREATED.>", // a replay starting
 				"$JS.EVENT.ADVISORY.CONSUMER.DELETED.>", // a replay removed
-				"$SRV.>",                                // NATS micro discovery (ping, info, stats)
+				"$SRV.>",                                // the micro service inference: ping (/readyz), info, stats
 			}},
 			Response: responses, // the reply to each frame and ping
 		},

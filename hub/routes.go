@@ -46,7 +46,7 @@ func (h *Hub) routes() *fiber.App {
 	app.Get("/healthz", h.healthz)
 	app.Get("/readyz", h.readyz)
 	app.Get("/metrics", h.metrics.handler())
-	app.Post("/api/v1/analyze", limiter.New(limiter.Config{
+	app.Post("/api/v1/analyze", h.timeAPI, limiter.New(limiter.Config{
 		Max:          h.cfg.APIRatePerMin,
 		Expiration:   time.Minute,
 		KeyGenerator: func(c *fiber.Ctx) string { return clientKey(h.clientAddr(c)).String() },
@@ -58,6 +58,20 @@ func (h *Hub) routes() *fiber.App {
 	app.Get(contract.WebSocketPath, h.upgrade, h.websocketHandler())
 	h.servePage(app)
 	return app
+}
+
+// timeAPI records each analyze request's duration by the status it got
+// (rate-limited ones included).
+func (h *Hub) timeAPI(c *fiber.Ctx) error {
+	start := time.Now()
+	err := c.Next()
+	status := c.Response().StatusCode()
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		status = fe.Code // answered by httpError after this returns
+	}
+	h.metrics.ObserveAPI(status, time.Since(start))
+	return err
 }
 
 // httpError turns errors that reach Fiber (unknown routes, bodies over the

@@ -6,11 +6,11 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 
 	"github.com/webcamhub/webcamhub/hub/contract"
 	"github.com/webcamhub/webcamhub/hub/internal/imagesniff"
-	"github.com/webcamhub/webcamhub/hub/internal/traceparent"
 )
 
 // schedulerDeps is what a frame scheduler needs from its session and hub.
@@ -25,7 +25,16 @@ type schedulerDeps struct {
 	check    func(image []byte) (imagesniff.Info, string) // the hub's header check (Hub.checkImage)
 	inFlight int                                          // frames of the session at the workers at once
 	timeout  time.Duration                                // how long one frame may take
-	trace    bool                                         // give each frame a traceparent
+	tracer   trace.Tracer                                 // a span per frame (no-op unless tracing is on)
+}
+
+// liveFrame is a frame of the session from its receipt to its answer: its
+// request, when it arrived, whether it waited for a slot, and its span.
+type liveFrame struct {
+	req      FrameRequest
+	received time.Time
+	waited   bool
+	span     frameSpan
 }
 
 // frameScheduler sends one session's frames to the workers: at most
@@ -42,8 +51,8 @@ type frameScheduler struct {
 	active sync.WaitGroup // goroutines working on frames
 
 	mu      sync.Mutex
-	busy    int           // frames at the workers
-	waiting *FrameRequest // the newest frame that waits for a free slot
+	busy    int        // frames at the workers
+	waiting *liveFrame // the newest frame that waits for a free slot
 	topK    int
 }
 
@@ -71,22 +80,21 @@ func (fs *frameScheduler) setTopK(k int) {
 // "dropped") any older waiting frame.
 func (fs *frameScheduler) submit(seq int64, image []byte) {
 	now := time.Now()
+	f := &liveFrame{received: now}
+	f.span = startFrameSpan(fs.ctx, fs.tracer, contract.KindLive, fs.session, seq, now)
 	if !fs.credit.allows(now) || !fs.limiter.AllowN(now, 1) {
-		fs.answerError(seq, contract.CodeRateLimited)
+		fs.answerError(f, seq, contract.CodeRateLimited)
 		return
 	}
 	info, code := fs.check(image)
 	if code != "" {
 		fs.credit.chargeRefusal(now)
-		fs.answerError(seq, code)
+		fs.answerError(f, seq, code)
 		return
 	}
 	fs.credit.chargeEstimate(now, info.DecodedBytes)
 	fs.mu.Lock()
-	f := &FrameRequest{Kind: contract.KindLive, Session: fs.session, Seq: seq, ContentType: info.ContentType, DecodedBytes: info.DecodedBytes, TopK: fs.topK, Image: image}
-	if fs.trace {
-		f.Traceparent = traceparent.New()
-	}
+	f.req = FrameRequest{Kind: contract.KindLive, Session: fs.session, Seq: seq, ContentType: info.ContentType, DecodedBytes: info.DecodedBytes, TopK: fs.topK, Image: image}
 	if fs.busy < fs.inFlight {
 		fs.busy++
 		fs.mu.Unlock()
@@ -94,17 +102,19 @@ func (fs *frameScheduler) submit(seq int64, image []byte) {
 		go fs.work(f)
 		return
 	}
+	f.waited = true
 	older := fs.waiting
 	fs.waiting = f
 	fs.mu.Unlock()
 	if older != nil {
-		fs.metrics.Dropped.Add(1)
-		fs.send(encodeDropped(older.Seq, contract.DroppedSuperseded))
+		fs.metrics.Dropped.Inc()
+		fs.end(older, OutcomeDropped, "")
+		fs.send(encodeDropped(older.req.Seq, contract.DroppedSuperseded))
 	}
 }
 
 // work classifies f, then whatever frame waits, until none does.
-func (fs *frameScheduler) work(f *FrameRequest) {
+func (fs *frameScheduler) work(f *liveFrame) {
 	defer fs.active.Done()
 	for f != nil {
 		fs.classify(f)
@@ -112,6 +122,9 @@ func (fs *frameScheduler) work(f *FrameRequest) {
 		f, fs.waiting = fs.waiting, nil
 		if f == nil || isClosed(fs.closing) {
 			fs.busy--
+			if f != nil {
+				f.span.abandon() // the session is closing: the waiting frame stays unsent
+			}
 			f = nil
 		}
 		fs.mu.Unlock()
@@ -120,48 +133,56 @@ func (fs *frameScheduler) work(f *FrameRequest) {
 
 // classify sends one frame to a worker and queues the answer for the
 // client: a result as the worker wrote it, an error as the contract words it.
-func (fs *frameScheduler) classify(f *FrameRequest) {
-	ctx, cancel := context.WithTimeout(fs.ctx, fs.timeout)
-	defer cancel()
-	start := time.Now()
-	reply, err := fs.request(ctx, *f)
-	if f.Traceparent != "" {
-		defer func() {
-			fs.log.Debug("frame", "seq", f.Seq, contract.HeaderTraceparent, f.Traceparent, "ms", float64(time.Since(start).Microseconds())/1000, "err", errString(err))
-		}()
+func (fs *frameScheduler) classify(f *liveFrame) {
+	fs.metrics.ObserveQueued(time.Since(f.received))
+	if f.waited {
+		f.span.queued(fs.tracer, f.received)
 	}
+	ctx, cancel := context.WithTimeout(f.span.context(fs.ctx), fs.timeout)
+	defer cancel()
+	reply, err := request(ctx, fs.tracer, fs.metrics, fs.request, f.req)
 	if err != nil {
 		if fs.ctx.Err() != nil {
-			return // the session ended; nobody is left to answer
+			f.span.abandon() // the session ended; nobody is left to answer
+			return
 		}
 		code := codeOf(err)
 		if code == contract.CodeInternal {
-			fs.log.Error("frame failed", "seq", f.Seq, "err", err)
+			fs.log.Error("frame failed", "seq", f.req.Seq, "err", err)
 		}
-		fs.answerError(f.Seq, code)
+		fs.answerError(f, f.req.Seq, code)
 		return
 	}
-	head, err := parseReplyHead(reply, f.Seq)
+	head, err := parseReplyHead(reply, f.req.Seq)
 	if err != nil {
-		fs.log.Error("bad worker reply", "seq", f.Seq, "err", err)
-		fs.answerError(f.Seq, contract.CodeInternal)
+		fs.log.Error("bad worker reply", "seq", f.req.Seq, "err", err)
+		fs.answerError(f, f.req.Seq, contract.CodeInternal)
 		return
 	}
 	if head.Type == contract.TypeError {
-		fs.log.Debug("worker answered an error", "seq", f.Seq, "code", head.Code, "message", head.Message)
+		fs.log.Debug("worker answered an error", "seq", f.req.Seq, "code", head.Code, "message", head.Message)
 		code := publicCode(head.Code)
 		if code == contract.CodeBadImage || code == contract.CodeTooLarge {
 			fs.credit.chargeRefusal(time.Now())
 		}
-		fs.answerError(f.Seq, code)
+		fs.answerError(f, f.req.Seq, code)
 		return
 	}
-	fs.credit.chargeDecode(time.Now(), f.DecodedBytes, time.Duration(head.Timing.DecodeMs*float64(time.Millisecond)))
-	fs.metrics.Results.Add(1)
+	fs.credit.chargeDecode(time.Now(), f.req.DecodedBytes, time.Duration(head.Timing.DecodeMs*float64(time.Millisecond)))
+	fs.metrics.Results.Inc()
+	fs.end(f, OutcomeResult, "")
 	fs.send(reply)
 }
 
-func (fs *frameScheduler) answerError(seq int64, code string) {
+func (fs *frameScheduler) answerError(f *liveFrame, seq int64, code string) {
 	fs.metrics.CountError(code)
+	fs.end(f, OutcomeError, code)
 	fs.send(encodeError(seq, code))
+}
+
+// end records a frame's outcome as its answer is queued for the client:
+// just before, so that a client that has its answer sees it counted.
+func (fs *frameScheduler) end(f *liveFrame, outcome, code string) {
+	fs.metrics.ObserveFrame(outcome, time.Since(f.received))
+	f.span.end(outcome, code)
 }

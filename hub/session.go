@@ -69,7 +69,7 @@ func newSession(h *Hub, conn *websocket.Conn, id, watching string) *session {
 		check:    h.checkImage,
 		inFlight: h.cfg.FramesInFlight,
 		timeout:  h.cfg.FrameTimeout,
-		trace:    h.cfg.Trace,
+		tracer:   h.tracer,
 	})
 	return s
 }
@@ -90,6 +90,7 @@ func (s *session) run(welcome []byte) {
 	s.close(contract.CloseNormal, "")
 	<-writerDone
 	s.frames.stop()
+	s.hub.metrics.CountClose(s.closeCode)
 	s.log.Info("session closed", "frames", s.seq, "code", s.closeCode, "reason", s.closeWhy, "read_err", errString(err))
 }
 
@@ -292,6 +293,9 @@ func (s *session) submit(seq int64, image []byte) {
 
 func (s *session) answerError(seq int64, code string) {
 	s.hub.metrics.CountError(code)
+	if seq > 0 { // a frame refused before it reached the scheduler: answered at once
+		s.hub.metrics.ObserveFrame(OutcomeError, 0)
+	}
 	s.enqueue(encodeError(seq, code))
 }
 

@@ -294,24 +294,6 @@ func TestSlowClientIsClosedWithTypedCode(t *testing.T) {
 	}
 }
 
-func TestTraceGivesEveryFrameATraceparent(t *testing.T) {
-	ns := startNATS(t, 0)
-	w := startWorker(t, ns.ClientURL(), testworker.Options{})
-	for _, trace := range []bool{false, true} {
-		_, base := startHub(t, ns.ClientURL(), func(c *Config) { c.Trace = trace })
-		c := dial(t, base, "", nil)
-		c.Welcome()
-		before := w.Traced()
-		c.SendFrame(fakeJPEG)
-		if m := c.Next(); m.Type != contract.TypeResult {
-			t.Fatalf("trace %v: %+v", trace, m)
-		}
-		if got := w.Traced() - before; (got == 1) != trace {
-			t.Fatalf("trace %v: %d frames carried a traceparent", trace, got)
-		}
-	}
-}
-
 // A client that sends frames but never reads is closed as slow even while
 // everything sent to it still fits the kernel's socket buffers (here about
 // 600 KB of results: no write ever blocks).

@@ -45,8 +45,10 @@ const (
 	framesToken       = "frames"
 	resultsToken      = "results"
 	sessionInfoPrefix = "sessions.info."
-	// WorkerPingSubject is the workers' health subject: any worker answers.
-	WorkerPingSubject = "workers.ping"
+	// WorkerService is the NATS micro service every worker is an instance of.
+	WorkerService = "inference"
+	// WorkerPingSubject is the service's ping ($SRV.PING.<service>): any worker answers.
+	WorkerPingSubject = "$SRV.PING." + WorkerService
 	// FramesWildcard is what the workers subscribe to (as QueueGroup).
 	FramesWildcard = framesToken + ".>"
 	// ResultsWildcard matches every result of every kind (the recording stream).
@@ -324,12 +326,14 @@ type SessionInfo struct {
 	Since   string `json:"since"`
 }
 
-// WorkerPong is a worker's answer on WorkerPingSubject.
+// WorkerPong is a worker's answer on WorkerPingSubject: the micro
+// service's ping response, whose metadata says which worker answered.
 type WorkerPong struct {
-	Worker   string `json:"worker"`
-	Model    string `json:"model"`
-	Backend  string `json:"backend"`
-	BatchMax int    `json:"batch_max"`
+	Type     string            `json:"type"`
+	Name     string            `json:"name"`
+	ID       string            `json:"id"`
+	Version  string            `json:"version"`
+	Metadata map[string]string `json:"metadata"`
 }
 
 // APIError is the body of every error of the REST API, with the status of

@@ -228,6 +228,11 @@ func TestConstantsMatchTheDocument(t *testing.T) {
 		t.Errorf("reply content type %q, Go %q", got, ContentTypeJSON)
 	}
 
+	// The workers' micro service: its ping subject and the name in its pong.
+	if got := str(t, schemas, "WorkerPong", "properties", "name", "const"); got != WorkerService || WorkerPingSubject != "$SRV.PING."+got {
+		t.Errorf("micro service %q (ping %q), Go %q (%q)", got, str(t, channels, "workersPing", "address"), WorkerService, WorkerPingSubject)
+	}
+
 	// Message types: the type const of every schema that has one.
 	var docTypes []string
 	for name, s := range schemas {

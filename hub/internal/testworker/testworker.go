@@ -1,7 +1,7 @@
 // Package testworker is an instant inference worker written in Go: it speaks
 // the worker's side of the NATS contract (the queue group on the frames
-// wildcard, results on the result subject of each frame, the worker ping
-// subject) with fixed predictions. Tests use it to exercise the hub without a model, and the
+// wildcard, results on the result subject of each frame, the workers' micro
+// service) with fixed predictions. Tests use it to exercise the hub without a model, and the
 // benchmark uses it to measure the hub alone.
 package testworker
 
@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
 
 	"github.com/webcamhub/webcamhub/hub/contract"
 )
@@ -40,9 +41,11 @@ type Options struct {
 type Worker struct {
 	opts    Options
 	subs    []*nats.Subscription
+	service micro.Service // answers the micro service's ping, info and stats
 	nc      *nats.Conn
 	frames  atomic.Int64
 	traced  atomic.Int64 // frames that carried a traceparent header
+	lastTP  atomic.Value // the last traceparent header seen (a string)
 	mu      sync.Mutex
 	active  map[string]int // frames being worked on, per session
 	maxBusy map[string]int // the most frames of a session worked on at once
@@ -64,13 +67,15 @@ func Start(nc *nats.Conn, opts Options) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	pong, _ := json.Marshal(contract.WorkerPong{Worker: opts.Name, Model: "mobilenet_v2", Backend: "go-test", BatchMax: 1})
-	ping, err := nc.Subscribe(contract.WorkerPingSubject, func(m *nats.Msg) { _ = m.Respond(pong) })
+	w.subs = []*nats.Subscription{frames}
+	w.service, err = micro.AddService(nc, micro.Config{
+		Name: contract.WorkerService, Version: "1.0.0",
+		Metadata: map[string]string{"worker": opts.Name, "model": "mobilenet_v2", "backend": "go-test", "batch_max": "1"},
+	})
 	if err != nil {
 		_ = frames.Unsubscribe()
 		return nil, err
 	}
-	w.subs = []*nats.Subscription{frames, ping}
 	// Once Flush returns the server has the subscriptions: the worker is
 	// reachable from the moment Start returns.
 	if err := nc.Flush(); err != nil {
@@ -88,8 +93,9 @@ func (w *Worker) handle(m *nats.Msg) {
 
 func (w *Worker) classify(m *nats.Msg) {
 	w.frames.Add(1)
-	if m.Header.Get(contract.HeaderTraceparent) != "" {
+	if tp := m.Header.Get(contract.HeaderTraceparent); tp != "" {
 		w.traced.Add(1)
+		w.lastTP.Store(tp)
 	}
 	session := m.Header.Get(contract.HeaderSessionID)
 	seq, _ := strconv.ParseInt(m.Header.Get(contract.HeaderFrameSeq), 10, 64)
@@ -148,6 +154,12 @@ func (w *Worker) Frames() int64 { return w.frames.Load() }
 // Traced is how many frames carried a traceparent header.
 func (w *Worker) Traced() int64 { return w.traced.Load() }
 
+// LastTraceparent is the traceparent header of the last frame that had one.
+func (w *Worker) LastTraceparent() string {
+	tp, _ := w.lastTP.Load().(string)
+	return tp
+}
+
 // MaxBusy is the most frames of session the worker had at once.
 func (w *Worker) MaxBusy(session string) int {
 	w.mu.Lock()
@@ -159,5 +171,8 @@ func (w *Worker) MaxBusy(session string) int {
 func (w *Worker) Stop() {
 	for _, s := range w.subs {
 		_ = s.Unsubscribe()
+	}
+	if w.service != nil {
+		_ = w.service.Stop()
 	}
 }

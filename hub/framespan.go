@@ -1,0 +1,89 @@
+package hub
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/webcamhub/webcamhub/hub/contract"
+)
+
+// Span names and attributes of a frame's trace (docs/metrics.md, "Traces").
+const (
+	spanFrame  = "frame"
+	spanQueued = "frame.queued"
+
+	attrSession     = attribute.Key("session.id")
+	attrSeq         = attribute.Key("frame.seq")
+	attrKind        = attribute.Key("frame.kind")
+	attrOutcome     = attribute.Key("frame.outcome")
+	attrErrorType   = attribute.Key("error.type")
+	attrMsgSystem   = attribute.Key("messaging.system")
+	attrDestination = attribute.Key("messaging.destination.name")
+
+	outcomeAbandoned = "abandoned" // the session ended before the answer; not a metric outcome
+)
+
+// frameSpan is the span of one frame in the hub, from its receipt to its
+// answer queued for the client. With tracing off it is a no-op span, and
+// attributes are not even built.
+type frameSpan struct {
+	span trace.Span
+}
+
+func startFrameSpan(ctx context.Context, tracer trace.Tracer, kind, session string, seq int64, received time.Time) frameSpan {
+	_, span := tracer.Start(ctx, spanFrame, trace.WithTimestamp(received), trace.WithSpanKind(trace.SpanKindServer))
+	if span.IsRecording() {
+		span.SetAttributes(attrSession.String(session), attrSeq.Int64(seq), attrKind.String(kind))
+	}
+	return frameSpan{span: span}
+}
+
+// context is ctx (its deadline and cancellation) with the frame's span as
+// the parent of what follows.
+func (f frameSpan) context(ctx context.Context) context.Context {
+	return trace.ContextWithSpan(ctx, f.span)
+}
+
+// queued records the time the frame waited for a slot as a child span.
+func (f frameSpan) queued(tracer trace.Tracer, since time.Time) {
+	if !f.span.IsRecording() {
+		return
+	}
+	_, span := tracer.Start(f.context(context.Background()), spanQueued, trace.WithTimestamp(since))
+	span.End()
+}
+
+func (f frameSpan) end(outcome, code string) {
+	if f.span.IsRecording() {
+		f.span.SetAttributes(attrOutcome.String(outcome))
+		if code != "" {
+			f.span.SetAttributes(attrErrorType.String(code))
+			f.span.SetStatus(codes.Error, code)
+		}
+	}
+	f.span.End()
+}
+
+func (f frameSpan) abandon() { f.end(outcomeAbandoned, "") }
+
+// request sends one frame to a worker through send, inside a CLIENT span
+// whose context goes to the worker in the frame's traceparent header, and
+// records the request's duration.
+func request(ctx context.Context, tracer trace.Tracer, m *Metrics, send func(context.Context, FrameRequest) ([]byte, error), f FrameRequest) ([]byte, error) {
+	ctx, span := tracer.Start(ctx, "request "+contract.FrameSubject(f.Kind, "{id}"), trace.WithSpanKind(trace.SpanKindClient))
+	if span.IsRecording() {
+		span.SetAttributes(attrMsgSystem.String("nats"), attrDestination.String(contract.FrameSubject(f.Kind, f.Session)))
+	}
+	start := time.Now()
+	reply, err := send(ctx, f)
+	m.ObserveRequest(err, time.Since(start))
+	if err != nil {
+		span.SetStatus(codes.Error, codeOf(err))
+	}
+	span.End()
+	return reply, err
+}

@@ -1,0 +1,172 @@
+package hub
+
+import (
+	"net/http"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	fws "github.com/fasthttp/websocket"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/hub/internal/testworker"
+)
+
+// scrape reads the hub's /metrics the way Prometheus does and parses it.
+func scrape(t *testing.T, base string) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/metrics: status %d", resp.StatusCode)
+	}
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("/metrics is not the text exposition format: %v", err)
+	}
+	return families
+}
+
+// sample finds the metric of family name whose labels include want.
+func sample(t *testing.T, families map[string]*dto.MetricFamily, name string, want map[string]string) *dto.Metric {
+	t.Helper()
+	f, ok := families[name]
+	if !ok {
+		t.Fatalf("no metric %s", name)
+	}
+next:
+	for _, m := range f.GetMetric() {
+		for k, v := range want {
+			found := false
+			for _, l := range m.GetLabel() {
+				if l.GetName() == k && l.GetValue() == v {
+					found = true
+				}
+			}
+			if !found {
+				continue next
+			}
+		}
+		return m
+	}
+	t.Fatalf("no %s%v", name, want)
+	return nil
+}
+
+func counter(t *testing.T, f map[string]*dto.MetricFamily, name string, labels map[string]string) float64 {
+	return sample(t, f, name, labels).GetCounter().GetValue()
+}
+
+func histogramCount(t *testing.T, f map[string]*dto.MetricFamily, name string, labels map[string]string) uint64 {
+	return sample(t, f, name, labels).GetHistogram().GetSampleCount()
+}
+
+// After frames with known outcomes, the histograms and counters at
+// /metrics hold exactly those counts, beside the Go and process collectors.
+func TestMetricsCountFramesByOutcome(t *testing.T) {
+	ns := startNATS(t, 0)
+	startWorker(t, ns.ClientURL(), testworker.Options{})
+	_, base := startHub(t, ns.ClientURL(), nil)
+
+	c := dial(t, base, "", nil)
+	c.Welcome()
+	c.SendFrame(fakeJPEG) // a result
+	if m := c.Next(); m.Type != contract.TypeResult {
+		t.Fatalf("want a result, got %+v", m)
+	}
+	c.SendFrame([]byte("not an image"))       // bad_image, refused by the hub
+	c.SendText(`{"type":"frame","image":""}`) // bad_image, an empty JSON frame
+	for range 2 {
+		if m := c.Next(); m.Type != contract.TypeError || m.Code != contract.CodeBadImage {
+			t.Fatalf("want bad_image, got %+v", m)
+		}
+	}
+	if code, _ := postAnalyze(t, base, `{"nope":1}`); code != http.StatusBadRequest {
+		t.Fatalf("analyze with a bad body: status %d", code)
+	}
+
+	f := scrape(t, base)
+	if got := histogramCount(t, f, "hub_frame_duration_seconds", map[string]string{"outcome": OutcomeResult}); got != 1 {
+		t.Errorf("frame duration, result: %d observations, want 1", got)
+	}
+	if got := histogramCount(t, f, "hub_frame_duration_seconds", map[string]string{"outcome": OutcomeError}); got != 2 {
+		t.Errorf("frame duration, error: %d observations, want 2", got)
+	}
+	if got := histogramCount(t, f, "hub_frame_duration_seconds", map[string]string{"outcome": OutcomeDropped}); got != 0 {
+		t.Errorf("frame duration, dropped: %d observations, want 0", got)
+	}
+	if got := histogramCount(t, f, "hub_nats_request_duration_seconds", map[string]string{"outcome": natsReplied}); got != 1 {
+		t.Errorf("NATS requests replied: %d, want 1 (refused frames make none)", got)
+	}
+	if got := histogramCount(t, f, "hub_frame_queue_seconds", nil); got != 1 {
+		t.Errorf("queued frames: %d, want 1", got)
+	}
+	if got := histogramCount(t, f, "hub_api_request_duration_seconds", map[string]string{"status": "400"}); got != 1 {
+		t.Errorf("API requests with 400: %d, want 1", got)
+	}
+	for code, want := range map[string]float64{contract.CodeBadImage: 2, contract.CodeBadRequest: 1, contract.CodeTimeout: 0} {
+		if got := counter(t, f, "hub_errors_total", map[string]string{"code": code}); got != want {
+			t.Errorf("errors %s: %v, want %v", code, got, want)
+		}
+	}
+	if got := counter(t, f, "hub_frames_received_total", nil); got != 3 {
+		t.Errorf("frames received %v, want 3", got)
+	}
+	if got := counter(t, f, "hub_results_total", nil); got != 1 {
+		t.Errorf("results %v, want 1", got)
+	}
+	if got := sample(t, f, "hub_sessions_open", nil).GetGauge().GetValue(); got != 1 {
+		t.Errorf("sessions open %v, want 1", got)
+	}
+	if got := sample(t, f, "go_goroutines", nil).GetGauge().GetValue(); got < 1 {
+		t.Errorf("go_goroutines %v", got)
+	}
+
+	_ = c.Conn.WriteControl(fws.CloseMessage, fws.FormatCloseMessage(fws.CloseNormalClosure, ""), time.Now().Add(testWait))
+	waitFor(t, "the session to close", func() bool {
+		f := scrape(t, base)
+		return counter(t, f, "hub_connections_closed_total", map[string]string{"code": "1000"}) == 1 &&
+			sample(t, f, "hub_sessions_open", nil).GetGauge().GetValue() == 0
+	})
+}
+
+// docs/metrics.md is the catalog: it lists every hub_* metric the hub
+// registers, and nothing else.
+func TestMetricCatalogListsEveryHubMetric(t *testing.T) {
+	doc, err := os.ReadFile("../docs/metrics.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var documented []string
+	for _, m := range regexp.MustCompile("(?m)^\\| `(hub_[a-z_]+)` \\|").FindAllStringSubmatch(string(doc), -1) {
+		documented = append(documented, m[1])
+	}
+	m := NewMetrics()
+	m.ObserveAPI(http.StatusOK, 0) // a vector by HTTP status has no series before its first request
+	families, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var registered []string
+	for _, f := range families {
+		if strings.HasPrefix(f.GetName(), "hub_") {
+			registered = append(registered, f.GetName())
+		}
+	}
+	slices.Sort(documented)
+	slices.Sort(registered)
+	if !slices.Equal(documented, registered) {
+		t.Fatalf("docs/metrics.md lists %v\nthe hub registers %v", documented, registered)
+	}
+}
