@@ -19,6 +19,8 @@ from .connection import NatsConnection, server_address
 from .contract import FRAMES_WILDCARD
 from .decode import Decoder
 from .log import log_fields, setup_logging
+from .metrics import MetricsServer, WorkerMetrics
+from .tracing import Tracing
 from .worker import Worker
 
 log = logging.getLogger("inference_server")
@@ -54,14 +56,20 @@ async def serve(cfg: Config, backend: Backend) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     connection = NatsConnection(cfg, stop)
+    metrics = WorkerMetrics()
     # Closed in reverse: the worker's subscriptions drain (every frame taken is
-    # answered), then the connection, the batcher, the decode threads.
+    # answered), then the connection, the batcher, the decode threads, the metrics
+    # server, and last the tracer (exporting the spans of the frames drained).
     async with contextlib.AsyncExitStack() as stack:
+        tracing = Tracing(cfg.tracing, cfg.otlp_protocol, cfg.name)
+        stack.callback(tracing.shutdown)
+        if cfg.metrics_addr:
+            stack.enter_context(MetricsServer(metrics, cfg.metrics_addr))
         decode_pool = ThreadPoolExecutor(max_workers=DECODE_THREADS,
                                          thread_name_prefix="decode")
         stack.callback(decode_pool.shutdown, wait=True)
         batcher = await stack.enter_async_context(
-            Batcher(backend.predict, cfg.batch_max, cfg.batch_wait_ms))
+            Batcher(backend.predict, cfg.batch_max, cfg.batch_wait_ms, metrics, tracing.tracer))
         nc = await connection.connect()
         if nc is None:
             return EXIT_FAILED if connection.failed else EXIT_OK
@@ -69,7 +77,7 @@ async def serve(cfg: Config, backend: Backend) -> int:
         decoder = Decoder(size=backend.input_size, max_bytes=cfg.max_image_bytes,
                           max_pixels=cfg.max_pixels)
         worker = await stack.enter_async_context(
-            Worker(cfg, nc, backend, batcher, decoder, decode_pool))
+            Worker(cfg, nc, backend, batcher, decoder, decode_pool, metrics, tracing.tracer))
         await nc.flush()
         log_fields(log, logging.INFO, "ready", subject=FRAMES_WILDCARD, queue=cfg.queue_group,
                    backend=backend.kind, batch_max=cfg.batch_max, server=server_address(nc))

@@ -9,8 +9,15 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+from opentelemetry.context import Context
+from opentelemetry.trace import Link, NoOpTracer, SpanContext, Tracer
+
+from .metrics import WorkerMetrics
 
 Predict = Callable[[np.ndarray], np.ndarray]
+
+SPAN_BATCH = "batch"
+ATTR_BATCH_SIZE = "batch.size"
 
 
 @dataclass(frozen=True)
@@ -18,6 +25,23 @@ class BatchOutput:
     probs: np.ndarray  # this frame's row of class probabilities
     infer_ms: float  # wall time of the model call that included this frame
     batch: int  # how many frames that call had
+    # Wall-clock ns (time.time_ns, what trace spans use): when the frame was
+    # submitted, and when its model call started and ended.
+    submitted_ns: int = 0
+    started_ns: int = 0
+    ended_ns: int = 0
+
+    @property
+    def queue_wait_s(self) -> float:
+        return max(0, self.started_ns - self.submitted_ns) / 1e9
+
+
+@dataclass
+class _Item:
+    image: np.ndarray
+    future: "asyncio.Future[BatchOutput]"
+    submitted_ns: int
+    link: SpanContext | None  # the frame's span, linked from the batch span
 
 
 class Batcher:
@@ -25,19 +49,25 @@ class Batcher:
     `predict` on them in a single-thread executor (the model is never used from two
     threads), and hands each caller its own row. While a batch runs, the next one
     collects, so under load batches grow by themselves and a lone frame waits at
-    most `wait_ms`."""
+    most `wait_ms`.
 
-    def __init__(self, predict: Predict, batch_max: int, wait_ms: float) -> None:
+    Each model call is a `batch` span (its own trace, linked to the span of each
+    frame in it) and is counted in `metrics` (batch size, inference time, each frame's
+    queue wait)."""
+
+    def __init__(self, predict: Predict, batch_max: int, wait_ms: float,
+                 metrics: WorkerMetrics | None = None, tracer: Tracer | None = None) -> None:
         if batch_max < 1:
             raise ValueError("batch_max must be >= 1")
         self._predict = predict
         self.batch_max = batch_max
         self._wait_s = max(0.0, wait_ms) / 1000.0
-        self._queue: asyncio.Queue[tuple[np.ndarray, asyncio.Future[BatchOutput]]] = (
-            asyncio.Queue())
+        self._metrics = metrics or WorkerMetrics()
+        self._tracer = tracer or NoOpTracer()
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="infer")
         self._task: asyncio.Task[None] | None = None
-        self._running: list[tuple[np.ndarray, asyncio.Future[BatchOutput]]] = []
+        self._running: list[_Item] = []
         self.batches = 0
         self.frames = 0
 
@@ -52,12 +82,13 @@ class Batcher:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="batcher")
 
-    async def submit(self, image: np.ndarray) -> BatchOutput:
-        """Classify one preprocessed image; returns when its batch is done."""
+    async def submit(self, image: np.ndarray, link: SpanContext | None = None) -> BatchOutput:
+        """Classify one preprocessed image; returns when its batch is done. `link`: the
+        frame's span, which the batch span links to."""
         if self._task is None or self._task.done():
             raise RuntimeError("batcher is not running")
         fut: asyncio.Future[BatchOutput] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((image, fut))
+        self._queue.put_nowait(_Item(image, fut, time.time_ns(), link))
         return await fut
 
     async def close(self) -> None:
@@ -71,13 +102,13 @@ class Batcher:
         left = list(self._running)
         while not self._queue.empty():
             left.append(self._queue.get_nowait())
-        for _, fut in left:
-            if not fut.done():
-                fut.set_exception(RuntimeError("batcher closed"))
+        for item in left:
+            if not item.future.done():
+                item.future.set_exception(RuntimeError("batcher closed"))
         # Wait for a model call still running, without blocking the event loop.
         await asyncio.to_thread(self._executor.shutdown, wait=True)
 
-    async def _collect(self) -> list[tuple[np.ndarray, asyncio.Future[BatchOutput]]]:
+    async def _collect(self) -> list[_Item]:
         loop = asyncio.get_running_loop()
         items = [await self._queue.get()]
         self._running = items  # visible to close() while still collecting
@@ -98,24 +129,41 @@ class Batcher:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            items = [(x, f) for x, f in await self._collect() if not f.done()]
+            items = [item for item in await self._collect() if not item.future.done()]
             if not items:
                 continue  # every caller gave up (cancelled) while waiting
-            batch = np.stack([x for x, _ in items])
+            batch = np.stack([item.image for item in items])
+            links = [Link(item.link) for item in items if item.link is not None]
+            # A trace of its own (an empty parent context), linked to its frames' spans.
+            span = self._tracer.start_span(SPAN_BATCH, context=Context(), links=links,
+                                           attributes={ATTR_BATCH_SIZE: len(items)})
+            started_ns = time.time_ns()
             start = time.perf_counter()
             self._running = items
             try:
                 probs = await loop.run_in_executor(self._executor, self._predict, batch)
             except Exception as exc:  # handed to every caller of this batch
                 self._running = []
-                for _, fut in items:
-                    if not fut.done():
-                        fut.set_exception(exc)
+                span.record_exception(exc)
+                span.end()
+                for item in items:
+                    if not item.future.done():
+                        item.future.set_exception(exc)
                 continue
+            except asyncio.CancelledError:
+                span.end()
+                raise
             self._running = []  # (left set when cancelled: close() fails those callers)
-            infer_ms = (time.perf_counter() - start) * 1000.0
+            infer_s = time.perf_counter() - start
+            ended_ns = started_ns + int(infer_s * 1e9)
+            span.end(end_time=ended_ns)
             self.batches += 1
             self.frames += len(items)
-            for i, (_, fut) in enumerate(items):
-                if not fut.done():
-                    fut.set_result(BatchOutput(probs[i], infer_ms, len(items)))
+            self._metrics.batch_size.observe(len(items))
+            self._metrics.inference.observe(infer_s)
+            for i, item in enumerate(items):
+                out = BatchOutput(probs[i], infer_s * 1000.0, len(items), item.submitted_ns,
+                                  started_ns, ended_ns)
+                self._metrics.queue_wait.observe(out.queue_wait_s)
+                if not item.future.done():
+                    item.future.set_result(out)

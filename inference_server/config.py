@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence, TypeVar
 from urllib.parse import urlparse
 
+from .metrics import split_addr
+from .tracing import OTLP_PROTOCOLS, otlp_protocol, tracing_wanted
+
 from .contract import FRAMES_WILDCARD, QUEUE_GROUP
 
 MIB = 1024 * 1024
@@ -38,6 +41,11 @@ class Config:
     # workers share one GPU; 0 < f <= 1 = JAX preallocates that fraction, torch is
     # capped at it. TensorFlow always grows on demand.
     gpu_memory_fraction: float = 0.0
+    metrics_addr: str = ""  # host:port of /metrics; empty: not served (secure by default)
+    # Export OpenTelemetry traces: decided by the standard OTEL_* variables (tracing.py),
+    # not by a flag of the worker.
+    tracing: bool = False
+    otlp_protocol: str = "http/protobuf"
     # NATS credentials, at most one kind: a JWT creds file, an nkey seed file,
     # user + password, or a token (the last two may also be in the URL).
     nats_creds: str | None = None
@@ -187,6 +195,10 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
                    help="Keras on a GPU: 0 = each worker takes memory as it needs it (several "
                         "share one GPU), 0<f<=1 = JAX preallocates / torch is capped at that "
                         "fraction (env GPU_MEMORY_FRACTION)")
+    p.add_argument("--metrics-addr", default=_env_str(env, "WORKER_METRICS_ADDR", d.metrics_addr),
+                   help="serve Prometheus metrics at http://<host:port>/metrics, e.g. "
+                        "127.0.0.1:9101; empty (the default) serves none; an address beyond "
+                        "loopback logs a warning (env WORKER_METRICS_ADDR)")
     return p
 
 
@@ -225,6 +237,14 @@ def validate(cfg: Config) -> Config:
         problems.append(f"--gpu-memory-fraction {cfg.gpu_memory_fraction} must be between 0 "
                         "(as needed) and 1")
     problems.extend(_nats_auth_problems(cfg))
+    if cfg.metrics_addr:
+        try:
+            split_addr(cfg.metrics_addr)
+        except ValueError as exc:
+            problems.append(f"--metrics-addr {exc}")
+    if cfg.tracing and cfg.otlp_protocol not in OTLP_PROTOCOLS:
+        problems.append(f"OTEL_EXPORTER_OTLP_PROTOCOL={cfg.otlp_protocol!r} must be one of "
+                        f"{', '.join(OTLP_PROTOCOLS)}")
     if problems:
         raise ConfigError("; ".join(problems))
     return cfg
@@ -283,5 +303,8 @@ def load_config(argv: Sequence[str] | None = None,
         tls_ca=args.nats_tls_ca,
         tls_cert=args.nats_tls_cert,
         tls_key=args.nats_tls_key,
+        metrics_addr=(args.metrics_addr or "").strip(),
+        tracing=tracing_wanted(env),
+        otlp_protocol=otlp_protocol(env),
     )
     return validate(cfg)

@@ -14,7 +14,10 @@ FRAMES_ROOT = "frames"  # frames.{kind}.{id}: one image to classify
 RESULTS_ROOT = "results"  # results.{kind}.{id}: its answer, for watchers
 # Workers take every frame: the frames address up to its first parameter, then '>'.
 FRAMES_WILDCARD = f"{FRAMES_ROOT}.>"
-WORKERS_PING_SUBJECT = "workers.ping"  # the health subject: every worker answers
+# Every worker is an instance of this NATS micro service; its one endpoint is the
+# queue subscription on FRAMES_WILDCARD, and its ping is the health subject.
+MICRO_SERVICE = "inference"
+WORKERS_PING_SUBJECT = f"$SRV.PING.{MICRO_SERVICE}"  # every worker answers
 
 # Frame kinds, the {kind} of frames.{kind}.{id}: who sent the frame.
 KIND_LIVE = "live"  # a browser tab's webcam, through the hub's WebSocket

@@ -103,6 +103,7 @@ def error_json(meta: FrameMeta, code: str, message: str) -> bytes:
                   "code": code, "message": message})
 
 
-def ping_json(worker: str, backend: str, batch_max: int) -> bytes:
-    return dumps({"worker": worker, "model": MODEL_NAME, "backend": backend,
-                  "batch_max": batch_max})
+def service_metadata(worker: str, backend: str, batch_max: int) -> dict[str, str]:
+    """The micro service's metadata (strings only): which worker answers its ping."""
+    return {"worker": worker, "model": MODEL_NAME, "backend": backend,
+            "batch_max": str(batch_max)}

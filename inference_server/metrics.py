@@ -13,6 +13,8 @@ from wsgiref.simple_server import WSGIServer
 from prometheus_client import (CollectorRegistry, Counter, GCCollector, Histogram,
                                PlatformCollector, ProcessCollector, start_http_server)
 
+from .log import log_fields
+
 log = logging.getLogger("inference_server.metrics")
 
 # What became of a frame: a result, refused (the image could not be classified),
@@ -78,11 +80,11 @@ class MetricsServer:
         self._server, self._thread = start_http_server(self.port, self.host,
                                                        registry=self._metrics.registry)
         self.port = self._server.server_port  # port 0: the one the OS picked
-        fields = {"addr": f"{self.host}:{self.port}"}
-        if not is_loopback(self.host):
-            log.warning("metrics served beyond this machine", extra={"fields": fields})
+        addr = f"{self.host}:{self.port}"
+        if is_loopback(self.host):
+            log_fields(log, logging.INFO, "metrics served", addr=addr)
         else:
-            log.info("metrics served", extra={"fields": fields})
+            log_fields(log, logging.WARNING, "metrics served beyond this machine", addr=addr)
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -21,6 +21,8 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.trace import NoOpTracerProvider, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from .log import log_fields
+
 log = logging.getLogger("inference_server.tracing")
 
 DEFAULT_SERVICE_NAME = "inference-worker"
@@ -31,7 +33,10 @@ PROPAGATOR: TextMapPropagator = TraceContextTextMapPropagator()
 _ENDPOINT_VARS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 
 
-def wanted(env: Mapping[str, str]) -> bool:
+OTLP_PROTOCOLS = ("http/protobuf", "grpc")
+
+
+def tracing_wanted(env: Mapping[str, str]) -> bool:
     """Tracing is on when an OTLP endpoint is set or OTEL_TRACES_EXPORTER=otlp, and
     not switched off (OTEL_SDK_DISABLED=true, OTEL_TRACES_EXPORTER=none)."""
     if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
@@ -42,18 +47,17 @@ def wanted(env: Mapping[str, str]) -> bool:
     return exporter == "otlp" or any(env.get(k, "").strip() for k in _ENDPOINT_VARS)
 
 
-def protocol(env: Mapping[str, str]) -> str:
+def otlp_protocol(env: Mapping[str, str]) -> str:
     return (env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
             or env.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf").strip().lower()
 
 
-def _exporter(env: Mapping[str, str]) -> SpanExporter:
-    proto = protocol(env)
-    if proto == "grpc":
+def _exporter(protocol: str) -> SpanExporter:
+    """The OTLP exporter for the protocol (checked by config.py); each reads its
+    OTEL_EXPORTER_OTLP_* variables itself."""
+    if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
         return OTLPSpanExporter()
-    if proto != "http/protobuf":
-        raise ValueError(f"OTEL_EXPORTER_OTLP_PROTOCOL={proto!r}: want http/protobuf or grpc")
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
         OTLPSpanExporter as HTTPSpanExporter)
     return HTTPSpanExporter()
@@ -62,8 +66,8 @@ def _exporter(env: Mapping[str, str]) -> SpanExporter:
 class Tracing:
     """The worker's tracer and what must be flushed at exit."""
 
-    def __init__(self, env: Mapping[str, str], worker: str) -> None:
-        self.enabled = wanted(env)
+    def __init__(self, enabled: bool, protocol: str, worker: str) -> None:
+        self.enabled = enabled
         self._provider: TracerProvider | None = None
         if not self.enabled:
             self.tracer: Tracer = NoOpTracerProvider().get_tracer(INSTRUMENTATION)
@@ -73,10 +77,10 @@ class Tracing:
             # Neither OTEL_SERVICE_NAME nor OTEL_RESOURCE_ATTRIBUTES named the service.
             resource = resource.merge(Resource({SERVICE_NAME: DEFAULT_SERVICE_NAME}))
         self._provider = TracerProvider(resource=resource)
-        self.add_processor(BatchSpanProcessor(_exporter(env)))
+        self.add_processor(BatchSpanProcessor(_exporter(protocol)))
         self.tracer = self._provider.get_tracer(INSTRUMENTATION)
-        log.info("tracing on", extra={"fields": {
-            "protocol": protocol(env), "service": resource.attributes.get(SERVICE_NAME)}})
+        log_fields(log, logging.INFO, "tracing on", protocol=protocol,
+                   service=resource.attributes.get(SERVICE_NAME))
 
     def add_processor(self, processor: SpanProcessor) -> None:
         assert self._provider is not None

@@ -1,4 +1,5 @@
-"""The NATS side: queue-subscribe to every frame, answer each frame, answer pings."""
+"""The NATS side: the micro service `inference` whose endpoint takes every frame (a
+queue subscription on frames.>), answer each frame; metrics and a span per frame."""
 
 from __future__ import annotations
 
@@ -13,18 +14,34 @@ import nats
 import numpy as np
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
+from nats.micro.service import Service
+from opentelemetry.trace import NoOpTracer, Span, SpanKind, Status, StatusCode, Tracer
 
 from . import contract
 from .backends.base import Backend
-from .batcher import Batcher
+from .batcher import ATTR_BATCH_SIZE, BatchOutput, Batcher
 from .config import Config
 from .connection import DRAIN_TIMEOUT_S
 from .decode import Decoder, ImageError
 from .log import log_fields
-from .messages import FrameMeta, error_json, ping_json, result_json
+from .messages import FrameMeta, error_json, result_json, service_metadata
+from .metrics import OUTCOMES, Outcome, WorkerMetrics
 from .predictions import top_k
 from .replay import ReplayWatcher
+from .service import drain_endpoints, start_service, stop_service
+from .tracing import PROPAGATOR, extract
+
+# Span names and attributes of a frame in the worker (docs/metrics.md, "Traces").
+SPAN_FRAME = "frame"
+SPAN_DECODE = "decode"
+SPAN_QUEUE_WAIT = "queue wait"
+SPAN_INFERENCE = "inference"
+ATTR_SESSION = "session.id"
+ATTR_SEQ = "frame.seq"
+ATTR_OUTCOME = "frame.outcome"
+ATTR_WORKER = "worker.name"
+ATTR_DESTINATION = "messaging.destination.name"
+ATTR_ERROR_TYPE = "error.type"
 
 log = logging.getLogger("inference_server.worker")
 
@@ -35,8 +52,12 @@ class Worker:
     and answers every frame already taken."""
 
     def __init__(self, cfg: Config, nc: Client, backend: Backend, batcher: Batcher,
-                 decoder: Decoder, decode_pool: Executor) -> None:
+                 decoder: Decoder, decode_pool: Executor,
+                 metrics: WorkerMetrics | None = None, tracer: Tracer | None = None) -> None:
         self.cfg = cfg
+        self.metrics = metrics or WorkerMetrics()
+        self._tracer = tracer or NoOpTracer()
+        self.service: Service | None = None
         self.backend = backend
         self._nc = nc
         self._batcher = batcher
@@ -55,10 +76,14 @@ class Worker:
 
     async def __aenter__(self) -> "Worker":
         async with contextlib.AsyncExitStack() as stack:
-            frames = await self._nc.subscribe(contract.FRAMES_WILDCARD,
-                                              queue=self.cfg.queue_group, cb=self._on_frame)
-            stack.push_async_callback(self._drain_frames, frames)
-            await self._nc.subscribe(contract.WORKERS_PING_SUBJECT, cb=self._on_ping)
+            self.service = await start_service(
+                self._nc, frames_subject=contract.FRAMES_WILDCARD,
+                queue_group=self.cfg.queue_group, on_frame=self._on_frame,
+                stats=self.stats,
+                metadata=service_metadata(self.cfg.name, self.backend.kind,
+                                          self.cfg.batch_max))
+            stack.push_async_callback(stop_service, self.service)
+            stack.push_async_callback(self._drain_frames, self.service)
             await self._replays.start()
             stack.push_async_callback(self._replays.drain)
             self._subscriptions = stack.pop_all()
@@ -68,9 +93,9 @@ class Worker:
         """Stop taking frames (replayed ones first), then finish every frame taken."""
         await self._subscriptions.aclose()
 
-    async def _drain_frames(self, sub: Subscription) -> None:
-        with contextlib.suppress(nats.errors.Error, TimeoutError):
-            await asyncio.wait_for(sub.drain(), DRAIN_TIMEOUT_S)
+    async def _drain_frames(self, service: Service) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(drain_endpoints(service), DRAIN_TIMEOUT_S)
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=DRAIN_TIMEOUT_S)
 
@@ -106,71 +131,109 @@ class Worker:
         self._tasks.discard(task)
         self._slots.release()
 
-    async def _on_ping(self, msg: Msg) -> None:
-        if not msg.reply:
-            return
-        body = ping_json(self.cfg.name, self.backend.kind, self.cfg.batch_max)
-        with contextlib.suppress(nats.errors.Error):
-            await self._nc.publish(msg.reply, body)
+    def stats(self) -> dict[str, int]:
+        """The micro service's stats data: frames answered, by outcome, and errors."""
+        counts = {outcome: self.metrics.counted(outcome) for outcome in OUTCOMES}
+        return {"frames": sum(counts.values()), **counts,
+                "errors": counts["refused"] + counts["expired"] + counts["failed"]}
 
     # --- one frame ------------------------------------------------------------------
 
     async def _handle_frame(self, msg: Msg, meta: FrameMeta,
                             previous: asyncio.Future[None] | None,
                             mine: asyncio.Future[None]) -> None:
-        try:
-            body = await self._answer_for(msg, meta)
-            if previous is not None:
-                await asyncio.shield(previous)  # keep answers on a subject in order
-            await self._answer(meta, body)
-            if msg.reply and msg.reply.startswith(contract.JS_ACK_PREFIX):
-                await self._ack(msg.reply)  # a replayed frame: tell JetStream it is done
-        finally:
-            if not mine.done():
-                mine.set_result(None)
-            if self._last_answer.get(meta.results_subject) is mine:
-                del self._last_answer[meta.results_subject]
+        # The hub's request span (traceparent) is the parent of the worker's frame span.
+        with self._tracer.start_as_current_span(
+                SPAN_FRAME, context=extract(msg.headers), kind=SpanKind.SERVER) as span:
+            try:
+                if span.is_recording():
+                    span.set_attributes({ATTR_SESSION: meta.session, ATTR_SEQ: meta.seq,
+                                         ATTR_WORKER: self.cfg.name,
+                                         ATTR_DESTINATION: meta.subject})
+                await self._frame(msg, meta, previous, span)
+            finally:
+                if not mine.done():
+                    mine.set_result(None)
+                if self._last_answer.get(meta.results_subject) is mine:
+                    del self._last_answer[meta.results_subject]
 
-    async def _answer_for(self, msg: Msg, meta: FrameMeta) -> bytes:
+    async def _frame(self, msg: Msg, meta: FrameMeta, previous: asyncio.Future[None] | None,
+                     span: Span) -> None:
+        body, outcome, code = await self._answer_for(msg, meta, span)
+        self.metrics.count(outcome)
+        if span.is_recording():
+            span.set_attribute(ATTR_OUTCOME, outcome)
+            if code:
+                span.set_attribute(ATTR_ERROR_TYPE, code)
+                span.set_status(Status(StatusCode.ERROR, code))
+        if previous is not None:
+            await asyncio.shield(previous)  # keep answers on a subject in order
+        await self._answer(meta, body, span)
+        if msg.reply and msg.reply.startswith(contract.JS_ACK_PREFIX):
+            await self._ack(msg.reply)  # a replayed frame: tell JetStream it is done
+
+    async def _answer_for(self, msg: Msg, meta: FrameMeta,
+                          span: Span) -> tuple[bytes, Outcome, str | None]:
+        """The answer's body, the frame's outcome and its error code (None for a result)."""
         loop = asyncio.get_running_loop()
         try:
-            image, decode_ms = await loop.run_in_executor(self._decode_pool, self._decode,
-                                                          msg.data)
-            out = await self._batcher.submit(image)
+            image, started_ns, ended_ns = await loop.run_in_executor(
+                self._decode_pool, self._decode, msg.data)
+            decode_ms = (ended_ns - started_ns) / 1e6
+            self.metrics.decode.observe(decode_ms / 1000.0)
+            self._record(SPAN_DECODE, started_ns, ended_ns)
+            out = await self._batcher.submit(image, span.get_span_context())
+            self._record_batch(out)
             preds = top_k(out.probs, self.backend.labels, meta.top_k or self.cfg.top_k)
             body = result_json(meta, preds, decode_ms, out.infer_ms, out.batch, self.cfg.name)
             log_fields(log, logging.DEBUG, "frame", subject=meta.subject, seq=meta.seq,
                        top1=preds[0]["label"], decode_ms=round(decode_ms, 2),
                        infer_ms=round(out.infer_ms, 2), batch=out.batch,
                        traceparent=meta.traceparent)
+            return body, "result", None
         except ImageError as exc:
             self.errors += 1
-            body = error_json(meta, exc.code, exc.message)
             log_fields(log, logging.INFO, "frame refused", subject=meta.subject, seq=meta.seq,
                        code=exc.code, reason=exc.message, bytes=len(msg.data),
                        content_type=meta.content_type)
-        except Exception:  # a bug or a model failure: answer "internal", keep serving
+            return error_json(meta, exc.code, exc.message), "refused", exc.code
+        except Exception as exc:  # a bug or a model failure: answer "internal", keep serving
             self.errors += 1
-            body = error_json(meta, contract.CODE_INTERNAL, "inference failed")
+            span.record_exception(exc)
             log_fields(log, logging.ERROR, "frame failed", exc_info=True,
                        subject=meta.subject, seq=meta.seq)
-        return body
+            body = error_json(meta, contract.CODE_INTERNAL, "inference failed")
+            return body, "failed", contract.CODE_INTERNAL
+
+    def _record(self, name: str, start_ns: int, end_ns: int,
+                attributes: dict[str, int] | None = None) -> None:
+        """A child span of the current frame span, for a stretch already timed."""
+        self._tracer.start_span(name, start_time=start_ns,
+                                attributes=attributes).end(end_time=end_ns)
+
+    def _record_batch(self, out: BatchOutput) -> None:
+        self._record(SPAN_QUEUE_WAIT, out.submitted_ns, out.started_ns)
+        self._record(SPAN_INFERENCE, out.started_ns, out.ended_ns,
+                     {ATTR_BATCH_SIZE: out.batch})
 
     async def _ack(self, ack_subject: str) -> None:
         if not self._nc.is_closed:
             with contextlib.suppress(nats.errors.Error):
                 await self._nc.publish(ack_subject, contract.JS_ACK)
 
-    def _decode(self, data: bytes) -> tuple[np.ndarray, float]:
-        """Runs in the decode pool; times the decode itself, not the wait for a thread."""
-        start = time.perf_counter()
+    def _decode(self, data: bytes) -> tuple[np.ndarray, int, int]:
+        """Runs in the decode pool; times the decode itself (wall-clock ns, as spans
+        want), not the wait for a thread."""
+        start = time.time_ns()
         image = self._decoder.decode(data)
-        return image, (time.perf_counter() - start) * 1000.0
+        return image, start, time.time_ns()
 
-    async def _answer(self, meta: FrameMeta, body: bytes) -> None:
+    async def _answer(self, meta: FrameMeta, body: bytes, span: Span) -> None:
         if self._nc.is_closed:
             return
         headers = meta.response_headers()
+        if span.is_recording():
+            PROPAGATOR.inject(headers)  # the reply's traceparent: the worker's frame span
         try:
             await self._nc.publish(meta.results_subject, body, headers=headers)
             if meta.reply:

@@ -17,7 +17,11 @@ from referencing.jsonschema import DRAFT7
 
 from inference_server import contract as c
 from inference_server.config import Config
-from inference_server.messages import MAX_TOP_K, FrameMeta, error_json, ping_json, result_json
+from nats.micro.service import ServicePing
+
+from inference_server.messages import (MAX_TOP_K, FrameMeta, error_json, result_json,
+                                       service_metadata)
+from inference_server.service import SERVICE_VERSION
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ASYNCAPI = REPO_ROOT / "docs" / "asyncapi.yaml"
@@ -72,6 +76,7 @@ def test_subjects_are_the_channel_addresses(doc: Doc) -> None:
     assert c.frame_subject("{kind}", "{id}") == frames
     assert c.results_subject("{kind}", "{id}") == channels["results"]["address"]
     assert c.WORKERS_PING_SUBJECT == channels["workersPing"]["address"]
+    assert c.MICRO_SERVICE == schemas(doc)["WorkerPong"]["properties"]["name"]["const"]
     # Workers take every frame: the frames address up to its first parameter, then '>'.
     assert c.FRAMES_WILDCARD == frames[:frames.index("{")] + ">"
     assert c.split_subject(c.frame_subject(c.KIND_REPLAY, "run1.part2")) == (c.KIND_REPLAY,
@@ -174,10 +179,19 @@ def test_error_examples_round_trip(doc: Doc) -> None:
         assert meta.response_headers() == example["headers"]
 
 
+def micro_pong(service_id: str, metadata: dict[str, str]) -> dict[str, Any]:
+    """What nats.micro answers on the service's ping, with the worker's metadata."""
+    return ServicePing(id=service_id, name=c.MICRO_SERVICE, version=SERVICE_VERSION,
+                       metadata=metadata).to_dict()
+
+
 def test_pong_examples_round_trip(doc: Doc) -> None:
     for example in examples(doc, "workerPong"):
         want = example["payload"]
-        assert json.loads(ping_json(want["worker"], want["backend"], want["batch_max"])) == want
+        meta = want["metadata"]
+        got = micro_pong(want["id"], service_metadata(meta["worker"], meta["backend"],
+                                                      int(meta["batch_max"])))
+        assert got == want
 
 
 def test_frame_header_examples_parse(doc: Doc) -> None:
@@ -213,4 +227,4 @@ def test_worker_output_validates(doc: Doc, registry: Registry) -> None:
         {c.HEADER_SESSION_ID: "s1", c.HEADER_FRAME_SEQ: "3", c.HEADER_TRACEPARENT: tp,
          c.HEADER_CONTENT_TYPE: c.CONTENT_TYPE_JPEG, c.HEADER_TOP_K: str(MAX_TOP_K)})
     validator(registry, "components", "schemas", "WorkerPong").validate(
-        json.loads(ping_json("w1", "tflite", 8)))
+        micro_pong("id1", service_metadata("w1", "tflite", 8)))

@@ -5,7 +5,7 @@ import json
 import numpy as np
 
 from inference_server import contract as c
-from inference_server.messages import (FrameMeta, error_json, is_plain_inbox, ping_json,
+from inference_server.messages import (FrameMeta, error_json, is_plain_inbox, service_metadata,
                                        result_json)
 from inference_server.predictions import top_k
 
@@ -79,13 +79,13 @@ def test_top_k_ties_are_deterministic() -> None:
     assert [p["index"] for p in preds] == [7, 0, 1]
 
 
-def test_error_and_ping_json() -> None:
+def test_error_json_and_service_metadata() -> None:
     meta = FrameMeta.parse(c.frame_subject(c.KIND_LIVE, "s1"), {c.HEADER_FRAME_SEQ: "5"}, None)
     assert json.loads(error_json(meta, c.CODE_BAD_IMAGE, "not an image")) == {
         "type": c.TYPE_ERROR, "seq": 5, "session": "s1", "code": c.CODE_BAD_IMAGE,
         "message": "not an image"}
-    assert json.loads(ping_json("w1", "tflite", 8)) == {
-        "worker": "w1", "model": "mobilenet_v2", "backend": "tflite", "batch_max": 8}
+    assert service_metadata("w1", "tflite", 8) == {
+        "worker": "w1", "model": "mobilenet_v2", "backend": "tflite", "batch_max": "8"}
 
 
 def test_replay_subjects() -> None:

@@ -136,9 +136,11 @@ async def test_too_large(nc: Client, image_bytes: dict[str, bytes]) -> None:
 
 
 async def test_ping(nc: Client) -> None:
+    """The worker answers its micro service's ping, saying which worker it is."""
     body = await request(nc, c.WORKERS_PING_SUBJECT, b"")
-    assert body == {"worker": WORKER, "model": "mobilenet_v2", "backend": "tflite",
-                    "batch_max": 8}
+    assert body["name"] == c.MICRO_SERVICE
+    assert body["metadata"] == {"worker": WORKER, "model": "mobilenet_v2", "backend": "tflite",
+                                "batch_max": "8"}
 
 
 async def test_concurrent_frames_each_get_their_own_answer(
