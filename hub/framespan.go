@@ -7,6 +7,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/webcamhub/webcamhub/hub/contract"
 )
@@ -27,15 +28,43 @@ const (
 	outcomeAbandoned = "abandoned" // the session ended before the answer; not a metric outcome
 )
 
+// requestSpanName names the NATS request span of a frame of each kind
+// ("request frames.live.{id}"), built once so that a frame builds no string.
+var requestSpanName = func() map[string]string {
+	names := make(map[string]string, len(contract.Kinds))
+	for _, kind := range contract.Kinds {
+		names[kind] = "request " + contract.FrameSubject(kind, "{id}")
+	}
+	return names
+}()
+
+// Span start options every frame uses, made once.
+var (
+	serverKind = trace.WithSpanKind(trace.SpanKindServer)
+	clientKind = trace.WithSpanKind(trace.SpanKindClient)
+)
+
+// tracingOff reports whether tracer is the no-op one (no OTEL_* variable
+// asked for traces): then a frame makes no span and no context at all.
+func tracingOff(tracer trace.Tracer) bool {
+	_, off := tracer.(noop.Tracer)
+	return off
+}
+
 // frameSpan is the span of one frame in the hub, from its receipt to its
-// answer queued for the client. With tracing off it is a no-op span, and
-// attributes are not even built.
+// answer queued for the client. With tracing off it is whatever span ctx
+// already had (none, or an API caller's remote one), nothing is allocated,
+// and attributes are not even built.
 type frameSpan struct {
 	span trace.Span
+	off  bool
 }
 
 func startFrameSpan(ctx context.Context, tracer trace.Tracer, kind, session string, seq int64, received time.Time) frameSpan {
-	_, span := tracer.Start(ctx, spanFrame, trace.WithTimestamp(received), trace.WithSpanKind(trace.SpanKindServer))
+	if tracingOff(tracer) {
+		return frameSpan{span: trace.SpanFromContext(ctx), off: true}
+	}
+	_, span := tracer.Start(ctx, spanFrame, trace.WithTimestamp(received), serverKind)
 	if span.IsRecording() {
 		span.SetAttributes(attrSession.String(session), attrSeq.Int64(seq), attrKind.String(kind))
 	}
@@ -45,6 +74,9 @@ func startFrameSpan(ctx context.Context, tracer trace.Tracer, kind, session stri
 // context is ctx (its deadline and cancellation) with the frame's span as
 // the parent of what follows.
 func (f frameSpan) context(ctx context.Context) context.Context {
+	if f.off {
+		return ctx
+	}
 	return trace.ContextWithSpan(ctx, f.span)
 }
 
@@ -58,6 +90,9 @@ func (f frameSpan) queued(tracer trace.Tracer, since time.Time) {
 }
 
 func (f frameSpan) end(outcome, code string) {
+	if f.off {
+		return // not ours to end
+	}
 	if f.span.IsRecording() {
 		f.span.SetAttributes(attrOutcome.String(outcome))
 		if code != "" {
@@ -74,7 +109,13 @@ func (f frameSpan) abandon() { f.end(outcomeAbandoned, "") }
 // whose context goes to the worker in the frame's traceparent header, and
 // records the request's duration.
 func request(ctx context.Context, tracer trace.Tracer, m *Metrics, send func(context.Context, FrameRequest) ([]byte, error), f FrameRequest) ([]byte, error) {
-	ctx, span := tracer.Start(ctx, "request "+contract.FrameSubject(f.Kind, "{id}"), trace.WithSpanKind(trace.SpanKindClient))
+	if tracingOff(tracer) {
+		start := time.Now()
+		reply, err := send(ctx, f) // ctx may still hold an API caller's trace context
+		m.ObserveRequest(err, time.Since(start))
+		return reply, err
+	}
+	ctx, span := tracer.Start(ctx, requestSpanName[f.Kind], clientKind)
 	if span.IsRecording() {
 		span.SetAttributes(attrMsgSystem.String("nats"), attrDestination.String(contract.FrameSubject(f.Kind, f.Session)))
 	}

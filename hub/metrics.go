@@ -65,6 +65,11 @@ type Metrics struct {
 	natsRequest *prometheus.HistogramVec // outcome
 	queued      prometheus.Histogram
 	api         *prometheus.HistogramVec // HTTP status
+
+	// The per-frame series, looked up once rather than by label on every frame.
+	frameBy   map[string]prometheus.Observer // outcome
+	replied   prometheus.Observer
+	reqFailed prometheus.Observer
 }
 
 // NewMetrics registers the hub's instruments in a registry of their own.
@@ -127,12 +132,12 @@ func NewMetrics() *Metrics {
 		m.closes.WithLabelValues(strconv.Itoa(row.Code))
 	}
 	m.closes.WithLabelValues(strconv.Itoa(closeAbnormal))
+	m.frameBy = map[string]prometheus.Observer{}
 	for _, o := range []string{OutcomeResult, OutcomeError, OutcomeDropped} {
-		m.frames.WithLabelValues(o)
+		m.frameBy[o] = m.frames.WithLabelValues(o)
 	}
-	for _, o := range []string{natsReplied, natsFailed} {
-		m.natsRequest.WithLabelValues(o)
-	}
+	m.replied = m.natsRequest.WithLabelValues(natsReplied)
+	m.reqFailed = m.natsRequest.WithLabelValues(natsFailed)
 	return m
 }
 
@@ -162,16 +167,16 @@ func (m *Metrics) CountClose(code int) {
 
 // ObserveFrame records a frame's round trip, from received to answered.
 func (m *Metrics) ObserveFrame(outcome string, d time.Duration) {
-	m.frames.WithLabelValues(outcome).Observe(d.Seconds())
+	m.frameBy[outcome].Observe(d.Seconds())
 }
 
 // ObserveRequest records one NATS request of a frame.
 func (m *Metrics) ObserveRequest(err error, d time.Duration) {
-	outcome := natsReplied
 	if err != nil {
-		outcome = natsFailed
+		m.reqFailed.Observe(d.Seconds())
+		return
 	}
-	m.natsRequest.WithLabelValues(outcome).Observe(d.Seconds())
+	m.replied.Observe(d.Seconds())
 }
 
 // ObserveQueued records how long a frame waited for a slot.

@@ -18,7 +18,7 @@ import (
 
 // useTracerProvider makes tp the process's provider for one test (the hub
 // takes its tracer from it when it starts).
-func useTracerProvider(t *testing.T, tp trace.TracerProvider) {
+func useTracerProvider(t testing.TB, tp trace.TracerProvider) {
 	before := otel.GetTracerProvider()
 	otel.SetTracerProvider(tp)
 	t.Cleanup(func() { otel.SetTracerProvider(before) })

@@ -10,7 +10,7 @@ from typing import Callable
 
 import numpy as np
 from opentelemetry.context import Context
-from opentelemetry.trace import Link, NoOpTracer, SpanContext, Tracer
+from opentelemetry.trace import INVALID_SPAN, Link, NoOpTracer, Span, SpanContext, Tracer
 
 from .metrics import WorkerMetrics
 
@@ -126,6 +126,15 @@ class Batcher:
                 break
         return items
 
+    def _batch_span(self, items: list[_Item]) -> Span:
+        """A trace of its own (an empty parent context), linked to its frames' spans;
+        the no-op span when tracing is off."""
+        if isinstance(self._tracer, NoOpTracer):
+            return INVALID_SPAN
+        links = [Link(item.link) for item in items if item.link is not None]
+        return self._tracer.start_span(SPAN_BATCH, context=Context(), links=links,
+                                       attributes={ATTR_BATCH_SIZE: len(items)})
+
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
@@ -133,10 +142,7 @@ class Batcher:
             if not items:
                 continue  # every caller gave up (cancelled) while waiting
             batch = np.stack([item.image for item in items])
-            links = [Link(item.link) for item in items if item.link is not None]
-            # A trace of its own (an empty parent context), linked to its frames' spans.
-            span = self._tracer.start_span(SPAN_BATCH, context=Context(), links=links,
-                                           attributes={ATTR_BATCH_SIZE: len(items)})
+            span = self._batch_span(items)
             started_ns = time.time_ns()
             start = time.perf_counter()
             self._running = items

@@ -15,7 +15,8 @@ import numpy as np
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.micro.service import Service
-from opentelemetry.trace import NoOpTracer, Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import (INVALID_SPAN, NoOpTracer, Span, SpanKind, Status, StatusCode,
+                                 Tracer)
 
 from . import contract
 from .backends.base import Backend
@@ -57,6 +58,8 @@ class Worker:
         self.cfg = cfg
         self.metrics = metrics or WorkerMetrics()
         self._tracer = tracer or NoOpTracer()
+        # Off (no OTEL_* variable): a frame makes no span, parses no traceparent.
+        self._tracing = not isinstance(self._tracer, NoOpTracer)
         self.service: Service | None = None
         self.backend = backend
         self._nc = nc
@@ -142,20 +145,23 @@ class Worker:
     async def _handle_frame(self, msg: Msg, meta: FrameMeta,
                             previous: asyncio.Future[None] | None,
                             mine: asyncio.Future[None]) -> None:
-        # The hub's request span (traceparent) is the parent of the worker's frame span.
-        with self._tracer.start_as_current_span(
-                SPAN_FRAME, context=extract(msg.headers), kind=SpanKind.SERVER) as span:
-            try:
+        try:
+            if not self._tracing:
+                await self._frame(msg, meta, previous, INVALID_SPAN)
+                return
+            # The hub's request span (traceparent) is the parent of the worker's frame span.
+            with self._tracer.start_as_current_span(
+                    SPAN_FRAME, context=extract(msg.headers), kind=SpanKind.SERVER) as span:
                 if span.is_recording():
                     span.set_attributes({ATTR_SESSION: meta.session, ATTR_SEQ: meta.seq,
                                          ATTR_WORKER: self.cfg.name,
                                          ATTR_DESTINATION: meta.subject})
                 await self._frame(msg, meta, previous, span)
-            finally:
-                if not mine.done():
-                    mine.set_result(None)
-                if self._last_answer.get(meta.results_subject) is mine:
-                    del self._last_answer[meta.results_subject]
+        finally:
+            if not mine.done():
+                mine.set_result(None)
+            if self._last_answer.get(meta.results_subject) is mine:
+                del self._last_answer[meta.results_subject]
 
     async def _frame(self, msg: Msg, meta: FrameMeta, previous: asyncio.Future[None] | None,
                      span: Span) -> None:
@@ -181,9 +187,12 @@ class Worker:
                 self._decode_pool, self._decode, msg.data)
             decode_ms = (ended_ns - started_ns) / 1e6
             self.metrics.decode.observe(decode_ms / 1000.0)
-            self._record(SPAN_DECODE, started_ns, ended_ns)
-            out = await self._batcher.submit(image, span.get_span_context())
-            self._record_batch(out)
+            if self._tracing:
+                self._record(SPAN_DECODE, started_ns, ended_ns)
+            out = await self._batcher.submit(image, span.get_span_context()
+                                             if self._tracing else None)
+            if self._tracing:
+                self._record_batch(out)
             preds = top_k(out.probs, self.backend.labels, meta.top_k or self.cfg.top_k)
             body = result_json(meta, preds, decode_ms, out.infer_ms, out.batch, self.cfg.name)
             log_fields(log, logging.DEBUG, "frame", subject=meta.subject, seq=meta.seq,

@@ -1,0 +1,93 @@
+package hub
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/webcamhub/webcamhub/hub/internal/testworker"
+	"github.com/webcamhub/webcamhub/internal/otlptest"
+)
+
+// What tracing costs the hub (docs/benchmarks.md): the round trip of
+// BenchmarkHubRoundTrip with tracing off (the no-op provider, as when no
+// OTEL_* variable is set) and on at 100 % sampling, every span exported
+// over OTLP/HTTP to a real receiver through the SDK's batch processor.
+// Run with -count N: the two alternate, so both see the same machine.
+func BenchmarkHubRoundTripTracing(b *testing.B) {
+	b.Run("off", func(b *testing.B) {
+		useTracerProvider(b, noop.NewTracerProvider())
+		benchRoundTrip(b)
+	})
+	b.Run("on-100pct", func(b *testing.B) {
+		tp := exportingProvider(b)
+		useTracerProvider(b, tp)
+		benchRoundTrip(b)
+		_ = tp.Shutdown(context.Background())
+	})
+}
+
+func benchRoundTrip(b *testing.B) {
+	ns := startNATS(b, 0)
+	startWorker(b, ns.ClientURL(), testworker.Options{})
+	_, base := startHub(b, ns.ClientURL(), func(c *Config) { c.SessionFPS = 1e6 })
+	conns := dialMany(b, base, benchSessions)
+	b.SetBytes(int64(len(fakeJPEG)))
+	b.ResetTimer()
+	start := time.Now()
+	lat := drive(b, conns, b.N/benchSessions+1, 2, 0)
+	report(b, len(lat), time.Since(start), lat)
+}
+
+// exportingProvider is the SDK as the hub runs it with tracing on: always
+// sample, batch processor, OTLP/HTTP exporter, here to a test receiver.
+func exportingProvider(b *testing.B) *sdktrace.TracerProvider {
+	collector := otlptest.Start(b)
+	exp, err := otlptracehttp.New(context.Background(), otlptracehttp.WithEndpointURL(collector.URL+otlptest.TracesPath))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithSampler(sdktrace.AlwaysSample()))
+}
+
+// The tracing work of one frame alone: its span, the request span, the
+// trace context into NATS headers, the end. Off, it must be a few
+// nanoseconds and allocate nothing.
+func BenchmarkFrameTracingWork(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		make func(*testing.B) (trace.TracerProvider, func())
+	}{
+		{"off", func(*testing.B) (trace.TracerProvider, func()) { return noop.NewTracerProvider(), func() {} }},
+		{"on-100pct", func(b *testing.B) (trace.TracerProvider, func()) {
+			tp := exportingProvider(b)
+			return tp, func() { _ = tp.Shutdown(context.Background()) }
+		}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			tp, stop := tc.make(b)
+			defer stop()
+			tr := tp.Tracer(instrumentationName)
+			m := NewMetrics()
+			h := make(natsHeaderCarrier, 4)
+			send := func(ctx context.Context, f FrameRequest) ([]byte, error) {
+				clear(h)
+				propagator.Inject(ctx, h)
+				return nil, nil
+			}
+			f := FrameRequest{Kind: "live", Session: "s", Seq: 1}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				span := startFrameSpan(context.Background(), tr, f.Kind, f.Session, int64(i), time.Now())
+				_, _ = request(span.context(context.Background()), tr, m, send, f)
+				span.end(OutcomeResult, "")
+			}
+		})
+	}
+}
