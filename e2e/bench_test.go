@@ -5,7 +5,6 @@ package e2e
 import (
 	"bufio"
 	"fmt"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -85,18 +84,5 @@ func rssMB(b *testing.B, pid int) float64 {
 }
 
 func metric(b *testing.B, base, name string) int {
-	resp, err := http.Get(base + "/metrics")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if fields := strings.Fields(sc.Text()); len(fields) == 2 && fields[0] == name {
-			n, _ := strconv.Atoi(fields[1])
-			return n
-		}
-	}
-	b.Fatalf("no metric %s", name)
-	return 0
+	return int(metricWith(b, scrapeMetrics(b, base+"/metrics"), name, "", "").GetGauge().GetValue())
 }

@@ -174,7 +174,7 @@ func TestOneTraceMetricsAndMicroServiceAcrossHubAndWorker(t *testing.T) {
 	}
 }
 
-func scrapeMetrics(t *testing.T, url string) map[string]*dto.MetricFamily {
+func scrapeMetrics(t testing.TB, url string) map[string]*dto.MetricFamily {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
@@ -190,7 +190,7 @@ func scrapeMetrics(t *testing.T, url string) map[string]*dto.MetricFamily {
 }
 
 // metricWith is the metric of family name with label=value (any, when label is empty).
-func metricWith(t *testing.T, families map[string]*dto.MetricFamily, name, label, value string) *dto.Metric {
+func metricWith(t testing.TB, families map[string]*dto.MetricFamily, name, label, value string) *dto.Metric {
 	t.Helper()
 	f, ok := families[name]
 	if !ok {
@@ -217,4 +217,3 @@ func keysOf[V any](m map[string]V) string {
 	}
 	return fmt.Sprint(ks)
 }
-

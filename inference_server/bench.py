@@ -135,9 +135,82 @@ async def _drive(url: str, frame: bytes, frames: int, concurrency: int,
     return elapsed, latencies, batches
 
 
+class _OtlpSink:
+    """An OTLP/HTTP endpoint that accepts every export and keeps nothing: where the
+    worker's spans go when the benchmark measures tracing on."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def bench_worker_tracing(spec: str, frame: bytes, frames: int, concurrency: int,
+                         batch_max: int, rounds: int = 2) -> list[str]:
+    """The worker with tracing off and on (100 % sampling, OTLP/HTTP to a sink),
+    alternating, by worker CPU per frame: the cost of tracing, robust to a busy machine
+    in a way that throughput is not."""
+    rows = ["| tracing | round | images/s | worker CPU ms per frame |", "|---|---:|---:|---:|"]
+    cpu: dict[str, list[float]] = {"off": [], "on, 100 %": []}
+    sink = _OtlpSink()
+    try:
+        for r in range(rounds):
+            for mode, env in (("off", {}), ("on, 100 %", {
+                    "OTEL_EXPORTER_OTLP_ENDPOINT": sink.url, "OTEL_TRACES_SAMPLER": "always_on"})):
+                res = _run_worker(spec, frame, frames, concurrency, batch_max, env)
+                worker_ms = res["cpu"]["worker"] * 1000 / frames
+                cpu[mode].append(worker_ms)
+                rows.append(f"| {mode} | {r + 1} | {frames / res['elapsed']:.1f} | "
+                            f"{worker_ms:.2f} |")
+    finally:
+        sink.close()
+    off, on = min(cpu["off"]), min(cpu["on, 100 %"])
+    rows += ["", f"Tracing on costs the worker {on - off:+.2f} ms CPU per frame "
+                 f"({(on - off) / off * 100:+.1f} %, best rounds)."]
+    return rows
+
+
 def bench_worker(spec: str, frame: bytes, frames: int, concurrency: int,
                  batch_max: int) -> list[str]:
     """The real worker process behind a real nats-server on a free loopback port."""
+    res = _run_worker(spec, frame, frames, concurrency, batch_max, {})
+    elapsed, lat, batches, cpu = res["elapsed"], res["lat"], res["batches"], res["cpu"]
+    lat.sort()
+    mean_batch = sum(k * v for k, v in batches.items()) / max(1, sum(batches.values()))
+    per_frame = ", ".join(f"{k} {v * 1000 / frames:.1f}" for k, v in cpu.items())
+    return [
+        "| worker | frames | concurrent requests | images/s | p50 ms | p95 ms | mean batch |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        f"| {model_label(spec)}, batch_max {batch_max} | {frames} | {concurrency} | "
+        f"{frames / elapsed:.1f} | {lat[len(lat) // 2]:.1f} | {lat[int(len(lat) * 0.95)]:.1f} | "
+        f"{mean_batch:.1f} |",
+        "",
+        f"CPU ms per frame (all on the same {os.cpu_count()} cores): {per_frame}; "
+        f"wall {elapsed * 1000 / frames:.1f} ms per frame.",
+    ]
+
+
+def _run_worker(spec: str, frame: bytes, frames: int, concurrency: int, batch_max: int,
+                env: dict[str, str]) -> dict:
+    """One run: a nats-server, the worker (with `env` added), `frames` requests."""
     import signal
     import socket
     import subprocess
@@ -145,7 +218,7 @@ def bench_worker(spec: str, frame: bytes, frames: int, concurrency: int,
 
     server_bin = Path(os.environ.get("NATS_SERVER_BIN", REPO_ROOT / ".bin" / "nats-server"))
     if not server_bin.is_file():
-        return [f"(worker benchmark skipped: no nats-server at {server_bin})"]
+        raise SystemExit(f"worker benchmark: no nats-server at {server_bin} (make tools)")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -158,7 +231,7 @@ def bench_worker(spec: str, frame: bytes, frames: int, concurrency: int,
         [sys.executable, "-m", "inference_server", "--nats-url", url, "--model", spec,
          "--name", "bench-worker", "--batch-max", str(batch_max), "--log-level", "warning",
          *labels_args(spec)],
-        cwd=REPO_ROOT, stdout=worker_log, stderr=subprocess.STDOUT)
+        cwd=REPO_ROOT, stdout=worker_log, stderr=subprocess.STDOUT, env={**os.environ, **env})
     try:
         asyncio.run(_wait_ping(url, 60))
         cpu0: dict[str, float] = {}
@@ -178,19 +251,7 @@ def bench_worker(spec: str, frame: bytes, frames: int, concurrency: int,
         server.wait(10)
         worker_log.close()
         logs.cleanup()
-    lat.sort()
-    mean_batch = sum(k * v for k, v in batches.items()) / max(1, sum(batches.values()))
-    per_frame = ", ".join(f"{k} {v * 1000 / frames:.1f}" for k, v in cpu.items())
-    return [
-        "| worker | frames | concurrent requests | images/s | p50 ms | p95 ms | mean batch |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-        f"| {model_label(spec)}, batch_max {batch_max} | {frames} | {concurrency} | "
-        f"{frames / elapsed:.1f} | {lat[len(lat) // 2]:.1f} | {lat[int(len(lat) * 0.95)]:.1f} | "
-        f"{mean_batch:.1f} |",
-        "",
-        f"CPU ms per frame (all on the same {os.cpu_count()} cores): {per_frame}; "
-        f"wall {elapsed * 1000 / frames:.1f} ms per frame.",
-    ]
+    return {"elapsed": elapsed, "lat": lat, "batches": batches, "cpu": cpu}
 
 
 def labels_args(spec: str) -> list[str]:
@@ -292,12 +353,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         decode_rows.append((q, len(data), secs * 1000))
 
     worker_lines: list[str] = []
+    tracing_lines: list[str] = []
     # Through a worker: the first TFLite model, else the first model (Keras on a GPU).
     worker_model = next((m for m in models if m.startswith("tflite:")), models[0])
     if args.worker_frames > 0:
         frame = webcam_jpeg(photos / "cat_720p.jpg", qualities[0])
         worker_lines = bench_worker(worker_model, frame, args.worker_frames,
                                     args.worker_concurrency, args.batch)
+        tracing_lines = bench_worker_tracing(worker_model, frame, args.worker_frames,
+                                             args.worker_concurrency, args.batch)
 
     print(f"\nMachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
           f"model threads {threads}; Python {platform.python_version()}\n")
@@ -317,6 +381,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\nEnd to end: `python -m inference_server` behind nats-server on loopback, "
               f"640x480 JPEG quality {qualities[0]} frames, nats-py requests:\n")
         print("\n".join(worker_lines))
+        print("\nThe same, tracing off and on (docs/metrics.md), alternating:\n")
+        print("\n".join(tracing_lines))
     return 0
 
 
