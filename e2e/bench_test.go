@@ -84,5 +84,5 @@ func rssMB(b *testing.B, pid int) float64 {
 }
 
 func metric(b *testing.B, base, name string) int {
-	return int(metricWith(b, scrapeMetrics(b, base+"/metrics"), name, "", "").GetGauge().GetValue())
+	return int(metricWith(b, testkit.ScrapeMetrics(b, base+"/metrics"), name, "", "").GetGauge().GetValue())
 }

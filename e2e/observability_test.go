@@ -5,15 +5,12 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/webcamhub/webcamhub/hub/contract"
 	"github.com/webcamhub/webcamhub/internal/otlptest"
@@ -126,7 +123,7 @@ func TestOneTraceMetricsAndMicroServiceAcrossHubAndWorker(t *testing.T) {
 	}
 
 	// ---- metrics: two frames with known outcomes ----
-	hubM := scrapeMetrics(t, hub.base+"/metrics")
+	hubM := testkit.ScrapeMetrics(t, hub.base+"/metrics")
 	for outcome, want := range map[string]uint64{"result": 1, "error": 1, "dropped": 0} {
 		if got := metricWith(t, hubM, "hub_frame_duration_seconds", "outcome", outcome).GetHistogram().GetSampleCount(); got != want {
 			t.Errorf("hub_frame_duration_seconds{outcome=%q}: %d frames, want %d", outcome, got, want)
@@ -141,7 +138,7 @@ func TestOneTraceMetricsAndMicroServiceAcrossHubAndWorker(t *testing.T) {
 	if _, ok := hubM["go_goroutines"]; !ok {
 		t.Error("the hub's /metrics has no go_goroutines")
 	}
-	workerM := scrapeMetrics(t, "http://127.0.0.1:"+strconv.Itoa(metricsPort)+"/metrics")
+	workerM := testkit.ScrapeMetrics(t, "http://127.0.0.1:"+strconv.Itoa(metricsPort)+"/metrics")
 	for outcome, want := range map[string]float64{"result": 1, "refused": 1, "expired": 0, "failed": 0} {
 		if got := metricWith(t, workerM, "worker_frames_total", "outcome", outcome).GetCounter().GetValue(); got != want {
 			t.Errorf("worker_frames_total{outcome=%q} %v, want %v", outcome, got, want)
@@ -174,40 +171,13 @@ func TestOneTraceMetricsAndMicroServiceAcrossHubAndWorker(t *testing.T) {
 	}
 }
 
-func scrapeMetrics(t testing.TB, url string) map[string]*dto.MetricFamily {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.LegacyValidation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("%s: %v", url, err)
-	}
-	return families
-}
-
-// metricWith is the metric of family name with label=value (any, when label is empty).
+// metricWith is the series of family name with label=value (any, when label is empty).
 func metricWith(t testing.TB, families map[string]*dto.MetricFamily, name, label, value string) *dto.Metric {
 	t.Helper()
-	f, ok := families[name]
-	if !ok {
-		t.Fatalf("no metric family %s", name)
+	if label == "" {
+		return testkit.Metric(t, families, name, nil)
 	}
-	for _, m := range f.GetMetric() {
-		if label == "" {
-			return m
-		}
-		for _, l := range m.GetLabel() {
-			if l.GetName() == label && l.GetValue() == value {
-				return m
-			}
-		}
-	}
-	t.Fatalf("no %s{%s=%q}", name, label, value)
-	return nil
+	return testkit.Metric(t, families, name, map[string]string{label: value})
 }
 
 func keysOf[V any](m map[string]V) string {

@@ -63,17 +63,7 @@ func BenchmarkBareNATSRequestReply(b *testing.B) {
 
 // BenchmarkHubRoundTrip: benchSessions WebSocket sessions, each keeping
 // FramesInFlight (2) frames outstanding, as fast as the hub answers.
-func BenchmarkHubRoundTrip(b *testing.B) {
-	ns := startNATS(b, 0)
-	startWorker(b, ns.ClientURL(), testworker.Options{})
-	_, base := startHub(b, ns.ClientURL(), func(c *Config) { oneClientManySessions(c); c.SessionFPS = 1e6 })
-	conns := dialMany(b, base, benchSessions)
-	b.SetBytes(int64(len(fakeJPEG)))
-	b.ResetTimer()
-	start := time.Now()
-	lat := drive(b, conns, b.N/benchSessions+1, 2, 0)
-	report(b, len(lat), time.Since(start), lat)
-}
+func BenchmarkHubRoundTrip(b *testing.B) { benchRoundTrip(b) }
 
 // BenchmarkHubPaced1000fps: 50 sessions at 20 frames/s each (1,000 frames/s
 // in all) for five seconds; the latency under a realistic load.

@@ -12,64 +12,18 @@ import (
 	fws "github.com/fasthttp/websocket"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/webcamhub/webcamhub/hub/contract"
 	"github.com/webcamhub/webcamhub/hub/internal/testworker"
+	"github.com/webcamhub/webcamhub/internal/testkit"
 )
 
-// scrape reads the hub's /metrics the way Prometheus does and parses it.
-func scrape(t *testing.T, base string) map[string]*dto.MetricFamily {
-	t.Helper()
-	resp, err := http.Get(base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("/metrics: status %d", resp.StatusCode)
-	}
-	parser := expfmt.NewTextParser(model.LegacyValidation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("/metrics is not the text exposition format: %v", err)
-	}
-	return families
-}
-
-// sample finds the metric of family name whose labels include want.
-func sample(t *testing.T, families map[string]*dto.MetricFamily, name string, want map[string]string) *dto.Metric {
-	t.Helper()
-	f, ok := families[name]
-	if !ok {
-		t.Fatalf("no metric %s", name)
-	}
-next:
-	for _, m := range f.GetMetric() {
-		for k, v := range want {
-			found := false
-			for _, l := range m.GetLabel() {
-				if l.GetName() == k && l.GetValue() == v {
-					found = true
-				}
-			}
-			if !found {
-				continue next
-			}
-		}
-		return m
-	}
-	t.Fatalf("no %s%v", name, want)
-	return nil
-}
-
 func counter(t *testing.T, f map[string]*dto.MetricFamily, name string, labels map[string]string) float64 {
-	return sample(t, f, name, labels).GetCounter().GetValue()
+	return testkit.Metric(t, f, name, labels).GetCounter().GetValue()
 }
 
 func histogramCount(t *testing.T, f map[string]*dto.MetricFamily, name string, labels map[string]string) uint64 {
-	return sample(t, f, name, labels).GetHistogram().GetSampleCount()
+	return testkit.Metric(t, f, name, labels).GetHistogram().GetSampleCount()
 }
 
 // After frames with known outcomes, the histograms and counters at
@@ -96,7 +50,7 @@ func TestMetricsCountFramesByOutcome(t *testing.T) {
 		t.Fatalf("analyze with a bad body: status %d", code)
 	}
 
-	f := scrape(t, base)
+	f := testkit.ScrapeMetrics(t, base+"/metrics")
 	if got := histogramCount(t, f, "hub_frame_duration_seconds", map[string]string{"outcome": OutcomeResult}); got != 1 {
 		t.Errorf("frame duration, result: %d observations, want 1", got)
 	}
@@ -126,18 +80,18 @@ func TestMetricsCountFramesByOutcome(t *testing.T) {
 	if got := counter(t, f, "hub_results_total", nil); got != 1 {
 		t.Errorf("results %v, want 1", got)
 	}
-	if got := sample(t, f, "hub_sessions_open", nil).GetGauge().GetValue(); got != 1 {
+	if got := testkit.Metric(t, f, "hub_sessions_open", nil).GetGauge().GetValue(); got != 1 {
 		t.Errorf("sessions open %v, want 1", got)
 	}
-	if got := sample(t, f, "go_goroutines", nil).GetGauge().GetValue(); got < 1 {
+	if got := testkit.Metric(t, f, "go_goroutines", nil).GetGauge().GetValue(); got < 1 {
 		t.Errorf("go_goroutines %v", got)
 	}
 
 	_ = c.Conn.WriteControl(fws.CloseMessage, fws.FormatCloseMessage(fws.CloseNormalClosure, ""), time.Now().Add(testWait))
 	waitFor(t, "the session to close", func() bool {
-		f := scrape(t, base)
+		f := testkit.ScrapeMetrics(t, base+"/metrics")
 		return counter(t, f, "hub_connections_closed_total", map[string]string{"code": "1000"}) == 1 &&
-			sample(t, f, "hub_sessions_open", nil).GetGauge().GetValue() == 0
+			testkit.Metric(t, f, "hub_sessions_open", nil).GetGauge().GetValue() == 0
 	})
 }
 

@@ -32,10 +32,12 @@ func BenchmarkHubRoundTripTracing(b *testing.B) {
 	})
 }
 
+// benchRoundTrip: benchSessions WebSocket sessions, each keeping
+// FramesInFlight (2) frames outstanding, as fast as the hub answers.
 func benchRoundTrip(b *testing.B) {
 	ns := startNATS(b, 0)
 	startWorker(b, ns.ClientURL(), testworker.Options{})
-	_, base := startHub(b, ns.ClientURL(), func(c *Config) { c.SessionFPS = 1e6 })
+	_, base := startHub(b, ns.ClientURL(), func(c *Config) { oneClientManySessions(c); c.SessionFPS = 1e6 })
 	conns := dialMany(b, base, benchSessions)
 	b.SetBytes(int64(len(fakeJPEG)))
 	b.ResetTimer()
