@@ -19,10 +19,10 @@ import (
 
 // otelEnv points a process's OpenTelemetry SDK at the test's collector,
 // with a short batch delay so spans arrive while the test waits.
-func otelEnv(c *otlptest.Collector, service string) []string {
+func otelEnv(c *otlptest.Collector, protocol, service string) []string {
 	return []string{
 		"OTEL_EXPORTER_OTLP_ENDPOINT=" + c.URL,
-		"OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
+		"OTEL_EXPORTER_OTLP_PROTOCOL=" + protocol,
 		"OTEL_TRACES_SAMPLER=always_on",
 		"OTEL_BSP_SCHEDULE_DELAY=100",
 		"OTEL_SERVICE_NAME=" + service,
@@ -37,13 +37,8 @@ func otelEnv(c *otlptest.Collector, service string) []string {
 // workers' micro service.
 func TestOneTraceMetricsAndMicroServiceAcrossHubAndWorker(t *testing.T) {
 	collector := otlptest.Start(t)
-	hub := startHub(t, hubOptions{extraEnv: otelEnv(collector, "webcam-hub")})
 	metricsPort := testkit.FreePort(t)
-	python := envOr("WORKER_PYTHON", repoRoot(t)+"/.venv/bin/python")
-	startProc(t, "worker-traced", otelEnv(collector, "inference-worker"),
-		python, "-m", "inference_server", "--nats-url", hub.natsURL, "--model", "tflite:"+tfliteModel(t),
-		"--name", "worker-traced", "--metrics-addr", "127.0.0.1:"+strconv.Itoa(metricsPort))
-	hub.waitFor(t, "/readyz") // the workers' micro service answers its ping
+	hub := startTracedSystem(t, collector, "http/protobuf", "--metrics-addr", "127.0.0.1:"+strconv.Itoa(metricsPort))
 
 	c := dialHub(t, hub.base, "")
 	session := c.Welcome()
@@ -57,42 +52,7 @@ func TestOneTraceMetricsAndMicroServiceAcrossHubAndWorker(t *testing.T) {
 	}
 
 	// ---- the trace of frame 1 ----
-	isFrame1 := func(s otlptest.Span) bool {
-		return s.Name == "frame" && s.Attributes["session.id"] == session && s.Attributes["frame.seq"] == "1"
-	}
-	var hubFrame, workerFrame otlptest.Span
-	spans := collector.WaitFor(t, answerWait, "frame 1's spans from both processes", func(spans []otlptest.Span) bool {
-		hubFrame, workerFrame = otlptest.Span{}, otlptest.Span{}
-		for _, s := range spans {
-			switch {
-			case isFrame1(s) && s.Service == "webcam-hub":
-				hubFrame = s
-			case isFrame1(s) && s.Service == "inference-worker":
-				workerFrame = s
-			}
-		}
-		if hubFrame.SpanID == "" || workerFrame.SpanID == "" {
-			return false
-		}
-		n := 0
-		for _, s := range spans {
-			if s.ParentSpanID == workerFrame.SpanID || s.Name == "batch" {
-				n++
-			}
-		}
-		return n >= 4 // decode, queue wait, inference, and the batch
-	})
-	byID := map[string]otlptest.Span{}
-	for _, s := range spans {
-		byID[s.SpanID] = s
-	}
-	if hubFrame.ParentSpanID != "" || hubFrame.Attributes["frame.outcome"] != "result" || hubFrame.Attributes["frame.kind"] != contract.KindLive {
-		t.Errorf("hub frame span: %+v, want a root with outcome result", hubFrame)
-	}
-	request, ok := byID[workerFrame.ParentSpanID]
-	if !ok || request.Service != "webcam-hub" || request.ParentSpanID != hubFrame.SpanID || !strings.HasPrefix(request.Name, "request ") {
-		t.Fatalf("the worker's frame span's parent is %+v, want the hub's request span under its frame span", request)
-	}
+	spans, hubFrame, workerFrame := frameTrace(t, collector, session, 1)
 	if workerFrame.TraceID != hubFrame.TraceID || workerFrame.Attributes["worker.name"] != "worker-traced" || workerFrame.Attributes["frame.outcome"] != "result" {
 		t.Errorf("worker frame span %+v: want trace %s, worker-traced, outcome result", workerFrame, hubFrame.TraceID)
 	}
@@ -169,6 +129,76 @@ func TestOneTraceMetricsAndMicroServiceAcrossHubAndWorker(t *testing.T) {
 	if !found {
 		t.Fatalf("nats micro list shows %+v, want the %s service of worker-traced", services, contract.WorkerService)
 	}
+}
+
+// The same trace when both processes export over gRPC
+// (OTEL_EXPORTER_OTLP_PROTOCOL=grpc), to a gRPC receiver.
+func TestOneTraceOverGRPC(t *testing.T) {
+	collector := otlptest.StartGRPC(t)
+	hub := startTracedSystem(t, collector, "grpc")
+	c := dialHub(t, hub.base, "")
+	session := c.Welcome()
+	c.SendFrame(readImage(t, "parrot.jpg"))
+	if m := c.Next(); m.Type != contract.TypeResult || m.Top() != "macaw" {
+		t.Fatalf("parrot.jpg: %+v", m)
+	}
+	frameTrace(t, collector, session, 1)
+}
+
+// startTracedSystem runs the hub and a worker (with workerArgs) that export
+// their spans to collector over protocol, and waits until the hub is ready.
+func startTracedSystem(t *testing.T, collector *otlptest.Collector, protocol string, workerArgs ...string) *hubProc {
+	hub := startHub(t, hubOptions{extraEnv: otelEnv(collector, protocol, "webcam-hub")})
+	python := envOr("WORKER_PYTHON", repoRoot(t)+"/.venv/bin/python")
+	startProc(t, "worker-traced", otelEnv(collector, protocol, "inference-worker"),
+		append([]string{python, "-m", "inference_server", "--nats-url", hub.natsURL, "--model", "tflite:" + tfliteModel(t),
+			"--name", "worker-traced"}, workerArgs...)...)
+	hub.waitFor(t, "/readyz") // the workers' micro service answers its ping
+	return hub
+}
+
+// frameTrace waits for the spans of frame seq of session from both
+// processes and checks how they hang together: the hub's frame span is a
+// root with the frame's outcome, its request span is the parent of the
+// worker's frame span. It returns every span received and the two frame spans.
+func frameTrace(t *testing.T, collector *otlptest.Collector, session string, seq int) (spans []otlptest.Span, hubFrame, workerFrame otlptest.Span) {
+	t.Helper()
+	isFrame := func(s otlptest.Span) bool {
+		return s.Name == "frame" && s.Attributes["session.id"] == session && s.Attributes["frame.seq"] == strconv.Itoa(seq)
+	}
+	spans = collector.WaitFor(t, answerWait, "the frame's spans from both processes", func(spans []otlptest.Span) bool {
+		hubFrame, workerFrame = otlptest.Span{}, otlptest.Span{}
+		for _, s := range spans {
+			switch {
+			case isFrame(s) && s.Service == "webcam-hub":
+				hubFrame = s
+			case isFrame(s) && s.Service == "inference-worker":
+				workerFrame = s
+			}
+		}
+		if hubFrame.SpanID == "" || workerFrame.SpanID == "" {
+			return false
+		}
+		n := 0
+		for _, s := range spans {
+			if s.ParentSpanID == workerFrame.SpanID || s.Name == "batch" {
+				n++
+			}
+		}
+		return n >= 4 // decode, queue wait, inference, and the batch
+	})
+	byID := map[string]otlptest.Span{}
+	for _, s := range spans {
+		byID[s.SpanID] = s
+	}
+	if hubFrame.ParentSpanID != "" || hubFrame.Attributes["frame.outcome"] != "result" || hubFrame.Attributes["frame.kind"] != contract.KindLive {
+		t.Errorf("hub frame span: %+v, want a root with outcome result", hubFrame)
+	}
+	request, ok := byID[workerFrame.ParentSpanID]
+	if !ok || request.Service != "webcam-hub" || request.ParentSpanID != hubFrame.SpanID || !strings.HasPrefix(request.Name, "request ") {
+		t.Fatalf("the worker's frame span's parent is %+v, want the hub's request span under its frame span", request)
+	}
+	return spans, hubFrame, workerFrame
 }
 
 // metricWith is the series of family name with label=value (any, when label is empty).

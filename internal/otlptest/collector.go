@@ -1,11 +1,13 @@
-// Package otlptest is a real OTLP/HTTP trace receiver for tests: processes
-// under test export to it with their stock OpenTelemetry SDKs
-// (OTEL_EXPORTER_OTLP_ENDPOINT=c.URL), and the test reads back the spans,
-// decoded from the protobuf ExportTraceServiceRequest of the specification.
+// Package otlptest is a real OTLP trace receiver for tests, over HTTP
+// (Start) or gRPC (StartGRPC): processes under test export to it with their
+// stock OpenTelemetry SDKs (OTEL_EXPORTER_OTLP_ENDPOINT=c.URL), and the test
+// reads back the spans, decoded from the protobuf ExportTraceServiceRequest
+// of the specification.
 package otlptest
 
 import (
 	"compress/gzip"
+	"context"
 	"encoding/hex"
 	"io"
 	"net"
@@ -18,6 +20,7 @@ import (
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -91,6 +94,39 @@ func (c *Collector) receive(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "not an ExportTraceServiceRequest: "+err.Error(), http.StatusBadRequest)
 		return
 	}
+	c.add(&req)
+	out, _ := proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
+	w.Header().Set("Content-Type", "application/x-protobuf")
+	_, _ = w.Write(out)
+}
+
+// StartGRPC runs a collector that takes OTLP over gRPC on a free local port.
+func StartGRPC(t testing.TB) *Collector {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Collector{URL: "http://" + ln.Addr().String(), changed: make(chan struct{})}
+	srv := grpc.NewServer()
+	coltracepb.RegisterTraceServiceServer(srv, grpcReceiver{c: c})
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(srv.Stop)
+	return c
+}
+
+type grpcReceiver struct {
+	coltracepb.UnimplementedTraceServiceServer
+	c *Collector
+}
+
+func (g grpcReceiver) Export(_ context.Context, req *coltracepb.ExportTraceServiceRequest) (*coltracepb.ExportTraceServiceResponse, error) {
+	g.c.add(req)
+	return &coltracepb.ExportTraceServiceResponse{}, nil
+}
+
+// add keeps the spans of one export.
+func (c *Collector) add(req *coltracepb.ExportTraceServiceRequest) {
 	var got []Span
 	for _, rs := range req.GetResourceSpans() {
 		service := attributes(rs.GetResource().GetAttributes())["service.name"]
@@ -106,9 +142,6 @@ func (c *Collector) receive(w http.ResponseWriter, r *http.Request) {
 	close(c.changed)
 	c.changed = make(chan struct{})
 	c.mu.Unlock()
-	out, _ := proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
-	w.Header().Set("Content-Type", "application/x-protobuf")
-	_, _ = w.Write(out)
 }
 
 func convert(service string, s *tracepb.Span) Span {

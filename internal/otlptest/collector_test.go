@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -15,12 +16,26 @@ import (
 // The collector decodes what the stock Go SDK exports over OTLP/HTTP: names,
 // ids, parent links, links and attributes.
 func TestCollectorReceivesTheSDKsExport(t *testing.T) {
-	c := Start(t)
+	t.Run("http", func(t *testing.T) {
+		c := Start(t)
+		exp, err := otlptracehttp.New(context.Background(), otlptracehttp.WithEndpointURL(c.URL+TracesPath))
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkExport(t, c, exp)
+	})
+	t.Run("grpc", func(t *testing.T) {
+		c := StartGRPC(t)
+		exp, err := otlptracegrpc.New(context.Background(), otlptracegrpc.WithEndpointURL(c.URL), otlptracegrpc.WithInsecure())
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkExport(t, c, exp)
+	})
+}
+
+func checkExport(t *testing.T, c *Collector, exp sdktrace.SpanExporter) {
 	ctx := context.Background()
-	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(c.URL+TracesPath))
-	if err != nil {
-		t.Fatal(err)
-	}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp),
 		sdktrace.WithResource(resource.NewSchemaless(attribute.String("service.name", "probe"))))
 	tr := tp.Tracer("test")
