@@ -26,7 +26,8 @@ from nats.micro import add_service
 from nats.micro.request import Request
 from nats.micro.service import EndpointConfig, EndpointStats, Service, ServiceConfig
 
-SERVICE_NAME = "inference"
+from . import contract
+
 SERVICE_VERSION = "1.0.0"
 FRAMES_ENDPOINT = "frames"
 
@@ -48,7 +49,7 @@ async def start_service(nc: Client, *, frames_subject: str, queue_group: str,
         await on_frame(request._msg)  # see the module docstring
 
     service = await add_service(nc, ServiceConfig(
-        name=SERVICE_NAME, version=SERVICE_VERSION,
+        name=contract.MICRO_SERVICE, version=SERVICE_VERSION,
         description="MobileNetV2 image classification of camera frames",
         metadata=dict(metadata), queue_group=queue_group, stats_handler=stats_handler))
     await service.add_endpoint(EndpointConfig(
