@@ -110,8 +110,9 @@ func TestOneTraceMetricsAndMicroServiceAcrossHubAndWorker(t *testing.T) {
 		}
 	}
 
-	// ---- the stock nats CLI sees the micro service ----
-	out, err := exec.Command(bin(t, "NATS_CLI_BIN", "nats"), "--server", hub.natsURL, "micro", "list", "--json").CombinedOutput()
+	// ---- the stock nats CLI, with the operator's key, sees the micro service ----
+	out, err := exec.Command(bin(t, "NATS_CLI_BIN", "nats"), "--server", hub.nats.url, "--nkey", hub.nats.cliSeed,
+		"micro", "list", "--json").CombinedOutput()
 	if err != nil {
 		t.Fatalf("nats micro list: %v\n%s", err, out)
 	}
@@ -149,10 +150,9 @@ func TestOneTraceOverGRPC(t *testing.T) {
 // their spans to collector over protocol, and waits until the hub is ready.
 func startTracedSystem(t *testing.T, collector *otlptest.Collector, protocol string, workerArgs ...string) *hubProc {
 	hub := startHub(t, hubOptions{extraEnv: otelEnv(collector, protocol, "webcam-hub")})
-	python := envOr("WORKER_PYTHON", repoRoot(t)+"/.venv/bin/python")
-	startProc(t, "worker-traced", otelEnv(collector, protocol, "inference-worker"),
-		append([]string{python, "-m", "inference_server", "--nats-url", hub.natsURL, "--model", "tflite:" + tfliteModel(t),
-			"--name", "worker-traced"}, workerArgs...)...)
+	bus := hub.nats
+	bus.workerEnv = append(append([]string{}, bus.workerEnv...), otelEnv(collector, protocol, "inference-worker")...)
+	startWorker(t, bus, "worker-traced", workerArgs...)
 	hub.waitFor(t, "/readyz") // the workers' micro service answers its ping
 	return hub
 }

@@ -56,9 +56,9 @@ func BenchmarkSystemTracing(b *testing.B) {
 // results per second.
 func saturate(b *testing.B, env []string, image []byte, sessions, inFlight, frames int) float64 {
 	hub := startHub(b, hubOptions{extraEnv: append([]string{"LOG_LEVEL=warn"}, env...)})
-	python := envOr("WORKER_PYTHON", repoRoot(b)+"/.venv/bin/python")
-	worker := startProc(b, "bench-worker-"+strconv.Itoa(hub.httpPort), append([]string{"LOG_LEVEL=warning"}, env...),
-		python, "-m", "inference_server", "--nats-url", hub.natsURL, "--model", "tflite:"+tfliteModel(b), "--name", "bench-worker")
+	bus := hub.nats
+	bus.workerEnv = append(append([]string{"LOG_LEVEL=warning"}, bus.workerEnv...), env...)
+	worker := startWorker(b, bus, "bench-worker-"+strconv.Itoa(hub.httpPort))
 	defer func() { _ = hub.stop(syscall.SIGTERM) }() // after the worker: the next round has the CPU
 	defer func() { _ = worker.stop(syscall.SIGTERM) }()
 	hub.waitFor(b, "/readyz")

@@ -103,7 +103,7 @@ class WorkerProcess:
         raise AssertionError(f"worker never logged {text!r}; output:\n{self.output()}")
 
     def wait_ready(self, url: str, deadline_s: float = 60.0, **connect_opts: Any) -> None:
-        """Ready when it answers workers.ping (what the hub's /readyz does);
+        """Ready when it answers its micro service's ping (what the hub's /readyz does);
         `connect_opts` are the pinging client's credentials and TLS."""
 
         async def ping() -> bool:
