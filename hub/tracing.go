@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"go.opentelemetry.io/contrib/exporters/autoexport"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -56,8 +58,8 @@ func tracingWanted(getenv func(string) string) bool {
 // startTracing installs the process's tracer provider: the OpenTelemetry SDK
 // exporting over OTLP when cfg.Tracing, a no-op provider otherwise (no span
 // is recorded, nothing allocated per frame). The SDK itself reads the other
-// standard variables: OTEL_EXPORTER_OTLP_* and the protocol (autoexport:
-// http/protobuf unless grpc), OTEL_TRACES_SAMPLER[_ARG], OTEL_BSP_*,
+// standard variables: OTEL_EXPORTER_OTLP_* and the protocol (http/protobuf
+// unless grpc, otlpExporter), OTEL_TRACES_SAMPLER[_ARG], OTEL_BSP_*,
 // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES. The returned function
 // flushes and stops it.
 func startTracing(ctx context.Context, cfg Config) (shutdown func(context.Context) error, err error) {
@@ -66,7 +68,7 @@ func startTracing(ctx context.Context, cfg Config) (shutdown func(context.Contex
 		otel.SetTracerProvider(noop.NewTracerProvider())
 		return func(context.Context) error { return nil }, nil
 	}
-	exporter, err := autoexport.NewSpanExporter(ctx)
+	exporter, err := otlpExporter(ctx, os.Getenv)
 	if err != nil {
 		return nil, fmt.Errorf("%w: OpenTelemetry trace exporter: %w", ErrInvalidConfig, err)
 	}
@@ -81,6 +83,28 @@ func startTracing(ctx context.Context, cfg Config) (shutdown func(context.Contex
 	provider := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exporter), sdktrace.WithResource(res))
 	otel.SetTracerProvider(provider)
 	return provider.Shutdown, nil
+}
+
+// otlpExporter is the OTLP trace exporter the specification's variables ask
+// for: OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL http/protobuf (the default) or
+// grpc. Each exporter reads its own OTEL_EXPORTER_OTLP_[TRACES_]* variables
+// (endpoint, headers, timeout, compression, certificates).
+func otlpExporter(ctx context.Context, getenv func(string) string) (sdktrace.SpanExporter, error) {
+	if e := strings.ToLower(strings.TrimSpace(getenv("OTEL_TRACES_EXPORTER"))); e != "" && e != "otlp" {
+		return nil, fmt.Errorf("OTEL_TRACES_EXPORTER=%q: the hub exports traces with otlp only", e)
+	}
+	protocol := strings.TrimSpace(getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"))
+	if protocol == "" {
+		protocol = strings.TrimSpace(getenv("OTEL_EXPORTER_OTLP_PROTOCOL"))
+	}
+	switch protocol {
+	case "", "http/protobuf":
+		return otlptracehttp.New(ctx)
+	case "grpc":
+		return otlptracegrpc.New(ctx)
+	default:
+		return nil, fmt.Errorf("OTEL_EXPORTER_OTLP_PROTOCOL=%q: want http/protobuf or grpc", protocol)
+	}
 }
 
 // tracer is the hub's tracer from the process's provider.
