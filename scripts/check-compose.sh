@@ -49,8 +49,8 @@ echo "1 passed, 0 failed: docker-compose.yml (nats with users per role and JetSt
 # The "observability" profile: off by default, and when asked for, Prometheus
 # (scraping the hub and every worker), Jaeger with OTLP, Grafana with the dashboard.
 for svc in prometheus jaeger grafana; do
-  awk -v s="  $svc:" '$0==s{p=1;next} /^  [a-z]/{p=0} p' <<<"$out" | grep -qE '^    - observability$' ||
-    fail "$svc is not only in the profile observability"
+  service=$(awk -v s="  $svc:" '$0==s{p=1;next} /^  [a-z]/{p=0} p' <<<"$out")
+  grep -qE '^    - observability$' <<<"$service" || fail "$svc is not only in the profile observability"
 done
 obs=$(env -u NATS_PUBLISH_ADDR docker-compose -f docker-compose.yml --profile observability config)
 for svc in nats hub worker prometheus jaeger grafana; do
