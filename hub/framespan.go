@@ -45,10 +45,11 @@ var (
 )
 
 // tracingOff reports whether tracer is the no-op one (no OTEL_* variable
-// asked for traces): then a frame makes no span and no context at all.
+// asked for traces), or none at all: then a frame makes no span and no
+// context.
 func tracingOff(tracer trace.Tracer) bool {
 	_, off := tracer.(noop.Tracer)
-	return off
+	return off || tracer == nil
 }
 
 // frameSpan is the span of one frame in the hub, from its receipt to its
