@@ -22,7 +22,6 @@ from typing import Awaitable, Callable, Mapping
 import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.micro import add_service
 from nats.micro.request import Request
 from nats.micro.service import EndpointConfig, EndpointStats, Service, ServiceConfig
 
@@ -48,13 +47,15 @@ async def start_service(nc: Client, *, frames_subject: str, queue_group: str,
     async def handle(request: Request) -> None:
         await on_frame(request._msg)  # see the module docstring
 
-    service = await add_service(nc, ServiceConfig(
+    service = Service(nc, ServiceConfig(
         name=contract.MICRO_SERVICE, version=SERVICE_VERSION,
         description="MobileNetV2 image classification of camera frames",
         metadata=dict(metadata), queue_group=queue_group, stats_handler=stats_handler))
     await service.add_endpoint(EndpointConfig(
         name=FRAMES_ENDPOINT, subject=frames_subject, queue_group=queue_group,
         handler=handle))
+    # Only now answer the ping: a hub whose /readyz hears it can send a frame at once.
+    await service.start()
     return service
 
 
