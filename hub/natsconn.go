@@ -94,7 +94,9 @@ func connectNATS(login natsLogin, name string, log *slog.Logger, onPermissionVio
 			b.failed(err)
 		} else {
 			b.mu.Lock()
-			b.lastErr = errors.New("not connected yet") // the reason comes with the next try
+			if b.lastErr == nil { // a handler may have recorded the reason already
+				b.lastErr = errors.New("not connected yet") // the reason comes with the next try
+			}
 			b.mu.Unlock()
 		}
 	}
