@@ -13,14 +13,14 @@ import nats
 import numpy as np
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
 
 from . import contract
 from .backends.base import Backend
-from .batcher import Batcher
+from .batcher import Batcher, Expired
 from .config import Config
 from .connection import DRAIN_TIMEOUT_S
 from .decode import Decoder, ImageError
+from .intake import Intake
 from .log import log_fields
 from .messages import FrameMeta, error_json, ping_json, result_json
 from .predictions import top_k
@@ -45,19 +45,20 @@ class Worker:
         self._replays = ReplayWatcher(nc, self._replay_handler)
         self._subscriptions = contextlib.AsyncExitStack()
         self._tasks: set[asyncio.Task[None]] = set()
-        # Bounds frames held in memory at once; beyond it NATS keeps them pending.
-        self._slots = asyncio.Semaphore(max(16, cfg.batch_max * 4))
+        # What the worker holds is bounded by leaving the queue group when full.
+        self._intake = Intake(nc, contract.FRAMES_WILDCARD, cfg.queue_group, cfg.held_max,
+                              self._on_frame, rejoin_below=cfg.rejoin_below)
         # Answers on one results subject leave in the order their frames arrived:
         # results subject -> future of the last frame's answer being sent.
         self._last_answer: dict[str, asyncio.Future[None]] = {}
         self.answered = 0
         self.errors = 0
+        self.expired = 0  # frames not decoded nor inferred: the hub had given up on them
 
     async def __aenter__(self) -> "Worker":
         async with contextlib.AsyncExitStack() as stack:
-            frames = await self._nc.subscribe(contract.FRAMES_WILDCARD,
-                                              queue=self.cfg.queue_group, cb=self._on_frame)
-            stack.push_async_callback(self._drain_frames, frames)
+            await self._intake.start()
+            stack.push_async_callback(self._drain_frames)
             await self._nc.subscribe(contract.WORKERS_PING_SUBJECT, cb=self._on_ping)
             await self._replays.start()
             stack.push_async_callback(self._replays.drain)
@@ -68,9 +69,13 @@ class Worker:
         """Stop taking frames (replayed ones first), then finish every frame taken."""
         await self._subscriptions.aclose()
 
-    async def _drain_frames(self, sub: Subscription) -> None:
-        with contextlib.suppress(nats.errors.Error, TimeoutError):
-            await asyncio.wait_for(sub.drain(), DRAIN_TIMEOUT_S)
+    @property
+    def full_count(self) -> int:
+        """Times the worker left the queue group because it held all it may."""
+        return self._intake.pauses
+
+    async def _drain_frames(self) -> None:
+        await self._intake.close(DRAIN_TIMEOUT_S)
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=DRAIN_TIMEOUT_S)
 
@@ -91,8 +96,9 @@ class Worker:
 
     async def _take(self, msg: Msg, target: str | None) -> None:
         # nats-py runs a subscription's callbacks one after another: hand each frame
-        # to its own task so frames decode and batch together.
-        await self._slots.acquire()
+        # to its own task so frames decode and batch together. Never wait here: the
+        # frames behind this one would wait unseen (intake.py bounds what is held).
+        self._intake.taken()
         meta = FrameMeta.parse(msg.subject, msg.headers, msg.reply, target)
         loop = asyncio.get_running_loop()
         previous = self._last_answer.get(meta.results_subject)
@@ -104,7 +110,7 @@ class Worker:
 
     def _frame_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
-        self._slots.release()
+        self._intake.done()
 
     async def _on_ping(self, msg: Msg) -> None:
         if not msg.reply:
@@ -122,7 +128,8 @@ class Worker:
             body = await self._answer_for(msg, meta)
             if previous is not None:
                 await asyncio.shield(previous)  # keep answers on a subject in order
-            await self._answer(meta, body)
+            if body is not None:
+                await self._answer(meta, body)
             if msg.reply and msg.reply.startswith(contract.JS_ACK_PREFIX):
                 await self._ack(msg.reply)  # a replayed frame: tell JetStream it is done
         finally:
@@ -131,18 +138,27 @@ class Worker:
             if self._last_answer.get(meta.results_subject) is mine:
                 del self._last_answer[meta.results_subject]
 
-    async def _answer_for(self, msg: Msg, meta: FrameMeta) -> bytes:
+    async def _answer_for(self, msg: Msg, meta: FrameMeta) -> bytes | None:
+        """The answer to a frame, or None for a frame whose deadline passed: the hub
+        has answered it already and nobody waits, so it is neither decoded nor
+        inferred (the batcher checks again before the model), and not answered."""
         loop = asyncio.get_running_loop()
         try:
+            if meta.expired(time.time()):
+                raise Expired()
             image, decode_ms = await loop.run_in_executor(self._decode_pool, self._decode,
                                                           msg.data)
-            out = await self._batcher.submit(image)
+            out = await self._batcher.submit(image, meta.deadline)
             preds = top_k(out.probs, self.backend.labels, meta.top_k or self.cfg.top_k)
             body = result_json(meta, preds, decode_ms, out.infer_ms, out.batch, self.cfg.name)
             log_fields(log, logging.DEBUG, "frame", subject=meta.subject, seq=meta.seq,
                        top1=preds[0]["label"], decode_ms=round(decode_ms, 2),
                        infer_ms=round(out.infer_ms, 2), batch=out.batch,
                        traceparent=meta.traceparent)
+        except Expired:
+            self.expired += 1
+            log_fields(log, logging.DEBUG, "frame expired", subject=meta.subject, seq=meta.seq)
+            return None
         except ImageError as exc:
             self.errors += 1
             body = error_json(meta, exc.code, exc.message)
