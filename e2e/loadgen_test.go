@@ -5,12 +5,14 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"image"
 	"image/jpeg"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -201,6 +203,39 @@ func pageFrame(t testing.TB) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// cpuSeconds is the user+system CPU time of the processes so far (Linux
+// /proc), by name; "loadgen" is this test process.
+func cpuSeconds(t testing.TB, procs map[string]*proc) map[string]float64 {
+	t.Helper()
+	out := map[string]float64{}
+	read := func(pid int) float64 {
+		data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			return 0
+		}
+		fields := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+		utime, _ := strconv.ParseFloat(fields[11], 64)
+		stime, _ := strconv.ParseFloat(fields[12], 64)
+		return (utime + stime) / 100 // USER_HZ
+	}
+	for name, p := range procs {
+		out[name] = read(p.cmd.Process.Pid)
+	}
+	out["loadgen"] = read(os.Getpid())
+	return out
+}
+
+// cpuPerResult: CPU milliseconds per result of each process between two
+// cpuSeconds readings.
+func cpuPerResult(before, after map[string]float64, r loadResult) string {
+	var parts []string
+	for name, a := range after {
+		parts = append(parts, fmt.Sprintf("%s %.1f", name, (a-before[name])*1000/float64(max(1, r.answers["result"]))))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ", ")
 }
 
 // bareModel is the model alone, in the same run: `python -m

@@ -69,7 +69,7 @@ func (h *Hub) analyze(c *fiber.Ctx) error {
 	} else if h.cfg.Trace {
 		frame.Traceparent = traceparent.New()
 	}
-	reply, err := h.broker.Request(ctx, frame)
+	reply, err := h.dispatch.Request(ctx, frame)
 	if err != nil {
 		code := codeOf(err)
 		if code == contract.CodeInternal {

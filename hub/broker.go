@@ -54,6 +54,9 @@ func (b *natsBroker) Request(ctx context.Context, f FrameRequest) ([]byte, error
 	if f.Traceparent != "" {
 		msg.Header.Set(contract.HeaderTraceparent, f.Traceparent)
 	}
+	if deadline, ok := ctx.Deadline(); ok {
+		msg.Header.Set(contract.HeaderFrameDeadline, strconv.FormatInt(deadline.UnixMilli(), 10))
+	}
 	reply, err := b.nc.RequestMsgWithContext(ctx, msg)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {

@@ -18,6 +18,7 @@ type Metrics struct {
 	FramesReceived    atomic.Int64
 	Results           atomic.Int64
 	Dropped           atomic.Int64
+	Shed              atomic.Int64
 	SlowClientsClosed atomic.Int64
 	SessionsRefused   atomic.Int64
 	// errorsByCode counts error answers in the order of contract.ErrorCodes
@@ -71,6 +72,7 @@ func (m *Metrics) WriteTo(w io.Writer) (int64, error) {
 	counter("hub_frames_received_total", "Frames received from clients.", m.FramesReceived.Load())
 	counter("hub_results_total", "Results returned to clients.", m.Results.Load())
 	counter("hub_frames_dropped_total", "Frames answered dropped because a newer frame superseded them.", m.Dropped.Load())
+	counter("hub_frames_shed_total", "Frames answered dropped (overloaded) because every worker stayed full.", m.Shed.Load())
 	counter("hub_slow_clients_closed_total", "Connections closed because the client did not read.", m.SlowClientsClosed.Load())
 	counter("hub_api_requests_total", "POST /api/v1/analyze requests.", m.APIRequests.Load())
 	counter("hub_nats_permission_violations_total", "Publishes and subscribes of this hub that its NATS server refused.", m.NATSPermissionViolations.Load())

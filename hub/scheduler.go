@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -133,6 +134,11 @@ func (fs *frameScheduler) classify(f *FrameRequest) {
 	if err != nil {
 		if fs.ctx.Err() != nil {
 			return // the session ended; nobody is left to answer
+		}
+		if errors.Is(err, ErrOverloaded) {
+			fs.metrics.Shed.Add(1)
+			fs.send(encodeDropped(f.Seq, contract.DroppedOverloaded))
+			return
 		}
 		code := codeOf(err)
 		if code == contract.CodeInternal {
