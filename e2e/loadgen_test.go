@@ -6,8 +6,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"image"
-	"image/jpeg"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,8 +23,8 @@ import (
 // each keeping a fixed number of frames in flight (a new frame as soon as
 // one is answered, whatever the answer), as the page does at full speed.
 
-// loadResult is what one run of the load generator saw.
-type loadResult struct {
+// sessionLoad is what one run of the load generator saw.
+type sessionLoad struct {
 	elapsed  time.Duration
 	sent     int
 	answers  map[string]int  // "result", "dropped/<reason>", "error/<code>"
@@ -35,11 +33,11 @@ type loadResult struct {
 	workers  map[string]int  // results per worker
 }
 
-func (r loadResult) resultsPerS() float64 {
+func (r sessionLoad) resultsPerS() float64 {
 	return float64(r.answers["result"]) / r.elapsed.Seconds()
 }
 
-func (r loadResult) unanswered() int {
+func (r sessionLoad) unanswered() int {
 	n := r.sent
 	for _, v := range r.answers {
 		n -= v
@@ -61,7 +59,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // during the measured part count. After the measured part every session
 // waits (up to answerWait) for its outstanding answers, so a frame that was
 // never answered shows up in unanswered().
-func runLoad(t testing.TB, base string, sessions, inFlight int, frame []byte, warmup, measure time.Duration) loadResult {
+func runLoad(t testing.TB, base string, sessions, inFlight int, frame []byte, warmup, measure time.Duration) sessionLoad {
 	t.Helper()
 	u := "ws" + strings.TrimPrefix(base, "http") + "/ws"
 	conns := make([]*fws.Conn, sessions)
@@ -84,7 +82,7 @@ func runLoad(t testing.TB, base string, sessions, inFlight int, frame []byte, wa
 	}()
 
 	var mu sync.Mutex
-	res := loadResult{answers: map[string]int{}, workers: map[string]int{}}
+	res := sessionLoad{answers: map[string]int{}, workers: map[string]int{}}
 	start := time.Now()
 	measureFrom := start.Add(warmup)
 	stopAt := measureFrom.Add(measure)
@@ -105,7 +103,7 @@ func runLoad(t testing.TB, base string, sessions, inFlight int, frame []byte, wa
 					return
 				}
 			}
-			var local loadResult
+			var local sessionLoad
 			local.answers, local.workers = map[string]int{}, map[string]int{}
 			for len(sentAt) > 0 {
 				_ = c.SetReadDeadline(time.Now().Add(answerWait))
@@ -169,40 +167,9 @@ func runLoad(t testing.TB, base string, sessions, inFlight int, frame []byte, wa
 }
 
 // logLoad writes one run's figures to the benchmark's log.
-func logLoad(b testing.TB, what string, r loadResult) {
+func logLoad(b testing.TB, what string, r sessionLoad) {
 	b.Logf("%s: %.1f results/s; sent %d, answers %v, unanswered %d; result p50 %.1f ms p99 %.1f ms (any answer p99 %.1f ms); per worker %v",
 		what, r.resultsPerS(), r.sent, r.answers, r.unanswered(), ms(quantile(r.latency, 0.5)), ms(quantile(r.latency, 0.99)), ms(quantile(r.answered, 0.99)), r.workers)
-}
-
-// pageFrame is what the page sends: a 224×224 JPEG (quality 80), the
-// center of the shared test photo cat_720p.jpg.
-func pageFrame(t testing.TB) []byte {
-	t.Helper()
-	f, err := os.Open(testdata(t, "images", "cat_720p.jpg"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	src, err := jpeg.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const size = 224
-	bounds := src.Bounds()
-	side := min(bounds.Dx(), bounds.Dy())
-	x0 := bounds.Min.X + (bounds.Dx()-side)/2
-	y0 := bounds.Min.Y + (bounds.Dy()-side)/2
-	dst := image.NewRGBA(image.Rect(0, 0, size, size))
-	for y := range size {
-		for x := range size {
-			dst.Set(x, y, src.At(x0+x*side/size, y0+y*side/size))
-		}
-	}
-	var buf bytes.Buffer
-	if err := jpeg.Encode(&buf, dst, &jpeg.Options{Quality: 80}); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
 }
 
 // cpuSeconds is the user+system CPU time of the processes so far (Linux
@@ -229,7 +196,7 @@ func cpuSeconds(t testing.TB, procs map[string]*proc) map[string]float64 {
 
 // cpuPerResult: CPU milliseconds per result of each process between two
 // cpuSeconds readings.
-func cpuPerResult(before, after map[string]float64, r loadResult) string {
+func cpuPerResult(before, after map[string]float64, r sessionLoad) string {
 	var parts []string
 	for name, a := range after {
 		parts = append(parts, fmt.Sprintf("%s %.1f", name, (a-before[name])*1000/float64(max(1, r.answers["result"]))))
