@@ -84,7 +84,7 @@ func rssMB(b *testing.B, pid int) float64 {
 	return 0
 }
 
-func metric(b *testing.B, base, name string) int {
+func metric(b testing.TB, base, name string) int {
 	resp, err := http.Get(base + "/metrics")
 	if err != nil {
 		b.Fatal(err)

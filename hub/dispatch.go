@@ -27,8 +27,9 @@ const (
 	// short against a batch (tens of ms) and costs one tiny request.
 	dispatchProbeInterval = 5 * time.Millisecond
 	// workersSeenRecently: "no responders" while none of this hub's frames is
-	// at a worker and no worker has answered for this long means there is no
-	// worker at all (answered "unavailable" at once), not that they are full.
+	// at a worker and no worker was seen for this long asks whether any worker
+	// is there at all (workers.ping, which full workers answer too): with none,
+	// the frame is answered "unavailable" at once rather than waiting.
 	workersSeenRecently = time.Second
 )
 
@@ -42,12 +43,13 @@ type requestFunc func(ctx context.Context, f FrameRequest) ([]byte, error)
 // when every worker is full.
 type dispatcher struct {
 	request requestFunc
+	ping    func(ctx context.Context) error // nil when some worker answers workers.ping
 	maxWait time.Duration
 
 	mu         sync.Mutex
 	inFlight   int        // this hub's frames at workers now
 	waiting    *list.List // of *dispatchWaiter, oldest first
-	lastOK     time.Time  // when a worker last took a frame of ours
+	lastSeen   time.Time  // when a worker last answered a frame of ours or a ping
 	sinceProbe int        // frames answered since the last try for more room
 	probe      *time.Timer
 }
@@ -57,8 +59,8 @@ type dispatchWaiter struct {
 	extra bool          // its turn is a try for room beyond what was answered
 }
 
-func newDispatcher(request requestFunc, maxWait time.Duration) *dispatcher {
-	return &dispatcher{request: request, maxWait: maxWait, waiting: list.New()}
+func newDispatcher(request requestFunc, ping func(context.Context) error, maxWait time.Duration) *dispatcher {
+	return &dispatcher{request: request, ping: ping, maxWait: maxWait, waiting: list.New()}
 }
 
 // Request sends f to a worker that has room and returns its reply. When
@@ -79,7 +81,7 @@ func (d *dispatcher) Request(ctx context.Context, f FrameRequest) ([]byte, error
 		}
 		reply, err := d.request(ctx, f)
 		full := errors.Is(err, nats.ErrNoResponders)
-		if full && d.noWorkers() {
+		if full && d.noWorkers(waitCtx) {
 			d.done(false, false, false)
 			return nil, err // codeOf: unavailable
 		}
@@ -141,7 +143,7 @@ func (d *dispatcher) done(full, ok, extra bool) {
 	defer d.mu.Unlock()
 	d.inFlight--
 	if ok {
-		d.lastOK = time.Now()
+		d.lastSeen = time.Now()
 	}
 	if !full {
 		d.wakeOne(false)
@@ -154,11 +156,22 @@ func (d *dispatcher) done(full, ok, extra bool) {
 	d.armProbe()
 }
 
-// noWorkers: nothing of ours is at a worker and none answered lately.
-func (d *dispatcher) noWorkers() bool {
+// noWorkers: nothing of ours is at a worker, none was seen lately, and
+// none answers a ping now.
+func (d *dispatcher) noWorkers(ctx context.Context) bool {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.inFlight <= 1 && time.Since(d.lastOK) > workersSeenRecently
+	seen := d.inFlight > 1 || time.Since(d.lastSeen) <= workersSeenRecently
+	d.mu.Unlock()
+	if seen {
+		return false
+	}
+	if err := d.ping(ctx); err != nil {
+		return true
+	}
+	d.mu.Lock()
+	d.lastSeen = time.Now()
+	d.mu.Unlock()
+	return false
 }
 
 // wakeOne gives the oldest waiting frame its turn. Called with mu held.

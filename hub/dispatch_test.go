@@ -47,6 +47,16 @@ func (w *fakeWorkers) request(ctx context.Context, f FrameRequest) ([]byte, erro
 	}
 }
 
+// ping: workers.ping, answered by every worker, full or not.
+func (w *fakeWorkers) ping(context.Context) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.room == 0 {
+		return nats.ErrNoResponders
+	}
+	return nil
+}
+
 func (w *fakeWorkers) release(seq int64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -100,7 +110,7 @@ func waitWaiting(t *testing.T, d *dispatcher, n int) {
 // lost.
 func TestDispatcherWaitsWhileWorkersAreFull(t *testing.T) {
 	workers := newFakeWorkers(1)
-	d := newDispatcher(workers.request, time.Minute)
+	d := newDispatcher(workers.request, workers.ping, time.Minute)
 	out := make(chan outcome, 10)
 	send(d, 1, out)
 	if seq := workers.waitTaken(t); seq != 1 {
@@ -135,7 +145,7 @@ func TestDispatcherWaitsWhileWorkersAreFull(t *testing.T) {
 // which the scheduler answers dropped/overloaded and the API 429.
 func TestDispatcherShedsPastTheWait(t *testing.T) {
 	workers := newFakeWorkers(1)
-	d := newDispatcher(workers.request, 20*time.Millisecond)
+	d := newDispatcher(workers.request, workers.ping, 20*time.Millisecond)
 	out := make(chan outcome, 10)
 	send(d, 1, out)
 	workers.waitTaken(t)
@@ -163,17 +173,30 @@ func TestDispatcherShedsPastTheWait(t *testing.T) {
 // No workers at all (no responders, nothing of ours at a worker, none seen
 // lately): "unavailable" at once, as before, not a wait.
 func TestDispatcherNoWorkersIsUnavailable(t *testing.T) {
-	d := newDispatcher(newFakeWorkers(0).request, time.Minute)
+	none := newFakeWorkers(0)
+	d := newDispatcher(none.request, none.ping, time.Minute)
 	_, err := d.Request(context.Background(), FrameRequest{Session: "s", Seq: 1})
 	if code := codeOf(err); code != "unavailable" {
 		t.Fatalf("code %q (%v), want unavailable", code, err)
 	}
 }
 
+// Workers that are all full from the start (nothing of ours answered yet)
+// are not mistaken for no workers: the frame waits, then is shed.
+func TestDispatcherFullFromTheStartIsNotUnavailable(t *testing.T) {
+	workers := newFakeWorkers(1)
+	workers.held[99] = make(chan struct{}) // another hub's frame
+	d := newDispatcher(workers.request, workers.ping, 20*time.Millisecond)
+	_, err := d.Request(context.Background(), FrameRequest{Session: "s", Seq: 1})
+	if !errors.Is(err, ErrOverloaded) {
+		t.Fatalf("got %v, want ErrOverloaded", err)
+	}
+}
+
 // The frame's own deadline bounds its wait too: answered timeout.
 func TestDispatcherWaitEndsAtTheFrameDeadline(t *testing.T) {
 	workers := newFakeWorkers(1)
-	d := newDispatcher(workers.request, time.Minute)
+	d := newDispatcher(workers.request, workers.ping, time.Minute)
 	out := make(chan outcome, 1)
 	send(d, 1, out)
 	workers.waitTaken(t)
@@ -193,7 +216,7 @@ func TestDispatcherWaitEndsAtTheFrameDeadline(t *testing.T) {
 func TestDispatcherFindsNewRoom(t *testing.T) {
 	const frames = 40
 	workers := newFakeWorkers(1)
-	d := newDispatcher(workers.request, time.Minute)
+	d := newDispatcher(workers.request, workers.ping, time.Minute)
 	out := make(chan outcome, frames)
 	send(d, 1, out)
 	workers.waitTaken(t)

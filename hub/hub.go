@@ -75,7 +75,7 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 	}
 	h.broker = broker
 	h.resume = &resumeTokens{nc: broker.nc}
-	h.dispatch = newDispatcher(broker.Request, cfg.DispatchWait)
+	h.dispatch = newDispatcher(broker.Request, broker.PingWorkers, cfg.DispatchWait)
 	if err := h.checkPayloadLimit(broker); err != nil {
 		_ = broker.Close()
 		h.shutdownEmbedded()
