@@ -29,6 +29,8 @@ type sessionLoad struct {
 	sent     int
 	answers  map[string]int  // "result", "dropped/<reason>", "error/<code>"
 	latency  []time.Duration // send -> result, results only, sorted
+	outside  []time.Duration // send -> result less the worker's decode and model call, sorted
+	model    []time.Duration // the model call of each result (timing.infer_ms), sorted
 	answered []time.Duration // send -> any answer, sorted
 	workers  map[string]int  // results per worker
 }
@@ -111,7 +113,13 @@ func runLoad(t testing.TB, base string, sessions, inFlight int, frame []byte, wa
 				if err != nil {
 					break
 				}
-				var m message
+				var m struct {
+					message
+					Timing struct {
+						DecodeMS float64 `json:"decode_ms"`
+						InferMS  float64 `json:"infer_ms"`
+					} `json:"timing"`
+				}
 				if json.Unmarshal(data, &m) != nil || m.Seq == 0 {
 					continue
 				}
@@ -130,7 +138,12 @@ func runLoad(t testing.TB, base string, sessions, inFlight int, frame []byte, wa
 					case "error":
 						key += "/" + m.Code
 					case "result":
-						local.latency = append(local.latency, now.Sub(at))
+						took := now.Sub(at)
+						model := time.Duration(m.Timing.InferMS * float64(time.Millisecond))
+						decode := time.Duration(m.Timing.DecodeMS * float64(time.Millisecond))
+						local.latency = append(local.latency, took)
+						local.model = append(local.model, model)
+						local.outside = append(local.outside, took-model-decode)
 						local.workers[m.Worker]++
 					}
 					local.answers[key]++
@@ -156,14 +169,37 @@ func runLoad(t testing.TB, base string, sessions, inFlight int, frame []byte, wa
 				res.workers[k] += v
 			}
 			res.latency = append(res.latency, local.latency...)
+			res.model = append(res.model, local.model...)
+			res.outside = append(res.outside, local.outside...)
 			res.answered = append(res.answered, local.answered...)
 		}()
 	}
 	wg.Wait()
 	res.elapsed = measure
 	slices.Sort(res.latency)
+	slices.Sort(res.model)
+	slices.Sort(res.outside)
 	slices.Sort(res.answered)
 	return res
+}
+
+// add merges another run of the same load into r.
+func (r *sessionLoad) add(o sessionLoad) {
+	if r.answers == nil {
+		r.answers, r.workers = map[string]int{}, map[string]int{}
+	}
+	r.elapsed += o.elapsed
+	r.sent += o.sent
+	for k, v := range o.answers {
+		r.answers[k] += v
+	}
+	for k, v := range o.workers {
+		r.workers[k] += v
+	}
+	r.latency = slices.Sorted(slices.Values(append(r.latency, o.latency...)))
+	r.answered = slices.Sorted(slices.Values(append(r.answered, o.answered...)))
+	r.model = slices.Sorted(slices.Values(append(r.model, o.model...)))
+	r.outside = slices.Sorted(slices.Values(append(r.outside, o.outside...)))
 }
 
 // logLoad writes one run's figures to the benchmark's log.
