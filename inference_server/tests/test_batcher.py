@@ -151,21 +151,6 @@ async def test_a_lone_frame_is_not_held_for_company() -> None:
     assert model.sizes == [1, 1, 1]
 
 
-async def test_frames_that_wait_for_a_busy_model_share_the_next_batch() -> None:
-    model = Recorder()
-    model.gate.clear()  # the first call blocks: the model is busy
-    async with Batcher(model, batch_max=8, wait_ms=0) as batcher:
-        first = asyncio.ensure_future(batcher.submit(image(0)))
-        while not model.sizes and batcher.frames == 0 and not batcher._running:
-            await asyncio.sleep(0.01)
-        rest = [asyncio.ensure_future(batcher.submit(image(v))) for v in range(1, 6)]
-        await asyncio.sleep(0.05)
-        model.gate.set()
-        outs = await asyncio.gather(first, *rest)
-    assert model.sizes == [1, 5]
-    assert [o.probs.tolist()[0] for o in outs] == [0, 1, 2, 3, 4, 5]
-
-
 async def test_an_expired_frame_is_not_inferred() -> None:
     model = Recorder()
     model.gate.clear()
