@@ -28,6 +28,8 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
+from .log import log_fields
+
 log = logging.getLogger("inference_server.intake")
 
 Handler = Callable[[Msg], Awaitable[None]]
@@ -96,7 +98,7 @@ class Intake:
                     if sub is not None:
                         self._drain_later(sub)
             except nats.errors.Error as exc:  # closed or draining: nothing to do now
-                log.debug("intake not changed", extra={"fields": {"error": str(exc)}})
+                log_fields(log, logging.DEBUG, "intake not changed", error=str(exc))
                 return
 
     def _drain_later(self, sub: Subscription) -> None:
