@@ -57,13 +57,14 @@ func TestFloodIsShedAndEveryFrameIsAnswered(t *testing.T) {
 // decoded nor inferred: the worker counts them (its stop log), and the hub
 // has answered each one itself.
 func TestExpiredFramesAreNotInferred(t *testing.T) {
-	// 10 ms: less than one model call, so the frames queued behind one expire.
+	// 10 ms is about one model call: of eight frames queued at the worker
+	// (one model call at a time), the later ones expire even on a fast machine.
 	hub := startHub(t, hubOptions{extraEnv: []string{
-		"HUB_SESSION_FPS=100000", "HUB_FRAMES_IN_FLIGHT=4", "HUB_FRAME_TIMEOUT=10ms", "HUB_DISPATCH_WAIT=10ms"}})
-	worker := startWorker(t, hub.natsURL, "worker-late", "--batch-max", "1")
+		"HUB_SESSION_FPS=100000", "HUB_FRAMES_IN_FLIGHT=8", "HUB_FRAME_TIMEOUT=10ms", "HUB_DISPATCH_WAIT=10ms"}})
+	worker := startWorker(t, hub.natsURL, "worker-late", "--batch-max", "1", "--capacity", "8")
 	hub.waitFor(t, "/readyz")
 
-	r := runLoad(t, hub.base, 1, 4, readImage(t, "cat.bmp"), 0, 2*time.Second)
+	r := runLoad(t, hub.base, 1, 8, readImage(t, "cat.bmp"), 0, 2*time.Second)
 	logLoad(t, "10 ms deadline", r)
 	if r.unanswered() != 0 || r.answers["error/"+contract.CodeTimeout] == 0 {
 		t.Fatalf("answers %v, %d unanswered: want every frame answered, some with timeout", r.answers, r.unanswered())

@@ -166,7 +166,9 @@ func (d *dispatcher) noWorkers(ctx context.Context) bool {
 		return false
 	}
 	if err := d.ping(ctx); err != nil {
-		return true
+		// Only a ping nobody is there to answer means no workers; one that
+		// times out has workers too busy to answer within this frame's wait.
+		return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, ErrUnavailable)
 	}
 	d.mu.Lock()
 	d.lastSeen = time.Now()
