@@ -23,6 +23,13 @@ import (
 // each keeping a fixed number of frames in flight (a new frame as soon as
 // one is answered, whatever the answer), as the page does at full speed.
 
+// loadGeneratorEnv is env for a hub under the load generator, with the
+// hub's per-address connection limits lifted: the load generator opens all
+// its sessions from one address.
+func loadGeneratorEnv(env ...string) []string {
+	return append([]string{"HUB_MAX_CONNS_PER_CLIENT=100000", "HUB_CONNECT_RATE_PER_CLIENT=100000"}, env...)
+}
+
 // sessionLoad is what one run of the load generator saw.
 type sessionLoad struct {
 	elapsed  time.Duration

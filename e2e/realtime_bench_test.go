@@ -27,8 +27,8 @@ func BenchmarkOneFrameInFlight(b *testing.B) {
 	bare := measureBareModel(b, frame)
 	// The session's own rate limit is lifted: at one frame in flight it
 	// would otherwise answer rate_limited to every frame past 60 a second.
-	hub := startHub(b, hubOptions{extraEnv: []string{"LOG_LEVEL=warn", "HUB_SESSION_FPS=100000"}})
-	startWorker(b, hub.natsURL, "bench-worker", "--log-level", "warning")
+	hub := startHub(b, hubOptions{extraEnv: loadGeneratorEnv("LOG_LEVEL=warn", "HUB_SESSION_FPS=100000")})
+	startWorker(b, hub.nats, "bench-worker", "--log-level", "warning")
 	hub.waitFor(b, "/readyz")
 	r := runLoad(b, hub.base, 1, 1, frame, loadWarmup, loadMeasure)
 	logLoad(b, "1 session × 1 in flight", r)
@@ -56,12 +56,12 @@ const saturationRounds = 3
 func BenchmarkSaturation(b *testing.B) {
 	frame := pageFrame(b)
 	bare := measureBareModel(b, frame)
-	hub := startHub(b, hubOptions{extraEnv: []string{"LOG_LEVEL=warn", "HUB_DISPATCH_WAIT=" + envOr("BENCH_DISPATCH_WAIT", "250ms")}})
+	hub := startHub(b, hubOptions{extraEnv: loadGeneratorEnv("LOG_LEVEL=warn", "HUB_DISPATCH_WAIT="+envOr("BENCH_DISPATCH_WAIT", "250ms"))})
 	procs := map[string]*proc{"hub": hub.proc}
 	const workers = 2
 	for i := range workers {
 		name := "bench-worker-" + strconv.Itoa(i+1)
-		procs[name] = startWorker(b, hub.natsURL, name, "--log-level", "warning")
+		procs[name] = startWorker(b, hub.nats, name, "--log-level", "warning")
 	}
 	hub.waitFor(b, "/readyz")
 	var few, many sessionLoad

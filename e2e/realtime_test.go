@@ -19,10 +19,10 @@ import (
 // exactly one answer (a result, dropped or an error; none silent), and
 // frames past saturation are shed as dropped/overloaded by the hub.
 func TestFloodIsShedAndEveryFrameIsAnswered(t *testing.T) {
-	hub := startHub(t, hubOptions{extraEnv: []string{
-		"HUB_SESSION_FPS=100000", "HUB_FRAMES_IN_FLIGHT=2", "HUB_DISPATCH_WAIT=20ms"}})
+	hub := startHub(t, hubOptions{extraEnv: loadGeneratorEnv(
+		"HUB_SESSION_FPS=100000", "HUB_FRAMES_IN_FLIGHT=2", "HUB_DISPATCH_WAIT=20ms")})
 	// One frame at a time in the model, two held: full at once under the flood.
-	startWorker(t, hub.natsURL, "worker-small", "--batch-max", "1", "--capacity", "2")
+	startWorker(t, hub.nats, "worker-small", "--batch-max", "1", "--capacity", "2")
 	hub.waitFor(t, "/readyz")
 
 	r := runLoad(t, hub.base, 30, 2, pageFrame(t), 0, 3*time.Second)
@@ -59,9 +59,9 @@ func TestFloodIsShedAndEveryFrameIsAnswered(t *testing.T) {
 func TestExpiredFramesAreNotInferred(t *testing.T) {
 	// 10 ms is about one model call: of eight frames queued at the worker
 	// (one model call at a time), the later ones expire even on a fast machine.
-	hub := startHub(t, hubOptions{extraEnv: []string{
-		"HUB_SESSION_FPS=100000", "HUB_FRAMES_IN_FLIGHT=8", "HUB_FRAME_TIMEOUT=10ms", "HUB_DISPATCH_WAIT=10ms"}})
-	worker := startWorker(t, hub.natsURL, "worker-late", "--batch-max", "1", "--capacity", "8")
+	hub := startHub(t, hubOptions{extraEnv: loadGeneratorEnv(
+		"HUB_SESSION_FPS=100000", "HUB_FRAMES_IN_FLIGHT=8", "HUB_FRAME_TIMEOUT=10ms", "HUB_DISPATCH_WAIT=10ms")})
+	worker := startWorker(t, hub.nats, "worker-late", "--batch-max", "1", "--capacity", "8")
 	hub.waitFor(t, "/readyz")
 
 	r := runLoad(t, hub.base, 1, 8, readImage(t, "cat.bmp"), 0, 2*time.Second)
