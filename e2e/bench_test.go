@@ -83,6 +83,10 @@ func rssMB(b *testing.B, pid int) float64 {
 	return 0
 }
 
-func metric(b *testing.B, base, name string) int {
-	return int(metricWith(b, testkit.ScrapeMetrics(b, base+"/metrics"), name, "", "").GetGauge().GetValue())
+func metric(t testing.TB, base, name string) int {
+	m := metricWith(t, testkit.ScrapeMetrics(t, base+"/metrics"), name, "", "")
+	if c := m.GetCounter(); c != nil {
+		return int(c.GetValue())
+	}
+	return int(m.GetGauge().GetValue())
 }

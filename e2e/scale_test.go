@@ -13,7 +13,7 @@ import (
 )
 
 // startNATSServer runs the real nats-server binary with JetStream.
-func startNATSServer(t *testing.T) natsEndpoint {
+func startNATSServer(t testing.TB) natsEndpoint {
 	t.Helper()
 	port := testkit.FreePort(t)
 	startProc(t, "nats-server", nil, bin(t, "NATS_SERVER_BIN", "nats-server"),

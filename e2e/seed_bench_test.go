@@ -171,7 +171,7 @@ func loadWS(b *testing.B, url string, frame []byte, clients int) loadResult {
 
 // pageFrame is what the page sends: the centre square of a camera picture
 // scaled to 224×224, as JPEG.
-func pageFrame(b *testing.B) []byte {
+func pageFrame(b testing.TB) []byte {
 	f, err := os.Open(testdata(b, "images", "cat_720p.jpg"))
 	if err != nil {
 		b.Fatal(err)

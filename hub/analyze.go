@@ -69,7 +69,7 @@ func (h *Hub) analyze(c *fiber.Ctx) error {
 	defer func() { span.end(outcome, code) }()
 	ctx, cancel := context.WithTimeout(span.context(ctx), h.cfg.FrameTimeout)
 	defer cancel()
-	reply, err := request(ctx, h.tracer, h.metrics, h.broker.Request, frame)
+	reply, err := request(ctx, h.tracer, h.metrics, h.dispatch.Request, frame)
 	if err != nil {
 		code = codeOf(err)
 		if code == contract.CodeInternal {

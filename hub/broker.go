@@ -54,6 +54,11 @@ func (b *natsBroker) Request(ctx context.Context, f FrameRequest) ([]byte, error
 	// The trace context of ctx (the hub's request span, or an API caller's
 	// traceparent) goes to the worker in the traceparent header.
 	propagator.Inject(ctx, natsHeaderCarrier(msg.Header))
+	// The frame's deadline goes with it, so a worker spends nothing on a
+	// frame the hub has stopped waiting for.
+	if deadline, ok := ctx.Deadline(); ok {
+		msg.Header.Set(contract.HeaderFrameDeadline, strconv.FormatInt(deadline.UnixMilli(), 10))
+	}
 	reply, err := b.nc.RequestMsgWithContext(ctx, msg)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {

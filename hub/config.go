@@ -48,6 +48,7 @@ type Config struct {
 	MaxDecodedBytes int64         // most memory an image's header may ask a worker to decode into; more is answered too_large
 	FrameTimeout    time.Duration // how long a frame may wait for a worker before it is answered timeout
 	FramesInFlight  int           // frames of one session at the workers at once
+	DispatchWait    time.Duration // how long a frame may wait at the hub while every worker is full before it is shed
 	SessionFPS      float64       // frames a session may send per second (burst of one second); more are rate_limited
 	MaxSessions     int           // WebSocket sessions this hub holds at most
 	SendQueue       int           // messages queued for one client before it is closed as too slow
@@ -85,12 +86,16 @@ func Defaults() Config {
 		MaxDecodedBytes: 64 << 20,
 		FrameTimeout:    3 * time.Second,
 		FramesInFlight:  2,
-		SessionFPS:      60,
-		MaxSessions:     10000,
-		SendQueue:       64,
-		WriteTimeout:    writeWait,
-		APIRatePerMin:   120,
-		ControlRate:     10,
+		// A frame that waits longer is stale for a live view; a quarter second
+		// also keeps p99 of answered frames under a second past saturation
+		// (docs/dispatch.md).
+		DispatchWait:  250 * time.Millisecond,
+		SessionFPS:    60,
+		MaxSessions:   10000,
+		SendQueue:     64,
+		WriteTimeout:  writeWait,
+		APIRatePerMin: 120,
+		ControlRate:   10,
 		// A tab holds one connection; a household or office behind one
 		// address holds a few dozen. Reconnects after a network blip come
 		// with backoff, far below two per second.
@@ -139,6 +144,7 @@ func ParseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	fs.StringVar(&maxFrameBytes, "max-frame-bytes", env.str("HUB_MAX_FRAME_BYTES", strconv.Itoa(d.MaxFrameBytes)), "largest image in bytes, e.g. 2097152 or 2MiB (HUB_MAX_FRAME_BYTES)")
 	fs.StringVar(&maxDecodedBytes, "max-decoded-bytes", env.str("HUB_MAX_DECODED_BYTES", strconv.FormatInt(d.MaxDecodedBytes, 10)), "most memory an image's header may ask a worker to decode into, e.g. 64MiB; more is answered too_large (HUB_MAX_DECODED_BYTES)")
 	env.duration(fs, &c.FrameTimeout, "frame-timeout", "HUB_FRAME_TIMEOUT", d.FrameTimeout, "how long a frame waits for a worker (HUB_FRAME_TIMEOUT)")
+	env.duration(fs, &c.DispatchWait, "dispatch-wait", "HUB_DISPATCH_WAIT", d.DispatchWait, "how long a frame may wait while every worker is full before it is answered dropped/overloaded (HUB_DISPATCH_WAIT)")
 	env.int(fs, &c.FramesInFlight, "frames-in-flight", "HUB_FRAMES_IN_FLIGHT", d.FramesInFlight, "frames of one session at the workers at once (HUB_FRAMES_IN_FLIGHT)")
 	env.float(fs, &c.SessionFPS, "session-fps", "HUB_SESSION_FPS", d.SessionFPS, "frames per second a session may send before frames are rate_limited (HUB_SESSION_FPS)")
 	env.int(fs, &c.MaxSessions, "max-sessions", "HUB_MAX_SESSIONS", d.MaxSessions, "WebSocket sessions held at most (HUB_MAX_SESSIONS)")
@@ -247,6 +253,9 @@ func (c Config) check() []string {
 	}
 	if c.FrameTimeout < 10*time.Millisecond || c.FrameTimeout > 5*time.Minute {
 		p = append(p, fmt.Sprintf("frame timeout %v: want 10ms to 5m", c.FrameTimeout))
+	}
+	if c.DispatchWait < time.Millisecond { // (longer than the frame timeout: the frame timeout bounds it)
+		p = append(p, fmt.Sprintf("dispatch wait %v: want at least 1ms", c.DispatchWait))
 	}
 	if c.FramesInFlight < 1 || c.FramesInFlight > 64 {
 		p = append(p, fmt.Sprintf("frames in flight %d: want 1 to 64", c.FramesInFlight))

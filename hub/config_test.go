@@ -25,6 +25,7 @@ func TestConfigEnvThenFlags(t *testing.T) {
 		"HUB_LISTEN": "127.0.0.1:9000", "NATS_URL": "nats://a:4222,nats://b:4222", "HUB_FRAME_TIMEOUT": "750ms",
 		"HUB_MAX_FRAME_BYTES": "512KiB", "HUB_ALLOWED_ORIGINS": "https://a.example, https://b.example", "HUB_RECORD": "true",
 		"HUB_PUBLIC_ORIGIN": "https://cam.example", "HUB_TRUSTED_PROXY_HEADER": "X-Forwarded-For", "HUB_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.7",
+		"HUB_DISPATCH_WAIT": "100ms",
 	})
 	c, err := ParseConfig([]string{"-frames-in-flight", "4", "-listen", ":7000"}, e, io.Discard)
 	if err != nil {
@@ -34,7 +35,8 @@ func TestConfigEnvThenFlags(t *testing.T) {
 		t.Fatalf("flags did not override: %+v", c)
 	}
 	if c.Embedded() || c.FrameTimeout != 750*time.Millisecond || c.MaxFrameBytes != 512<<10 || len(c.AllowedOrigins) != 2 || !c.Record ||
-		len(c.PublicOrigins) != 1 || c.TrustedProxyHeader != "X-Forwarded-For" || len(c.TrustedProxies) != 2 || c.TrustedProxies[1].Bits() != 32 {
+		len(c.PublicOrigins) != 1 || c.TrustedProxyHeader != "X-Forwarded-For" || len(c.TrustedProxies) != 2 || c.TrustedProxies[1].Bits() != 32 ||
+		c.DispatchWait != 100*time.Millisecond {
 		t.Fatalf("environment not applied: %+v", c)
 	}
 }
@@ -47,6 +49,7 @@ func TestConfigRejectsBadValuesClearly(t *testing.T) {
 	}{
 		"env duration":       {map[string]string{"HUB_FRAME_TIMEOUT": "soon"}, nil, `HUB_FRAME_TIMEOUT="soon"`},
 		"in flight":          {nil, []string{"-frames-in-flight", "0"}, "frames in flight 0"},
+		"dispatch wait":      {nil, []string{"-dispatch-wait", "0s"}, "dispatch wait 0s"},
 		"nats url":           {map[string]string{"NATS_URL": "localhost"}, nil, `NATS URL "localhost"`},
 		"origin":             {nil, []string{"-allowed-origins", "cam.example"}, `allowed origin "cam.example"`},
 		"frame size":         {nil, []string{"-max-frame-bytes", "lots"}, "max frame bytes"},

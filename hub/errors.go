@@ -29,6 +29,8 @@ func codeOf(err error) string {
 	case errors.Is(err, ErrUnavailable), errors.Is(err, nats.ErrNoResponders), errors.Is(err, nats.ErrConnectionClosed),
 		errors.Is(err, nats.ErrConnectionReconnecting), errors.Is(err, nats.ErrReconnectBufExceeded), errors.Is(err, nats.ErrDisconnected):
 		return contract.CodeUnavailable
+	case errors.Is(err, ErrOverloaded):
+		return contract.CodeRateLimited
 	case errors.Is(err, ErrUnknownSession):
 		return contract.CodeUnknownSession
 	default:

@@ -34,6 +34,8 @@ type Hub struct {
 	app     *fiber.App
 	origins atomic.Pointer[originPolicy] // set by Serve, from its listener
 	clients *clientLimits
+	// dispatch sends frames to workers with room, or sheds them (dispatch.go).
+	dispatch *dispatcher
 
 	mu           sync.Mutex
 	sessions     map[*session]struct{}
@@ -75,6 +77,7 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 	}
 	h.broker = broker
 	h.resume = &resumeTokens{nc: broker.nc}
+	h.dispatch = newDispatcher(broker.Request, broker.PingWorkers, cfg.DispatchWait)
 	if err := h.checkPayloadLimit(broker); err != nil {
 		_ = broker.Close()
 		h.shutdownEmbedded()

@@ -47,6 +47,7 @@ type Metrics struct {
 	FramesReceived    prometheus.Counter
 	Results           prometheus.Counter
 	Dropped           prometheus.Counter
+	Shed              prometheus.Counter
 	SlowClientsClosed prometheus.Counter
 	APIRequests       prometheus.Counter
 	// NATSPermissionViolations counts publishes and subscribes of this hub's
@@ -85,6 +86,7 @@ func NewMetrics() *Metrics {
 		FramesReceived:    f.counter("hub_frames_received_total", "Frames received from clients."),
 		Results:           f.counter("hub_results_total", "Results returned to clients."),
 		Dropped:           f.counter("hub_frames_dropped_total", "Frames answered dropped because a newer frame superseded them."),
+		Shed:              f.counter("hub_frames_shed_total", "Frames answered dropped (overloaded) because every worker stayed full."),
 		SlowClientsClosed: f.counter("hub_slow_clients_closed_total", "Connections closed because the client did not read."),
 		APIRequests:       f.counter("hub_api_requests_total", "POST /api/v1/analyze requests."),
 		NATSPermissionViolations: f.counter("hub_nats_permission_violations_total",

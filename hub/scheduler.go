@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -144,6 +145,12 @@ func (fs *frameScheduler) classify(f *liveFrame) {
 	if err != nil {
 		if fs.ctx.Err() != nil {
 			f.span.abandon() // the session ended; nobody is left to answer
+			return
+		}
+		if errors.Is(err, ErrOverloaded) {
+			fs.metrics.Shed.Inc()
+			fs.end(f, OutcomeDropped, "")
+			fs.send(encodeDropped(f.req.Seq, contract.DroppedOverloaded))
 			return
 		}
 		code := codeOf(err)

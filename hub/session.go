@@ -60,7 +60,7 @@ func newSession(h *Hub, conn *websocket.Conn, id, watching string) *session {
 	fps := h.cfg.SessionFPS
 	s.frames = newFrameScheduler(schedulerDeps{
 		session:  id,
-		request:  h.broker.Request,
+		request:  h.dispatch.Request,
 		metrics:  h.metrics,
 		log:      s.log,
 		send:     s.enqueue,

@@ -80,11 +80,12 @@ async def serve(cfg: Config, backend: Backend) -> int:
             Worker(cfg, nc, backend, batcher, decoder, decode_pool, metrics, tracing.tracer))
         await nc.flush()
         log_fields(log, logging.INFO, "ready", subject=FRAMES_WILDCARD, queue=cfg.queue_group,
-                   backend=backend.kind, batch_max=cfg.batch_max, server=server_address(nc))
+                   backend=backend.kind, batch_max=cfg.batch_max, capacity=cfg.held_max,
+                   server=server_address(nc))
         await stop.wait()
         log.info("stopping: draining")
     log_fields(log, logging.INFO, "stopped", answered=worker.answered, errors=worker.errors,
-               batches=batcher.batches,
+               expired=worker.expired, full=worker.full_count, batches=batcher.batches,
                permission_violations=connection.permission_violations)
     return EXIT_FAILED if connection.failed else EXIT_OK
 

@@ -20,6 +20,10 @@ SPAN_BATCH = "batch"
 ATTR_BATCH_SIZE = "batch.size"
 
 
+class Expired(Exception):
+    """The frame's deadline passed before its batch ran: it was not inferred."""
+
+
 @dataclass(frozen=True)
 class BatchOutput:
     probs: np.ndarray  # this frame's row of class probabilities
@@ -38,18 +42,24 @@ class BatchOutput:
 
 @dataclass
 class _Item:
+    """One waiting frame."""
     image: np.ndarray
+    deadline: float | None  # Unix seconds; None: it never expires
     future: "asyncio.Future[BatchOutput]"
     submitted_ns: int
     link: SpanContext | None  # the frame's span, linked from the batch span
 
 
 class Batcher:
-    """Collects frames for up to `wait_ms` (or until `batch_max` are waiting), runs
-    `predict` on them in a single-thread executor (the model is never used from two
-    threads), and hands each caller its own row. While a batch runs, the next one
-    collects, so under load batches grow by themselves and a lone frame waits at
-    most `wait_ms`.
+    """Runs `predict` in a single-thread executor (the model is never used from two
+    threads) on the frames waiting when the model is free, up to `batch_max` of them,
+    and hands each caller its own row. With nothing queued a frame goes straight to
+    the model; while a batch runs the next one collects, so under load batches grow
+    by themselves. `wait_ms` > 0 makes a batch wait that long for more frames (more
+    throughput for models that gain from batching, at that much latency).
+
+    A frame whose deadline has passed when its batch is formed is not inferred: its
+    caller gets `Expired`, and `expired` counts it.
 
     Each model call is a `batch` span (its own trace, linked to the span of each
     frame in it) and is counted in `metrics` (batch size, inference time, each frame's
@@ -70,6 +80,7 @@ class Batcher:
         self._running: list[_Item] = []
         self.batches = 0
         self.frames = 0
+        self.expired = 0
 
     async def __aenter__(self) -> "Batcher":
         self.start()
@@ -82,13 +93,15 @@ class Batcher:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="batcher")
 
-    async def submit(self, image: np.ndarray, link: SpanContext | None = None) -> BatchOutput:
+    async def submit(self, image: np.ndarray, link: SpanContext | None = None,
+                     deadline: float | None = None) -> BatchOutput:
         """Classify one preprocessed image; returns when its batch is done. `link`: the
-        frame's span, which the batch span links to."""
+        frame's span, which the batch span links to. Raises `Expired` when `deadline`
+        (Unix seconds) passes before its batch runs."""
         if self._task is None or self._task.done():
             raise RuntimeError("batcher is not running")
         fut: asyncio.Future[BatchOutput] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Item(image, fut, time.time_ns(), link))
+        self._queue.put_nowait(_Item(image, deadline, fut, time.time_ns(), link))
         return await fut
 
     async def close(self) -> None:
@@ -117,6 +130,8 @@ class Batcher:
             if not self._queue.empty():
                 items.append(self._queue.get_nowait())
                 continue
+            if self._wait_s <= 0:
+                break  # nothing else waiting: go now
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break
@@ -135,13 +150,28 @@ class Batcher:
         return self._tracer.start_span(SPAN_BATCH, context=Context(), links=links,
                                        attributes={ATTR_BATCH_SIZE: len(items)})
 
+    def _live(self, items: list[_Item]) -> list[_Item]:
+        """The items still worth a model call: not cancelled, not expired."""
+        now = time.time()
+        live = []
+        for item in items:
+            if item.future.done():
+                continue  # the caller gave up (cancelled)
+            if item.deadline is not None and now >= item.deadline:
+                self.expired += 1
+                item.future.set_exception(Expired())
+                continue
+            live.append(item)
+        return live
+
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            items = [item for item in await self._collect() if not item.future.done()]
+            items = self._live(await self._collect())
             if not items:
-                continue  # every caller gave up (cancelled) while waiting
-            batch = np.stack([item.image for item in items])
+                continue  # every caller gave up or expired while waiting
+            batch = (items[0].image[None] if len(items) == 1
+                     else np.stack([item.image for item in items]))
             span = self._batch_span(items)
             started_ns = time.time_ns()
             start = time.perf_counter()

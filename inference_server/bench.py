@@ -296,6 +296,32 @@ def model_label(spec: str) -> str:
     return spec
 
 
+def print_json(spec: str, threads: int, images: np.ndarray, decoder: Decoder,
+               args: argparse.Namespace) -> int:
+    """The bare model's figures the end-to-end benchmarks compare the system with."""
+    import json
+
+    backend = load_backend(spec, None, threads)
+    try:
+        if args.frame is not None:
+            images = decoder.decode(args.frame.read_bytes())[None]
+        one, batched = bench_model(model_label(spec), backend, images, [1, args.batch],
+                                   args.repeats, args.min_time)
+    finally:
+        backend.close()
+    decode_ms = 0.0
+    if args.frame is not None:
+        data = args.frame.read_bytes()
+        decode_ms = 1000 * best_seconds(lambda: decoder.decode(data), args.repeats,
+                                        args.min_time / 2)
+    print(json.dumps({
+        "batch1_ms": one.ms_per_call, "batched_images_s": batched.images_per_s,
+        "batched_size": batched.batch, "decode_page_ms": decode_ms, "threads": threads,
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+    }))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m inference_server.bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -311,6 +337,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--worker-concurrency", type=int, default=16)
     p.add_argument("--jpeg-quality", type=int, action="append", default=[],
                    help="quality of the 640x480 test JPEG (repeatable; default 80 and 92)")
+    p.add_argument("--json", action="store_true",
+                   help="only the first model: print its batch-1 and batched figures and the "
+                        "decode of --frame as one JSON object (for the end-to-end benchmarks)")
+    p.add_argument("--frame", type=Path, help="an encoded frame to time the decode of (--json)")
     args = p.parse_args(argv)
     models = args.model or [
         f"tflite:{shared_testdata() / 'models' / 'mobilenet_v2_1.0_224_quant.tflite'}"]
@@ -325,6 +355,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = ["cat.bmp", "parrot.jpg", "grace_hopper.bmp", "bird.bmp", "cat_720p.jpg",
              "sunflower.bmp", "dragonfly.bmp"]
     images = np.stack([decoder.decode((photos / n).read_bytes()) for n in names])
+
+    if args.json:
+        return print_json(models[0], threads, images, decoder, args)
 
     rows: list[Row] = []
     notes: list[str] = []

@@ -30,7 +30,8 @@ class Config:
     labels: str | None = None
     top_k: int = 3
     batch_max: int = 8
-    batch_wait_ms: float = 3.0
+    batch_wait_ms: float = 0.0  # no wait: a lone frame goes straight to the model
+    capacity: int = 0  # frames held at once; 0 = two batches (one computing, one waiting)
     max_image_bytes: int = 8 * MIB
     max_pixels: int = 40_000_000
     name: str = ""
@@ -94,6 +95,18 @@ class Config:
         else:
             what = "none"
         return what + (", TLS" if self.uses_tls else "")
+
+    @property
+    def held_max(self) -> int:
+        """Frames the worker holds at once before it leaves the queue group."""
+        return self.capacity if self.capacity > 0 else 2 * self.batch_max
+
+    @property
+    def rejoin_below(self) -> int:
+        """A full worker rejoins the queue group once it holds fewer than this: room
+        for about half a batch, so it leaves and rejoins once every few frames at
+        saturation rather than at every frame."""
+        return max(1, self.held_max - max(1, self.batch_max // 2))
 
     @property
     def threads(self) -> int:
@@ -175,7 +188,12 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
                    help="most frames in one model call (env BATCH_MAX)")
     p.add_argument("--batch-wait-ms", type=float,
                    default=_env_float(env, "BATCH_WAIT_MS", d.batch_wait_ms),
-                   help="how long a batch waits for more frames (env BATCH_WAIT_MS)")
+                   help="how long a batch waits for more frames; 0: none, a lone frame "
+                        "goes straight to the model (env BATCH_WAIT_MS)")
+    p.add_argument("--capacity", type=int, default=_env_int(env, "CAPACITY", d.capacity),
+                   help="frames held at once (decoding, waiting, computing); when full the "
+                        "worker leaves the queue group until it has room; 0 = 2 x batch-max "
+                        "(env CAPACITY)")
     p.add_argument("--max-image-bytes", type=int,
                    default=_env_int(env, "MAX_IMAGE_BYTES", d.max_image_bytes),
                    help="larger bodies are answered with too_large (env MAX_IMAGE_BYTES)")
@@ -221,6 +239,8 @@ def validate(cfg: Config) -> Config:
         problems.append(f"--batch-max {cfg.batch_max} must be between 1 and 256")
     if not 0 <= cfg.batch_wait_ms <= 1000:
         problems.append(f"--batch-wait-ms {cfg.batch_wait_ms} must be between 0 and 1000")
+    if not 0 <= cfg.capacity <= 4096:
+        problems.append(f"--capacity {cfg.capacity} must be 0 (2 x batch-max) to 4096")
     if cfg.max_image_bytes < 1:
         problems.append(f"--max-image-bytes {cfg.max_image_bytes} must be positive")
     if cfg.max_pixels < 1:
@@ -288,6 +308,7 @@ def load_config(argv: Sequence[str] | None = None,
         top_k=args.top_k,
         batch_max=args.batch_max,
         batch_wait_ms=args.batch_wait_ms,
+        capacity=args.capacity,
         max_image_bytes=args.max_image_bytes,
         max_pixels=args.max_pixels,
         name=args.name or default_worker_name(),

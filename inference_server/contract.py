@@ -58,8 +58,10 @@ HEADER_FRAME_SEQ = "Frame-Seq"
 HEADER_CONTENT_TYPE = "Content-Type"
 HEADER_TOP_K = "Top-K"  # labels per result, 1-10 (the session's "options")
 HEADER_TRACEPARENT = "traceparent"  # W3C trace context, passed on to the reply
+# When the hub stops waiting (Unix ms): past it, a frame is neither decoded nor inferred.
+HEADER_FRAME_DEADLINE = "Frame-Deadline"
 FRAME_HEADERS = (HEADER_SESSION_ID, HEADER_FRAME_SEQ, HEADER_CONTENT_TYPE, HEADER_TOP_K,
-                 HEADER_TRACEPARENT)
+                 HEADER_TRACEPARENT, HEADER_FRAME_DEADLINE)
 REPLY_HEADERS = (HEADER_CONTENT_TYPE, HEADER_TRACEPARENT)
 
 # --- Content types -----------------------------------------------------------------

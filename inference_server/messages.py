@@ -21,6 +21,9 @@ class FrameMeta:
     traceparent: str | None
     reply: str | None  # the inbox to respond to, None when there is none to answer
     top_k: int | None = None  # labels asked for with a Top-K header (1-10); None: the default
+    # When the hub stops waiting for the answer (Unix seconds, from the Frame-Deadline
+    # header); None: nobody set one (replays, the nats CLI), the frame never expires.
+    deadline: float | None = None
 
     @classmethod
     def parse(cls, subject: str, headers: Mapping[str, str] | None, reply: str | None,
@@ -37,6 +40,7 @@ class FrameMeta:
 
         kind, ident = contract.split_subject(subject)
         session = header(contract.HEADER_SESSION_ID) or (ident if ident is not None else kind)
+        reply = reply if is_plain_inbox(reply) else None
         return cls(
             subject=subject,
             results_subject=contract.results_subject(*contract.split_subject(target or subject)),
@@ -44,9 +48,17 @@ class FrameMeta:
             session=session,
             content_type=header(contract.HEADER_CONTENT_TYPE),
             traceparent=header(contract.HEADER_TRACEPARENT),
-            reply=reply if is_plain_inbox(reply) else None,
+            reply=reply,
             top_k=_parse_top_k(header(contract.HEADER_TOP_K)),
+            # Only a live request has someone waiting: a replayed frame keeps the
+            # deadline it was recorded with, long past.
+            deadline=(_parse_deadline(header(contract.HEADER_FRAME_DEADLINE))
+                      if reply is not None and target is None else None),
         )
+
+    def expired(self, now: float) -> bool:
+        """True once the hub has given up on this frame (`now`: Unix seconds)."""
+        return self.deadline is not None and now >= self.deadline
 
     def response_headers(self) -> dict[str, str]:
         headers = {contract.HEADER_CONTENT_TYPE: contract.CONTENT_TYPE_JSON}
@@ -70,6 +82,15 @@ def _parse_top_k(raw: str | None) -> int | None:
     except ValueError:
         return None
     return k if 1 <= k <= MAX_TOP_K else None
+
+
+def _parse_deadline(raw: str | None) -> float | None:
+    """Frame-Deadline: Unix time in milliseconds; unreadable or absent: None."""
+    try:
+        ms = int((raw or "").strip())
+    except ValueError:
+        return None
+    return ms / 1000.0 if ms > 0 else None
 
 
 def _parse_seq(raw: str | None) -> int:

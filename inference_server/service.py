@@ -8,10 +8,19 @@ of a replay arrive on subscriptions of their own (replay.py) and are not request
 the endpoint; the stats' `data` carries the worker's own counts of every frame by
 outcome, and its error count.
 
-Two things nats-py 2.16's micro API does not offer are done here, in one place: the
-handler needs the message itself (its reply subject tells a replayed frame from a live
-one, see replay.py), and stopping must drain the endpoint's subscription (answer the
-frames already received) where Service.stop only unsubscribes.
+The worker's intake (intake.py) leaves the queue group while the worker is full and
+joins it again when it has room: it drains the endpoint's subscription and has it made
+anew, while the service's ping, info and stats subscriptions stay. So a full worker
+still answers the ping (the hub sees workers, busy ones), and the endpoint's request
+count goes on across leaving and joining.
+
+Three things nats-py 2.16's micro API does not offer are done here, in one place
+(through the library's private attributes): the handler needs the message itself (its
+reply subject tells a replayed frame from a live one, see replay.py); the endpoint's
+subscription is handed to the intake, and made anew for it, to leave and join the
+queue group (Service has no pause); and stopping must not unsubscribe the endpoint,
+whose subscription the intake drains (answers the frames already received) where
+Service.stop only unsubscribes.
 """
 
 from __future__ import annotations
@@ -22,8 +31,10 @@ from typing import Awaitable, Callable, Mapping
 import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.micro.request import Request
-from nats.micro.service import EndpointConfig, EndpointStats, Service, ServiceConfig
+from nats.micro.service import (Endpoint, EndpointConfig, EndpointStats, Service,
+                                ServiceConfig)
 
 from . import contract
 
@@ -59,18 +70,33 @@ async def start_service(nc: Client, *, frames_subject: str, queue_group: str,
     return service
 
 
-async def drain_endpoints(service: Service) -> None:
-    """Stop taking requests, and run the handler for each one already received."""
-    for endpoint in service._endpoints:  # see the module docstring
-        sub = endpoint._subscription
-        if sub is not None:
-            with contextlib.suppress(nats.errors.Error, TimeoutError):
-                await sub.drain()
-    # Drained subscriptions are closed: Service.stop must not unsubscribe them again.
-    service._endpoints.clear()
+def _frames_endpoint(service: Service) -> Endpoint:
+    (endpoint,) = service._endpoints  # see the module docstring
+    return endpoint
+
+
+def frames_subscription(service: Service) -> Subscription:
+    """The frames endpoint's queue subscription, as start_service made it."""
+    sub = _frames_endpoint(service)._subscription
+    assert sub is not None, "the service is not started"
+    return sub
+
+
+async def resubscribe_frames(service: Service) -> Subscription:
+    """Join the queue group again: a new subscription for the frames endpoint (its
+    subject, queue group and handler). The previous one is the intake's, left
+    draining."""
+    endpoint = _frames_endpoint(service)
+    endpoint._subscription = None
+    await endpoint._start()
+    assert endpoint._subscription is not None
+    return endpoint._subscription
 
 
 async def stop_service(service: Service) -> None:
-    """Stop answering $SRV requests (after drain_endpoints)."""
+    """Stop answering $SRV requests (after the intake drained the frames endpoint)."""
+    # The endpoint's subscription is the intake's, drained: Service.stop must not
+    # unsubscribe it again.
+    service._endpoints.clear()
     with contextlib.suppress(nats.errors.Error, TimeoutError):
         await service.stop()

@@ -1,5 +1,6 @@
 """The NATS side: the micro service `inference` whose endpoint takes every frame (a
-queue subscription on frames.>), answer each frame; metrics and a span per frame."""
+queue subscription on frames.>, which the intake leaves while the worker is full),
+answer each frame still awaited; metrics and a span per frame."""
 
 from __future__ import annotations
 
@@ -14,22 +15,24 @@ import nats
 import numpy as np
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.micro.service import Service
 from opentelemetry.trace import (INVALID_SPAN, NoOpTracer, Span, SpanKind, Status, StatusCode,
                                  Tracer)
 
 from . import contract
 from .backends.base import Backend
-from .batcher import ATTR_BATCH_SIZE, BatchOutput, Batcher
+from .batcher import ATTR_BATCH_SIZE, BatchOutput, Batcher, Expired
 from .config import Config
 from .connection import DRAIN_TIMEOUT_S
 from .decode import Decoder, ImageError
+from .intake import Intake
 from .log import log_fields
 from .messages import FrameMeta, error_json, result_json, service_metadata
 from .metrics import OUTCOMES, Outcome, WorkerMetrics
 from .predictions import top_k
 from .replay import ReplayWatcher
-from .service import drain_endpoints, start_service, stop_service
+from .service import frames_subscription, resubscribe_frames, start_service, stop_service
 from .tracing import PROPAGATOR, extract
 
 # Span names and attributes of a frame in the worker (docs/metrics.md, "Traces").
@@ -69,16 +72,20 @@ class Worker:
         self._replays = ReplayWatcher(nc, self._replay_handler)
         self._subscriptions = contextlib.AsyncExitStack()
         self._tasks: set[asyncio.Task[None]] = set()
-        # Bounds frames held in memory at once; beyond it NATS keeps them pending.
-        self._slots = asyncio.Semaphore(max(16, cfg.batch_max * 4))
+        # What the worker holds is bounded by leaving the queue group when full: the
+        # intake drains the frames endpoint's subscription and makes it anew.
+        self._intake = Intake(self._resubscribe_frames, cfg.held_max,
+                              rejoin_below=cfg.rejoin_below)
         # Answers on one results subject leave in the order their frames arrived:
         # results subject -> future of the last frame's answer being sent.
         self._last_answer: dict[str, asyncio.Future[None]] = {}
         self.answered = 0
         self.errors = 0
+        self.expired = 0  # frames not decoded nor inferred: the hub had given up on them
 
     async def __aenter__(self) -> "Worker":
         async with contextlib.AsyncExitStack() as stack:
+            # The service answers its ping only once the frames endpoint is subscribed.
             self.service = await start_service(
                 self._nc, frames_subject=contract.FRAMES_WILDCARD,
                 queue_group=self.cfg.queue_group, on_frame=self._on_frame,
@@ -86,7 +93,8 @@ class Worker:
                 metadata=service_metadata(self.cfg.name, self.backend.kind,
                                           self.cfg.batch_max))
             stack.push_async_callback(stop_service, self.service)
-            stack.push_async_callback(self._drain_frames, self.service)
+            self._intake.start(frames_subscription(self.service))
+            stack.push_async_callback(self._drain_frames)
             await self._replays.start()
             stack.push_async_callback(self._replays.drain)
             self._subscriptions = stack.pop_all()
@@ -96,9 +104,17 @@ class Worker:
         """Stop taking frames (replayed ones first), then finish every frame taken."""
         await self._subscriptions.aclose()
 
-    async def _drain_frames(self, service: Service) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(drain_endpoints(service), DRAIN_TIMEOUT_S)
+    @property
+    def full_count(self) -> int:
+        """Times the worker left the queue group because it held all it may."""
+        return self._intake.pauses
+
+    async def _resubscribe_frames(self) -> Subscription:
+        assert self.service is not None  # the intake joins again only once started
+        return await resubscribe_frames(self.service)
+
+    async def _drain_frames(self) -> None:
+        await self._intake.close(DRAIN_TIMEOUT_S)
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=DRAIN_TIMEOUT_S)
 
@@ -119,8 +135,9 @@ class Worker:
 
     async def _take(self, msg: Msg, target: str | None) -> None:
         # nats-py runs a subscription's callbacks one after another: hand each frame
-        # to its own task so frames decode and batch together.
-        await self._slots.acquire()
+        # to its own task so frames decode and batch together. Never wait here: the
+        # frames behind this one would wait unseen (intake.py bounds what is held).
+        self._intake.taken()
         meta = FrameMeta.parse(msg.subject, msg.headers, msg.reply, target)
         loop = asyncio.get_running_loop()
         previous = self._last_answer.get(meta.results_subject)
@@ -132,10 +149,11 @@ class Worker:
 
     def _frame_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
-        self._slots.release()
+        self._intake.done()
 
     def stats(self) -> dict[str, int]:
-        """The micro service's stats data: frames answered, by outcome, and errors."""
+        """The micro service's stats data: frames taken, by outcome (expired ones are not
+        answered), and errors (every outcome but a result)."""
         counts = {outcome: self.metrics.counted(outcome) for outcome in OUTCOMES}
         return {"frames": sum(counts.values()), **counts,
                 "errors": counts["refused"] + counts["expired"] + counts["failed"]}
@@ -174,23 +192,30 @@ class Worker:
                 span.set_status(Status(StatusCode.ERROR, code))
         if previous is not None:
             await asyncio.shield(previous)  # keep answers on a subject in order
-        await self._answer(meta, body, span)
+        if body is not None:
+            await self._answer(meta, body, span)
         if msg.reply and msg.reply.startswith(contract.JS_ACK_PREFIX):
             await self._ack(msg.reply)  # a replayed frame: tell JetStream it is done
 
     async def _answer_for(self, msg: Msg, meta: FrameMeta,
-                          span: Span) -> tuple[bytes, Outcome, str | None]:
-        """The answer's body, the frame's outcome and its error code (None for a result)."""
+                          span: Span) -> tuple[bytes | None, Outcome, str | None]:
+        """The answer's body, the frame's outcome and its error code (None for a result).
+
+        A frame whose deadline passed has no answer (body None): the hub has answered
+        it already and nobody waits, so it is neither decoded nor inferred (the batcher
+        checks again before the model)."""
         loop = asyncio.get_running_loop()
         try:
+            if meta.expired(time.time()):
+                raise Expired()
             image, started_ns, ended_ns = await loop.run_in_executor(
                 self._decode_pool, self._decode, msg.data)
             decode_ms = (ended_ns - started_ns) / 1e6
             self.metrics.decode.observe(decode_ms / 1000.0)
             if self._tracing:
                 self._record(SPAN_DECODE, started_ns, ended_ns)
-            out = await self._batcher.submit(image, span.get_span_context()
-                                             if self._tracing else None)
+            out = await self._batcher.submit(
+                image, span.get_span_context() if self._tracing else None, meta.deadline)
             if self._tracing:
                 self._record_batch(out)
             preds = top_k(out.probs, self.backend.labels, meta.top_k or self.cfg.top_k)
@@ -200,6 +225,10 @@ class Worker:
                        infer_ms=round(out.infer_ms, 2), batch=out.batch,
                        traceparent=meta.traceparent)
             return body, "result", None
+        except Expired:
+            self.expired += 1
+            log_fields(log, logging.DEBUG, "frame expired", subject=meta.subject, seq=meta.seq)
+            return None, "expired", None
         except ImageError as exc:
             self.errors += 1
             log_fields(log, logging.INFO, "frame refused", subject=meta.subject, seq=meta.seq,

@@ -84,11 +84,14 @@ const (
 	HeaderContentType = "Content-Type"
 	HeaderTopK        = "Top-K"
 	HeaderTraceparent = "traceparent" // W3C trace context; also the HTTP header of the analyze API
+	// HeaderFrameDeadline: when the hub stops waiting for the answer, Unix
+	// milliseconds; a worker spends no inference on a frame past it.
+	HeaderFrameDeadline = "Frame-Deadline"
 )
 
 // FrameHeaders and ReplyHeaders list the header names of each direction.
 var (
-	FrameHeaders = []string{HeaderSessionID, HeaderFrameSeq, HeaderContentType, HeaderTopK, HeaderTraceparent}
+	FrameHeaders = []string{HeaderSessionID, HeaderFrameSeq, HeaderContentType, HeaderTopK, HeaderTraceparent, HeaderFrameDeadline}
 	ReplyHeaders = []string{HeaderContentType, HeaderTraceparent}
 )
 
@@ -126,10 +129,13 @@ var MessageTypes = []string{TypeWelcome, TypeResult, TypeError, TypeDropped, Typ
 const (
 	// DroppedSuperseded: a newer frame of the session took the waiting place.
 	DroppedSuperseded = "superseded"
+	// DroppedOverloaded: every worker stayed full for as long as a frame may
+	// wait at the hub (docs/dispatch.md).
+	DroppedOverloaded = "overloaded"
 )
 
 // DroppedReasons lists every dropped reason.
-var DroppedReasons = []string{DroppedSuperseded}
+var DroppedReasons = []string{DroppedSuperseded, DroppedOverloaded}
 
 // Error codes (x-error-codes, ErrorCode).
 const (
@@ -265,7 +271,7 @@ type WorkerError struct {
 	Message string `json:"message"`
 }
 
-// Dropped answers a frame that a newer one superseded.
+// Dropped answers a frame that will not be classified: superseded or overloaded.
 type Dropped struct {
 	Type   string `json:"type"`
 	Seq    int64  `json:"seq"`

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import numpy as np
 import pytest
 
 from inference_server.backends.tflite import TfliteBackend
-from inference_server.batcher import Batcher
+from inference_server.batcher import Batcher, Expired
 
 
 class Recorder:
@@ -137,3 +138,36 @@ async def test_real_model_mixed_batch_matches_single_frames(
     for name, out, single in zip(names, outs, singles):
         np.testing.assert_allclose(out.probs, single, atol=1e-6, err_msg=name)
     assert [int(o.probs.argmax()) for o in outs] == [652, 285, 88, 285, 19, 285]
+
+
+async def test_a_lone_frame_is_not_held_for_company() -> None:
+    """With no wait configured, each frame that finds the model idle runs alone,
+    even when the next frame comes right after it."""
+    model = Recorder()
+    async with Batcher(model, batch_max=8, wait_ms=0) as batcher:
+        for v in range(3):
+            out = await batcher.submit(image(v))
+            assert out.batch == 1 and out.probs.tolist() == [v] * 4
+    assert model.sizes == [1, 1, 1]
+
+
+async def test_an_expired_frame_is_not_inferred() -> None:
+    model = Recorder()
+    model.gate.clear()
+    async with Batcher(model, batch_max=8, wait_ms=0) as batcher:
+        busy = asyncio.ensure_future(batcher.submit(image(0)))
+        while not batcher._running:
+            await asyncio.sleep(0.01)
+        # Waits behind the busy model; its deadline passes before its batch forms.
+        late = asyncio.ensure_future(batcher.submit(image(1), deadline=time.time() + 0.05))
+        fresh = asyncio.ensure_future(batcher.submit(image(2), deadline=time.time() + 60))
+        past = asyncio.ensure_future(batcher.submit(image(3), deadline=time.time() - 1))
+        await asyncio.sleep(0.1)
+        model.gate.set()
+        assert (await busy).probs.tolist()[0] == 0
+        assert (await fresh).probs.tolist()[0] == 2
+        for fut in (late, past):
+            with pytest.raises(Expired):
+                await fut
+    assert model.sizes == [1, 1]  # frames 1 and 3 never reached the model
+    assert batcher.expired == 2

@@ -16,7 +16,9 @@ def test_defaults() -> None:
     assert cfg.model == "keras"
     assert cfg.labels is None
     assert (cfg.top_k, cfg.batch_max, cfg.queue_group) == (3, 8, QUEUE_GROUP)
-    assert 0 < cfg.batch_wait_ms <= 5
+    assert cfg.batch_wait_ms == 0  # a lone frame goes straight to the model
+    assert cfg.held_max == 2 * cfg.batch_max  # one batch computing, one waiting
+    assert cfg.held_max - cfg.batch_max < cfg.rejoin_below < cfg.held_max
     assert cfg.max_image_bytes == 8 * 1024 * 1024
     assert cfg.max_pixels == 40_000_000
     assert cfg.name.startswith("worker-") and cfg.name.endswith(f"-{os.getpid()}")
@@ -34,11 +36,13 @@ def test_gpu_memory_fraction() -> None:
 def test_env_then_flags() -> None:
     env = {"NATS_URL": "nats://nats:4222", "MODEL": "tflite:/m.tflite", "LABELS": "/l.txt",
            "TOP_K": "5", "BATCH_MAX": "4", "BATCH_WAIT_MS": "2.5", "MAX_IMAGE_BYTES": "1000",
-           "MAX_PIXELS": "2000", "WORKER_NAME": "w-env", "LOG_LEVEL": "DEBUG"}
+           "MAX_PIXELS": "2000", "WORKER_NAME": "w-env", "LOG_LEVEL": "DEBUG",
+           "CAPACITY": "5"}
     cfg = load_config([], env=env)
     assert cfg == Config(nats_url="nats://nats:4222", model="tflite:/m.tflite", labels="/l.txt",
                          top_k=5, batch_max=4, batch_wait_ms=2.5, max_image_bytes=1000,
-                         max_pixels=2000, name="w-env", log_level="debug")
+                         max_pixels=2000, name="w-env", log_level="debug", capacity=5)
+    assert cfg.held_max == 5
     cfg = load_config(["--top-k", "1", "--name", "w-flag", "--model", "keras:/w.h5",
                        "--queue-group", "other", "--batch-max", "16"], env=env)
     assert (cfg.top_k, cfg.name, cfg.model, cfg.queue_group, cfg.batch_max) == (
@@ -52,6 +56,7 @@ def test_env_then_flags() -> None:
     (["--batch-wait-ms", "-1"], {}, "--batch-wait-ms"),
     (["--max-image-bytes", "0"], {}, "--max-image-bytes"),
     (["--max-pixels", "0"], {}, "--max-pixels"),
+    (["--capacity", "-1"], {}, "--capacity"),
     (["--model", "onnx:/x"], {}, "--model"),
     (["--model", "tflite:"], {}, "--model"),
     (["--nats-url", "http://localhost:4222"], {}, "--nats-url"),

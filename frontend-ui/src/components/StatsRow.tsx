@@ -58,7 +58,7 @@ export function StatsRow({ stats, showLatency = true }: { stats: StatsSnapshot; 
           hint="Median time from sending a frame to its result (last 5 s)"
         />
       ) : null}
-      <Stat label="Dropped" value={stats.dropped.toString()} testId="dropped" hint="Frames the hub skipped because a newer one superseded them" />
+      <Stat label="Dropped" value={stats.dropped.toString()} testId="dropped" hint="Frames the hub skipped: a newer one superseded them, or every worker was full" />
     </Box>
   );
 }

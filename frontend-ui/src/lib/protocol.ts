@@ -116,6 +116,7 @@ export const NO_ANSWER_CLOSE_CODE = 4000;
 /** Why a frame was answered `dropped` (schema DroppedReason). */
 export const DroppedReason = {
   superseded: 'superseded',
+  overloaded: 'overloaded',
 } as const;
 
 // --- messages --------------------------------------------------------------

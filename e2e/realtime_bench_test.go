@@ -1,0 +1,98 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"strconv"
+	"testing"
+	"time"
+)
+
+// The realtime benchmarks of docs/benchmarks.md: the real hub binary, real
+// workers with the TFLite model, the page's 224×224 JPEG frames, and the
+// bare model measured in the same run as the yardstick.
+
+const (
+	loadWarmup  = 3 * time.Second
+	loadMeasure = 15 * time.Second
+)
+
+// BenchmarkOneFrameInFlight: one session, one frame in flight, one worker:
+// the latency of a frame with nothing queued, against the model's own time:
+// the bare model's batch-1 call (measured before the load), and the model
+// call each result reports (timing.infer_ms, same process, same moment:
+// the fairer yardstick on a shared machine).
+func BenchmarkOneFrameInFlight(b *testing.B) {
+	frame := pageFrame(b)
+	bare := measureBareModel(b, frame)
+	// The session's own rate limit is lifted: at one frame in flight it
+	// would otherwise answer rate_limited to every frame past 60 a second.
+	hub := startHub(b, hubOptions{extraEnv: loadGeneratorEnv("LOG_LEVEL=warn", "HUB_SESSION_FPS=100000")})
+	startWorker(b, hub.nats, "bench-worker", "--log-level", "warning")
+	hub.waitFor(b, "/readyz")
+	r := runLoad(b, hub.base, 1, 1, frame, loadWarmup, loadMeasure)
+	logLoad(b, "1 session × 1 in flight", r)
+	p50, model := ms(quantile(r.latency, 0.5)), ms(quantile(r.model, 0.5))
+	b.Logf("bare model: batch 1 %.2f ms, decode of the frame %.2f ms (%d threads, %s)", bare.Batch1MS, bare.DecodePageMS, bare.ModelThreads, bare.MachineSummary)
+	b.Logf("in the run: model call p50 %.2f ms; outside the decode and the model call p50 %.2f ms, p90 %.2f ms", model, ms(quantile(r.outside, 0.5)), ms(quantile(r.outside, 0.9)))
+	b.ReportMetric(p50, "p50-ms")
+	b.ReportMetric(ms(quantile(r.latency, 0.99)), "p99-ms")
+	b.ReportMetric(bare.Batch1MS, "bare-model-ms")
+	b.ReportMetric(p50/bare.Batch1MS, "p50/bare-model")
+	b.ReportMetric(model, "run-model-p50-ms")
+	b.ReportMetric(p50/model, "p50/run-model")
+	b.ReportMetric(ms(quantile(r.outside, 0.5)), "outside-model-p50-ms")
+	b.ReportMetric(0, "ns/op")
+}
+
+// saturationRounds: the 8- and 400-session loads alternate this many times,
+// so that a shared machine's changing load falls on both alike.
+const saturationRounds = 3
+
+// BenchmarkSaturation: two workers; 8 sessions with two frames always in
+// flight (saturated, as the page sends), and 400 sessions with one (far past
+// saturation), alternated; and the bare model's batched throughput as the
+// ceiling.
+func BenchmarkSaturation(b *testing.B) {
+	frame := pageFrame(b)
+	bare := measureBareModel(b, frame)
+	hub := startHub(b, hubOptions{extraEnv: loadGeneratorEnv("LOG_LEVEL=warn", "HUB_DISPATCH_WAIT="+envOr("BENCH_DISPATCH_WAIT", "250ms"))})
+	procs := map[string]*proc{"hub": hub.proc}
+	const workers = 2
+	for i := range workers {
+		name := "bench-worker-" + strconv.Itoa(i+1)
+		procs[name] = startWorker(b, hub.nats, name, "--log-level", "warning")
+	}
+	hub.waitFor(b, "/readyz")
+	var few, many sessionLoad
+	cpuFew, cpuMany := map[string]float64{}, map[string]float64{}
+	measure := loadMeasure / saturationRounds
+	for range saturationRounds {
+		before := cpuSeconds(b, procs)
+		few.add(runLoad(b, hub.base, 8, 2, frame, loadWarmup/2, measure))
+		mid := cpuSeconds(b, procs)
+		many.add(runLoad(b, hub.base, 400, 1, frame, loadWarmup/2, measure))
+		after := cpuSeconds(b, procs)
+		for k := range after {
+			cpuFew[k] += mid[k] - before[k]
+			cpuMany[k] += after[k] - mid[k]
+		}
+	}
+	zero := map[string]float64{}
+	logLoad(b, "8 sessions × 2 in flight", few)
+	b.Logf("CPU ms per result (warm-up included): %s", cpuPerResult(zero, cpuFew, few))
+	logLoad(b, "400 sessions × 1 in flight", many)
+	b.Logf("CPU ms per result (warm-up included): %s", cpuPerResult(zero, cpuMany, many))
+	b.Logf("bare model: %.1f images/s at batch %d (%d threads, %s)", bare.BatchedPerS, bare.BatchedSize, bare.ModelThreads, bare.MachineSummary)
+	b.ReportMetric(few.resultsPerS(), "results/s-8")
+	b.ReportMetric(many.resultsPerS(), "results/s-400")
+	b.ReportMetric(many.resultsPerS()/few.resultsPerS(), "400/8")
+	b.ReportMetric(ms(quantile(few.latency, 0.5)), "p50-ms-8")
+	b.ReportMetric(ms(quantile(few.latency, 0.99)), "p99-ms-8")
+	b.ReportMetric(ms(quantile(few.latency, 0.99))/ms(quantile(few.latency, 0.5)), "p99/p50-8")
+	b.ReportMetric(ms(quantile(many.latency, 0.5)), "p50-ms-400")
+	b.ReportMetric(ms(quantile(many.latency, 0.99)), "p99-ms-400")
+	b.ReportMetric(bare.BatchedPerS, "model-images/s")
+	b.ReportMetric(few.resultsPerS()/bare.BatchedPerS, "system/model")
+	b.ReportMetric(0, "ns/op")
+}

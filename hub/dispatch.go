@@ -1,0 +1,207 @@
+package hub
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// A worker holds at most two batches and leaves the queue group while it is
+// full (inference_server/intake.py), so NATS routes a frame only to a worker
+// that can take it now, and a request that finds every worker full gets "no
+// responders" at once. The dispatcher turns that into a short, bounded wait
+// at the hub, in arrival order, where the wait is visible: a frame waits for
+// one of this hub's frames to be answered (a worker then has room), at most
+// maxWait, then it is shed: answered at once rather than left to age
+// (docs/dispatch.md).
+
+const (
+	// dispatchProbeInterval is how often a waiting frame tries again when
+	// none of this hub's frames is at a worker (so no answer will wake it):
+	// workers may be full with other hubs' frames. A few milliseconds is
+	// short against a batch (tens of ms) and costs one tiny request.
+	dispatchProbeInterval = 5 * time.Millisecond
+	// workersSeenRecently: "no responders" while none of this hub's frames is
+	// at a worker and no worker was seen for this long asks whether any worker
+	// is there at all (workers.ping, which full workers answer too): with none,
+	// the frame is answered "unavailable" at once rather than waiting.
+	workersSeenRecently = time.Second
+)
+
+// ErrOverloaded: every worker was full for as long as a frame may wait.
+var ErrOverloaded = errors.New("every worker is full")
+
+// requestFunc sends one frame to one worker and returns its reply.
+type requestFunc func(ctx context.Context, f FrameRequest) ([]byte, error)
+
+// dispatcher sends frames to workers through request, waiting in order
+// when every worker is full.
+type dispatcher struct {
+	request requestFunc
+	ping    func(ctx context.Context) error // nil when some worker answers workers.ping
+	maxWait time.Duration
+
+	mu         sync.Mutex
+	inFlight   int        // this hub's frames at workers now
+	waiting    *list.List // of *dispatchWaiter, oldest first
+	lastSeen   time.Time  // when a worker last answered a frame of ours or a ping
+	sinceProbe int        // frames answered since the last try for more room
+	probe      *time.Timer
+}
+
+type dispatchWaiter struct {
+	turn  chan struct{} // closed when it is this frame's turn to try
+	extra bool          // its turn is a try for room beyond what was answered
+}
+
+func newDispatcher(request requestFunc, ping func(context.Context) error, maxWait time.Duration) *dispatcher {
+	return &dispatcher{request: request, ping: ping, maxWait: maxWait, waiting: list.New()}
+}
+
+// Request sends f to a worker that has room and returns its reply. When
+// every worker is full it waits its turn, at most maxWait (and never past
+// ctx), then returns ErrOverloaded, or ErrUnavailable when there seem to be
+// no workers at all.
+func (d *dispatcher) Request(ctx context.Context, f FrameRequest) ([]byte, error) {
+	waitCtx, cancel := context.WithTimeout(ctx, d.maxWait)
+	defer cancel()
+	retry := false
+	for {
+		extra, err := d.await(waitCtx, retry)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("frame %s #%d: %w", f.Session, f.Seq, ErrTimeout)
+			}
+			return nil, fmt.Errorf("frame %s #%d waited %v: %w", f.Session, f.Seq, d.maxWait, ErrOverloaded)
+		}
+		reply, err := d.request(ctx, f)
+		full := errors.Is(err, nats.ErrNoResponders)
+		if full && d.noWorkers(waitCtx) {
+			d.done(false, false, false)
+			return nil, err // codeOf: unavailable
+		}
+		d.done(full, err == nil, extra)
+		if !full {
+			return reply, err
+		}
+		retry = true // every worker is full: back to the head of the line
+	}
+}
+
+// await returns when f may be sent: at once when nobody waits, otherwise
+// when its turn comes (extra: a try for more room). retry puts it at the
+// head of the line.
+func (d *dispatcher) await(ctx context.Context, retry bool) (extra bool, err error) {
+	d.mu.Lock()
+	if d.waiting.Len() == 0 && !retry {
+		d.inFlight++
+		d.mu.Unlock()
+		return false, nil
+	}
+	w := &dispatchWaiter{turn: make(chan struct{})}
+	var e *list.Element
+	if retry {
+		e = d.waiting.PushFront(w)
+	} else {
+		e = d.waiting.PushBack(w)
+	}
+	d.armProbe()
+	d.mu.Unlock()
+	select {
+	case <-w.turn:
+		return w.extra, nil // inFlight was counted by whoever gave the turn
+	case <-ctx.Done():
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		select {
+		case <-w.turn: // given the turn as the wait ended: pass it on
+			d.inFlight--
+			d.wakeOne(w.extra)
+		default:
+			d.waiting.Remove(e)
+		}
+		return false, ctx.Err()
+	}
+}
+
+// done records the end of one attempt. full: it found every worker full;
+// ok: it was answered; extra: it was a try for more room.
+//
+// An answered frame means its worker has room again: the next frame in line
+// gets its turn (the answers clock the frames out). To find room that
+// appeared elsewhere (a new worker, another hub's frames answered), one more
+// frame tries every round of answers, and a try that succeeds starts
+// another: the frames at workers grow like TCP's slow start until a try
+// finds every worker full, and then stay there.
+func (d *dispatcher) done(full, ok, extra bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.inFlight--
+	if ok {
+		d.lastSeen = time.Now()
+	}
+	if !full {
+		d.wakeOne(false)
+		d.sinceProbe++
+		if (extra && ok) || d.sinceProbe > d.inFlight {
+			d.sinceProbe = 0
+			d.wakeOne(true)
+		}
+	}
+	d.armProbe()
+}
+
+// noWorkers: nothing of ours is at a worker, none was seen lately, and
+// none answers a ping now.
+func (d *dispatcher) noWorkers(ctx context.Context) bool {
+	d.mu.Lock()
+	seen := d.inFlight > 1 || time.Since(d.lastSeen) <= workersSeenRecently
+	d.mu.Unlock()
+	if seen {
+		return false
+	}
+	if err := d.ping(ctx); err != nil {
+		// Only a ping nobody is there to answer means no workers; one that
+		// times out has workers too busy to answer within this frame's wait.
+		return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, ErrUnavailable)
+	}
+	d.mu.Lock()
+	d.lastSeen = time.Now()
+	d.mu.Unlock()
+	return false
+}
+
+// wakeOne gives the oldest waiting frame its turn. Called with mu held.
+func (d *dispatcher) wakeOne(extra bool) {
+	front := d.waiting.Front()
+	if front == nil {
+		return
+	}
+	d.waiting.Remove(front)
+	d.inFlight++
+	w := front.Value.(*dispatchWaiter)
+	w.extra = extra
+	close(w.turn)
+}
+
+// armProbe makes sure frames that wait while none of ours is at a worker
+// still try again. Called with mu held.
+func (d *dispatcher) armProbe() {
+	if d.probe != nil || d.waiting.Len() == 0 || d.inFlight > 0 {
+		return
+	}
+	d.probe = time.AfterFunc(dispatchProbeInterval, func() {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		d.probe = nil
+		if d.inFlight == 0 {
+			d.wakeOne(false)
+		}
+		d.armProbe()
+	})
+}
