@@ -78,23 +78,39 @@ type loadResult struct {
 	p50Ms     float64
 }
 
-func summarize(b *testing.B, lat []time.Duration, elapsed time.Duration, failures int) loadResult {
-	if failures > 0 || len(lat) == 0 {
-		b.Fatalf("%d answers, %d failures", len(lat), failures)
+// answers collects the latencies of good answers and counts the others,
+// from many client goroutines.
+type answers struct {
+	mu       sync.Mutex
+	latency  []time.Duration
+	failures int
+}
+
+func (a *answers) record(ok bool, since time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if ok {
+		a.latency = append(a.latency, time.Since(since))
+	} else {
+		a.failures++
 	}
-	slices.Sort(lat)
+}
+
+func (a *answers) summarize(b *testing.B, elapsed time.Duration) loadResult {
+	if a.failures > 0 || len(a.latency) == 0 {
+		b.Fatalf("%d answers, %d failures", len(a.latency), a.failures)
+	}
+	slices.Sort(a.latency)
 	return loadResult{
-		perSecond: float64(len(lat)) / elapsed.Seconds(),
-		p50Ms:     float64(lat[len(lat)/2].Microseconds()) / 1000,
+		perSecond: float64(len(a.latency)) / elapsed.Seconds(),
+		p50Ms:     float64(a.latency[len(a.latency)/2].Microseconds()) / 1000,
 	}
 }
 
 // loadHTTP keeps `clients` requests in flight for seedLoadDuration.
 func loadHTTP(b *testing.B, url string, body []byte, clients int) loadResult {
 	client := &http.Client{Timeout: answerWait, Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
-	var mu sync.Mutex
-	var lat []time.Duration
-	failures := 0
+	var got answers
 	start := time.Now()
 	var wg sync.WaitGroup
 	for range clients {
@@ -108,34 +124,24 @@ func loadHTTP(b *testing.B, url string, body []byte, clients int) loadResult {
 					ok = ok && json.NewDecoder(resp.Body).Decode(&preds) == nil && len(preds) == 3
 					resp.Body.Close()
 				}
-				mu.Lock()
-				if ok {
-					lat = append(lat, time.Since(t0))
-				} else {
-					failures++
-				}
-				mu.Unlock()
+				got.record(ok, t0)
 			}
 		})
 	}
 	wg.Wait()
-	return summarize(b, lat, time.Since(start), failures)
+	return got.summarize(b, time.Since(start))
 }
 
 // loadWS opens `clients` sessions, each with one frame always in flight.
 func loadWS(b *testing.B, url string, frame []byte, clients int) loadResult {
-	var mu sync.Mutex
-	var lat []time.Duration
-	failures := 0
+	var got answers
 	start := time.Now()
 	var wg sync.WaitGroup
 	for range clients {
 		wg.Go(func() {
 			c, _, err := fws.DefaultDialer.Dial(url, nil)
 			if err != nil {
-				mu.Lock()
-				failures++
-				mu.Unlock()
+				got.record(false, time.Now())
 				return
 			}
 			defer c.Close()
@@ -152,13 +158,7 @@ func loadWS(b *testing.B, url string, frame []byte, clients int) loadResult {
 						err = json.Unmarshal(data, &m)
 					}
 				}
-				mu.Lock()
-				if err == nil && m.Type == contract.TypeResult {
-					lat = append(lat, time.Since(t0))
-				} else {
-					failures++
-				}
-				mu.Unlock()
+				got.record(err == nil && m.Type == contract.TypeResult, t0)
 				if err != nil {
 					return
 				}
@@ -166,7 +166,7 @@ func loadWS(b *testing.B, url string, frame []byte, clients int) loadResult {
 		})
 	}
 	wg.Wait()
-	return summarize(b, lat, time.Since(start), failures)
+	return got.summarize(b, time.Since(start))
 }
 
 // pageFrame is what the page sends: the centre square of a camera picture

@@ -21,6 +21,12 @@ import (
 func postAnalyze(t *testing.T, base, body string) (int, []byte) {
 	t.Helper()
 	resp, err := http.Post(base+"/api/v1/analyze", "application/json", strings.NewReader(body))
+	return readAnswer(t, resp, err)
+}
+
+// readAnswer is the status and body of a response, failing t on any error.
+func readAnswer(t *testing.T, resp *http.Response, err error) (int, []byte) {
+	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,15 +58,7 @@ func postHeadOfOversized(t *testing.T, base string, length int) (int, []byte) {
 		t.Fatal(err)
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, data
+	return readAnswer(t, resp, err)
 }
 
 func analyzeBody(image []byte) string {
