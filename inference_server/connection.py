@@ -5,7 +5,6 @@ permission violations, stop the worker when it closes unasked, drain it on the w
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import ssl
@@ -29,6 +28,9 @@ DRAIN_TIMEOUT_S = 30.0
 # not hammered and a fixed one is noticed within that time.
 RECONNECT_WAIT_S = 0.5
 RECONNECT_MAX_WAIT_S = 15.0
+# How long to wait for a cancelled task to end before cancelling it again: far more than
+# a task needs to unwind, far less than anyone waiting for the worker to stop notices.
+CANCEL_RETRY_S = 0.1
 # The worker's replies land on subjects only the worker role may read
 # (deploy/nats/permissions.conf, the hub's embedded server).
 INBOX_PREFIX = "_INBOX_worker"
@@ -114,9 +116,7 @@ class NatsConnection:
                            servers=self._redacted_servers(), role=ROLE)
                 self.failed = True
                 return None
-        connecting.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await connecting
+        await cancel_until_done(connecting)
         log.info("stopped before connecting to NATS")
         return None
 
@@ -175,3 +175,21 @@ def server_address(nc: Client | None) -> str | None:
     """host:port of the server `nc` is connected to, for logs."""
     url = nc.connected_url if nc is not None else None
     return f"{url.hostname}:{url.port}" if url is not None else None
+
+
+async def cancel_until_done(task: asyncio.Future[object]) -> None:
+    """Cancel `task` and wait for it to end, cancelling again while it goes on.
+
+    nats.connect retries inside asyncio.wait_for, and Python 3.11's wait_for swallows a
+    cancellation that arrives in the same loop iteration as the inner call's failure
+    (here: "connection refused"), turning it into that error, which the retry loop
+    catches. One cancel() then leaves the worker waiting for NATS for ever after
+    SIGTERM (test_sigterm_while_waiting_for_nats_exits_0 hung on a busy machine)."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=CANCEL_RETRY_S)
+    if task.cancelled() or task.exception() is not None:  # (a failure is moot now)
+        return
+    result = task.result()
+    if isinstance(result, Client):  # it connected just as it was cancelled
+        await result.close()
