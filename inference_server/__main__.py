@@ -1,27 +1,27 @@
-"""`python -m inference_server`: config -> model -> serve over NATS -> exit code."""
+"""`python -m inference_server`: config -> model -> serve over NATS -> exit code.
+
+SIGINT/SIGTERM are handled from the first thing the event loop does: before the model
+loads (in a thread, so the loop keeps listening) and before the modules that serving
+needs are imported (numpy, Pillow, nats-py, the model runtime), so a stop asked at any
+moment after start-up ends the worker cleanly, exit 0, whatever it was waiting for.
+Only light modules are imported at the top of this file for that reason.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 import sys
 import time
 import traceback
-from concurrent.futures import ThreadPoolExecutor
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-from .backends import Backend, ModelLoadError, load_backend
-from .batcher import Batcher
 from .config import Config, ConfigError, load_config
-from .connection import NatsConnection, server_address
-from .contract import FRAMES_WILDCARD
-from .decode import Decoder
 from .log import log_fields, setup_logging
-from .metrics import MetricsServer, WorkerMetrics
-from .tracing import Tracing
-from .worker import Worker
+
+if TYPE_CHECKING:
+    from .backends import Backend, ModelLoadError
 
 log = logging.getLogger("inference_server")
 
@@ -44,50 +44,56 @@ def model_error_text(cfg: Config, exc: ModelLoadError) -> str:
     )
 
 
-# Threads decoding images next to the model's own: decoding a webcam frame takes a
-# fraction of a model call, so two keep the batcher fed on a small machine.
-DECODE_THREADS = 2
+def load_model(cfg: Config) -> Backend:
+    """Load and warm up the model (runs in a thread: it imports the runtime, reads the
+    file, runs the model twice). Raises ModelLoadError."""
+    from .backends import load_backend
+
+    backend = load_backend(cfg.model, cfg.labels, cfg.threads, cfg.gpu_memory_fraction)
+    try:
+        backend.warm_up(cfg.batch_max)
+    except BaseException:
+        backend.close()
+        raise
+    return backend
 
 
-async def serve(cfg: Config, backend: Backend) -> int:
-    """Serve until SIGINT/SIGTERM, then drain: answer every frame already received."""
+async def run(cfg: Config) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    connection = NatsConnection(cfg, stop)
-    metrics = WorkerMetrics()
-    # Closed in reverse: the worker's subscriptions drain (every frame taken is
-    # answered), then the connection, the batcher, the decode threads, the metrics
-    # server, and last the tracer (exporting the spans of the frames drained).
-    async with contextlib.AsyncExitStack() as stack:
-        tracing = Tracing(cfg.tracing, cfg.otlp_protocol, cfg.name)
-        stack.callback(tracing.shutdown)
-        if cfg.metrics_addr:
-            stack.enter_context(MetricsServer(metrics, cfg.metrics_addr))
-        decode_pool = ThreadPoolExecutor(max_workers=DECODE_THREADS,
-                                         thread_name_prefix="decode")
-        stack.callback(decode_pool.shutdown, wait=True)
-        batcher = await stack.enter_async_context(
-            Batcher(backend.predict, cfg.batch_max, cfg.batch_wait_ms, metrics, tracing.tracer))
-        nc = await connection.connect()
-        if nc is None:
-            return EXIT_FAILED if connection.failed else EXIT_OK
-        stack.push_async_callback(connection.drain)
-        decoder = Decoder(size=backend.input_size, max_bytes=cfg.max_image_bytes,
-                          max_pixels=cfg.max_pixels)
-        worker = await stack.enter_async_context(
-            Worker(cfg, nc, backend, batcher, decoder, decode_pool, metrics, tracing.tracer))
-        await nc.flush()
-        log_fields(log, logging.INFO, "ready", subject=FRAMES_WILDCARD, queue=cfg.queue_group,
-                   backend=backend.kind, batch_max=cfg.batch_max, capacity=cfg.held_max,
-                   server=server_address(nc))
-        await stop.wait()
-        log.info("stopping: draining")
-    log_fields(log, logging.INFO, "stopped", answered=worker.answered, errors=worker.errors,
-               expired=worker.expired, full=worker.full_count, batches=batcher.batches,
-               permission_violations=connection.permission_violations)
-    return EXIT_FAILED if connection.failed else EXIT_OK
+    log_fields(log, logging.DEBUG, "starting: loading the model", model=cfg.model)
+    from .backends import ModelLoadError
+
+    start = time.perf_counter()
+    loading = asyncio.ensure_future(asyncio.to_thread(load_model, cfg))
+    stopped = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({loading, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    if stop.is_set() and not loading.done():
+        # A thread cannot be interrupted; loading takes seconds at most.
+        log.info("stopping: waiting for the model to finish loading")
+    try:
+        backend = await loading
+    except ModelLoadError as exc:
+        print(model_error_text(cfg, exc), file=sys.stderr)
+        if cfg.log_level == "debug":
+            traceback.print_exception(exc)
+        return EXIT_CONFIG
+    try:
+        if stop.is_set():
+            log.info("stopped before serving")
+            return EXIT_OK
+        log_fields(log, logging.INFO, "model loaded", model=cfg.model, backend=backend.kind,
+                   threads=cfg.threads,
+                   load_ms=round((time.perf_counter() - start) * 1000.0, 1))
+        from .serve import serve  # numpy, Pillow, nats-py: after the handlers are in
+
+        failed = await serve(cfg, backend, stop)
+        return EXIT_FAILED if failed else EXIT_OK
+    finally:
+        backend.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -97,22 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"inference_server: invalid configuration: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     setup_logging(cfg.log_level, cfg.name)
-    start = time.perf_counter()
-    try:
-        backend = load_backend(cfg.model, cfg.labels, cfg.threads, cfg.gpu_memory_fraction)
-        backend.warm_up(cfg.batch_max)
-    except ModelLoadError as exc:
-        print(model_error_text(cfg, exc), file=sys.stderr)
-        if cfg.log_level == "debug":
-            traceback.print_exception(exc)
-        return EXIT_CONFIG
-    log_fields(log, logging.INFO, "model loaded", model=cfg.model, backend=backend.kind,
-               threads=cfg.threads, load_ms=round((time.perf_counter() - start) * 1000.0, 1))
-    try:
-        code = asyncio.run(serve(cfg, backend))
-    finally:
-        backend.close()
-    return code
+    return asyncio.run(run(cfg))
 
 
 if __name__ == "__main__":

@@ -145,3 +145,19 @@ class WorkerProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+class BusyCpu:
+    """Processes that spin on every core while a test runs: the start-up races that a
+    busy CI machine shows, reproduced on purpose."""
+
+    def __init__(self, processes: int | None = None) -> None:
+        n = processes or os.cpu_count() or 2
+        self.procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+                      for _ in range(n)]
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.kill()
+        for proc in self.procs:
+            proc.wait()

@@ -7,13 +7,14 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import nats
 import pytest
 
 from inference_server import contract as c
 
-from .procs import REPO_ROOT, NatsServer, WorkerProcess, free_port
+from .procs import REPO_ROOT, BusyCpu, NatsServer, WorkerProcess, free_port
 
 FIX = "MODEL=tflite:<path to a MobileNetV2 .tflite>"
 
@@ -63,6 +64,41 @@ def test_sigterm_while_waiting_for_nats_exits_0(quant_model_path: Path, tmp_path
         proc.wait_for_log('"model loaded"')
         proc.terminate()
         assert proc.wait() == 0, proc.output()
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def busy_cpu() -> Iterator[BusyCpu]:
+    busy = BusyCpu()
+    try:
+        yield busy
+    finally:
+        busy.stop()
+
+
+# The moment SIGTERM arrives, by the log line it follows: as soon as the signal handlers
+# are in (debug; the model loads in a thread meanwhile), and once the model is loaded
+# (the worker waits for a NATS server that is not there).
+STOP_MOMENTS = ['"starting: loading the model"', '"model loaded"']
+
+
+@pytest.mark.parametrize("after", STOP_MOMENTS)
+@pytest.mark.parametrize("attempt", range(3))
+def test_sigterm_at_start_up_exits_0_with_the_cpu_busy(quant_model_path: Path, tmp_path: Path,
+                                                       busy_cpu: BusyCpu, after: str,
+                                                       attempt: int) -> None:
+    proc = WorkerProcess(tmp_path, f"w-busy{attempt}", "--model", f"tflite:{quant_model_path}",
+                         "--nats-url", f"nats://127.0.0.1:{free_port()}",
+                         "--log-level", "debug")
+    try:
+        proc.wait_for_log(after, deadline_s=120)
+        proc.terminate()
+        assert proc.wait(120) == 0, proc.output()
+        out = proc.output()
+        assert ('"stopped before serving"' in out
+                or '"stopped before connecting to NATS"' in out), out
+        assert "Traceback" not in out
     finally:
         proc.stop()
 

@@ -1,0 +1,65 @@
+"""Serving: the tracer, the metrics server, the decode threads, the batcher, the NATS
+connection and the Worker, owned by one AsyncExitStack, until the stop event; then
+drain (every frame taken is answered)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from .backends import Backend
+from .batcher import Batcher
+from .config import Config
+from .connection import NatsConnection, server_address
+from .contract import FRAMES_WILDCARD
+from .decode import Decoder
+from .log import log_fields
+from .metrics import MetricsServer, WorkerMetrics
+from .tracing import Tracing
+from .worker import Worker
+
+log = logging.getLogger("inference_server")
+
+# Threads decoding images next to the model's own: decoding a webcam frame takes a
+# fraction of a model call, so two keep the batcher fed on a small machine.
+DECODE_THREADS = 2
+
+
+async def serve(cfg: Config, backend: Backend, stop: asyncio.Event) -> bool:
+    """Serve until `stop` is set, then drain: answer every frame already received.
+    True when it ended because the NATS connection failed (or never opened)."""
+    connection = NatsConnection(cfg, stop)
+    metrics = WorkerMetrics()
+    # Closed in reverse: the worker's subscriptions drain (every frame taken is
+    # answered), then the connection, the batcher, the decode threads, the metrics
+    # server, and last the tracer (exporting the spans of the frames drained).
+    async with contextlib.AsyncExitStack() as stack:
+        tracing = Tracing(cfg.tracing, cfg.otlp_protocol, cfg.name)
+        stack.callback(tracing.shutdown)
+        if cfg.metrics_addr:
+            stack.enter_context(MetricsServer(metrics, cfg.metrics_addr))
+        decode_pool = ThreadPoolExecutor(max_workers=DECODE_THREADS,
+                                         thread_name_prefix="decode")
+        stack.callback(decode_pool.shutdown, wait=True)
+        batcher = await stack.enter_async_context(
+            Batcher(backend.predict, cfg.batch_max, cfg.batch_wait_ms, metrics, tracing.tracer))
+        nc = await connection.connect()
+        if nc is None:
+            return connection.failed
+        stack.push_async_callback(connection.drain)
+        decoder = Decoder(size=backend.input_size, max_bytes=cfg.max_image_bytes,
+                          max_pixels=cfg.max_pixels)
+        worker = await stack.enter_async_context(
+            Worker(cfg, nc, backend, batcher, decoder, decode_pool, metrics, tracing.tracer))
+        await nc.flush()
+        log_fields(log, logging.INFO, "ready", subject=FRAMES_WILDCARD, queue=cfg.queue_group,
+                   backend=backend.kind, batch_max=cfg.batch_max, capacity=cfg.held_max,
+                   server=server_address(nc))
+        await stop.wait()
+        log.info("stopping: draining")
+    log_fields(log, logging.INFO, "stopped", answered=worker.answered, errors=worker.errors,
+               expired=worker.expired, full=worker.full_count, batches=batcher.batches,
+               permission_violations=connection.permission_violations)
+    return connection.failed
