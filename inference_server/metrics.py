@@ -17,10 +17,11 @@ from .log import log_fields
 
 log = logging.getLogger("inference_server.metrics")
 
-# What became of a frame: a result, refused (the image could not be classified),
-# expired (its deadline passed before inference), failed (the model or a bug).
-Outcome = Literal["result", "refused", "expired", "failed"]
-OUTCOMES: tuple[Outcome, ...] = ("result", "refused", "expired", "failed")
+# What became of a frame: a result, refused (the image could not be classified), shed
+# (its session was over its share: rate_limited, not decoded), expired (its deadline
+# passed before inference), failed (the model or a bug).
+Outcome = Literal["result", "refused", "shed", "expired", "failed"]
+OUTCOMES: tuple[Outcome, ...] = ("result", "refused", "shed", "expired", "failed")
 
 # Seconds: a decode of a webcam JPEG takes ~1-5 ms, a MobileNetV2 batch 5-200 ms on
 # CPU; the top buckets catch decode bombs and overloaded workers.

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from concurrent.futures import ThreadPoolExecutor
 
 from .backends import Backend
 from .batcher import Batcher
@@ -15,6 +14,7 @@ from .config import Config
 from .connection import NatsConnection, server_address
 from .contract import FRAMES_WILDCARD
 from .decode import Decoder
+from .decoding import DecodeService
 from .log import log_fields
 from .metrics import MetricsServer, WorkerMetrics
 from .tracing import Tracing
@@ -40,19 +40,17 @@ async def serve(cfg: Config, backend: Backend, stop: asyncio.Event) -> bool:
         stack.callback(tracing.shutdown)
         if cfg.metrics_addr:
             stack.enter_context(MetricsServer(metrics, cfg.metrics_addr))
-        decode_pool = ThreadPoolExecutor(max_workers=DECODE_THREADS,
-                                         thread_name_prefix="decode")
-        stack.callback(decode_pool.shutdown, wait=True)
+        decoder = Decoder(size=backend.input_size, max_bytes=cfg.max_image_bytes,
+                          max_pixels=cfg.max_pixels)
+        decoding = await stack.enter_async_context(DecodeService(decoder, DECODE_THREADS))
         batcher = await stack.enter_async_context(
             Batcher(backend.predict, cfg.batch_max, cfg.batch_wait_ms, metrics, tracing.tracer))
         nc = await connection.connect()
         if nc is None:
             return connection.failed
         stack.push_async_callback(connection.drain)
-        decoder = Decoder(size=backend.input_size, max_bytes=cfg.max_image_bytes,
-                          max_pixels=cfg.max_pixels)
         worker = await stack.enter_async_context(
-            Worker(cfg, nc, backend, batcher, decoder, decode_pool, metrics, tracing.tracer))
+            Worker(cfg, nc, backend, batcher, decoding, metrics, tracing.tracer))
         await nc.flush()
         log_fields(log, logging.INFO, "ready", subject=FRAMES_WILDCARD, queue=cfg.queue_group,
                    backend=backend.kind, batch_max=cfg.batch_max, capacity=cfg.held_max,

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
-from concurrent.futures import Executor
 from typing import Awaitable, Callable
 
 import nats
-import numpy as np
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -25,7 +24,9 @@ from .backends.base import Backend
 from .batcher import ATTR_BATCH_SIZE, BatchOutput, Batcher, Expired
 from .config import Config
 from .connection import DRAIN_TIMEOUT_S
-from .decode import Decoder, ImageError
+from .decode import ImageError
+from .decoding import DecodeService
+from .fairness import FairShare
 from .intake import Intake
 from .log import log_fields
 from .messages import FrameMeta, error_json, result_json, service_metadata
@@ -49,6 +50,9 @@ ATTR_ERROR_TYPE = "error.type"
 
 log = logging.getLogger("inference_server.worker")
 
+# A frame's answer, given its span: (body or None when nobody waits, outcome, code).
+Answer = Callable[[Span], Awaitable[tuple[bytes | None, Outcome, str | None]]]
+
 
 class Worker:
     """Answers frames and pings on a connected client. Its parts are made and closed
@@ -56,8 +60,8 @@ class Worker:
     and answers every frame already taken."""
 
     def __init__(self, cfg: Config, nc: Client, backend: Backend, batcher: Batcher,
-                 decoder: Decoder, decode_pool: Executor,
-                 metrics: WorkerMetrics | None = None, tracer: Tracer | None = None) -> None:
+                 decoding: DecodeService, metrics: WorkerMetrics | None = None,
+                 tracer: Tracer | None = None) -> None:
         self.cfg = cfg
         self.metrics = metrics or WorkerMetrics()
         self._tracer = tracer or NoOpTracer()
@@ -67,11 +71,11 @@ class Worker:
         self.backend = backend
         self._nc = nc
         self._batcher = batcher
-        self._decoder = decoder
-        self._decode_pool = decode_pool
+        self._decoding = decoding
         self._replays = ReplayWatcher(nc, self._replay_handler)
         self._subscriptions = contextlib.AsyncExitStack()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._fair = FairShare()
         # What the worker holds is bounded by leaving the queue group when full: the
         # intake drains the frames endpoint's subscription and makes it anew.
         self._intake = Intake(self._resubscribe_frames, cfg.held_max,
@@ -137,18 +141,28 @@ class Worker:
         # nats-py runs a subscription's callbacks one after another: hand each frame
         # to its own task so frames decode and batch together. Never wait here: the
         # frames behind this one would wait unseen (intake.py bounds what is held).
-        self._intake.taken()
         meta = FrameMeta.parse(msg.subject, msg.headers, msg.reply, target)
+        # Replays are started by the operator, not a client: not rationed.
+        reason, started = self._fair.admit(meta.session) if target is None else (None, False)
+        answer: Answer
+        if reason is None:
+            self._intake.taken()  # only frames to decode count as held
+            answer = functools.partial(self._answer_for, msg, meta, target is None)
+        else:  # answered at once; its bytes are not kept
+            answer = functools.partial(self._shed, meta, reason, started, len(msg.data))
+        ack = msg.reply if msg.reply and msg.reply.startswith(contract.JS_ACK_PREFIX) else None
         loop = asyncio.get_running_loop()
         previous = self._last_answer.get(meta.results_subject)
         mine: asyncio.Future[None] = loop.create_future()
         self._last_answer[meta.results_subject] = mine
-        task = loop.create_task(self._handle_frame(msg, meta, previous, mine))
+        task = loop.create_task(self._handle_frame(answer, msg.headers, ack, meta, previous,
+                                                   mine))
         self._tasks.add(task)
-        task.add_done_callback(self._frame_done)
+        task.add_done_callback(self._tasks.discard)
+        if reason is None:
+            task.add_done_callback(self._frame_done)
 
     def _frame_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
         self._intake.done()
 
     def stats(self) -> dict[str, int]:
@@ -156,34 +170,36 @@ class Worker:
         answered), and errors (every outcome but a result)."""
         counts = {outcome: self.metrics.counted(outcome) for outcome in OUTCOMES}
         return {"frames": sum(counts.values()), **counts,
-                "errors": counts["refused"] + counts["expired"] + counts["failed"]}
+                "errors": counts["refused"] + counts["shed"] + counts["expired"]
+                + counts["failed"]}
 
     # --- one frame ------------------------------------------------------------------
 
-    async def _handle_frame(self, msg: Msg, meta: FrameMeta,
+    async def _handle_frame(self, answer: Answer, headers: dict[str, str] | None,
+                            ack: str | None, meta: FrameMeta,
                             previous: asyncio.Future[None] | None,
                             mine: asyncio.Future[None]) -> None:
         try:
             if not self._tracing:
-                await self._frame(msg, meta, previous, INVALID_SPAN)
+                await self._frame(answer, ack, meta, previous, INVALID_SPAN)
                 return
             # The hub's request span (traceparent) is the parent of the worker's frame span.
             with self._tracer.start_as_current_span(
-                    SPAN_FRAME, context=extract(msg.headers), kind=SpanKind.SERVER) as span:
+                    SPAN_FRAME, context=extract(headers), kind=SpanKind.SERVER) as span:
                 if span.is_recording():
                     span.set_attributes({ATTR_SESSION: meta.session, ATTR_SEQ: meta.seq,
                                          ATTR_WORKER: self.cfg.name,
                                          ATTR_DESTINATION: meta.subject})
-                await self._frame(msg, meta, previous, span)
+                await self._frame(answer, ack, meta, previous, span)
         finally:
             if not mine.done():
                 mine.set_result(None)
             if self._last_answer.get(meta.results_subject) is mine:
                 del self._last_answer[meta.results_subject]
 
-    async def _frame(self, msg: Msg, meta: FrameMeta, previous: asyncio.Future[None] | None,
-                     span: Span) -> None:
-        body, outcome, code = await self._answer_for(msg, meta, span)
+    async def _frame(self, answer: Answer, ack: str | None, meta: FrameMeta,
+                     previous: asyncio.Future[None] | None, span: Span) -> None:
+        body, outcome, code = await answer(span)
         self.metrics.count(outcome)
         if span.is_recording():
             span.set_attribute(ATTR_OUTCOME, outcome)
@@ -194,28 +210,41 @@ class Worker:
             await asyncio.shield(previous)  # keep answers on a subject in order
         if body is not None:
             await self._answer(meta, body, span)
-        if msg.reply and msg.reply.startswith(contract.JS_ACK_PREFIX):
-            await self._ack(msg.reply)  # a replayed frame: tell JetStream it is done
+        if ack is not None:
+            await self._ack(ack)  # a replayed frame: tell JetStream it is done
 
-    async def _answer_for(self, msg: Msg, meta: FrameMeta,
+    async def _shed(self, meta: FrameMeta, reason: str, started: bool, size: int,
+                    span: Span) -> tuple[bytes | None, Outcome, str | None]:
+        """The answer to a frame over its session's share (fairness.py)."""
+        self.errors += 1
+        log_fields(log, logging.INFO if started else logging.DEBUG, "frame shed",
+                   subject=meta.subject, session=meta.session, seq=meta.seq,
+                   code=contract.CODE_RATE_LIMITED, reason=reason, bytes=size)
+        return error_json(meta, contract.CODE_RATE_LIMITED, reason), "shed", (
+            contract.CODE_RATE_LIMITED)
+
+    async def _answer_for(self, msg: Msg, meta: FrameMeta, rationed: bool,
                           span: Span) -> tuple[bytes | None, Outcome, str | None]:
         """The answer's body, the frame's outcome and its error code (None for a result).
 
         A frame whose deadline passed has no answer (body None): the hub has answered
         it already and nobody waits, so it is neither decoded nor inferred (the batcher
         checks again before the model)."""
-        loop = asyncio.get_running_loop()
+        decode_cpu_ms = 0.0
         try:
             if meta.expired(time.time()):
                 raise Expired()
-            image, started_ns, ended_ns = await loop.run_in_executor(
-                self._decode_pool, self._decode, msg.data)
-            decode_ms = (ended_ns - started_ns) / 1e6
+            decoded = await self._decoding.decode(meta.session, msg.data, meta.deadline)
+            decode_cpu_ms = decoded.cpu_ms
+            if isinstance(decoded.image, ImageError):
+                raise decoded.image
+            decode_ms = decoded.wall_ms
             self.metrics.decode.observe(decode_ms / 1000.0)
             if self._tracing:
-                self._record(SPAN_DECODE, started_ns, ended_ns)
+                self._record(SPAN_DECODE, decoded.started_ns, decoded.ended_ns)
             out = await self._batcher.submit(
-                image, span.get_span_context() if self._tracing else None, meta.deadline)
+                decoded.image, span.get_span_context() if self._tracing else None,
+                meta.deadline)
             if self._tracing:
                 self._record_batch(out)
             preds = top_k(out.probs, self.backend.labels, meta.top_k or self.cfg.top_k)
@@ -242,6 +271,9 @@ class Worker:
                        subject=meta.subject, seq=meta.seq)
             body = error_json(meta, contract.CODE_INTERNAL, "inference failed")
             return body, "failed", contract.CODE_INTERNAL
+        finally:
+            if rationed:
+                self._fair.done(meta.session, decode_cpu_ms)
 
     def _record(self, name: str, start_ns: int, end_ns: int,
                 attributes: dict[str, int] | None = None) -> None:
@@ -258,13 +290,6 @@ class Worker:
         if not self._nc.is_closed:
             with contextlib.suppress(nats.errors.Error):
                 await self._nc.publish(ack_subject, contract.JS_ACK)
-
-    def _decode(self, data: bytes) -> tuple[np.ndarray, int, int]:
-        """Runs in the decode pool; times the decode itself (wall-clock ns, as spans
-        want), not the wait for a thread."""
-        start = time.time_ns()
-        image = self._decoder.decode(data)
-        return image, start, time.time_ns()
 
     async def _answer(self, meta: FrameMeta, body: bytes, span: Span) -> None:
         if self._nc.is_closed:

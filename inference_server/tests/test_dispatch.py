@@ -9,7 +9,6 @@ import contextlib
 import json
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from inference_server.backends.tflite import TfliteBackend
 from inference_server.batcher import Batcher
 from inference_server.config import Config
 from inference_server.decode import Decoder
+from inference_server.decoding import DecodeService
 from inference_server.service import FRAMES_ENDPOINT
 from inference_server.worker import Worker
 
@@ -78,15 +78,14 @@ async def running(server: NatsServer, model: TfliteBackend, name: str,
     config = Config(nats_url=server.url, model="tflite:test", name=name, **cfg)
     backend = GatedBackend(model)
     async with contextlib.AsyncExitStack() as stack:
-        pool = ThreadPoolExecutor(max_workers=2)
-        stack.callback(pool.shutdown, wait=True)
+        decoding = await stack.enter_async_context(DecodeService(Decoder(size=224), 2))
         batcher = await stack.enter_async_context(
             Batcher(backend.predict, config.batch_max, config.batch_wait_ms))
         conn = await nats.connect(server.url)
         stack.push_async_callback(conn.drain)
         stack.callback(backend.gate.set)  # let a held model call finish before draining
         worker = await stack.enter_async_context(
-            Worker(config, conn, backend, batcher, Decoder(size=224), pool))
+            Worker(config, conn, backend, batcher, decoding))
         await conn.flush()
         yield worker
 
@@ -214,5 +213,5 @@ async def test_a_full_worker_is_still_a_micro_service_and_counts_across_leaving(
         endpoint = await stats_of_the_one_worker(nc)
     assert worker.full_count >= 1 and worker.expired == 1
     assert endpoint["num_requests"] == 3 and endpoint["num_errors"] == 1
-    assert endpoint["data"] == {"frames": 3, "result": 2, "refused": 0, "expired": 1,
-                                "failed": 0, "errors": 1}
+    assert endpoint["data"] == {"frames": 3, "result": 2, "refused": 0, "shed": 0,
+                                "expired": 1, "failed": 0, "errors": 1}

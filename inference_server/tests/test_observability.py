@@ -139,7 +139,7 @@ async def test_frames_by_outcome_in_metrics_and_micro_stats(
         .read().decode())
     got = samples(text)
     frames = {o: got[("worker_frames_total", (("outcome", o),))] for o in OUTCOMES}
-    assert frames == {"result": 2, "refused": 1, "expired": 0, "failed": 0}
+    assert frames == {"result": 2, "refused": 1, "shed": 0, "expired": 0, "failed": 0}
     assert got[("worker_decode_seconds_count", ())] == 2  # the refused frame never decoded
     assert got[("worker_queue_wait_seconds_count", ())] == 2
     assert got[("worker_batch_size_sum", ())] == 2
@@ -152,5 +152,5 @@ async def test_frames_by_outcome_in_metrics_and_micro_stats(
         FRAMES_ENDPOINT, c.FRAMES_WILDCARD, c.QUEUE_GROUP)
     (endpoint,) = stats["endpoints"]
     assert endpoint["num_requests"] == 3 and endpoint["num_errors"] == 1
-    assert endpoint["data"] == {"frames": 3, "result": 2, "refused": 1, "expired": 0,
-                                "failed": 0, "errors": 1}
+    assert endpoint["data"] == {"frames": 3, "result": 2, "refused": 1, "shed": 0,
+                                "expired": 0, "failed": 0, "errors": 1}
