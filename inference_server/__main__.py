@@ -17,6 +17,7 @@ import time
 import traceback
 from typing import TYPE_CHECKING, Sequence
 
+from . import memory
 from .config import Config, ConfigError, load_config
 from .log import log_fields, setup_logging
 
@@ -103,6 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"inference_server: invalid configuration: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     setup_logging(cfg.log_level, cfg.name)
+    memory.keep_large_blocks_unpooled()
     return asyncio.run(run(cfg))
 
 
