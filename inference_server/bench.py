@@ -233,7 +233,7 @@ def _run_worker(spec: str, frame: bytes, frames: int, concurrency: int, batch_ma
          *labels_args(spec)],
         cwd=REPO_ROOT, stdout=worker_log, stderr=subprocess.STDOUT, env={**os.environ, **env})
     try:
-        asyncio.run(_wait_ping(url, 60))
+        asyncio.run(wait_ping(url, 60))
         cpu0: dict[str, float] = {}
 
         def mark() -> None:
@@ -270,7 +270,8 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def _wait_ping(url: str, deadline_s: float) -> None:
+async def wait_ping(url: str, deadline_s: float) -> None:
+    """Return once a worker answers on `url`'s workers.ping; RuntimeError after the deadline."""
     import nats
 
     end = time.monotonic() + deadline_s

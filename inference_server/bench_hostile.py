@@ -39,8 +39,9 @@ from types import ModuleType
 from typing import Any, Callable, Sequence
 
 from . import hostile_images, memory
+from .bench import wait_ping, webcam_jpeg
 from .contract import CONTENT_TYPE_JPEG, HEADER_CONTENT_TYPE, HEADER_SESSION_ID, KIND_CLI
-from .contract import TYPE_RESULT, WORKERS_PING_SUBJECT, frame_subject
+from .contract import TYPE_RESULT, frame_subject
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MB = 1e6
@@ -240,7 +241,7 @@ def worker_under_attack(root: Path, model: str, polite_frame: bytes, seconds: fl
             cwd=root, stdout=log, stderr=subprocess.STDOUT,
             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})})
         try:
-            asyncio.run(_wait_ping(url, 120))
+            asyncio.run(wait_ping(url, 120))
             return asyncio.run(_attack(url, worker.pid, polite_frame, bomb, seconds,
                                        attackers=attackers, bomb_fps=attack_fps, polite_fps=5,
                                        settle_s=5))
@@ -254,26 +255,6 @@ def worker_under_attack(root: Path, model: str, polite_frame: bytes, seconds: fl
             server.terminate()
             server.wait(10)
             log.close()
-
-
-async def _wait_ping(url: str, deadline_s: float) -> None:
-    import nats
-
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        try:
-            nc = await nats.connect(url, connect_timeout=1, max_reconnect_attempts=0)
-        except (OSError, nats.errors.Error, asyncio.TimeoutError):
-            await asyncio.sleep(0.1)
-            continue
-        try:
-            await nc.request(WORKERS_PING_SUBJECT, b"", timeout=1)
-            return
-        except nats.errors.Error:
-            await asyncio.sleep(0.1)
-        finally:
-            await nc.close()
-    raise RuntimeError("the worker did not answer workers.ping")
 
 
 def print_attack_table(columns: list[tuple[str, AttackResult]], seconds: float) -> None:
@@ -317,8 +298,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     print_decode_table(columns)
 
     if args.attack_seconds > 0:
-        from .bench import webcam_jpeg
-
         frame = webcam_jpeg(shared / "images" / "cat_720p.jpg", 80)
         roots = [("now", REPO_ROOT)]
         if args.baseline_root is not None:
