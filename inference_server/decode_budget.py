@@ -29,6 +29,9 @@ JPEG_REDUCED_PIXELS = 2 * MP
 # between scans (up to 6 bytes a pixel at 4:4:4, 8 for CMYK) and revisits them per scan.
 JPEG_MULTI_SCAN_PIXELS = 4 * MP
 JPEG_MULTI_SCAN_CMYK_PIXELS = 1 * MP
+# Their entropy decoding costs about 25 ms per MB of file on top (4 MP of noise in
+# 4 MB took 104 ms of CPU; in 2 MB, 67 ms).
+JPEG_MULTI_SCAN_BYTES = 2 * MIB
 # PNG inflates and unfilters every sample (30-45 ms per MB of samples here), at 16 bits
 # twice the bytes. Adam7 interlacing adds a pass over the image.
 PNG_PIXELS = 4 * MP
@@ -42,6 +45,9 @@ BMP_PIXELS = 4 * MP
 # libwebp decodes the whole canvas (RGBA) plus its own buffers: about 20 ms per
 # megapixel lossy, 40 lossless, and 10 bytes a pixel all told.
 WEBP_PIXELS = 2 * MP
+# Lossy WebP's decoding grows with the file too: 2 MP of noise took 70 ms of CPU in
+# 1 MB, 133 ms in 2.2 MB (lossless is cheaper per byte: 45 ms in 6 MB).
+WEBP_LOSSY_BYTES = 1 * MIB
 
 
 class BudgetError(ValueError):
@@ -70,6 +76,10 @@ def admit(p: Probe, size: int, max_pixels: int) -> None:
     if p.pixels > cap:
         raise BudgetError(f"{what} of {dims} is too large to decode cheaply "
                           f"(the limit is {_mp(cap)} megapixels)")
+    byte_cap = _byte_cap(p)
+    if byte_cap is not None and p.body_bytes > byte_cap:
+        raise BudgetError(f"{what} of {p.body_bytes / MIB:.1f} MiB is too large to decode "
+                          f"cheaply (the limit is {byte_cap // MIB} MiB)")
     if p.fmt == "PNG":
         sample_bytes = p.pixels * p.channels * p.bit_depth // 8
         limit = PNG_INTERLACED_SAMPLE_BYTES if p.interlaced else PNG_SAMPLE_BYTES
@@ -110,6 +120,16 @@ def _cap(p: Probe) -> tuple[int, str]:
             return PALETTE_PIXELS, f"{p.bit_depth}-bit palette BMP"
         return BMP_PIXELS, "BMP"
     return WEBP_PIXELS, "lossless WebP" if p.lossless else "WebP"
+
+
+def _byte_cap(p: Probe) -> int | None:
+    """The cap on the encoded size of `p`'s kind, where its decoding time grows with it
+    beyond what the pixel cap bounds."""
+    if p.fmt == "JPEG" and p.multi_scan:
+        return JPEG_MULTI_SCAN_BYTES
+    if p.fmt == "WEBP" and not p.lossless:
+        return WEBP_LOSSY_BYTES
+    return None
 
 
 def _name(p: Probe) -> str:

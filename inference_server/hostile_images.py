@@ -200,6 +200,13 @@ def photo_like(width: int, height: int, mode: str = "RGB", seed: int = 0) -> Ima
     return img if mode == "RGB" else img.convert(mode)
 
 
+def noise(width: int, height: int, seed: int = 0) -> Image.Image:
+    """Random pixels: the most entropy-coded data a JPEG or WebP of that size can hold,
+    which is what their decoders' time grows with."""
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
+
+
 def png16(width: int, height: int, mode: str = "RGBA") -> bytes:
     """A photo-like 16-bit PNG (RGBA or RGB; Pillow writes 16-bit colour only from
     arrays, so it is assembled here)."""
@@ -272,6 +279,15 @@ def catalogue() -> list[Hostile]:
                 accepted=True),
         Hostile("1-bit BMP 1730x1150 (2 MP)",
                 lambda: encode(photo_like(1730, 1150, "1"), "BMP"), accepted=True),
+        Hostile("progressive JPEG 2400x1660 of noise (2.0 MB)",
+                lambda: encode(noise(2400, 1660), "JPEG", quality=70, progressive=True),
+                accepted=True),
+        Hostile("progressive JPEG 2400x1660 of noise (2.8 MB)",
+                lambda: encode(noise(2400, 1660), "JPEG", quality=85, progressive=True)),
+        Hostile("lossy WebP 1730x1150 of noise (1.0 MB)",
+                lambda: encode(noise(1730, 1150), "WEBP", quality=40), accepted=True),
+        Hostile("lossy WebP 1730x1150 of noise (2.2 MB)",
+                lambda: encode(noise(1730, 1150), "WEBP", quality=100)),
         Hostile("lossy WebP 1730x1150 (2 MP)",
                 lambda: encode(photo_like(1730, 1150), "WEBP", quality=90), accepted=True),
         Hostile("lossless WebP 1730x1150 (2 MP)",

@@ -9,6 +9,7 @@ whose structure and size it has accepted.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import struct
 from dataclasses import dataclass
@@ -67,6 +68,7 @@ class Probe:
     interlaced: bool = False  # PNG Adam7
     lossless: bool = False  # WebP VP8L
     exif_bytes: int = 0  # size of the EXIF block, 0 when none
+    body_bytes: int = 0  # size of the whole encoded image
 
     @property
     def pixels(self) -> int:
@@ -93,7 +95,7 @@ def probe(data: bytes, fmt: str) -> Probe:
         raise ProbeError(f"{_NAMES[fmt]} header is truncated") from None
     if found.width < 1 or found.height < 1:
         raise ProbeError("image has no pixels")
-    return found
+    return dataclasses.replace(found, body_bytes=len(data))
 
 
 _NAMES = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WebP", "BMP": "BMP"}
