@@ -4,9 +4,10 @@ A 224x224 classification needs 150 KB of pixels. JPEG can decode at 1/2, 1/4 or 
 scale while decoding (libjpeg's DCT scaling, Pillow's `draft`), so a large JPEG costs
 little more than its file; PNG, BMP and WebP always decode at full size in Pillow, and
 a progressive (multi-scan) JPEG buffers every coefficient of the full image whatever the
-scale. Each kind gets the pixel cap that keeps its worst accepted frame under about
-100 ms and 32 MB on a small machine (measured in docs/benchmarks.md, "Hostile images");
-anything larger is refused from its header, in microseconds.
+scale. Each kind gets the pixel cap (and, where decoding time grows with the file, a
+byte cap) that keeps its worst accepted frame under 100 ms of CPU and 64 MB on a small
+machine (measured in docs/benchmarks.md, "Worker: hostile images"); anything larger is
+refused from its header, in microseconds.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from .image_probe import Probe
 MP = 1_000_000
 MIB = 1 << 20
 
-# JPEG decoded in one pass: entropy decoding still reads every block (about 6 ms per
-# megapixel here), the IDCT and the pixels are at the reduced size. 16 MP takes in a
-# 12 MP phone photo.
+# JPEG decoded in one pass: entropy decoding still reads every block, the IDCT and
+# the pixels are at the reduced size. 16 MP (a 12 MP phone photo fits) took 25 ms of
+# CPU as a 2 MB photo, 67 ms as 7.5 MB of noise.
 JPEG_SEQUENTIAL_PIXELS = 16 * MP
-# Four components (CMYK/YCCK) are decoded without chroma subsampling: about 20 ms/MP.
+# Four components (CMYK/YCCK), usually without chroma subsampling: 4 MP took 28 ms as
+# a photo, 56 ms as 6 MB of noise.
 JPEG_SEQUENTIAL_CMYK_PIXELS = 4 * MP
 # What Pillow allocates after DCT scaling (4 bytes a pixel): a long thin JPEG cannot
 # be scaled far (its short side must stay >= 224) and would still be large.
@@ -32,8 +34,8 @@ JPEG_MULTI_SCAN_CMYK_PIXELS = 1 * MP
 # Their entropy decoding costs about 25 ms per MB of file on top (4 MP of noise in
 # 4 MB took 104 ms of CPU; in 2 MB, 67 ms).
 JPEG_MULTI_SCAN_BYTES = 2 * MIB
-# PNG inflates and unfilters every sample (30-45 ms per MB of samples here), at 16 bits
-# twice the bytes. Adam7 interlacing adds a pass over the image.
+# PNG inflates and unfilters every sample (about 40 ms of CPU for 8 MiB of them here),
+# at 16 bits twice the bytes a pixel. Adam7 interlacing adds a pass over the image.
 PNG_PIXELS = 4 * MP
 PNG_SAMPLE_BYTES = 8 * MIB
 PNG_INTERLACED_SAMPLE_BYTES = 4 * MIB
