@@ -13,6 +13,7 @@ from .metrics import split_addr
 from .tracing import OTLP_PROTOCOLS, otlp_protocol, tracing_wanted
 
 from .contract import FRAMES_WILDCARD, QUEUE_GROUP
+from .fairness import DECODE_MS_PER_S, FRAMES_PER_SESSION
 
 MIB = 1024 * 1024
 VALID_SCHEMES = ("nats", "tls", "ws", "wss")
@@ -38,6 +39,10 @@ class Config:
     queue_group: str = QUEUE_GROUP
     log_level: str = "info"
     num_threads: int = 0  # 0 = pick from the number of cores
+    # Each session's share of the worker (fairness.py): decode CPU ms per second
+    # (0 = no limit) and frames in the worker at once (at least HUB_FRAMES_IN_FLIGHT).
+    session_decode_ms: float = DECODE_MS_PER_S
+    session_frames: int = FRAMES_PER_SESSION
     # GPU memory per worker process (Keras backends): 0 = take it as needed, so several
     # workers share one GPU; 0 < f <= 1 = JAX preallocates that fraction, torch is
     # capped at it. TensorFlow always grows on demand.
@@ -199,6 +204,15 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
                    help="larger bodies are answered with too_large (env MAX_IMAGE_BYTES)")
     p.add_argument("--max-pixels", type=int, default=_env_int(env, "MAX_PIXELS", d.max_pixels),
                    help="larger images (width*height) are refused (env MAX_PIXELS)")
+    p.add_argument("--session-decode-ms", type=float,
+                   default=_env_float(env, "SESSION_DECODE_MS", d.session_decode_ms),
+                   help="decode CPU ms a second one session may use; over it its frames "
+                        "get rate_limited; 0 = no limit (env SESSION_DECODE_MS)")
+    p.add_argument("--session-frames", type=int,
+                   default=_env_int(env, "SESSION_FRAMES", d.session_frames),
+                   help="frames of one session in the worker at once, more get "
+                        "rate_limited; keep >= the hub's HUB_FRAMES_IN_FLIGHT "
+                        "(env SESSION_FRAMES)")
     p.add_argument("--name", default=_env_str(env, "WORKER_NAME", None),
                    help="worker name in results and logs (env WORKER_NAME, default worker-<random>-<pid>)")
     p.add_argument("--queue-group", default=_env_str(env, "QUEUE_GROUP", d.queue_group),
@@ -245,6 +259,11 @@ def validate(cfg: Config) -> Config:
         problems.append(f"--max-image-bytes {cfg.max_image_bytes} must be positive")
     if cfg.max_pixels < 1:
         problems.append(f"--max-pixels {cfg.max_pixels} must be positive")
+    if not 0 <= cfg.session_decode_ms <= 1000:
+        problems.append(f"--session-decode-ms {cfg.session_decode_ms} must be between 0 "
+                        "(no limit) and 1000")
+    if not 1 <= cfg.session_frames <= 1024:
+        problems.append(f"--session-frames {cfg.session_frames} must be between 1 and 1024")
     if not cfg.name or any(c.isspace() for c in cfg.name):
         problems.append(f"--name {cfg.name!r} must be non-empty without spaces")
     if not cfg.queue_group or any(c.isspace() or c in ".*>" for c in cfg.queue_group):
@@ -311,6 +330,8 @@ def load_config(argv: Sequence[str] | None = None,
         capacity=args.capacity,
         max_image_bytes=args.max_image_bytes,
         max_pixels=args.max_pixels,
+        session_decode_ms=args.session_decode_ms,
+        session_frames=args.session_frames,
         name=args.name or default_worker_name(),
         queue_group=args.queue_group,
         log_level=(args.log_level or "info").lower(),

@@ -18,15 +18,17 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Callable, Generic, TypeVar
 
-# Decode CPU a session may spend, on average, per second of wall time: a fifth of a
-# core, three times what a 30 frames/s webcam needs.
+# The defaults of --session-decode-ms and --session-frames (config.py):
+# Decode CPU a session may spend, on average, per second of wall time: a tenth of a
+# core, about twice what a 30 frames/s webcam of 640x480 JPEGs needs.
 DECODE_MS_PER_S = 100.0
-# What it may spend at once after a quiet spell: a burst of large photo uploads.
-DECODE_BURST_MS = 300.0
 # Frames of one session in the worker at once (decoding, waiting for the model). The
 # hub sends at most 2 per session (HUB_FRAMES_IN_FLIGHT); more come from clients that
 # talk to NATS directly and do not wait for answers.
 FRAMES_PER_SESSION = 4
+# What a session may spend at once after a quiet spell (a burst of large photo
+# uploads): this many seconds of its rate.
+BURST_SECONDS = 3.0
 # Sessions remembered. Beyond it the least recently seen idle session is forgotten:
 # coming back it starts with a full bucket, as a new session does.
 MAX_SESSIONS = 10_000
@@ -45,7 +47,7 @@ class FairShare:
     """Per-session decode budgets. Not thread-safe: used from the event loop only."""
 
     def __init__(self, rate_ms_per_s: float = DECODE_MS_PER_S,
-                 burst_ms: float = DECODE_BURST_MS,
+                 burst_ms: float = DECODE_MS_PER_S * BURST_SECONDS,
                  frames_per_session: int = FRAMES_PER_SESSION,
                  max_sessions: int = MAX_SESSIONS,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -64,7 +66,7 @@ class FairShare:
         reason = None
         if bucket.held >= self.frames_per_session:
             reason = f"more than {self.frames_per_session} frames of the session at once"
-        elif bucket.tokens <= 0:
+        elif self.rate > 0 and bucket.tokens <= 0:  # (rate 0: no decode budget)
             reason = (f"the session used its decode time ({self.rate:g} ms a second); "
                       "frames are refused until it has some again")
         if reason is None:

@@ -52,6 +52,9 @@ async def serve(cfg: Config, backend: Backend, stop: asyncio.Event) -> bool:
         worker = await stack.enter_async_context(
             Worker(cfg, nc, backend, batcher, decoding, metrics, tracing.tracer))
         await nc.flush()
+        if cfg.session_decode_ms == 0:
+            log.warning("no decode budget per session (--session-decode-ms 0): one "
+                        "session sending costly images can take the decode threads")
         log_fields(log, logging.INFO, "ready", subject=FRAMES_WILDCARD, queue=cfg.queue_group,
                    backend=backend.kind, batch_max=cfg.batch_max, capacity=cfg.held_max,
                    server=server_address(nc))

@@ -26,7 +26,7 @@ from .config import Config
 from .connection import DRAIN_TIMEOUT_S
 from .decode import ImageError
 from .decoding import DecodeService
-from .fairness import FairShare
+from .fairness import BURST_SECONDS, FairShare
 from .intake import Intake
 from .log import log_fields
 from .messages import FrameMeta, error_json, result_json, service_metadata
@@ -75,7 +75,8 @@ class Worker:
         self._replays = ReplayWatcher(nc, self._replay_handler)
         self._subscriptions = contextlib.AsyncExitStack()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._fair = FairShare()
+        self._fair = FairShare(cfg.session_decode_ms, cfg.session_decode_ms * BURST_SECONDS,
+                               cfg.session_frames)
         # What the worker holds is bounded by leaving the queue group when full: the
         # intake drains the frames endpoint's subscription and makes it anew.
         self._intake = Intake(self._resubscribe_frames, cfg.held_max,

@@ -33,6 +33,13 @@ def test_gpu_memory_fraction() -> None:
     assert load_config(["--gpu-memory-fraction", "1"], env={}).gpu_memory_fraction == 1.0
 
 
+def test_session_shares_from_env_and_flags() -> None:
+    cfg = load_config([], env={})
+    assert (cfg.session_decode_ms, cfg.session_frames) == (100.0, 4)
+    cfg = load_config(["--session-frames", "8"], env={"SESSION_DECODE_MS": "0"})
+    assert (cfg.session_decode_ms, cfg.session_frames) == (0.0, 8)
+
+
 def test_env_then_flags() -> None:
     env = {"NATS_URL": "nats://nats:4222", "MODEL": "tflite:/m.tflite", "LABELS": "/l.txt",
            "TOP_K": "5", "BATCH_MAX": "4", "BATCH_WAIT_MS": "2.5", "MAX_IMAGE_BYTES": "1000",
@@ -57,6 +64,8 @@ def test_env_then_flags() -> None:
     (["--max-image-bytes", "0"], {}, "--max-image-bytes"),
     (["--max-pixels", "0"], {}, "--max-pixels"),
     (["--capacity", "-1"], {}, "--capacity"),
+    (["--session-decode-ms", "-1"], {}, "--session-decode-ms"),
+    ([], {"SESSION_FRAMES": "0"}, "--session-frames"),
     (["--model", "onnx:/x"], {}, "--model"),
     (["--model", "tflite:"], {}, "--model"),
     (["--nats-url", "http://localhost:4222"], {}, "--nats-url"),
