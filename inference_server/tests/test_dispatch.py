@@ -205,6 +205,7 @@ async def test_a_full_worker_is_still_a_micro_service_and_counts_across_leaving(
         assert json.loads((await first).data)["seq"] == 1
         while not worker._intake.open:
             await asyncio.sleep(0.01)
+        await worker._nc.flush()  # the server has seen it join the queue group again
         await nc.publish(SUBJECT, cat, reply=nc.new_inbox(),
                          headers=frame_headers(3, time.time() - 1))
         reply = json.loads((await nc.request(
