@@ -232,7 +232,7 @@ def _run_worker(spec: str, frame: bytes, frames: int, concurrency: int, batch_ma
          "--name", "bench-worker", "--batch-max", str(batch_max), "--log-level", "warning",
          # Room for every client's frame: a full worker leaves the queue group and a
          # client straight on NATS (no hub to wait and retry) would get no responders.
-         "--capacity", str(max(concurrency, 2 * batch_max)),
+         "--capacity", str(concurrency + 2 * batch_max),
          *labels_args(spec)],
         cwd=REPO_ROOT, stdout=worker_log, stderr=subprocess.STDOUT, env={**os.environ, **env})
     try:
