@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nkeys"
 
+	"github.com/webcamhub/webcamhub/hub/contract"
 	"github.com/webcamhub/webcamhub/internal/testkit"
 )
 
@@ -112,7 +113,7 @@ func TestHubAndWorkerWithCredsFiles(t *testing.T) {
 	hub.waitFor(t, "/readyz")
 	c, session := dialWithResumeToken(t, hub)
 	c.SendFrame(readImage(t, "parrot.jpg"))
-	if m := c.Next(); m.Type != "result" || m.Session != session || m.Top() != "macaw" {
+	if m := c.Next(); m.Type != contract.TypeResult || m.Session != session || m.Top() != "macaw" {
 		t.Fatalf("with creds files: %+v", m)
 	}
 	workerRefusedNothing(t, worker)

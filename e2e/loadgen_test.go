@@ -17,6 +17,8 @@ import (
 	"time"
 
 	fws "github.com/fasthttp/websocket"
+
+	"github.com/webcamhub/webcamhub/hub/contract"
 )
 
 // The load generator: many WebSocket sessions against the real hub binary,
@@ -43,7 +45,7 @@ type sessionLoad struct {
 }
 
 func (r sessionLoad) resultsPerS() float64 {
-	return float64(r.answers["result"]) / r.elapsed.Seconds()
+	return float64(r.answers[contract.TypeResult]) / r.elapsed.Seconds()
 }
 
 func (r sessionLoad) unanswered() int {
@@ -70,7 +72,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // never answered shows up in unanswered().
 func runLoad(t testing.TB, base string, sessions, inFlight int, frame []byte, warmup, measure time.Duration) sessionLoad {
 	t.Helper()
-	u := "ws" + strings.TrimPrefix(base, "http") + "/ws"
+	u := "ws" + strings.TrimPrefix(base, "http") + contract.WebSocketPath
 	conns := make([]*fws.Conn, sessions)
 	dialer := *fws.DefaultDialer
 	dialer.HandshakeTimeout = answerWait
@@ -140,11 +142,11 @@ func runLoad(t testing.TB, base string, sessions, inFlight int, frame []byte, wa
 					local.sent++
 					key := m.Type
 					switch m.Type {
-					case "dropped":
+					case contract.TypeDropped:
 						key += "/" + m.Reason
-					case "error":
+					case contract.TypeError:
 						key += "/" + m.Code
-					case "result":
+					case contract.TypeResult:
 						took := now.Sub(at)
 						model := time.Duration(m.Timing.InferMS * float64(time.Millisecond))
 						decode := time.Duration(m.Timing.DecodeMS * float64(time.Millisecond))
@@ -242,7 +244,7 @@ func cpuSeconds(t testing.TB, procs map[string]*proc) map[string]float64 {
 func cpuPerResult(before, after map[string]float64, r sessionLoad) string {
 	var parts []string
 	for name, a := range after {
-		parts = append(parts, fmt.Sprintf("%s %.1f", name, (a-before[name])*1000/float64(max(1, r.answers["result"]))))
+		parts = append(parts, fmt.Sprintf("%s %.1f", name, (a-before[name])*1000/float64(max(1, r.answers[contract.TypeResult]))))
 	}
 	slices.Sort(parts)
 	return strings.Join(parts, ", ")

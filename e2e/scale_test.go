@@ -108,7 +108,7 @@ func TestKilledWorkerFramesAreAnsweredAndStreamingGoesOn(t *testing.T) {
 	}
 	results := 0
 	for _, a := range answered {
-		if a == "result" {
+		if a == contract.TypeResult {
 			results++
 		}
 	}
@@ -166,7 +166,7 @@ func TestFloodingSessionDoesNotStarveAnother(t *testing.T) {
 	close(stop)
 	_ = flooder.Conn.Close()
 	counts := <-flooded
-	if counts["dropped"] == 0 || counts["result"] == 0 {
+	if counts[contract.TypeDropped] == 0 || counts[contract.TypeResult] == 0 {
 		t.Fatalf("flooder answers %v: want results and dropped frames (it sent more than its share)", counts)
 	}
 }

@@ -15,12 +15,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	fws "github.com/fasthttp/websocket"
 
 	"github.com/webcamhub/webcamhub/hub/contract"
 	"github.com/webcamhub/webcamhub/internal/testkit"
@@ -44,7 +41,6 @@ func BenchmarkSeedArchitecture(b *testing.B) {
 	hub := startHub(b, hubOptions{extraEnv: []string{"LOG_LEVEL=warn", "HUB_API_RATE=100000000", "HUB_SESSION_FPS=100000"}})
 	startWorker(b, hub.nats, "bench-keras", "--model", "keras-random", "--labels", testdata(b, "imagenet_labels.txt"))
 	hub.waitFor(b, "/readyz")
-	wsURL := "ws" + strings.TrimPrefix(hub.base, "http") + contract.WebSocketPath
 
 	type path struct {
 		name string
@@ -53,7 +49,7 @@ func BenchmarkSeedArchitecture(b *testing.B) {
 	paths := []path{
 		{"seed", func(n int) loadResult { return loadHTTP(b, seedURL, body, n) }},
 		{"api", func(n int) loadResult { return loadHTTP(b, hub.base+"/api/v1/analyze", body, n) }},
-		{"ws", func(n int) loadResult { return loadWS(b, wsURL, frame, n) }},
+		{"ws", func(n int) loadResult { return loadWS(b, hub.base, frame, n) }},
 	}
 	for _, clients := range []int{1, 8} {
 		results := map[string]loadResult{}
@@ -132,41 +128,14 @@ func loadHTTP(b *testing.B, url string, body []byte, clients int) loadResult {
 	return got.summarize(b, time.Since(start))
 }
 
-// loadWS opens `clients` sessions, each with one frame always in flight.
-func loadWS(b *testing.B, url string, frame []byte, clients int) loadResult {
-	var got answers
-	start := time.Now()
-	var wg sync.WaitGroup
-	for range clients {
-		wg.Go(func() {
-			c, _, err := fws.DefaultDialer.Dial(url, nil)
-			if err != nil {
-				got.record(false, time.Now())
-				return
-			}
-			defer c.Close()
-			_, _, _ = c.ReadMessage() // welcome
-			for time.Since(start) < seedLoadDuration {
-				t0 := time.Now()
-				err := c.WriteMessage(fws.BinaryMessage, frame)
-				var m struct{ Type string }
-				if err == nil {
-					var data []byte
-					_ = c.SetReadDeadline(time.Now().Add(answerWait))
-					_, data, err = c.ReadMessage()
-					if err == nil {
-						err = json.Unmarshal(data, &m)
-					}
-				}
-				got.record(err == nil && m.Type == contract.TypeResult, t0)
-				if err != nil {
-					return
-				}
-			}
-		})
+// loadWS runs the realtime benchmarks' load generator: `clients` sessions,
+// each with one frame always in flight, every frame answered by a result.
+func loadWS(b *testing.B, base string, frame []byte, clients int) loadResult {
+	r := runLoad(b, base, clients, 1, frame, 0, seedLoadDuration)
+	if r.unanswered() > 0 || r.answers[contract.TypeResult] != r.sent || r.sent == 0 {
+		b.Fatalf("/ws: %d frames sent, answers %v", r.sent, r.answers)
 	}
-	wg.Wait()
-	return got.summarize(b, time.Since(start))
+	return loadResult{perSecond: r.resultsPerS(), p50Ms: ms(quantile(r.latency, 0.5))}
 }
 
 // pageFrame is what the page sends: the centre square of a camera picture
