@@ -14,8 +14,6 @@ from .contract import CODE_BAD_IMAGE, CODE_TOO_LARGE
 from .decode_budget import BudgetError, admit
 from .image_probe import Probe, ProbeError, probe
 
-# Only these formats are ever handed to Pillow (it would otherwise try every plugin).
-FORMATS = ("JPEG", "PNG", "WEBP", "BMP")
 _EXIF_ORIENTATION = 0x0112
 # EXIF is parsed by Pillow in Python, entry by entry: larger blocks (possible in PNG and
 # WebP, not in JPEG whose segments stop at 64 KiB) are ignored rather than parsed.

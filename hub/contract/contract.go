@@ -197,16 +197,6 @@ func LookupError(code string) (row ErrorCode, ok bool) {
 	return ErrorCodes[len(ErrorCodes)-1], false
 }
 
-// ErrorIndex is code's position in ErrorCodes (that of CodeInternal when unknown).
-func ErrorIndex(code string) int {
-	for i, r := range ErrorCodes {
-		if r.Code == code {
-			return i
-		}
-	}
-	return len(ErrorCodes) - 1
-}
-
 // WebSocket close codes of the hub (x-close-codes). 4000–4999 is the
 // private range of RFC 6455.
 const (
