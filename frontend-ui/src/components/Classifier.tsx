@@ -8,6 +8,7 @@ import Stack from '@mui/material/Stack';
 import { ThemeProvider } from '@mui/material/styles';
 import { theme } from '../theme';
 import { WsQuery } from '../lib/protocol';
+import { HubProvider } from '../lib/hubContext';
 import { useHubSocket } from '../lib/useHubSocket';
 import { HUB_STATUS_SLOT_ID } from './Header';
 import { LiveView } from './LiveView';
@@ -41,24 +42,23 @@ export default function Classifier() {
     watch: route.mode === 'watch' ? route.id : null,
   });
 
+  // Classifier itself reads nothing from the hub: each component below
+  // selects its own slice, so results and stats ticks do not reach it.
   return (
     <ThemeProvider theme={theme}>
       <CssBaseline />
-      <HeaderSlot>
-        <ConnectionChip state={hub.connection} />
-      </HeaderSlot>
-      <Container maxWidth="lg" sx={{ py: { xs: 2, sm: 4 }, px: { xs: 1.5, sm: 3 } }}>
-        <Stack spacing={{ xs: 2, sm: 3 }}>
-          <ConnectionAlert
-            state={hub.connection}
-            retryInMs={hub.retryInMs}
-            everConnected={hub.everConnected}
-            onRetry={hub.reconnectNow}
-          />
-          {route.mode === 'watch' ? <WatchView hub={hub} watchId={route.id} /> : <LiveView hub={hub} enabled={route.mode === 'live'} />}
-          <UploadCard />
-        </Stack>
-      </Container>
+      <HubProvider hub={hub}>
+        <HeaderSlot>
+          <ConnectionChip />
+        </HeaderSlot>
+        <Container maxWidth="lg" sx={{ py: { xs: 2, sm: 4 }, px: { xs: 1.5, sm: 3 } }}>
+          <Stack spacing={{ xs: 2, sm: 3 }}>
+            <ConnectionAlert />
+            {route.mode === 'watch' ? <WatchView watchId={route.id} /> : <LiveView enabled={route.mode === 'live'} />}
+            <UploadCard />
+          </Stack>
+        </Container>
+      </HubProvider>
     </ThemeProvider>
   );
 }

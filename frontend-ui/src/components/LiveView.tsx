@@ -4,22 +4,17 @@ import Button from '@mui/material/Button';
 import Chip from '@mui/material/Chip';
 import Divider from '@mui/material/Divider';
 import FormControl from '@mui/material/FormControl';
-import IconButton from '@mui/material/IconButton';
 import InputLabel from '@mui/material/InputLabel';
-import Link from '@mui/material/Link';
 import MenuItem from '@mui/material/MenuItem';
 import Select from '@mui/material/Select';
 import Snackbar from '@mui/material/Snackbar';
 import Stack from '@mui/material/Stack';
-import Tooltip from '@mui/material/Tooltip';
 import Typography from '@mui/material/Typography';
 import PauseRounded from '@mui/icons-material/PauseRounded';
 import PlayArrowRounded from '@mui/icons-material/PlayArrowRounded';
-import ContentCopyRounded from '@mui/icons-material/ContentCopyRounded';
-import OpenInNewRounded from '@mui/icons-material/OpenInNewRounded';
 import VideocamRounded from '@mui/icons-material/VideocamRounded';
-import { watchHref as watchHrefOf } from '../lib/protocol';
-import type { HubSocket } from '../lib/useHubSocket';
+import { shallowEqual, useHubActions, useHubSelector } from '../lib/hubContext';
+import type { HubSnapshot } from '../lib/hubStore';
 import { useCamera } from '../lib/useCamera';
 import { useFrameStreamer } from '../lib/useFrameStreamer';
 import { Predictions } from './Predictions';
@@ -27,20 +22,28 @@ import { StatsRow } from './StatsRow';
 import { CameraAlert, HubErrorAlert } from './StatusAlerts';
 import { TopLabelAnnouncer } from './TopLabelAnnouncer';
 import { SectionCard, TwoColumns, fillBox } from './SectionCard';
+import { WatchLink } from './WatchLink';
+
+// LiveView holds the camera and reads only whether the hub reports an error;
+// the parts below it select what they show, so a result re-renders the
+// labels, not the video.
+
+const selectHasError = (s: HubSnapshot) => s.lastError !== null;
 
 interface Props {
-  hub: HubSocket;
   /** False while rendering on the server and before the page knows its mode. */
   enabled: boolean;
 }
 
-export function LiveView({ hub, enabled }: Props) {
+export function LiveView({ enabled }: Props) {
   const camera = useCamera(enabled);
   const [video, setVideo] = useState<HTMLVideoElement | null>(null);
   const [aspect, setAspect] = useState('4 / 3');
   const [paused, setPaused] = useState(false);
   const [copied, setCopied] = useState(false);
+  const hub = useHubActions();
   const { resetRate } = hub;
+  const hasHubError = useHubSelector(selectHasError);
 
   useEffect(() => {
     if (!video) return;
@@ -60,19 +63,7 @@ export function LiveView({ hub, enabled }: Props) {
     resetRate();
   }, [resetRate]);
 
-  const watchHref = hub.session ? watchHrefOf(hub.session) : null;
-  const copyLink = useCallback(() => {
-    if (!watchHref) return;
-    const url = new URL(watchHref, window.location.href).toString();
-    void navigator.clipboard?.writeText(url).then(
-      () => setCopied(true),
-      () => undefined,
-    );
-  }, [watchHref]);
-
-  const top = hub.lastResult?.predictions[0]?.label ?? null;
-  const stale = paused || hub.connection !== 'connected' || hub.lastError !== null;
-  const timing = hub.lastResult?.timing;
+  const onCopied = useCallback(() => setCopied(true), []);
 
   return (
     <SectionCard
@@ -121,11 +112,9 @@ export function LiveView({ hub, enabled }: Props) {
         </Stack>
       }
     >
-      <Stack spacing={1.5} sx={{ mb: hub.lastError || camera.status.kind === 'error' ? 2.5 : 0 }}>
+      <Stack spacing={1.5} sx={{ mb: hasHubError || camera.status.kind === 'error' ? 2.5 : 0 }}>
         {camera.status.kind === 'error' ? <CameraAlert problem={camera.status.problem} onRetry={camera.retry} /> : null}
-        {hub.lastError && hub.connection === 'connected' ? (
-          <HubErrorAlert error={hub.lastError} watching={false} />
-        ) : null}
+        <LiveHubError />
       </Stack>
 
       <TwoColumns>
@@ -198,52 +187,11 @@ export function LiveView({ hub, enabled }: Props) {
         </Box>
 
         <Stack spacing={2.5} sx={{ minWidth: 0 }}>
-          <Predictions
-            predictions={hub.lastResult?.predictions ?? null}
-            topTestId="top-label"
-            emptyText={paused ? 'Paused' : 'Waiting for the first result…'}
-            stale={stale}
-          />
-          <TopLabelAnnouncer label={paused ? null : top} />
-          <StatsRow stats={hub.stats} />
-          {hub.lastResult?.model || timing?.infer_ms !== undefined ? (
-            <Typography variant="caption" color="text.secondary">
-              {[
-                hub.lastResult?.model ? `Model ${hub.lastResult.model}` : null,
-                timing?.infer_ms !== undefined ? `inference ${timing.infer_ms.toFixed(1)} ms` : null,
-                timing?.batch ? `batch ${timing.batch}` : null,
-              ]
-                .filter(Boolean)
-                .join(' · ')}
-            </Typography>
-          ) : null}
+          <LiveLabels paused={paused} />
+          <StatsRow />
+          <ResultCaption />
           <Divider />
-          <Stack direction="row" spacing={1} sx={{ alignItems: 'center', minHeight: 40 }}>
-            {watchHref ? (
-              <>
-                <Link
-                  href={watchHref}
-                  target="_blank"
-                  rel="noopener"
-                  data-testid="watch-link"
-                  underline="hover"
-                  sx={{ display: 'inline-flex', alignItems: 'center', gap: 0.75, fontWeight: 500 }}
-                >
-                  <OpenInNewRounded fontSize="small" />
-                  Watch this session
-                </Link>
-                <Tooltip title="Copy watch link">
-                  <IconButton size="small" onClick={copyLink} aria-label="Copy watch link">
-                    <ContentCopyRounded fontSize="small" />
-                  </IconButton>
-                </Tooltip>
-              </>
-            ) : (
-              <Typography variant="body2" color="text.secondary">
-                A link to watch this session appears once connected.
-              </Typography>
-            )}
-          </Stack>
+          <WatchLink onCopied={onCopied} />
         </Stack>
       </TwoColumns>
       <Snackbar
@@ -254,5 +202,53 @@ export function LiveView({ hub, enabled }: Props) {
         anchorOrigin={{ vertical: 'bottom', horizontal: 'center' }}
       />
     </SectionCard>
+  );
+}
+
+/** The hub's error for this session, while connected (a lost connection has its own alert). */
+function LiveHubError() {
+  const error = useHubSelector((s) => (s.connection === 'connected' ? s.lastError : null));
+  return error ? <HubErrorAlert error={error} watching={false} /> : null;
+}
+
+const selectLabels = (s: HubSnapshot) => ({
+  predictions: s.lastResult?.predictions ?? null,
+  // Labels from before a lost connection or an error are dimmed.
+  outdated: s.connection !== 'connected' || s.lastError !== null,
+});
+
+function LiveLabels({ paused }: { paused: boolean }) {
+  const { predictions, outdated } = useHubSelector(selectLabels, shallowEqual);
+  const top = predictions?.[0]?.label ?? null;
+  return (
+    <>
+      <Predictions
+        predictions={predictions}
+        topTestId="top-label"
+        emptyText={paused ? 'Paused' : 'Waiting for the first result…'}
+        stale={paused || outdated}
+      />
+      <TopLabelAnnouncer label={paused ? null : top} />
+    </>
+  );
+}
+
+const selectLastResult = (s: HubSnapshot) => s.lastResult;
+
+/** The model and inference time of the last result. */
+function ResultCaption() {
+  const lastResult = useHubSelector(selectLastResult);
+  const timing = lastResult?.timing;
+  if (!lastResult?.model && timing?.infer_ms === undefined) return null;
+  return (
+    <Typography variant="caption" color="text.secondary">
+      {[
+        lastResult?.model ? `Model ${lastResult.model}` : null,
+        timing?.infer_ms !== undefined ? `inference ${timing.infer_ms.toFixed(1)} ms` : null,
+        timing?.batch ? `batch ${timing.batch}` : null,
+      ]
+        .filter(Boolean)
+        .join(' · ')}
+    </Typography>
   );
 }

@@ -1,6 +1,7 @@
 import Box from '@mui/material/Box';
 import Typography from '@mui/material/Typography';
-import type { StatsSnapshot } from '../lib/stats';
+import { shallowEqual, useHubSelector } from '../lib/hubContext';
+import type { HubSnapshot } from '../lib/hubStore';
 
 function Stat({
   label,
@@ -43,8 +44,13 @@ function Stat({
   );
 }
 
-/** Frames/s, median latency and dropped frames. */
-export function StatsRow({ stats, showLatency = true }: { stats: StatsSnapshot; showLatency?: boolean }) {
+// The store republishes the stats every second as a new object; equal figures
+// leave the row as it is.
+const selectStats = (s: HubSnapshot) => s.stats;
+
+/** Frames/s, median latency and dropped frames of the hub in context. */
+export function StatsRow({ showLatency = true }: { showLatency?: boolean }) {
+  const stats = useHubSelector(selectStats, shallowEqual);
   return (
     <Box sx={{ display: 'grid', gridTemplateColumns: showLatency ? 'repeat(3, minmax(0, 1fr))' : 'repeat(2, minmax(0, 1fr))', gap: 1 }}>
       <Stat label="Frames/s" value={stats.fps.toFixed(1)} testId="fps" hint="Results received per second (last 5 s)" />

@@ -7,6 +7,8 @@ import Chip from '@mui/material/Chip';
 import Box from '@mui/material/Box';
 import type { ConnectionState } from '../lib/hubClient';
 import { HUB_UNREACHABLE_TITLE, errorText } from '../lib/errorText';
+import { shallowEqual, useHubActions, useHubSelector } from '../lib/hubContext';
+import type { HubSnapshot } from '../lib/hubStore';
 import type { ErrorMessage } from '../lib/protocol';
 import type { CameraProblem } from '../lib/useCamera';
 
@@ -29,12 +31,6 @@ function useCountdown(retryInMs: number | null): number | null {
   return Math.max(0, Math.ceil((deadline - now) / 1000));
 }
 
-interface ConnectionProps {
-  state: ConnectionState;
-  retryInMs: number | null;
-  everConnected: boolean;
-}
-
 const chipText: Record<ConnectionState, string> = {
   idle: 'Hub connecting…',
   connecting: 'Hub connecting…',
@@ -43,8 +39,11 @@ const chipText: Record<ConnectionState, string> = {
   closed: 'Hub disconnected',
 };
 
+const selectConnection = (s: HubSnapshot) => s.connection;
+
 /** The connection state in the app bar (data-testid="connection-status"). */
-export function ConnectionChip({ state }: { state: ConnectionState }) {
+export function ConnectionChip() {
+  const state = useHubSelector(selectConnection);
   const color: Record<ConnectionState, string> = {
     idle: '#9aa3b5',
     connecting: '#9aa3b5',
@@ -72,7 +71,16 @@ export function ConnectionChip({ state }: { state: ConnectionState }) {
   );
 }
 
-export function ConnectionAlert({ state, retryInMs, everConnected, onRetry }: ConnectionProps & { onRetry: () => void }) {
+const selectReconnect = (s: HubSnapshot) => ({
+  state: s.connection,
+  retryInMs: s.retryInMs,
+  everConnected: s.everConnected,
+});
+
+/** While reconnecting: whether the hub was ever reached, and when the next try is. */
+export function ConnectionAlert() {
+  const { state, retryInMs, everConnected } = useHubSelector(selectReconnect, shallowEqual);
+  const { reconnectNow: onRetry } = useHubActions();
   const seconds = useCountdown(state === 'reconnecting' ? retryInMs : null);
   // "closed" means the page stopped on purpose (or the hub said retrying cannot
   // help, e.g. an unknown watched session, which its own error explains).

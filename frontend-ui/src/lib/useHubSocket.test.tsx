@@ -1,7 +1,9 @@
 // @vitest-environment jsdom
-import { act, renderHook } from '@testing-library/react';
+import { act, render, renderHook } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { FakeSocket } from '../../test/fakeSocket';
+import { HubProvider, useHubActions, useHubSelector, type HubSource } from './hubContext';
+import type { HubSnapshot } from './hubStore';
 import { useHubSocket } from './useHubSocket';
 
 const clientOptions = {
@@ -21,8 +23,25 @@ afterEach(() => {
   delete window.__hubStats;
 });
 
+type HubView = HubSnapshot & Pick<HubSource, 'sendFrame'>;
+
+/** Mounts the hook as the page does (its source in a HubProvider) and reads the whole snapshot back. */
 function setup(watch: string | null = null) {
-  return renderHook(() => useHubSocket({ enabled: true, watch, clientOptions }));
+  const result = { current: undefined as unknown as HubView };
+  function Reader() {
+    const { sendFrame } = useHubActions();
+    result.current = { ...useHubSelector((s) => s), sendFrame };
+    return null;
+  }
+  function Page() {
+    const hub = useHubSocket({ enabled: true, watch, clientOptions });
+    return (
+      <HubProvider hub={hub}>
+        <Reader />
+      </HubProvider>
+    );
+  }
+  return { result, ...render(<Page />) };
 }
 
 describe('useHubSocket', () => {

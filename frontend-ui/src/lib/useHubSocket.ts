@@ -1,8 +1,10 @@
 // The one hook that owns the hub WebSocket: it makes a HubClient and its
-// store while enabled, and reads the store with useSyncExternalStore.
+// store while enabled, and returns them as a HubSource for <HubProvider>
+// (components read the store through useHubSelector, each its own slice).
 
-import { useEffect, useRef, useState, useSyncExternalStore } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import { HubClient, type HubClientOptions } from './hubClient';
+import { idleHubSource, type HubSource } from './hubContext';
 import { exposeHubStats, type HubStatsProbe } from './hubStatsProbe';
 import { HubStore, INITIAL_HUB_SNAPSHOT, type HubSnapshot } from './hubStore';
 import { hubSocketUrl } from './protocol';
@@ -17,25 +19,12 @@ export interface UseHubSocketOptions {
   clientOptions?: Partial<HubClientOptions>;
 }
 
-export interface HubSocket extends HubSnapshot {
-  client: HubClient | null;
-  reconnectNow: () => void;
-  /** Sends a frame if flow control allows; returns its seq or null. */
-  sendFrame: (data: Blob, capturedAt?: number) => number | null;
-  resetRate: () => void;
-}
-
 interface Connection {
   store: HubStore;
-  probe: HubStatsProbe;
+  probe: HubStatsProbe | null;
 }
 
-const subscribeNothing = () => () => undefined;
-const serverSnapshot = () => INITIAL_HUB_SNAPSHOT;
-const noFrame = () => null;
-const nothing = () => undefined;
-
-export function useHubSocket({ enabled, watch = null, maxInFlight = 2, clientOptions }: UseHubSocketOptions): HubSocket {
+export function useHubSocket({ enabled, watch = null, maxInFlight = 2, clientOptions }: UseHubSocketOptions): HubSource {
   const [connection, setConnection] = useState<Connection | null>(null);
   // What the page shows once a store is gone (its last snapshot, "closed").
   const [afterClose, setAfterClose] = useState<HubSnapshot>(INITIAL_HUB_SNAPSHOT);
@@ -56,28 +45,23 @@ export function useHubSocket({ enabled, watch = null, maxInFlight = 2, clientOpt
     store.start();
     return () => {
       store.stop();
-      probe.dispose();
+      probe?.dispose();
       setAfterClose(store.getSnapshot());
       setConnection(null);
     };
   }, [enabled, watch, maxInFlight]);
 
-  const store = connection?.store ?? null;
-  const snapshot = useSyncExternalStore(
-    store ? store.subscribe : subscribeNothing,
-    store ? store.getSnapshot : () => afterClose,
-    serverSnapshot,
-  );
-
-  // The time a result's labels are on the page, for the benchmark.
-  const probe = connection?.probe ?? null;
-  useEffect(() => probe?.shown(snapshot.lastResult), [probe, snapshot.lastResult]);
-
-  return {
-    ...snapshot,
-    client: store?.client ?? null,
-    reconnectNow: store?.reconnectNow ?? nothing,
-    sendFrame: store?.sendFrame ?? noFrame,
-    resetRate: store?.resetRate ?? nothing,
-  };
+  return useMemo(() => {
+    if (!connection) return idleHubSource(afterClose);
+    const { store, probe } = connection;
+    return {
+      subscribe: store.subscribe,
+      getSnapshot: store.getSnapshot,
+      client: store.client,
+      reconnectNow: store.reconnectNow,
+      sendFrame: store.sendFrame,
+      resetRate: store.resetRate,
+      probe,
+    };
+  }, [connection, afterClose]);
 }
