@@ -2,14 +2,14 @@
 // cat webcam, the real hub, one local TFLite worker. Measures over a steady
 // window (default 20 s, BENCH_SECONDS) the sustained results per second and
 // the time from sending a frame to its labels being on the page (median, p95),
-// read from window.__hubStats. Prints a markdown table; also writes
-// test-output/bench-frontend.json.
+// read from window.__hubStats (the page's stats probe, which it opens with
+// ?probe=1). Prints a markdown table; also writes test-output/bench-frontend.json.
 //
 // Run: npm run build && npm run bench
 
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { launchBrowser, waitForPage } from './browser.mjs';
+import { launchBrowser, waitForPage, withStatsProbe } from './browser.mjs';
 import { makeFakeCamera } from './fakeCamera.mjs';
 import { System, sharedTestdata, testOutputDir } from './system.mjs';
 
@@ -31,7 +31,7 @@ try {
   await system.start();
   browser = await launchBrowser({ fakeVideo: camera });
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  await page.goto(`${system.baseUrl}/`);
+  await page.goto(withStatsProbe(`${system.baseUrl}/`));
   await waitForPage(page, () => (window.__hubStats?.results ?? 0) > 0, undefined, 60_000);
   await page.waitForTimeout(warmupSeconds * 1000);
 

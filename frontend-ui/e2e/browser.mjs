@@ -36,6 +36,16 @@ export async function launchBrowser({ fakeVideo, fakeDevice = Boolean(fakeVideo)
   return chromium.launch({ executablePath: chromiumPath, headless: true, args, timeout: 60_000 });
 }
 
+/**
+ * `url` with the page's switch for its stats probe (window.__hubStats), which
+ * is off unless the URL asks for it: ?probe=1 (src/lib/hubStatsProbe.ts).
+ */
+export function withStatsProbe(url) {
+  const u = new URL(url);
+  u.searchParams.set('probe', '1');
+  return u.toString();
+}
+
 /** Polls fn in the page until it returns a truthy value. */
 export async function waitForPage(page, fn, arg, timeoutMs = 60_000) {
   const handle = await page.waitForFunction(fn, arg, { timeout: timeoutMs, polling: 100 });

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { launchBrowser, waitForPage } from './browser.mjs';
+import { launchBrowser, waitForPage, withStatsProbe } from './browser.mjs';
 import { makeFakeCamera } from './fakeCamera.mjs';
 import { System, sharedTestdata, testOutputDir } from './system.mjs';
 
@@ -60,7 +60,7 @@ describe('page against the real hub and worker', { timeout: 600_000 }, () => {
     live = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     const errors = [];
     live.on('pageerror', (e) => errors.push(e.message));
-    await live.goto(`${system.baseUrl}/`);
+    await live.goto(withStatsProbe(`${system.baseUrl}/`));
     await waitForConnection(live, ['connected']);
     assert.match(await text(live, 'connection-status'), /connected/);
     await waitForText(live, 'top-label', 'Egyptian cat');
@@ -95,7 +95,7 @@ describe('page against the real hub and worker', { timeout: 600_000 }, () => {
     assert.match(href ?? '', /^\/\?watch=.+/);
     const watcher = await browser.newPage({ viewport: { width: 1024, height: 800 } });
     try {
-      await watcher.goto(new URL(href, system.baseUrl).toString());
+      await watcher.goto(withStatsProbe(new URL(href, system.baseUrl).toString()));
       await waitForConnection(watcher, ['connected']);
       await waitForText(watcher, 'top-label', 'Egyptian cat', 30_000);
       // Results keep arriving (they are the other tab's).
@@ -153,6 +153,8 @@ describe('page against the real hub and worker', { timeout: 600_000 }, () => {
     try {
       await phone.goto(`${system.baseUrl}/`);
       await waitForText(phone, 'top-label', 'Egyptian cat');
+      // A page opened without ?probe=1 (as a person opens it) has no stats probe.
+      assert.equal(await phone.evaluate(() => '__hubStats' in window), false);
       // No horizontal scrolling at phone width.
       const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       assert.ok(overflow <= 0, `page is ${overflow}px wider than the phone`);
@@ -169,7 +171,7 @@ describe('page against the real hub and worker', { timeout: 600_000 }, () => {
     const sessionBefore = await live.evaluate(() => window.__hubStats.session);
     const href = await live.getAttribute('[data-testid="watch-link"]', 'href');
     const watcher = await browser.newPage({ viewport: { width: 1024, height: 800 } });
-    await watcher.goto(new URL(href, system.baseUrl).toString());
+    await watcher.goto(withStatsProbe(new URL(href, system.baseUrl).toString()));
     await waitForText(watcher, 'top-label', 'Egyptian cat', 30_000);
     await system.stopHub();
     await waitForConnection(live, ['reconnecting', 'closed'], 15_000);

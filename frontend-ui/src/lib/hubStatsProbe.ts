@@ -1,7 +1,7 @@
 // window.__hubStats: what the page exposes for the benchmark (e2e/bench.mjs)
-// and the browser tests (e2e/page.test.mjs). Counters come from the store's
-// snapshot; frames sent and per-frame times from a listener on the client.
-// Nothing on the page reads it.
+// and the browser tests (e2e/page.test.mjs), only when its URL asks for it
+// (?probe=1). Counters come from the store's snapshot; frames sent and
+// per-frame times from a listener on the client. Nothing on the page reads it.
 
 import type { ConnectionState } from './hubClient';
 import type { HubStore } from './hubStore';
@@ -34,6 +34,14 @@ declare global {
   interface Window {
     __hubStats?: HubStatsGlobal;
   }
+}
+
+/** The page URL's query parameter that turns the probe on: `/?probe=1`. */
+export const STATS_PROBE_PARAM = 'probe';
+
+/** Whether the page URL's query (`location.search`) asks for the probe. */
+export function statsProbeRequested(search: string): boolean {
+  return new URLSearchParams(search).get(STATS_PROBE_PARAM) === '1';
 }
 
 /** Samples kept (about three minutes at 30 results/s): enough for a benchmark window, bounded. */

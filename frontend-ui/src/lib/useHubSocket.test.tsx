@@ -3,6 +3,7 @@ import { act, render, renderHook } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { FakeSocket } from '../../test/fakeSocket';
 import { HubProvider, useHubActions, useHubSelector, type HubSource } from './hubContext';
+import { STATS_PROBE_PARAM } from './hubStatsProbe';
 import type { HubSnapshot } from './hubStore';
 import { useHubSocket } from './useHubSocket';
 
@@ -21,12 +22,18 @@ beforeEach(() => {
 afterEach(() => {
   vi.useRealTimers();
   delete window.__hubStats;
+  window.history.replaceState(null, '', '/');
 });
 
 type HubView = HubSnapshot & Pick<HubSource, 'sendFrame'>;
 
-/** Mounts the hook as the page does (its source in a HubProvider) and reads the whole snapshot back. */
-function setup(watch: string | null = null) {
+/**
+ * Mounts the hook as the page does (its source in a HubProvider) and reads
+ * the whole snapshot back. The page URL has the probe's switch unless
+ * `pageSearch` says otherwise.
+ */
+function setup(watch: string | null = null, pageSearch = `?${STATS_PROBE_PARAM}=1`) {
+  window.history.replaceState(null, '', `/${pageSearch}`);
   const result = { current: undefined as unknown as HubView };
   function Reader() {
     const { sendFrame } = useHubActions();
@@ -116,6 +123,26 @@ describe('useHubSocket', () => {
       seq = result.current.sendFrame(jpeg());
     });
     expect(seq).toBe(1);
+  });
+
+  it('starts the stats probe only when the page URL asks for it (?probe=1)', () => {
+    const { result } = setup(null, '');
+    const ws = FakeSocket.last();
+    act(() => ws.accept('sess-1'));
+    act(() => {
+      result.current.sendFrame(jpeg());
+    });
+    act(() => ws.serverResult(1, 'Egyptian cat'));
+    expect(result.current.lastResult?.predictions[0]?.label).toBe('Egyptian cat');
+    expect(window.__hubStats).toBeUndefined();
+    expect('__hubStats' in window).toBe(false);
+
+    for (const search of ['?probe=0', '?probe=yes', '?other=1']) {
+      const other = setup(null, search);
+      act(() => FakeSocket.last().accept());
+      expect(window.__hubStats, search).toBeUndefined();
+      other.unmount();
+    }
   });
 
   it('closes the socket on unmount', () => {

@@ -5,7 +5,7 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { HubClient, type HubClientOptions } from './hubClient';
 import { idleHubSource, type HubSource } from './hubContext';
-import { exposeHubStats, type HubStatsProbe } from './hubStatsProbe';
+import { exposeHubStats, statsProbeRequested, type HubStatsProbe } from './hubStatsProbe';
 import { HubStore, INITIAL_HUB_SNAPSHOT, type HubSnapshot } from './hubStore';
 import { hubSocketUrl } from './protocol';
 
@@ -40,7 +40,8 @@ export function useHubSocket({ enabled, watch = null, maxInFlight = 2, clientOpt
       ...clientOptionsRef.current,
     });
     const store = new HubStore(client);
-    const probe = exposeHubStats(store, watch ? 'watch' : 'live');
+    // Only for the benchmark and the browser tests, which ask for it in the page URL.
+    const probe = statsProbeRequested(window.location.search) ? exposeHubStats(store, watch ? 'watch' : 'live') : null;
     setConnection({ store, probe });
     store.start();
     return () => {
