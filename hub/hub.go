@@ -183,7 +183,7 @@ func (h *Hub) Close() error {
 		}
 		h.mu.Unlock()
 		for _, s := range open {
-			s.close(contract.CloseGoingAway, "hub shutting down")
+			s.close(contract.CloseGoingAway, contract.CloseTextShuttingDown)
 		}
 		if !waitTimeout(&h.sessionsDone, time.Until(deadline)) {
 			h.log.Warn("sessions still open at shutdown deadline")
