@@ -34,7 +34,7 @@ type Hub struct {
 	app     *fiber.App
 	origins atomic.Pointer[originPolicy] // set by Serve, from its listener
 	clients *clientLimits
-	// dispatch sends frames to workers with room, or sheds them (dispatch.go).
+	// dispatch sends frames to workers with room, or sheds them (frame_dispatch.go).
 	dispatch *dispatcher
 
 	mu           sync.Mutex
