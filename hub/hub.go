@@ -1,7 +1,3 @@
-// Package hub is the realtime classification hub: WebSocket sessions that
-// stream camera frames, a NATS request per frame to a queue group of
-// inference workers, results back to the session that sent the frame (and to
-// anyone watching it), the analyze API and the built page.
 package hub
 
 import (
