@@ -1,7 +1,3 @@
-// Package hub is the realtime classification hub: WebSocket sessions that
-// stream camera frames, a NATS request per frame to a queue group of
-// inference workers, results back to the session that sent the frame (and to
-// anyone watching it), the analyze API and the built page.
 package hub
 
 import (
@@ -34,7 +30,7 @@ type Hub struct {
 	app     *fiber.App
 	origins atomic.Pointer[originPolicy] // set by Serve, from its listener
 	clients *clientLimits
-	// dispatch sends frames to workers with room, or sheds them (dispatch.go).
+	// dispatch sends frames to workers with room, or sheds them (frame_dispatch.go).
 	dispatch *dispatcher
 
 	mu           sync.Mutex
@@ -183,7 +179,7 @@ func (h *Hub) Close() error {
 		}
 		h.mu.Unlock()
 		for _, s := range open {
-			s.close(contract.CloseGoingAway, "hub shutting down")
+			s.close(contract.CloseGoingAway, contract.CloseTextShuttingDown)
 		}
 		if !waitTimeout(&h.sessionsDone, time.Until(deadline)) {
 			h.log.Warn("sessions still open at shutdown deadline")

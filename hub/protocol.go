@@ -11,8 +11,12 @@ import (
 
 // closeAbnormal marks a connection that failed under the hub: no close
 // frame can be sent (RFC 6455 reserves 1006 for exactly that), so it is no
-// part of the contract.
-const closeAbnormal = 1006
+// part of the contract, and its reasons reach the log only.
+const (
+	closeAbnormal       = 1006
+	abnormalWriteFailed = "write failed"
+	abnormalPingFailed  = "ping failed"
+)
 
 // replyHead is the part of a worker's answer the hub reads before the bytes
 // of a result go to a client unchanged.

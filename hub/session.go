@@ -126,7 +126,7 @@ func (s *session) enqueue(msg []byte) {
 	select {
 	case s.send <- msg:
 	default:
-		s.closeSlow("slow client: results were not read")
+		s.closeSlow(contract.CloseTextResultsNotRead)
 	}
 }
 
@@ -158,7 +158,7 @@ func (s *session) writeLoop() {
 				probeDeadline.Reset(wait)
 			}
 			if err != nil {
-				s.close(closeAbnormal, "write failed")
+				s.close(closeAbnormal, abnormalWriteFailed)
 				_ = s.conn.UnderlyingConn().SetReadDeadline(time.Now()) // stop the reader now
 				return
 			}
@@ -168,11 +168,11 @@ func (s *session) writeLoop() {
 			}
 		case <-probeDeadline.C:
 			if s.progress.probing {
-				s.closeSlow("slow client: what was sent was not read in time")
+				s.closeSlow(contract.CloseTextSentNotRead)
 			}
 		case <-ping.C:
 			if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(wait)); err != nil {
-				s.close(closeAbnormal, "ping failed")
+				s.close(closeAbnormal, abnormalPingFailed)
 				_ = s.conn.UnderlyingConn().SetReadDeadline(time.Now())
 				return
 			}

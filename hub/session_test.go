@@ -3,7 +3,6 @@ package hub
 import (
 	"bytes"
 	"encoding/base64"
-	"net/http"
 	"testing"
 	"time"
 
@@ -230,18 +229,6 @@ func TestMalformedControlMessagesAnswerErrorAndKeepTheConnection(t *testing.T) {
 	if m := c.Next(); m.Type != contract.TypeResult || m.Seq != 1 {
 		t.Fatalf("got %+v, want result 1", m)
 	}
-}
-
-func TestOriginsAreChecked(t *testing.T) {
-	ns := startNATS(t, 0)
-	_, base := startHub(t, ns.ClientURL(), func(c *Config) { c.AllowedOrigins = []string{"https://cam.example"} })
-
-	if _, err := tryDial(base, "", http.Header{"Origin": {"https://evil.example"}}); err == nil {
-		t.Fatal("a foreign origin was let in")
-	}
-	dial(t, base, "", http.Header{"Origin": {"https://cam.example"}}).Welcome()
-	dial(t, base, "", http.Header{"Origin": {base}}).Welcome() // the hub's own origin
-	dial(t, base, "", nil).Welcome()                           // not a browser
 }
 
 func TestSessionFrameRateIsLimited(t *testing.T) {

@@ -10,7 +10,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
-	"github.com/webcamhub/webcamhub/hub/internal/testworker"
 	"github.com/webcamhub/webcamhub/internal/otlptest"
 )
 
@@ -30,20 +29,6 @@ func BenchmarkHubRoundTripTracing(b *testing.B) {
 		benchRoundTrip(b)
 		_ = tp.Shutdown(context.Background())
 	})
-}
-
-// benchRoundTrip: benchSessions WebSocket sessions, each keeping
-// FramesInFlight (2) frames outstanding, as fast as the hub answers.
-func benchRoundTrip(b *testing.B) {
-	ns := startNATS(b, 0)
-	startWorker(b, ns.ClientURL(), testworker.Options{})
-	_, base := startHub(b, ns.ClientURL(), func(c *Config) { oneClientManySessions(c); c.SessionFPS = 1e6 })
-	conns := dialMany(b, base, benchSessions)
-	b.SetBytes(int64(len(fakeJPEG)))
-	b.ResetTimer()
-	start := time.Now()
-	lat := drive(b, conns, b.N/benchSessions+1, 2, 0)
-	report(b, len(lat), time.Since(start), lat)
 }
 
 // exportingProvider is the SDK as the hub runs it with tracing on: always

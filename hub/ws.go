@@ -80,7 +80,7 @@ func (h *Hub) websocketHandler() fiber.Handler {
 		RecoverHandler: func(c *websocket.Conn) {
 			if r := recover(); r != nil {
 				h.log.Error("websocket handler panicked", "panic", r)
-				_ = c.WriteControl(websocket.CloseMessage, closeFrame(contract.CloseInternal, "internal error"), time.Now().Add(writeWait))
+				h.refuse(c, contract.CloseInternal, contract.CloseTextInternal)
 			}
 		},
 	})
@@ -96,14 +96,14 @@ func (h *Hub) serveWebSocket(c *websocket.Conn) {
 	release, ok := h.clients.hold(client)
 	if !ok { // more handshakes of this address were admitted at once than it may hold
 		h.metrics.SessionsRefused.Add(1)
-		_ = c.WriteControl(websocket.CloseMessage, closeFrame(contract.CloseRateLimited, "too many connections from this address"), time.Now().Add(writeWait))
+		h.refuse(c, contract.CloseRateLimited, contract.CloseTextConnections)
 		return
 	}
 	defer release()
 	s := newSession(h, c.Conn, h.sessionID(resume, token), watching)
 	s.client = client
 	if !h.addSession(s) {
-		_ = c.WriteControl(websocket.CloseMessage, closeFrame(contract.CloseGoingAway, "hub not accepting sessions"), time.Now().Add(writeWait))
+		h.refuse(c, contract.CloseGoingAway, contract.CloseTextNotAccepting)
 		return
 	}
 	defer h.removeSession(s)
@@ -165,7 +165,7 @@ func (h *Hub) serveWatcher(s *session) {
 	})
 	if err != nil {
 		s.enqueue(encodeError(0, contract.CodeUnavailable))
-		s.close(contract.CloseGoingAway, "cannot watch now")
+		s.close(contract.CloseGoingAway, contract.CloseTextCannotWatch)
 		s.run(nil)
 		return
 	}

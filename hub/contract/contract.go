@@ -209,23 +209,47 @@ const (
 	CloseRateLimited    = 4029 // the client went on past its limits (control messages, connections per address)
 )
 
+// Close texts (x-close-codes, texts): the reason a close frame carries, one
+// per case that closes with its code. A 4004 carries the message of its error
+// code (ErrorCodes); a 1000 carries no text.
+const (
+	CloseTextShuttingDown    = "hub shutting down"                               // CloseGoingAway: the hub is closing
+	CloseTextNotAccepting    = "hub not accepting sessions"                      // CloseGoingAway: the hub began closing during the handshake
+	CloseTextCannotWatch     = "cannot watch now"                                // CloseGoingAway: the watched results cannot be subscribed to
+	CloseTextInternal        = "internal error"                                  // CloseInternal: the handler panicked
+	CloseTextResultsNotRead  = "slow client: results were not read"              // CloseSlowClient: the send queue is full
+	CloseTextSentNotRead     = "slow client: what was sent was not read in time" // CloseSlowClient: a read-progress probe went unanswered
+	CloseTextControlMessages = "too many control messages"                       // CloseRateLimited: control messages on while refused
+	CloseTextConnections     = "too many connections from this address"          // CloseRateLimited: more handshakes than the address may hold
+)
+
 // CloseCode is one row of the close-code table.
 type CloseCode struct {
 	Code      int
 	Name      string
 	Reason    string // why the hub closes with the code
 	Reconnect bool   // whether a client should connect again
+	// Texts are the reason texts close frames with the code carry, by case.
+	Texts map[string]string
 }
 
 // CloseCodes is the close-code table.
 var CloseCodes = []CloseCode{
-	{CloseNormal, "normal", "normal closure", false},
-	{CloseGoingAway, "going_away", "the hub is shutting down; another hub (or this one, restarted) takes the session back", true},
-	{CloseTooBig, "too_big", "a message far beyond the size limit (over 4x the largest frame in base64)", true},
-	{CloseInternal, "internal", "the hub failed while serving the connection", true},
-	{CloseSlowClient, "slow_client", "the client did not read its results and the hub's send queue filled up", true},
-	{CloseUnknownSession, "unknown_session", "a watcher's session id is unknown or malformed", false},
-	{CloseRateLimited, "rate_limited", "the client went on past its limits (control messages while rate_limited, connections from its address)", false},
+	{CloseNormal, "normal", "normal closure", false, nil},
+	{CloseGoingAway, "going_away", "the hub is shutting down; another hub (or this one, restarted) takes the session back", true, map[string]string{
+		"shutting_down": CloseTextShuttingDown, "not_accepting": CloseTextNotAccepting, "cannot_watch": CloseTextCannotWatch,
+	}},
+	{CloseTooBig, "too_big", "a message far beyond the size limit (over 4x the largest frame in base64)", true, nil},
+	{CloseInternal, "internal", "the hub failed while serving the connection", true, map[string]string{
+		"internal": CloseTextInternal,
+	}},
+	{CloseSlowClient, "slow_client", "the client did not read its results and the hub's send queue filled up", true, map[string]string{
+		"results_not_read": CloseTextResultsNotRead, "sent_not_read": CloseTextSentNotRead,
+	}},
+	{CloseUnknownSession, "unknown_session", "a watcher's session id is unknown or malformed", false, nil},
+	{CloseRateLimited, "rate_limited", "the client went on past its limits (control messages while rate_limited, connections from its address)", false, map[string]string{
+		"control_messages": CloseTextControlMessages, "connections": CloseTextConnections,
+	}},
 }
 
 // Welcome is the first message of every connection.

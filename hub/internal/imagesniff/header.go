@@ -3,6 +3,7 @@ package imagesniff
 import (
 	"bytes"
 	"encoding/binary"
+
 	"github.com/webcamhub/webcamhub/hub/contract"
 )
 
@@ -26,7 +27,7 @@ const maxDecodedBytes = 1 << 62
 const classifySide = 224
 
 // Inspect returns the format of data and, when its header can be read, its
-// dimensions and decode cost. ok is false when data is not a JPEG, contract.ContentTypePNG, contract.ContentTypeWebP
+// dimensions and decode cost. ok is false when data is not a JPEG, PNG, WebP
 // or BMP at all. Like ContentType it proves nothing about the rest of the
 // data; it never reads past len(data) and never allocates per byte.
 func Inspect(data []byte) (info Info, ok bool) {

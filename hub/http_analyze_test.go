@@ -18,26 +18,6 @@ import (
 	"github.com/webcamhub/webcamhub/internal/testkit"
 )
 
-func postAnalyze(t *testing.T, base, body string) (int, []byte) {
-	t.Helper()
-	resp, err := http.Post(base+"/api/v1/analyze", "application/json", strings.NewReader(body))
-	return readAnswer(t, resp, err)
-}
-
-// readAnswer is the status and body of a response, failing t on any error.
-func readAnswer(t *testing.T, resp *http.Response, err error) (int, []byte) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, data
-}
-
 // overBodyLimit marks the case whose body the hub refuses unread.
 const overBodyLimit = "(over the body limit)"
 
@@ -59,10 +39,6 @@ func postHeadOfOversized(t *testing.T, base string, length int) (int, []byte) {
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	return readAnswer(t, resp, err)
-}
-
-func analyzeBody(image []byte) string {
-	return `{"base64Image":"` + base64.StdEncoding.EncodeToString(image) + `"}`
 }
 
 func TestAnalyzeAnswersTopLabels(t *testing.T) {
@@ -143,32 +119,6 @@ func TestAnalyzeIsRateLimited(t *testing.T) {
 	}
 	if statuses[0] != 200 || statuses[1] != 200 || statuses[2] != http.StatusTooManyRequests {
 		t.Fatalf("statuses %v, want 200 200 429", statuses)
-	}
-}
-
-func TestHealthAndReadiness(t *testing.T) {
-	ns := startNATS(t, 0)
-	_, base := startHub(t, ns.ClientURL(), nil)
-	get := func(path string) int {
-		resp, err := http.Get(base + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
-	if s := get("/healthz"); s != 200 {
-		t.Fatalf("healthz %d", s)
-	}
-	if s := get("/readyz"); s != http.StatusServiceUnavailable {
-		t.Fatalf("readyz without a worker: %d, want 503", s)
-	}
-	startWorker(t, ns.ClientURL(), testworker.Options{})
-	if s := get("/readyz"); s != 200 {
-		t.Fatalf("readyz with a worker: %d, want 200", s)
-	}
-	if s := get("/metrics"); s != 200 {
-		t.Fatalf("metrics %d", s)
 	}
 }
 

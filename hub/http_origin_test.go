@@ -62,3 +62,15 @@ func TestOriginPolicyOnEveryInterface(t *testing.T) {
 		}
 	}
 }
+
+func TestOriginsAreChecked(t *testing.T) {
+	ns := startNATS(t, 0)
+	_, base := startHub(t, ns.ClientURL(), func(c *Config) { c.AllowedOrigins = []string{"https://cam.example"} })
+
+	if _, err := tryDial(base, "", http.Header{"Origin": {"https://evil.example"}}); err == nil {
+		t.Fatal("a foreign origin was let in")
+	}
+	dial(t, base, "", http.Header{"Origin": {"https://cam.example"}}).Welcome()
+	dial(t, base, "", http.Header{"Origin": {base}}).Welcome() // the hub's own origin
+	dial(t, base, "", nil).Welcome()                           // not a browser
+}

@@ -28,7 +28,7 @@ const (
 	dispatchProbeInterval = 5 * time.Millisecond
 	// workersSeenRecently: "no responders" while none of this hub's frames is
 	// at a worker and no worker was seen for this long asks whether any worker
-	// is there at all (workers.ping, which full workers answer too): with none,
+	// is there at all ($SRV.PING.inference, which full workers answer too): with none,
 	// the frame is answered "unavailable" at once rather than waiting.
 	workersSeenRecently = time.Second
 )
@@ -43,7 +43,7 @@ type requestFunc func(ctx context.Context, f FrameRequest) ([]byte, error)
 // when every worker is full.
 type dispatcher struct {
 	request requestFunc
-	ping    func(ctx context.Context) error // nil when some worker answers workers.ping
+	ping    func(ctx context.Context) error // nil when some worker answers $SRV.PING.inference
 	maxWait time.Duration
 
 	mu         sync.Mutex

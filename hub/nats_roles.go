@@ -11,7 +11,7 @@ import (
 // Roles on the embedded NATS server: one nkey each (seed files in the store
 // directory), each allowed only what it does. docs/scaling.md lists them;
 // deploy/nats/nats.conf gives the same permissions to users of an external
-// server (natsroles_test.go keeps the two equal).
+// server (nats_roles_test.go keeps the two equal).
 const (
 	roleHub    = "hub"
 	roleWorker = "worker"

@@ -3,8 +3,6 @@ package hub
 import (
 	"errors"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -113,19 +111,4 @@ func (h *Hub) logRequests(c *fiber.Ctx) error {
 		"method", c.Method(), "path", c.Path(), "status", c.Response().StatusCode(),
 		"ms", float64(time.Since(start).Microseconds())/1000, "client", h.clientAddr(c))
 	return err
-}
-
-// servePage serves the built frontend at / when it exists, and otherwise a
-// short page that says how to build it.
-func (h *Hub) servePage(app *fiber.App) {
-	index := filepath.Join(h.cfg.StaticDir, "index.html")
-	if _, err := os.Stat(index); err != nil {
-		h.log.Warn("no built page; / shows how to build it", "static_dir", h.cfg.StaticDir)
-		app.Get("/", func(c *fiber.Ctx) error {
-			c.Type("html")
-			return c.SendString(`<!doctype html><title>webcam hub</title><p>The page is not built. Run <code>make run</code> (or <code>cd frontend-ui &amp;&amp; npm ci &amp;&amp; npm run build</code>) and reload.</p>`)
-		})
-		return
-	}
-	app.Static("/", h.cfg.StaticDir, fiber.Static{Compress: true, MaxAge: 60})
 }

@@ -47,7 +47,7 @@ func (w *fakeWorkers) request(ctx context.Context, f FrameRequest) ([]byte, erro
 	}
 }
 
-// ping: workers.ping, answered by every worker, full or not.
+// ping: the service ping ($SRV.PING.inference), answered by every worker, full or not.
 func (w *fakeWorkers) ping(context.Context) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()

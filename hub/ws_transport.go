@@ -2,6 +2,8 @@ package hub
 
 import (
 	"time"
+
+	"github.com/gofiber/contrib/websocket"
 )
 
 const (
@@ -19,6 +21,13 @@ const (
 	// the client's close frame before it cuts the TCP connection.
 	closeGrace = time.Second
 )
+
+// refuse closes a connection that no session serves (more handshakes of
+// its address than it may hold, a hub that began closing, a handler that
+// panicked) with code and text, within the configured write timeout.
+func (h *Hub) refuse(c *websocket.Conn, code int, text string) {
+	_ = c.WriteControl(websocket.CloseMessage, closeFrame(code, text), time.Now().Add(h.cfg.WriteTimeout))
+}
 
 // closeFrame formats a close frame's payload: the code then the reason.
 func closeFrame(code int, reason string) []byte {

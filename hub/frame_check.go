@@ -7,8 +7,9 @@ import (
 
 // checkImage decides from an image's first bytes, before any worker spends
 // time on it, whether it is sent on: what its header says (content type,
-// decode cost), or the error code it is answered with. What its header says it would cost to decode counts, not
-// its size on the wire: a 300 KB PNG can ask for gigabytes.
+// decode cost), or the error code it is answered with. What the header says
+// decoding would cost counts, not the size on the wire: a 300 KB PNG can ask
+// for gigabytes.
 func (h *Hub) checkImage(image []byte) (info imagesniff.Info, code string) {
 	if len(image) == 0 {
 		return info, contract.CodeBadImage

@@ -5,16 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/prometheus/client_golang/prometheus/testutil"
-	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -42,72 +40,6 @@ func startEmbeddedHub(t testing.TB, tweak func(*Config)) embeddedHub {
 		}
 	})
 	return embeddedHub{Hub: h, base: base, natsURL: "nats://" + addr, store: store}
-}
-
-// roleConn is a NATS connection of a test client and the errors the server
-// sent it (permission violations arrive asynchronously).
-type roleConn struct {
-	*nats.Conn
-	errs chan error
-}
-
-// connectRole connects to url with the seed file (or anonymously when it is
-// empty); the error is the connection's, for tests of refusals.
-func connectRole(t testing.TB, url, seedFile string, extra ...nats.Option) (*roleConn, error) {
-	t.Helper()
-	errs := make(chan error, 100)
-	opts := append([]nats.Option{nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
-		select {
-		case errs <- err:
-		default:
-		}
-	})}, extra...)
-	if seedFile != "" {
-		opt, err := nats.NkeyOptionFromSeed(seedFile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		opts = append(opts, opt)
-	}
-	nc, err := nats.Connect(url, opts...)
-	if err != nil {
-		return nil, err
-	}
-	t.Cleanup(nc.Close)
-	return &roleConn{Conn: nc, errs: errs}, nil
-}
-
-// startRoleWorker runs the Go test worker on a connection with seedFile
-// (the worker role) and returns that connection.
-func startRoleWorker(t testing.TB, url, seedFile string, extra ...nats.Option) *roleConn {
-	t.Helper()
-	nc, err := connectRole(t, url, seedFile, extra...)
-	if err != nil {
-		t.Fatalf("worker key: %v", err)
-	}
-	w, err := testworker.Start(nc.Conn, testworker.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Stop)
-	return nc
-}
-
-// refused waits for the server to refuse what the test just tried.
-func (c *roleConn) refused(t testing.TB, what string) {
-	t.Helper()
-	_ = c.Flush()
-	deadline := time.After(testWait)
-	for {
-		select {
-		case err := <-c.errs:
-			if errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(err.Error(), what) {
-				return
-			}
-		case <-deadline:
-			t.Fatalf("the server did not refuse %s", what)
-		}
-	}
 }
 
 // The embedded NATS accepts only its role nkeys: anonymous clients are
@@ -277,35 +209,6 @@ func TestNoAuthOpensTheEmbeddedServerWithAWarning(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink a test reads while the hub writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func readyz(t testing.TB, base string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(base + "/readyz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body)
-}
-
 // The resume token survives a restart of a hub on the closed embedded NATS
 // (its hash is in JetStream, under the hub role's permissions).
 func TestResumeAfterARestartOfTheEmbeddedHub(t *testing.T) {
@@ -330,5 +233,18 @@ func TestResumeAfterARestartOfTheEmbeddedHub(t *testing.T) {
 	}
 	if n := testutil.ToFloat64(second.Metrics().NATSPermissionViolations) + testutil.ToFloat64(second.Metrics().natsRefused.WithLabelValues(embeddednats.ViolationPermission)); n != 0 {
 		t.Fatalf("%v permission violations", n)
+	}
+}
+
+func TestEmbeddedNATSServesWorkersAndHub(t *testing.T) {
+	h := startEmbeddedHub(t, nil)
+	// A worker connects to the embedded server the way the Python one does:
+	// with the worker seed the hub made.
+	startRoleWorker(t, h.natsURL, embeddednats.SeedFile(h.store, roleWorker))
+	c := dial(t, h.base, "", nil)
+	c.Welcome()
+	c.SendFrame(fakeJPEG)
+	if m := c.Next(); m.Type != contract.TypeResult {
+		t.Fatalf("got %+v, want a result through the embedded NATS", m)
 	}
 }

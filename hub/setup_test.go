@@ -2,18 +2,24 @@ package hub
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	fws "github.com/fasthttp/websocket"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/webcamhub/webcamhub/hub/internal/embeddednats"
 	"github.com/webcamhub/webcamhub/hub/internal/testworker"
@@ -137,4 +143,145 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+func postAnalyze(t *testing.T, base, body string) (int, []byte) {
+	t.Helper()
+	resp, err := http.Post(base+"/api/v1/analyze", "application/json", strings.NewReader(body))
+	return readAnswer(t, resp, err)
+}
+
+// readAnswer is the status and body of a response, failing t on any error.
+func readAnswer(t *testing.T, resp *http.Response, err error) (int, []byte) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, data
+}
+
+func analyzeBody(image []byte) string {
+	return `{"base64Image":"` + base64.StdEncoding.EncodeToString(image) + `"}`
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(body)
+}
+
+func readyz(t testing.TB, base string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(base + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// syncBuffer is a log sink a test reads while the hub writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// roleConn is a NATS connection of a test client and the errors the server
+// sent it (permission violations arrive asynchronously).
+type roleConn struct {
+	*nats.Conn
+	errs chan error
+}
+
+// connectRole connects to url with the seed file (or anonymously when it is
+// empty); the error is the connection's, for tests of refusals.
+func connectRole(t testing.TB, url, seedFile string, extra ...nats.Option) (*roleConn, error) {
+	t.Helper()
+	errs := make(chan error, 100)
+	opts := append([]nats.Option{nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		select {
+		case errs <- err:
+		default:
+		}
+	})}, extra...)
+	if seedFile != "" {
+		opt, err := nats.NkeyOptionFromSeed(seedFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts = append(opts, opt)
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(nc.Close)
+	return &roleConn{Conn: nc, errs: errs}, nil
+}
+
+// startRoleWorker runs the Go test worker on a connection with seedFile
+// (the worker role) and returns that connection.
+func startRoleWorker(t testing.TB, url, seedFile string, extra ...nats.Option) *roleConn {
+	t.Helper()
+	nc, err := connectRole(t, url, seedFile, extra...)
+	if err != nil {
+		t.Fatalf("worker key: %v", err)
+	}
+	w, err := testworker.Start(nc.Conn, testworker.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	return nc
+}
+
+// refused waits for the server to refuse what the test just tried.
+func (c *roleConn) refused(t testing.TB, what string) {
+	t.Helper()
+	_ = c.Flush()
+	deadline := time.After(testWait)
+	for {
+		select {
+		case err := <-c.errs:
+			if errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(err.Error(), what) {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("the server did not refuse %s", what)
+		}
+	}
+}
+
+// useTracerProvider makes tp the process's provider for one test (the hub
+// takes its tracer from it when it starts).
+func useTracerProvider(t testing.TB, tp trace.TracerProvider) {
+	before := otel.GetTracerProvider()
+	otel.SetTracerProvider(tp)
+	t.Cleanup(func() { otel.SetTracerProvider(before) })
 }

@@ -235,3 +235,17 @@ func heapInUse() int64 {
 	runtime.ReadMemStats(&m)
 	return int64(m.HeapInuse)
 }
+
+// benchRoundTrip: benchSessions WebSocket sessions, each keeping
+// FramesInFlight (2) frames outstanding, as fast as the hub answers.
+func benchRoundTrip(b *testing.B) {
+	ns := startNATS(b, 0)
+	startWorker(b, ns.ClientURL(), testworker.Options{})
+	_, base := startHub(b, ns.ClientURL(), func(c *Config) { oneClientManySessions(c); c.SessionFPS = 1e6 })
+	conns := dialMany(b, base, benchSessions)
+	b.SetBytes(int64(len(fakeJPEG)))
+	b.ResetTimer()
+	start := time.Now()
+	lat := drive(b, conns, b.N/benchSessions+1, 2, 0)
+	report(b, len(lat), time.Since(start), lat)
+}

@@ -64,7 +64,7 @@ func (s *session) control(data []byte) {
 	}
 	if !s.controls.messages.Allow() {
 		if !s.controls.refusals.Allow() {
-			if s.close(contract.CloseRateLimited, "too many control messages") {
+			if s.close(contract.CloseRateLimited, contract.CloseTextControlMessages) {
 				s.log.Warn("closing a session that kept sending control messages while rate_limited")
 			}
 			return

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/webcamhub/webcamhub/hub/contract"
-	"github.com/webcamhub/webcamhub/hub/internal/embeddednats"
 	"github.com/webcamhub/webcamhub/hub/internal/testworker"
 )
 
@@ -95,18 +94,5 @@ func TestCloseEndsSessionsWithGoingAwayAndIsSafeTwice(t *testing.T) {
 	}
 	if _, err := tryDial(base, "", nil); err == nil {
 		t.Fatal("a closed hub took a new session")
-	}
-}
-
-func TestEmbeddedNATSServesWorkersAndHub(t *testing.T) {
-	h := startEmbeddedHub(t, nil)
-	// A worker connects to the embedded server the way the Python one does:
-	// with the worker seed the hub made.
-	startRoleWorker(t, h.natsURL, embeddednats.SeedFile(h.store, roleWorker))
-	c := dial(t, h.base, "", nil)
-	c.Welcome()
-	c.SendFrame(fakeJPEG)
-	if m := c.Next(); m.Type != contract.TypeResult {
-		t.Fatalf("got %+v, want a result through the embedded NATS", m)
 	}
 }

@@ -1,0 +1,25 @@
+// Package hub is the realtime classification hub: WebSocket sessions that
+// stream camera frames, a NATS request per frame to a queue group of
+// inference workers, results back to the session that sent the frame (and to
+// anyone watching it), the analyze API and the built page.
+//
+// One package, its files named by concern with a shared prefix:
+//
+//	hub.go        Hub: New, Run, Close; the sessions it holds
+//	config.go     Config: flags with env defaults, validation
+//	errors.go     sentinel errors and the client code each becomes
+//	protocol.go   worker replies read, messages to clients written
+//	metrics.go    Prometheus metrics (docs/metrics.md)
+//	recording.go  JetStream streams of frames and results
+//	tracing*.go   OpenTelemetry setup; a frame's span and request
+//	http_*.go     routes, analyze API, health, page, allowed origins
+//	ws*.go        /ws: upgrade, streamers, watchers, refusals, close frames
+//	session*.go   one connection: reader, writer, control messages,
+//	              read progress, resume tokens
+//	frame_*.go    a frame's way to a worker: header check, scheduler, dispatcher
+//	limit_*.go    per client: its address, connections, frame credit
+//	nats_*.go     natsBroker; embedded and external login; roles; config checks
+//
+// Tests sit beside what they test (x.go, x_test.go); setup_test.go holds
+// what they share. Small self-contained helpers live in internal/.
+package hub

@@ -1,0 +1,34 @@
+package hub
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/webcamhub/webcamhub/hub/internal/testworker"
+)
+
+func TestHealthAndReadiness(t *testing.T) {
+	ns := startNATS(t, 0)
+	_, base := startHub(t, ns.ClientURL(), nil)
+	get := func(path string) int {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if s := get("/healthz"); s != 200 {
+		t.Fatalf("healthz %d", s)
+	}
+	if s := get("/readyz"); s != http.StatusServiceUnavailable {
+		t.Fatalf("readyz without a worker: %d, want 503", s)
+	}
+	startWorker(t, ns.ClientURL(), testworker.Options{})
+	if s := get("/readyz"); s != 200 {
+		t.Fatalf("readyz with a worker: %d, want 200", s)
+	}
+	if s := get("/metrics"); s != 200 {
+		t.Fatalf("metrics %d", s)
+	}
+}
