@@ -33,7 +33,7 @@ from .backends.keras_backend import KerasBackend
 from .config import Config
 from .contract import (CONTENT_TYPE_JPEG, HEADER_CONTENT_TYPE, KIND_CLI, TYPE_RESULT,
                        WORKERS_PING_SUBJECT, frame_subject)
-from .decode import Decoder
+from .imaging.decoder import Decoder
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

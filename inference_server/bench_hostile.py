@@ -63,18 +63,19 @@ class DecodeRow:
 
 
 def load_decoder_module(root: Path | None) -> ModuleType:
-    """This package's decode module, or the decode.py under root/inference_server
+    """This package's decoder module, or the imaging/decoder.py under root/inference_server
     (imported as part of this package, so its relative imports resolve here)."""
     if root is None:
-        from . import decode
+        from .imaging import decoder
 
-        return decode
-    path = root / "inference_server" / "decode.py"
-    spec = importlib.util.spec_from_file_location("inference_server._baseline_decode", path)
+        return decoder
+    package = "inference_server.imaging"
+    path = root / "inference_server" / "imaging" / "decoder.py"
+    spec = importlib.util.spec_from_file_location(f"{package}._baseline_decoder", path)
     if spec is None or spec.loader is None:
         raise SystemExit(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
-    module.__package__ = "inference_server"
+    module.__package__ = package
     sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module

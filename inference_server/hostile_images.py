@@ -252,7 +252,7 @@ def catalogue() -> list[Hostile]:
         Hostile("PNG with 300,000 empty chunks", lambda: png_many_chunks(300_000)),
         Hostile("PNG with 60 zTXt chunks of 1 MB", lambda: png_text_bomb(60)),
         Hostile("RLE8 BMP 6000x6000", lambda: bmp_rle8(6000, 6000)),
-        # At the caps of decode_budget.py: accepted, and what they cost is the bound.
+        # At the caps of imaging/budget.py: accepted, and what they cost is the bound.
         Hostile("JPEG 4800x3300 (16 MP, decoded at 1/8)",
                 lambda: encode(photo_like(4800, 3300), "JPEG", quality=90), accepted=True),
         Hostile("JPEG 11000x400 (too long to scale down)",

@@ -18,7 +18,7 @@ from PIL import Image
 
 from inference_server import hostile_images as hi
 from inference_server.contract import CODE_BAD_IMAGE, CODE_TOO_LARGE
-from inference_server.decode import Decoder, ImageError
+from inference_server.imaging.decoder import Decoder, ImageError
 
 DECODER = Decoder(size=224, max_bytes=1 << 20)
 FUZZ = settings(max_examples=150, deadline=None, database=None, derandomize=True,

@@ -12,10 +12,10 @@ import pytest
 
 from inference_server import hostile_images, memory
 from inference_server.contract import CODE_BAD_IMAGE
-from inference_server.decode import Decoder, ImageError
-from inference_server.decode_budget import (JPEG_MULTI_SCAN_PIXELS, PALETTE_PIXELS,
-                                            PNG_SAMPLE_BYTES, WEBP_PIXELS)
-from inference_server.image_probe import probe
+from inference_server.imaging.budget import (JPEG_MULTI_SCAN_PIXELS, PALETTE_PIXELS,
+                                             PNG_SAMPLE_BYTES, WEBP_PIXELS)
+from inference_server.imaging.decoder import Decoder, ImageError
+from inference_server.imaging.probe import probe
 
 # The target: any accepted input decodes in under 64 MB (one decode; the worker
 # runs two at once).

@@ -12,7 +12,7 @@ refused from its header, in microseconds.
 
 from __future__ import annotations
 
-from .image_probe import Probe
+from .probe import Probe
 
 MP = 1_000_000
 MIB = 1 << 20

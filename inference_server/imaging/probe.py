@@ -19,7 +19,7 @@ class ProbeError(ValueError):
     """The body's structure is corrupt, unsupported or hostile; the message says which."""
 
 
-# --- limits on structure (not on pixels: see decode_budget.py) -----------------------
+# --- limits on structure (not on pixels: see budget.py) ------------------------------
 
 # PNG chunks in one file. Encoders write the data in chunks of 8 KiB to 1 MiB, so an
 # 8 MiB image has at most about a thousand; Pillow handles each chunk in Python (about

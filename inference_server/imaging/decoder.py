@@ -10,9 +10,9 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, PngImagePlugin
 
-from .contract import CODE_BAD_IMAGE, CODE_TOO_LARGE
-from .decode_budget import BudgetError, admit
-from .image_probe import Probe, ProbeError, probe
+from ..contract import CODE_BAD_IMAGE, CODE_TOO_LARGE
+from .budget import BudgetError, admit
+from .probe import Probe, ProbeError, probe
 
 _EXIF_ORIENTATION = 0x0112
 # EXIF is parsed by Pillow in Python, entry by entry: larger blocks (possible in PNG and

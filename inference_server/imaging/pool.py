@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .batcher import Expired
-from .decode import Decoder, ImageError
+from ..batcher import Expired
+from .decoder import Decoder, ImageError
 from .fairness import FairQueue
 
 
