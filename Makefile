@@ -122,9 +122,9 @@ $(VENV)/.bench-installed: $(VENV)/.installed bench/seed/requirements.txt
 bench: test-deps $(VENV)/.bench-installed
 	go test -run '^$$' -bench . -benchtime 3s ./hub/...
 	go test -tags e2e -run '^$$' -bench . -benchtime 1x -timeout 20m ./e2e/...
-	$(VPY) -m inference_server.bench --model tflite:$(SHARED_TESTDATA)/models/mobilenet_v2_1.0_224_quant.tflite --model keras-random
-	KERAS_BACKEND=jax $(VPY) -m inference_server.bench --model keras-random --worker-frames 0 --jpeg-quality 80
-	$(VPY) -m inference_server.bench_hostile --model tflite:$(SHARED_TESTDATA)/models/mobilenet_v2_1.0_224_quant.tflite
+	$(VPY) -m bench.worker.throughput --model tflite:$(SHARED_TESTDATA)/models/mobilenet_v2_1.0_224_quant.tflite --model keras-random
+	KERAS_BACKEND=jax $(VPY) -m bench.worker.throughput --model keras-random --worker-frames 0 --jpeg-quality 80
+	$(VPY) -m bench.worker.hostile --model tflite:$(SHARED_TESTDATA)/models/mobilenet_v2_1.0_224_quant.tflite
 	cd frontend-ui && npm run bench
 
 clean:

@@ -1,4 +1,5 @@
-"""Hostile images, made in memory for the decoder's tests and benchmark.
+"""Hostile images, made in memory for the decoder's tests (here) and its benchmark
+(bench/worker/hostile.py).
 
 Each is small on the wire and costly for a naive decoder: huge dimensions behind a few
 hundred kilobytes of deflate, 16-bit samples, palettes, animations, progressive and CMYK

@@ -1,6 +1,6 @@
 """Benchmark: what hostile images cost the worker.
 
-    python -m inference_server.bench_hostile [--baseline-root DIR]
+    python -m bench.worker.hostile [--baseline-root DIR]
 
 1. Each kind of hostile_images.catalogue() through the decoder in this process: the
    outcome, the best time of a few runs, and the peak of resident memory during the
@@ -38,12 +38,15 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Sequence
 
-from . import hostile_images, memory
-from .bench import wait_ping, webcam_jpeg
-from .contract import CONTENT_TYPE_JPEG, HEADER_CONTENT_TYPE, HEADER_SESSION_ID, KIND_CLI
-from .contract import TYPE_RESULT, frame_subject
+from inference_server import memory
+from inference_server.contract import (CONTENT_TYPE_JPEG, HEADER_CONTENT_TYPE,
+                                       HEADER_SESSION_ID, KIND_CLI, TYPE_RESULT,
+                                       frame_subject)
+from inference_server.tests import hostile_images
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from .throughput import wait_ping, webcam_jpeg
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 MB = 1e6
 BOMB = "16-bit RGBA PNG 6300x6300 (the issue's bomb)"
 # The attacks run on a real worker: the issue's bomb, and the costliest image accepted
@@ -66,7 +69,7 @@ def load_decoder_module(root: Path | None) -> ModuleType:
     """This package's decoder module, or the imaging/decoder.py under root/inference_server
     (imported as part of this package, so its relative imports resolve here)."""
     if root is None:
-        from .imaging import decoder
+        from inference_server.imaging import decoder
 
         return decoder
     package = "inference_server.imaging"
@@ -271,7 +274,7 @@ def print_attack_table(columns: list[tuple[str, AttackResult]], seconds: float) 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m inference_server.bench_hostile",
+    p = argparse.ArgumentParser(prog="python -m bench.worker.hostile",
                                 description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--baseline-root", type=Path, default=None,

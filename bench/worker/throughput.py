@@ -1,6 +1,6 @@
 """Benchmark: model throughput and latency per backend, and the decode of a webcam frame.
 
-    python -m inference_server.bench --model tflite:<model.tflite> [--model keras-random]
+    python -m bench.worker.throughput --model tflite:<model.tflite> [--model keras-random]
 
 For each model: images/s and per-image latency at batch 1 and batched, through the
 backend's `predict` (what the worker's batcher calls); Keras models at each of their
@@ -27,15 +27,15 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image
 
-from .backends import Backend, load_backend
-from .backends.buckets import bucket_sizes
-from .backends.keras_backend import KerasBackend
-from .config import Config
-from .contract import (CONTENT_TYPE_JPEG, HEADER_CONTENT_TYPE, KIND_CLI, TYPE_RESULT,
-                       WORKERS_PING_SUBJECT, frame_subject)
-from .imaging.decoder import Decoder
+from inference_server.backends import Backend, load_backend
+from inference_server.backends.buckets import bucket_sizes
+from inference_server.backends.keras_backend import KerasBackend
+from inference_server.config import Config
+from inference_server.contract import (CONTENT_TYPE_JPEG, HEADER_CONTENT_TYPE, KIND_CLI,
+                                       TYPE_RESULT, WORKERS_PING_SUBJECT, frame_subject)
+from inference_server.imaging.decoder import Decoder
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def shared_testdata() -> Path:
@@ -327,7 +327,7 @@ def print_json(spec: str, threads: int, images: np.ndarray, decoder: Decoder,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m inference_server.bench", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m bench.worker.throughput", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", action="append", default=[],
                    help="tflite:<path> | keras | keras:<weights> | keras-random (repeatable)")
