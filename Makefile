@@ -82,7 +82,7 @@ vet:
 	@unformatted=$$(gofmt -l cmd hub e2e internal bench); [ -z "$$unformatted" ] || { echo "not gofmt-ed: $$unformatted"; exit 1; }
 	go vet ./...
 	go vet -tags e2e ./e2e/...
-	cd bench/seed/gateway && go vet ./...
+	cd bench/baseline/gateway && go vet ./...
 
 test-go:
 	go test -race -count=1 ./...
@@ -114,9 +114,9 @@ fuzz:
 
 ## ---- benchmarks -------------------------------------------------------------
 
-# Bench-only Python packages (the seed architecture's FastAPI service).
-$(VENV)/.bench-installed: $(VENV)/.installed bench/seed/requirements.txt
-	$(VPY) -m pip install --quiet --disable-pip-version-check -r bench/seed/requirements.txt
+# Bench-only Python packages (the FastAPI service of the article's architecture, bench/baseline/).
+$(VENV)/.bench-installed: $(VENV)/.installed bench/baseline/requirements.txt
+	$(VPY) -m pip install --quiet --disable-pip-version-check -r bench/baseline/requirements.txt
 	touch $@
 
 bench: test-deps $(VENV)/.bench-installed

@@ -1,4 +1,4 @@
-module github.com/webcamhub/webcamhub/bench/seed/gateway
+module github.com/webcamhub/webcamhub/bench/baseline/gateway
 
 go 1.26
 

@@ -1,13 +1,13 @@
-"""The seed architecture's model service, kept as the baseline of `make bench`.
+"""The article's architecture: its model service, kept as the baseline of `make bench`.
 
 The article this project grew from put a FastAPI service behind a Go (Echo)
 gateway: each request carries one base64 image in JSON, and the service
 decodes it and calls Keras `model.predict` on it alone. This file is that
 service, unchanged in shape, so that the benchmark measures our hub against
 what it replaced with the same MobileNetV2 weights. Bench-only: its
-dependencies (bench/seed/requirements.txt) are not part of the runtime install.
+dependencies (bench/baseline/requirements.txt) are not part of the runtime install.
 
-    python bench/seed/service.py --port 8001 --weights random|imagenet|<file>
+    python bench/baseline/service.py --port 8001 --weights random|imagenet|<file>
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pydantic import BaseModel
 
 import keras
 
-app = FastAPI(title="seed model service")
+app = FastAPI(title="baseline model service")
 model: keras.Model | None = None
 
 

@@ -1,4 +1,4 @@
-// The seed architecture's gateway, kept as the baseline of `make bench`.
+// The article's architecture: its gateway, kept as the baseline of `make bench`.
 //
 // The article this project grew from put an Echo gateway in front of a
 // FastAPI model service: the browser posts {"base64Image": …}, the gateway

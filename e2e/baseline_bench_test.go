@@ -23,21 +23,21 @@ import (
 	"github.com/webcamhub/webcamhub/internal/testkit"
 )
 
-// seedLoadDuration is how long each configuration is loaded: long enough for
+// baselineLoadDuration is how long each configuration is loaded: long enough for
 // a few hundred Keras predictions on 2 cores, short enough that the whole
 // comparison (3 paths × 2 client counts) stays near two minutes.
-const seedLoadDuration = 8 * time.Second
+const baselineLoadDuration = 8 * time.Second
 
-// BenchmarkSeedArchitecture measures the article's design — an Echo gateway
+// BenchmarkBaselineArchitecture measures the article's architecture — an Echo gateway
 // forwarding base64 JSON to a FastAPI service that calls Keras model.predict
-// per request (bench/seed) — against our /api/v1/analyze and /ws in the same
+// per request (bench/baseline) — against our /api/v1/analyze and /ws in the same
 // run, with the same MobileNetV2 (random weights: same compute as ImageNet's,
 // no download) and the page's frames (224×224 JPEG), at 1 and 8 clients.
-func BenchmarkSeedArchitecture(b *testing.B) {
+func BenchmarkBaselineArchitecture(b *testing.B) {
 	frame := pageFrame(b)
 	body, _ := json.Marshal(map[string]string{"base64Image": base64.StdEncoding.EncodeToString(frame)})
 
-	seedURL := startSeed(b)
+	baselineURL := startBaseline(b)
 	hub := startHub(b, hubOptions{extraEnv: []string{"LOG_LEVEL=warn", "HUB_API_RATE=100000000", "HUB_SESSION_FPS=100000"}})
 	startWorker(b, hub.nats, "bench-keras", "--model", "keras-random", "--labels", testdata(b, "imagenet_labels.txt"))
 	hub.waitFor(b, "/readyz")
@@ -47,7 +47,7 @@ func BenchmarkSeedArchitecture(b *testing.B) {
 		run  func(clients int) loadResult
 	}
 	paths := []path{
-		{"seed", func(n int) loadResult { return loadHTTP(b, seedURL, body, n) }},
+		{"baseline", func(n int) loadResult { return loadHTTP(b, baselineURL, body, n) }},
 		{"api", func(n int) loadResult { return loadHTTP(b, hub.base+"/api/v1/analyze", body, n) }},
 		{"ws", func(n int) loadResult { return loadWS(b, hub.base, frame, n) }},
 	}
@@ -60,10 +60,10 @@ func BenchmarkSeedArchitecture(b *testing.B) {
 			b.ReportMetric(r.perSecond, fmt.Sprintf("%s-%dc-answers/s", p.name, clients))
 			b.ReportMetric(r.p50Ms, fmt.Sprintf("%s-%dc-p50-ms", p.name, clients))
 		}
-		seed := results["seed"]
+		baseline := results["baseline"]
 		for _, ours := range []string{"api", "ws"} {
-			b.ReportMetric(results[ours].perSecond/seed.perSecond, fmt.Sprintf("%s/seed-%dc-throughput-x", ours, clients))
-			b.ReportMetric(results[ours].p50Ms/seed.p50Ms, fmt.Sprintf("%s/seed-%dc-p50-x", ours, clients))
+			b.ReportMetric(results[ours].perSecond/baseline.perSecond, fmt.Sprintf("%s/baseline-%dc-throughput-x", ours, clients))
+			b.ReportMetric(results[ours].p50Ms/baseline.p50Ms, fmt.Sprintf("%s/baseline-%dc-p50-x", ours, clients))
 		}
 	}
 	b.ReportMetric(0, "ns/op")
@@ -103,7 +103,7 @@ func (a *answers) summarize(b *testing.B, elapsed time.Duration) loadResult {
 	}
 }
 
-// loadHTTP keeps `clients` requests in flight for seedLoadDuration.
+// loadHTTP keeps `clients` requests in flight for baselineLoadDuration.
 func loadHTTP(b *testing.B, url string, body []byte, clients int) loadResult {
 	client := &http.Client{Timeout: answerWait, Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
 	var got answers
@@ -111,7 +111,7 @@ func loadHTTP(b *testing.B, url string, body []byte, clients int) loadResult {
 	var wg sync.WaitGroup
 	for range clients {
 		wg.Go(func() {
-			for time.Since(start) < seedLoadDuration {
+			for time.Since(start) < baselineLoadDuration {
 				t0 := time.Now()
 				resp, err := client.Post(url, "application/json", bytes.NewReader(body))
 				ok := err == nil && resp.StatusCode == http.StatusOK
@@ -131,7 +131,7 @@ func loadHTTP(b *testing.B, url string, body []byte, clients int) loadResult {
 // loadWS runs the realtime benchmarks' load generator: `clients` sessions,
 // each with one frame always in flight, every frame answered by a result.
 func loadWS(b *testing.B, base string, frame []byte, clients int) loadResult {
-	r := runLoad(b, base, clients, 1, frame, 0, seedLoadDuration)
+	r := runLoad(b, base, clients, 1, frame, 0, baselineLoadDuration)
 	if r.unanswered() > 0 || r.answers[contract.TypeResult] != r.sent || r.sent == 0 {
 		b.Fatalf("/ws: %d frames sent, answers %v", r.sent, r.answers)
 	}
@@ -166,22 +166,22 @@ func pageFrame(b testing.TB) []byte {
 	return out.Bytes()
 }
 
-// startSeed runs the seed service and its Echo gateway; it returns the
+// startBaseline runs the baseline service and its Echo gateway; it returns the
 // gateway's analyze URL once the whole path answers.
-func startSeed(b *testing.B) string {
+func startBaseline(b *testing.B) string {
 	root := repoRoot(b)
 	python := envOr("WORKER_PYTHON", filepath.Join(root, ".venv", "bin", "python"))
 	servicePort, gatewayPort := testkit.FreePort(b), testkit.FreePort(b)
-	startProc(b, "seed-service", nil, python, filepath.Join(root, "bench", "seed", "service.py"),
+	startProc(b, "baseline-service", nil, python, filepath.Join(root, "bench", "baseline", "service.py"),
 		"--port", strconv.Itoa(servicePort), "--weights", "random")
 
-	gateway := filepath.Join(b.TempDir(), "seed-gateway")
+	gateway := filepath.Join(b.TempDir(), "baseline-gateway")
 	build := exec.Command("go", "build", "-o", gateway, ".")
-	build.Dir = filepath.Join(root, "bench", "seed", "gateway")
+	build.Dir = filepath.Join(root, "bench", "baseline", "gateway")
 	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("building the seed gateway: %v\n%s", err, out)
+		b.Fatalf("building the baseline gateway: %v\n%s", err, out)
 	}
-	startProc(b, "seed-gateway", nil, gateway,
+	startProc(b, "baseline-gateway", nil, gateway,
 		"-listen", "127.0.0.1:"+strconv.Itoa(gatewayPort),
 		"-model", "http://127.0.0.1:"+strconv.Itoa(servicePort)+"/predict")
 
@@ -197,7 +197,7 @@ func startSeed(b *testing.B) string {
 			}
 		}
 		if time.Now().After(deadline) {
-			b.Fatalf("the seed architecture did not answer within %v", startupWait)
+			b.Fatalf("the baseline architecture did not answer within %v", startupWait)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
