@@ -82,7 +82,7 @@ vet:
 	@unformatted=$$(gofmt -l cmd hub e2e internal bench); [ -z "$$unformatted" ] || { echo "not gofmt-ed: $$unformatted"; exit 1; }
 	go vet ./...
 	go vet -tags e2e ./e2e/...
-	cd bench/seed/gateway && go vet ./...
+	cd bench/baseline/gateway && go vet ./...
 
 test-go:
 	go test -race -count=1 ./...
@@ -114,17 +114,17 @@ fuzz:
 
 ## ---- benchmarks -------------------------------------------------------------
 
-# Bench-only Python packages (the seed architecture's FastAPI service).
-$(VENV)/.bench-installed: $(VENV)/.installed bench/seed/requirements.txt
-	$(VPY) -m pip install --quiet --disable-pip-version-check -r bench/seed/requirements.txt
+# Bench-only Python packages (the FastAPI service of the article's architecture, bench/baseline/).
+$(VENV)/.bench-installed: $(VENV)/.installed bench/baseline/requirements.txt
+	$(VPY) -m pip install --quiet --disable-pip-version-check -r bench/baseline/requirements.txt
 	touch $@
 
 bench: test-deps $(VENV)/.bench-installed
 	go test -run '^$$' -bench . -benchtime 3s ./hub/...
 	go test -tags e2e -run '^$$' -bench . -benchtime 1x -timeout 20m ./e2e/...
-	$(VPY) -m inference_server.bench --model tflite:$(SHARED_TESTDATA)/models/mobilenet_v2_1.0_224_quant.tflite --model keras-random
-	KERAS_BACKEND=jax $(VPY) -m inference_server.bench --model keras-random --worker-frames 0 --jpeg-quality 80
-	$(VPY) -m inference_server.bench_hostile --model tflite:$(SHARED_TESTDATA)/models/mobilenet_v2_1.0_224_quant.tflite
+	$(VPY) -m bench.worker.throughput --model tflite:$(SHARED_TESTDATA)/models/mobilenet_v2_1.0_224_quant.tflite --model keras-random
+	KERAS_BACKEND=jax $(VPY) -m bench.worker.throughput --model keras-random --worker-frames 0 --jpeg-quality 80
+	$(VPY) -m bench.worker.hostile --model tflite:$(SHARED_TESTDATA)/models/mobilenet_v2_1.0_224_quant.tflite
 	cd frontend-ui && npm run bench
 
 clean:

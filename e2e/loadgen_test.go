@@ -251,7 +251,7 @@ func cpuPerResult(before, after map[string]float64, r sessionLoad) string {
 }
 
 // bareModel is the model alone, in the same run: `python -m
-// inference_server.bench --json` with the worker's threads.
+// bench.worker.throughput --json` with the worker's threads.
 type bareModel struct {
 	Batch1MS       float64 `json:"batch1_ms"`        // one image, one call
 	BatchedPerS    float64 `json:"batched_images_s"` // images/s at the batched size
@@ -269,7 +269,7 @@ func measureBareModel(t testing.TB, frame []byte) bareModel {
 		t.Fatal(err)
 	}
 	python := envOr("WORKER_PYTHON", filepath.Join(repoRoot(t), ".venv", "bin", "python"))
-	cmd := exec.Command(python, "-m", "inference_server.bench", "--json", "--model", "tflite:"+tfliteModel(t),
+	cmd := exec.Command(python, "-m", "bench.worker.throughput", "--json", "--model", "tflite:"+tfliteModel(t),
 		"--worker-frames", "0", "--repeats", "3", "--min-time", "1", "--frame", framePath)
 	cmd.Dir = repoRoot(t)
 	var stderr bytes.Buffer

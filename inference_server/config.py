@@ -13,7 +13,7 @@ from .metrics import split_addr
 from .tracing import OTLP_PROTOCOLS, otlp_protocol, tracing_wanted
 
 from .contract import FRAMES_WILDCARD, QUEUE_GROUP
-from .fairness import DECODE_MS_PER_S, FRAMES_PER_SESSION
+from .imaging.fairness import DECODE_MS_PER_S, FRAMES_PER_SESSION
 
 MIB = 1024 * 1024
 VALID_SCHEMES = ("nats", "tls", "ws", "wss")
@@ -39,7 +39,7 @@ class Config:
     queue_group: str = QUEUE_GROUP
     log_level: str = "info"
     num_threads: int = 0  # 0 = pick from the number of cores
-    # Each session's share of the worker (fairness.py): decode CPU ms per second
+    # Each session's share of the worker (imaging/fairness.py): decode CPU ms per second
     # (0 = no limit) and frames in the worker at once (at least HUB_FRAMES_IN_FLIGHT).
     session_decode_ms: float = DECODE_MS_PER_S
     session_frames: int = FRAMES_PER_SESSION

@@ -84,7 +84,7 @@ TYPE_ERROR = "error"
 CODE_BAD_IMAGE = "bad_image"  # not an image we decode, or one that does not decode
 CODE_TOO_LARGE = "too_large"  # more bytes than --max-image-bytes
 CODE_INTERNAL = "internal"  # a bug or a model failure
-CODE_RATE_LIMITED = "rate_limited"  # the session spent its decode budget (fairness.py)
+CODE_RATE_LIMITED = "rate_limited"  # the session spent its decode budget (imaging/fairness.py)
 WORKER_ERROR_CODES = (CODE_BAD_IMAGE, CODE_TOO_LARGE, CODE_INTERNAL, CODE_RATE_LIMITED)
 
 # --- JetStream's own names (set by the NATS server, not by docs/asyncapi.yaml) -----

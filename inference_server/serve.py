@@ -13,8 +13,8 @@ from .batcher import Batcher
 from .config import Config
 from .connection import NatsConnection, server_address
 from .contract import FRAMES_WILDCARD
-from .decode import Decoder
-from .decoding import DecodeService
+from .imaging.decoder import Decoder
+from .imaging.pool import DecodeService
 from .log import log_fields
 from .metrics import MetricsServer, WorkerMetrics
 from .tracing import Tracing

@@ -24,9 +24,9 @@ from .backends.base import Backend
 from .batcher import ATTR_BATCH_SIZE, BatchOutput, Batcher, Expired
 from .config import Config
 from .connection import DRAIN_TIMEOUT_S
-from .decode import ImageError
-from .decoding import DecodeService
-from .fairness import BURST_SECONDS, FairShare
+from .imaging.decoder import ImageError
+from .imaging.fairness import BURST_SECONDS, FairShare
+from .imaging.pool import DecodeService
 from .intake import Intake
 from .log import log_fields
 from .messages import FrameMeta, error_json, result_json, service_metadata
@@ -216,7 +216,7 @@ class Worker:
 
     async def _shed(self, meta: FrameMeta, reason: str, started: bool, size: int,
                     span: Span) -> tuple[bytes | None, Outcome, str | None]:
-        """The answer to a frame over its session's share (fairness.py)."""
+        """The answer to a frame over its session's share (imaging/fairness.py)."""
         self.errors += 1
         log_fields(log, logging.INFO if started else logging.DEBUG, "frame shed",
                    subject=meta.subject, session=meta.session, seq=meta.seq,

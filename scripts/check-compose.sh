@@ -41,6 +41,12 @@ done
 # Scaling the workers is a command-line matter: the file must not pin names or ports on them.
 worker=$(awk '/^  worker:/{w=1;next} /^  [a-z]/{w=0} w' <<<"$out")
 grep -qE 'container_name|ports:' <<<"$worker" && fail "worker pins a container name or port (breaks --scale)"
+# The worker image holds runtime code only: its build context is the repository root,
+# whose .dockerignore keeps the tests and the benchmarks out of every image.
+grep -qxF "      context: $PWD" <<<"$worker" || fail "the worker's build context is not the repository root (.dockerignore would not apply)"
+for p in inference_server/tests bench e2e; do
+  grep -qxF "$p" .dockerignore || fail ".dockerignore does not keep $p out of the images"
+done
 # Captured first: `grep -q` closing the pipe early would fail the pipeline under pipefail.
 opened=$(NATS_PUBLISH_ADDR=0.0.0.0 docker-compose -f docker-compose.yml config)
 grep -qE '(0\.0\.0\.0:4222:4222|host_ip: 0\.0\.0\.0)' <<<"$opened" || fail "NATS_PUBLISH_ADDR does not open 4222"

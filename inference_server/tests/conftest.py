@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from inference_server.backends.tflite import TfliteBackend
-from inference_server.decode import Decoder
+from inference_server.imaging.decoder import Decoder
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("SHARED_TESTDATA", REPO_ROOT.parent / "shared" / "testdata"))

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from inference_server.contract import CODE_BAD_IMAGE, CODE_TOO_LARGE
-from inference_server.decode import Decoder, ImageError, sniff_format
+from inference_server.imaging.decoder import Decoder, ImageError, sniff_format
 
 
 def encode(img: Image.Image, fmt: str, **kw: object) -> bytes:

@@ -24,8 +24,8 @@ from inference_server import contract
 from inference_server.backends.tflite import TfliteBackend
 from inference_server.batcher import Batcher
 from inference_server.config import Config
-from inference_server.decode import Decoder
-from inference_server.decoding import DecodeService
+from inference_server.imaging.decoder import Decoder
+from inference_server.imaging.pool import DecodeService
 from inference_server.service import FRAMES_ENDPOINT
 from inference_server.worker import Worker
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from inference_server.fairness import FairQueue, FairShare
+from inference_server.imaging.fairness import FairQueue, FairShare
 
 
 class Clock:

@@ -15,8 +15,9 @@ import nats
 import pytest
 
 from inference_server import contract as c
-from inference_server import hostile_images, memory
+from inference_server import memory
 
+from . import hostile_images
 from .procs import NatsServer, WorkerProcess
 
 REQUEST_TIMEOUT_S = 60.0

@@ -3,17 +3,20 @@ package imagesniff
 import (
 	"bytes"
 	"encoding/binary"
-	"github.com/webcamhub/webcamhub/hub/contract"
 	"image"
 	"image/color"
 	"image/jpeg"
 	"image/png"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"golang.org/x/image/bmp"
-	_ "golang.org/x/image/webp" // DecodeConfig for WebP in the fuzz target
+	_ "golang.org/x/image/webp" // DecodeConfig for WebP in the fuzz target and the table
+
+	"github.com/webcamhub/webcamhub/hub/contract"
 )
 
 func encode(t testing.TB, img image.Image, enc func(*bytes.Buffer, image.Image) error) []byte {
@@ -80,6 +83,96 @@ func TestInspectReadsDimensionsAndCost(t *testing.T) {
 		if !ok || info.ContentType != c.typ || info.Width != c.w || info.Height != c.h || info.DecodedBytes < c.decodedMin || info.DecodedBytes > c.decodedMax {
 			t.Errorf("%s: %+v, %v; want %s %dx%d costing %d..%d bytes", c.name, info, ok, c.typ, c.w, c.h, c.decodedMin, c.decodedMax)
 		}
+	}
+}
+
+// headerTable is the table of image files the worker's header reader answers
+// too (inference_server/tests/test_probe.py): both must agree with it.
+var headerTable = filepath.Join("..", "..", "..", "testdata", "image-headers.tsv")
+
+type headerRow struct {
+	file, contentType string // contentType "": not an image
+	width, height     int    // 0: the header is refused
+	what              string
+}
+
+func readHeaderTable(t *testing.T) []headerRow {
+	t.Helper()
+	text, err := os.ReadFile(headerTable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []headerRow
+	header := true
+	for _, line := range strings.Split(strings.TrimRight(string(text), "\n"), "\n") {
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Split(line, "\t")
+		if header {
+			if strings.Join(f, ",") != "file,format,width,height,case" {
+				t.Fatalf("%s: columns %q", headerTable, f)
+			}
+			header = false
+			continue
+		}
+		if len(f) != 5 {
+			t.Fatalf("%s: row %q", headerTable, line)
+		}
+		row := headerRow{file: filepath.Join(filepath.Dir(headerTable), "image-headers", f[0]), what: f[4]}
+		if f[1] != "-" {
+			row.contentType = f[1]
+		}
+		if f[2] != "-" {
+			if row.width, err = strconv.Atoi(f[2]); err != nil {
+				t.Fatalf("%s: row %q: %v", headerTable, line, err)
+			}
+			if row.height, err = strconv.Atoi(f[3]); err != nil {
+				t.Fatalf("%s: row %q: %v", headerTable, line, err)
+			}
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+func TestInspectAnswersAsTheSharedTable(t *testing.T) {
+	rows := readHeaderTable(t)
+	sized, refused := map[string]int{}, map[string]int{}
+	for _, row := range rows {
+		if row.width > 0 {
+			sized[row.contentType]++
+		} else {
+			refused[row.contentType]++
+		}
+	}
+	if refused[""] == 0 {
+		t.Errorf("the table holds no bytes that are not an image")
+	}
+	for _, typ := range contract.ContentTypes {
+		if sized[typ] < 4 || refused[typ] == 0 {
+			t.Errorf("the table holds %d readable and %d refused %s files; want at least 4 and 1", sized[typ], refused[typ], typ)
+		}
+	}
+	for _, row := range rows {
+		t.Run(filepath.Base(row.file), func(t *testing.T) {
+			data, err := os.ReadFile(row.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			info, ok := Inspect(data)
+			if ok != (row.contentType != "") || info.ContentType != row.contentType {
+				t.Fatalf("%s: Inspect %q %v; want %q", row.what, info.ContentType, ok, row.contentType)
+			}
+			if info.Width != row.width || info.Height != row.height || (info.DecodedBytes > 0) != (row.width > 0) {
+				t.Fatalf("%s: Inspect %+v; want %dx%d", row.what, info, row.width, row.height)
+			}
+			// Where Go's own decoders read the header, they agree with the table.
+			if cfg, _, err := image.DecodeConfig(bytes.NewReader(data)); err == nil && row.width > 0 &&
+				(cfg.Width != row.width || cfg.Height != row.height) {
+				t.Fatalf("%s: Go's decoder %dx%d; want %dx%d", row.what, cfg.Width, cfg.Height, row.width, row.height)
+			}
+		})
 	}
 }
 
