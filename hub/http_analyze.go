@@ -15,7 +15,7 @@ import (
 	"github.com/webcamhub/webcamhub/hub/internal/sessionid"
 )
 
-// analyzeRequest is the seed article's gateway API body.
+// analyzeRequest is the body of the article's gateway API (the baseline architecture).
 type analyzeRequest struct {
 	Base64Image string `json:"base64Image"`
 }

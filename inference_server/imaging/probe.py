@@ -39,6 +39,8 @@ MAX_WEBP_CHUNKS = 64
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # PNG colour type -> (channels, palette)
+# The PNG format caps each side at 2^31 - 1 (the top bit of the field is reserved).
+_PNG_MAX_SIDE = 0x7FFFFFFF
 _PNG_COLOUR = {0: (1, False), 2: (3, False), 3: (1, True), 4: (2, False), 6: (4, False)}
 _PNG_DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: (8, 16)}
 # JPEG start-of-frame markers: SOF0 baseline, SOF1 extended, SOF2 progressive (Huffman);
@@ -108,6 +110,8 @@ def _png(data: bytes) -> Probe:
         raise ProbeError("PNG does not start with its header chunk")
     width, height, depth, colour, _, _, interlace = struct.unpack_from(">IIBBBBB", data,
                                                                         pos + 8)
+    if not 0 < width <= _PNG_MAX_SIDE or not 0 < height <= _PNG_MAX_SIDE:
+        raise ProbeError(f"PNG claims {width}x{height}, outside the format's 1..2^31-1")
     if colour not in _PNG_COLOUR or depth not in _PNG_DEPTHS[colour]:
         raise ProbeError(f"PNG colour type {colour} at bit depth {depth} is not valid")
     channels, palette = _PNG_COLOUR[colour]

@@ -3,6 +3,7 @@ package imagesniff
 import (
 	"bytes"
 	"encoding/binary"
+	"math"
 
 	"github.com/webcamhub/webcamhub/hub/contract"
 )
@@ -62,8 +63,12 @@ func pngHeader(d []byte) (w, h int, bpp float64) {
 	if len(d) < 8+8+13 || !bytes.Equal(d[12:16], []byte("IHDR")) {
 		return 0, 0, 0
 	}
-	w = int(binary.BigEndian.Uint32(d[16:20]) & 0x7FFFFFFF)
-	h = int(binary.BigEndian.Uint32(d[20:24]) & 0x7FFFFFFF)
+	w = int(binary.BigEndian.Uint32(d[16:20]))
+	h = int(binary.BigEndian.Uint32(d[20:24]))
+	// The format caps each side at 2^31 - 1; a header past that is no PNG.
+	if w > math.MaxInt32 || h > math.MaxInt32 {
+		return 0, 0, 0
+	}
 	depth, colorType := int(d[24]), d[25]
 	channels := map[byte]int{0: 1, 2: 3, 3: 1, 4: 2, 6: 4}[colorType]
 	if channels == 0 || depth == 0 {
