@@ -274,7 +274,7 @@ def _cpu_s(pid: int) -> float:
 
 
 async def wait_ping(url: str, deadline_s: float) -> None:
-    """Return once a worker answers on `url`'s workers.ping; RuntimeError after the deadline."""
+    """Return once a worker answers the micro ping ($SRV.PING.inference); RuntimeError after the deadline."""
     import nats
 
     end = time.monotonic() + deadline_s
