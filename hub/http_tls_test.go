@@ -66,7 +66,7 @@ func TestHTTPSServesThePageTheWebSocketAndTheAPI(t *testing.T) {
 	roots := testkit.CertPool(t, files.CA)
 	client := testkit.HTTPSClient(roots, testWait)
 
-	status, body := answerOf(t)(client.Get(base+"/"))
+	status, body := answerOf(t)(client.Get(base + "/"))
 	if status != http.StatusOK || !strings.Contains(string(body), "Lens Hub") {
 		t.Fatalf("GET / over HTTPS = %d %q", status, body)
 	}
@@ -116,7 +116,7 @@ func TestHTTPSRefusesOldTLSAndAnswersPlainHTTPInWords(t *testing.T) {
 		t.Fatalf("plain POST to the TLS port = %d %q", status, body)
 	}
 	// And the port still speaks TLS afterwards.
-	status, _ = answerOf(t)(testkit.HTTPSClient(testkit.CertPool(t, files.CA), testWait).Get(base+"/healthz"))
+	status, _ = answerOf(t)(testkit.HTTPSClient(testkit.CertPool(t, files.CA), testWait).Get(base + "/healthz"))
 	if status != http.StatusOK {
 		t.Fatalf("healthz over HTTPS after plain requests = %d", status)
 	}
@@ -162,7 +162,7 @@ func TestHTTPSPicksUpReplacedCertificateFiles(t *testing.T) {
 	copyTo(second)
 	waitFor(t, "the replaced certificate to be served", func() bool { return servedSerial(t, addr, roots) != old })
 	// Served for real: a client that trusts only the new CA connects.
-	status, _ := answerOf(t)(testkit.HTTPSClient(testkit.CertPool(t, second.CA), testWait).Get(base+"/healthz"))
+	status, _ := answerOf(t)(testkit.HTTPSClient(testkit.CertPool(t, second.CA), testWait).Get(base + "/healthz"))
 	if status != http.StatusOK {
 		t.Fatalf("healthz with the new certificate = %d", status)
 	}
@@ -220,7 +220,7 @@ func TestServesTheCACertificateOnlyWhenAsked(t *testing.T) {
 	client := testkit.HTTPSClient(roots, testWait)
 
 	_, base := startHTTPSHub(t, ns.ClientURL(), files, nil)
-	if status, _ := answerOf(t)(client.Get(base+"/ca.crt")); status != http.StatusNotFound {
+	if status, _ := answerOf(t)(client.Get(base + "/ca.crt")); status != http.StatusNotFound {
 		t.Fatalf("GET /ca.crt by default = %d, want 404", status)
 	}
 	_, base = startHTTPSHub(t, ns.ClientURL(), files, func(c *Config) { c.ServeCACert = files.CA })
