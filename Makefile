@@ -15,24 +15,31 @@ export SHARED_TESTDATA ?= $(abspath $(CURDIR)/../shared/testdata)
 export NATS_SERVER_BIN ?= $(BIN)/nats-server
 export NATS_CLI_BIN    ?= $(BIN)/nats
 export HUB_BIN         ?= $(BIN)/hub
+export DEVCERT_BIN     ?= $(BIN)/devcert
+# Let's Encrypt's test CA and its DNS, for the hub's ACME test.
+export PEBBLE_BIN              ?= $(BIN)/pebble
+export PEBBLE_CHALLTESTSRV_BIN ?= $(BIN)/pebble-challtestsrv
 
-# What `make run` starts: the model of the workers and how many of them.
+# What `make run` starts: the model of the workers and how many of them;
+# HTTPS=1 serves over HTTPS with a local CA, for phones on the LAN (README).
 MODEL   ?= keras
 WORKERS ?= 1
+HTTPS   ?=
 
 NATS_CLI_VERSION    := v0.5.0
 NATS_SERVER_VERSION := v2.15.2
+PEBBLE_VERSION      := v2.10.3
 GO_SOURCES   := $(shell find cmd hub -name '*.go' -not -name '*_test.go') go.mod go.sum
 PAGE_SOURCES := $(shell find frontend-ui/src frontend-ui/public -type f 2>/dev/null) frontend-ui/astro.config.mjs frontend-ui/package-lock.json frontend-ui/tsconfig.json
 
 .PHONY: help run test bench fuzz deps tools test-deps test-go test-python test-page test-e2e test-compose vet clean
 
 help:
-	@echo "make run    install what is missing, then run hub + embedded NATS + worker(s) (MODEL=$(MODEL) WORKERS=$(WORKERS))"
+	@echo "make run    install what is missing, then run hub + embedded NATS + worker(s) (MODEL=$(MODEL) WORKERS=$(WORKERS); HTTPS=1 for phones)"
 	@echo "make test   install what is missing, then run every test suite"
 	@echo "make bench  run the benchmarks (docs/benchmarks.md)"
 	@echo "make fuzz   run each Go fuzz target for FUZZTIME (default $(FUZZTIME)); make test runs their seed corpora"
-	@echo "make tools  install the nats CLI and nats-server into .bin/"
+	@echo "make tools  install the nats CLI, nats-server and pebble (the ACME test CA) into .bin/"
 
 ## ---- installs -------------------------------------------------------------
 
@@ -59,8 +66,19 @@ $(NATS_CLI_BIN):
 $(NATS_SERVER_BIN):
 	GOBIN=$(BIN) go install github.com/nats-io/nats-server/v2@$(NATS_SERVER_VERSION)
 
-# The nats CLI (classify, record and replay; README) and nats-server (scale-out tests).
-tools: $(NATS_CLI_BIN) $(NATS_SERVER_BIN)
+$(PEBBLE_BIN):
+	GOBIN=$(BIN) go install github.com/letsencrypt/pebble/v2/cmd/pebble@$(PEBBLE_VERSION)
+
+$(PEBBLE_CHALLTESTSRV_BIN):
+	GOBIN=$(BIN) go install github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv@$(PEBBLE_VERSION)
+
+# The local CA and certificate of `make run HTTPS=1`.
+$(DEVCERT_BIN): cmd/devcert/main.go $(wildcard internal/devcert/*.go) go.mod go.sum
+	go build -o $@ ./cmd/devcert
+
+# The nats CLI (classify, record and replay; README), nats-server (scale-out
+# tests) and pebble with its DNS (the hub's ACME test).
+tools: $(NATS_CLI_BIN) $(NATS_SERVER_BIN) $(PEBBLE_BIN) $(PEBBLE_CHALLTESTSRV_BIN)
 
 # Debian packages the tests need: Chromium for the page, docker-compose to
 # validate docker-compose.yml (no Docker engine runs here), openssl for the
@@ -70,8 +88,8 @@ test-deps: deps tools
 
 ## ---- run ------------------------------------------------------------------
 
-run: deps
-	MODEL='$(MODEL)' WORKERS='$(WORKERS)' scripts/run-local.sh
+run: deps $(if $(HTTPS),$(DEVCERT_BIN))
+	MODEL='$(MODEL)' WORKERS='$(WORKERS)' HTTPS='$(HTTPS)' scripts/run-local.sh
 
 ## ---- tests ----------------------------------------------------------------
 

@@ -6,6 +6,7 @@
 package e2e
 
 import (
+	"crypto/x509"
 	"net/http"
 	"os"
 	"os/exec"
@@ -155,9 +156,10 @@ var natsCredentialEnv = []string{"NATS_CREDS=", "NATS_NKEY=", "NATS_USER=", "NAT
 // hubProc is a running hub binary.
 type hubProc struct {
 	*proc
-	base     string       // http://127.0.0.1:port
+	base     string       // http://127.0.0.1:port (https with tlsRoots)
 	nats     natsEndpoint // where workers connect
 	httpPort int
+	client   *http.Client // what waitFor asks with
 }
 
 type hubOptions struct {
@@ -167,6 +169,7 @@ type hubOptions struct {
 	storeDir  string
 	extraEnv  []string
 	staticDir string
+	tlsRoots  *x509.CertPool // the hub serves HTTPS (HUB_TLS_* in extraEnv) with a certificate these signed
 }
 
 func startHub(t testing.TB, o hubOptions) *hubProc {
@@ -199,7 +202,10 @@ func startHub(t testing.TB, o hubOptions) *hubProc {
 	}
 	env = append(env, o.extraEnv...)
 	p := startProc(t, "hub-"+strconv.Itoa(o.httpPort), env, bin(t, "HUB_BIN", "hub"))
-	h := &hubProc{proc: p, base: "http://127.0.0.1:" + strconv.Itoa(o.httpPort), nats: bus, httpPort: o.httpPort}
+	h := &hubProc{proc: p, base: "http://127.0.0.1:" + strconv.Itoa(o.httpPort), nats: bus, httpPort: o.httpPort, client: http.DefaultClient}
+	if o.tlsRoots != nil {
+		h.base, h.client = "https://127.0.0.1:"+strconv.Itoa(o.httpPort), testkit.HTTPSClient(o.tlsRoots, answerWait)
+	}
 	h.waitFor(t, "/healthz")
 	return h
 }
@@ -209,7 +215,7 @@ func (h *hubProc) waitFor(t testing.TB, path string) {
 	t.Helper()
 	deadline := time.Now().Add(startupWait)
 	for {
-		resp, err := http.Get(h.base + path)
+		resp, err := h.client.Get(h.base + path)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {

@@ -21,7 +21,8 @@ import (
 // flags whose defaults come from environment variables; Defaults holds the
 // defaults in one place; Validate says what is wrong with it.
 type Config struct {
-	Listen string // HTTP address the page, /ws and the API listen on
+	Listen      string // HTTP address the page, /ws and the API listen on
+	HTTPSConfig        // HTTPS on Listen: a certificate pair or ACME (config_tls.go)
 
 	NATSURL       string // external NATS server or cluster; empty embeds one
 	NATSEmbedAddr string // where the embedded NATS listens for workers and the CLI
@@ -76,6 +77,7 @@ type Config struct {
 func Defaults() Config {
 	return Config{
 		Listen:        ":8080",
+		HTTPSConfig:   HTTPSConfig{ACMEDirectory: letsEncryptDirectory, ACMECacheDir: ".data/acme"},
 		NATSEmbedAddr: "127.0.0.1:4222",
 		NATSStoreDir:  ".data/nats",
 		StaticDir:     "frontend-ui/dist",
@@ -124,8 +126,9 @@ func ParseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 
 	var c Config
 	var origins, publicOrigins, trustedProxies, logLevel string
-	var maxFrameBytes, maxDecodedBytes, recordMaxBytes string
+	var maxFrameBytes, maxDecodedBytes, recordMaxBytes, acmeDomains string
 	fs.StringVar(&c.Listen, "listen", env.str("HUB_LISTEN", d.Listen), "HTTP listen address (HUB_LISTEN)")
+	env.tlsFlags(fs, &c, d, &acmeDomains)
 	fs.StringVar(&c.NATSURL, "nats-url", env.str("NATS_URL", ""), "external NATS server/cluster URL(s), comma-separated; empty embeds a NATS server (NATS_URL)")
 	fs.StringVar(&c.NATSEmbedAddr, "nats-embed-addr", env.str("NATS_EMBED_ADDR", d.NATSEmbedAddr), "listen address of the embedded NATS server (NATS_EMBED_ADDR)")
 	fs.StringVar(&c.NATSStoreDir, "nats-store-dir", env.str("NATS_STORE_DIR", d.NATSStoreDir), "JetStream store directory of the embedded NATS server (NATS_STORE_DIR)")
@@ -171,6 +174,7 @@ func ParseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	}
 	c.AllowedOrigins = splitList(origins)
 	c.PublicOrigins = splitList(publicOrigins)
+	c.ACMEDomains = splitList(acmeDomains)
 	for _, cidr := range splitList(trustedProxies) {
 		prefix, err := parsePrefix(cidr)
 		if err != nil {
@@ -229,6 +233,7 @@ func (c Config) check() []string {
 		}
 	}
 	p = append(p, c.checkNATSAuth()...)
+	p = append(p, c.checkTLS()...)
 	for _, o := range c.AllowedOrigins {
 		if o == "*" {
 			continue
@@ -396,6 +401,7 @@ func warnOpenings(c Config, log *slog.Logger) {
 			log.Warn("any browser origin may open sessions and call the API (HUB_ALLOWED_ORIGINS=*)")
 		}
 	}
+	warnHTTPSOpenings(c, log)
 	if c.TrustedProxyHeader != "" {
 		log.Warn("client addresses are taken from a proxy header", "header", c.TrustedProxyHeader, "trusted_proxies", c.TrustedProxies)
 	}

@@ -86,7 +86,7 @@ func newOriginPolicy(cfg Config, listen net.Addr) originPolicy {
 	if !ok {
 		return p
 	}
-	hosts := []string{"localhost"}
+	hosts := append([]string{"localhost"}, cfg.ACMEDomains...)
 	ip, _ := netip.AddrFromSlice(tcp.IP)
 	ip = ip.Unmap()
 	if !ip.IsValid() || ip.IsUnspecified() {
@@ -97,7 +97,7 @@ func newOriginPolicy(cfg Config, listen net.Addr) originPolicy {
 		hosts = append(hosts, ip.String())
 	}
 	for _, h := range hosts {
-		p.allowed[origin{scheme: "http", host: h, port: tcp.Port}] = true
+		p.allowed[origin{scheme: cfg.httpScheme(), host: strings.ToLower(h), port: tcp.Port}] = true
 	}
 	return p
 }

@@ -54,6 +54,7 @@ func (h *Hub) routes() *fiber.App {
 		},
 	}), h.analyze)
 	app.Get(contract.WebSocketPath, h.upgrade, h.websocketHandler())
+	h.serveCACert(app)
 	h.servePage(app)
 	return app
 }

@@ -28,6 +28,7 @@ type Hub struct {
 	resume  *resumeTokens
 	embed   *embeddednats.Server
 	app     *fiber.App
+	https   *httpsServing                // nil: plain HTTP (http_tls.go)
 	origins atomic.Pointer[originPolicy] // set by Serve, from its listener
 	clients *clientLimits
 	// dispatch sends frames to workers with room, or sheds them (frame_dispatch.go).
@@ -49,8 +50,12 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	https, err := newHTTPS(cfg, log) // before anything starts: a bad certificate stops the hub here
+	if err != nil {
+		return nil, err
+	}
 	h := &Hub{cfg: cfg, log: log, metrics: NewMetrics(), tracer: tracer(), sessions: map[*session]struct{}{},
-		clients: newClientLimits(cfg.MaxConnsPerClient, cfg.ConnectRatePerClient)}
+		clients: newClientLimits(cfg.MaxConnsPerClient, cfg.ConnectRatePerClient), https: https}
 	warnOpenings(cfg, log)
 	var login natsLogin
 	if cfg.Embedded() {
@@ -123,8 +128,8 @@ func (h *Hub) Metrics() *Metrics { return h.metrics }
 func (h *Hub) Serve(ln net.Listener) error {
 	policy := newOriginPolicy(h.cfg, ln.Addr())
 	h.origins.Store(&policy)
-	h.log.Info("hub listening", "addr", ln.Addr().String(), "static_dir", h.cfg.StaticDir)
-	return h.app.Listener(ln)
+	h.log.Info("hub listening", "addr", ln.Addr().String(), "scheme", h.cfg.httpScheme(), "static_dir", h.cfg.StaticDir)
+	return h.app.Listener(h.https.wrap(ln))
 }
 
 // Run serves cfg.Listen until ctx is done, then shuts down gracefully.
@@ -148,10 +153,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
+	ln, err := h.listen()
 	if err != nil {
 		_ = h.Close()
-		return fmt.Errorf("listening on %s: %w", cfg.Listen, err)
+		return err
 	}
 	served := make(chan error, 1)
 	go func() { served <- h.Serve(ln) }()
@@ -189,6 +194,7 @@ func (h *Hub) Close() error {
 			if err := h.app.ShutdownWithContext(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 				h.closeErr = fmt.Errorf("stopping HTTP server: %w", err)
 			}
+			h.https.close(ctx)
 			cancel()
 		}
 		if h.broker != nil {

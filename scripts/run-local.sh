@@ -8,6 +8,10 @@
 # Worker i serves its metrics on 127.0.0.1:$((WORKER_METRICS_BASE_PORT+i)).
 # The standard OTEL_* variables (docs/metrics.md) reach the hub and every
 # worker as they are: set OTEL_EXPORTER_OTLP_ENDPOINT to turn tracing on.
+# HTTPS=1: a local CA and a certificate for this machine's names and LAN
+# addresses (.data/tls, made by devcert, remade when the addresses change),
+# the CA served at /ca.crt for phones, and the LAN URL as a QR code. The
+# hub's own HUB_TLS_* or HUB_ACME_* variables work as well, without HTTPS=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,13 +37,30 @@ stop() {
 trap 'stop; exit 130' INT TERM
 trap stop EXIT
 
+port=${HUB_LISTEN##*:}
+scheme=http
+readiness=(curl -fsS "http://127.0.0.1:$port/healthz")
+if [ "${HTTPS:-}" = 1 ]; then
+  : "${DEVCERT_BIN:=.bin/devcert}" "${TLS_DIR:=.data/tls}"
+  "$DEVCERT_BIN" -dir "$TLS_DIR" -port "$port"
+  export HUB_TLS_CERT=$TLS_DIR/cert.pem HUB_TLS_KEY=$TLS_DIR/key.pem HUB_SERVE_CA_CERT=$TLS_DIR/ca.pem
+fi
+if [ -n "${HUB_TLS_CERT:-}" ]; then
+  scheme=https
+  # The hub's own process on loopback: whether it answers, not who it is.
+  readiness=(curl -fsSk "https://127.0.0.1:$port/healthz")
+elif [ -n "${HUB_ACME_DOMAIN:-}" ]; then
+  scheme=https
+  domain=${HUB_ACME_DOMAIN%%,*}
+  readiness=(curl -fsSk --resolve "$domain:$port:127.0.0.1" "https://$domain:$port/healthz")
+fi
+
 .bin/hub &
 pids+=($!)
 
 # Workers connect once NATS takes connections (the hub logs "hub listening" after that).
-port=${HUB_LISTEN##*:}
 for _ in $(seq 100); do
-  curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+  "${readiness[@]}" >/dev/null 2>&1 && break
   kill -0 "${pids[0]}" 2>/dev/null || { echo "run: the hub did not start" >&2; exit 1; }
   sleep 0.1
 done
@@ -50,7 +71,7 @@ for i in $(seq "$WORKERS"); do
   pids+=($!)
   echo "run: worker $i metrics on http://$metrics_addr/metrics" >&2
 done
-echo "run: hub on http://localhost:$port (metrics: /metrics) with $WORKERS worker(s), MODEL=$MODEL — Ctrl-C stops everything" >&2
+echo "run: hub on $scheme://localhost:$port (metrics: /metrics) with $WORKERS worker(s), MODEL=$MODEL — Ctrl-C stops everything" >&2
 [ ${#worker_env[@]} -gt 0 ] && echo "run: the nats CLI logs in with --nkey $NATS_STORE_DIR/cli.nk (README)" >&2
 if [ -n "${OTEL_EXPORTER_OTLP_ENDPOINT:-}${OTEL_EXPORTER_OTLP_TRACES_ENDPOINT:-}" ]; then
   echo "run: tracing on, exporting to ${OTEL_EXPORTER_OTLP_TRACES_ENDPOINT:-$OTEL_EXPORTER_OTLP_ENDPOINT} (${OTEL_EXPORTER_OTLP_PROTOCOL:-http/protobuf})" >&2
