@@ -6,13 +6,14 @@
 // One package, its files named by concern with a shared prefix:
 //
 //	hub.go        Hub: New, Run, Close; the sessions it holds
-//	config.go     Config: flags with env defaults, validation
+//	config*.go    Config: flags with env defaults, validation; TLS files
 //	errors.go     sentinel errors and the client code each becomes
 //	protocol.go   worker replies read, messages to clients written
 //	metrics.go    Prometheus metrics (docs/metrics.md)
 //	recording.go  JetStream streams of frames and results
 //	tracing*.go   OpenTelemetry setup; a frame's span and request
-//	http_*.go     routes, analyze API, health, page, allowed origins
+//	http_*.go     routes, analyze API, health, page, allowed origins,
+//	              TLS listener (certificate reload, ACME)
 //	ws*.go        /ws: upgrade, streamers, watchers, refusals, close frames
 //	session*.go   one connection: reader, writer, control messages,
 //	              read progress, resume tokens
