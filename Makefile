@@ -31,6 +31,7 @@ help:
 	@echo "make run    install what is missing, then run hub + embedded NATS + worker(s) (MODEL=$(MODEL) WORKERS=$(WORKERS))"
 	@echo "make test   install what is missing, then run every test suite"
 	@echo "make bench  run the benchmarks (docs/benchmarks.md)"
+	@echo "make bench-gpu-carry  build .gpu-carry/ for make bench-gpu on a lent GPU machine (docs/benchmarks.md, GPU)"
 	@echo "make fuzz   run each Go fuzz target for FUZZTIME (default $(FUZZTIME)); make test runs their seed corpora"
 	@echo "make tools  install the nats CLI and nats-server into .bin/"
 
