@@ -32,12 +32,13 @@ PEBBLE_VERSION      := v2.10.3
 GO_SOURCES   := $(shell find cmd hub -name '*.go' -not -name '*_test.go') go.mod go.sum
 PAGE_SOURCES := $(shell find frontend-ui/src frontend-ui/public -type f 2>/dev/null) frontend-ui/astro.config.mjs frontend-ui/package-lock.json frontend-ui/tsconfig.json
 
-.PHONY: help run test bench fuzz deps tools test-deps test-go test-python test-page test-e2e test-compose vet clean
+.PHONY: help run test bench bench-gpu bench-gpu-carry fuzz deps tools test-deps test-go test-python test-page test-e2e test-compose vet clean
 
 help:
 	@echo "make run    install what is missing, then run hub + embedded NATS + worker(s) (MODEL=$(MODEL) WORKERS=$(WORKERS); HTTPS=1 for phones)"
 	@echo "make test   install what is missing, then run every test suite"
 	@echo "make bench  run the benchmarks (docs/benchmarks.md)"
+	@echo "make bench-gpu-carry  build .gpu-carry/ for make bench-gpu on a lent GPU machine (docs/benchmarks.md, GPU)"
 	@echo "make fuzz   run each Go fuzz target for FUZZTIME (default $(FUZZTIME)); make test runs their seed corpora"
 	@echo "make tools  install the nats CLI, nats-server and pebble (the ACME test CA) into .bin/"
 
@@ -144,6 +145,15 @@ bench: test-deps $(VENV)/.bench-installed
 	KERAS_BACKEND=jax $(VPY) -m bench.worker.throughput --model keras-random --worker-frames 0 --jpeg-quality 80
 	$(VPY) -m bench.worker.hostile --model tflite:$(SHARED_TESTDATA)/models/mobilenet_v2_1.0_224_quant.tflite
 	cd frontend-ui && npm run bench
+
+# The GPU benchmark (docs/benchmarks.md, "GPU"): bench-gpu-carry builds .gpu-carry/
+# here (binaries, wheels, the converted model: nothing can be downloaded on a lent GPU
+# machine); bench-gpu runs there, from the repository root, with .gpu-carry carried.
+bench-gpu-carry: $(VENV)/.installed
+	bench/gpu/build-carry.sh
+
+bench-gpu:
+	bench/gpu/run.sh
 
 clean:
 	rm -rf .bin .data test-output frontend-ui/dist

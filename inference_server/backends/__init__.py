@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from .base import MODEL_NAME, Backend, ModelLoadError
 
 __all__ = ["MODEL_NAME", "Backend", "ModelLoadError", "load_backend"]
@@ -12,6 +14,14 @@ def load_backend(spec: str, labels_path: str | None = None, num_threads: int = 2
     """spec: "keras" (official ImageNet weights, downloaded), "keras:<weights file>",
     "tflite:<model.tflite>", or "keras-random" (random weights: tests and benchmarks).
     gpu_memory_fraction: Keras on a GPU (see config.py)."""
+    # Interim, until the runtime registry (RUNTIME=auto|litert|openvino|keras) lands:
+    # RUNTIME=torch-cuda asks for the GPU engine by name (backends/torch_gpu.py).
+    if os.environ.get("RUNTIME", "").strip() == "torch-cuda":
+        from .torch_gpu import load_torch_cuda
+
+        backend = load_torch_cuda(spec, labels_path, gpu_memory_fraction, explicit=True)
+        assert backend is not None  # explicit: it raises rather than skipping
+        return backend
     if spec.startswith("tflite:"):
         from .tflite import TfliteBackend
 
