@@ -32,7 +32,7 @@ PEBBLE_VERSION      := v2.10.3
 GO_SOURCES   := $(shell find cmd hub -name '*.go' -not -name '*_test.go') go.mod go.sum
 PAGE_SOURCES := $(shell find frontend-ui/src frontend-ui/public -type f 2>/dev/null) frontend-ui/astro.config.mjs frontend-ui/package-lock.json frontend-ui/tsconfig.json
 
-.PHONY: help run test bench bench-gpu bench-gpu-carry fuzz deps tools test-deps test-go test-python test-page test-e2e test-compose vet clean
+.PHONY: help run test bench bench-gpu bench-gpu-carry fuzz deps tools test-deps test-go test-python test-page test-e2e test-compose test-helm vet clean
 
 help:
 	@echo "make run    install what is missing, then run hub + embedded NATS + worker(s) (MODEL=$(MODEL) WORKERS=$(WORKERS); HTTPS=1 for phones)"
@@ -94,11 +94,11 @@ run: deps $(if $(HTTPS),$(DEVCERT_BIN))
 
 ## ---- tests ----------------------------------------------------------------
 
-test: test-deps vet test-go test-python test-page test-compose test-e2e
+test: test-deps vet test-go test-python test-page test-compose test-helm test-e2e
 	@echo "make test: every suite passed"
 
 vet:
-	@unformatted=$$(gofmt -l cmd hub e2e internal bench); [ -z "$$unformatted" ] || { echo "not gofmt-ed: $$unformatted"; exit 1; }
+	@unformatted=$$(gofmt -l cmd hub e2e internal bench deploy/helm/chartcheck); [ -z "$$unformatted" ] || { echo "not gofmt-ed: $$unformatted"; exit 1; }
 	go vet ./...
 	go vet -tags e2e ./e2e/...
 	cd bench/baseline/gateway && go vet ./...
@@ -114,6 +114,13 @@ test-page: frontend-ui/node_modules/.installed
 
 test-compose: $(VENV)/.installed
 	scripts/check-compose.sh
+
+# The Helm chart (deploy/helm/webcamhub) and the NATS chart's values: helm lint and
+# helm template through Helm's Go module, every object decoded strictly into the
+# Kubernetes, KEDA and Prometheus operator types. A Go module of its own (its
+# dependencies are heavy), so the hub's `go test ./...` never builds it.
+test-helm:
+	cd deploy/helm/chartcheck && go vet ./... && go test -count=1 ./...
 
 # End to end: the real hub binary, the real Python worker with a real model,
 # the nats CLI and the page in Chromium.

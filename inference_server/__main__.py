@@ -10,6 +10,7 @@ Only light modules are imported at the top of this file for that reason.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -19,7 +20,9 @@ from typing import TYPE_CHECKING, Sequence
 
 from . import memory
 from .config import Config, ConfigError, load_config
+from .health import Health
 from .log import log_fields, setup_logging
+from .metrics import MetricsServer, WorkerMetrics
 
 if TYPE_CHECKING:
     from .backends import Backend, ModelLoadError
@@ -64,6 +67,17 @@ async def run(cfg: Config) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    metrics = WorkerMetrics()
+    health = Health(loop)
+    with contextlib.ExitStack() as stack:
+        # Served from the start, so a probe sees "model loading" rather than nothing.
+        if cfg.metrics_addr:
+            stack.enter_context(MetricsServer(metrics, cfg.metrics_addr, health))
+        return await load_and_serve(cfg, stop, metrics, health)
+
+
+async def load_and_serve(cfg: Config, stop: asyncio.Event, metrics: WorkerMetrics,
+                         health: Health) -> int:
     log_fields(log, logging.DEBUG, "starting: loading the model", model=cfg.model)
     from .backends import ModelLoadError
 
@@ -89,9 +103,10 @@ async def run(cfg: Config) -> int:
         log_fields(log, logging.INFO, "model loaded", model=cfg.model, backend=backend.kind,
                    threads=cfg.threads,
                    load_ms=round((time.perf_counter() - start) * 1000.0, 1))
+        health.model_loaded = True
         from .serve import serve  # numpy, Pillow, nats-py: after the handlers are in
 
-        failed = await serve(cfg, backend, stop)
+        failed = await serve(cfg, backend, stop, metrics, health)
         return EXIT_FAILED if failed else EXIT_OK
     finally:
         backend.close()

@@ -1,18 +1,24 @@
 """The worker's Prometheus metrics (docs/metrics.md), in a registry of its own and
-served over HTTP only when an address is given (--metrics-addr)."""
+served over HTTP only when an address is given (--metrics-addr), with the probes'
+/healthz and /readyz beside them (health.py)."""
 
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
+import socket
 from dataclasses import dataclass, field
 from threading import Thread
-from typing import Literal
-from wsgiref.simple_server import WSGIServer
+from typing import Callable, Iterable, Literal
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+from wsgiref.types import StartResponse, WSGIEnvironment
 
-from prometheus_client import (CollectorRegistry, Counter, GCCollector, Histogram,
-                               PlatformCollector, ProcessCollector, start_http_server)
+from prometheus_client import (CollectorRegistry, Counter, Gauge, GCCollector, Histogram,
+                               PlatformCollector, ProcessCollector, make_wsgi_app)
+from prometheus_client.exposition import ThreadingWSGIServer
 
+from .health import Health
 from .log import log_fields
 
 log = logging.getLogger("inference_server.metrics")
@@ -59,6 +65,15 @@ class WorkerMetrics:
         self.inference = Histogram("worker_inference_seconds",
                                    "Wall time of one model call (a whole batch).",
                                    buckets=_TIME_BUCKETS, registry=r)
+        # The capacity signal for an autoscaler: held / capacity summed over the
+        # workers is how full the fleet is (deploy/helm, docs/scaling.md).
+        self.frames_held = Gauge("worker_frames_held",
+                                 "Frames this worker holds now: taken, not yet answered.",
+                                 registry=r)
+        self.frames_capacity = Gauge(
+            "worker_frames_capacity",
+            "Frames this worker holds at most before it leaves the queue group "
+            "(--capacity); 0 while it is not taking frames.", registry=r)
 
     def count(self, outcome: Outcome) -> None:
         self.frames.labels(outcome).inc()
@@ -69,17 +84,21 @@ class WorkerMetrics:
 
 
 class MetricsServer:
-    """/metrics over HTTP on `addr` ("host:port"), in prometheus_client's own thread."""
+    """/metrics, /healthz and /readyz over HTTP on `addr` ("host:port"), in a thread of
+    its own. Without `health`, /healthz and /readyz answer 404."""
 
-    def __init__(self, metrics: WorkerMetrics, addr: str) -> None:
-        self._metrics = metrics
+    def __init__(self, metrics: WorkerMetrics, addr: str, health: Health | None = None) -> None:
+        self._app = probe_app(make_wsgi_app(metrics.registry), health)
         self.host, self.port = split_addr(addr)
-        self._server: WSGIServer | None = None
+        self._server: ThreadingWSGIServer | None = None
         self._thread: Thread | None = None
 
     def __enter__(self) -> "MetricsServer":
-        self._server, self._thread = start_http_server(self.port, self.host,
-                                                       registry=self._metrics.registry)
+        server_class = _IPv6Server if ":" in self.host else ThreadingWSGIServer
+        self._server = make_server(self.host, self.port, self._app, server_class,
+                                   _QuietHandler)
+        self._thread = Thread(target=self._server.serve_forever, name="metrics", daemon=True)
+        self._thread.start()
         self.port = self._server.server_port  # port 0: the one the OS picked
         addr = f"{self.host}:{self.port}"
         if is_loopback(self.host):
@@ -94,6 +113,47 @@ class MetricsServer:
             self._server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+
+WSGIApp = Callable[[WSGIEnvironment, StartResponse], Iterable[bytes]]
+
+
+def probe_app(metrics_app: WSGIApp, health: Health | None) -> WSGIApp:
+    """/healthz and /readyz from `health` (200, or 503 with the reason, as JSON);
+    every other path is the metrics exposition, as prometheus_client serves it."""
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path not in ("/healthz", "/readyz"):
+            return metrics_app(environ, start_response)
+        if health is None:
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"no probes here\n"]
+        reason = health.not_alive_reason() if path == "/healthz" else health.not_ready_reason()
+        if reason is None:
+            status, body = "200 OK", {"status": "ok" if path == "/healthz" else "ready"}
+        else:
+            status = "503 Service Unavailable"
+            body = {"status": "not alive" if path == "/healthz" else "not ready",
+                    "reason": reason}
+        data = json.dumps(body).encode() + b"\n"
+        start_response(status, [("Content-Type", "application/json"),
+                                ("Content-Length", str(len(data))),
+                                ("Cache-Control", "no-store")])
+        return [data]
+
+    return app
+
+
+class _IPv6Server(ThreadingWSGIServer):
+    address_family = socket.AF_INET6
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No line on stderr per request: probes and scrapes come every few seconds."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
 
 
 def split_addr(addr: str) -> tuple[str, int]:

@@ -1,6 +1,7 @@
-"""Serving: the tracer, the metrics server, the decode threads, the batcher, the NATS
-connection and the Worker, owned by one AsyncExitStack, until the stop event; then
-drain (every frame taken is answered)."""
+"""Serving: the tracer, the decode threads, the batcher, the NATS connection and the
+Worker, owned by one AsyncExitStack, until the stop event; then drain (every frame
+taken is answered). The metrics and probes server is the caller's (__main__.py): it
+answers while the model loads too."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from .batcher import Batcher
 from .config import Config
 from .connection import NatsConnection, server_address
 from .contract import FRAMES_WILDCARD
+from .health import Health
 from .imaging.decoder import Decoder
 from .imaging.pool import DecodeService
 from .log import log_fields
-from .metrics import MetricsServer, WorkerMetrics
+from .metrics import WorkerMetrics
 from .tracing import Tracing
 from .worker import Worker
 
@@ -27,19 +29,18 @@ log = logging.getLogger("inference_server")
 DECODE_THREADS = 2
 
 
-async def serve(cfg: Config, backend: Backend, stop: asyncio.Event) -> bool:
+async def serve(cfg: Config, backend: Backend, stop: asyncio.Event,
+                metrics: WorkerMetrics, health: Health) -> bool:
     """Serve until `stop` is set, then drain: answer every frame already received.
-    True when it ended because the NATS connection failed (or never opened)."""
+    True when it ended because the NATS connection failed (or never opened).
+    `health` learns when the worker is connected, subscribed and stopping."""
     connection = NatsConnection(cfg, stop)
-    metrics = WorkerMetrics()
     # Closed in reverse: the worker's subscriptions drain (every frame taken is
-    # answered), then the connection, the batcher, the decode threads, the metrics
-    # server, and last the tracer (exporting the spans of the frames drained).
+    # answered), then the connection, the batcher, the decode threads, and last the
+    # tracer (exporting the spans of the frames drained).
     async with contextlib.AsyncExitStack() as stack:
         tracing = Tracing(cfg.tracing, cfg.otlp_protocol, cfg.name)
         stack.callback(tracing.shutdown)
-        if cfg.metrics_addr:
-            stack.enter_context(MetricsServer(metrics, cfg.metrics_addr))
         decoder = Decoder(size=backend.input_size, max_bytes=cfg.max_image_bytes,
                           max_pixels=cfg.max_pixels)
         decoding = await stack.enter_async_context(DecodeService(decoder, DECODE_THREADS))
@@ -48,10 +49,12 @@ async def serve(cfg: Config, backend: Backend, stop: asyncio.Event) -> bool:
         nc = await connection.connect()
         if nc is None:
             return connection.failed
+        health.nats = nc
         stack.push_async_callback(connection.drain)
         worker = await stack.enter_async_context(
             Worker(cfg, nc, backend, batcher, decoding, metrics, tracing.tracer))
         await nc.flush()
+        health.subscribed = True
         if cfg.session_decode_ms == 0:
             log.warning("no decode budget per session (--session-decode-ms 0): one "
                         "session sending costly images can take the decode threads")
@@ -59,6 +62,7 @@ async def serve(cfg: Config, backend: Backend, stop: asyncio.Event) -> bool:
                    backend=backend.kind, batch_max=cfg.batch_max, capacity=cfg.held_max,
                    server=server_address(nc))
         await stop.wait()
+        health.stopping = True
         log.info("stopping: draining")
     log_fields(log, logging.INFO, "stopped", answered=worker.answered, errors=worker.errors,
                expired=worker.expired, full=worker.full_count, batches=batcher.batches,

@@ -81,6 +81,7 @@ class Worker:
         # intake drains the frames endpoint's subscription and makes it anew.
         self._intake = Intake(self._resubscribe_frames, cfg.held_max,
                               rejoin_below=cfg.rejoin_below)
+        self.metrics.frames_held.set_function(lambda: self._intake.held)
         # Answers on one results subject leave in the order their frames arrived:
         # results subject -> future of the last frame's answer being sent.
         self._last_answer: dict[str, asyncio.Future[None]] = {}
@@ -99,6 +100,7 @@ class Worker:
                                           self.cfg.batch_max))
             stack.push_async_callback(stop_service, self.service)
             self._intake.start(frames_subscription(self.service))
+            self.metrics.frames_capacity.set(self._intake.capacity)
             stack.push_async_callback(self._drain_frames)
             await self._replays.start()
             stack.push_async_callback(self._replays.drain)
@@ -119,6 +121,7 @@ class Worker:
         return await resubscribe_frames(self.service)
 
     async def _drain_frames(self) -> None:
+        self.metrics.frames_capacity.set(0)  # a draining worker takes no more frames
         await self._intake.close(DRAIN_TIMEOUT_S)
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=DRAIN_TIMEOUT_S)

@@ -73,7 +73,7 @@ def bench_engine(carry: Path, seconds: float, batches: list[int]) -> None:
     import torch
 
     from inference_server.backends.torch_gpu import load_torch_cuda
-    from inference_server.decode import Decoder
+    from inference_server.imaging.decoder import Decoder
 
     model = f"keras:{carry / 'data' / 'mobilenet_v2.npz'}"
     start = time.perf_counter()
@@ -113,7 +113,7 @@ def bench_engine(carry: Path, seconds: float, batches: list[int]) -> None:
 def fidelity(engine, carry: Path) -> None:
     """fp16 engine against the fp32 numpy reference of the same folded weights."""
     from inference_server.backends.mobilenet_v2_layout import load_npz
-    from inference_server.decode import Decoder
+    from inference_server.imaging.decoder import Decoder
     from inference_server.tests.mobilenet_v2_numpy import forward
 
     weights = load_npz(carry / "data" / "mobilenet_v2.npz")

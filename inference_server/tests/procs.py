@@ -52,10 +52,11 @@ def _wait_port(port: int, proc: subprocess.Popen, deadline_s: float = 15.0) -> N
 
 class NatsServer:
     def __init__(self, tmp: Path, jetstream: bool = False, config: str | None = None,
-                 scheme: str = "nats") -> None:
-        """A nats-server on a free port; `config` is the text of a configuration file
-        (with {port} where the port goes) for servers with TLS or users."""
-        self.port = free_port()
+                 scheme: str = "nats", port: int | None = None) -> None:
+        """A nats-server on `port` (default: a free one); `config` is the text of a
+        configuration file (with {port} where the port goes) for servers with TLS or
+        users."""
+        self.port = port or free_port()
         self.url = f"{scheme}://127.0.0.1:{self.port}"
         self.log = tmp / f"nats-server-{self.port}.log"
         args = [str(nats_server_bin()), "-a", "127.0.0.1", "-p", str(self.port)]

@@ -1,0 +1,190 @@
+package chartcheck
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	kedav1alpha1 "github.com/kedacore/keda/v2/apis/keda/v1alpha1"
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	"helm.sh/helm/v4/pkg/action"
+	"helm.sh/helm/v4/pkg/chart/common"
+	chartutil "helm.sh/helm/v4/pkg/chart/common/util"
+	"helm.sh/helm/v4/pkg/chart/v2/lint/support"
+	"helm.sh/helm/v4/pkg/chart/v2/loader"
+	"helm.sh/helm/v4/pkg/engine"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer/json"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+)
+
+const (
+	chartDir    = "../webcamhub"
+	releaseName = "webcamhub"
+	namespace   = "webcamhub"
+)
+
+// The values files a user installs with, each list merged in order over the chart's
+// values.yaml (as helm -f a -f b does).
+var valueSets = map[string][]string{
+	"default":    nil,
+	"production": {"values-production.yaml"},
+	"hpa":        {"values-production.yaml", "values-hpa.yaml"},
+}
+
+// Every kind the chart may render must be known here: a kind without a Go type
+// fails the test rather than escaping the strict decoding.
+func scheme(t *testing.T) *runtime.Scheme {
+	t.Helper()
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{
+		clientgoscheme.AddToScheme, kedav1alpha1.AddToScheme, monitoringv1.AddToScheme,
+	} {
+		if err := add(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
+// values reads the files of a value set, merged over nothing (the chart's own
+// values.yaml is coalesced in by the render).
+func values(t *testing.T, files []string) map[string]any {
+	t.Helper()
+	vals := map[string]any{}
+	for _, f := range files {
+		v, err := common.ReadValuesFile(filepath.Join(chartDir, f))
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		vals = loader.MergeMaps(vals, v)
+	}
+	return vals
+}
+
+func TestChartLints(t *testing.T) {
+	for name, files := range valueSets {
+		t.Run(name, func(t *testing.T) {
+			lint := action.NewLint()
+			lint.Strict = true // warnings fail too
+			lint.Namespace = namespace
+			result := lint.Run([]string{chartDir}, values(t, files))
+			for _, msg := range result.Messages {
+				if msg.Severity > support.InfoSev {
+					t.Errorf("helm lint: %v", msg)
+				}
+			}
+			for _, err := range result.Errors {
+				t.Errorf("helm lint: %v", err)
+			}
+			if result.TotalChartsLinted != 1 {
+				t.Errorf("helm lint linted %d charts, want 1", result.TotalChartsLinted)
+			}
+		})
+	}
+}
+
+// render is `helm template` of the chart with the given values: the manifests by
+// template file (NOTES.txt and empty documents left out).
+func render(t *testing.T, vals map[string]any) (map[string]string, error) {
+	t.Helper()
+	ch, err := loader.Load(chartDir)
+	if err != nil {
+		t.Fatalf("load chart: %v", err)
+	}
+	opts := common.ReleaseOptions{Name: releaseName, Namespace: namespace, Revision: 1, IsInstall: true}
+	top, err := chartutil.ToRenderValues(ch, vals, opts, common.DefaultCapabilities)
+	if err != nil {
+		return nil, err
+	}
+	out, err := engine.Render(ch, top)
+	if err != nil {
+		return nil, err
+	}
+	for name := range out {
+		if strings.HasSuffix(name, "NOTES.txt") {
+			delete(out, name)
+		}
+	}
+	return out, nil
+}
+
+// decodeAll decodes every rendered document strictly into its API type: unknown
+// fields, duplicate fields and kinds without a Go type are errors.
+func decodeAll(t *testing.T, manifests map[string]string) []runtime.Object {
+	t.Helper()
+	s := scheme(t)
+	codec := json.NewSerializerWithOptions(json.DefaultMetaFactory, s, s,
+		json.SerializerOptions{Yaml: true, Strict: true})
+	names := make([]string, 0, len(manifests))
+	for name := range manifests {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var objs []runtime.Object
+	for _, name := range names {
+		reader := utilyaml.NewYAMLReader(bufio.NewReader(strings.NewReader(manifests[name])))
+		for {
+			doc, err := reader.Read()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if isEmpty(doc) {
+				continue
+			}
+			obj, gvk, err := codec.Decode(doc, nil, nil)
+			if err != nil {
+				t.Errorf("%s: strict decoding: %v\n%s", name, err, doc)
+				continue
+			}
+			if gvk.Kind == "" || gvk.Version == "" {
+				t.Errorf("%s: an object without apiVersion/kind", name)
+			}
+			objs = append(objs, obj)
+		}
+	}
+	return objs
+}
+
+func isEmpty(doc []byte) bool {
+	for _, line := range bytes.Split(doc, []byte("\n")) {
+		line = bytes.TrimSpace(line)
+		if len(line) > 0 && line[0] != '#' && string(line) != "---" {
+			return false
+		}
+	}
+	return true
+}
+
+func renderSet(t *testing.T, name string) []runtime.Object {
+	t.Helper()
+	manifests, err := render(t, values(t, valueSets[name]))
+	if err != nil {
+		t.Fatalf("helm template (%s values): %v", name, err)
+	}
+	objs := decodeAll(t, manifests)
+	if len(objs) == 0 {
+		t.Fatalf("helm template (%s values) rendered nothing", name)
+	}
+	return objs
+}
+
+// repoFile reads a file of the repository (the chart's checks refer to the code).
+func repoFile(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", "..", path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
