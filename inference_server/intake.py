@@ -13,7 +13,9 @@ batch), so at saturation it leaves and rejoins once every few frames, not at eac
 
 Leaving is a drain (UNSUB, then a round trip), not an unsubscribe: frames the server
 sent before it saw the UNSUB are still delivered and taken, so none is lost; the
-worker holds at most a few more than `capacity` for that moment.
+worker holds at most a few more than `capacity` for that moment. The UNSUB must reach
+the server before the round trip's PING, which nats-py's own drain does not ensure
+(see `leave`): without that, frames were lost at every few hundred leaves.
 
 The subscription is the `frames` endpoint of the worker's NATS micro service
 (service.py): the intake takes the one the service made, and joins again through
@@ -113,7 +115,7 @@ class Intake:
 
     async def _drain_one(self, sub: Subscription) -> None:
         with contextlib.suppress(nats.errors.Error, asyncio.TimeoutError):
-            await sub.drain()
+            await leave(sub)
 
     async def close(self, timeout_s: float) -> None:
         """Stop taking frames; deliver those already sent to us (the caller then
@@ -127,3 +129,30 @@ class Intake:
             self._drain_later(sub)
         if self._draining:
             await asyncio.wait(set(self._draining), timeout=timeout_s)
+
+
+async def leave(sub: Subscription) -> None:
+    """Drain `sub` with its UNSUB on the wire before the drain's PING.
+
+    nats-py 2.16's `Subscription.drain()` sends UNSUB, then PING, and once the PONG is
+    back it waits for the messages already received and forgets the subscription; a
+    message that arrives for it after that is dropped without a word (no error, no
+    slow-consumer count). The order matters and is not kept: the UNSUB goes into the
+    client's write buffer, which its flusher task writes later, while the PING is
+    written to the socket at once. So the PING can reach the server first, the PONG
+    comes back before the server has read the UNSUB, and every frame the server routes
+    to the subscription in between is thrown away by the client: the hub's request
+    gets neither an answer nor "no responders" and is answered `timeout` after
+    HUB_FRAME_TIMEOUT (docs/dispatch.md, "Frames lost in the leave"). Here the UNSUB is
+    written out first (the client's private calls: the public API has no way to).
+
+    The drain sends its own UNSUB again (the server ignores one for a subscription it
+    no longer has), and one more goes after it: a reconnect during the drain replays
+    the subscriptions the client still has, this one included, and the server would
+    go on routing frames to a subscription the client then forgets."""
+    conn, sid = sub._conn, sub._id
+    await conn._send_unsubscribe(sid)
+    await conn._flush_pending(force_flush=True)  # written before the PING below
+    await sub.drain()
+    if conn.is_connected:
+        await conn._send_unsubscribe(sid)

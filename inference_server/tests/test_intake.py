@@ -1,0 +1,93 @@
+"""Leaving and joining the queue group loses no frame: on a real nats-server, a member
+that leaves and rejoins at nearly every request (capacity 2) while requests flow gets
+every request the server routed to it, so each request is answered or told "no
+responders" at once; none waits for its timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import nats
+import pytest
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+from inference_server.intake import Intake
+
+from .procs import NatsServer
+
+SUBJECT = "frames.live.flap"
+FLOOD_S = 3.0
+REQUESTERS = 40
+# Far longer than an answer takes here (a few ms): a request that waits this long
+# was never handed to the member.
+REQUEST_TIMEOUT_S = 2.0
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    srv = NatsServer(tmp_path_factory.mktemp("nats"))
+    yield srv
+    srv.stop()
+
+
+async def test_no_frame_is_lost_while_a_full_member_leaves_and_rejoins(
+        server: NatsServer) -> None:
+    member = await nats.connect(server.url)
+    client = await nats.connect(server.url)
+    taken = 0
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def answer(msg: Msg) -> None:
+        await asyncio.sleep(0.002)  # the model's call
+        await msg.respond(b"result")
+        intake.done()
+
+    async def on_frame(msg: Msg) -> None:
+        nonlocal taken
+        taken += 1
+        intake.taken()
+        task = asyncio.get_running_loop().create_task(answer(msg))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    async def join() -> Subscription:
+        return await member.subscribe(SUBJECT, queue="inference", cb=on_frame)
+
+    intake = Intake(join, capacity=2, rejoin_below=1)
+    intake.start(await join())
+    answers: Counter[str] = Counter()
+    end = time.monotonic() + FLOOD_S
+
+    async def requester(i: int) -> None:
+        while time.monotonic() < end:
+            try:
+                await client.request(SUBJECT, b"x" * 8000, timeout=REQUEST_TIMEOUT_S,
+                                     headers={"Frame-Seq": str(i)})
+                answers["result"] += 1
+            except nats.errors.NoRespondersError:
+                answers["no responders"] += 1
+                await asyncio.sleep(0.001)
+            except nats.errors.TimeoutError:
+                answers["timeout"] += 1
+
+    try:
+        await asyncio.gather(*(requester(i) for i in range(REQUESTERS)))
+        await intake.close(5)
+        if tasks:
+            await asyncio.wait(set(tasks), timeout=5)
+    finally:
+        with contextlib.suppress(nats.errors.Error):
+            await member.close()
+        await client.close()
+    assert intake.pauses > 100, f"the member left the group only {intake.pauses} times"
+    assert answers["result"] > 0 and answers["no responders"] > 0, answers
+    # Every frame the server sent the member reached its handler (none thrown away
+    # by the client library), and none of the requests waited for its timeout.
+    assert member.stats["in_msgs"] == taken, (member.stats["in_msgs"], taken, answers)
+    assert answers["timeout"] == 0, answers
