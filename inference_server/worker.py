@@ -84,6 +84,7 @@ class Worker:
         # Answers on one results subject leave in the order their frames arrived:
         # results subject -> future of the last frame's answer being sent.
         self._last_answer: dict[str, asyncio.Future[None]] = {}
+        self.received = 0  # frames delivered to the worker, replayed ones included
         self.answered = 0
         self.errors = 0
         self.expired = 0  # frames not decoded nor inferred: the hub had given up on them
@@ -126,6 +127,7 @@ class Worker:
     # --- NATS callbacks -------------------------------------------------------------
 
     async def _on_frame(self, msg: Msg) -> None:
+        self.received += 1
         target = None
         if msg.reply and msg.reply.startswith(contract.JS_ACK_PREFIX):
             # A replayed frame that reached the wildcard subscription (see replay.py).
@@ -134,6 +136,7 @@ class Worker:
 
     def _replay_handler(self, target: str) -> Callable[[Msg], Awaitable[None]]:
         async def on_replayed_frame(msg: Msg) -> None:
+            self.received += 1
             await self._take(msg, target)
 
         return on_replayed_frame
