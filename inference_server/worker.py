@@ -77,8 +77,8 @@ class Worker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._fair = FairShare(cfg.session_decode_ms, cfg.session_decode_ms * BURST_SECONDS,
                                cfg.session_frames)
-        # What the worker holds is bounded by leaving the queue group when full: the
-        # intake drains the frames endpoint's subscription and makes it anew.
+        # What the worker holds is bounded by its credit in the queue group: the
+        # intake makes the frames endpoint's subscription anew with the room it has.
         self._intake = Intake(self._resubscribe_frames, cfg.held_max,
                               rejoin_below=cfg.rejoin_below)
         # Answers on one results subject leave in the order their frames arrived:
@@ -133,6 +133,7 @@ class Worker:
             # A replayed frame that reached the wildcard subscription (see replay.py).
             target = await self._replays.target_for(msg.reply)
         await self._take(msg, target)
+        self._intake.delivered()  # it spent credit, taken or shed
 
     def _replay_handler(self, target: str) -> Callable[[Msg], Awaitable[None]]:
         async def on_replayed_frame(msg: Msg) -> None:

@@ -17,7 +17,7 @@ import pytest
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from inference_server.intake import Intake
+from inference_server.intake import Intake, leave
 
 from .procs import NatsServer
 
@@ -55,6 +55,7 @@ async def test_no_frame_is_lost_while_a_full_member_leaves_and_rejoins(
         task = asyncio.get_running_loop().create_task(answer(msg))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
+        intake.delivered()
 
     async def join() -> Subscription:
         return await member.subscribe(SUBJECT, queue="inference", cb=on_frame)
@@ -90,4 +91,56 @@ async def test_no_frame_is_lost_while_a_full_member_leaves_and_rejoins(
     # Every frame the server sent the member reached its handler (none thrown away
     # by the client library), and none of the requests waited for its timeout.
     assert member.stats["in_msgs"] == taken, (member.stats["in_msgs"], taken, answers)
+    assert answers["timeout"] == 0, answers
+
+
+async def test_leave_loses_no_message_the_server_sent(server: NatsServer) -> None:
+    """`leave` (a drain with its UNSUB written before the PING; the worker's start and
+    stop) while requests flow: every message the server sent reaches the handler."""
+    member = await nats.connect(server.url)
+    client = await nats.connect(server.url)
+    handled = 0
+
+    async def on_msg(msg: Msg) -> None:
+        nonlocal handled
+        handled += 1
+        await msg.respond(b"ok")
+
+    answers: Counter[str] = Counter()
+    end = time.monotonic() + FLOOD_S
+
+    async def requester() -> None:
+        while time.monotonic() < end:
+            try:
+                await client.request(SUBJECT, b"x" * 8000, timeout=REQUEST_TIMEOUT_S,
+                                     headers={"a": "b"})
+                answers["result"] += 1
+            except nats.errors.NoRespondersError:
+                answers["no responders"] += 1
+                await asyncio.sleep(0.001)
+            except nats.errors.TimeoutError:
+                answers["timeout"] += 1
+
+    async def flap() -> int:
+        leaves: set[asyncio.Task[None]] = set()
+        n = 0
+        while time.monotonic() < end:
+            sub = await member.subscribe(SUBJECT, queue="inference", cb=on_msg)
+            await asyncio.sleep(0.002)
+            task = asyncio.get_running_loop().create_task(leave(sub))
+            leaves.add(task)
+            task.add_done_callback(leaves.discard)
+            n += 1
+            await asyncio.sleep(0.001)
+        if leaves:
+            await asyncio.wait(set(leaves), timeout=5)
+        return n
+
+    try:
+        flaps, *_ = await asyncio.gather(flap(), *(requester() for _ in range(REQUESTERS)))
+    finally:
+        await member.close()
+        await client.close()
+    assert flaps > 100 and answers["result"] > 0, (flaps, answers)
+    assert member.stats["in_msgs"] == handled, (member.stats["in_msgs"], handled, answers)
     assert answers["timeout"] == 0, answers
