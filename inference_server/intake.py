@@ -13,9 +13,10 @@ responders" at once and can shed the frame instead of letting it age
 (docs/dispatch.md). A worker whose loop stalls (a busy machine) gets no more than its
 credit meanwhile, and nothing is lost in a leave: there is no leave to race with.
 
-A worker whose credit is spent joins again once it holds fewer than `rejoin_below`
-(room for about half a batch), with a credit of all the room it has then; so at
-saturation it rejoins once every few frames, not at each one.
+Credit is granted once at least half a batch of room is free (neither held nor
+promised: fewer than `rejoin_below` frames), or any room once the worker holds
+nothing, all of that room at once, as one more subscription: so at saturation the worker subscribes once every few frames, not at
+each one, and a worker that has room again is promised all of it.
 
 The subscription is the `frames` endpoint of the worker's NATS micro service
 (service.py): the intake drains the one the service made (its frames are taken as
@@ -44,11 +45,15 @@ Join = Callable[[], Awaitable[Subscription]]
 
 
 class Intake:
-    """Joins the queue group with a credit of the room the worker has.
+    """Keeps the worker's credit in the queue group at the room it has.
 
-    `taken()` and `done()` are called by the worker for every frame it holds, and
-    `delivered()` for every frame the subscription delivers (held or answered at once:
-    each one spends credit); one task at a time brings the subscription in line."""
+    The credit promised is what the worker's subscriptions may still be sent; held
+    frames plus that never exceed `capacity`. When the room neither held nor promised
+    reaches `capacity - rejoin_below + 1` frames, it is granted as a new subscription
+    with that credit (beside any whose credit is not spent yet: the server picks among
+    all of them). `taken()` and `done()` are called by the worker for every frame it
+    holds, and `delivered()` for every frame a subscription delivers (held or answered
+    at once: each one spends credit); one task at a time grants credit."""
 
     def __init__(self, join: Join, capacity: int, rejoin_below: int | None = None) -> None:
         if capacity < 1:
@@ -57,9 +62,8 @@ class Intake:
         self._join = join
         self.capacity = capacity
         self.held = 0  # frames taken and not yet answered
-        self.pauses = 0  # credits spent: times the worker was out of the group, full
-        self._sub: Subscription | None = None
-        self._credit = 0  # frames the server may deliver to _sub in all
+        self.pauses = 0  # times every credit was spent: the worker was out of the group
+        self._subs: list[tuple[Subscription, int]] = []  # with the credit each was given
         self._started = False  # frames taken before start() are counted, not acted on
         self._closed = False
         self._sync: asyncio.Task[None] | None = None
@@ -73,9 +77,14 @@ class Intake:
         self._reconcile()
 
     @property
+    def promised(self) -> int:
+        """Frames the subscriptions may still be sent."""
+        return sum(max(0, credit - sub.delivered) for sub, credit in self._subs)
+
+    @property
     def open(self) -> bool:
-        """In the queue group: a subscription with credit left."""
-        return self._sub is not None and self._sub.delivered < self._credit
+        """In the queue group: some credit is left."""
+        return self.promised > 0
 
     def taken(self) -> None:
         self.held += 1
@@ -86,37 +95,44 @@ class Intake:
         self._reconcile()
 
     def delivered(self) -> None:
-        """A frame came on the subscription: when it was the last of the credit, the
-        server has taken the worker out of the group."""
+        """A frame came on a subscription: when it was the last of its credit, the
+        server has removed the subscription."""
         self._reconcile()
 
-    def _want_join(self) -> bool:
-        return not self._closed and not self.open and self.held < self.rejoin_below
+    def _room(self) -> int:
+        """Room to grant now (0: not enough for a grant)."""
+        if self._closed:
+            return 0
+        room = self.capacity - self.held - self.promised
+        # At least half a batch at a time, or whatever room an idle worker has: then
+        # a burst finds all of it.
+        return room if room > self.capacity - self.rejoin_below or self.held == 0 else 0
 
     def _reconcile(self) -> None:
-        if not self._started or not self._want_join():
+        if not self._started:
             return
-        if self._sync is None or self._sync.done():
-            self._sync = asyncio.get_running_loop().create_task(self._bring_in_line(),
+        spent = [sub for sub, credit in self._subs if sub.delivered >= credit]
+        if spent:
+            # The server has removed them; the drain takes any frame it sent
+            # before it read the credit, and then forgets them here too.
+            self._subs = [(sub, credit) for sub, credit in self._subs if sub not in spent]
+            for sub in spent:
+                self._drain_later(sub)
+            if not self._subs:
+                self.pauses += 1  # every credit spent: the worker is out of the group
+        if self._room() and (self._sync is None or self._sync.done()):
+            self._sync = asyncio.get_running_loop().create_task(self._grant(),
                                                                 name="intake")
 
-    async def _bring_in_line(self) -> None:
-        while self._want_join():
-            if self._sub is not None:
-                self.pauses += 1  # its credit is spent; the server has removed it
-                self._sub = None
-            room = self.capacity - self.held
+    async def _grant(self) -> None:
+        while room := self._room():
             try:
                 sub = await self._join()
-                # Nothing is awaited between the SUB and this UNSUB: the client
-                # writes both at once, and the server counts every frame it
-                # delivers to the subscription against the credit anyway.
-                await sub.unsubscribe(limit=room)
+                await _limit(sub, room)
             except nats.errors.Error as exc:  # closed or draining: nothing to do now
                 log_fields(log, logging.DEBUG, "intake not changed", error=str(exc))
                 return
-            _finish_stopped_early(sub)
-            self._sub, self._credit = sub, room
+            self._subs.append((sub, room))
 
     def _drain_later(self, sub: Subscription) -> None:
         """Drain without waiting: the frames it still delivers are taken as usual."""
@@ -135,35 +151,27 @@ class Intake:
         if self._sync is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sync
-        sub, self._sub = self._sub, None
-        if sub is not None and sub.delivered < self._credit:
-            self._drain_later(sub)
+        subs, self._subs = self._subs, []
+        for sub, credit in subs:
+            if sub.delivered < credit:
+                self._drain_later(sub)
         if self._draining:
             await asyncio.wait(set(self._draining), timeout=timeout_s)
 
 
-def _finish_stopped_early(sub: Subscription) -> None:
-    """Hand on the frames nats-py leaves behind when a subscription's credit ends.
-
-    nats-py 2.16 stops a callback subscription's task once it has *received* its
-    last message, checked after each callback, though messages received with it may
-    still wait in its queue (it tests `_pending_queue.empty`, the method, not its
-    result): those would never reach the handler. The task stops at its next wait,
-    which with a handler that does not wait is when the queue is empty; should it stop
-    earlier, the frames still queued are handed to the handler here (the client's
-    private attributes: the public API has no way to)."""
-    task = sub._wait_for_msgs_task
-    if task is None:
-        return
-
-    def finish(_: asyncio.Task[None]) -> None:
-        queue = sub._pending_queue
-        while not queue.empty():
-            msg = queue.get_nowait()
-            queue.task_done()
-            asyncio.get_running_loop().create_task(sub._cb(msg))
-
-    task.add_done_callback(finish)
+async def _limit(sub: Subscription, credit: int) -> None:
+    """`UNSUB <sid> <credit>`: the server delivers `credit` frames to `sub` in all, then
+    removes it. Not `sub.unsubscribe(limit=credit)`, which also has the client forget
+    the subscription at its `credit`-th frame and drop any frame after it: the server
+    may route a frame or two to the new subscription before it reads this UNSUB (the
+    SUB came first), and counts them against the credit, so the server may deliver
+    more than `credit` and none of them may be lost. Nor does nats-py 2.16 hand every
+    queued message to the handler once that limit is reached (it tests
+    `_pending_queue.empty`, the method, not its result). So the client's private call;
+    the intake drains the subscription itself once the credit is spent. (A reconnect
+    replays the subscription without the limit: it is then drained when its credit is
+    spent, as the worker used to leave the group.)"""
+    await sub._conn._send_unsubscribe(sub._id, limit=credit)
 
 
 async def leave(sub: Subscription) -> None:
