@@ -11,12 +11,15 @@ subscription and, at the last one, removes it in the same step; a frame that fin
 every member out of credit is handed to none, and the hub's request gets "no
 responders" at once and can shed the frame instead of letting it age
 (docs/dispatch.md). A worker whose loop stalls (a busy machine) gets no more than its
-credit meanwhile, and nothing is lost in a leave: there is no leave to race with.
+credit meanwhile (give or take the frame or two the server may route to a new
+subscription before it reads its credit). A spent subscription is drained (`leave`),
+so every frame the server sent it is taken.
 
 Credit is granted once at least half a batch of room is free (neither held nor
 promised: fewer than `rejoin_below` frames), or any room once the worker holds
-nothing, all of that room at once, as one more subscription: so at saturation the worker subscribes once every few frames, not at
-each one, and a worker that has room again is promised all of it.
+nothing, all of that room at once, as one more subscription: so at saturation the
+worker subscribes once every few frames, not at each one, and a worker that has room
+again is promised all of it.
 
 The subscription is the `frames` endpoint of the worker's NATS micro service
 (service.py): the intake drains the one the service made (its frames are taken as
