@@ -74,10 +74,11 @@ class Intake:
 
     def start(self, sub: Subscription) -> None:
         """Take charge of `sub`, the queue subscription the service made (no credit):
-        drain it, and join again with a credit."""
+        join again with a credit, then drain it (in that order: the worker is never
+        out of the group in between)."""
         self._started = True
-        self._drain_later(sub)
         self._reconcile()
+        self._drain_later(sub)
 
     @property
     def promised(self) -> int:
