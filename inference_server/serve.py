@@ -64,7 +64,9 @@ async def serve(cfg: Config, backend: Backend, stop: asyncio.Event,
         await stop.wait()
         health.stopping = True
         log.info("stopping: draining")
-    log_fields(log, logging.INFO, "stopped", answered=worker.answered, errors=worker.errors,
+    # Every frame received is answered or expired (not answered: the hub has answered it).
+    log_fields(log, logging.INFO, "stopped", received=worker.received,
+               answered=worker.answered, errors=worker.errors,
                expired=worker.expired, full=worker.full_count, batches=batcher.batches,
                permission_violations=connection.permission_violations)
     return connection.failed

@@ -8,9 +8,9 @@ of a replay arrive on subscriptions of their own (replay.py) and are not request
 the endpoint; the stats' `data` carries the worker's own counts of every frame by
 outcome, and its error count.
 
-The worker's intake (intake.py) leaves the queue group while the worker is full and
-joins it again when it has room: it drains the endpoint's subscription and has it made
-anew, while the service's ping, info and stats subscriptions stay. So a full worker
+The worker's intake (intake.py) is in the queue group only with the credit of the room
+it has: it has the endpoint's subscription made anew with a credit (the server ends it
+after that many frames), while the service's ping, info and stats subscriptions stay. So a full worker
 still answers the ping (the hub sees workers, busy ones), and the endpoint's request
 count goes on across leaving and joining.
 

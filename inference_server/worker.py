@@ -77,14 +77,15 @@ class Worker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._fair = FairShare(cfg.session_decode_ms, cfg.session_decode_ms * BURST_SECONDS,
                                cfg.session_frames)
-        # What the worker holds is bounded by leaving the queue group when full: the
-        # intake drains the frames endpoint's subscription and makes it anew.
+        # What the worker holds is bounded by its credit in the queue group: the
+        # intake makes the frames endpoint's subscription anew with the room it has.
         self._intake = Intake(self._resubscribe_frames, cfg.held_max,
                               rejoin_below=cfg.rejoin_below)
         self.metrics.frames_held.set_function(lambda: self._intake.held)
         # Answers on one results subject leave in the order their frames arrived:
         # results subject -> future of the last frame's answer being sent.
         self._last_answer: dict[str, asyncio.Future[None]] = {}
+        self.received = 0  # frames delivered to the worker, replayed ones included
         self.answered = 0
         self.errors = 0
         self.expired = 0  # frames not decoded nor inferred: the hub had given up on them
@@ -129,14 +130,17 @@ class Worker:
     # --- NATS callbacks -------------------------------------------------------------
 
     async def _on_frame(self, msg: Msg) -> None:
+        self.received += 1
         target = None
         if msg.reply and msg.reply.startswith(contract.JS_ACK_PREFIX):
             # A replayed frame that reached the wildcard subscription (see replay.py).
             target = await self._replays.target_for(msg.reply)
         await self._take(msg, target)
+        self._intake.delivered()  # it spent credit, taken or shed
 
     def _replay_handler(self, target: str) -> Callable[[Msg], Awaitable[None]]:
         async def on_replayed_frame(msg: Msg) -> None:
+            self.received += 1
             await self._take(msg, target)
 
         return on_replayed_frame

@@ -107,7 +107,8 @@ def test_sigterm_drains_frames_already_received(quant_model_path: Path, tmp_path
                                                 image_bytes: dict[str, bytes]) -> None:
     server = NatsServer(tmp_path)
     proc = WorkerProcess(tmp_path, "w-drain", "--model", f"tflite:{quant_model_path}",
-                         "--nats-url", server.url, "--batch-max", "4")
+                         "--nats-url", server.url, "--batch-max", "4",
+                         "--capacity", "12")  # room for every frame sent below
     try:
         proc.wait_ready(server.url)
         frames = [image_bytes[n] for n in ("cat.bmp", "parrot.jpg", "bird.bmp")] * 4

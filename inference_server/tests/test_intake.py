@@ -1,0 +1,146 @@
+"""Leaving and joining the queue group loses no frame: on a real nats-server, a member
+that leaves and rejoins at nearly every request (capacity 2) while requests flow gets
+every request the server routed to it, so each request is answered or told "no
+responders" at once; none waits for its timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import nats
+import pytest
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+from inference_server.intake import Intake, leave
+
+from .procs import NatsServer
+
+SUBJECT = "frames.live.flap"
+FLOOD_S = 3.0
+REQUESTERS = 40
+# Far longer than an answer takes here (a few ms): a request that waits this long
+# was never handed to the member.
+REQUEST_TIMEOUT_S = 2.0
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    srv = NatsServer(tmp_path_factory.mktemp("nats"))
+    yield srv
+    srv.stop()
+
+
+async def test_no_frame_is_lost_while_a_full_member_leaves_and_rejoins(
+        server: NatsServer) -> None:
+    member = await nats.connect(server.url)
+    client = await nats.connect(server.url)
+    taken = 0
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def answer(msg: Msg) -> None:
+        await asyncio.sleep(0.002)  # the model's call
+        await msg.respond(b"result")
+        intake.done()
+
+    async def on_frame(msg: Msg) -> None:
+        nonlocal taken
+        taken += 1
+        intake.taken()
+        task = asyncio.get_running_loop().create_task(answer(msg))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+        intake.delivered()
+
+    async def join() -> Subscription:
+        return await member.subscribe(SUBJECT, queue="inference", cb=on_frame)
+
+    intake = Intake(join, capacity=2, rejoin_below=1)
+    intake.start(await join())
+    answers: Counter[str] = Counter()
+    end = time.monotonic() + FLOOD_S
+
+    async def requester(i: int) -> None:
+        while time.monotonic() < end:
+            try:
+                await client.request(SUBJECT, b"x" * 8000, timeout=REQUEST_TIMEOUT_S,
+                                     headers={"Frame-Seq": str(i)})
+                answers["result"] += 1
+            except nats.errors.NoRespondersError:
+                answers["no responders"] += 1
+                await asyncio.sleep(0.001)
+            except nats.errors.TimeoutError:
+                answers["timeout"] += 1
+
+    try:
+        await asyncio.gather(*(requester(i) for i in range(REQUESTERS)))
+        await intake.close(5)
+        if tasks:
+            await asyncio.wait(set(tasks), timeout=5)
+    finally:
+        with contextlib.suppress(nats.errors.Error):
+            await member.close()
+        await client.close()
+    assert intake.pauses > 100, f"the member left the group only {intake.pauses} times"
+    assert answers["result"] > 0 and answers["no responders"] > 0, answers
+    # Every frame the server sent the member reached its handler (none thrown away
+    # by the client library), and none of the requests waited for its timeout.
+    assert member.stats["in_msgs"] == taken, (member.stats["in_msgs"], taken, answers)
+    assert answers["timeout"] == 0, answers
+
+
+async def test_leave_loses_no_message_the_server_sent(server: NatsServer) -> None:
+    """`leave` (a drain with its UNSUB written before the PING; the worker's start and
+    stop) while requests flow: every message the server sent reaches the handler."""
+    member = await nats.connect(server.url)
+    client = await nats.connect(server.url)
+    handled = 0
+
+    async def on_msg(msg: Msg) -> None:
+        nonlocal handled
+        handled += 1
+        await msg.respond(b"ok")
+
+    answers: Counter[str] = Counter()
+    end = time.monotonic() + FLOOD_S
+
+    async def requester() -> None:
+        while time.monotonic() < end:
+            try:
+                await client.request(SUBJECT, b"x" * 8000, timeout=REQUEST_TIMEOUT_S,
+                                     headers={"a": "b"})
+                answers["result"] += 1
+            except nats.errors.NoRespondersError:
+                answers["no responders"] += 1
+                await asyncio.sleep(0.001)
+            except nats.errors.TimeoutError:
+                answers["timeout"] += 1
+
+    async def flap() -> int:
+        leaves: set[asyncio.Task[None]] = set()
+        n = 0
+        while time.monotonic() < end:
+            sub = await member.subscribe(SUBJECT, queue="inference", cb=on_msg)
+            await asyncio.sleep(0.002)
+            task = asyncio.get_running_loop().create_task(leave(sub))
+            leaves.add(task)
+            task.add_done_callback(leaves.discard)
+            n += 1
+            await asyncio.sleep(0.001)
+        if leaves:
+            await asyncio.wait(set(leaves), timeout=5)
+        return n
+
+    try:
+        flaps, *_ = await asyncio.gather(flap(), *(requester() for _ in range(REQUESTERS)))
+    finally:
+        await member.close()
+        await client.close()
+    assert flaps > 100 and answers["result"] > 0, (flaps, answers)
+    assert member.stats["in_msgs"] == handled, (member.stats["in_msgs"], handled, answers)
+    assert answers["timeout"] == 0, answers
