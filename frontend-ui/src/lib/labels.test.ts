@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   EMPTY_SMOOTHING,
+  formatPercent,
   pushRecentLabel,
   rankedPredictions,
   smoothPredictions,
@@ -95,5 +96,14 @@ describe('pushRecentLabel', () => {
     let list = pushRecentLabel([], 'a', 1, 3);
     for (const [i, n] of ['b', 'c', 'd', 'e'].entries()) list = pushRecentLabel(list, n, i + 2, 3);
     expect(list.map((r) => r.name)).toEqual(['e', 'd', 'c']);
+  });
+});
+
+describe('formatPercent', () => {
+  it('rounds like people read percentages', () => {
+    expect(formatPercent(0.8516)).toBe('85%');
+    expect(formatPercent(0.0742)).toBe('7.4%');
+    expect(formatPercent(1.2)).toBe('100%');
+    expect(formatPercent(-1)).toBe('0.0%');
   });
 });

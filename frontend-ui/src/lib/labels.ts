@@ -5,6 +5,12 @@
 
 import { LABEL_SYNONYM_SEPARATOR, type Prediction } from './protocol';
 
+/** A confidence as people read it: "85%", "7.4%". */
+export function formatPercent(confidence: number): string {
+  const p = Math.max(0, Math.min(1, confidence)) * 100;
+  return `${p >= 10 ? p.toFixed(0) : p.toFixed(1)}%`;
+}
+
 export interface LabelName {
   /** The common name: "ruffed grouse". */
   name: string;
