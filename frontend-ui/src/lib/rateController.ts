@@ -85,7 +85,7 @@ export class EagerRate implements RateController {
   readonly mode = RateMode.eager;
   readonly fps = MAX_FPS;
   readonly intervalMs = 1000 / MAX_FPS;
-  onResult(): void {}
+  onResult(_latencyMs: number | null): void {}
   onShed(): void {}
 }
 
