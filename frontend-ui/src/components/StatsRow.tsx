@@ -74,7 +74,7 @@ export function StatsRow({ rateMode }: { rateMode?: RateMode }) {
       sx={{
         display: 'grid',
         gridTemplateColumns: live
-          ? { xs: 'repeat(2, minmax(0, 1fr))', sm: 'repeat(4, minmax(0, 1fr))', md: 'repeat(2, minmax(0, 1fr))', lg: 'repeat(4, minmax(0, 1fr))' }
+          ? { xs: 'repeat(2, minmax(0, 1fr))', sm: 'repeat(4, minmax(0, 1fr))', md: 'repeat(2, minmax(0, 1fr))' }
           : 'repeat(2, minmax(0, 1fr))',
         gap: 1,
       }}

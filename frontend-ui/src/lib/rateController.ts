@@ -41,10 +41,13 @@ export const INCREASE_FPS_PER_S = 2;
 export const SHED_FACTOR = 0.5;
 /** Multiplicative decrease on a slow result (queueing, not yet shedding). */
 export const SLOW_FACTOR = 0.85;
-/** A result is slow when it took more than this many times the fastest recent one… */
-export const SLOW_LATENCY_RATIO = 2.5;
+/**
+ * A result is slow when it took more than this many times the fastest recent
+ * one (frames queue somewhere: the worker, the hub, a busy CPU)…
+ */
+export const SLOW_LATENCY_RATIO = 2;
 /** …and more than this (below it, jitter of a few ms is no congestion). */
-export const SLOW_LATENCY_FLOOR_MS = 150;
+export const SLOW_LATENCY_FLOOR_MS = 50;
 /** Results over which the fastest latency is taken (a few seconds' worth). */
 export const LATENCY_WINDOW = 20;
 
