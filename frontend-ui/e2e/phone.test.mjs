@@ -66,7 +66,8 @@ async function setHidden(page, hidden) {
 async function shot(page, name, { readme = false } = {}) {
   mkdirSync(testOutputDir, { recursive: true });
   const out = path.join(testOutputDir, name);
-  await page.screenshot({ path: out });
+  // CSS pixels: a phone's shot is 390 px wide, not 780 (the README's are kept small).
+  await page.screenshot({ path: out, scale: 'css' });
   if (readme && process.env.UPDATE_SCREENSHOTS === '1') {
     mkdirSync(readmeShots, { recursive: true });
     copyFileSync(out, path.join(readmeShots, name));
