@@ -87,9 +87,11 @@ class Proc {
 }
 
 export class System {
-  constructor({ staticDir = path.join(frontendDir, 'dist'), hubEnv = {} } = {}) {
+  /** workerArgs: more options for the worker, e.g. ['--batch-max', '2'] for a small one (the benchmark). */
+  constructor({ staticDir = path.join(frontendDir, 'dist'), hubEnv = {}, workerArgs = [] } = {}) {
     this.staticDir = staticDir;
     this.hubEnv = hubEnv;
+    this.workerArgs = workerArgs;
     this.hub = null;
     this.worker = null;
     this.storeDir = mkdtempSync(path.join(os.tmpdir(), 'fe-e2e-nats-'));
@@ -147,7 +149,7 @@ export class System {
     this.worker = new Proc(
       'worker',
       python,
-      ['-m', 'inference_server', '--nats-url', `nats://127.0.0.1:${this.natsPort}`, '--model', `tflite:${this.model}`],
+      ['-m', 'inference_server', '--nats-url', `nats://127.0.0.1:${this.natsPort}`, '--model', `tflite:${this.model}`, ...this.workerArgs],
       // The hub's embedded NATS accepts only its role keys: the worker's seed is in its store.
       {
         cwd: repoRoot,

@@ -6,24 +6,26 @@ import Container from '@mui/material/Container';
 import CssBaseline from '@mui/material/CssBaseline';
 import Stack from '@mui/material/Stack';
 import { ThemeProvider } from '@mui/material/styles';
-import { theme } from '../theme';
+import { COLOR_SCHEME_STORAGE_KEY, MODE_STORAGE_KEY, theme } from '../theme';
 import { WsQuery } from '../lib/protocol';
+import { FRAMES_IN_FLIGHT, rateModeFromSearch, type RateMode } from '../lib/rateController';
 import { HubProvider } from '../lib/hubContext';
 import { useHubSocket } from '../lib/useHubSocket';
 import { HUB_STATUS_SLOT_ID } from './Header';
 import { LiveView } from './LiveView';
 import { WatchView } from './WatchView';
 import { UploadCard } from './UploadCard';
-import { ConnectionAlert, ConnectionChip } from './StatusAlerts';
+import { ColorSchemeToggle } from './ColorSchemeToggle';
+import { ConnectionAlert, ConnectionChip, ProtocolAlert } from './StatusAlerts';
 
-type Route = { mode: 'pending' } | { mode: 'live' } | { mode: 'watch'; id: string };
+type Route = { mode: 'pending' } | { mode: 'live'; rate: RateMode } | { mode: 'watch'; id: string };
 
-/** Reads ?watch=<session> after hydration (the static HTML is the same for every URL). */
+/** Reads ?watch=<session> and ?rate= after hydration (the static HTML is the same for every URL). */
 function useRoute(): Route {
   const [route, setRoute] = useState<Route>({ mode: 'pending' });
   useEffect(() => {
     const id = new URLSearchParams(window.location.search).get(WsQuery.watch);
-    setRoute(id !== null ? { mode: 'watch', id } : { mode: 'live' });
+    setRoute(id !== null ? { mode: 'watch', id } : { mode: 'live', rate: rateModeFromSearch(window.location.search) });
   }, []);
   return route;
 }
@@ -40,21 +42,30 @@ export default function Classifier() {
   const hub = useHubSocket({
     enabled: route.mode !== 'pending',
     watch: route.mode === 'watch' ? route.id : null,
+    maxInFlight: route.mode === 'live' ? FRAMES_IN_FLIGHT[route.rate] : FRAMES_IN_FLIGHT.eager,
   });
 
   // Classifier itself reads nothing from the hub: each component below
   // selects its own slice, so results and stats ticks do not reach it.
   return (
-    <ThemeProvider theme={theme}>
-      <CssBaseline />
+    <ThemeProvider theme={theme} modeStorageKey={MODE_STORAGE_KEY} colorSchemeStorageKey={COLOR_SCHEME_STORAGE_KEY}>
+      <CssBaseline enableColorScheme />
       <HubProvider hub={hub}>
         <HeaderSlot>
-          <ConnectionChip />
+          <Stack direction="row" spacing={1} sx={{ alignItems: 'center' }}>
+            <ColorSchemeToggle />
+            <ConnectionChip />
+          </Stack>
         </HeaderSlot>
         <Container maxWidth="lg" sx={{ py: { xs: 2, sm: 4 }, px: { xs: 1.5, sm: 3 } }}>
           <Stack spacing={{ xs: 2, sm: 3 }}>
             <ConnectionAlert />
-            {route.mode === 'watch' ? <WatchView watchId={route.id} /> : <LiveView enabled={route.mode === 'live'} />}
+            <ProtocolAlert />
+            {route.mode === 'watch' ? (
+              <WatchView watchId={route.id} />
+            ) : (
+              <LiveView enabled={route.mode === 'live'} rateMode={route.mode === 'live' ? route.rate : undefined} />
+            )}
             <UploadCard />
           </Stack>
         </Container>

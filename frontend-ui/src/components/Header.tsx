@@ -6,16 +6,24 @@ import Box from '@mui/material/Box';
 import Container from '@mui/material/Container';
 import Toolbar from '@mui/material/Toolbar';
 import Typography from '@mui/material/Typography';
+import InitColorSchemeScript from '@mui/material/InitColorSchemeScript';
 import { ThemeProvider } from '@mui/material/styles';
 import CenterFocusStrongRounded from '@mui/icons-material/CenterFocusStrongRounded';
-import { theme } from '../theme';
+import { COLOR_SCHEME_ATTRIBUTE, COLOR_SCHEME_STORAGE_KEY, MODE_STORAGE_KEY, theme } from '../theme';
 
 /** Where the island renders the connection status. */
 export const HUB_STATUS_SLOT_ID = 'hub-status';
 
 export default function Header() {
   return (
-    <ThemeProvider theme={theme}>
+    <ThemeProvider theme={theme} modeStorageKey={MODE_STORAGE_KEY} colorSchemeStorageKey={COLOR_SCHEME_STORAGE_KEY}>
+      {/* Before anything paints: the scheme from the stored choice or the system's, so dark never flashes light. */}
+      <InitColorSchemeScript
+        attribute={COLOR_SCHEME_ATTRIBUTE}
+        modeStorageKey={MODE_STORAGE_KEY}
+        colorSchemeStorageKey={COLOR_SCHEME_STORAGE_KEY}
+        defaultMode="system"
+      />
       <AppBar position="sticky">
         <Container maxWidth="lg" disableGutters>
           <Toolbar sx={{ gap: 1.5, px: { xs: 2, sm: 3 } }}>

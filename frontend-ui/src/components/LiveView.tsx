@@ -1,27 +1,35 @@
-import { useCallback, useEffect, useState } from 'react';
-import Box from '@mui/material/Box';
+import { useCallback, useEffect, useRef, useState } from 'react';
 import Button from '@mui/material/Button';
-import Chip from '@mui/material/Chip';
 import Divider from '@mui/material/Divider';
 import FormControl from '@mui/material/FormControl';
+import FormControlLabel from '@mui/material/FormControlLabel';
+import IconButton from '@mui/material/IconButton';
 import InputLabel from '@mui/material/InputLabel';
 import MenuItem from '@mui/material/MenuItem';
 import Select from '@mui/material/Select';
 import Snackbar from '@mui/material/Snackbar';
 import Stack from '@mui/material/Stack';
+import Switch from '@mui/material/Switch';
+import Tooltip from '@mui/material/Tooltip';
 import Typography from '@mui/material/Typography';
+import CameraswitchRounded from '@mui/icons-material/CameraswitchRounded';
 import PauseRounded from '@mui/icons-material/PauseRounded';
+import PhotoCameraRounded from '@mui/icons-material/PhotoCameraRounded';
 import PlayArrowRounded from '@mui/icons-material/PlayArrowRounded';
-import VideocamRounded from '@mui/icons-material/VideocamRounded';
-import { shallowEqual, useHubActions, useHubSelector } from '../lib/hubContext';
+import { useHubActions, useHubSelector } from '../lib/hubContext';
 import type { HubSnapshot } from '../lib/hubStore';
+import type { Prediction } from '../lib/protocol';
+import { RateMode } from '../lib/rateController';
+import { downloadSnapshot } from '../lib/snapshot';
 import { useCamera } from '../lib/useCamera';
 import { useFrameStreamer } from '../lib/useFrameStreamer';
-import { Predictions } from './Predictions';
+import { usePageVisible } from '../lib/usePageVisible';
+import { useWakeLock } from '../lib/useWakeLock';
+import { CameraPreview } from './CameraPreview';
+import { LiveLabels } from './LiveLabels';
 import { StatsRow } from './StatsRow';
 import { CameraAlert, HubErrorAlert } from './StatusAlerts';
-import { TopLabelAnnouncer } from './TopLabelAnnouncer';
-import { SectionCard, TwoColumns, fillBox } from './SectionCard';
+import { SectionCard, TwoColumns } from './SectionCard';
 import { WatchLink } from './WatchLink';
 
 // LiveView holds the camera and reads only whether the hub reports an error;
@@ -30,33 +38,46 @@ import { WatchLink } from './WatchLink';
 
 const selectHasError = (s: HubSnapshot) => s.lastError !== null;
 
+/** A phone or tablet (touch) can turn its camera round even when it lists one camera before permission. */
+function useHasTouch(): boolean {
+  const [touch, setTouch] = useState(false);
+  useEffect(() => setTouch(navigator.maxTouchPoints > 0), []);
+  return touch;
+}
+
 interface Props {
   /** False while rendering on the server and before the page knows its mode. */
   enabled: boolean;
+  rateMode?: RateMode;
 }
 
-export function LiveView({ enabled }: Props) {
+export function LiveView({ enabled, rateMode = RateMode.adaptive }: Props) {
   const camera = useCamera(enabled);
   const [video, setVideo] = useState<HTMLVideoElement | null>(null);
-  const [aspect, setAspect] = useState('4 / 3');
   const [paused, setPaused] = useState(false);
+  const [smoothing, setSmoothing] = useState(true);
   const [copied, setCopied] = useState(false);
+  const [snapshotFailed, setSnapshotFailed] = useState(false);
+  const shownRef = useRef<readonly Prediction[]>([]);
   const hub = useHubActions();
-  const { resetRate } = hub;
+  const { resetRate, probe } = hub;
   const hasHubError = useHubSelector(selectHasError);
+  const visible = usePageVisible();
+  const hasTouch = useHasTouch();
+  const ready = camera.status.kind === 'ready';
+  const streaming = enabled && !paused && visible && ready;
+  const wakeLock = useWakeLock(streaming);
 
+  // Back from hidden: a fresh rate window; and a camera the system stopped meanwhile (iOS does) is reopened.
+  const { stream, retry } = camera;
   useEffect(() => {
-    if (!video) return;
-    video.srcObject = camera.stream;
-    if (camera.stream) void video.play().catch(() => undefined);
-  }, [video, camera.stream]);
+    if (!visible) return;
+    resetRate();
+    if (stream?.getVideoTracks().some((t) => t.readyState === 'ended')) retry();
+  }, [visible, stream, retry, resetRate]);
 
-  useFrameStreamer({
-    client: hub.client,
-    sendFrame: hub.sendFrame,
-    video,
-    active: enabled && !paused && camera.status.kind === 'ready',
-  });
+  const onRate = useCallback((mode: RateMode, fps: number) => probe?.rate(mode, fps), [probe]);
+  useFrameStreamer({ client: hub.client, sendFrame: hub.sendFrame, video, active: streaming, rateMode, onRate });
 
   const togglePause = useCallback(() => {
     setPaused((p) => !p);
@@ -64,6 +85,15 @@ export function LiveView({ enabled }: Props) {
   }, [resetRate]);
 
   const onCopied = useCallback(() => setCopied(true), []);
+  const onShown = useCallback((p: readonly Prediction[]) => {
+    shownRef.current = p;
+  }, []);
+  const takeSnapshot = useCallback(() => {
+    if (!video) return;
+    void downloadSnapshot(video, shownRef.current).then((ok) => setSnapshotFailed(!ok));
+  }, [video]);
+
+  const nextFacing = camera.facing === 'user' ? 'back' : 'front';
 
   return (
     <SectionCard
@@ -79,9 +109,9 @@ export function LiveView({ enabled }: Props) {
         </>
       }
       actions={
-        <Stack direction="row" spacing={1.5} sx={{ alignItems: 'center', flexShrink: 0 }}>
+        <Stack direction="row" spacing={1} sx={{ alignItems: 'center', flexShrink: 0 }}>
           {camera.devices.length > 1 ? (
-            <FormControl size="small" sx={{ minWidth: 160, maxWidth: 240 }}>
+            <FormControl size="small" sx={{ minWidth: 140, maxWidth: 220, display: { xs: 'none', sm: 'inline-flex' } }}>
               <InputLabel id="camera-picker-label">Camera</InputLabel>
               <Select
                 labelId="camera-picker-label"
@@ -98,14 +128,30 @@ export function LiveView({ enabled }: Props) {
               </Select>
             </FormControl>
           ) : null}
+          {camera.devices.length > 1 || hasTouch ? (
+            <Tooltip title={`Switch to the ${nextFacing} camera`}>
+              {/* The span keeps the tooltip working while the button is disabled. */}
+              <span>
+                <IconButton
+                  onClick={camera.switchFacing}
+                  aria-label={`Switch to the ${nextFacing} camera`}
+                  data-testid="facing-switch"
+                  disabled={camera.status.kind === 'starting'}
+                  sx={{ border: 1, borderColor: 'divider', width: 44, height: 44 }}
+                >
+                  <CameraswitchRounded />
+                </IconButton>
+              </span>
+            </Tooltip>
+          ) : null}
           <Button
             variant={paused ? 'contained' : 'outlined'}
             startIcon={paused ? <PlayArrowRounded /> : <PauseRounded />}
             onClick={togglePause}
             aria-pressed={paused}
-            disabled={camera.status.kind !== 'ready'}
+            disabled={!ready}
             data-testid="pause-button"
-            sx={{ minWidth: 112 }}
+            sx={{ minWidth: 112, minHeight: 44 }}
           >
             {paused ? 'Resume' : 'Pause'}
           </Button>
@@ -118,87 +164,51 @@ export function LiveView({ enabled }: Props) {
       </Stack>
 
       <TwoColumns>
-        <Box
-          sx={{
-            position: 'relative',
-            width: '100%',
-            aspectRatio: aspect,
-            maxHeight: { xs: '60vh', md: 'none' },
-            bgcolor: '#0d1424',
-            borderRadius: 2,
-            overflow: 'hidden',
-          }}
-        >
-          <Box
-            component="video"
-            ref={setVideo}
-            autoPlay
-            muted
-            playsInline
-            aria-label="Camera preview"
-            data-testid="camera-video"
-            onLoadedMetadata={(e: React.SyntheticEvent<HTMLVideoElement>) => {
-              const v = e.currentTarget;
-              if (v.videoWidth && v.videoHeight) setAspect(`${v.videoWidth} / ${v.videoHeight}`);
-            }}
-            sx={{ ...fillBox, display: 'block' }}
-          />
-          {camera.status.kind === 'ready' ? (
-            <Box
-              aria-hidden="true"
-              sx={{
-                position: 'absolute',
-                top: '50%',
-                left: '50%',
-                height: '100%',
-                maxWidth: '100%',
-                aspectRatio: '1 / 1',
-                transform: 'translate(-50%, -50%)',
-                border: '2px solid rgba(255,255,255,0.85)',
-                borderRadius: 1.5,
-                boxShadow: '0 0 0 9999px rgba(8, 12, 24, 0.38)',
-                pointerEvents: 'none',
-              }}
-            />
-          ) : (
-            <Stack
-              sx={{
-                position: 'absolute',
-                inset: 0,
-                alignItems: 'center',
-                justifyContent: 'center',
-                color: 'rgba(255,255,255,0.75)',
-                gap: 1,
-              }}
-            >
-              <VideocamRounded sx={{ fontSize: 48, opacity: 0.7 }} />
-              <Typography variant="body2">
-                {camera.status.kind === 'error' ? 'Camera unavailable' : 'Starting camera…'}
-              </Typography>
-            </Stack>
-          )}
-          {paused ? (
-            <Chip
-              label="Paused"
-              icon={<PauseRounded />}
-              sx={{ position: 'absolute', top: 12, left: 12, bgcolor: 'rgba(255,255,255,0.92)', fontWeight: 600 }}
-            />
-          ) : null}
-        </Box>
+        <CameraPreview
+          stream={camera.stream}
+          status={camera.status}
+          facing={camera.facing}
+          mirrored={camera.mirrored}
+          paused={paused}
+          streaming={streaming}
+          wakeLock={wakeLock}
+          onVideo={setVideo}
+        />
 
         <Stack spacing={2.5} sx={{ minWidth: 0 }}>
-          <LiveLabels paused={paused} />
-          <StatsRow />
+          <LiveLabels paused={paused} smoothing={smoothing} onShown={onShown} />
+          <Stack direction="row" sx={{ alignItems: 'center', justifyContent: 'space-between', flexWrap: 'wrap', gap: 1 }}>
+            <FormControlLabel
+              control={
+                <Switch checked={smoothing} onChange={(e) => setSmoothing(e.target.checked)} data-testid="smoothing-switch" />
+              }
+              label="Smooth labels"
+            />
+            <Button
+              variant="outlined"
+              startIcon={<PhotoCameraRounded />}
+              onClick={takeSnapshot}
+              disabled={!ready}
+              data-testid="snapshot-button"
+              sx={{ minHeight: 44 }}
+            >
+              Snapshot
+            </Button>
+          </Stack>
+          <StatsRow rateMode={rateMode} />
           <ResultCaption />
           <Divider />
           <WatchLink onCopied={onCopied} />
         </Stack>
       </TwoColumns>
       <Snackbar
-        open={copied}
+        open={copied || snapshotFailed}
         autoHideDuration={2500}
-        onClose={() => setCopied(false)}
-        message="Watch link copied"
+        onClose={() => {
+          setCopied(false);
+          setSnapshotFailed(false);
+        }}
+        message={snapshotFailed ? 'No camera picture to take yet' : 'Watch link copied'}
         anchorOrigin={{ vertical: 'bottom', horizontal: 'center' }}
       />
     </SectionCard>
@@ -209,28 +219,6 @@ export function LiveView({ enabled }: Props) {
 function LiveHubError() {
   const error = useHubSelector((s) => (s.connection === 'connected' ? s.lastError : null));
   return error ? <HubErrorAlert error={error} watching={false} /> : null;
-}
-
-const selectLabels = (s: HubSnapshot) => ({
-  predictions: s.lastResult?.predictions ?? null,
-  // Labels from before a lost connection or an error are dimmed.
-  outdated: s.connection !== 'connected' || s.lastError !== null,
-});
-
-function LiveLabels({ paused }: { paused: boolean }) {
-  const { predictions, outdated } = useHubSelector(selectLabels, shallowEqual);
-  const top = predictions?.[0]?.label ?? null;
-  return (
-    <>
-      <Predictions
-        predictions={predictions}
-        topTestId="top-label"
-        emptyText={paused ? 'Paused' : 'Waiting for the first result…'}
-        stale={paused || outdated}
-      />
-      <TopLabelAnnouncer label={paused ? null : top} />
-    </>
-  );
 }
 
 const selectLastResult = (s: HubSnapshot) => s.lastResult;

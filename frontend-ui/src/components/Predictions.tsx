@@ -3,12 +3,8 @@ import LinearProgress from '@mui/material/LinearProgress';
 import Skeleton from '@mui/material/Skeleton';
 import Stack from '@mui/material/Stack';
 import Typography from '@mui/material/Typography';
+import { formatPercent, splitLabel } from '../lib/labels';
 import type { Prediction } from '../lib/protocol';
-
-export function formatPercent(confidence: number): string {
-  const p = Math.max(0, Math.min(1, confidence)) * 100;
-  return `${p >= 10 ? p.toFixed(0) : p.toFixed(1)}%`;
-}
 
 interface Props {
   predictions: Prediction[] | null;
@@ -20,10 +16,11 @@ interface Props {
   stale?: boolean;
 }
 
-/** The top prediction in large type, then the top-3 with confidence bars. */
+/** The top prediction's name in large type with its synonyms beneath, then the top-3 with confidence bars. */
 export function Predictions({ predictions, topTestId, emptyText, stale = false }: Props) {
   const top = predictions?.[0];
-  if (!predictions || !top) {
+  const topName = top ? splitLabel(top.label) : null;
+  if (!predictions || !top || !topName) {
     return (
       <Box>
         <Typography variant="overline" color="text.secondary">
@@ -51,18 +48,23 @@ export function Predictions({ predictions, topTestId, emptyText, stale = false }
       </Typography>
       <Stack direction="row" spacing={1.5} sx={{ alignItems: 'baseline', flexWrap: 'wrap' }}>
         <Typography variant="h3" component="p" data-testid={topTestId} sx={{ wordBreak: 'break-word' }}>
-          {top.label}
+          {topName.name}
         </Typography>
         <Typography variant="h6" component="span" color="primary" sx={{ fontWeight: 600 }}>
           {formatPercent(top.confidence)}
         </Typography>
       </Stack>
+      {topName.synonyms.length > 0 ? (
+        <Typography variant="body2" color="text.secondary" data-testid={`${topTestId}-synonyms`} sx={{ mt: 0.5 }}>
+          also: {topName.synonyms.join(', ')}
+        </Typography>
+      ) : null}
       <Stack component="ol" spacing={1.75} sx={{ listStyle: 'none', p: 0, m: 0, mt: 2.5 }} aria-label="Top 3 predictions">
         {predictions.slice(0, 3).map((p, i) => (
           <Box component="li" key={`${i}-${p.label}`}>
             <Stack direction="row" sx={{ justifyContent: 'space-between', mb: 0.5, gap: 2 }}>
               <Typography variant="body2" sx={{ fontWeight: i === 0 ? 600 : 400 }} noWrap title={p.label}>
-                {p.label}
+                {splitLabel(p.label).name}
               </Typography>
               <Typography variant="body2" color="text.secondary" sx={{ fontVariantNumeric: 'tabular-nums' }}>
                 {formatPercent(p.confidence)}
@@ -73,7 +75,7 @@ export function Predictions({ predictions, topTestId, emptyText, stale = false }
               value={Math.max(0, Math.min(100, p.confidence * 100))}
               color={i === 0 ? 'primary' : 'inherit'}
               sx={i === 0 ? undefined : { color: 'text.disabled' }}
-              aria-label={`${p.label} confidence`}
+              aria-label={`${splitLabel(p.label).name} confidence`}
             />
           </Box>
         ))}

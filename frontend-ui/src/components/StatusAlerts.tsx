@@ -9,7 +9,7 @@ import type { ConnectionState } from '../lib/hubClient';
 import { HUB_UNREACHABLE_TITLE, errorText } from '../lib/errorText';
 import { shallowEqual, useHubActions, useHubSelector } from '../lib/hubContext';
 import type { HubSnapshot } from '../lib/hubStore';
-import type { ErrorMessage } from '../lib/protocol';
+import { PROTOCOL_VERSION, compareProtocol, type ErrorMessage } from '../lib/protocol';
 import type { CameraProblem } from '../lib/useCamera';
 
 /** Seconds left until `deadline` (performance.now() based), ticking every second. */
@@ -105,6 +105,27 @@ export function ConnectionAlert() {
     <Alert severity="warning" action={action} data-testid="alert-hub-disconnected">
       <AlertTitle>Connection to the hub lost — reconnecting</AlertTitle>
       Labels will resume by themselves once the hub is back. {when}
+    </Alert>
+  );
+}
+
+const selectHubProtocol = (s: HubSnapshot) => s.hubProtocol;
+
+/**
+ * When the hub speaks another protocol version than this page
+ * (welcome.protocol): messages may be misread, so say so plainly and what to do.
+ */
+export function ProtocolAlert() {
+  const hubProtocol = useHubSelector(selectHubProtocol);
+  const match = compareProtocol(hubProtocol);
+  if (match === 'same' || match === 'unknown') return null;
+  return (
+    <Alert severity="warning" data-testid="alert-protocol-mismatch" data-hub-protocol={hubProtocol ?? undefined}>
+      <AlertTitle>This page and the hub speak different protocol versions</AlertTitle>
+      The page speaks version {PROTOCOL_VERSION}, the hub version {hubProtocol}.{' '}
+      {match === 'hub-newer'
+        ? 'The hub was updated: reload the page to get the matching version.'
+        : 'The hub is older than this page: labels may be missing or wrong until the hub is updated.'}
     </Alert>
   );
 }

@@ -13,6 +13,7 @@ import { errorText, unreachableUploadText } from '../lib/errorText';
 import type { ErrorCode, Prediction } from '../lib/protocol';
 import { Predictions } from './Predictions';
 import { SectionCard, TwoColumns, fillBox } from './SectionCard';
+import { surfaces } from '../theme';
 
 type UploadState =
   | { kind: 'empty' }
@@ -90,19 +91,20 @@ export function UploadCard() {
             onFiles(e.dataTransfer.files);
           }}
           data-testid="upload-dropzone"
-          sx={{
+          sx={(t) => ({
             position: 'relative',
             minHeight: 220,
             border: '2px dashed',
             borderColor: dragging ? 'primary.main' : 'divider',
-            bgcolor: dragging ? 'rgba(36, 81, 199, 0.06)' : 'rgba(23, 32, 51, 0.02)',
+            bgcolor: dragging ? surfaces.light.tintStrong : surfaces.light.well,
             borderRadius: 2,
             display: 'flex',
             alignItems: 'center',
             justifyContent: 'center',
             overflow: 'hidden',
             transition: 'border-color 150ms, background-color 150ms',
-          }}
+            ...t.applyStyles('dark', { bgcolor: dragging ? surfaces.dark.tintStrong : surfaces.dark.well }),
+          })}
         >
           {preview ? (
             <Box
@@ -120,7 +122,7 @@ export function UploadCard() {
               p: 2,
               position: 'relative',
               ...(preview
-                ? { alignSelf: 'flex-end', mb: 1.5, bgcolor: 'rgba(255,255,255,0.9)', borderRadius: 2, px: 1.5, py: 1 }
+                ? { alignSelf: 'flex-end', mb: 1.5, bgcolor: 'background.paper', borderRadius: 2, px: 1.5, py: 1 }
                 : {}),
             }}
           >

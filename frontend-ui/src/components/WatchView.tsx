@@ -52,7 +52,7 @@ export function WatchView({ watchId }: { watchId: string }) {
       <TwoColumns>
         <WatchLabels />
         <Stack spacing={2}>
-          <StatsRow showLatency={false} />
+          <StatsRow />
           <Typography variant="caption" color="text.secondary">
             Frames/s counts the results this session receives. If the streaming tab pauses or closes, labels stop here
             too.

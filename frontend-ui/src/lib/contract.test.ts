@@ -11,6 +11,7 @@ import {
   CloseCode,
   ControlMessageType,
   DroppedReason,
+  LABEL_SYNONYM_SEPARATOR,
   ERROR_HTTP_STATUS,
   ErrorCode,
   NO_ANSWER_CLOSE_CODE,
@@ -108,6 +109,10 @@ describe('protocol.ts equals docs/asyncapi.yaml', () => {
     expect(RESUME_PROTOCOL_PREFIX).toBe(at('x-ws-resume-protocol-prefix'));
     expect(sortedValues(WsQuery)).toEqual(Object.keys(obj('channels', 'ws', 'bindings', 'ws', 'query', 'properties')).sort());
     for (const [key, name] of Object.entries(WsQuery)) expect(key).toBe(name);
+  });
+
+  it('has the separator of the synonyms in a label', () => {
+    expect(LABEL_SYNONYM_SEPARATOR).toBe(at('x-label-synonym-separator'));
   });
 
   it('has the type of every WebSocket message, hub -> page and page -> hub', () => {

@@ -62,7 +62,7 @@ function ResultShownProbe({ probe }: { probe: HubStatsProbe }) {
 const selectLastResult = (s: HubSnapshot) => s.lastResult;
 
 /** The actions of the hub in context (stable while its connection lives). */
-export function useHubActions(): Pick<HubSource, 'client' | 'reconnectNow' | 'sendFrame' | 'resetRate'> {
+export function useHubActions(): Pick<HubSource, 'client' | 'reconnectNow' | 'sendFrame' | 'resetRate' | 'probe'> {
   return useContext(HubContext);
 }
 

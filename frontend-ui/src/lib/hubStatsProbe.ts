@@ -6,6 +6,7 @@
 import type { ConnectionState } from './hubClient';
 import type { HubStore } from './hubStore';
 import type { ResultMessage } from './protocol';
+import type { RateMode } from './rateController';
 
 export interface FrameSample {
   seq: number;
@@ -25,6 +26,11 @@ export interface HubStatsGlobal {
   errors: number;
   dropped: number;
   fps: number;
+  /** Frames sent per second (the page's effective rate). */
+  sentFps: number;
+  /** The streamer's rate mode and its current target (frames/s); null in watch mode. */
+  rateMode: RateMode | null;
+  targetFps: number | null;
   latencyMedianMs: number | null;
   topLabel: string | null;
   samples: FrameSample[];
@@ -50,6 +56,8 @@ const MAX_SAMPLES = 5_000;
 export interface HubStatsProbe {
   /** Call once the page shows `result` (after React committed it): stamps its sample's shownAt. */
   shown(result: ResultMessage | null): void;
+  /** The streamer's rate mode and target (frames/s). */
+  rate(mode: RateMode, fps: number): void;
   dispose(): void;
 }
 
@@ -64,6 +72,9 @@ export function exposeHubStats(store: HubStore, mode: HubStatsGlobal['mode']): H
     errors: 0,
     dropped: 0,
     fps: 0,
+    sentFps: 0,
+    rateMode: null,
+    targetFps: null,
     latencyMedianMs: null,
     topLabel: null,
     samples: [],
@@ -79,6 +90,7 @@ export function exposeHubStats(store: HubStore, mode: HubStatsGlobal['mode']): H
     global.errors = snap.stats.errors;
     global.dropped = snap.stats.dropped;
     global.fps = snap.stats.fps;
+    global.sentFps = snap.stats.sentFps;
     global.latencyMedianMs = snap.stats.latencyMedianMs;
   });
   const unsubscribeClient = store.client.subscribe((ev) => {
@@ -103,6 +115,10 @@ export function exposeHubStats(store: HubStore, mode: HubStatsGlobal['mode']): H
         pending.sample.shownAt = performance.now();
       }
       pending = null;
+    },
+    rate(mode, fps) {
+      global.rateMode = mode;
+      global.targetFps = fps;
     },
     dispose() {
       unsubscribeStore();

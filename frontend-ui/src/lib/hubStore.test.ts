@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { FakeSocket } from '../../test/fakeSocket';
 import { HubClient } from './hubClient';
 import { HubStore, INITIAL_HUB_SNAPSHOT } from './hubStore';
-import { CloseCode, ErrorCode } from './protocol';
+import { CloseCode, ErrorCode, PROTOCOL_VERSION } from './protocol';
 
 const jpeg = () => new Blob([new Uint8Array([0xff, 0xd8, 0xff, 0xd9])], { type: 'image/jpeg' });
 
@@ -84,5 +84,30 @@ describe('HubStore', () => {
     expect(store.getSnapshot().connection).toBe('closed');
     vi.advanceTimersByTime(60_000);
     expect(FakeSocket.instances.length).toBe(1);
+  });
+
+  it('keeps the hub’s protocol from its welcome (null when it sends none)', () => {
+    const store = makeStore();
+    store.start();
+    expect(store.getSnapshot().hubProtocol).toBeNull();
+    FakeSocket.last().accept('s', { protocol: PROTOCOL_VERSION + 1 });
+    expect(store.getSnapshot().hubProtocol).toBe(PROTOCOL_VERSION + 1);
+    store.stop();
+    const old = makeStore();
+    old.start();
+    FakeSocket.last().accept('s', { protocol: undefined });
+    expect(old.getSnapshot().hubProtocol).toBeNull();
+    old.stop();
+  });
+
+  it('counts the frames sent into the send rate', () => {
+    const store = makeStore();
+    store.start();
+    FakeSocket.last().accept();
+    expect(store.sendFrame(jpeg())).toBe(1);
+    expect(store.sendFrame(jpeg())).toBe(2);
+    vi.advanceTimersByTime(1_000);
+    expect(store.getSnapshot().stats.sentFps).toBeGreaterThan(0);
+    store.stop();
   });
 });

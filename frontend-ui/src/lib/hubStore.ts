@@ -19,6 +19,8 @@ export interface HubSnapshot {
   closeCode: number | null;
   /** Watch mode: the watched session has ended. */
   ended: boolean;
+  /** The `protocol` of the last welcome (null before one, or when the hub sent none). */
+  hubProtocol: number | null;
   stats: StatsSnapshot;
 }
 
@@ -31,7 +33,8 @@ export const INITIAL_HUB_SNAPSHOT: HubSnapshot = {
   lastError: null,
   closeCode: null,
   ended: false,
-  stats: { fps: 0, latencyMedianMs: null, latencyP95Ms: null, results: 0, errors: 0, dropped: 0 },
+  hubProtocol: null,
+  stats: { fps: 0, sentFps: 0, latencyMedianMs: null, latencyP95Ms: null, results: 0, errors: 0, dropped: 0 },
 };
 
 /** Rates and latencies are over the last 5 s: long enough to be steady, short enough to follow a change. */
@@ -99,7 +102,12 @@ export class HubStore {
         });
         break;
       case 'welcome':
-        this.update({ session: ev.message.session, everConnected: true, ended: false });
+        this.update({
+          session: ev.message.session,
+          everConnected: true,
+          ended: false,
+          hubProtocol: typeof ev.message.protocol === 'number' ? ev.message.protocol : null,
+        });
         break;
       case 'result': {
         const f = ev.frame;
@@ -119,8 +127,11 @@ export class HubStore {
       case 'ended':
         this.update({ ended: true });
         break;
-      case 'pong':
       case 'sent':
+        // Counted, not published: the next answer or the stats tick shows it.
+        this.stats.addSent(ev.frame.sentAt);
+        break;
+      case 'pong':
         break;
     }
   }

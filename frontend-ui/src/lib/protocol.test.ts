@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ErrorCode, errorCodeForStatus, hubSocketUrl, isErrorCode, parseServerMessage, watchHref } from './protocol';
+import { ErrorCode, PROTOCOL_VERSION, compareProtocol, errorCodeForStatus, hubSocketUrl, isErrorCode, parseServerMessage, watchHref } from './protocol';
 
 describe('hubSocketUrl', () => {
   it('uses the page origin and the matching scheme', () => {
@@ -58,5 +58,16 @@ describe('parseServerMessage', () => {
     expect(parseServerMessage('{"type":"result","seq":1,"predictions":[{"label":1}]}')).toBeNull();
     expect(parseServerMessage('{"type":"dropped"}')).toBeNull();
     expect(parseServerMessage('{"type":"other"}')).toBeNull();
+  });
+});
+
+describe('compareProtocol', () => {
+  it('tells the hub’s protocol from the page’s', () => {
+    expect(compareProtocol(PROTOCOL_VERSION)).toBe('same');
+    expect(compareProtocol(2, 1)).toBe('hub-newer');
+    expect(compareProtocol(1, 2)).toBe('hub-older');
+    expect(compareProtocol(undefined)).toBe('unknown');
+    expect(compareProtocol('1')).toBe('unknown');
+    expect(compareProtocol(1.5, 1)).toBe('unknown');
   });
 });

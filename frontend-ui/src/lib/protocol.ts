@@ -7,6 +7,23 @@
 /** The `protocol` field of welcome (root `x-protocol-version`). */
 export const PROTOCOL_VERSION = 1;
 
+/**
+ * How a page tells its protocol from the hub's `welcome.protocol`: "same";
+ * "hub-newer" (this page is out of date: reloading it fetches the hub's own);
+ * "hub-older" (the hub has not been updated yet); "unknown" when the welcome
+ * says nothing (a hub older than the field).
+ */
+export type ProtocolMatch = 'same' | 'hub-newer' | 'hub-older' | 'unknown';
+
+export function compareProtocol(hubProtocol: unknown, mine: number = PROTOCOL_VERSION): ProtocolMatch {
+  if (typeof hubProtocol !== 'number' || !Number.isInteger(hubProtocol)) return 'unknown';
+  if (hubProtocol === mine) return 'same';
+  return hubProtocol > mine ? 'hub-newer' : 'hub-older';
+}
+
+/** Joins the synonyms of a prediction's label, common name first (root `x-label-synonym-separator`). */
+export const LABEL_SYNONYM_SEPARATOR = ', ';
+
 /** The WebSocket channel's address. */
 export const WS_PATH = '/ws';
 

@@ -61,4 +61,18 @@ describe('LiveStats', () => {
     s.addError();
     expect(s.snapshot()).toMatchObject({ dropped: 2, errors: 1, results: 0, fps: 0 });
   });
+
+  it('measures the send rate apart from the result rate', () => {
+    let now = 0;
+    const s = new LiveStats(5_000, () => now);
+    for (let i = 0; i <= 20; i++) {
+      now = i * 100; // 10 frames/s sent…
+      s.addSent(now);
+      if (i % 2 === 0) s.addResult(50, now); // …5 results/s
+    }
+    expect(s.snapshot().sentFps).toBeCloseTo(10, 5);
+    expect(s.snapshot().fps).toBeCloseTo(5, 5);
+    s.resetWindow();
+    expect(s.snapshot().sentFps).toBe(0);
+  });
 });

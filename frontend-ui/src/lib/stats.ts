@@ -4,6 +4,8 @@
 export interface StatsSnapshot {
   /** Results per second over the window. */
   fps: number;
+  /** Frames sent per second over the window: the page's effective send rate. */
+  sentFps: number;
   /** Median send→result time in ms over the window, or null without samples. */
   latencyMedianMs: number | null;
   /** 95th percentile of the same, or null. */
@@ -28,6 +30,7 @@ export function median(values: readonly number[]): number | null {
 
 export class LiveStats {
   private arrivals: number[] = [];
+  private sends: number[] = [];
   private latencies: { at: number; ms: number }[] = [];
   results = 0;
   errors = 0;
@@ -45,6 +48,11 @@ export class LiveStats {
     this.trim(at);
   }
 
+  addSent(at = this.now()): void {
+    this.sends.push(at);
+    this.trim(at);
+  }
+
   addError(): void {
     this.errors += 1;
   }
@@ -56,25 +64,16 @@ export class LiveStats {
   /** Forgets the rate window (e.g. after a pause) but keeps the totals. */
   resetWindow(): void {
     this.arrivals = [];
+    this.sends = [];
     this.latencies = [];
   }
 
   snapshot(at = this.now()): StatsSnapshot {
     this.trim(at);
-    const n = this.arrivals.length;
-    let fps = 0;
-    if (n >= 2) {
-      const first = this.arrivals[0] ?? at;
-      // Rate over the span actually covered, so the number is right from the first second on.
-      const span = Math.max(at - first, 1);
-      // When results stop, `at` moves on and the rate decays to 0 by itself.
-      fps = ((n - 1) * 1000) / span;
-    } else if (n === 1) {
-      fps = 1000 / this.windowMs;
-    }
     const sorted = this.latencies.map((l) => l.ms).sort((a, b) => a - b);
     return {
-      fps,
+      fps: this.rate(this.arrivals, at),
+      sentFps: this.rate(this.sends, at),
       latencyMedianMs: median(sorted),
       latencyP95Ms: percentile(sorted, 95),
       results: this.results,
@@ -83,9 +82,23 @@ export class LiveStats {
     };
   }
 
+  /** Events per second among `times` (all within the window). */
+  private rate(times: readonly number[], at: number): number {
+    const n = times.length;
+    if (n >= 2) {
+      const first = times[0] ?? at;
+      // Rate over the span actually covered, so the number is right from the first second on.
+      const span = Math.max(at - first, 1);
+      // When events stop, `at` moves on and the rate decays to 0 by itself.
+      return ((n - 1) * 1000) / span;
+    }
+    return n === 1 ? 1000 / this.windowMs : 0;
+  }
+
   private trim(at: number): void {
     const limit = at - this.windowMs;
     while (this.arrivals.length > 0 && (this.arrivals[0] ?? 0) < limit) this.arrivals.shift();
+    while (this.sends.length > 0 && (this.sends[0] ?? 0) < limit) this.sends.shift();
     while (this.latencies.length > 0 && (this.latencies[0]?.at ?? 0) < limit) this.latencies.shift();
   }
 }

@@ -1,5 +1,5 @@
-// Owns the camera: getUserMedia, the list of cameras, and the errors a person
-// has to act on.
+// Owns the camera: getUserMedia, the list of cameras, the front/back switch
+// (facingMode), and the errors a person has to act on.
 
 import { useCallback, useEffect, useRef, useState } from 'react';
 
@@ -10,6 +10,26 @@ export type CameraStatus =
   | { kind: 'starting' }
   | { kind: 'ready' }
   | { kind: 'error'; problem: CameraProblem; detail: string };
+
+/** Front (selfie) or back camera, as getUserMedia's facingMode names them. */
+export type FacingMode = 'user' | 'environment';
+
+export const otherFacing = (f: FacingMode): FacingMode => (f === 'user' ? 'environment' : 'user');
+
+/** The constraints for a camera by id, or else by facing mode (ideal: a laptop with one camera still gets it). */
+export function cameraConstraints(deviceId: string | null, facing: FacingMode): MediaTrackConstraints {
+  const size = { width: { ideal: 640 }, height: { ideal: 480 } };
+  return deviceId ? { deviceId: { exact: deviceId }, ...size } : { facingMode: { ideal: facing }, ...size };
+}
+
+/**
+ * Mirror the preview (never the frames sent) for a camera facing the person:
+ * the one the track reports, or else the one asked for.
+ */
+export function isMirrored(reported: string | undefined, requestedDevice: string | null, facing: FacingMode): boolean {
+  if (reported === 'user' || reported === 'environment') return reported === 'user';
+  return requestedDevice === null && facing === 'user';
+}
 
 export interface CameraDevice {
   deviceId: string;
@@ -45,6 +65,9 @@ export function useCamera(enabled: boolean) {
   // The camera asked for (drives getUserMedia) and the one actually in use.
   const [requested, setRequested] = useState<string | null>(null);
   const [active, setActive] = useState<string | null>(null);
+  // The back camera first: a phone is pointed at things, not at its owner.
+  const [facing, setFacing] = useState<FacingMode>('environment');
+  const [reportedFacing, setReportedFacing] = useState<string | undefined>(undefined);
   const [attempt, setAttempt] = useState(0);
   const streamRef = useRef<MediaStream | null>(null);
 
@@ -63,9 +86,13 @@ export function useCamera(enabled: boolean) {
       return;
     }
     setStatus({ kind: 'starting' });
-    const video: MediaTrackConstraints = requested
-      ? { deviceId: { exact: requested }, width: { ideal: 640 }, height: { ideal: 480 } }
-      : { facingMode: 'environment', width: { ideal: 640 }, height: { ideal: 480 } };
+    // Release the camera in use first: many phones cannot open the second one while the first is open.
+    if (streamRef.current) {
+      streamRef.current.getTracks().forEach((t) => t.stop());
+      streamRef.current = null;
+      setStream(null);
+    }
+    const video = cameraConstraints(requested, facing);
     md.getUserMedia({ video, audio: false })
       .then(async (s) => {
         if (cancelled) {
@@ -83,7 +110,9 @@ export function useCamera(enabled: boolean) {
             .filter((d) => d.kind === 'videoinput')
             .map((d, i) => ({ deviceId: d.deviceId, label: d.label || `Camera ${i + 1}` }));
           setDevices(cams);
-          setActive(s.getVideoTracks()[0]?.getSettings().deviceId ?? requested);
+          const settings = s.getVideoTracks()[0]?.getSettings();
+          setActive(settings?.deviceId ?? requested);
+          setReportedFacing(settings?.facingMode);
         } catch {
           setDevices([]);
         }
@@ -95,8 +124,15 @@ export function useCamera(enabled: boolean) {
     return () => {
       cancelled = true;
     };
-    // A new requested camera restarts the stream; attempt is the retry button.
-  }, [enabled, requested, attempt]);
+    // A new requested camera or facing mode restarts the stream; attempt is the retry button.
+  }, [enabled, requested, facing, attempt]);
+
+  /** One tap: the other camera (front ↔ back), by facing mode rather than by id. */
+  const switchFacing = useCallback(() => {
+    setRequested(null);
+    setReportedFacing(undefined);
+    setFacing(otherFacing);
+  }, []);
 
   // Stop the camera when the component goes away or the camera is disabled.
   useEffect(() => {
@@ -114,5 +150,15 @@ export function useCamera(enabled: boolean) {
     [],
   );
 
-  return { status, stream, devices, deviceId: active, selectDevice: setRequested, retry };
+  return {
+    status,
+    stream,
+    devices,
+    deviceId: active,
+    selectDevice: setRequested,
+    retry,
+    facing,
+    switchFacing,
+    mirrored: isMirrored(reportedFacing, requested, facing),
+  };
 }

@@ -1,21 +1,26 @@
-// Sends camera frames as fast as flow control allows (capped at maxFps): a
-// new frame is grabbed only when a slot is free, so nothing queues in the
-// browser and the rate follows what the workers manage.
+// Sends camera frames at the pace the rate controller sets: a new frame is
+// grabbed only when flow control has a slot free and the controller's
+// interval has passed, so nothing queues in the browser. Every answer to one
+// of this tab's frames goes back to the controller (rateController.ts).
 
 import { useEffect, useRef } from 'react';
 import type { HubClient } from './hubClient';
 import { grabFrame } from './frameGrabber';
+import { createRateController, rateSignal, RateMode } from './rateController';
 
 export interface FrameStreamerOptions {
   client: HubClient | null;
   sendFrame: (data: Blob, capturedAt?: number) => number | null;
   video: HTMLVideoElement | null;
   active: boolean;
-  maxFps?: number;
+  /** adaptive (default) or eager (today's page, for comparison). */
+  rateMode?: RateMode;
   size?: number;
   quality?: number;
   /** Pause after a frame error (no worker, too slow, rate limited) before the next frame. */
   errorCooldownMs?: number;
+  /** Told the controller's target rate (frames/s) whenever it changes. */
+  onRate?: (mode: RateMode, fps: number) => void;
 }
 
 export function useFrameStreamer({
@@ -23,23 +28,34 @@ export function useFrameStreamer({
   sendFrame,
   video,
   active,
-  maxFps = 30,
+  rateMode = RateMode.adaptive,
   size = 224,
   quality = 0.8,
   errorCooldownMs = 1_000,
+  onRate,
 }: FrameStreamerOptions): void {
   const activeRef = useRef(active);
   activeRef.current = active;
+  const onRateRef = useRef(onRate);
+  onRateRef.current = onRate;
 
   useEffect(() => {
     if (!client || !video || !active) return;
     const canvas = document.createElement('canvas');
-    const minInterval = 1000 / Math.max(1, maxFps);
+    // A fresh controller per stream: after a pause or a camera switch the worker's load may have changed.
+    const rate = createRateController(rateMode);
     let busy = false;
     let lastSend = -Infinity;
     let notBefore = 0;
     let timer: ReturnType<typeof setTimeout> | null = null;
     let stopped = false;
+    let toldFps = NaN;
+
+    const tellRate = () => {
+      if (rate.fps === toldFps) return;
+      toldFps = rate.fps;
+      onRateRef.current?.(rate.mode, rate.fps);
+    };
 
     const later = (ms: number) => {
       if (timer !== null) return;
@@ -53,7 +69,7 @@ export function useFrameStreamer({
       if (stopped || busy || !activeRef.current) return;
       if (!client.canSend()) return; // a result, error or drop frees a slot and calls pump again
       const now = performance.now();
-      const wait = Math.max(lastSend + minInterval, notBefore) - now;
+      const wait = Math.max(lastSend + rate.intervalMs, notBefore) - now;
       if (wait > 0) {
         later(wait);
         return;
@@ -62,6 +78,7 @@ export function useFrameStreamer({
       const capturedAt = performance.now();
       let blob: Blob | null = null;
       try {
+        // The video's real size at this instant: a phone turned sideways gives a new one.
         blob = await grabFrame(video, canvas, size, quality);
       } finally {
         busy = false;
@@ -72,18 +89,36 @@ export function useFrameStreamer({
         return;
       }
       if (sendFrame(blob, capturedAt) !== null) lastSend = capturedAt;
-      void pump(); // fill the second slot at once
+      void pump(); // fill a second slot at once (eager) or schedule the next frame
     };
 
     const unsubscribe = client.subscribe((ev) => {
-      if (ev.type === 'error' && ev.frame) notBefore = performance.now() + errorCooldownMs;
-      if (ev.type === 'result' || ev.type === 'error' || ev.type === 'dropped' || ev.type === 'welcome') void pump();
+      switch (ev.type) {
+        case 'result':
+          if (ev.frame) rate.onResult(ev.receivedAt - ev.frame.sentAt);
+          break;
+        case 'dropped':
+          if (ev.frame) rate.onShed();
+          break;
+        case 'error':
+          if (!ev.frame) break;
+          notBefore = performance.now() + errorCooldownMs;
+          if (rateSignal(ev.message) === 'shed') rate.onShed();
+          break;
+        case 'welcome':
+          break;
+        default:
+          return;
+      }
+      tellRate();
+      void pump();
     });
     const onPlaying = () => void pump();
     video.addEventListener('playing', onPlaying);
     video.addEventListener('loadeddata', onPlaying);
     // Safety net: a missed event never stalls the stream.
     const safety = setInterval(() => void pump(), 250);
+    tellRate();
     void pump();
 
     return () => {
@@ -94,5 +129,5 @@ export function useFrameStreamer({
       video.removeEventListener('playing', onPlaying);
       video.removeEventListener('loadeddata', onPlaying);
     };
-  }, [client, sendFrame, video, active, maxFps, size, quality, errorCooldownMs]);
+  }, [client, sendFrame, video, active, rateMode, size, quality, errorCooldownMs]);
 }
