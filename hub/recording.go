@@ -41,6 +41,7 @@ func ensureRecordingStreams(nc *nats.Conn, cfg Config) error {
 		sc.MaxBytes = cfg.RecordMaxBytes
 		sc.Storage = jetstream.FileStorage
 		sc.Discard = jetstream.DiscardOld
+		sc.Replicas = cfg.JSReplicas
 		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
 			return fmt.Errorf("recording: ensuring stream %s: %w", sc.Name, err)
 		}
