@@ -56,7 +56,8 @@ func rolePermissions() map[string]*server.Permissions {
 				contract.FrameSubject(contract.KindAPI, "*"),   // an analyze API image
 				contract.ResultSubject(contract.KindLive, "*"), // "ended", for a session's watchers
 				contract.SessionInfoSubject("*"),               // is this session live on some hub?
-				contract.WorkerPingSubject,                     // /readyz
+				contract.WorkerPingSubject,                     // /readyz, and which workers are there
+				contract.WorkerPingIDSubject("*"),              // is this worker gone? (failover)
 			}, append(hubJS,
 				"$JS.API.INFO",                             // creating the bucket checks the account's JetStream
 				"$KV."+resumeBucket+".*",                   // storing a session's resume token hash

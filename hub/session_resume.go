@@ -40,8 +40,8 @@ var ErrResumeRefused = errors.New("resume refused: no matching token")
 type resumeTokens struct {
 	nc       *nats.Conn
 	replicas int // servers that keep the bucket (Config.JSReplicas)
-	mu sync.Mutex
-	kv jetstream.KeyValue
+	mu       sync.Mutex
+	kv       jetstream.KeyValue
 }
 
 func (r *resumeTokens) bucket(ctx context.Context) (jetstream.KeyValue, error) {
