@@ -10,7 +10,7 @@ import (
 
 // Roles on the embedded NATS server: one nkey each (seed files in the store
 // directory), each allowed only what it does. docs/scaling.md lists them;
-// deploy/nats/nats.conf gives the same permissions to users of an external
+// deploy/nats/permissions.conf gives the same permissions to users of an external
 // server (nats_roles_test.go keeps the two equal).
 const (
 	roleHub    = "hub"
