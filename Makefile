@@ -32,10 +32,14 @@ PEBBLE_VERSION      := v2.10.3
 GO_SOURCES   := $(shell find cmd hub -name '*.go' -not -name '*_test.go') go.mod go.sum
 PAGE_SOURCES := $(shell find frontend-ui/src frontend-ui/public -type f 2>/dev/null) frontend-ui/astro.config.mjs frontend-ui/package-lock.json frontend-ui/tsconfig.json
 
-.PHONY: help run test bench bench-gpu bench-gpu-carry fuzz deps tools test-deps test-go test-python test-page test-e2e test-compose test-helm vet clean
+# What `make fleet` starts besides its 3 NATS nodes, 2 hubs and nginx.
+FLEET_WORKERS ?= 2
+
+.PHONY: help run fleet test bench bench-gpu bench-gpu-carry fuzz deps tools test-deps test-go test-python test-page test-e2e test-compose test-helm vet clean
 
 help:
 	@echo "make run    install what is missing, then run hub + embedded NATS + worker(s) (MODEL=$(MODEL) WORKERS=$(WORKERS); HTTPS=1 for phones)"
+	@echo "make fleet  the fleet on local processes: 3 TLS NATS nodes, nginx on :8080, 2 hubs, WORKERS=$(FLEET_WORKERS) workers (docs/scaling.md)"
 	@echo "make test   install what is missing, then run every test suite"
 	@echo "make bench  run the benchmarks (docs/benchmarks.md)"
 	@echo "make bench-gpu-carry  build .gpu-carry/ for make bench-gpu on a lent GPU machine (docs/benchmarks.md, GPU)"
@@ -83,14 +87,21 @@ tools: $(NATS_CLI_BIN) $(NATS_SERVER_BIN) $(PEBBLE_BIN) $(PEBBLE_CHALLTESTSRV_BI
 
 # Debian packages the tests need: Chromium for the page, docker-compose to
 # validate docker-compose.yml (no Docker engine runs here), openssl for the
-# throwaway certificates of the TLS tests and the NATS configuration checks.
+# throwaway certificates of the TLS tests and the NATS configuration checks,
+# nginx as the fleet's balancer (make fleet and its end-to-end test).
 test-deps: deps tools
-	@scripts/apt-ensure.sh chromium:chromium docker-compose:docker-compose openssl:openssl
+	@scripts/apt-ensure.sh chromium:chromium docker-compose:docker-compose openssl:openssl nginx:nginx
 
 ## ---- run ------------------------------------------------------------------
 
 run: deps $(if $(HTTPS),$(DEVCERT_BIN))
 	MODEL='$(MODEL)' WORKERS='$(WORKERS)' HTTPS='$(HTTPS)' scripts/run-local.sh
+
+# The fleet (scripts/fleet.sh): its CA, certificates, role nkeys, configs,
+# stores and logs in .data/fleet; .data/fleet/pids names every process.
+fleet: deps tools
+	@scripts/apt-ensure.sh openssl:openssl nginx:nginx
+	MODEL='$(MODEL)' WORKERS='$(if $(filter command line environment,$(origin WORKERS)),$(WORKERS),$(FLEET_WORKERS))' scripts/fleet.sh
 
 ## ---- tests ----------------------------------------------------------------
 
@@ -112,7 +123,7 @@ test-python: $(VENV)/.installed $(NATS_SERVER_BIN)
 test-page: frontend-ui/node_modules/.installed
 	cd frontend-ui && npm run check && npm test && npm run build
 
-test-compose: $(VENV)/.installed
+test-compose: $(VENV)/.installed $(HUB_BIN) $(NATS_SERVER_BIN) $(NATS_CLI_BIN)
 	scripts/check-compose.sh
 
 # The Helm chart (deploy/helm/webcamhub) and the NATS chart's values: helm lint and

@@ -66,6 +66,10 @@ type Config struct {
 	Record         bool          // record live frames and results in JetStream (FRAMES, RESULTS)
 	RecordMaxAge   time.Duration // how long recordings are kept
 	RecordMaxBytes int64         // how much recordings may take, per stream
+	// JSReplicas is how many NATS servers keep each JetStream stream the hub
+	// makes (the recordings, the RESUME bucket): 1 on one server, 3 on a
+	// cluster that is to survive the loss of a node. At most the cluster's size.
+	JSReplicas int
 
 	// Tracing: record OpenTelemetry spans and export them over OTLP. Set from
 	// the standard OTEL_* variables (tracingWanted), not from a flag of the hub.
@@ -106,6 +110,7 @@ func Defaults() Config {
 		ShutdownTimeout:      10 * time.Second,
 		RecordMaxAge:         24 * time.Hour,
 		RecordMaxBytes:       1 << 30,
+		JSReplicas:           1,
 		LogLevel:             slog.LevelInfo,
 	}
 }
@@ -163,6 +168,7 @@ func ParseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	env.bool(fs, &c.Record, "record", "HUB_RECORD", false, "record live frames and results in JetStream streams FRAMES and RESULTS (HUB_RECORD)")
 	env.duration(fs, &c.RecordMaxAge, "record-max-age", "HUB_RECORD_MAX_AGE", d.RecordMaxAge, "how long recordings are kept (HUB_RECORD_MAX_AGE)")
 	fs.StringVar(&recordMaxBytes, "record-max-bytes", env.str("HUB_RECORD_MAX_BYTES", strconv.FormatInt(d.RecordMaxBytes, 10)), "bytes each recording stream may hold, e.g. 1GiB (HUB_RECORD_MAX_BYTES)")
+	env.int(fs, &c.JSReplicas, "js-replicas", "HUB_JS_REPLICAS", d.JSReplicas, "NATS servers that keep each JetStream stream of the hub (recordings, resume tokens): 1 to 5, at most the cluster's size (HUB_JS_REPLICAS)")
 	fs.StringVar(&logLevel, "log-level", env.str("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL)")
 
 	if err := fs.Parse(args); err != nil {
@@ -292,11 +298,19 @@ func (c Config) check() []string {
 	if c.ShutdownTimeout <= 0 {
 		p = append(p, "shutdown timeout must be positive")
 	}
+	if c.JSReplicas < 1 || c.JSReplicas > maxJSReplicas {
+		p = append(p, fmt.Sprintf("JetStream replicas %d: want 1 to %d", c.JSReplicas, maxJSReplicas))
+	} else if c.Embedded() && c.JSReplicas > 1 {
+		p = append(p, fmt.Sprintf("JetStream replicas %d: the embedded NATS is one server; more replicas need a NATS cluster (NATS_URL)", c.JSReplicas))
+	}
 	if c.Record && (c.RecordMaxAge <= 0 || c.RecordMaxBytes <= 0) {
 		p = append(p, "recording needs a positive max age and max bytes")
 	}
 	return p
 }
+
+// maxJSReplicas is JetStream's own limit on a stream's replicas.
+const maxJSReplicas = 5
 
 // envReader turns environment variables into flag defaults and remembers
 // the ones it could not parse, so all bad values are reported together.

@@ -19,7 +19,9 @@
 //	              read progress, resume tokens
 //	frame_*.go    a frame's way to a worker: header check, scheduler, dispatcher
 //	limit_*.go    per client: its address, connections, frame credit
-//	nats_*.go     natsBroker; embedded and external login; roles; config checks
+//	nats_*.go     natsBroker; embedded and external login; roles; config checks;
+//	              failover (frames of a lost connection or worker); keys for
+//	              an external NATS (hub keys)
 //
 // Tests sit beside what they test (x.go, x_test.go); setup_test.go holds
 // what they share. Small self-contained helpers live in internal/.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -77,9 +78,13 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 		return nil, err
 	}
 	h.broker = broker
-	h.resume = &resumeTokens{nc: broker.nc}
+	h.resume = &resumeTokens{nc: broker.nc, replicas: cfg.JSReplicas}
 	h.dispatch = newDispatcher(broker.Request, broker.PingWorkers, cfg.DispatchWait)
-	if err := h.checkPayloadLimit(broker); err != nil {
+	err = h.checkPayloadLimit(broker)
+	if err == nil {
+		err = h.checkJSReplicas(broker)
+	}
+	if err != nil {
 		_ = broker.Close()
 		h.shutdownEmbedded()
 		return nil, err
@@ -117,6 +122,24 @@ func (h *Hub) checkPayloadLimit(b *natsBroker) error {
 	if limit := b.nc.MaxPayload(); int64(h.cfg.MaxFrameBytes)+natsHeaderRoom > limit {
 		return fmt.Errorf("%w: max frame bytes %d does not fit the NATS server's max_payload %d (less %d for headers): lower HUB_MAX_FRAME_BYTES or raise max_payload",
 			ErrInvalidConfig, h.cfg.MaxFrameBytes, limit, natsHeaderRoom)
+	}
+	return nil
+}
+
+// checkJSReplicas refuses more JetStream replicas than the NATS servers
+// the connection knows of (those configured and those the cluster
+// announced): JetStream could not place them, and every stream the hub
+// makes would fail later, far from the cause.
+func (h *Hub) checkJSReplicas(b *natsBroker) error {
+	if h.cfg.JSReplicas <= 1 || !b.nc.IsConnected() {
+		return nil // not connected: JetStream says so when the streams are made
+	}
+	if servers := b.nc.Servers(); h.cfg.JSReplicas > len(servers) {
+		for i, u := range servers {
+			servers[i] = redactURL(u)
+		}
+		return fmt.Errorf("%w: HUB_JS_REPLICAS=%d but the NATS cluster has %d server(s) (%s): lower HUB_JS_REPLICAS or add servers",
+			ErrInvalidConfig, h.cfg.JSReplicas, len(servers), strings.Join(servers, ", "))
 	}
 	return nil
 }

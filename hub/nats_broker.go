@@ -54,12 +54,14 @@ type natsBroker struct {
 	closeOnce sync.Once
 
 	onPermissionViolation func()
+	attempts              frameAttempts // frames waiting for a reply (nats_failover.go)
 
 	mu           sync.Mutex
 	firstConnect func()    // run once, when a connection that failed at start is made
 	lastErr      error     // why the connection is down, for /readyz
 	lastLogged   string    // the failure last logged, and when
 	loggedAt     time.Time //
+	lostAt       time.Time // when the connection last dropped
 }
 
 // connectNATS dials login.url (one or more, comma-separated) and keeps
@@ -85,6 +87,7 @@ func connectNATS(login natsLogin, name string, log *slog.Logger, onPermissionVio
 		nats.ReconnectHandler(func(nc *nats.Conn) { b.connected(nc, "nats reconnected") }),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil { // nil: our own Close or Drain
+				b.connectionLost()
 				b.failed(err)
 			}
 		}),
@@ -109,6 +112,7 @@ func connectNATS(login natsLogin, name string, log *slog.Logger, onPermissionVio
 		}
 	}
 	go b.watchHandshakes()
+	go b.watchWorkers()
 	return b, nil
 }
 
@@ -256,8 +260,25 @@ type FrameRequest struct {
 
 func (b *natsBroker) Connected() bool { return b.nc.IsConnected() }
 
+// Request sends f to one worker and returns its reply. A frame whose
+// connection drops or whose worker leaves is sent once more when its
+// deadline allows, else answered unavailable (nats_failover.go).
 func (b *natsBroker) Request(ctx context.Context, f FrameRequest) ([]byte, error) {
-	if !b.nc.IsConnected() {
+	reply, err := b.requestOnce(ctx, f)
+	if !errors.Is(err, errConnectionLost) && !errors.Is(err, errWorkerLost) {
+		return reply, err
+	}
+	if retryBudget(ctx) {
+		reply, err = b.requestOnce(ctx, f)
+	}
+	if errors.Is(err, errConnectionLost) || errors.Is(err, errWorkerLost) {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return reply, err
+}
+
+func (b *natsBroker) requestOnce(ctx context.Context, f FrameRequest) ([]byte, error) {
+	if !b.nc.IsConnected() && !b.awaitReconnect(ctx) {
 		return nil, fmt.Errorf("nats %s: %w", b.nc.Status(), ErrUnavailable)
 	}
 	msg := nats.NewMsg(contract.FrameSubject(f.Kind, f.Session))
@@ -276,8 +297,16 @@ func (b *natsBroker) Request(ctx context.Context, f FrameRequest) ([]byte, error
 	if deadline, ok := ctx.Deadline(); ok {
 		msg.Header.Set(contract.HeaderFrameDeadline, strconv.FormatInt(deadline.UnixMilli(), 10))
 	}
-	reply, err := b.nc.RequestMsgWithContext(ctx, msg)
+	attempt, end := b.attempts.begin(ctx)
+	defer end()
+	reply, err := b.nc.RequestMsgWithContext(attempt, msg)
 	if err != nil {
+		if cause := lostCause(attempt); cause != nil && ctx.Err() == nil {
+			return nil, fmt.Errorf("frame %s #%d: %w", f.Session, f.Seq, cause)
+		}
+		if errors.Is(err, nats.ErrReconnectBufExceeded) || errors.Is(err, nats.ErrConnectionReconnecting) {
+			return nil, fmt.Errorf("frame %s #%d: %w", f.Session, f.Seq, errConnectionLost) // dropped as it was sent
+		}
 		if errors.Is(err, context.DeadlineExceeded) {
 			return nil, fmt.Errorf("frame %s #%d: %w", f.Session, f.Seq, ErrTimeout)
 		}

@@ -15,7 +15,7 @@ func externalLogin(cfg Config) (natsLogin, error) {
 		redacted = append(redacted, redactURL(u))
 	}
 	login := natsLogin{url: cfg.NATSURL, servers: strings.Join(redacted, ","), role: roleHub, credentials: "none"}
-	// The hub's replies on subjects only the hub role may read (deploy/nats/nats.conf).
+	// The hub's replies on subjects only the hub role may read (deploy/nats/permissions.conf).
 	login.opts = append(login.opts, nats.CustomInboxPrefix(hubInboxPrefix))
 	switch {
 	case cfg.NATSCreds != "":

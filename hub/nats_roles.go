@@ -10,7 +10,7 @@ import (
 
 // Roles on the embedded NATS server: one nkey each (seed files in the store
 // directory), each allowed only what it does. docs/scaling.md lists them;
-// deploy/nats/nats.conf gives the same permissions to users of an external
+// deploy/nats/permissions.conf gives the same permissions to users of an external
 // server (nats_roles_test.go keeps the two equal).
 const (
 	roleHub    = "hub"
@@ -56,7 +56,8 @@ func rolePermissions() map[string]*server.Permissions {
 				contract.FrameSubject(contract.KindAPI, "*"),   // an analyze API image
 				contract.ResultSubject(contract.KindLive, "*"), // "ended", for a session's watchers
 				contract.SessionInfoSubject("*"),               // is this session live on some hub?
-				contract.WorkerPingSubject,                     // /readyz
+				contract.WorkerPingSubject,                     // /readyz, and which workers are there
+				contract.WorkerPingIDSubject("*"),              // is this worker gone? (failover)
 			}, append(hubJS,
 				"$JS.API.INFO",                             // creating the bucket checks the account's JetStream
 				"$KV."+resumeBucket+".*",                   // storing a session's resume token hash

@@ -1,6 +1,8 @@
 package hub
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"testing"
@@ -8,19 +10,31 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 )
 
-// deploy/nats/permissions.conf (external servers) gives each role exactly
-// the permissions the embedded server gives it.
+// deploy/nats/permissions.conf (the cluster example's servers) gives each
+// role exactly the permissions the embedded server gives it. (docker
+// compose's server gets them from `hub keys`: nats_keys_test.go.)
 func TestDeployPermissionsMatchTheEmbeddedRoles(t *testing.T) {
-	for _, role := range natsRoles {
-		t.Setenv("NATS_"+map[string]string{roleHub: "HUB", roleWorker: "WORKER", roleCLI: "CLI"}[role]+"_PASSWORD", "example-"+role)
+	perms, err := os.ReadFile("../deploy/nats/permissions.conf")
+	if err != nil {
+		t.Fatal(err)
 	}
-	opts, err := server.ProcessConfigFile("../deploy/nats/nats.conf")
+	dir := t.TempDir()
+	conf := "include permissions.conf\nauthorization { users: [\n" +
+		"{ user: hub, password: a, permissions: $HUB_PERMISSIONS }\n" +
+		"{ user: worker, password: b, permissions: $WORKER_PERMISSIONS }\n" +
+		"{ user: cli, password: c, permissions: $CLI_PERMISSIONS }\n] }\n"
+	for name, data := range map[string][]byte{"permissions.conf": perms, "server.conf": []byte(conf)} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opts, err := server.ProcessConfigFile(filepath.Join(dir, "server.conf"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := rolePermissions()
 	if len(opts.Users) != len(want) {
-		t.Fatalf("%d users in deploy/nats/nats.conf, want %d", len(opts.Users), len(want))
+		t.Fatalf("%d users, want %d", len(opts.Users), len(want))
 	}
 	for _, u := range opts.Users {
 		w, ok := want[u.Username]

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -19,6 +20,10 @@ const (
 	// start: a JetStream API call on a healthy server takes milliseconds,
 	// a cluster electing a leader can take a few seconds.
 	jetStreamSetupTimeout = 10 * time.Second
+	// jetStreamSetupTry bounds one try within jetStreamSetupTimeout: a
+	// fresh cluster may leave unanswered one of two hubs creating the same
+	// stream at once; asking again gets the answer.
+	jetStreamSetupTry = 3 * time.Second
 )
 
 // ensureRecordingStreams creates or updates FRAMES (live frames) and RESULTS
@@ -41,9 +46,23 @@ func ensureRecordingStreams(nc *nats.Conn, cfg Config) error {
 		sc.MaxBytes = cfg.RecordMaxBytes
 		sc.Storage = jetstream.FileStorage
 		sc.Discard = jetstream.DiscardOld
-		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
-			return fmt.Errorf("recording: ensuring stream %s: %w", sc.Name, err)
+		sc.Replicas = cfg.JSReplicas
+		if err := ensureStream(ctx, js, sc); err != nil {
+			return fmt.Errorf("recording: ensuring stream %s (%d replicas): %w", sc.Name, sc.Replicas, err)
 		}
 	}
 	return nil
+}
+
+// ensureStream creates or updates sc, asking again after a try that got no
+// answer in jetStreamSetupTry, until ctx ends.
+func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig) error {
+	for {
+		try, cancel := context.WithTimeout(ctx, jetStreamSetupTry)
+		_, err := js.CreateOrUpdateStream(try, sc)
+		cancel()
+		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+	}
 }

@@ -38,9 +38,10 @@ var ErrResumeRefused = errors.New("resume refused: no matching token")
 // resume it. The bucket is opened on first use, so a hub that starts before
 // its NATS is reachable gets it once NATS is.
 type resumeTokens struct {
-	nc *nats.Conn
-	mu sync.Mutex
-	kv jetstream.KeyValue
+	nc       *nats.Conn
+	replicas int // servers that keep the bucket (Config.JSReplicas)
+	mu       sync.Mutex
+	kv       jetstream.KeyValue
 }
 
 func (r *resumeTokens) bucket(ctx context.Context) (jetstream.KeyValue, error) {
@@ -55,7 +56,7 @@ func (r *resumeTokens) bucket(ctx context.Context) (jetstream.KeyValue, error) {
 	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: resumeBucket, Description: "resume token hashes by session id",
-		History: 1, TTL: resumeTTL, Storage: jetstream.FileStorage,
+		History: 1, TTL: resumeTTL, Storage: jetstream.FileStorage, Replicas: r.replicas,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("resume tokens: bucket %s: %w", resumeBucket, err)

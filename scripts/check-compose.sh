@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # check-compose.sh — validates docker-compose.yml with docker-compose (no
-# engine needed) and checks the topology it describes: NATS with its config
-# (users per role, JetStream), the hub and two worker replicas pointed at it
-# with credentials, no monitoring port published, 4222 on localhost only.
+# engine needed), with an empty environment and no .env, and checks the
+# topology it describes: the one-shot nats-keys (`hub keys`: role nkeys and the
+# server's auth file into a volume), NATS with its config (JetStream, the
+# users of nats-keys), the hub and two worker replicas pointed at it with their
+# seeds and healthchecks, no monitoring port published, 4222 on localhost only.
 # Then every NATS configuration of deploy/ must pass `nats-server -t`, with
 # throwaway certificates and nkeys made here (nothing private is committed).
 set -euo pipefail
@@ -10,21 +12,34 @@ cd "$(dirname "$0")/.."
 fail() { echo "compose check FAILED: $*" >&2; exit 1; }
 NATS_SERVER=${NATS_SERVER_BIN:-.bin/nats-server}
 NATS_CLI=${NATS_CLI_BIN:-.bin/nats}
+HUB=${HUB_BIN:-.bin/hub}
+[ -x "$HUB" ] || fail "the hub binary not found (make deps builds it)"
 [ -x "$NATS_SERVER" ] || fail "nats-server not found (make test-deps installs it)"
 [ -x "$NATS_CLI" ] || fail "the nats CLI not found (make tools installs it)"
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+: >"$tmp/empty.env"
 
-# Without the passwords compose refuses to run.
-if NATS_HUB_PASSWORD= NATS_WORKER_PASSWORD= NATS_CLI_PASSWORD= docker-compose -f docker-compose.yml config >/dev/null 2>&1; then
-  fail "docker-compose.yml runs without NATS passwords"
-fi
-export NATS_HUB_PASSWORD=example-hub NATS_WORKER_PASSWORD=example-worker NATS_CLI_PASSWORD=example-cli
-out=$(env -u NATS_PUBLISH_ADDR docker-compose -f docker-compose.yml config)
-for svc in nats hub worker; do
+# A fresh checkout: no .env, nothing in the environment, and compose takes it.
+[ -e .env ] && echo "compose check: note: an .env exists here; checking with an empty one" >&2
+out=$(env -i PATH="$PATH" docker-compose -f docker-compose.yml --env-file "$tmp/empty.env" config) ||
+  fail "docker-compose.yml does not validate with an empty environment"
+for svc in nats-keys nats hub worker; do
   grep -qE "^  $svc:$" <<<"$out" || fail "no service $svc"
 done
+section() { awk -v s="  $1:" '$0==s{p=1;next} /^  [a-z]/{p=0} p' <<<"$out"; }
+keys=$(section nats-keys)
+grep -qE -- "- keys$" <<<"$keys" || fail "nats-keys does not run \`hub keys\`"
+grep -q 'target: /keys\|:/keys' <<<"$keys" || fail "nats-keys writes no volume at /keys"
+grep -q 'service_completed_successfully' <<<"$(section nats)" || fail "nats does not wait for nats-keys"
+grep -q 'NATS_NKEY: /keys/hub.nk' <<<"$(section hub)" || fail "the hub does not log in with its seed"
+grep -q 'NATS_NKEY: /keys/worker.nk' <<<"$(section worker)" || fail "the workers do not log in with their seed"
+grep -qE 'PASSWORD' <<<"$out" && fail "a password is still asked for"
+for svc in hub worker; do
+  grep -q 'healthcheck:' <<<"$(section $svc)" || fail "$svc has no healthcheck"
+done
+grep -q '/healthz' <<<"$(section worker)" || fail "the worker's healthcheck is not its /healthz"
 nats=$(awk '/^  nats:/{n=1;next} /^  [a-z]/{n=0} n' <<<"$out")
 grep -q -- '/etc/nats/nats.conf' <<<"$nats" || fail "nats does not run with deploy/nats/nats.conf"
 grep -qE '(/deploy/nats:/etc/nats|target: /etc/nats$)' <<<"$nats" || fail "deploy/nats is not mounted into the nats container"
@@ -32,8 +47,6 @@ nats_ports=$(awk '/^    ports:/{p=1;next} /^    [a-z]/{p=0} p' <<<"$nats")
 grep -q '8222' <<<"$nats_ports" && fail "the NATS monitoring port is published"
 grep -qE '(127\.0\.0\.1:4222:4222|host_ip: 127\.0\.0\.1)' <<<"$nats_ports" || fail "NATS 4222 is not bound to 127.0.0.1 by default"
 grep -q 'NATS_URL: nats://nats:4222' <<<"$out" || fail "hub/worker not pointed at nats"
-grep -q 'NATS_USER: hub' <<<"$out" || fail "the hub has no NATS user"
-grep -q 'NATS_USER: worker' <<<"$out" || fail "the workers have no NATS user"
 grep -qE '^ +replicas: 2$' <<<"$out" || fail "worker replicas are not 2"
 for f in cmd/hub/Dockerfile inference_server/Dockerfile; do
   [ -f "$f" ] || fail "$f missing"
@@ -48,9 +61,12 @@ for p in inference_server/tests bench e2e; do
   grep -qxF "$p" .dockerignore || fail ".dockerignore does not keep $p out of the images"
 done
 # Captured first: `grep -q` closing the pipe early would fail the pipeline under pipefail.
-opened=$(NATS_PUBLISH_ADDR=0.0.0.0 docker-compose -f docker-compose.yml config)
+opened=$(env -i PATH="$PATH" NATS_PUBLISH_ADDR=0.0.0.0 docker-compose -f docker-compose.yml --env-file "$tmp/empty.env" config)
 grep -qE '(0\.0\.0\.0:4222:4222|host_ip: 0\.0\.0\.0)' <<<"$opened" || fail "NATS_PUBLISH_ADDR does not open 4222"
-echo "1 passed, 0 failed: docker-compose.yml (nats with users per role and JetStream, hub, 2 worker replicas, 4222 on localhost, no monitoring port)"
+# Your own seeds override the volume.
+mine=$(env -i PATH="$PATH" NATS_KEYS_DIR=./my-keys docker-compose -f docker-compose.yml --env-file "$tmp/empty.env" config)
+grep -qE '(my-keys:/keys|source: .*my-keys)' <<<"$mine" || fail "NATS_KEYS_DIR does not replace the keys volume"
+echo "1 passed, 0 failed: docker-compose.yml with an empty environment (nats-keys makes the role nkeys, nats with them and JetStream, hub, 2 worker replicas with healthchecks, 4222 on localhost, no monitoring port)"
 
 # The "observability" profile: off by default, and when asked for, Prometheus
 # (scraping the hub and every worker), Jaeger with OTLP, Grafana with the dashboard.
@@ -58,8 +74,8 @@ for svc in prometheus jaeger grafana; do
   service=$(awk -v s="  $svc:" '$0==s{p=1;next} /^  [a-z]/{p=0} p' <<<"$out")
   grep -qE '^    - observability$' <<<"$service" || fail "$svc is not only in the profile observability"
 done
-obs=$(env -u NATS_PUBLISH_ADDR docker-compose -f docker-compose.yml --profile observability config)
-for svc in nats hub worker prometheus jaeger grafana; do
+obs=$(env -i PATH="$PATH" docker-compose -f docker-compose.yml --env-file "$tmp/empty.env" --profile observability config)
+for svc in nats-keys nats hub worker prometheus jaeger grafana; do
   grep -qE "^  $svc:$" <<<"$obs" || fail "no service $svc in the observability profile"
 done
 grep -q 'COLLECTOR_OTLP_ENABLED' <<<"$obs" || fail "jaeger does not take OTLP"
@@ -90,10 +106,15 @@ for f in ("deploy/grafana/provisioning/datasources/prometheus.yml",
 print(f"1 passed, 0 failed: observability profile ({len(used)} catalogued metrics on {len(dash['panels'])} panels)")
 PY
 
-"$NATS_SERVER" -t -c deploy/nats/nats.conf >/dev/null 2>&1 || fail "deploy/nats/nats.conf is not a valid nats-server configuration"
-# Anonymous access must not validate into an open server: without the passwords the file is refused.
-env -u NATS_HUB_PASSWORD "$NATS_SERVER" -t -c deploy/nats/nats.conf >/dev/null 2>&1 && fail "deploy/nats/nats.conf accepts a missing password"
-echo "1 passed, 0 failed: deploy/nats/nats.conf is a valid nats-server configuration"
+# compose's server: deploy/nats/nats.conf beside what `hub keys` makes, as
+# the containers see them (/etc/nats, /etc/nats-keys).
+mkdir -p "$tmp/etc/nats"
+cp deploy/nats/*.conf "$tmp/etc/nats/"
+# Anonymous access must not validate into an open server: without the keys the file is refused.
+"$NATS_SERVER" -t -c "$tmp/etc/nats/nats.conf" >/dev/null 2>&1 && fail "deploy/nats/nats.conf starts without the keys of nats-keys"
+"$HUB" keys -dir "$tmp/etc/nats-keys" 2>/dev/null || fail "hub keys failed"
+"$NATS_SERVER" -t -c "$tmp/etc/nats/nats.conf" >"$tmp/t.out" 2>&1 || { cat "$tmp/t.out" >&2; fail "deploy/nats/nats.conf with the keys of \`hub keys\` is not a valid nats-server configuration"; }
+echo "1 passed, 0 failed: deploy/nats/nats.conf with the keys of \`hub keys\` is a valid nats-server configuration (refused without them)"
 
 # The cluster example of docs/scaling.md: example CA, node certificate (server
 # and client use, for TLS routes) and role nkeys, all made here.

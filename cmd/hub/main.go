@@ -1,6 +1,8 @@
 // Command hub runs the realtime webcam classification hub: the page, the
 // WebSocket sessions and the analyze API, with NATS embedded unless NATS_URL
-// points at a server or cluster. Configuration: hub -h.
+// points at a server or cluster. Configuration: hub -h. Two helpers:
+// `hub keys` makes the role nkeys and the auth file for an external NATS,
+// `hub probe` checks /healthz (container healthchecks).
 package main
 
 import (
@@ -21,6 +23,9 @@ func main() {
 }
 
 func run() int {
+	if code, ok := subcommand(os.Args[1:]); ok {
+		return code
+	}
 	cfg, err := hub.ConfigFromEnv(os.Args[1:])
 	if errors.Is(err, flag.ErrHelp) {
 		return 0

@@ -67,6 +67,10 @@ func ResultSubject(kind, id string) string { return resultsToken + "." + kind + 
 // SessionInfoSubject is answered by the hub that holds live session id.
 func SessionInfoSubject(id string) string { return sessionInfoPrefix + id }
 
+// WorkerPingIDSubject is the ping of the one worker whose pong has id:
+// $SRV.PING.<service>.<id>.
+func WorkerPingIDSubject(id string) string { return WorkerPingSubject + "." + id }
+
 // ParseFrameSubject splits frames.{kind}.{id}; ok is false for anything else.
 func ParseFrameSubject(subject string) (kind, id string, ok bool) {
 	rest, found := strings.CutPrefix(subject, framesToken+".")

@@ -178,6 +178,7 @@ func TestConstantsMatchTheDocument(t *testing.T) {
 		"results":     ResultSubject("KIND", "ID"),
 		"sessionInfo": SessionInfoSubject("ID"),
 		"workersPing": WorkerPingSubject,
+		"workerPing":  WorkerPingIDSubject("ID"),
 	}
 	sameSet(t, "channels", keys(goAddresses), keys(channels))
 	for name, want := range goAddresses {

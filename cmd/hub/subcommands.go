@@ -1,0 +1,83 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/webcamhub/webcamhub/hub"
+)
+
+// probeTimeout bounds `hub probe`: a healthy hub answers /healthz at once;
+// a container healthcheck needs an answer well inside its own timeout.
+const probeTimeout = 2 * time.Second
+
+// subcommand runs `hub keys` or `hub probe` when args name one; ok is false
+// for anything else (the hub itself).
+func subcommand(args []string) (code int, ok bool) {
+	if len(args) == 0 {
+		return 0, false
+	}
+	switch args[0] {
+	case "keys":
+		return runKeys(args[1:]), true
+	case "probe":
+		return runProbe(args[1:]), true
+	}
+	return 0, false
+}
+
+// runKeys: `hub keys -dir DIR [-owners hub=UID,worker=UID]` makes the role
+// nkeys (or keeps them) and the nats-server auth file for an external NATS.
+func runKeys(args []string) int {
+	fs := flag.NewFlagSet("hub keys", flag.ContinueOnError)
+	dir := fs.String("dir", ".data/nats", "directory of the role seeds (<role>.nk) and the files made for nats-server")
+	ownersFlag := fs.String("owners", "", "comma-separated role=uid: hand each role's seed to that user (containers)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	owners := map[string]int{}
+	for _, pair := range strings.Split(*ownersFlag, ",") {
+		if pair = strings.TrimSpace(pair); pair == "" {
+			continue
+		}
+		role, uid, found := strings.Cut(pair, "=")
+		n, err := strconv.Atoi(uid)
+		if !found || err != nil || n < 0 {
+			fmt.Fprintf(os.Stderr, "hub keys: owner %q: want role=uid\n", pair)
+			return 2
+		}
+		owners[role] = n
+	}
+	if err := hub.WriteNATSKeys(*dir, owners); err != nil {
+		fmt.Fprintln(os.Stderr, "hub keys:", err)
+		return 1
+	}
+	fmt.Fprintf(os.Stderr, "hub keys: role seeds in %s; nats-server: include %s (public keys in %s)\n", *dir, hub.NATSAuthFile, hub.NATSRolesEnvFile)
+	return 0
+}
+
+// runProbe: `hub probe [URL]` exits 0 when URL (the hub's /healthz) answers
+// 200: the healthcheck of an image without curl.
+func runProbe(args []string) int {
+	url := "http://127.0.0.1:8080/healthz"
+	if len(args) > 0 {
+		url = args[0]
+	}
+	client := http.Client{Timeout: probeTimeout}
+	resp, err := client.Get(url)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "hub probe:", err)
+		return 1
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintln(os.Stderr, "hub probe:", url, resp.Status)
+		return 1
+	}
+	return 0
+}
