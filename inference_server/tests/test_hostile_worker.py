@@ -36,7 +36,10 @@ def server(tmp_path: Path) -> Iterator[NatsServer]:
 @pytest.fixture
 def worker(server: NatsServer, quant_model_path: Path, tmp_path: Path) -> Iterator[WorkerProcess]:
     proc = WorkerProcess(tmp_path, "hostile-worker", "--nats-url", server.url,
-                         "--model", f"tflite:{quant_model_path}", "--batch-max", "8")
+                         "--model", f"tflite:{quant_model_path}", "--batch-max", "8",
+                         # room for every frame the test sends at once: a client straight
+                         # on NATS has no hub to hold frames while a worker is full
+                         "--capacity", "64")
     try:
         proc.wait_ready(server.url)
         yield proc
