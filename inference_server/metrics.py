@@ -7,10 +7,10 @@ import ipaddress
 import logging
 from dataclasses import dataclass, field
 from threading import Thread
-from typing import Literal
+from typing import Literal, Mapping
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import (CollectorRegistry, Counter, GCCollector, Histogram,
+from prometheus_client import (CollectorRegistry, Counter, GCCollector, Gauge, Histogram, Info,
                                PlatformCollector, ProcessCollector, start_http_server)
 
 from .log import log_fields
@@ -59,6 +59,20 @@ class WorkerMetrics:
         self.inference = Histogram("worker_inference_seconds",
                                    "Wall time of one model call (a whole batch).",
                                    buckets=_TIME_BUCKETS, registry=r)
+
+        self.runtime = Info("worker_runtime", "Who runs the model: the runtime, how it was "
+                            "chosen (pinned, only, timed, cached) and its precision.",
+                            registry=r)
+        self.runtime_rate = Gauge(
+            "worker_runtime_images_per_second",
+            "Images/s of each runtime timed by RUNTIME=auto for this model on this CPU "
+            "(full batches), now or at the start that chose it.", ["runtime"], registry=r)
+
+    def set_runtime(self, runtime: str, how: str, precision: str,
+                    figures: Mapping[str, float]) -> None:
+        self.runtime.info({"runtime": runtime, "choice": how, "precision": precision})
+        for name, rate in figures.items():
+            self.runtime_rate.labels(name).set(rate)
 
     def count(self, outcome: Outcome) -> None:
         self.frames.labels(outcome).inc()
