@@ -40,7 +40,12 @@ class OutputMapping:
             if self.scale > 0:
                 out = (out.astype(np.float32) - self.zero_point) * self.scale
             elif np.issubdtype(self.dtype, np.integer):
-                out = out.astype(np.float32) / float(np.iinfo(self.dtype).max)
+                # A quantized softmax whose scale the file does not say (an ONNX or IR
+                # output): its values are the probabilities up to that scale.
+                out = out.astype(np.float32)
+                sums = out.sum(axis=-1, keepdims=True)
+                out = np.divide(out, sums, out=np.full_like(out, 1.0 / out.shape[-1]),
+                                where=sums > 0)
             else:
                 out = out.astype(np.float32)
         else:
