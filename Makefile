@@ -16,8 +16,10 @@ export NATS_SERVER_BIN ?= $(BIN)/nats-server
 export NATS_CLI_BIN    ?= $(BIN)/nats
 export HUB_BIN         ?= $(BIN)/hub
 
-# What `make run` starts: the model of the workers and how many of them.
-MODEL   ?= keras
+# What `make run` starts: the model of the workers (empty: the Keras ImageNet weights,
+# or offline the first model in MODELS_DIR), who runs it, and how many workers.
+MODEL   ?=
+RUNTIME ?= auto
 WORKERS ?= 1
 
 NATS_CLI_VERSION    := v0.5.0
@@ -28,7 +30,7 @@ PAGE_SOURCES := $(shell find frontend-ui/src frontend-ui/public -type f 2>/dev/n
 .PHONY: help run test bench fuzz deps tools test-deps test-go test-python test-page test-e2e test-compose vet clean
 
 help:
-	@echo "make run    install what is missing, then run hub + embedded NATS + worker(s) (MODEL=$(MODEL) WORKERS=$(WORKERS))"
+	@echo "make run    install what is missing, then run hub + embedded NATS + worker(s) (MODEL=$(or $(MODEL),default) RUNTIME=$(RUNTIME) WORKERS=$(WORKERS))"
 	@echo "make test   install what is missing, then run every test suite"
 	@echo "make bench  run the benchmarks (docs/benchmarks.md)"
 	@echo "make fuzz   run each Go fuzz target for FUZZTIME (default $(FUZZTIME)); make test runs their seed corpora"
@@ -71,7 +73,7 @@ test-deps: deps tools
 ## ---- run ------------------------------------------------------------------
 
 run: deps
-	MODEL='$(MODEL)' WORKERS='$(WORKERS)' scripts/run-local.sh
+	MODEL='$(MODEL)' RUNTIME='$(RUNTIME)' WORKERS='$(WORKERS)' scripts/run-local.sh
 
 ## ---- tests ----------------------------------------------------------------
 
