@@ -141,7 +141,7 @@ def choice_entry(spec: ModelSpec, opts: LoadOptions, batch_max: int) -> str:
     """The cache entry (a file name) of the runtime choice for this model here."""
     key = text_digest(_model_key(spec), cpu_name(), str(opts.threads), str(batch_max),
                       opts.openvino_precision, opts.calibration_dir or "",
-                      *(_versions(r) for r in spec.runners))
+                      *(_versions(r) for r in spec.auto_runners))
     name = spec.path.rsplit("/", 1)[-1] if spec.path else spec.text
     return f"{CHOICES}/{slug(name)}-{cpu_key()}-{key}.json"
 
@@ -158,16 +158,16 @@ def select_backend(spec: ModelSpec, runtime: str, opts: LoadOptions,
             raise ModelLoadError(f"RUNTIME={runtime} cannot run MODEL={spec.text}: {exc}") \
                 from None
         return backend, _described(RuntimeChoice(runtime, "pinned"), backend)
-    if len(spec.runners) == 1:
-        backend = _load_warm(spec.runners[0], spec, opts, cache, batch_max)
-        return backend, _described(RuntimeChoice(spec.runners[0], "only"), backend)
+    if len(spec.auto_runners) == 1:
+        backend = _load_warm(spec.auto_runners[0], spec, opts, cache, batch_max)
+        return backend, _described(RuntimeChoice(spec.auto_runners[0], "only"), backend)
     entry = choice_entry(spec, opts, batch_max)
     if cache is None:
         return _time_all(spec, opts, None, batch_max, None)
     with cache.locked(entry):
         cached = cache.read_json(entry)
         chosen = cached.get("runtime") if cached else None
-        if chosen in spec.runners:
+        if chosen in spec.auto_runners:
             try:
                 backend = _load_warm(str(chosen), spec, opts, cache, batch_max)
             except ModelLoadError as exc:
@@ -186,7 +186,7 @@ def _time_all(spec: ModelSpec, opts: LoadOptions, cache: ModelCache | None, batc
     best: tuple[float, str, Backend] | None = None
     figures: dict[str, float] = {}
     skipped: dict[str, str] = {}
-    for runtime in spec.runners:
+    for runtime in spec.auto_runners:
         try:
             backend = _load_warm(runtime, spec, opts, cache, batch_max)
         except ModelLoadError as exc:

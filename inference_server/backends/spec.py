@@ -56,7 +56,14 @@ class ModelSpec:
 
     @property
     def runners(self) -> tuple[str, ...]:
+        """The runtimes that can run this model."""
         return RUNNERS[self.kind]
+
+    @property
+    def auto_runners(self) -> tuple[str, ...]:
+        """The runtimes `auto` times. Random weights are new at every start, so their
+        conversion for OpenVINO cannot be cached: Keras alone, unless named."""
+        return (KERAS_RUNTIME,) if self.random_weights else self.runners
 
 
 def parse_model(text: str) -> ModelSpec:

@@ -19,6 +19,7 @@ from inference_server.backends import selection
 from inference_server.backends.selection import LoadOptions, select_backend
 from inference_server.backends.spec import parse_model
 from inference_server.default_model import first_model, resolve_default_model
+from inference_server.log import _FIELDS
 from inference_server.tests.conftest import REPO_ROOT
 
 TINY_TIMING_S = 0.05
@@ -150,7 +151,9 @@ def test_default_model_offline_takes_the_first_model_at_hand(
     with caplog.at_level(logging.INFO):
         chosen = resolve_default_model([str(empty), shared], 2, fetch=offline)
     assert chosen == f"tflite:{quant_model_path}"  # the first by name
-    assert "could not be downloaded" in caplog.text and shared in caplog.text
+    (line,) = [r for r in caplog.records if "could not be downloaded" in r.getMessage()]
+    assert getattr(line, _FIELDS)["model"] == chosen  # one line: which model and why
+    assert "Name or service not known" in getattr(line, _FIELDS)["error"]
     assert resolve_default_model([shared], 2, fetch=lambda _t: None) == "keras"
     with pytest.raises(ModelLoadError, match="the ImageNet weights could not be downloaded"):
         resolve_default_model([str(empty), str(tmp_path / "absent")], 2, fetch=offline)
