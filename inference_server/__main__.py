@@ -97,7 +97,7 @@ async def run(cfg: Config) -> int:
         if stop.is_set():
             log.info("stopped before serving")
             return EXIT_OK
-        log_fields(log, logging.INFO, "model loaded", model=cfg.model or "(default)",
+        log_fields(log, logging.INFO, "model loaded", model=choice.model,
                    backend=backend.kind, runtime=choice.runtime, chosen=choice.how,
                    precision=choice.precision or None, threads=cfg.threads,
                    load_ms=round((time.perf_counter() - start) * 1000.0, 1))

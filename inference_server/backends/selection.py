@@ -58,6 +58,7 @@ class RuntimeChoice:
     figures: dict[str, float] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     precision: str = ""
+    model: str = ""  # the MODEL it runs (the default resolved)
 
     def metadata(self) -> dict[str, str]:
         """For the micro service's info (strings only)."""
@@ -157,10 +158,10 @@ def select_backend(spec: ModelSpec, runtime: str, opts: LoadOptions,
         except ModelLoadError as exc:
             raise ModelLoadError(f"RUNTIME={runtime} cannot run MODEL={spec.text}: {exc}") \
                 from None
-        return backend, _described(RuntimeChoice(runtime, "pinned"), backend)
+        return backend, _described(RuntimeChoice(runtime, "pinned"), backend, spec)
     if len(spec.auto_runners) == 1:
         backend = _load_warm(spec.auto_runners[0], spec, opts, cache, batch_max)
-        return backend, _described(RuntimeChoice(spec.auto_runners[0], "only"), backend)
+        return backend, _described(RuntimeChoice(spec.auto_runners[0], "only"), backend, spec)
     entry = choice_entry(spec, opts, batch_max)
     if cache is None:
         return _time_all(spec, opts, None, batch_max, None)
@@ -177,7 +178,7 @@ def select_backend(spec: ModelSpec, runtime: str, opts: LoadOptions,
                 choice = RuntimeChoice(str(chosen), "cached", figures)
                 log_fields(log, logging.INFO, "runtime from the cache", runtime=chosen,
                            images_per_s=_figures_text(figures), entry=str(cache.path(entry)))
-                return backend, _described(choice, backend)
+                return backend, _described(choice, backend, spec)
         return _time_all(spec, opts, cache, batch_max, entry)
 
 
@@ -219,11 +220,12 @@ def _time_all(spec: ModelSpec, opts: LoadOptions, cache: ModelCache | None, batc
         cache.write_json(entry, {"runtime": runtime, "figures": figures, "model": spec.text,
                                  "cpu": cpu_name(), "threads": opts.threads,
                                  "batch_max": batch_max, "timed_at": time.time()})
-    return backend, _described(choice, backend)
+    return backend, _described(choice, backend, spec)
 
 
-def _described(choice: RuntimeChoice, backend: Any) -> RuntimeChoice:
+def _described(choice: RuntimeChoice, backend: Any, spec: ModelSpec) -> RuntimeChoice:
     choice.precision = str(getattr(backend, "precision", "") or "")
+    choice.model = spec.text
     return choice
 
 
