@@ -20,9 +20,11 @@ export DEVCERT_BIN     ?= $(BIN)/devcert
 export PEBBLE_BIN              ?= $(BIN)/pebble
 export PEBBLE_CHALLTESTSRV_BIN ?= $(BIN)/pebble-challtestsrv
 
-# What `make run` starts: the model of the workers and how many of them;
+# What `make run` starts: the model of the workers (empty: the Keras ImageNet weights,
+# or offline the first model in MODELS_DIR), who runs it, and how many workers;
 # HTTPS=1 serves over HTTPS with a local CA, for phones on the LAN (README).
-MODEL   ?= keras
+MODEL   ?=
+RUNTIME ?= auto
 WORKERS ?= 1
 HTTPS   ?=
 
@@ -38,7 +40,7 @@ FLEET_WORKERS ?= 2
 .PHONY: help run fleet test bench bench-gpu bench-gpu-carry fuzz deps tools test-deps test-go test-python test-page test-e2e test-compose test-helm vet clean
 
 help:
-	@echo "make run    install what is missing, then run hub + embedded NATS + worker(s) (MODEL=$(MODEL) WORKERS=$(WORKERS); HTTPS=1 for phones)"
+	@echo "make run    install what is missing, then run hub + embedded NATS + worker(s) (MODEL=$(or $(MODEL),default) RUNTIME=$(RUNTIME) WORKERS=$(WORKERS); HTTPS=1 for phones)"
 	@echo "make fleet  the fleet on local processes: 3 TLS NATS nodes, nginx on :8080, 2 hubs, WORKERS=$(FLEET_WORKERS) workers (docs/scaling.md)"
 	@echo "make test   install what is missing, then run every test suite"
 	@echo "make bench  run the benchmarks (docs/benchmarks.md)"
@@ -95,13 +97,13 @@ test-deps: deps tools
 ## ---- run ------------------------------------------------------------------
 
 run: deps $(if $(HTTPS),$(DEVCERT_BIN))
-	MODEL='$(MODEL)' WORKERS='$(WORKERS)' HTTPS='$(HTTPS)' scripts/run-local.sh
+	MODEL='$(MODEL)' RUNTIME='$(RUNTIME)' WORKERS='$(WORKERS)' HTTPS='$(HTTPS)' scripts/run-local.sh
 
 # The fleet (scripts/fleet.sh): its CA, certificates, role nkeys, configs,
 # stores and logs in .data/fleet; .data/fleet/pids names every process.
 fleet: deps tools
 	@scripts/apt-ensure.sh openssl:openssl nginx:nginx
-	MODEL='$(MODEL)' WORKERS='$(if $(filter command line environment,$(origin WORKERS)),$(WORKERS),$(FLEET_WORKERS))' scripts/fleet.sh
+	MODEL='$(MODEL)' RUNTIME='$(RUNTIME)' WORKERS='$(if $(filter command line environment,$(origin WORKERS)),$(WORKERS),$(FLEET_WORKERS))' scripts/fleet.sh
 
 ## ---- tests ----------------------------------------------------------------
 

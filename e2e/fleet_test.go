@@ -65,7 +65,7 @@ func startFleet(t *testing.T, hubEnv string) *fleet {
 	dir := t.TempDir()
 	lbPort, hubBase, natsBase := freePorts(t, 1), freePorts(t, 2), freePorts(t, 3)
 	env := []string{
-		"FLEET_DIR=" + dir, "WORKERS=2", "MODEL=tflite:" + fleetModel(t),
+		"FLEET_DIR=" + dir, "WORKERS=2", "MODEL=tflite:" + fleetModel(t), "RUNTIME=litert",
 		"FLEET_LB_LISTEN=127.0.0.1:" + strconv.Itoa(lbPort),
 		"FLEET_PUBLIC_ORIGIN=http://127.0.0.1:" + strconv.Itoa(lbPort),
 		"FLEET_HUB_BASE_PORT=" + strconv.Itoa(hubBase),

@@ -236,7 +236,15 @@ func (h *hubProc) waitFor(t testing.TB, path string) {
 func startWorker(t testing.TB, bus natsEndpoint, name string, extraArgs ...string) *proc {
 	t.Helper()
 	python := envOr("WORKER_PYTHON", filepath.Join(repoRoot(t), ".venv", "bin", "python"))
-	args := append([]string{python, "-m", "inference_server", "--nats-url", bus.url, "--model", "tflite:" + tfliteModel(t), "--name", name}, extraArgs...)
+	// The runtime is pinned (no timing at start) for the TFLite model; a worker given
+	// another --model runs it on auto (Keras alone for keras-random).
+	runtime := "litert"
+	for _, arg := range extraArgs {
+		if arg == "--model" {
+			runtime = "auto"
+		}
+	}
+	args := append([]string{python, "-m", "inference_server", "--nats-url", bus.url, "--model", "tflite:" + tfliteModel(t), "--runtime", runtime, "--name", name}, extraArgs...)
 	env := append(append([]string{}, natsCredentialEnv...), bus.workerEnv...)
 	if bus.workerSeed != "" {
 		env = append(env, "NATS_NKEY="+bus.workerSeed)

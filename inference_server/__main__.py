@@ -26,6 +26,7 @@ from .metrics import MetricsServer, WorkerMetrics
 
 if TYPE_CHECKING:
     from .backends import Backend, ModelLoadError
+    from .backends.selection import RuntimeChoice
 
 log = logging.getLogger("inference_server")
 
@@ -36,10 +37,11 @@ EXIT_CONFIG = 2
 
 def model_error_text(cfg: Config, exc: ModelLoadError) -> str:
     """One paragraph, no stack trace: what failed and the fix."""
-    why = ("The official Keras weights need internet access. " if cfg.model == "keras"
+    why = ("The official Keras weights need internet access. " if cfg.model in ("keras", "")
            else "Check the path and the file. ")
     return (
-        f"inference_server: cannot load the model (MODEL={cfg.model}): {exc}. {why}"
+        f"inference_server: cannot load the model (MODEL={cfg.model or '(not set)'}, "
+        f"RUNTIME={cfg.runtime}): {exc}. {why}"
         "Fix: run the worker with a local model, "
         "MODEL=tflite:<path to a MobileNetV2 .tflite> (or --model tflite:<path>), e.g. "
         "MODEL=tflite:../shared/testdata/models/mobilenet_v2_1.0_224_quant.tflite, "
@@ -48,18 +50,27 @@ def model_error_text(cfg: Config, exc: ModelLoadError) -> str:
     )
 
 
-def load_model(cfg: Config) -> Backend:
-    """Load and warm up the model (runs in a thread: it imports the runtime, reads the
-    file, runs the model twice). Raises ModelLoadError."""
-    from .backends import load_backend
+def load_model(cfg: Config) -> tuple[Backend, RuntimeChoice]:
+    """Pick the model (MODEL, or the default one) and the runtime (RUNTIME), load and
+    warm it up (runs in a thread: it imports the runtimes, reads or converts the file,
+    under `auto` times the runtimes). Raises ModelLoadError."""
+    from .backends import ModelLoadError, SpecError, parse_model
+    from .backends.selection import LoadOptions, select_backend
+    from .backends.spec import check_runtime
+    from .default_model import resolve_default_model
 
-    backend = load_backend(cfg.model, cfg.labels, cfg.threads, cfg.gpu_memory_fraction)
+    text = cfg.model or resolve_default_model(cfg.models_dirs, cfg.threads)
     try:
-        backend.warm_up(cfg.batch_max)
-    except BaseException:
-        backend.close()
-        raise
-    return backend
+        spec = parse_model(text)
+        check_runtime(spec, cfg.runtime)
+    except SpecError as exc:
+        raise ModelLoadError(str(exc)) from None
+    opts = LoadOptions(labels=cfg.labels, threads=cfg.threads,
+                       gpu_memory_fraction=cfg.gpu_memory_fraction,
+                       cache_dir=cfg.model_cache_dir or None,
+                       openvino_precision=cfg.openvino_precision,
+                       calibration_dir=cfg.calibration_dir, timing_s=cfg.runtime_timing_s)
+    return select_backend(spec, cfg.runtime, opts, cfg.batch_max)
 
 
 async def run(cfg: Config) -> int:
@@ -90,7 +101,7 @@ async def load_and_serve(cfg: Config, stop: asyncio.Event, metrics: WorkerMetric
         # A thread cannot be interrupted; loading takes seconds at most.
         log.info("stopping: waiting for the model to finish loading")
     try:
-        backend = await loading
+        backend, choice = await loading
     except ModelLoadError as exc:
         print(model_error_text(cfg, exc), file=sys.stderr)
         if cfg.log_level == "debug":
@@ -100,13 +111,14 @@ async def load_and_serve(cfg: Config, stop: asyncio.Event, metrics: WorkerMetric
         if stop.is_set():
             log.info("stopped before serving")
             return EXIT_OK
-        log_fields(log, logging.INFO, "model loaded", model=cfg.model, backend=backend.kind,
-                   threads=cfg.threads,
+        log_fields(log, logging.INFO, "model loaded", model=choice.model,
+                   backend=backend.kind, runtime=choice.runtime, chosen=choice.how,
+                   precision=choice.precision or None, threads=cfg.threads,
                    load_ms=round((time.perf_counter() - start) * 1000.0, 1))
         health.model_loaded = True
         from .serve import serve  # numpy, Pillow, nats-py: after the handlers are in
 
-        failed = await serve(cfg, backend, stop, metrics, health)
+        failed = await serve(cfg, backend, stop, metrics, health, choice)
         return EXIT_FAILED if failed else EXIT_OK
     finally:
         backend.close()

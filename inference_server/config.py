@@ -12,12 +12,17 @@ from urllib.parse import urlparse
 from .metrics import split_addr
 from .tracing import OTLP_PROTOCOLS, otlp_protocol, tracing_wanted
 
+from .backends.model_cache import default_cache_dir
+from .backends.spec import AUTO, RUNTIME_CHOICES, SpecError, check_runtime, parse_model
 from .contract import FRAMES_WILDCARD, QUEUE_GROUP
 from .imaging.fairness import DECODE_MS_PER_S, FRAMES_PER_SESSION
 
 MIB = 1024 * 1024
 VALID_SCHEMES = ("nats", "tls", "ws", "wss")
 LOG_LEVELS = ("debug", "info", "warning", "error")
+OPENVINO_PRECISIONS = ("auto", "f32", "bf16")
+# Where `make run` without MODEL looks for a model when the Keras download fails.
+DEFAULT_MODELS_DIR = "models"
 
 
 class ConfigError(ValueError):
@@ -27,7 +32,18 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class Config:
     nats_url: str = "nats://127.0.0.1:4222"
-    model: str = "keras"
+    # Empty: the Keras ImageNet weights (downloaded once, cached by Keras), or where
+    # they cannot be had, the first model in models_dirs (default_model.py).
+    model: str = ""
+    runtime: str = AUTO
+    # Converted models and the runtime chosen per model and CPU; empty: none kept.
+    # From flags and env: the user's cache folder by default (default_cache_dir).
+    model_cache_dir: str = ""
+    models_dirs: tuple[str, ...] = (DEFAULT_MODELS_DIR,)
+    calibration_dir: str | None = None  # images for INT8 (OpenVINO, float models)
+    openvino_precision: str = "auto"  # auto = bf16 where the CPU has it, else f32
+    # How long `auto` times each runtime at first start.
+    runtime_timing_s: float = 1.0
     labels: str | None = None
     top_k: int = 3
     batch_max: int = 8
@@ -183,8 +199,31 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     p.add_argument("--nats-tls-key", default=_env_str(env, "NATS_TLS_KEY", None),
                    help="client private key file (env NATS_TLS_KEY)")
     p.add_argument("--model", default=_env_str(env, "MODEL", d.model),
-                   help="keras | keras:<weights file> | tflite:<model.tflite> | keras-random "
-                        "(env MODEL)")
+                   help="keras | keras:<weights file> | tflite:<model.tflite> | "
+                        "onnx:<model.onnx> | openvino:<model.xml> | keras-random; empty: "
+                        "keras, or offline the first model in --models-dir (env MODEL)")
+    p.add_argument("--runtime", default=_env_str(env, "RUNTIME", d.runtime),
+                   help=f"{' | '.join(RUNTIME_CHOICES)}: who runs the model; auto times "
+                        "each runtime that can at first start and keeps the fastest "
+                        "(env RUNTIME)")
+    p.add_argument("--model-cache-dir",
+                   default=_env_str(env, "MODEL_CACHE_DIR", d.model_cache_dir),
+                   help="converted models and the runtime chosen (default "
+                        "$XDG_CACHE_HOME/webcamhub or ~/.cache/webcamhub) (env MODEL_CACHE_DIR)")
+    p.add_argument("--models-dir", default=_env_str(env, "MODELS_DIR", None),
+                   help="folders, ':'-separated, where a worker without --model looks for a "
+                        "model when the Keras weights cannot be downloaded (default models, "
+                        "then $SHARED_TESTDATA/models) (env MODELS_DIR)")
+    p.add_argument("--calibration-dir", default=_env_str(env, "CALIBRATION_DIR", None),
+                   help="images to calibrate INT8 for a float model on OpenVINO; used only "
+                        "if its top-1 agrees with the float model's on >= 99%% of them "
+                        "(env CALIBRATION_DIR)")
+    p.add_argument("--openvino-precision",
+                   default=_env_str(env, "OPENVINO_PRECISION", d.openvino_precision),
+                   help="auto (bf16 where the CPU has it) | f32 | bf16 (env OPENVINO_PRECISION)")
+    p.add_argument("--runtime-timing-s", type=float,
+                   default=_env_float(env, "RUNTIME_TIMING_S", d.runtime_timing_s),
+                   help="seconds RUNTIME=auto times each runtime (env RUNTIME_TIMING_S)")
     p.add_argument("--labels", default=_env_str(env, "LABELS", d.labels),
                    help="labels file, one class name a line (env LABELS)")
     p.add_argument("--top-k", type=int, default=_env_int(env, "TOP_K", d.top_k),
@@ -241,12 +280,7 @@ def validate(cfg: Config) -> Config:
         if parsed.scheme not in VALID_SCHEMES or not parsed.hostname:
             problems.append(f"--nats-url {redact_url(url.strip())!r} is not a NATS URL like "
                             "nats://host:4222")
-    m = cfg.model
-    if not (m in ("keras", "keras-random")
-            or (m.startswith("keras:") and len(m) > len("keras:"))
-            or (m.startswith("tflite:") and len(m) > len("tflite:"))):
-        problems.append(f"--model {m!r} must be keras, keras:<weights file>, tflite:<model.tflite>"
-                        " or keras-random")
+    problems.extend(_model_problems(cfg))
     if not 1 <= cfg.top_k <= 1000:
         problems.append(f"--top-k {cfg.top_k} must be between 1 and 1000")
     if not 1 <= cfg.batch_max <= 256:
@@ -289,6 +323,38 @@ def validate(cfg: Config) -> Config:
     return cfg
 
 
+def _model_problems(cfg: Config) -> list[str]:
+    problems: list[str] = []
+    try:
+        if cfg.model:
+            check_runtime(parse_model(cfg.model), cfg.runtime)
+        elif cfg.runtime not in RUNTIME_CHOICES:
+            problems.append(f"--runtime {cfg.runtime!r} must be one of "
+                            f"{', '.join(RUNTIME_CHOICES)}")
+    except SpecError as exc:
+        problems.append(str(exc))
+    if cfg.openvino_precision not in OPENVINO_PRECISIONS:
+        problems.append(f"--openvino-precision {cfg.openvino_precision!r} must be one of "
+                        f"{', '.join(OPENVINO_PRECISIONS)}")
+    if not 0.01 <= cfg.runtime_timing_s <= 60:  # NaN fails this too
+        problems.append(f"--runtime-timing-s {cfg.runtime_timing_s} must be between 0.01 "
+                        "and 60")
+    if cfg.calibration_dir and not os.path.isdir(cfg.calibration_dir):
+        problems.append(f"--calibration-dir {cfg.calibration_dir!r} is not a folder")
+    return problems
+
+
+def models_dirs_from(arg: str | None, env: Mapping[str, str]) -> tuple[str, ...]:
+    """--models-dir as given, else `models` then $SHARED_TESTDATA/models."""
+    if arg:
+        return tuple(p for p in arg.split(os.pathsep) if p)
+    dirs = [DEFAULT_MODELS_DIR]
+    shared = (env.get("SHARED_TESTDATA") or "").strip()
+    if shared:
+        dirs.append(os.path.join(shared, "models"))
+    return tuple(dirs)
+
+
 def _nats_auth_problems(cfg: Config) -> list[str]:
     problems: list[str] = []
     kinds = cfg.credential_kinds()
@@ -322,7 +388,13 @@ def load_config(argv: Sequence[str] | None = None,
     args = build_parser(env).parse_args(argv)
     cfg = Config(
         nats_url=args.nats_url,
-        model=args.model,
+        model=args.model or "",
+        runtime=(args.runtime or AUTO).lower(),
+        model_cache_dir=args.model_cache_dir or default_cache_dir(env),
+        models_dirs=models_dirs_from(args.models_dir, env),
+        calibration_dir=args.calibration_dir,
+        openvino_precision=(args.openvino_precision or "auto").lower(),
+        runtime_timing_s=args.runtime_timing_s,
         labels=args.labels,
         top_k=args.top_k,
         batch_max=args.batch_max,

@@ -124,7 +124,9 @@ def error_json(meta: FrameMeta, code: str, message: str) -> bytes:
                   "code": code, "message": message})
 
 
-def service_metadata(worker: str, backend: str, batch_max: int) -> dict[str, str]:
-    """The micro service's metadata (strings only): which worker answers its ping."""
-    return {"worker": worker, "model": MODEL_NAME, "backend": backend,
+def service_metadata(worker: str, backend: str, batch_max: int,
+                     runtime: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The micro service's metadata (strings only): which worker answers its ping, and
+    who runs its model (`runtime`: RuntimeChoice.metadata(), docs/asyncapi.yaml)."""
+    return {**(runtime or {}), "worker": worker, "model": MODEL_NAME, "backend": backend,
             "batch_max": str(batch_max)}

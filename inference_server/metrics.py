@@ -10,11 +10,11 @@ import logging
 import socket
 from dataclasses import dataclass, field
 from threading import Thread
-from typing import Callable, Iterable, Literal
+from typing import Callable, Iterable, Literal, Mapping
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 from wsgiref.types import StartResponse, WSGIEnvironment
 
-from prometheus_client import (CollectorRegistry, Counter, Gauge, GCCollector, Histogram,
+from prometheus_client import (CollectorRegistry, Counter, Gauge, GCCollector, Histogram, Info,
                                PlatformCollector, ProcessCollector, make_wsgi_app)
 from prometheus_client.exposition import ThreadingWSGIServer
 
@@ -74,6 +74,20 @@ class WorkerMetrics:
             "worker_frames_capacity",
             "Frames this worker holds at most before it leaves the queue group "
             "(--capacity); 0 while it is not taking frames.", registry=r)
+
+        self.runtime = Info("worker_runtime", "Who runs the model: the runtime, how it was "
+                            "chosen (pinned, only, timed, cached) and its precision.",
+                            registry=r)
+        self.runtime_rate = Gauge(
+            "worker_runtime_images_per_second",
+            "Images/s of each runtime timed by RUNTIME=auto for this model on this CPU "
+            "(full batches), now or at the start that chose it.", ["runtime"], registry=r)
+
+    def set_runtime(self, runtime: str, how: str, precision: str,
+                    figures: Mapping[str, float]) -> None:
+        self.runtime.info({"runtime": runtime, "choice": how, "precision": precision})
+        for name, rate in figures.items():
+            self.runtime_rate.labels(name).set(rate)
 
     def count(self, outcome: Outcome) -> None:
         self.frames.labels(outcome).inc()

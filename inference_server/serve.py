@@ -10,6 +10,7 @@ import contextlib
 import logging
 
 from .backends import Backend
+from .backends.selection import RuntimeChoice
 from .batcher import Batcher
 from .config import Config
 from .connection import NatsConnection, server_address
@@ -30,11 +31,15 @@ DECODE_THREADS = 2
 
 
 async def serve(cfg: Config, backend: Backend, stop: asyncio.Event,
-                metrics: WorkerMetrics, health: Health) -> bool:
+                metrics: WorkerMetrics, health: Health,
+                choice: RuntimeChoice | None = None) -> bool:
     """Serve until `stop` is set, then drain: answer every frame already received.
     True when it ended because the NATS connection failed (or never opened).
-    `health` learns when the worker is connected, subscribed and stopping."""
+    `health` learns when the worker is connected, subscribed and stopping;
+    `choice`: which runtime runs the model and why (metrics, the service's info)."""
     connection = NatsConnection(cfg, stop)
+    if choice is not None:
+        metrics.set_runtime(choice.runtime, choice.how, choice.precision, choice.figures)
     # Closed in reverse: the worker's subscriptions drain (every frame taken is
     # answered), then the connection, the batcher, the decode threads, and last the
     # tracer (exporting the spans of the frames drained).
@@ -52,14 +57,17 @@ async def serve(cfg: Config, backend: Backend, stop: asyncio.Event,
         health.nats = nc
         stack.push_async_callback(connection.drain)
         worker = await stack.enter_async_context(
-            Worker(cfg, nc, backend, batcher, decoding, metrics, tracing.tracer))
+            Worker(cfg, nc, backend, batcher, decoding, metrics, tracing.tracer,
+                   choice.metadata() if choice is not None else None))
         await nc.flush()
         health.subscribed = True
         if cfg.session_decode_ms == 0:
             log.warning("no decode budget per session (--session-decode-ms 0): one "
                         "session sending costly images can take the decode threads")
         log_fields(log, logging.INFO, "ready", subject=FRAMES_WILDCARD, queue=cfg.queue_group,
-                   backend=backend.kind, batch_max=cfg.batch_max, capacity=cfg.held_max,
+                   backend=backend.kind,
+                   runtime=choice.runtime if choice is not None else None,
+                   batch_max=cfg.batch_max, capacity=cfg.held_max,
                    server=server_address(nc))
         await stop.wait()
         health.stopping = True

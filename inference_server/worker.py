@@ -9,7 +9,7 @@ import contextlib
 import functools
 import logging
 import time
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Mapping
 
 import nats
 from nats.aio.client import Client
@@ -61,8 +61,10 @@ class Worker:
 
     def __init__(self, cfg: Config, nc: Client, backend: Backend, batcher: Batcher,
                  decoding: DecodeService, metrics: WorkerMetrics | None = None,
-                 tracer: Tracer | None = None) -> None:
+                 tracer: Tracer | None = None,
+                 runtime_metadata: Mapping[str, str] | None = None) -> None:
         self.cfg = cfg
+        self._runtime_metadata = dict(runtime_metadata or {})
         self.metrics = metrics or WorkerMetrics()
         self._tracer = tracer or NoOpTracer()
         # Off (no OTEL_* variable): a frame makes no span, parses no traceparent.
@@ -98,7 +100,7 @@ class Worker:
                 queue_group=self.cfg.queue_group, on_frame=self._on_frame,
                 stats=self.stats,
                 metadata=service_metadata(self.cfg.name, self.backend.kind,
-                                          self.cfg.batch_max))
+                                          self.cfg.batch_max, self._runtime_metadata))
             stack.push_async_callback(stop_service, self.service)
             self._intake.start(frames_subscription(self.service))
             self.metrics.frames_capacity.set(self._intake.capacity)

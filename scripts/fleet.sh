@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-: "${MODEL:=keras}" "${WORKERS:=2}" "${FLEET_DIR:=.data/fleet}"
+: "${MODEL:=}" "${RUNTIME:=auto}" "${WORKERS:=2}" "${FLEET_DIR:=.data/fleet}"
 : "${FLEET_LB_LISTEN:=8080}"            # nginx: the page's one origin (port, or addr:port)
 : "${FLEET_PUBLIC_ORIGIN:=http://localhost:8080,http://127.0.0.1:8080}"
 : "${FLEET_HUB_BASE_PORT:=8081}"        # hub-1 on 8081, hub-2 on 8082 (127.0.0.1)
@@ -176,12 +176,12 @@ wait_http lb "http://127.0.0.1:$lb_port/healthz"
 for i in $(seq "$WORKERS"); do
   # shellcheck disable=SC2086 # WORKER_ARGS is a list of words
   start "worker-$i" env NATS_CREDS= NATS_USER= NATS_PASSWORD= NATS_TOKEN= NATS_TLS_CERT= NATS_TLS_KEY= \
-    NATS_NKEY="$dir/keys/worker.nk" NATS_TLS_CA="$tls/ca.pem" \
-    "$WORKER_PYTHON" -m inference_server --nats-url "$nats_url" --model "$MODEL" --name "worker-$i" \
+    NATS_NKEY="$dir/keys/worker.nk" NATS_TLS_CA="$tls/ca.pem" MODEL="$MODEL" RUNTIME="$RUNTIME" \
+    "$WORKER_PYTHON" -m inference_server --nats-url "$nats_url" --name "worker-$i" \
     --metrics-addr "127.0.0.1:$((WORKER_METRICS_BASE_PORT + i))" $WORKER_ARGS
 done
 
-echo "fleet: http://localhost:$lb_port (nginx) → hub-1 :$FLEET_HUB_BASE_PORT, hub-2 :$((FLEET_HUB_BASE_PORT + 1)); NATS $nats_url (TLS, CA $tls/ca.pem); $WORKERS worker(s), MODEL=$MODEL" >&2
+echo "fleet: http://localhost:$lb_port (nginx) → hub-1 :$FLEET_HUB_BASE_PORT, hub-2 :$((FLEET_HUB_BASE_PORT + 1)); NATS $nats_url (TLS, CA $tls/ca.pem); $WORKERS worker(s), MODEL=${MODEL:-default} RUNTIME=$RUNTIME" >&2
 echo "fleet: pids in $dir/pids, logs in $dir/logs; the nats CLI: --tlsca $tls/ca.pem --nkey $dir/keys/cli.nk; Ctrl-C stops everything" >&2
 echo "fleet: ready" >&2
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from typing import TYPE_CHECKING, Protocol, Sequence
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported with the model: the worker's start stays light
+    import numpy as np
 
 MODEL_NAME = "mobilenet_v2"
 
@@ -16,7 +17,7 @@ class ModelLoadError(RuntimeError):
 class Backend(Protocol):
     """A loaded classifier. `predict` is only ever called from one thread at a time."""
 
-    kind: str  # "tflite" | "keras"
+    kind: str  # "tflite" | "keras" | "openvino"
     input_size: int  # square input side, e.g. 224
     labels: Sequence[str]  # 1000 ImageNet class names
 
@@ -37,6 +38,8 @@ class Backend(Protocol):
 
 def predict_blank_batches(backend: Backend, batch_max: int) -> None:
     """The usual `warm_up`: predict black images at batch 1 and at `batch_max`."""
+    import numpy as np
+
     size = backend.input_size
     for n in sorted({1, batch_max}):
         backend.predict(np.zeros((n, size, size, 3), np.uint8))

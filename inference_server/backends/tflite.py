@@ -8,9 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from ..labels import NUM_CLASSES, LabelsError, embedded_labels, imagenet_labels, read_labels_file
+from ..labels import LabelsError, embedded_labels, imagenet_labels, read_labels_file
 from ..log import log_fields
 from .base import ModelLoadError, predict_blank_batches
+from .outputs import OutputMapping, class_offset
 from .tflite_batch import make_batch_dynamic
 
 log = logging.getLogger(__name__)
@@ -43,11 +44,6 @@ def input_lut(dtype: np.dtype, scale: float, zero_point: int) -> np.ndarray | No
         return None
     q = np.round(real / scale + zero_point)
     return np.clip(q, info.min, info.max).astype(dtype)
-
-
-def _softmax(x: np.ndarray) -> np.ndarray:
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 class TfliteBackend:
@@ -88,14 +84,9 @@ class TfliteBackend:
                                  "expected uint8, int8 or float32")
         in_scale, in_zero = inp[0]["quantization"]
         self._lut = input_lut(self.input_dtype, float(in_scale), int(in_zero))
-        self._out_dtype = np.dtype(out[0]["dtype"])
-        self._out_scale, self._out_zero = (float(v) for v in out[0]["quantization"])
-        classes = int(out[0]["shape"][-1])
-        if classes not in (NUM_CLASSES, NUM_CLASSES + 1):
-            raise ModelLoadError(f"{self.path} has {classes} output classes; expected an "
-                                 f"ImageNet classifier ({NUM_CLASSES} or {NUM_CLASSES + 1})")
-        # 1001 outputs: class 0 is "background", ImageNet class i is output i+1.
-        self._offset = classes - NUM_CLASSES
+        out_scale, out_zero = (float(v) for v in out[0]["quantization"])
+        self.output = OutputMapping(np.dtype(out[0]["dtype"]), out_scale, out_zero,
+                                    class_offset(int(out[0]["shape"][-1]), str(self.path)))
         self.labels = self._load_labels(labels_path)
 
     def _load_labels(self, labels_path: str | None) -> list[str]:
@@ -155,18 +146,7 @@ class TfliteBackend:
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         x = batch if self._lut is None else self._lut[batch]
-        out = self._run(x)
-        if self._out_dtype != np.float32:
-            if self._out_scale > 0:
-                out = (out.astype(np.float32) - self._out_zero) * self._out_scale
-            else:
-                out = out.astype(np.float32) / float(np.iinfo(self._out_dtype).max)
-        else:
-            out = out.astype(np.float32, copy=False)
-            sums = out.sum(axis=-1)
-            if out.min() < 0 or out.max() > 1 or np.any(np.abs(sums - 1) > 0.05):
-                out = _softmax(out)  # logits, not probabilities
-        return np.ascontiguousarray(out[:, self._offset:])
+        return self.output.probabilities(self._run(x))
 
     def close(self) -> None:
         self._interps.clear()

@@ -79,13 +79,25 @@ class NatsServer:
                 self.proc.wait()
 
 
+def pinned_runtime(args: tuple[str, ...]) -> str:
+    """The runtime a test worker runs its --model on: LiteRT for .tflite, Keras for
+    Keras weights, OpenVINO for the rest."""
+    model = next((args[i + 1] for i, a in enumerate(args[:-1]) if a == "--model"), "")
+    kind = model.partition(":")[0]
+    return {"tflite": "litert", "keras": "keras", "keras-random": "keras"}.get(kind, "openvino")
+
+
 class WorkerProcess:
     """`python -m inference_server` as a user runs it."""
 
     def __init__(self, tmp: Path, name: str, *args: str, env: dict[str, str] | None = None) -> None:
         self.name = name
         self.log = tmp / f"worker-{name}.log"
-        full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+        # Tests pin the runtime (no timing at start) and keep the model cache to
+        # themselves.
+        full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
+                    "RUNTIME": pinned_runtime(args), "MODEL_CACHE_DIR": str(tmp / "model-cache"),
+                    **(env or {})}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "inference_server", "--name", name, *args],
             cwd=REPO_ROOT, env=full_env, stdout=self.log.open("wb"), stderr=subprocess.STDOUT)

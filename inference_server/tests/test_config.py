@@ -13,7 +13,11 @@ from inference_server.contract import QUEUE_GROUP
 def test_defaults() -> None:
     cfg = load_config([], env={})
     assert cfg.nats_url == "nats://127.0.0.1:4222"
-    assert cfg.model == "keras"
+    assert cfg.model == ""  # keras, or offline the first model at hand (default_model.py)
+    assert cfg.runtime == "auto"
+    assert cfg.models_dirs == ("models",)
+    assert cfg.model_cache_dir.endswith("/.cache/webcamhub")
+    assert (cfg.calibration_dir, cfg.openvino_precision) == (None, "auto")
     assert cfg.labels is None
     assert (cfg.top_k, cfg.batch_max, cfg.queue_group) == (3, 8, QUEUE_GROUP)
     assert cfg.batch_wait_ms == 0  # a lone frame goes straight to the model
@@ -48,7 +52,8 @@ def test_env_then_flags() -> None:
     cfg = load_config([], env=env)
     assert cfg == Config(nats_url="nats://nats:4222", model="tflite:/m.tflite", labels="/l.txt",
                          top_k=5, batch_max=4, batch_wait_ms=2.5, max_image_bytes=1000,
-                         max_pixels=2000, name="w-env", log_level="debug", capacity=5)
+                         max_pixels=2000, name="w-env", log_level="debug", capacity=5,
+                         model_cache_dir=cfg.model_cache_dir)
     assert cfg.held_max == 5
     cfg = load_config(["--top-k", "1", "--name", "w-flag", "--model", "keras:/w.h5",
                        "--queue-group", "other", "--batch-max", "16"], env=env)
@@ -66,8 +71,15 @@ def test_env_then_flags() -> None:
     (["--capacity", "-1"], {}, "--capacity"),
     (["--session-decode-ms", "-1"], {}, "--session-decode-ms"),
     ([], {"SESSION_FRAMES": "0"}, "--session-frames"),
-    (["--model", "onnx:/x"], {}, "--model"),
+    (["--model", "pytorch:/x"], {}, "--model"),
     (["--model", "tflite:"], {}, "--model"),
+    (["--model", "onnx:"], {}, "--model"),
+    ([], {"RUNTIME": "tensorrt"}, "--runtime"),
+    (["--model", "onnx:/m.onnx", "--runtime", "litert"], {}, "--runtime litert cannot run"),
+    (["--model", "keras", "--runtime", "litert"], {}, "--runtime litert cannot run"),
+    ([], {"OPENVINO_PRECISION": "fp8"}, "--openvino-precision"),
+    (["--runtime-timing-s", "0"], {}, "--runtime-timing-s"),
+    (["--calibration-dir", "/no/such/folder"], {}, "--calibration-dir"),
     (["--nats-url", "http://localhost:4222"], {}, "--nats-url"),
     (["--log-level", "loud"], {}, "--log-level"),
     (["--queue-group", "a.b"], {}, "--queue-group"),
@@ -80,6 +92,25 @@ def test_env_then_flags() -> None:
 def test_invalid(argv: list[str], env: dict[str, str], fragment: str) -> None:
     with pytest.raises(ConfigError, match=fragment):
         load_config(argv, env=env)
+
+
+def test_model_and_runtime_from_env_and_flags(tmp_path: Path) -> None:
+    env = {"MODEL": "onnx:/m.onnx", "RUNTIME": "OpenVINO", "MODEL_CACHE_DIR": str(tmp_path),
+           "CALIBRATION_DIR": str(tmp_path), "OPENVINO_PRECISION": "f32",
+           "RUNTIME_TIMING_S": "0.2", "MODELS_DIR": f"/a{os.pathsep}/b"}
+    cfg = load_config([], env=env)
+    assert (cfg.model, cfg.runtime, cfg.model_cache_dir, cfg.calibration_dir) == (
+        "onnx:/m.onnx", "openvino", str(tmp_path), str(tmp_path))
+    assert (cfg.openvino_precision, cfg.runtime_timing_s, cfg.models_dirs) == (
+        "f32", 0.2, ("/a", "/b"))
+    cfg = load_config(["--model", "openvino:/m.xml", "--runtime", "auto"], env=env)
+    assert (cfg.model, cfg.runtime) == ("openvino:/m.xml", "auto")
+
+
+def test_default_folders_follow_the_environment() -> None:
+    cfg = load_config([], env={"XDG_CACHE_HOME": "/vol/cache", "SHARED_TESTDATA": "/s/t"})
+    assert cfg.model_cache_dir == "/vol/cache/webcamhub"
+    assert cfg.models_dirs == ("models", "/s/t/models")
 
 
 def test_bad_flag_exits_2() -> None:

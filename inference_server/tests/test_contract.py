@@ -19,6 +19,7 @@ from inference_server import contract as c
 from inference_server.config import Config
 from nats.micro.service import ServicePing
 
+from inference_server.backends.selection import RuntimeChoice
 from inference_server.messages import (MAX_TOP_K, FrameMeta, error_json, result_json,
                                        service_metadata)
 from inference_server.service import SERVICE_VERSION
@@ -189,8 +190,10 @@ def test_pong_examples_round_trip(doc: Doc) -> None:
     for example in examples(doc, "workerPong"):
         want = example["payload"]
         meta = want["metadata"]
+        runtime = {k: v for k, v in meta.items()
+                   if k not in ("worker", "model", "backend", "batch_max")}
         got = micro_pong(want["id"], service_metadata(meta["worker"], meta["backend"],
-                                                      int(meta["batch_max"])))
+                                                      int(meta["batch_max"]), runtime))
         assert got == want
 
 
@@ -228,3 +231,7 @@ def test_worker_output_validates(doc: Doc, registry: Registry) -> None:
          c.HEADER_CONTENT_TYPE: c.CONTENT_TYPE_JPEG, c.HEADER_TOP_K: str(MAX_TOP_K)})
     validator(registry, "components", "schemas", "WorkerPong").validate(
         micro_pong("id1", service_metadata("w1", "tflite", 8)))
+    choice = RuntimeChoice("openvino", "timed", {"litert": 500.25, "openvino": 590.0},
+                           precision="bf16")
+    validator(registry, "components", "schemas", "WorkerPong").validate(
+        micro_pong("id1", service_metadata("w1", "openvino", 8, choice.metadata())))

@@ -140,7 +140,8 @@ async def test_ping(nc: Client) -> None:
     body = await request(nc, c.WORKERS_PING_SUBJECT, b"")
     assert body["name"] == c.MICRO_SERVICE
     assert body["metadata"] == {"worker": WORKER, "model": "mobilenet_v2", "backend": "tflite",
-                                "batch_max": "8"}
+                                "batch_max": "8", "runtime": "litert",
+                                "runtime_choice": "pinned"}  # the test pins RUNTIME
 
 
 async def test_concurrent_frames_each_get_their_own_answer(

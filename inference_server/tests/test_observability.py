@@ -46,8 +46,10 @@ def test_catalog_lists_every_worker_metric() -> None:
     documented = set(re.findall(r"^\| `(worker_[a-z_]+)` \|", doc, re.M))
     registered = {m.name for m in WorkerMetrics().registry.collect()
                   if m.name.startswith("worker_")}
-    # prometheus_client names a counter family without its _total suffix.
-    registered = {n + "_total" if n == "worker_frames" else n for n in registered}
+    # prometheus_client names a counter family without its _total suffix, an info
+    # family without its _info suffix.
+    suffix = {"worker_frames": "_total", "worker_runtime": "_info"}
+    registered = {n + suffix.get(n, "") for n in registered}
     assert documented == registered
 
 
@@ -107,7 +109,9 @@ def served(tmp_path_factory: pytest.TempPathFactory,
     port = free_port()
     proc = WorkerProcess(tmp_path_factory.mktemp("worker"), WORKER,
                          "--nats-url", srv.url, "--model", f"tflite:{quant_model_path}",
-                         "--metrics-addr", f"127.0.0.1:{port}")
+                         "--metrics-addr", f"127.0.0.1:{port}",
+                         # Chosen by timing (briefly): the figures reach /metrics and info.
+                         env={"RUNTIME": "auto", "RUNTIME_TIMING_S": "0.05"})
     try:
         proc.wait_ready(srv.url)
         yield srv, port
@@ -145,6 +149,14 @@ async def test_frames_by_outcome_in_metrics_and_micro_stats(
     assert got[("worker_batch_size_sum", ())] == 2
     assert got[("worker_inference_seconds_count", ())] == got[("worker_batch_size_count", ())]
     assert ("process_resident_memory_bytes", ()) in got
+    meta = info["metadata"]
+    assert meta["runtime_choice"] == "timed" and meta["runtime"] in ("litert", "openvino")
+    for runtime in ("litert", "openvino"):
+        assert got[("worker_runtime_images_per_second", (("runtime", runtime),))] > 0
+        assert f"{runtime}=" in meta["runtime_images_per_s"]
+    (runtime_info,) = [k for k in got if k[0] == "worker_runtime_info"]
+    assert dict(runtime_info[1])["runtime"] == meta["runtime"]
+    assert dict(runtime_info[1])["choice"] == "timed"
 
     assert info["name"] == c.MICRO_SERVICE and info["metadata"]["worker"] == WORKER
     (endpoint,) = info["endpoints"]

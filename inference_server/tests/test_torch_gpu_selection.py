@@ -77,11 +77,9 @@ def test_an_unknown_mode_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
         torch_gpu.load_torch_cuda("keras-random", mode="fast")
 
 
-def test_load_backend_takes_runtime_torch_cuda(no_torch: None,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RUNTIME", "torch-cuda")
+def test_load_backend_takes_runtime_torch_cuda(no_torch: None) -> None:
     with pytest.raises(ModelLoadError, match="PyTorch is not installed"):
-        load_backend("keras-random")
+        load_backend("keras-random", runtime="torch-cuda")
 
 
 def test_worker_stops_at_start_with_the_reason(tmp_path: Path) -> None:
