@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from .base import MODEL_NAME, Backend, ModelLoadError
 from .spec import AUTO, ModelSpec, SpecError, parse_model
 
