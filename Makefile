@@ -164,6 +164,7 @@ bench: test-deps $(VENV)/.bench-installed
 	$(VPY) -m bench.worker.throughput --model tflite:$(SHARED_TESTDATA)/models/mobilenet_v2_1.0_224_quant.tflite --model keras-random
 	KERAS_BACKEND=jax $(VPY) -m bench.worker.throughput --model keras-random --worker-frames 0 --jpeg-quality 80
 	$(VPY) -m bench.worker.hostile --model tflite:$(SHARED_TESTDATA)/models/mobilenet_v2_1.0_224_quant.tflite
+	$(VPY) -m bench.worker.per_frame
 	cd frontend-ui && npm run bench
 
 # The GPU benchmark (docs/benchmarks.md, "GPU"): bench-gpu-carry builds .gpu-carry/

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 from opentelemetry.context import Context
@@ -38,6 +40,41 @@ class BatchOutput:
     @property
     def queue_wait_s(self) -> float:
         return max(0, self.started_ns - self.submitted_ns) / 1e9
+
+
+class BatchBuffers:
+    """Batch arrays made once and reused: `with buffers.batch(images) as x:` copies the
+    images into the first rows of a free array (a new one only when every array of
+    their shape is in use) and gives it back on leaving. A batch never shares its
+    array with another batch running at the same time; whatever reads `x` must be
+    done with it on leaving (the batcher copies a model output that is a view of it)."""
+
+    def __init__(self, rows: int = 1) -> None:
+        self.rows = rows  # rows of each array: the largest batch
+        self._free: dict[tuple[tuple[int, ...], np.dtype], list[np.ndarray]] = {}
+        self._lock = threading.Lock()  # batches may be assembled on several threads
+        self.made = 0
+
+    @contextlib.contextmanager
+    def batch(self, images: Sequence[np.ndarray]) -> Iterator[np.ndarray]:
+        first = images[0]
+        key = (first.shape, first.dtype)
+        with self._lock:
+            free = self._free.setdefault(key, [])
+            array = free.pop() if free and len(free[-1]) >= len(images) else None
+        if array is None:
+            array = np.empty((max(self.rows, len(images)), *first.shape), first.dtype)
+            self.made += 1
+        try:
+            for i, image in enumerate(images):
+                if image.shape != first.shape or image.dtype != first.dtype:
+                    raise ValueError(f"images of a batch differ: {image.shape} {image.dtype} "
+                                     f"and {first.shape} {first.dtype}")
+                array[i] = image
+            yield array[:len(images)]
+        finally:
+            with self._lock:
+                self._free[key].append(array)
 
 
 @dataclass
@@ -76,6 +113,7 @@ class Batcher:
         self._tracer = tracer or NoOpTracer()
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="infer")
+        self._buffers = BatchBuffers(batch_max)
         self._task: asyncio.Task[None] | None = None
         self._running: list[_Item] = []
         self.batches = 0
@@ -164,20 +202,30 @@ class Batcher:
             live.append(item)
         return live
 
+    def _infer(self, images: list[np.ndarray]) -> np.ndarray:
+        """On the model's thread: the batch assembled there (not on the event loop) in a
+        reused array, then the model. A lone frame goes in as it is, without a copy."""
+        if len(images) == 1:
+            return self._predict(images[0][None])
+        with self._buffers.batch(images) as batch:
+            probs = self._predict(batch)
+            if np.may_share_memory(probs, batch):  # a view of the array reused next
+                probs = np.array(probs)
+        return probs
+
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             items = self._live(await self._collect())
             if not items:
                 continue  # every caller gave up or expired while waiting
-            batch = (items[0].image[None] if len(items) == 1
-                     else np.stack([item.image for item in items]))
+            images = [item.image for item in items]
             span = self._batch_span(items)
             started_ns = time.time_ns()
             start = time.perf_counter()
             self._running = items
             try:
-                probs = await loop.run_in_executor(self._executor, self._predict, batch)
+                probs = await loop.run_in_executor(self._executor, self._infer, images)
             except Exception as exc:  # handed to every caller of this batch
                 self._running = []
                 span.record_exception(exc)

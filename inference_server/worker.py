@@ -29,10 +29,10 @@ from .imaging.fairness import BURST_SECONDS, FairShare
 from .imaging.pool import DecodeService
 from .intake import Intake
 from .log import log_fields
-from .messages import FrameMeta, error_json, result_json, service_metadata
+from .messages import FrameMeta, error_json, service_metadata
 from .metrics import OUTCOMES, Outcome, WorkerMetrics
-from .predictions import top_k
 from .replay import ReplayWatcher
+from .replies import Replies
 from .service import frames_subscription, resubscribe_frames, start_service, stop_service
 from .tracing import PROPAGATOR, extract
 
@@ -74,6 +74,7 @@ class Worker:
         self._nc = nc
         self._batcher = batcher
         self._decoding = decoding
+        self._replies = Replies(backend.labels, cfg.name)  # the labels' JSON, encoded once
         self._replays = ReplayWatcher(nc, self._replay_handler)
         self._subscriptions = contextlib.AsyncExitStack()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -257,10 +258,10 @@ class Worker:
                 meta.deadline)
             if self._tracing:
                 self._record_batch(out)
-            preds = top_k(out.probs, self.backend.labels, meta.top_k or self.cfg.top_k)
-            body = result_json(meta, preds, decode_ms, out.infer_ms, out.batch, self.cfg.name)
+            body, top1 = self._replies.result(meta, out.probs, meta.top_k or self.cfg.top_k,
+                                              decode_ms, out.infer_ms, out.batch)
             log_fields(log, logging.DEBUG, "frame", subject=meta.subject, seq=meta.seq,
-                       top1=preds[0]["label"], decode_ms=round(decode_ms, 2),
+                       top1=top1, decode_ms=round(decode_ms, 2),
                        infer_ms=round(out.infer_ms, 2), batch=out.batch,
                        traceparent=meta.traceparent)
             return body, "result", None

@@ -168,6 +168,8 @@ def _to_rgb(img: Image.Image) -> Image.Image:
         # 16-bit grey: scale to 8 bits rather than clipping.
         arr = np.asarray(img, dtype=np.uint32) >> 8
         return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), mode="L").convert("RGB")
+    if img.mode == "RGB":
+        return img  # already what the model takes: convert() would copy it
     return img.convert("RGB")
 
 

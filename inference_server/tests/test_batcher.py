@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from inference_server.backends.tflite import TfliteBackend
-from inference_server.batcher import Batcher, Expired
+from inference_server.batcher import BatchBuffers, Batcher, Expired
 
 
 class Recorder:
@@ -171,3 +171,90 @@ async def test_an_expired_frame_is_not_inferred() -> None:
                 await fut
     assert model.sizes == [1, 1]  # frames 1 and 3 never reached the model
     assert batcher.expired == 2
+
+
+# --- batch arrays made once and reused (BatchBuffers) ------------------------------------
+
+def test_batches_held_at_once_get_their_own_arrays_and_reuse_them_after() -> None:
+    buffers = BatchBuffers(rows=4)
+    first, second = [image(1), image(2)], [image(3), image(4), image(5)]
+    with buffers.batch(first) as a, buffers.batch(second) as b:
+        assert not np.may_share_memory(a, b)
+        assert a[:, 0, 0, 0].tolist() == [1, 2] and b[:, 0, 0, 0].tolist() == [3, 4, 5]
+        a_base, b_base = a.base, b.base
+    with buffers.batch(second) as c, buffers.batch(first) as d:
+        assert {id(c.base), id(d.base)} == {id(a_base), id(b_base)}  # no new array
+        assert c[:, 0, 0, 0].tolist() == [3, 4, 5] and d[:, 0, 0, 0].tolist() == [1, 2]
+    assert buffers.made == 2
+
+
+def test_batches_filled_on_several_threads_at_once_keep_their_own_pixels() -> None:
+    buffers = BatchBuffers(rows=8)
+    barrier = threading.Barrier(4)
+    wrong: list[str] = []
+
+    def fill(value: int) -> None:
+        images = [np.full((224, 224, 3), value, np.uint8)] * 8
+        for _ in range(50):
+            with buffers.batch(images) as batch:
+                barrier.wait(5)  # all four hold an array now
+                if not (batch == value).all():
+                    wrong.append(f"batch of {value} holds other pixels")
+                barrier.wait(5)
+
+    threads = [threading.Thread(target=fill, args=(v,)) for v in (10, 20, 30, 40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not wrong
+    assert buffers.made == 4
+
+
+def test_images_of_different_shapes_fail_their_batch() -> None:
+    buffers = BatchBuffers(rows=2)
+    with pytest.raises(ValueError):
+        with buffers.batch([image(1), np.zeros((1, 1, 3), np.uint8)]):
+            pass
+
+
+async def test_a_model_output_that_views_the_batch_array_is_not_overwritten_by_the_next() -> None:
+    """A model whose output is a view of its input (the array the batcher reuses): the
+    rows handed to the first batch's callers must keep their values after the next
+    batch has been copied into the same array."""
+
+    def view_model(batch: np.ndarray) -> np.ndarray:
+        return batch.reshape(batch.shape[0], -1)[:, :4]  # a view, no copy
+
+    async with Batcher(view_model, batch_max=4, wait_ms=50) as batcher:
+        first = await asyncio.gather(*[batcher.submit(image(v)) for v in (1, 2, 3, 4)])
+        second = await asyncio.gather(*[batcher.submit(image(v)) for v in (5, 6, 7, 8)])
+    assert [o.batch for o in first + second] == [4] * 8
+    assert [int(o.probs[0]) for o in first] == [1, 2, 3, 4]
+    assert [int(o.probs[0]) for o in second] == [5, 6, 7, 8]
+
+
+async def test_batches_are_assembled_on_the_model_thread() -> None:
+    """The copy into the batch array happens where the model runs, not on the event
+    loop; the model sees the frames in the order they were submitted."""
+    model = Recorder()
+    seen: list[list[int]] = []
+    loop_thread = threading.current_thread().name
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        seen.append(batch[:, 0, 0, 0].tolist())
+        assert batch.flags.c_contiguous
+        return model(batch)
+
+    async with Batcher(predict, batch_max=8, wait_ms=50) as batcher:
+        assembled_on: list[str] = []
+        assemble = batcher._buffers.batch
+
+        def spy(images: list[np.ndarray]) -> object:
+            assembled_on.append(threading.current_thread().name)
+            return assemble(images)
+
+        batcher._buffers.batch = spy  # type: ignore[method-assign]
+        await asyncio.gather(*[batcher.submit(image(v)) for v in range(8)])
+    assert seen == [list(range(8))]
+    assert assembled_on == list(model.threads) and loop_thread not in assembled_on

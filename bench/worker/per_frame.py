@@ -1,0 +1,411 @@
+"""Benchmark: the worker's CPU per frame outside the model, stage by stage.
+
+    python -m bench.worker.per_frame [--baseline-root DIR] [--repeats N] [--rounds N]
+
+For a 224x224 JPEG (what the page sends) and a 640x480 JPEG (a webcam frame), both
+made in memory from the shared photo grace_hopper.bmp at quality 80, CPU microseconds
+per frame of:
+
+- each stage run alone in this thread: the header probe and budget, the whole decode
+  (probe, DCT-scaled JPEG decode, centre crop, bilinear resize, RGB array), the Pillow
+  steps inside it (for reference: what the DCT scaling saves), putting 8 frames into
+  a batch, choosing the top 5 and encoding the reply JSON, parsing a frame's headers;
+- the worker's own path (Worker._take on a stand-in NATS client, the real decode
+  pool and batcher, a stand-in model that costs nothing): all threads' CPU per frame,
+  once with a decoder that returns a ready array (what the event loop, the thread hops,
+  batching, metrics and the reply cost) and once with the real decoder; at 1 frame in
+  flight (batches of 1) and at 16 sessions x 1 in flight (batches form);
+- publishing the answer with nats-py to a real nats-server (to the results subject and
+  to the reply inbox, as the worker does), when one is found ($NATS_SERVER_BIN or
+  .bin/nats-server).
+
+--baseline-root DIR measures another checkout's inference_server/ the same way, in
+alternating rounds (e.g. `git archive main inference_server | tar -x -C DIR`), and
+prints before/after columns. Each figure is the median over --repeats runs (and over
+--rounds rounds): the machine this runs on is shared, so single runs are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PHOTO = "grace_hopper.bmp"
+QUALITY = 80
+BATCH = 8
+SESSIONS = 16
+TOP_K = 5
+SIZES = ("224x224", "640x480")
+
+# (key, label) in the order printed; keys absent from a tree's run print as "-".
+STAGES = (
+    ("probe", "probe + budget (header only)"),
+    ("decode", "**decode: bytes -> 224x224x3 array** (all of the below)"),
+    ("pil_draft", "  Pillow: open + JPEG decode, DCT-scaled (draft)"),
+    ("pil_full", "  Pillow: open + JPEG decode at full size (no draft)"),
+    ("pil_resize", "  Pillow: centre crop + bilinear resize to 224"),
+    ("pil_array", "  Pillow: to an RGB numpy array"),
+    ("batch", f"batch assembly (per frame of {BATCH})"),
+    ("reply", f"top-{TOP_K} + reply JSON"),
+    ("meta", "frame headers parsed (FrameMeta)"),
+    ("loop_1", "**worker path without decode, 1 in flight** (loop, hops, batcher, reply, "
+               "metrics; all threads)"),
+    ("loop_16", f"**worker path without decode, {SESSIONS} sessions x 1 in flight**"),
+    ("all_1", "**worker path with decode, 1 in flight** (all outside the model)"),
+    ("all_16", f"**worker path with decode, {SESSIONS} sessions x 1 in flight**"),
+    ("publish", "NATS publish of the answer (results subject + reply inbox)"),
+)
+
+
+def shared_testdata() -> Path:
+    return Path(os.environ.get("SHARED_TESTDATA", REPO_ROOT.parent / "shared" / "testdata"))
+
+
+def frames() -> dict[str, bytes]:
+    from PIL import Image
+
+    out = {}
+    with Image.open(shared_testdata() / "images" / PHOTO) as im:
+        rgb = im.convert("RGB")
+    for name in SIZES:
+        w, h = (int(v) for v in name.split("x"))
+        buf = io.BytesIO()
+        rgb.resize((w, h), Image.Resampling.BILINEAR).save(buf, "JPEG", quality=QUALITY)
+        out[name] = buf.getvalue()
+    return out
+
+
+def cpu_us(fn: Callable[[], object], repeats: int, min_s: float = 0.15,
+           clock: Callable[[], float] = time.thread_time) -> float:
+    """Median over `repeats` runs of the CPU microseconds of one call (each run calls
+    `fn` for at least `min_s` of CPU)."""
+    fn()
+    runs = []
+    for _ in range(repeats):
+        n = 0
+        start = clock()
+        while True:
+            fn()
+            n += 1
+            used = clock() - start
+            if used >= min_s:
+                break
+        runs.append(used / n * 1e6)
+    return statistics.median(runs)
+
+
+# --- stages alone ---------------------------------------------------------------------
+
+def stage_figures(data: bytes, repeats: int) -> dict[str, float]:
+    import numpy as np
+    from PIL import Image
+
+    from inference_server import batcher as batcher_mod
+    from inference_server import messages
+    from inference_server.imaging.decoder import Decoder
+
+    decoder = Decoder(size=224)
+    image = decoder.decode(data)
+    out = {"probe": cpu_us(lambda: decoder.inspect(data), repeats),
+           "decode": cpu_us(lambda: decoder.decode(data), repeats)}
+
+    def pil_open(draft: bool) -> Image.Image:
+        im = Image.open(io.BytesIO(data), formats=["JPEG"])
+        if draft:
+            im.draft("RGB", (224, 224))
+        im.load()
+        return im
+
+    out["pil_draft"] = cpu_us(lambda: pil_open(True), repeats)
+    out["pil_full"] = cpu_us(lambda: pil_open(False), repeats)
+    drafted = pil_open(True)
+    w, h = drafted.size
+    side = min(w, h)
+    box = ((w - side) // 2, (h - side) // 2, (w - side) // 2 + side, (h - side) // 2 + side)
+    out["pil_resize"] = (0.0 if (w, h) == (224, 224) else cpu_us(
+        lambda: drafted.resize((224, 224), Image.Resampling.BILINEAR, box=box), repeats))
+    small = drafted.resize((224, 224), Image.Resampling.BILINEAR, box=box)
+    out["pil_array"] = cpu_us(lambda: np.asarray(small, dtype=np.uint8), repeats)
+
+    images = [image.copy() for _ in range(BATCH)]
+    buffers_cls = getattr(batcher_mod, "BatchBuffers", None)
+    if buffers_cls is not None:  # the preallocated buffers, as the model thread fills them
+        buffers = buffers_cls()
+
+        def assemble() -> None:
+            with buffers.batch(images):
+                pass
+    else:
+        def assemble() -> None:
+            np.stack(images)
+    out["batch"] = cpu_us(assemble, repeats) / BATCH
+
+    rng = np.random.default_rng(0)
+    probs = rng.random(1000).astype(np.float32)
+    probs /= probs.sum()
+    labels = [f"class {i} name" for i in range(1000)]
+    meta = messages.FrameMeta.parse("frames.live.bench", hub_headers(7), "_INBOX.bench")
+    out["meta"] = cpu_us(lambda: messages.FrameMeta.parse("frames.live.bench", hub_headers(7),
+                                                          "_INBOX.bench"), repeats)
+    try:
+        from inference_server.replies import Replies
+    except ImportError:  # a tree from before it
+        Replies = None  # type: ignore[assignment,misc]
+    if Replies is not None:
+        replies = Replies(labels, "bench")
+        out["reply"] = cpu_us(lambda: replies.result(meta, probs, TOP_K, 1.234, 3.456, 4),
+                              repeats)
+    else:
+        from inference_server.predictions import top_k
+
+        out["reply"] = cpu_us(lambda: messages.result_json(
+            meta, top_k(probs, labels, TOP_K), 1.234, 3.456, 4, "bench"), repeats)
+    return out
+
+
+def hub_headers(seq: int) -> dict[str, str]:
+    from inference_server import contract
+
+    return {contract.HEADER_CONTENT_TYPE: contract.CONTENT_TYPE_JPEG,
+            contract.HEADER_FRAME_SEQ: str(seq), contract.HEADER_SESSION_ID: "bench",
+            contract.HEADER_FRAME_DEADLINE: str(int((time.time() + 3600) * 1000))}
+
+
+# --- the worker's path ------------------------------------------------------------------
+
+class _NullClient:
+    """Stands in for nats-py's client: publishing costs nothing, answers are counted."""
+
+    is_closed = False
+
+    def __init__(self) -> None:
+        self.published = 0
+
+    async def publish(self, subject: str, payload: bytes = b"", reply: str = "",
+                      headers: dict[str, str] | None = None) -> None:
+        self.published += 1
+
+
+class _Msg:
+    def __init__(self, subject: str, data: bytes, headers: dict[str, str],
+                 reply: str) -> None:
+        self.subject, self.data, self.headers, self.reply = subject, data, headers, reply
+
+
+async def _worker_run(data: bytes, n_frames: int, sessions: int, real_decode: bool) -> float:
+    """All threads' CPU microseconds per frame of the worker's path for `n_frames`."""
+    import numpy as np
+
+    from inference_server.batcher import Batcher
+    from inference_server.config import Config
+    from inference_server.imaging.decoder import Decoder
+    from inference_server.imaging.pool import DecodeService
+    from inference_server.worker import Worker
+
+    class Model:
+        kind = "bench"
+        input_size = 224
+        labels = [f"class {i} name" for i in range(1000)]
+        row = np.full(1000, 1e-3, np.float32)
+        row[[3, 14, 15, 92, 65]] = (0.4, 0.3, 0.1, 0.05, 0.01)
+
+        def predict(self, batch: Any) -> Any:
+            return np.broadcast_to(self.row, (len(batch), 1000))
+
+    class ReadyDecoder(Decoder):
+        def decode(self, data: bytes) -> Any:
+            return READY
+
+    READY = Decoder().decode(data)
+    model = Model()
+    cfg = Config(model="bench", name="bench", session_decode_ms=0, session_frames=1 << 20,
+                 capacity=1 << 20, batch_max=BATCH, top_k=TOP_K)
+    nc = _NullClient()
+    decoder = Decoder() if real_decode else ReadyDecoder()
+    async with Batcher(model.predict, BATCH, 0) as batcher, \
+            DecodeService(decoder, 2) as decoding:
+        worker = Worker(cfg, nc, model, batcher, decoding)  # type: ignore[arg-type]
+
+        async def session(s: int, count: int) -> None:
+            results = f"results.live.bench{s}"
+            for i in range(count):
+                msg = _Msg(f"frames.live.bench{s}", data, hub_headers(i), f"_INBOX.b{s}.{i}")
+                await worker._take(msg, None)  # type: ignore[arg-type]
+                answered = worker._last_answer.get(results)
+                if answered is not None:
+                    await answered
+
+        await asyncio.gather(*(session(s, 4) for s in range(sessions)))  # warm-up
+        before = nc.published
+        start = time.process_time()
+        await asyncio.gather(*(session(s, n_frames // sessions) for s in range(sessions)))
+        used = time.process_time() - start
+        if nc.published - before != 2 * (n_frames // sessions) * sessions:
+            raise SystemExit("worker path: not every frame was answered")
+    return used / ((n_frames // sessions) * sessions) * 1e6
+
+
+def worker_figures(data: bytes, repeats: int, n_frames: int) -> dict[str, float]:
+    out = {}
+    for real_decode, prefix in ((False, "loop"), (True, "all")):
+        for sessions in (1, SESSIONS):
+            runs = [asyncio.run(_worker_run(data, n_frames, sessions, real_decode))
+                    for _ in range(repeats)]
+            out[f"{prefix}_{sessions}"] = statistics.median(runs)
+    return out
+
+
+# --- NATS publish ------------------------------------------------------------------------
+
+def publish_figure(repeats: int) -> float | None:
+    server_bin = Path(os.environ.get("NATS_SERVER_BIN", REPO_ROOT / ".bin" / "nats-server"))
+    if not server_bin.is_file():
+        return None
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([str(server_bin), "-a", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        return asyncio.run(_publish(f"nats://127.0.0.1:{port}", repeats))
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+async def _publish(url: str, repeats: int) -> float:
+    import nats
+
+    from inference_server import contract
+
+    body = json.dumps({"type": "result", "seq": 1, "session": "bench", "predictions": [
+        {"label": f"class {i}", "index": i, "confidence": 0.1234} for i in range(TOP_K)],
+        "timing": {"decode_ms": 1.23, "infer_ms": 3.45, "batch": 4}, "worker": "bench"}
+    ).encode()
+    headers = {contract.HEADER_CONTENT_TYPE: contract.CONTENT_TYPE_JSON}
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            nc = await nats.connect(url, allow_reconnect=False)
+            break
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)
+    runs = []
+    try:
+        for _ in range(repeats + 1):
+            n = 2000
+            start = time.process_time()
+            for i in range(n):
+                await nc.publish("results.live.bench", body, headers=headers)
+                await nc.publish(f"_INBOX.bench.{i}", body, headers=headers)
+                if i % 64 == 63:
+                    await nc.flush()
+            await nc.flush()
+            runs.append((time.process_time() - start) / n * 1e6)
+    finally:
+        await nc.close()
+    return statistics.median(runs[1:])
+
+
+# --- one tree, then the table --------------------------------------------------------
+
+def measure(repeats: int, n_frames: int) -> dict[str, Any]:
+    import inference_server
+
+    result: dict[str, Any] = {"tree": str(Path(inference_server.__file__).parent.parent)}
+    for name, data in frames().items():
+        figures = stage_figures(data, repeats)
+        figures.update(worker_figures(data, repeats, n_frames))
+        result[name] = figures
+        result[f"{name}_bytes"] = len(data)
+    result["publish"] = publish_figure(repeats)
+    return result
+
+
+def run_tree(root: Path | None, repeats: int, n_frames: int) -> dict[str, Any]:
+    """Measure in a fresh interpreter whose `inference_server` is root's (this tree's
+    when None): the module is run from root, so root comes first on sys.path."""
+    cwd = root if root is not None else REPO_ROOT
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(cwd), str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run([sys.executable, "-m", "bench.worker.per_frame", "--inner",
+                           "--repeats", str(repeats), "--frames", str(n_frames)],
+                          cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"measuring {cwd} failed:\n{proc.stderr[-4000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _fmt(v: float | None) -> str:
+    return "-" if v is None else f"{v:,.0f}"
+
+
+def table(after: list[dict[str, Any]], before: list[dict[str, Any]] | None) -> str:
+    def med(runs: list[dict[str, Any]], size: str, key: str) -> float | None:
+        vals = [r["publish"] if key == "publish" else r[size].get(key) for r in runs]
+        vals = [v for v in vals if v is not None]
+        return statistics.median(vals) if vals else None
+
+    cols = []
+    for size in SIZES:
+        cols += [f"{size} before", f"{size} after"] if before else [size]
+    lines = ["| stage (CPU µs per frame) | " + " | ".join(cols) + " |",
+             "|---|" + "---:|" * len(cols)]
+    for key, label in STAGES:
+        cells = []
+        for size in SIZES:
+            if before:
+                cells.append(_fmt(med(before, size, key)))
+            cells.append(_fmt(med(after, size, key)))
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    sizes = ", ".join(f"{s}: {after[0][f'{s}_bytes']:,} bytes" for s in SIZES)
+    lines.append(f"\nJPEG quality {QUALITY} from {PHOTO} ({sizes}); the publish row is "
+                 "per answer (two messages) and does not depend on the frame.")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--baseline-root", type=Path,
+                   help="a directory holding another inference_server/ to compare with")
+    p.add_argument("--repeats", type=int, default=5, help="runs per figure (median)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="alternating rounds of baseline and this tree (median)")
+    p.add_argument("--frames", type=int, default=480, help="frames per worker-path run")
+    p.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.inner:
+        print(json.dumps(measure(args.repeats, args.frames)))
+        return 0
+    if args.baseline_root and not (args.baseline_root / "inference_server").is_dir():
+        raise SystemExit(f"{args.baseline_root} has no inference_server/")
+    before: list[dict[str, Any]] | None = [] if args.baseline_root else None
+    after: list[dict[str, Any]] = []
+    for _ in range(args.rounds):
+        if before is not None:
+            before.append(run_tree(args.baseline_root.resolve(), args.repeats, args.frames))
+        after.append(run_tree(None, args.repeats, args.frames))
+    print(f"\nWorker CPU per frame outside the model ({platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} cores, Python {platform.python_version()}); median of "
+          f"{args.repeats} runs x {args.rounds} round(s)"
+          + (f"; before = {args.baseline_root}" if args.baseline_root else "") + ":\n")
+    print(table(after, before))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
