@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -88,7 +89,7 @@ func startFleet(t *testing.T, hubEnv string) *fleet {
 		}
 	})
 	f := &fleet{dir: dir, lb: "http://127.0.0.1:" + strconv.Itoa(lbPort), natsBase: natsBase}
-	(&hubProc{proc: script, base: f.lb}).waitFor(t, "/readyz")
+	(&hubProc{proc: script, base: f.lb, client: http.DefaultClient}).waitFor(t, "/readyz")
 	return f
 }
 
