@@ -87,13 +87,26 @@ resolver_preload: {
 	return "nats://127.0.0.1:" + strconv.Itoa(port), creds("hub"), creds("worker")
 }
 
-// rolePermissionsFromDeploy reads the role permissions of deploy/nats/nats.conf.
+// rolePermissionsFromDeploy reads the role permissions of
+// deploy/nats/permissions.conf, which every deployed server includes (compose's
+// through the auth file of `hub keys`, the cluster's directly).
 func rolePermissionsFromDeploy(t *testing.T) map[string]*server.Permissions {
 	t.Helper()
-	for _, role := range []string{"HUB", "WORKER", "CLI"} {
-		t.Setenv("NATS_"+role+"_PASSWORD", "unused")
+	perms, err := os.ReadFile(filepath.Join(repoRoot(t), "deploy", "nats", "permissions.conf"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	opts, err := server.ProcessConfigFile(filepath.Join(repoRoot(t), "deploy", "nats", "nats.conf"))
+	dir := t.TempDir()
+	conf := "include permissions.conf\nauthorization { users: [\n" +
+		"{ user: hub, password: a, permissions: $HUB_PERMISSIONS }\n" +
+		"{ user: worker, password: b, permissions: $WORKER_PERMISSIONS }\n" +
+		"{ user: cli, password: c, permissions: $CLI_PERMISSIONS }\n] }\n"
+	for name, data := range map[string][]byte{"permissions.conf": perms, "server.conf": []byte(conf)} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opts, err := server.ProcessConfigFile(filepath.Join(dir, "server.conf"))
 	if err != nil {
 		t.Fatal(err)
 	}
