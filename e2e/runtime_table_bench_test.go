@@ -74,27 +74,19 @@ func BenchmarkRuntimeTable(b *testing.B) {
 		measure = d
 	}
 
-	bare := measureBareTable(b, models, slices.DeleteFunc(slices.Clone(runtimes), func(r string) bool { return r == "auto" }))
+	// Each row's bare figures just before its system figures: a shared machine's
+	// load changes by the minute, and the ratio compares like with like.
+	bareRuntimes := slices.DeleteFunc(slices.Clone(runtimes), func(r string) bool { return r == "auto" })
 	var rows []tableRow
 	for _, m := range models {
-		for _, r := range bare {
-			if r.Model == m {
-				rows = append(rows, tableRow{bare: r})
+		for _, r := range bareRuntimes {
+			for _, bare := range measureBare(b, m, r) {
+				rows = append(rows, systemOf(b, bare, workers, threads, frame, measure))
 			}
 		}
 		if slices.Contains(runtimes, "auto") {
-			rows = append(rows, tableRow{bare: bareRow{Model: m, Runtime: "auto"}})
+			rows = append(rows, systemOf(b, bareRow{Model: m, Runtime: "auto"}, workers, threads, frame, measure))
 		}
-	}
-	for i := range rows {
-		row := &rows[i]
-		if row.bare.Error != "" {
-			row.err = "cannot load"
-			continue
-		}
-		start := time.Now()
-		row.system, row.err = systemRow(b, row.bare.Model, row.bare.Runtime, workers, threads, frame, measure)
-		b.Logf("%s on %s: system row in %v", modelName(row.bare.Model), row.bare.Runtime, time.Since(start).Round(time.Second))
 	}
 	fmt.Print(runtimeTable(rows, workers, threads, measure))
 	b.ReportMetric(0, "ns/op")
@@ -133,33 +125,43 @@ func workerPlan(b *testing.B) (workers, threads int) {
 	return workers, threads
 }
 
-// measureBareTable: each model on each runtime that can run it, with all the
-// machine's cores (the worker's default threads), batch 1 and the best of 4 and 8.
-// One process per pair: TensorFlow and OpenVINO in one process can stall each
-// other's thread pools (seen here), and a worker runs one runtime.
-func measureBareTable(b *testing.B, models, runtimes []string) []bareRow {
+// systemOf: the system's figures beside a bare row (none when the bare model
+// could not load).
+func systemOf(b *testing.B, bare bareRow, workers, threads int, frame []byte, measure time.Duration) tableRow {
+	row := tableRow{bare: bare}
+	if bare.Error != "" {
+		row.err = "cannot load"
+		return row
+	}
+	start := time.Now()
+	row.system, row.err = systemRow(b, bare.Model, bare.Runtime, workers, threads, frame, measure)
+	b.Logf("%s on %s: system row in %v", modelName(bare.Model), bare.Runtime, time.Since(start).Round(time.Second))
+	return row
+}
+
+// measureBare: the model on the runtime (no line when the runtime cannot run it),
+// with all the machine's cores (the worker's default threads), batch 1 and the
+// best of 4 and 8. A process of its own: TensorFlow and OpenVINO in one process
+// stalled each other's thread pools here, and a worker runs one runtime.
+func measureBare(b *testing.B, model, runtime string) []bareRow {
 	python := envOr("WORKER_PYTHON", filepath.Join(repoRoot(b), ".venv", "bin", "python"))
+	cmd := exec.Command(python, "-m", "bench.worker.throughput", "--json", "--worker-frames", "0",
+		"--repeats", "2", "--min-time", "0.5", "--batch", "8", "--search-batch", "4", "--model", model, "--runtime", runtime)
+	cmd.Dir = repoRoot(b)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		b.Fatalf("bare %s on %s: %v\n%s", model, runtime, err, tail(stderr.Bytes(), 4000))
+	}
 	var rows []bareRow
-	for _, m := range models {
-		for _, r := range runtimes {
-			cmd := exec.Command(python, "-m", "bench.worker.throughput", "--json", "--worker-frames", "0",
-				"--repeats", "2", "--min-time", "0.5", "--batch", "8", "--search-batch", "4", "--model", m, "--runtime", r)
-			cmd.Dir = repoRoot(b)
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			out, err := cmd.Output()
-			if err != nil {
-				b.Fatalf("bare %s on %s: %v\n%s", m, r, err, tail(stderr.Bytes(), 4000))
-			}
-			sc := bufio.NewScanner(bytes.NewReader(out))
-			for sc.Scan() {
-				var row bareRow
-				if err := json.Unmarshal(sc.Bytes(), &row); err != nil {
-					b.Fatalf("bare model table line %q: %v", sc.Text(), err)
-				}
-				rows = append(rows, row)
-			}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		var row bareRow
+		if err := json.Unmarshal(sc.Bytes(), &row); err != nil {
+			b.Fatalf("bare model line %q: %v", sc.Text(), err)
 		}
+		rows = append(rows, row)
 	}
 	return rows
 }
