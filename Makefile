@@ -21,11 +21,12 @@ export PEBBLE_BIN              ?= $(BIN)/pebble
 export PEBBLE_CHALLTESTSRV_BIN ?= $(BIN)/pebble-challtestsrv
 
 # What `make run` starts: the model of the workers (empty: the Keras ImageNet weights,
-# or offline the first model in MODELS_DIR), who runs it, and how many workers;
+# or offline the first model in MODELS_DIR), who runs it, and how many workers
+# (auto: from the core count, scripts/worker-plan.sh; the cores are divided between them);
 # HTTPS=1 serves over HTTPS with a local CA, for phones on the LAN (README).
 MODEL   ?=
 RUNTIME ?= auto
-WORKERS ?= 1
+WORKERS ?= auto
 HTTPS   ?=
 
 NATS_CLI_VERSION    := v0.5.0
@@ -37,7 +38,7 @@ PAGE_SOURCES := $(shell find frontend-ui/src frontend-ui/public -type f 2>/dev/n
 # What `make fleet` starts besides its 3 NATS nodes, 2 hubs and nginx.
 FLEET_WORKERS ?= 2
 
-.PHONY: help run fleet test bench bench-gpu bench-gpu-carry fuzz deps tools test-deps test-go test-python test-page test-e2e test-compose test-helm vet clean
+.PHONY: help run fleet test bench bench-table bench-gpu bench-gpu-carry fuzz deps tools test-deps test-go test-python test-page test-e2e test-compose test-helm vet clean
 
 help:
 	@echo "make run    install what is missing, then run hub + embedded NATS + worker(s) (MODEL=$(or $(MODEL),default) RUNTIME=$(RUNTIME) WORKERS=$(WORKERS); HTTPS=1 for phones)"
@@ -158,14 +159,20 @@ $(VENV)/.bench-installed: $(VENV)/.installed bench/baseline/requirements.txt
 	$(VPY) -m pip install --quiet --disable-pip-version-check -r bench/baseline/requirements.txt
 	touch $@
 
+# The e2e benchmarks include BenchmarkRuntimeTable: each shared .tflite file and
+# keras-random on each runtime that can run it, bare and through the hub, one
+# markdown table (about 6 minutes on 2 cores); `make bench-table` runs it alone.
 bench: test-deps $(VENV)/.bench-installed
 	go test -run '^$$' -bench . -benchtime 3s ./hub/...
-	go test -tags e2e -run '^$$' -bench . -benchtime 1x -timeout 20m ./e2e/...
+	go test -tags e2e -run '^$$' -bench . -benchtime 1x -timeout 30m ./e2e/...
 	$(VPY) -m bench.worker.throughput --model tflite:$(SHARED_TESTDATA)/models/mobilenet_v2_1.0_224_quant.tflite --model keras-random
 	KERAS_BACKEND=jax $(VPY) -m bench.worker.throughput --model keras-random --worker-frames 0 --jpeg-quality 80
 	$(VPY) -m bench.worker.hostile --model tflite:$(SHARED_TESTDATA)/models/mobilenet_v2_1.0_224_quant.tflite
 	$(VPY) -m bench.worker.per_frame
 	cd frontend-ui && npm run bench
+
+bench-table: test-deps
+	go test -tags e2e -run '^$$' -bench RuntimeTable -benchtime 1x -timeout 15m ./e2e/...
 
 # The GPU benchmark (docs/benchmarks.md, "GPU"): bench-gpu-carry builds .gpu-carry/
 # here (binaries, wheels, the converted model: nothing can be downloaded on a lent GPU

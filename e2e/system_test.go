@@ -236,9 +236,10 @@ func (h *hubProc) waitFor(t testing.TB, path string) {
 func startWorker(t testing.TB, bus natsEndpoint, name string, extraArgs ...string) *proc {
 	t.Helper()
 	python := envOr("WORKER_PYTHON", filepath.Join(repoRoot(t), ".venv", "bin", "python"))
-	// The runtime is pinned (no timing at start) for the TFLite model; a worker given
-	// another --model runs it on auto (Keras alone for keras-random).
-	runtime := "litert"
+	// The runtime is pinned (no timing at start) for the TFLite model (BENCH_RUNTIME
+	// names another for a benchmark); a worker given another --model runs it on auto
+	// (Keras alone for keras-random). A --runtime in extraArgs comes last and wins.
+	runtime := envOr("BENCH_RUNTIME", "litert")
 	for _, arg := range extraArgs {
 		if arg == "--model" {
 			runtime = "auto"

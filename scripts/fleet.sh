@@ -173,10 +173,15 @@ start lb "$NGINX_BIN" -p "$dir/nginx" -c "$dir/nginx/nginx.conf" -e "$dir/logs/l
 lb_port=${FLEET_LB_LISTEN##*:}
 wait_http lb "http://127.0.0.1:$lb_port/healthz"
 
+# The workers on this machine divide its cores (scripts/worker-plan.sh), rather than
+# each taking all of them; WORKER_THREADS given overrides each one's share.
+plan=$(WORKERS=$WORKERS scripts/worker-plan.sh)
+read -r WORKERS plan_threads <<<"$plan"
+: "${WORKER_THREADS:=$plan_threads}"
 for i in $(seq "$WORKERS"); do
   # shellcheck disable=SC2086 # WORKER_ARGS is a list of words
   start "worker-$i" env NATS_CREDS= NATS_USER= NATS_PASSWORD= NATS_TOKEN= NATS_TLS_CERT= NATS_TLS_KEY= \
-    NATS_NKEY="$dir/keys/worker.nk" NATS_TLS_CA="$tls/ca.pem" MODEL="$MODEL" RUNTIME="$RUNTIME" \
+    NATS_NKEY="$dir/keys/worker.nk" NATS_TLS_CA="$tls/ca.pem" MODEL="$MODEL" RUNTIME="$RUNTIME" NUM_THREADS="$WORKER_THREADS" \
     "$WORKER_PYTHON" -m inference_server --nats-url "$nats_url" --name "worker-$i" \
     --metrics-addr "127.0.0.1:$((WORKER_METRICS_BASE_PORT + i))" $WORKER_ARGS
 done

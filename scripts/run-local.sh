@@ -17,7 +17,13 @@ cd "$(dirname "$0")/.."
 
 # MODEL empty: the worker takes the Keras ImageNet weights, or offline the first
 # model in MODELS_DIR (it logs which and why).
-: "${MODEL:=}" "${RUNTIME:=auto}" "${WORKERS:=1}" "${HUB_LISTEN:=:8080}"
+: "${MODEL:=}" "${RUNTIME:=auto}" "${WORKERS:=auto}" "${HUB_LISTEN:=:8080}"
+# WORKERS=auto: the number of workers from the core count, and in any case the
+# cores divided between them (scripts/worker-plan.sh says why); WORKER_THREADS
+# given overrides each worker's share.
+plan=$(WORKERS=$WORKERS scripts/worker-plan.sh)
+read -r WORKERS plan_threads <<<"$plan"
+: "${WORKER_THREADS:=$plan_threads}"
 : "${MODELS_DIR:=models${SHARED_TESTDATA:+:$SHARED_TESTDATA/models}}"
 export MODELS_DIR
 : "${NATS_EMBED_ADDR:=127.0.0.1:4222}" "${WORKER_METRICS_BASE_PORT:=9100}"
@@ -71,11 +77,11 @@ done
 
 for i in $(seq "$WORKERS"); do
   metrics_addr=127.0.0.1:$((WORKER_METRICS_BASE_PORT + i))
-  env "${worker_env[@]}" MODEL="$MODEL" .venv/bin/python -m inference_server --nats-url "$nats_url" --runtime "$RUNTIME" --metrics-addr "$metrics_addr" &
+  env "${worker_env[@]}" MODEL="$MODEL" .venv/bin/python -m inference_server --nats-url "$nats_url" --runtime "$RUNTIME" --num-threads "$WORKER_THREADS" --metrics-addr "$metrics_addr" &
   pids+=($!)
   echo "run: worker $i metrics on http://$metrics_addr/metrics" >&2
 done
-echo "run: hub on $scheme://localhost:$port (metrics: /metrics) with $WORKERS worker(s), MODEL=${MODEL:-(default: keras, or offline the first in $MODELS_DIR)} RUNTIME=$RUNTIME — Ctrl-C stops everything" >&2
+echo "run: hub on $scheme://localhost:$port (metrics: /metrics) with $WORKERS worker(s) × $WORKER_THREADS model threads, MODEL=${MODEL:-(default: keras, or offline the first in $MODELS_DIR)} RUNTIME=$RUNTIME — Ctrl-C stops everything" >&2
 [ ${#worker_env[@]} -gt 0 ] && echo "run: the nats CLI logs in with --nkey $NATS_STORE_DIR/cli.nk (README)" >&2
 if [ -n "${OTEL_EXPORTER_OTLP_ENDPOINT:-}${OTEL_EXPORTER_OTLP_TRACES_ENDPOINT:-}" ]; then
   echo "run: tracing on, exporting to ${OTEL_EXPORTER_OTLP_TRACES_ENDPOINT:-$OTEL_EXPORTER_OTLP_ENDPOINT} (${OTEL_EXPORTER_OTLP_PROTOCOL:-http/protobuf})" >&2

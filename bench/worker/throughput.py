@@ -300,29 +300,51 @@ def model_label(spec: str) -> str:
     return spec
 
 
-def print_json(spec: str, threads: int, images: np.ndarray, decoder: Decoder,
-               args: argparse.Namespace) -> int:
-    """The bare model's figures the end-to-end benchmarks compare the system with."""
+def print_json(models: Sequence[str], runtimes: Sequence[str], threads: int, images: np.ndarray,
+               decoder: Decoder, args: argparse.Namespace) -> int:
+    """The bare model's figures the end-to-end benchmarks compare the system with: one
+    JSON object a line for each model on each runtime that can run it (every runtime
+    listed in --runtime, else the model's first runner). A runtime that fails to load
+    gets a line with its error, not a missing row."""
     import json
 
-    backend = load_backend(spec, None, threads)
-    try:
-        if args.frame is not None:
-            images = decoder.decode(args.frame.read_bytes())[None]
-        one, batched = bench_model(model_label(spec), backend, images, [1, args.batch],
-                                   args.repeats, args.min_time)
-    finally:
-        backend.close()
+    from inference_server.backends.base import ModelLoadError
+    from inference_server.backends.spec import parse_model
+
+    if args.frame is not None:
+        images = decoder.decode(args.frame.read_bytes())[None]
     decode_ms = 0.0
     if args.frame is not None:
         data = args.frame.read_bytes()
         decode_ms = 1000 * best_seconds(lambda: decoder.decode(data), args.repeats,
                                         args.min_time / 2)
-    print(json.dumps({
-        "batch1_ms": one.ms_per_call, "batched_images_s": batched.images_per_s,
-        "batched_size": batched.batch, "decode_page_ms": decode_ms, "threads": threads,
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-    }))
+    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    batches = sorted({1, args.batch, *args.search_batch})
+    for spec in models:
+        runners = parse_model(spec).runners
+        # A runtime that cannot run this model (Keras and a .tflite file): no line.
+        for runtime in [r for r in runtimes if r in runners] if runtimes else [None]:
+            line: dict[str, object] = {"model": spec, "runtime": runtime or runners[0],
+                                       "threads": threads, "machine": machine,
+                                       "decode_page_ms": decode_ms}
+            labels = str(shared_testdata() / "imagenet_labels.txt") if spec.startswith(
+                "keras") else None
+            try:
+                backend = load_backend(spec, labels, threads, runtime=runtime)
+            except ModelLoadError as exc:
+                print(json.dumps({**line, "error": str(exc)}), flush=True)
+                continue
+            try:
+                backend.warm_up(max(batches))
+                rows = bench_model(model_label(spec), backend, images, batches,
+                                   args.repeats, args.min_time)
+            finally:
+                backend.close()
+            best = max(rows, key=lambda r: r.images_per_s)
+            line.update({"batch1_ms": rows[0].ms_per_call,
+                         "batch1_images_s": rows[0].images_per_s,
+                         "batched_images_s": best.images_per_s, "batched_size": best.batch})
+            print(json.dumps(line), flush=True)
     return 0
 
 
@@ -332,6 +354,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--model", action="append", default=[],
                    help="tflite:<path> | keras | keras:<weights> | keras-random (repeatable)")
     p.add_argument("--batch", type=int, default=8, help="the batched size (default 8)")
+    p.add_argument("--search-batch", type=int, action="append", default=[],
+                   help="--json: more batch sizes to time; the fastest is reported (repeatable)")
+    p.add_argument("--runtime", action="append", default=[],
+                   help="who runs each model: litert | openvino | keras | torch-cuda "
+                        "(repeatable; --json: each one that can run the model; default: "
+                        "the model's first runner, as load_backend)")
     p.add_argument("--threads", type=int, default=0, help="model threads (0 = as the worker)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--min-time", type=float, default=1.0, help="seconds per repeat")
@@ -342,8 +370,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--jpeg-quality", type=int, action="append", default=[],
                    help="quality of the 640x480 test JPEG (repeatable; default 80 and 92)")
     p.add_argument("--json", action="store_true",
-                   help="only the first model: print its batch-1 and batched figures and the "
-                        "decode of --frame as one JSON object (for the end-to-end benchmarks)")
+                   help="print each model's batch-1 and best batched figures on each "
+                        "--runtime, and the decode of --frame, as one JSON object a line "
+                        "(for the end-to-end benchmarks)")
     p.add_argument("--frame", type=Path, help="an encoded frame to time the decode of (--json)")
     args = p.parse_args(argv)
     models = args.model or [
@@ -361,14 +390,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     images = np.stack([decoder.decode((photos / n).read_bytes()) for n in names])
 
     if args.json:
-        return print_json(models[0], threads, images, decoder, args)
+        return print_json(models, args.runtime, threads, images, decoder, args)
 
     rows: list[Row] = []
     notes: list[str] = []
     for spec in models:
         t0 = time.perf_counter()
         backend = load_backend(spec, None if not spec.startswith("keras") else str(
-            shared_testdata() / "imagenet_labels.txt"), threads)
+            shared_testdata() / "imagenet_labels.txt"), threads,
+            runtime=args.runtime[0] if args.runtime else None)
         load_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         backend.warm_up(args.batch)
