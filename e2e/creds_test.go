@@ -92,29 +92,7 @@ resolver_preload: {
 // through the auth file of `hub keys`, the cluster's directly).
 func rolePermissionsFromDeploy(t *testing.T) map[string]*server.Permissions {
 	t.Helper()
-	perms, err := os.ReadFile(filepath.Join(repoRoot(t), "deploy", "nats", "permissions.conf"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	conf := "include permissions.conf\nauthorization { users: [\n" +
-		"{ user: hub, password: a, permissions: $HUB_PERMISSIONS }\n" +
-		"{ user: worker, password: b, permissions: $WORKER_PERMISSIONS }\n" +
-		"{ user: cli, password: c, permissions: $CLI_PERMISSIONS }\n] }\n"
-	for name, data := range map[string][]byte{"permissions.conf": perms, "server.conf": []byte(conf)} {
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	opts, err := server.ProcessConfigFile(filepath.Join(dir, "server.conf"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]*server.Permissions{}
-	for _, u := range opts.Users {
-		out[u.Username] = u.Permissions
-	}
-	return out
+	return testkit.DeployRolePermissions(t, filepath.Join(repoRoot(t), "deploy", "nats", "permissions.conf"))
 }
 
 // The hub and the real worker log in with JWT creds files (NATS_CREDS) to a

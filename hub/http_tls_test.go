@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/webcamhub/webcamhub/hub/contract"
 	"github.com/webcamhub/webcamhub/hub/internal/certreload"
@@ -32,26 +31,12 @@ func answerOf(t *testing.T) func(*http.Response, error) (int, []byte) {
 // free port; base is https://127.0.0.1:port.
 func startHTTPSHub(t *testing.T, natsURL string, files testkit.TLSFiles, tweak func(*Config)) (*Hub, string) {
 	t.Helper()
-	cfg := Defaults()
-	cfg.NATSURL = natsURL
-	cfg.Listen = "127.0.0.1:0"
-	cfg.StaticDir = t.TempDir()
-	cfg.ShutdownTimeout = 5 * time.Second
-	cfg.TLSCert, cfg.TLSKey = files.ServerCert, files.ServerKey
-	if tweak != nil {
-		tweak(&cfg)
-	}
-	h, err := New(cfg, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = h.Serve(ln) }()
-	t.Cleanup(func() { _ = h.Close() })
-	return h, "https://" + ln.Addr().String()
+	return startHub(t, natsURL, func(c *Config) {
+		c.TLSCert, c.TLSKey = files.ServerCert, files.ServerKey
+		if tweak != nil {
+			tweak(c)
+		}
+	})
 }
 
 func TestHTTPSServesThePageTheWebSocketAndTheAPI(t *testing.T) {

@@ -120,7 +120,11 @@ func startHub(t testing.TB, natsURL string, tweak func(*Config)) (*Hub, string) 
 	}
 	go func() { _ = h.Serve(ln) }()
 	t.Cleanup(func() { _ = h.Close() })
-	return h, "http://" + ln.Addr().String()
+	scheme := "http://"
+	if cfg.TLSCert != "" {
+		scheme = "https://"
+	}
+	return h, scheme + ln.Addr().String()
 }
 
 // dial connects a test client to the hub at base.
