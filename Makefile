@@ -93,7 +93,7 @@ tools: $(NATS_CLI_BIN) $(NATS_SERVER_BIN) $(PEBBLE_BIN) $(PEBBLE_CHALLTESTSRV_BI
 # throwaway certificates of the TLS tests and the NATS configuration checks,
 # nginx as the fleet's balancer (make fleet and its end-to-end test).
 test-deps: deps tools
-	@scripts/apt-ensure.sh chromium:chromium docker-compose:docker-compose openssl:openssl nginx:nginx
+	@scripts/apt-ensure.sh chromium:chromium certutil:libnss3-tools docker-compose:docker-compose openssl:openssl nginx:nginx
 
 ## ---- run ------------------------------------------------------------------
 

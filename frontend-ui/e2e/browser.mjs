@@ -23,9 +23,11 @@ const baseFlags = [
 
 /**
  * Launches Chromium. Playwright gives it a fresh temporary profile
- * (--user-data-dir) and removes it on close.
+ * (--user-data-dir) and removes it on close. `home`: the HOME it runs with,
+ * whose ~/.pki/nssdb holds the certificates it trusts beyond the system's
+ * (localCA.mjs's homeTrusting).
  */
-export async function launchBrowser({ fakeVideo, fakeDevice = Boolean(fakeVideo), acceptPermission = true } = {}) {
+export async function launchBrowser({ fakeVideo, fakeDevice = Boolean(fakeVideo), acceptPermission = true, home } = {}) {
   if (!existsSync(chromiumPath)) {
     throw new Error(`Chromium not found at ${chromiumPath} (apt-get install chromium, or set CHROMIUM_PATH)`);
   }
@@ -33,7 +35,8 @@ export async function launchBrowser({ fakeVideo, fakeDevice = Boolean(fakeVideo)
   if (fakeDevice) args.push('--use-fake-device-for-media-stream');
   if (fakeDevice && acceptPermission) args.push('--use-fake-ui-for-media-stream');
   if (fakeVideo) args.push(`--use-file-for-fake-video-capture=${fakeVideo}`);
-  return chromium.launch({ executablePath: chromiumPath, headless: true, args, timeout: 60_000 });
+  const env = home ? { ...process.env, HOME: home } : undefined;
+  return chromium.launch({ executablePath: chromiumPath, headless: true, args, env, timeout: 60_000 });
 }
 
 /**

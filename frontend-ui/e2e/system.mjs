@@ -7,9 +7,15 @@
 //   SHARED_TESTDATA  the shared test data (default: <repo>/../shared/testdata)
 //   WORKER_PYTHON    the Python of the worker (default: <repo>/.venv/bin/python)
 //   E2E_LOG          set to 1 to echo the hub's and the worker's logs
+//
+// With `tls` ({ cert, key, ca }: PEM files, e.g. from ./localCA.mjs) the hub
+// serves HTTPS/WSS (HUB_TLS_CERT/HUB_TLS_KEY) and its readiness is polled
+// over HTTPS trusting only that CA.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -36,6 +42,25 @@ export function freePort() {
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * GET `url` with node's own client (fetch cannot be told a CA): over https
+ * it trusts only `ca` (PEM). Resolves { status, headers, body }.
+ */
+export function httpGet(url, { ca, timeoutMs = 3_000 } = {}) {
+  const client = new URL(url).protocol === 'https:' ? https : http;
+  return new Promise((resolve, reject) => {
+    const req = client.get(url, { ca, timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${url}: no answer in ${timeoutMs} ms`)));
+    req.on('error', reject);
+  });
+}
 
 /** Builds the hub unless HUB_BIN names one; returns the binary's path. */
 export function hubBinary() {
@@ -88,9 +113,10 @@ class Proc {
 
 export class System {
   /** workerArgs: more options for the worker, e.g. ['--batch-max', '2'] for a small one (the benchmark). */
-  constructor({ staticDir = path.join(frontendDir, 'dist'), hubEnv = {}, workerArgs = [] } = {}) {
+  constructor({ staticDir = path.join(frontendDir, 'dist'), hubEnv = {}, workerArgs = [], tls = null } = {}) {
     this.staticDir = staticDir;
-    this.hubEnv = hubEnv;
+    this.tls = tls && { ...tls, caPem: readFileSync(tls.ca, 'utf8') };
+    this.hubEnv = tls ? { HUB_TLS_CERT: tls.cert, HUB_TLS_KEY: tls.key, ...hubEnv } : hubEnv;
     this.workerArgs = workerArgs;
     this.hub = null;
     this.worker = null;
@@ -98,7 +124,7 @@ export class System {
   }
 
   get baseUrl() {
-    return `http://127.0.0.1:${this.httpPort}`;
+    return `${this.tls ? 'https' : 'http'}://127.0.0.1:${this.httpPort}`;
   }
 
   async start() {
@@ -171,9 +197,9 @@ export class System {
       const p = procOf?.();
       if (p?.exited) throw new Error(`${p.name} exited (${JSON.stringify(p.exited)}):\n${p.tail()}`);
       try {
-        const res = await fetch(this.baseUrl + pathname, { signal: AbortSignal.timeout(3_000) });
-        if (res.ok) return;
-        last = `${res.status} ${await res.text()}`;
+        const res = await httpGet(this.baseUrl + pathname, { ca: this.tls?.caPem });
+        if (res.status >= 200 && res.status < 300) return;
+        last = `${res.status} ${res.body}`;
       } catch (err) {
         last = String(err);
       }
