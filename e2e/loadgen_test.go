@@ -122,14 +122,8 @@ func runLoad(t testing.TB, base string, sessions, inFlight int, frame []byte, wa
 				if err != nil {
 					break
 				}
-				var m struct {
-					message
-					Timing struct {
-						DecodeMS float64 `json:"decode_ms"`
-						InferMS  float64 `json:"infer_ms"`
-					} `json:"timing"`
-				}
-				if json.Unmarshal(data, &m) != nil || m.Seq == 0 {
+				m, ok := decodeAnswer(data)
+				if !ok {
 					continue
 				}
 				at, ok := sentAt[m.Seq]
@@ -139,24 +133,7 @@ func runLoad(t testing.TB, base string, sessions, inFlight int, frame []byte, wa
 				delete(sentAt, m.Seq)
 				now := time.Now()
 				if !at.Before(measureFrom) && at.Before(stopAt) {
-					local.sent++
-					key := m.Type
-					switch m.Type {
-					case contract.TypeDropped:
-						key += "/" + m.Reason
-					case contract.TypeError:
-						key += "/" + m.Code
-					case contract.TypeResult:
-						took := now.Sub(at)
-						model := time.Duration(m.Timing.InferMS * float64(time.Millisecond))
-						decode := time.Duration(m.Timing.DecodeMS * float64(time.Millisecond))
-						local.latency = append(local.latency, took)
-						local.model = append(local.model, model)
-						local.outside = append(local.outside, took-model-decode)
-						local.workers[m.Worker]++
-					}
-					local.answers[key]++
-					local.answered = append(local.answered, now.Sub(at))
+					local.count(m, now.Sub(at))
 				}
 				if now.Before(stopAt) && !send() {
 					break
@@ -185,11 +162,108 @@ func runLoad(t testing.TB, base string, sessions, inFlight int, frame []byte, wa
 	}
 	wg.Wait()
 	res.elapsed = measure
-	slices.Sort(res.latency)
-	slices.Sort(res.model)
-	slices.Sort(res.outside)
-	slices.Sort(res.answered)
-	return res
+	return res.sorted()
+}
+
+// answer is one answer of the hub to a frame, with the worker's timing of a result.
+type answer struct {
+	message
+	Timing struct {
+		DecodeMS float64 `json:"decode_ms"`
+		InferMS  float64 `json:"infer_ms"`
+	} `json:"timing"`
+}
+
+// decodeAnswer: the answer in a message from the hub; false for anything
+// that answers no frame (no seq: welcome, notices) or is not JSON.
+func decodeAnswer(data []byte) (answer, bool) {
+	var m answer
+	if json.Unmarshal(data, &m) != nil || m.Seq == 0 {
+		return m, false
+	}
+	return m, true
+}
+
+// count records the answer to one measured frame, took after it was sent:
+// by kind (result, dropped/<reason>, error/<code>), and a result's latency
+// and timing.
+func (r *sessionLoad) count(m answer, took time.Duration) {
+	r.sent++
+	key := m.Type
+	switch m.Type {
+	case contract.TypeDropped:
+		key += "/" + m.Reason
+	case contract.TypeError:
+		key += "/" + m.Code
+	case contract.TypeResult:
+		model := time.Duration(m.Timing.InferMS * float64(time.Millisecond))
+		decode := time.Duration(m.Timing.DecodeMS * float64(time.Millisecond))
+		r.latency = append(r.latency, took)
+		r.model = append(r.model, model)
+		r.outside = append(r.outside, took-model-decode)
+		r.workers[m.Worker]++
+	}
+	r.answers[key]++
+	r.answered = append(r.answered, took)
+}
+
+// runPacedSession is one session sending a frame every pace, as a webcam page
+// does, with one frame in flight: when an answer comes later than pace the
+// next frame goes at once. Frames sent during measure (after warmup) count,
+// every answer by kind; a frame not answered within answerWait ends the run
+// and shows up in unanswered().
+func runPacedSession(t testing.TB, base string, frame []byte, pace, warmup, measure time.Duration) sessionLoad {
+	t.Helper()
+	c, _, err := fws.DefaultDialer.Dial("ws"+strings.TrimPrefix(base, "http")+contract.WebSocketPath, nil)
+	if err != nil {
+		t.Fatalf("paced session: %v", err)
+	}
+	defer c.Close()
+	if _, _, err := c.ReadMessage(); err != nil { // welcome
+		t.Fatalf("paced session welcome: %v", err)
+	}
+	res := sessionLoad{answers: map[string]int{}, workers: map[string]int{}, elapsed: measure}
+	start := time.Now()
+	measureFrom, stopAt := start.Add(warmup), start.Add(warmup+measure)
+	next := start
+	for seq := int64(1); next.Before(stopAt); seq++ {
+		time.Sleep(time.Until(next))
+		at := time.Now()
+		measured := !at.Before(measureFrom)
+		next = at.Add(pace)
+		if err := c.WriteMessage(fws.BinaryMessage, frame); err != nil {
+			t.Fatalf("paced session send: %v", err)
+		}
+		for {
+			_ = c.SetReadDeadline(time.Now().Add(answerWait))
+			_, data, err := c.ReadMessage()
+			if err != nil { // unanswered: counted sent, no answer
+				if measured {
+					res.sent++
+				}
+				t.Logf("paced session: frame %d unanswered: %v", seq, err)
+				return res.sorted()
+			}
+			m, ok := decodeAnswer(data)
+			if !ok || m.Seq != seq {
+				continue
+			}
+			if measured {
+				res.count(m, time.Since(at))
+			}
+			break
+		}
+	}
+	return res.sorted()
+}
+
+// sorted sorts r's durations, for quantile.
+func (r sessionLoad) sorted() sessionLoad {
+	slices.Sort(r.latency)
+	slices.Sort(r.model)
+	slices.Sort(r.outside)
+	slices.Sort(r.answered)
+	return r
 }
 
 // add merges another run of the same load into r.
@@ -259,18 +333,40 @@ type bareModel struct {
 	DecodePageMS   float64 `json:"decode_page_ms"` // decode of a 224x224 JPEG
 	ModelThreads   int     `json:"threads"`
 	MachineSummary string  `json:"machine"`
+	Runtime        string  `json:"runtime"`
+	PacedMS        float64 `json:"paced_p50_ms"` // batch 1, one call every pace (bareOptions.pace)
+	PacedP90MS     float64 `json:"paced_p90_ms"`
+	Error          string  `json:"error"` // the runtime could not load the model
 }
 
-func measureBareModel(t testing.TB, frame []byte) bareModel {
+// bareOptions: what measureBareModel times, beyond the defaults (the uint8
+// .tflite file on its first runner, batch 1 and batched back to back).
+type bareOptions struct {
+	model   string        // a .tflite file; empty: tfliteModel
+	runtime string        // --runtime; empty: the model's first runner
+	pace    time.Duration // also batch-1 calls one every pace (PacedMS); 0: none
+}
+
+func measureBareModel(t testing.TB, frame []byte, o bareOptions) bareModel {
 	t.Helper()
+	if o.model == "" {
+		o.model = tfliteModel(t)
+	}
 	dir := t.TempDir()
 	framePath := filepath.Join(dir, "frame.jpg")
 	if err := os.WriteFile(framePath, frame, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	python := envOr("WORKER_PYTHON", filepath.Join(repoRoot(t), ".venv", "bin", "python"))
-	cmd := exec.Command(python, "-m", "bench.worker.throughput", "--json", "--model", "tflite:"+tfliteModel(t),
-		"--worker-frames", "0", "--repeats", "3", "--min-time", "1", "--frame", framePath)
+	args := []string{"-m", "bench.worker.throughput", "--json", "--model", "tflite:" + o.model,
+		"--worker-frames", "0", "--repeats", "3", "--min-time", "1", "--frame", framePath}
+	if o.runtime != "" {
+		args = append(args, "--runtime", o.runtime)
+	}
+	if o.pace > 0 {
+		args = append(args, "--pace-ms", strconv.FormatFloat(ms(o.pace), 'f', -1, 64), "--pace-time", strconv.FormatFloat(pacedMeasure.Seconds(), 'f', -1, 64))
+	}
+	cmd := exec.Command(python, args...)
 	cmd.Dir = repoRoot(t)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -281,6 +377,9 @@ func measureBareModel(t testing.TB, frame []byte) bareModel {
 	var m bareModel
 	if err := json.Unmarshal(out, &m); err != nil {
 		t.Fatalf("bare model benchmark output %q: %v", out, err)
+	}
+	if m.Error != "" {
+		t.Fatalf("bare model on %s: %s", m.Runtime, m.Error)
 	}
 	return m
 }

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/webcamhub/webcamhub/hub/contract"
 )
 
 // The realtime benchmarks of docs/benchmarks.md: the real hub binary, real
@@ -24,7 +26,7 @@ const (
 // the fairer yardstick on a shared machine).
 func BenchmarkOneFrameInFlight(b *testing.B) {
 	frame := pageFrame(b)
-	bare := measureBareModel(b, frame)
+	bare := measureBareModel(b, frame, bareOptions{})
 	// The session's own rate limit is lifted: at one frame in flight it
 	// would otherwise answer rate_limited to every frame past 60 a second.
 	hub := startHub(b, hubOptions{extraEnv: loadGeneratorEnv("LOG_LEVEL=warn", "HUB_SESSION_FPS=100000")})
@@ -45,6 +47,45 @@ func BenchmarkOneFrameInFlight(b *testing.B) {
 	b.ReportMetric(0, "ns/op")
 }
 
+const (
+	// webcamPace: a frame every 40 ms, 25 frames/s, as a webcam page sends.
+	webcamPace = 40 * time.Millisecond
+	// pacedMeasure: ~200 frames at 25/s, for the session and the bare model alike.
+	pacedMeasure = 8 * time.Second
+)
+
+// BenchmarkPacedSession: one session at a webcam's pace (a frame every 40
+// ms, one in flight: a late answer delays the next frame), one worker on
+// the per-channel int8 file with the runtime BENCH_RUNTIME names (litert by
+// default), against the bare model called at the same pace on the same
+// runtime in a process of its own: a model idle between frames is slower
+// than back to back, so the back-to-back figure would flatter the system.
+func BenchmarkPacedSession(b *testing.B) {
+	frame := pageFrame(b)
+	runtime := envOr("BENCH_RUNTIME", "litert")
+	bare := measureBareModel(b, frame, bareOptions{model: fastTFLiteModel(b), runtime: runtime, pace: webcamPace})
+	hub := startHub(b, hubOptions{extraEnv: loadGeneratorEnv("LOG_LEVEL=warn")})
+	startWorker(b, hub.nats, "bench-worker", "--model", "tflite:"+fastTFLiteModel(b), "--runtime", runtime, "--log-level", "warning")
+	hub.waitFor(b, "/readyz")
+	r := runPacedSession(b, hub.base, frame, webcamPace, loadWarmup, pacedMeasure)
+	logLoad(b, "1 session at 25 frames/s on "+runtime, r)
+	p50 := ms(quantile(r.latency, 0.5))
+	b.Logf("bare model on %s: batch 1 paced p50 %.2f ms, p90 %.2f ms; back to back %.2f ms (%d threads, %s)",
+		bare.Runtime, bare.PacedMS, bare.PacedP90MS, bare.Batch1MS, bare.ModelThreads, bare.MachineSummary)
+	b.Logf("in the run: model call p50 %.2f ms; outside the decode and the model call p50 %.2f ms, p90 %.2f ms",
+		ms(quantile(r.model, 0.5)), ms(quantile(r.outside, 0.5)), ms(quantile(r.outside, 0.9)))
+	if r.answers[contract.TypeResult] == 0 {
+		b.Fatalf("no results: answers %v, unanswered %d", r.answers, r.unanswered())
+	}
+	b.ReportMetric(p50, "p50-ms")
+	b.ReportMetric(ms(quantile(r.latency, 0.99)), "p99-ms")
+	b.ReportMetric(bare.PacedMS, "paced-bare-model-ms")
+	b.ReportMetric(p50/bare.PacedMS, "p50/paced-bare-model")
+	b.ReportMetric(bare.Batch1MS, "bare-model-ms")
+	b.ReportMetric(ms(quantile(r.model, 0.5)), "run-model-p50-ms")
+	b.ReportMetric(0, "ns/op")
+}
+
 // saturationRounds: the 8- and 400-session loads alternate this many times,
 // so that a shared machine's changing load falls on both alike.
 const saturationRounds = 3
@@ -55,7 +96,7 @@ const saturationRounds = 3
 // ceiling.
 func BenchmarkSaturation(b *testing.B) {
 	frame := pageFrame(b)
-	bare := measureBareModel(b, frame)
+	bare := measureBareModel(b, frame, bareOptions{})
 	hub := startHub(b, hubOptions{extraEnv: loadGeneratorEnv("LOG_LEVEL=warn", "HUB_DISPATCH_WAIT="+envOr("BENCH_DISPATCH_WAIT", "250ms"))})
 	procs := map[string]*proc{"hub": hub.proc}
 	const workers = 2
