@@ -6,7 +6,7 @@ AVX-512 BF16 CPUs OpenVINO stays in f32 unless asked), f32 elsewhere or when ask
 (openvino_int8.py).
 
 Batches: one frame runs on a request of a model compiled for latency (all the model
-threads on that one frame); several frames go to an AsyncInferQueue of a model
+threads on that one frame); several frames go to a set of async infer requests of a model
 compiled for throughput (OpenVINO's streams: each frame its own request, the streams
 in parallel). Each frame is computed on its own at batch 1 either way, so a frame's
 answer does not depend on the frames beside it. Compiled programs are kept in
@@ -100,7 +100,8 @@ class OpenVinoBackend:
         self.streams = int(self._throughput.get_property("NUM_STREAMS"))
         self._queue_size = max(2, int(self._throughput.get_property(
             "OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
-        self._queue = self._make_queue()
+        self._requests = [self._throughput.create_infer_request()
+                          for _ in range(self._queue_size)]
         self._model = model
         log_fields(log, logging.INFO, "openvino backend", model=spec.text,
                    version=openvino_version(), precision=self.precision,
@@ -116,18 +117,6 @@ class OpenVinoBackend:
 
     def _compile_latency(self, model: Any) -> Any:
         return self._compile(model, "LATENCY")
-
-    def _make_queue(self) -> Any:
-        import openvino as ov
-
-        queue = ov.AsyncInferQueue(self._throughput, self._queue_size)
-        queue.set_callback(self._collect)
-        return queue
-
-    @staticmethod
-    def _collect(request: Any, slot: tuple[np.ndarray, int]) -> None:
-        out, i = slot
-        out[i] = request.get_output_tensor(0).data.reshape(-1)
 
     def _infer_all(self, compiled: Any, images: np.ndarray) -> np.ndarray:
         request = compiled.create_infer_request()
@@ -146,13 +135,23 @@ class OpenVinoBackend:
         else:
             raw = np.empty((n, int(np.prod(self._throughput.outputs[0].get_shape()))),
                            dtype=self._output.dtype)
-            for i in range(n):
-                self._queue.start_async({0: x[i:i + 1]}, (raw, i))
-            self._queue.wait_all()
+            # Plain requests, started together and waited on, rather than an
+            # AsyncInferQueue with a Python callback: that callback runs on
+            # OpenVINO's threads and needs the GIL, and a compiled model freed
+            # while one is still pending deadlocks (its executor joins a thread
+            # that waits for the GIL the freeing thread holds; seen in tests).
+            k = len(self._requests)
+            for first in range(0, n, k):
+                started = list(zip(range(first, min(n, first + k)), self._requests))
+                for i, request in started:
+                    request.start_async({0: x[i:i + 1]})
+                for i, request in started:
+                    request.wait()
+                    raw[i] = request.get_output_tensor(0).data.reshape(-1)
         return self._output.probabilities(raw.reshape(n, -1))
 
     def close(self) -> None:
-        self._queue = None
+        self._requests = []
         self._request = None
         self._latency = None
         self._throughput = None

@@ -46,8 +46,13 @@ export const SLOW_FACTOR = 0.85;
  * one (frames queue somewhere: the worker, the hub, a busy CPU)…
  */
 export const SLOW_LATENCY_RATIO = 2;
-/** …and more than this (below it, jitter of a few ms is no congestion). */
-export const SLOW_LATENCY_FLOOR_MS = 50;
+/**
+ * …and more than this (below it, jitter of a few ms is no congestion). Low
+ * enough that a tab alone answered in ~15 ms trims once its frames wait for a
+ * second batch: with 50 ms, 8 tabs on one worker settled at ~4× one tab's
+ * latency; the issue asks ≤ 2×.
+ */
+export const SLOW_LATENCY_FLOOR_MS = 20;
 /** Results over which the fastest latency is taken (a few seconds' worth). */
 export const LATENCY_WINDOW = 20;
 
