@@ -39,7 +39,13 @@ func BenchmarkBaselineArchitecture(b *testing.B) {
 
 	baselineURL := startBaseline(b)
 	hub := startHub(b, hubOptions{extraEnv: []string{"LOG_LEVEL=warn", "HUB_API_RATE=100000000", "HUB_SESSION_FPS=100000"}})
-	startWorker(b, hub.nats, "bench-keras", "--model", "keras-random", "--labels", testdata(b, "imagenet_labels.txt"))
+	// The same Keras weights on the runtime the system would pick for them on this
+	// CPU (RUNTIME=auto times Keras against OpenVINO for real weights; random
+	// weights are never cached, so auto keeps them on Keras: name the runtime).
+	// BENCH_BASELINE_RUNTIME=keras gives the Keras-on-Keras comparison of before.
+	runtime := envOr("BENCH_BASELINE_RUNTIME", "openvino")
+	b.Logf("our worker: keras-random on RUNTIME=%s", runtime)
+	startWorker(b, hub.nats, "bench-keras", "--model", "keras-random", "--labels", testdata(b, "imagenet_labels.txt"), "--runtime", runtime)
 	hub.waitFor(b, "/readyz")
 
 	type path struct {
