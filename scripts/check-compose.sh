@@ -118,13 +118,7 @@ echo "1 passed, 0 failed: deploy/nats/nats.conf with the keys of \`hub keys\` is
 
 # The cluster example of docs/scaling.md: example CA, node certificate (server
 # and client use, for TLS routes) and role nkeys, all made here.
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj "/CN=example webcam CA" \
-  -keyout "$tmp/ca-key.pem" -out "$tmp/ca.pem" 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=nats-1" \
-  -keyout "$tmp/node-key.pem" -out "$tmp/node.csr" 2>/dev/null
-printf 'subjectAltName=DNS:nats-1,DNS:nats-2,DNS:nats-3\nextendedKeyUsage=serverAuth,clientAuth\n' >"$tmp/ext"
-openssl x509 -req -in "$tmp/node.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/ca-key.pem" -CAcreateserial -days 1 \
-  -extfile "$tmp/ext" -out "$tmp/node.pem" 2>/dev/null
+scripts/node-certs.sh "$tmp" 1 "DNS:nats-1,DNS:nats-2,DNS:nats-3" "example webcam CA" nats-1
 export NATS_TLS_CERT="$tmp/node.pem" NATS_TLS_KEY="$tmp/node-key.pem" NATS_TLS_CA="$tmp/ca.pem"
 for role in hub worker cli; do
   "$NATS_CLI" auth nkey gen user --output="$tmp/$role.nk" >/dev/null

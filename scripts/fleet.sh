@@ -69,14 +69,7 @@ wait_http() {
 # client use: the routes are mutual TLS), valid for 127.0.0.1 and localhost.
 tls=$dir/tls
 if [ ! -s "$tls/node.pem" ]; then
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 365 -subj "/CN=webcam fleet CA" \
-    -keyout "$tls/ca-key.pem" -out "$tls/ca.pem" 2>/dev/null
-  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=nats" \
-    -keyout "$tls/node-key.pem" -out "$tls/node.csr" 2>/dev/null
-  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n' >"$tls/ext"
-  openssl x509 -req -in "$tls/node.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca-key.pem" -CAcreateserial -days 365 \
-    -extfile "$tls/ext" -out "$tls/node.pem" 2>/dev/null
-  chmod 600 "$tls"/*-key.pem
+  scripts/node-certs.sh "$tls" 365 "IP:127.0.0.1,DNS:localhost" "webcam fleet CA" nats
 fi
 
 # The role nkeys and the servers' auth file (kept across runs).
