@@ -54,3 +54,42 @@ export async function waitForPage(page, fn, arg, timeoutMs = 60_000) {
   const handle = await page.waitForFunction(fn, arg, { timeout: timeoutMs, polling: 100 });
   return handle.jsonValue();
 }
+
+/** An attribute of the page's element with data-testid `testId`. */
+export const attr = (page, testId, name) => page.getAttribute(`[data-testid="${testId}"]`, name);
+
+/** Waits until the element with data-testid `testId` reads `expected`. */
+export async function waitForText(page, testId, expected, timeoutMs = 60_000) {
+  await waitForPage(
+    page,
+    ([id, want]) => document.querySelector(`[data-testid="${id}"]`)?.textContent?.trim() === want,
+    [testId, expected],
+    timeoutMs,
+  );
+}
+
+/** Waits until the page has `n` more results than now (needs the stats probe: withStatsProbe). */
+export async function waitForMoreResults(page, n, timeoutMs = 60_000) {
+  const now = await page.evaluate(() => window.__hubStats.results);
+  await waitForPage(page, ([from, more]) => window.__hubStats.results >= from + more, [now, n], timeoutMs);
+}
+
+/**
+ * Taps the front/back switch and waits until the camera faces `facing` on a new
+ * stream (its data-stream-id differs from the one before the tap).
+ */
+export async function switchCamera(page, facing, timeoutMs = 30_000) {
+  const from = await attr(page, 'camera-video', 'data-stream-id');
+  await page.tap('[data-testid="facing-switch"]');
+  await waitForPage(
+    page,
+    ([want, old]) => {
+      const v = document.querySelector('[data-testid="camera-video"]');
+      const id = v?.getAttribute('data-stream-id');
+      return v?.getAttribute('data-facing') === want && id && id !== old;
+    },
+    [facing, from],
+    timeoutMs,
+  );
+  return from;
+}

@@ -13,7 +13,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { launchBrowser, waitForPage, withStatsProbe } from './browser.mjs';
+import { attr, launchBrowser, switchCamera, waitForMoreResults, waitForText, withStatsProbe } from './browser.mjs';
 import { makeFakeCamera } from './fakeCamera.mjs';
 import { homeTrusting, makeLocalCA } from './localCA.mjs';
 import { System, httpGet, sharedTestdata } from './system.mjs';
@@ -24,23 +24,6 @@ const phone = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isM
 
 /** The subject's CN of the PEM certificate in `file`. */
 const commonName = (file) => /^CN=(.*)$/m.exec(new X509Certificate(readFileSync(file)).subject)?.[1];
-
-const attr = (page, testId, name) => page.getAttribute(`[data-testid="${testId}"]`, name);
-
-async function waitForLabel(page, timeoutMs = 60_000) {
-  await waitForPage(
-    page,
-    (want) => document.querySelector('[data-testid="top-label"]')?.textContent?.trim() === want,
-    label,
-    timeoutMs,
-  );
-}
-
-/** Waits until the page has `n` more results than now. */
-async function waitForMoreResults(page, n, timeoutMs = 60_000) {
-  const now = await page.evaluate(() => window.__hubStats.results);
-  await waitForPage(page, ([from, more]) => window.__hubStats.results >= from + more, [now, n], timeoutMs);
-}
 
 describe('the page over HTTPS with the local CA, on a phone', { timeout: 180_000 }, () => {
   let ca;
@@ -107,7 +90,7 @@ describe('the page over HTTPS with the local CA, on a phone', { timeout: 180_000
       assert.equal(security?.subjectName, commonName(ca.cert));
       assert.equal(security?.issuer, commonName(ca.ca));
       assert.equal(await page.evaluate(() => window.isSecureContext), true);
-      await waitForLabel(page);
+      await waitForText(page, 'top-label', label);
 
       assert.ok(sockets.length >= 1, 'the page opened a socket');
       const socket = sockets.at(-1);
@@ -117,22 +100,10 @@ describe('the page over HTTPS with the local CA, on a phone', { timeout: 180_000
       assert.equal(await attr(page, 'camera-video', 'data-facing'), 'environment');
 
       for (const facing of ['user', 'environment']) {
-        const from = await attr(page, 'camera-video', 'data-stream-id');
-        assert.ok(from);
-        await page.tap('[data-testid="facing-switch"]');
-        await waitForPage(
-          page,
-          ([want, old]) => {
-            const v = document.querySelector('[data-testid="camera-video"]');
-            const id = v?.getAttribute('data-stream-id');
-            return v?.getAttribute('data-facing') === want && id && id !== old;
-          },
-          [facing, from],
-          30_000,
-        );
+        assert.ok(await switchCamera(page, facing));
         // Fresh answers on the new stream, over the same secure socket.
         await waitForMoreResults(page, 3);
-        await waitForLabel(page);
+        await waitForText(page, 'top-label', label);
         assert.equal(sockets.at(-1), socket, 'no new socket for a camera switch');
       }
       assert.deepEqual(errors, []);

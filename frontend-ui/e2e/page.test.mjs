@@ -5,12 +5,12 @@
 // Run: npm run build && npm run test:e2e
 
 import assert from 'node:assert/strict';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { launchBrowser, waitForPage, withStatsProbe } from './browser.mjs';
-import { makeFakeCamera } from './fakeCamera.mjs';
-import { System, sharedTestdata, testOutputDir } from './system.mjs';
+import { waitForPage, withStatsProbe } from './browser.mjs';
+import { startLiveSystem } from './liveSystem.mjs';
+import { sharedTestdata, testOutputDir } from './system.mjs';
 
 const images = path.join(sharedTestdata, 'images');
 
@@ -42,18 +42,16 @@ describe('page against the real hub and worker', { timeout: 600_000 }, () => {
   let system;
   let browser;
   let live; // the streaming page, shared by the tests that follow
-  let camera; // the fake webcam's Y4M file
+
+  let fixture; // the hub, the worker and Chromium with the fake cat camera
 
   before(async () => {
-    system = await new System().start();
-    camera = makeFakeCamera(path.join(images, 'cat.bmp'));
-    browser = await launchBrowser({ fakeVideo: camera });
+    fixture = await startLiveSystem(path.join(images, 'cat.bmp'));
+    ({ system, browser } = fixture);
   });
 
   after(async () => {
-    await browser?.close().catch(() => undefined);
-    await system?.stop();
-    if (camera) rmSync(path.dirname(camera), { recursive: true, force: true });
+    await fixture?.stop();
   });
 
   test('live camera: the fake cat camera is labelled "Egyptian cat" and frames/s is above 0', async () => {

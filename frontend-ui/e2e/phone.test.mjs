@@ -10,13 +10,13 @@
 // Run: npm run build && npm run test:e2e
 
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { seriousViolations } from './axe.mjs';
-import { launchBrowser, waitForPage, withStatsProbe } from './browser.mjs';
-import { makeFakeCamera } from './fakeCamera.mjs';
-import { System, frontendDir, sharedTestdata, testOutputDir } from './system.mjs';
+import { attr, switchCamera, waitForMoreResults, waitForPage, waitForText, withStatsProbe } from './browser.mjs';
+import { startLiveSystem } from './liveSystem.mjs';
+import { frontendDir, sharedTestdata, testOutputDir } from './system.mjs';
 
 const images = path.join(sharedTestdata, 'images');
 const readmeShots = path.join(frontendDir, 'docs', 'screenshots');
@@ -35,23 +35,6 @@ async function recordGetUserMedia(context) {
       return original(constraints);
     };
   });
-}
-
-const attr = (page, testId, name) => page.getAttribute(`[data-testid="${testId}"]`, name);
-
-async function waitForText(page, testId, expected, timeoutMs = 60_000) {
-  await waitForPage(
-    page,
-    ([id, want]) => document.querySelector(`[data-testid="${id}"]`)?.textContent?.trim() === want,
-    [testId, expected],
-    timeoutMs,
-  );
-}
-
-/** Waits until the page has `n` more results than now. */
-async function waitForMoreResults(page, n, timeoutMs = 60_000) {
-  const now = await page.evaluate(() => window.__hubStats.results);
-  await waitForPage(page, ([from, more]) => window.__hubStats.results >= from + more, [now, n], timeoutMs);
 }
 
 /** Makes the page believe it was hidden (another app, another tab) or shown again. */
@@ -77,20 +60,18 @@ async function shot(page, name, { readme = false } = {}) {
 describe('the page on a phone, among many tabs, light and dark', { timeout: 900_000 }, () => {
   let system;
   let browser;
-  let camera;
   let phoneContext;
   let phonePage; // the phone tab, shared by the phone tests in order
 
+  let fixture; // the hub, the worker and Chromium with the fake cat camera
+
   before(async () => {
-    system = await new System().start();
-    camera = makeFakeCamera(path.join(images, 'cat.bmp'));
-    browser = await launchBrowser({ fakeVideo: camera });
+    fixture = await startLiveSystem(path.join(images, 'cat.bmp'));
+    ({ system, browser } = fixture);
   });
 
   after(async () => {
-    await browser?.close().catch(() => undefined);
-    await system?.stop();
-    if (camera) rmSync(path.dirname(camera), { recursive: true, force: true });
+    await fixture?.stop();
   });
 
   test('phone with touch: labels, an inline muted video from the back camera, the recent labels strip', async () => {
@@ -132,24 +113,9 @@ describe('the page on a phone, among many tabs, light and dark', { timeout: 900_
 
   test('one tap switches to the front camera (mirrored preview) and back, restarting the stream each time', async () => {
     assert.ok(phonePage, 'the phone test ran first');
-    const before = await attr(phonePage, 'camera-video', 'data-stream-id');
-    assert.ok(before);
-    for (const [facing, previous] of [
-      ['user', before],
-      ['environment', null],
-    ]) {
-      const from = previous ?? (await attr(phonePage, 'camera-video', 'data-stream-id'));
-      await phonePage.tap('[data-testid="facing-switch"]');
-      await waitForPage(
-        phonePage,
-        ([want, old]) => {
-          const v = document.querySelector('[data-testid="camera-video"]');
-          const id = v?.getAttribute('data-stream-id');
-          return v?.getAttribute('data-facing') === want && id && id !== old;
-        },
-        [facing, from],
-        30_000,
-      );
+    assert.ok(await attr(phonePage, 'camera-video', 'data-stream-id'));
+    for (const facing of ['user', 'environment']) {
+      await switchCamera(phonePage, facing);
       // The request asked for the other camera.
       const last = await phonePage.evaluate(() => window.__gumCalls.at(-1));
       assert.deepEqual(last?.video?.facingMode, { ideal: facing });
