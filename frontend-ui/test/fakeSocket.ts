@@ -90,3 +90,13 @@ export class FakeSocket implements WebSocketLike {
     this.onclose?.({ code, reason: '' });
   }
 }
+
+/** Hub client options for tests: sockets are FakeSockets, no ping timer, no reconnect jitter. */
+export const fakeClientOptions = {
+  createSocket: (url: string) => new FakeSocket(url),
+  pingIntervalMs: 0,
+  random: () => 1,
+};
+
+/** The smallest JPEG-typed blob (the hub's answers are faked: its pixels never matter). */
+export const tinyJpeg = () => new Blob([new Uint8Array([0xff, 0xd8, 0xff, 0xd9])], { type: 'image/jpeg' });

@@ -2,19 +2,12 @@
 import { Profiler, type ReactNode } from 'react';
 import { act, render, screen } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { FakeSocket } from '../../test/fakeSocket';
+import { FakeSocket, fakeClientOptions, tinyJpeg } from '../../test/fakeSocket';
 import { ConnectionChip } from '../components/StatusAlerts';
 import { StatsRow } from '../components/StatsRow';
 import { HubProvider, shallowEqual, useHubSelector, type HubSource } from './hubContext';
 import { useHubSocket } from './useHubSocket';
 
-const clientOptions = {
-  createSocket: (url: string) => new FakeSocket(url),
-  pingIntervalMs: 0,
-  random: () => 1,
-};
-
-const jpeg = () => new Blob([new Uint8Array([0xff, 0xd8, 0xff, 0xd9])], { type: 'image/jpeg' });
 
 beforeEach(() => {
   FakeSocket.reset();
@@ -46,7 +39,7 @@ describe('useHubSelector', () => {
     let pageRenders = 0;
     function Page() {
       pageRenders += 1;
-      const hub = useHubSocket({ enabled: true, clientOptions });
+      const hub = useHubSocket({ enabled: true, clientOptions: fakeClientOptions });
       return (
         <HubProvider hub={hub}>
           {counted('chip', <ConnectionChip />)}
@@ -108,7 +101,7 @@ describe('useHubSelector', () => {
     }
     let source: HubSource | null = null;
     function Page() {
-      source = useHubSocket({ enabled: true, clientOptions });
+      source = useHubSocket({ enabled: true, clientOptions: fakeClientOptions });
       return <HubProvider hub={source}>{counted('flags', <Flags />)}</HubProvider>;
     }
     render(<Page />);
@@ -121,7 +114,7 @@ describe('useHubSelector', () => {
       vi.advanceTimersByTime(2_000); // stats ticks
     });
     act(() => {
-      expect(source!.sendFrame(jpeg())).toBe(1);
+      expect(source!.sendFrame(tinyJpeg())).toBe(1);
     });
     act(() => ws.serverSend({ type: 'dropped', seq: 1, reason: 'superseded' }));
     expect(source!.getSnapshot().stats.dropped).toBe(1);

@@ -1,10 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { FakeSocket } from '../../test/fakeSocket';
+import { FakeSocket, tinyJpeg } from '../../test/fakeSocket';
 import { HubClient } from './hubClient';
 import { HubStore, INITIAL_HUB_SNAPSHOT } from './hubStore';
 import { CloseCode, ErrorCode, PROTOCOL_VERSION } from './protocol';
 
-const jpeg = () => new Blob([new Uint8Array([0xff, 0xd8, 0xff, 0xd9])], { type: 'image/jpeg' });
 
 function makeStore() {
   const client = new HubClient({
@@ -39,7 +38,7 @@ describe('HubStore', () => {
     const seen = changes.mock.calls.length;
     expect(seen).toBeGreaterThan(0);
 
-    expect(store.sendFrame(jpeg())).toBe(1);
+    expect(store.sendFrame(tinyJpeg())).toBe(1);
     expect(store.getSnapshot()).toBe(connected); // sending changes nothing the page shows
     ws.serverResult(1, 'tabby');
     expect(store.getSnapshot()).not.toBe(connected);
@@ -104,8 +103,8 @@ describe('HubStore', () => {
     const store = makeStore();
     store.start();
     FakeSocket.last().accept();
-    expect(store.sendFrame(jpeg())).toBe(1);
-    expect(store.sendFrame(jpeg())).toBe(2);
+    expect(store.sendFrame(tinyJpeg())).toBe(1);
+    expect(store.sendFrame(tinyJpeg())).toBe(2);
     vi.advanceTimersByTime(1_000);
     expect(store.getSnapshot().stats.sentFps).toBeGreaterThan(0);
     store.stop();

@@ -1,19 +1,12 @@
 // @vitest-environment jsdom
 import { act, render, renderHook } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { FakeSocket } from '../../test/fakeSocket';
+import { FakeSocket, fakeClientOptions, tinyJpeg } from '../../test/fakeSocket';
 import { HubProvider, useHubActions, useHubSelector, type HubSource } from './hubContext';
 import { STATS_PROBE_PARAM } from './hubStatsProbe';
 import type { HubSnapshot } from './hubStore';
 import { useHubSocket } from './useHubSocket';
 
-const clientOptions = {
-  createSocket: (url: string) => new FakeSocket(url),
-  pingIntervalMs: 0,
-  random: () => 1,
-};
-
-const jpeg = () => new Blob([new Uint8Array([0xff, 0xd8, 0xff, 0xd9])], { type: 'image/jpeg' });
 
 beforeEach(() => {
   FakeSocket.reset();
@@ -41,7 +34,7 @@ function setup(watch: string | null = null, pageSearch = `?${STATS_PROBE_PARAM}=
     return null;
   }
   function Page() {
-    const hub = useHubSocket({ enabled: true, watch, clientOptions });
+    const hub = useHubSocket({ enabled: true, watch, clientOptions: fakeClientOptions });
     return (
       <HubProvider hub={hub}>
         <Reader />
@@ -65,7 +58,7 @@ describe('useHubSocket', () => {
   });
 
   it('does nothing until enabled', () => {
-    renderHook(() => useHubSocket({ enabled: false, clientOptions }));
+    renderHook(() => useHubSocket({ enabled: false, clientOptions: fakeClientOptions }));
     expect(FakeSocket.instances.length).toBe(0);
   });
 
@@ -80,7 +73,7 @@ describe('useHubSocket', () => {
     act(() => ws.accept());
     let seqs: (number | null)[] = [];
     act(() => {
-      seqs = [result.current.sendFrame(jpeg()), result.current.sendFrame(jpeg()), result.current.sendFrame(jpeg())];
+      seqs = [result.current.sendFrame(tinyJpeg()), result.current.sendFrame(tinyJpeg()), result.current.sendFrame(tinyJpeg())];
     });
     expect(seqs).toEqual([1, 2, null]); // two in flight at most
     expect(ws.frames.length).toBe(2);
@@ -93,7 +86,7 @@ describe('useHubSocket', () => {
     expect(result.current.stats.dropped).toBe(1);
 
     act(() => {
-      result.current.sendFrame(jpeg());
+      result.current.sendFrame(tinyJpeg());
     });
     act(() => ws.serverResult(3, 'Egyptian cat'));
     expect(result.current.lastResult?.predictions[0]?.label).toBe('Egyptian cat');
@@ -120,7 +113,7 @@ describe('useHubSocket', () => {
     expect(result.current.session).toBe('two');
     let seq: number | null = null;
     act(() => {
-      seq = result.current.sendFrame(jpeg());
+      seq = result.current.sendFrame(tinyJpeg());
     });
     expect(seq).toBe(1);
   });
@@ -130,7 +123,7 @@ describe('useHubSocket', () => {
     const ws = FakeSocket.last();
     act(() => ws.accept('sess-1'));
     act(() => {
-      result.current.sendFrame(jpeg());
+      result.current.sendFrame(tinyJpeg());
     });
     act(() => ws.serverResult(1, 'Egyptian cat'));
     expect(result.current.lastResult?.predictions[0]?.label).toBe('Egyptian cat');
