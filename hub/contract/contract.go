@@ -27,6 +27,11 @@ const (
 const (
 	Subprotocol          = "webcamhub"
 	ResumeProtocolPrefix = "webcamhub.resume."
+	// BearerProtocolPrefix + an API key or JWT is how a streaming client
+	// presents its credential when the hub requires one
+	// (x-ws-bearer-protocol-prefix); a subprotocol, so it never lands in a
+	// URL or an access log.
+	BearerProtocolPrefix = "webcamhub.bearer."
 )
 
 // Frame kinds: the {kind} of frames.{kind}.{id} and results.{kind}.{id}.
@@ -154,7 +159,10 @@ const (
 	// application/json: a foreign page can send text/plain, a form or
 	// multipart without a CORS preflight.
 	CodeUnsupportedMedia = "unsupported_media_type"
-	CodeInternal         = "internal"
+	// CodeUnauthorized answers an API request without an accepted API key
+	// or token when the hub requires one.
+	CodeUnauthorized = "unauthorized"
+	CodeInternal     = "internal"
 )
 
 // What an error answer counts as: the client's fault, load shed on purpose,
@@ -187,6 +195,7 @@ var ErrorCodes = [...]ErrorCode{
 	{CodeBadRequest, http.StatusBadRequest, "the message could not be understood", CountsRefused},
 	{CodeUnknownSession, http.StatusNotFound, "there is no live session with that id", CountsRefused},
 	{CodeUnsupportedMedia, http.StatusUnsupportedMediaType, "the request body must be application/json", CountsRefused},
+	{CodeUnauthorized, http.StatusUnauthorized, "a valid API key or token is required", CountsRefused},
 	{CodeInternal, http.StatusInternalServerError, "something went wrong on the server", CountsFailed},
 }
 
@@ -211,6 +220,7 @@ const (
 	CloseSlowClient     = 4001 // the client did not read its results fast enough
 	CloseUnknownSession = 4004 // a watcher's session id is not live
 	CloseRateLimited    = 4029 // the client went on past its limits (control messages, connections per address)
+	CloseUnauthorized   = 4401 // no accepted API key or token where the hub requires one
 )
 
 // Close texts (x-close-codes, texts): the reason a close frame carries, one
@@ -225,6 +235,8 @@ const (
 	CloseTextSentNotRead     = "slow client: what was sent was not read in time" // CloseSlowClient: a read-progress probe went unanswered
 	CloseTextControlMessages = "too many control messages"                       // CloseRateLimited: control messages on while refused
 	CloseTextConnections     = "too many connections from this address"          // CloseRateLimited: more handshakes than the address may hold
+	CloseTextAuthMissing     = "an API key or token is required"                 // CloseUnauthorized: none was offered
+	CloseTextAuthInvalid     = "the API key or token is not accepted"            // CloseUnauthorized: unknown key, bad or expired token
 )
 
 // CloseCode is one row of the close-code table.
@@ -253,6 +265,9 @@ var CloseCodes = []CloseCode{
 	{CloseUnknownSession, "unknown_session", "a watcher's session id is unknown or malformed", false, nil},
 	{CloseRateLimited, "rate_limited", "the client went on past its limits (control messages while rate_limited, connections from its address)", false, map[string]string{
 		"control_messages": CloseTextControlMessages, "connections": CloseTextConnections,
+	}},
+	{CloseUnauthorized, "unauthorized", "the hub requires an API key or token and the connection offered none, or one it does not accept", false, map[string]string{
+		"missing": CloseTextAuthMissing, "invalid": CloseTextAuthInvalid,
 	}},
 }
 

@@ -202,7 +202,7 @@ func TestConstantsMatchTheDocument(t *testing.T) {
 	if kind, id, ok := ParseFrameSubject(FrameSubject(KindReplay, "abc")); !ok || kind != KindReplay || id != "abc" {
 		t.Errorf("ParseFrameSubject(FrameSubject(replay, abc)) = %q %q %v", kind, id, ok)
 	}
-	for key, want := range map[string]string{"x-ws-subprotocol": Subprotocol, "x-ws-resume-protocol-prefix": ResumeProtocolPrefix} {
+	for key, want := range map[string]string{"x-ws-subprotocol": Subprotocol, "x-ws-resume-protocol-prefix": ResumeProtocolPrefix, "x-ws-bearer-protocol-prefix": BearerProtocolPrefix} {
 		if got := str(t, doc, key); got != want {
 			t.Errorf("%s %q, Go %q", key, got, want)
 		}

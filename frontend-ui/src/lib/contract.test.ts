@@ -8,6 +8,7 @@ import Ajv from 'ajv';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import {
+  BEARER_PROTOCOL_PREFIX,
   CloseCode,
   ControlMessageType,
   DroppedReason,
@@ -107,6 +108,7 @@ describe('protocol.ts equals docs/asyncapi.yaml', () => {
     expect(WS_PATH).toBe(at('channels', 'ws', 'address'));
     expect(WS_SUBPROTOCOL).toBe(at('x-ws-subprotocol'));
     expect(RESUME_PROTOCOL_PREFIX).toBe(at('x-ws-resume-protocol-prefix'));
+    expect(BEARER_PROTOCOL_PREFIX).toBe(at('x-ws-bearer-protocol-prefix'));
     expect(sortedValues(WsQuery)).toEqual(Object.keys(obj('channels', 'ws', 'bindings', 'ws', 'query', 'properties')).sort());
     for (const [key, name] of Object.entries(WsQuery)) expect(key).toBe(name);
   });

@@ -100,6 +100,14 @@ const byCode: Readonly<Record<ErrorCode, CodeText>> = {
       body: 'Reload the page; if it persists, the page and the hub may be of different versions.',
     },
   },
+  [ErrorCode.unauthorized]: {
+    live: {
+      severity: 'error',
+      title: 'This hub needs an API key',
+      body: 'The hub lets in only clients with an API key or token. Enter one to start the camera; ask whoever runs the hub for a key.',
+    },
+    upload: { title: 'This hub needs an API key', body: 'Enter an API key, then try again.' },
+  },
   [ErrorCode.internal]: {
     live: {
       severity: 'error',

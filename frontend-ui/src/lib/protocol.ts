@@ -34,10 +34,19 @@ export const WS_PATH = '/ws';
  */
 export const WS_SUBPROTOCOL = 'webcamhub';
 export const RESUME_PROTOCOL_PREFIX = 'webcamhub.resume.';
+/**
+ * When the hub requires client authentication, a streaming page also offers
+ * BEARER_PROTOCOL_PREFIX + its API key or JWT (root `x-ws-bearer-protocol-prefix`);
+ * the REST API takes the same credential as `Authorization: Bearer`.
+ */
+export const BEARER_PROTOCOL_PREFIX = 'webcamhub.bearer.';
 
-/** The subprotocols to offer: the page's, plus the resume token when there is one. */
-export function hubSocketProtocols(resumeToken?: string | null): string[] {
-  return resumeToken ? [WS_SUBPROTOCOL, RESUME_PROTOCOL_PREFIX + resumeToken] : [WS_SUBPROTOCOL];
+/** The subprotocols to offer: the page's, plus the resume token and the API key when there are. */
+export function hubSocketProtocols(resumeToken?: string | null, apiKey?: string | null): string[] {
+  const protocols = [WS_SUBPROTOCOL];
+  if (resumeToken) protocols.push(RESUME_PROTOCOL_PREFIX + resumeToken);
+  if (apiKey) protocols.push(BEARER_PROTOCOL_PREFIX + apiKey);
+  return protocols;
 }
 
 /** The query parameters of /ws. The page's own URL uses the same `watch` name for its watch links. */
@@ -73,6 +82,7 @@ export const ErrorCode = {
   badRequest: 'bad_request',
   unknownSession: 'unknown_session',
   unsupportedMediaType: 'unsupported_media_type',
+  unauthorized: 'unauthorized',
   internal: 'internal',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -87,6 +97,7 @@ export const ERROR_HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   [ErrorCode.badRequest]: 400,
   [ErrorCode.unknownSession]: 404,
   [ErrorCode.unsupportedMediaType]: 415,
+  [ErrorCode.unauthorized]: 401,
   [ErrorCode.internal]: 500,
 };
 
@@ -117,6 +128,7 @@ export const CloseCode = {
   slow_client: { code: 4001, reconnect: true },
   unknown_session: { code: 4004, reconnect: false },
   rate_limited: { code: 4029, reconnect: false },
+  unauthorized: { code: 4401, reconnect: false },
 } as const;
 
 /** The close codes after which reconnecting cannot help. */
