@@ -44,6 +44,7 @@ type Config struct {
 	AllowedOrigins []string // browser origins allowed on /ws and the API besides the hub's own; "*" = any
 	PublicOrigins  []string // the hub's own origins as browsers see them (scheme://host[:port]); empty = its listen addresses and localhost
 	StaticDir      string   // the built page (frontend-ui/dist); served at / when it exists
+	AuthConfig              // who may stream and call the API: API keys, JWTs (config_auth.go)
 
 	MaxFrameBytes   int           // largest image accepted; larger ones are answered too_large
 	MaxDecodedBytes int64         // most memory an image's header may ask a worker to decode into; more is answered too_large
@@ -148,6 +149,7 @@ func ParseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	fs.StringVar(&c.NATSTLSKey, "nats-tls-key", env.str("NATS_TLS_KEY", ""), "client private key file for NATS TLS (NATS_TLS_KEY)")
 	fs.StringVar(&origins, "allowed-origins", env.str("HUB_ALLOWED_ORIGINS", ""), "comma-separated browser origins allowed besides the hub's own; * allows any (HUB_ALLOWED_ORIGINS)")
 	fs.StringVar(&publicOrigins, "public-origin", env.str("HUB_PUBLIC_ORIGIN", ""), "comma-separated origins (scheme://host[:port]) browsers reach this hub at; empty: its listen addresses and localhost (HUB_PUBLIC_ORIGIN)")
+	env.authFlags(fs, &c)
 	fs.StringVar(&c.StaticDir, "static-dir", env.str("HUB_STATIC_DIR", d.StaticDir), "directory of the built page served at / (HUB_STATIC_DIR)")
 	fs.StringVar(&maxFrameBytes, "max-frame-bytes", env.str("HUB_MAX_FRAME_BYTES", strconv.Itoa(d.MaxFrameBytes)), "largest image in bytes, e.g. 2097152 or 2MiB (HUB_MAX_FRAME_BYTES)")
 	fs.StringVar(&maxDecodedBytes, "max-decoded-bytes", env.str("HUB_MAX_DECODED_BYTES", strconv.FormatInt(d.MaxDecodedBytes, 10)), "most memory an image's header may ask a worker to decode into, e.g. 64MiB; more is answered too_large (HUB_MAX_DECODED_BYTES)")
@@ -240,6 +242,7 @@ func (c Config) check() []string {
 	}
 	p = append(p, c.checkNATSAuth()...)
 	p = append(p, c.checkTLS()...)
+	p = append(p, c.checkAuth()...)
 	for _, o := range c.AllowedOrigins {
 		if o == "*" {
 			continue

@@ -52,7 +52,7 @@ func (h *Hub) routes() *fiber.App {
 			h.metrics.CountError(contract.CodeRateLimited)
 			return apiError(c, contract.CodeRateLimited)
 		},
-	}), h.analyze)
+	}), h.requireAPIAuth, h.analyze)
 	app.Get(contract.WebSocketPath, h.upgrade, h.websocketHandler())
 	h.serveCACert(app)
 	h.servePage(app)

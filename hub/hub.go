@@ -32,6 +32,7 @@ type Hub struct {
 	https   *httpsServing                // nil: plain HTTP (http_tls.go)
 	origins atomic.Pointer[originPolicy] // set by Serve, from its listener
 	clients *clientLimits
+	auth    *authenticator // nil: anyone may stream and call the API (auth.go)
 	// dispatch sends frames to workers with room, or sheds them (frame_dispatch.go).
 	dispatch *dispatcher
 
@@ -55,9 +56,14 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 	if err != nil {
 		return nil, err
 	}
+	auth, err := newAuthenticator(context.Background(), cfg.AuthConfig, log) // also before anything starts
+	if err != nil {
+		return nil, err
+	}
 	h := &Hub{cfg: cfg, log: log, metrics: NewMetrics(), tracer: tracer(), sessions: map[*session]struct{}{},
-		clients: newClientLimits(cfg.MaxConnsPerClient, cfg.ConnectRatePerClient), https: https}
+		clients: newClientLimits(cfg.MaxConnsPerClient, cfg.ConnectRatePerClient), https: https, auth: auth}
 	warnOpenings(cfg, log)
+	auth.logMode(cfg, log)
 	var login natsLogin
 	if cfg.Embedded() {
 		srv, l, err := h.startEmbedded()
@@ -224,6 +230,7 @@ func (h *Hub) Close() error {
 			_ = h.broker.Close()
 		}
 		h.shutdownEmbedded()
+		h.auth.close()
 		h.log.Info("hub stopped")
 	})
 	return h.closeErr

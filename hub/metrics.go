@@ -59,6 +59,9 @@ type Metrics struct {
 	// Clients the embedded NATS server refused, by kind: wrong or missing
 	// credentials, and publishes or subscribes outside a client's permissions.
 	natsRefused *prometheus.CounterVec
+	// authRefused counts sessions and API requests refused for want of an
+	// accepted API key or JWT, by reason (auth.go).
+	authRefused *prometheus.CounterVec
 
 	errors      *prometheus.CounterVec   // code
 	closes      *prometheus.CounterVec   // WebSocket close code
@@ -96,6 +99,9 @@ func NewMetrics() *Metrics {
 		natsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hub_nats_refused_total", Help: "Clients the embedded NATS server refused, by kind.",
 		}, []string{"kind"}),
+		authRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hub_auth_refused_total", Help: "Sessions and API requests refused for want of an accepted API key or JWT, by reason.",
+		}, []string{"reason"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hub_errors_total", Help: "Error answers by code.",
 		}, []string{"code"}),
@@ -119,13 +125,16 @@ func NewMetrics() *Metrics {
 			Buckets: latencyBuckets,
 		}, []string{"status"}),
 	}
-	r.MustRegister(m.natsRefused, m.errors, m.closes, m.frames, m.natsRequest, m.queued, m.api,
+	r.MustRegister(m.natsRefused, m.authRefused, m.errors, m.closes, m.frames, m.natsRequest, m.queued, m.api,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Every label value exists from the start, so rates and alerts see a 0
 	// rather than no series.
 	for _, kind := range []string{embeddednats.ViolationAuthentication, embeddednats.ViolationPermission} {
 		m.natsRefused.WithLabelValues(kind)
+	}
+	for _, reason := range authReasons {
+		m.authRefused.WithLabelValues(reason)
 	}
 	for _, row := range contract.ErrorCodes {
 		m.errors.WithLabelValues(row.Code)
@@ -152,6 +161,12 @@ func (m *Metrics) CountNATSRefusal(kind string) {
 		kind = embeddednats.ViolationPermission
 	}
 	m.natsRefused.WithLabelValues(kind).Inc()
+}
+
+// CountAuthRefusal counts one session or API request refused by the
+// authenticator, with one of authReasons.
+func (m *Metrics) CountAuthRefusal(reason string) {
+	m.authRefused.WithLabelValues(reason).Inc()
 }
 
 // CountError counts one error answer with code; a code the hub does not

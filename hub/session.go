@@ -22,6 +22,7 @@ type session struct {
 	id       string
 	watching string     // the session this connection watches; empty when streaming
 	client   netip.Addr // where the connection comes from (see Hub.clientAddr)
+	grant    authGrant  // what its credential allows (zero when the hub requires none)
 	hub      *Hub
 	conn     *websocket.Conn
 	log      *slog.Logger

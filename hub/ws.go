@@ -11,6 +11,7 @@ import (
 
 	"github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
+	"golang.org/x/time/rate"
 
 	"github.com/webcamhub/webcamhub/hub/contract"
 	"github.com/webcamhub/webcamhub/hub/internal/sessionid"
@@ -25,6 +26,8 @@ const (
 	localResume        = "resume"   // Locals key: the session id a reconnecting client asks to keep
 	localResumeToken   = "token"    // Locals key: the resume token it offered as a subprotocol
 	localClient        = "client"   // Locals key: the client's address (netip.Addr)
+	localGrant         = "grant"    // Locals key: what the client's credential allows (authGrant)
+	localAuthRefused   = "noauth"   // Locals key: why the client's credential was refused
 )
 
 // upgrade decides, before the WebSocket handshake, whether the connection
@@ -53,8 +56,22 @@ func (h *Hub) upgrade(c *fiber.Ctx) error {
 	}
 	c.Locals(localClient, client)
 	if watch := c.Query(contract.QueryWatch); watch != "" {
+		// A watcher needs no credential: the session id in its link is
+		// its capability, and it can only follow that one session.
 		c.Locals(localWatching, watch)
-	} else if resume := c.Query(contract.QueryResume); resume != "" {
+		return c.Next()
+	}
+	if h.auth != nil {
+		// Refused after the upgrade, with a close code the page can read
+		// (a browser never sees the status of a refused handshake).
+		grant, reason := h.auth.check(bearerProtocol(c))
+		if reason != "" {
+			c.Locals(localAuthRefused, reason)
+			return c.Next()
+		}
+		c.Locals(localGrant, grant)
+	}
+	if resume := c.Query(contract.QueryResume); resume != "" {
 		c.Locals(localResume, resume)
 		// The token comes as a subprotocol, never in the URL (docs/protocol.md).
 		for _, p := range strings.Split(c.Get(fiber.HeaderSecWebSocketProtocol), ",") {
@@ -93,6 +110,18 @@ func (h *Hub) serveWebSocket(c *websocket.Conn) {
 	resume, _ := c.Locals(localResume).(string)
 	token, _ := c.Locals(localResumeToken).(string)
 	client, _ := c.Locals(localClient).(netip.Addr)
+	if reason, _ := c.Locals(localAuthRefused).(string); reason != "" {
+		h.metrics.SessionsRefused.Add(1)
+		h.metrics.CountAuthRefusal(reason)
+		text := contract.CloseTextAuthInvalid
+		if reason == authMissing {
+			text = contract.CloseTextAuthMissing
+		}
+		h.log.Debug("websocket session refused: not authenticated", "client", client, "reason", reason)
+		h.refuse(c, contract.CloseUnauthorized, text)
+		return
+	}
+	grant, _ := c.Locals(localGrant).(authGrant)
 	release, ok := h.clients.hold(client)
 	if !ok { // more handshakes of this address were admitted at once than it may hold
 		h.metrics.SessionsRefused.Add(1)
@@ -102,6 +131,10 @@ func (h *Hub) serveWebSocket(c *websocket.Conn) {
 	defer release()
 	s := newSession(h, c.Conn, h.sessionID(resume, token), watching)
 	s.client = client
+	s.grant = grant
+	if grant.FPS > 0 && grant.FPS < h.cfg.SessionFPS { // the token's own cap, below the hub's
+		s.frames.limiter = rate.NewLimiter(rate.Limit(grant.FPS), max(1, int(grant.FPS))) // (before the session runs)
+	}
 	if !h.addSession(s) {
 		h.refuse(c, contract.CloseGoingAway, contract.CloseTextNotAccepting)
 		return

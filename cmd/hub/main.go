@@ -1,7 +1,8 @@
 // Command hub runs the realtime webcam classification hub: the page, the
 // WebSocket sessions and the analyze API, with NATS embedded unless NATS_URL
-// points at a server or cluster. Configuration: hub -h. Two helpers:
+// points at a server or cluster. Configuration: hub -h. Three helpers:
 // `hub keys` makes the role nkeys and the auth file for an external NATS,
+// `hub apikey` makes a client API key (HUB_API_KEYS_FILE),
 // `hub probe` checks /healthz (container healthchecks).
 package main
 

@@ -16,7 +16,7 @@ import (
 // a container healthcheck needs an answer well inside its own timeout.
 const probeTimeout = 2 * time.Second
 
-// subcommand runs `hub keys` or `hub probe` when args name one; ok is false
+// subcommand runs `hub keys`, `hub apikey` or `hub probe` when args name one; ok is false
 // for anything else (the hub itself).
 func subcommand(args []string) (code int, ok bool) {
 	if len(args) == 0 {
@@ -27,6 +27,8 @@ func subcommand(args []string) (code int, ok bool) {
 		return runKeys(args[1:]), true
 	case "probe":
 		return runProbe(args[1:]), true
+	case "apikey":
+		return runAPIKey(args[1:]), true
 	}
 	return 0, false
 }
@@ -58,6 +60,31 @@ func runKeys(args []string) int {
 		return 1
 	}
 	fmt.Fprintf(os.Stderr, "hub keys: role seeds in %s; nats-server: include %s (public keys in %s)\n", *dir, hub.NATSAuthFile, hub.NATSRolesEnvFile)
+	return 0
+}
+
+// runAPIKey: `hub apikey -name NAME [-file FILE]` makes an API key,
+// appends its hash to the keys file (HUB_API_KEYS_FILE) and prints the key
+// once, on stdout: the file never holds it. A running hub picks the new
+// key up within a second.
+func runAPIKey(args []string) int {
+	fs := flag.NewFlagSet("hub apikey", flag.ContinueOnError)
+	file := fs.String("file", os.Getenv("HUB_API_KEYS_FILE"), "the hub's API keys file, made when missing (HUB_API_KEYS_FILE)")
+	name := fs.String("name", "", "who or what the key is for, e.g. laptop or ci (letters, digits, . _ @ -)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *file == "" || *name == "" {
+		fmt.Fprintln(os.Stderr, "hub apikey: want -name and -file (or HUB_API_KEYS_FILE)")
+		return 2
+	}
+	key, err := hub.AddAPIKey(*file, *name)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "hub apikey:", err)
+		return 1
+	}
+	fmt.Println(key)
+	fmt.Fprintf(os.Stderr, "hub apikey: the key %q above is shown this once; its hash is in %s (delete its line to revoke it)\n", *name, *file)
 	return 0
 }
 

@@ -42,6 +42,12 @@ type Message struct {
 	ResumeToken string                `json:"resumeToken"`
 }
 
+// BearerHeader is the handshake header that presents an API key or JWT
+// to a hub that requires one: the subprotocols the page offers.
+func BearerHeader(credential string) http.Header {
+	return http.Header{"Sec-WebSocket-Protocol": {contract.Subprotocol + ", " + contract.BearerProtocolPrefix + credential}}
+}
+
 // ResumeHeader is the handshake header that resumes a session with its
 // token: the subprotocols the page offers (docs/protocol.md).
 func ResumeHeader(token string) http.Header {
