@@ -15,6 +15,7 @@ import { HUB_STATUS_SLOT_ID } from './Header';
 import { LiveView } from './LiveView';
 import { WatchView } from './WatchView';
 import { UploadCard } from './UploadCard';
+import { ApiKeyDialog } from './ApiKeyDialog';
 import { ColorSchemeToggle } from './ColorSchemeToggle';
 import { ConnectionAlert, ConnectionChip, ProtocolAlert } from './StatusAlerts';
 
@@ -39,7 +40,10 @@ function HeaderSlot({ children }: { children: ReactNode }) {
 
 export default function Classifier() {
   const route = useRoute();
+  // Bumped when an API key is entered: the connection starts again with it.
+  const [credentialVersion, setCredentialVersion] = useState(0);
   const hub = useHubSocket({
+    credentialVersion,
     enabled: route.mode !== 'pending',
     watch: route.mode === 'watch' ? route.id : null,
     maxInFlight: route.mode === 'live' ? FRAMES_IN_FLIGHT[route.rate] : FRAMES_IN_FLIGHT.eager,
@@ -69,6 +73,7 @@ export default function Classifier() {
             <UploadCard />
           </Stack>
         </Container>
+        <ApiKeyDialog onSaved={() => setCredentialVersion((v) => v + 1)} />
       </HubProvider>
     </ThemeProvider>
   );

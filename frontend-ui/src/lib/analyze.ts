@@ -1,4 +1,5 @@
 // POST /api/v1/analyze: one image in, its top-3 out.
+import { bearerHeaders } from './apiKey';
 import { errorCodeForStatus, ErrorCode, isErrorCode, type Prediction } from './protocol';
 
 export class AnalyzeError extends Error {
@@ -39,7 +40,7 @@ export async function analyzeImage(base64Image: string, signal?: AbortSignal): P
   try {
     const init: RequestInit = {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json', ...bearerHeaders() },
       body: JSON.stringify({ base64Image }),
     };
     if (signal) init.signal = signal;

@@ -106,7 +106,7 @@ const byCode: Readonly<Record<ErrorCode, CodeText>> = {
       title: 'This hub needs an API key',
       body: 'The hub lets in only clients with an API key or token. Enter one to start the camera; ask whoever runs the hub for a key.',
     },
-    upload: { title: 'This hub needs an API key', body: 'Enter an API key, then try again.' },
+    upload: { title: 'This hub needs an API key', body: 'Enter the key when the page asks for it, then try again.' },
   },
   [ErrorCode.internal]: {
     live: {

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { FakeSocket } from '../../test/fakeSocket';
 import { HubClient, backoffDelay, type HubClientOptions, type HubEvent } from './hubClient';
-import { RESUME_PROTOCOL_PREFIX, WS_SUBPROTOCOL } from './protocol';
+import { BEARER_PROTOCOL_PREFIX, CloseCode, RESUME_PROTOCOL_PREFIX, WS_SUBPROTOCOL } from './protocol';
 
 const frame = () => new Uint8Array([0xff, 0xd8, 0xff, 0xd9]);
 
@@ -419,6 +419,23 @@ describe('terminal close codes and ended', () => {
     again.accept('s2');
     again.serverClose(1006);
     vi.advanceTimersByTime(60_000);
+    expect(FakeSocket.last().protocols).toEqual([WS_SUBPROTOCOL]);
+  });
+
+  it('offers the API key as a subprotocol, and stops for good when the hub refuses it (4401)', () => {
+    let key: string | null = 'whk_first';
+    const { client, events } = makeClient({ apiKey: () => key });
+    client.connect();
+    expect(FakeSocket.last().protocols).toEqual([WS_SUBPROTOCOL, BEARER_PROTOCOL_PREFIX + 'whk_first']);
+    expect(FakeSocket.last().url).not.toContain('whk_first');
+    FakeSocket.last().serverClose(CloseCode.unauthorized.code);
+    expect(events.at(-1)).toMatchObject({ type: 'state', state: 'closed', closeCode: CloseCode.unauthorized.code });
+    const sockets = FakeSocket.instances.length;
+    vi.advanceTimersByTime(60_000);
+    expect(FakeSocket.instances.length).toBe(sockets); // no reconnect with a refused key
+    key = null;
+    const { client: other } = makeClient({ apiKey: () => key });
+    other.connect();
     expect(FakeSocket.last().protocols).toEqual([WS_SUBPROTOCOL]);
   });
 

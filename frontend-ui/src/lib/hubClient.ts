@@ -85,6 +85,8 @@ export interface HubClientOptions {
    */
   terminalRetries?: number;
   createSocket?: SocketFactory;
+  /** The API key or JWT to offer at each (re)connect, for a hub that requires one. Default: none. */
+  apiKey?: () => string | null;
   now?: () => number;
   random?: () => number;
 }
@@ -129,6 +131,7 @@ export class HubClient {
       terminalCloseCodes: CLOSE_CODES_WITHOUT_RECONNECT,
       terminalRetries: 5,
       createSocket: (url, protocols) => new WebSocket(url, protocols) as unknown as WebSocketLike,
+      apiKey: () => null,
       now: () => (typeof performance !== 'undefined' ? performance.now() : Date.now()),
       random: Math.random,
       ...options,
@@ -279,7 +282,7 @@ export class HubClient {
     try {
       // The resume token goes as a subprotocol (docs/protocol.md): the URL
       // carries only the session id, which is public anyway.
-      ws = this.opts.createSocket(url, hubSocketProtocols(this.resumeToken));
+      ws = this.opts.createSocket(url, hubSocketProtocols(this.resumeToken, this.opts.apiKey()));
     } catch {
       this.scheduleReconnect();
       return;

@@ -7,6 +7,7 @@ import { HubClient, type HubClientOptions } from './hubClient';
 import { idleHubSource, type HubSource } from './hubContext';
 import { exposeHubStats, statsProbeRequested, type HubStatsProbe } from './hubStatsProbe';
 import { HubStore, INITIAL_HUB_SNAPSHOT, type HubSnapshot } from './hubStore';
+import { loadApiKey } from './apiKey';
 import { hubSocketUrl } from './protocol';
 
 export interface UseHubSocketOptions {
@@ -15,6 +16,8 @@ export interface UseHubSocketOptions {
   /** Watch another session instead of streaming. */
   watch?: string | null;
   maxInFlight?: number;
+  /** Changed to connect again from scratch (a new API key was entered). */
+  credentialVersion?: number;
   /** Inject the client options in tests. */
   clientOptions?: Partial<HubClientOptions>;
 }
@@ -24,7 +27,13 @@ interface Connection {
   probe: HubStatsProbe | null;
 }
 
-export function useHubSocket({ enabled, watch = null, maxInFlight = 2, clientOptions }: UseHubSocketOptions): HubSource {
+export function useHubSocket({
+  enabled,
+  watch = null,
+  maxInFlight = 2,
+  credentialVersion = 0,
+  clientOptions,
+}: UseHubSocketOptions): HubSource {
   const [connection, setConnection] = useState<Connection | null>(null);
   // What the page shows once a store is gone (its last snapshot, "closed").
   const [afterClose, setAfterClose] = useState<HubSnapshot>(INITIAL_HUB_SNAPSHOT);
@@ -37,6 +46,8 @@ export function useHubSocket({ enabled, watch = null, maxInFlight = 2, clientOpt
     const client: HubClient = new HubClient({
       url: () => hubSocketUrl(window.location, watch, client.lastSession),
       maxInFlight,
+      // A watcher needs no key: its link is its permission.
+      apiKey: () => (watch ? null : loadApiKey()),
       ...clientOptionsRef.current,
     });
     const store = new HubStore(client);
@@ -50,7 +61,7 @@ export function useHubSocket({ enabled, watch = null, maxInFlight = 2, clientOpt
       setAfterClose(store.getSnapshot());
       setConnection(null);
     };
-  }, [enabled, watch, maxInFlight]);
+  }, [enabled, watch, maxInFlight, credentialVersion]);
 
   return useMemo(() => {
     if (!connection) return idleHubSource(afterClose);
