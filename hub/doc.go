@@ -6,7 +6,8 @@
 // One package, its files named by concern with a shared prefix:
 //
 //	hub.go        Hub: New, Run, Close; the sessions it holds
-//	config*.go    Config: flags with env defaults, validation; TLS files
+//	config*.go    Config: flags with env defaults, validation; TLS files;
+//	              client authentication
 //	errors.go     sentinel errors and the client code each becomes
 //	protocol.go   worker replies read, messages to clients written
 //	metrics.go    Prometheus metrics (docs/metrics.md)
@@ -19,6 +20,8 @@
 //	              read progress, resume tokens
 //	frame_*.go    a frame's way to a worker: header check, scheduler, dispatcher
 //	limit_*.go    per client: its address, connections, frame credit
+//	auth*.go      who may stream and call the API: API keys, JWTs (HS256,
+//	              JWKS), the analyze API's Bearer check; hub apikey
 //	nats_*.go     natsBroker; embedded and external login; roles; config checks;
 //	              failover (frames of a lost connection or worker); keys for
 //	              an external NATS (hub keys)
