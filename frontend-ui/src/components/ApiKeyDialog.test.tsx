@@ -1,21 +1,12 @@
 // @vitest-environment jsdom
 import { cleanup, fireEvent, render, screen } from '@testing-library/react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { memoryStorage } from '../../test/memoryStorage';
 import { API_KEY_STORAGE_KEY } from '../lib/apiKey';
 import { HubProvider, idleHubSource } from '../lib/hubContext';
 import { INITIAL_HUB_SNAPSHOT } from '../lib/hubStore';
 import { CloseCode } from '../lib/protocol';
 import { ApiKeyDialog } from './ApiKeyDialog';
-
-function memoryStorage() {
-  const m = new Map<string, string>();
-  return {
-    getItem: (k: string) => m.get(k) ?? null,
-    setItem: (k: string, v: string) => void m.set(k, v),
-    removeItem: (k: string) => void m.delete(k),
-    map: m,
-  };
-}
 
 function renderWith(closeCode: number | null) {
   const session = memoryStorage();

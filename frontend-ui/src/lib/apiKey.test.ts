@@ -1,18 +1,9 @@
 // @vitest-environment jsdom
 import { describe, expect, it, vi } from 'vitest';
+import { memoryStorage } from '../../test/memoryStorage';
 import { API_KEY_STORAGE_KEY, bearerHeaders, forgetApiKey, loadApiKey, saveApiKey, type KeyStorages } from './apiKey';
 import { analyzeImage, AnalyzeError } from './analyze';
 import { ErrorCode } from './protocol';
-
-function memoryStorage() {
-  const m = new Map<string, string>();
-  return {
-    getItem: (k: string) => m.get(k) ?? null,
-    setItem: (k: string, v: string) => void m.set(k, v),
-    removeItem: (k: string) => void m.delete(k),
-    map: m,
-  };
-}
 
 function storages() {
   const session = memoryStorage();
