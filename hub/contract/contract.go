@@ -219,7 +219,7 @@ const (
 	CloseInternal       = 1011 // the handler failed
 	CloseSlowClient     = 4001 // the client did not read its results fast enough
 	CloseUnknownSession = 4004 // a watcher's session id is not live
-	CloseRateLimited    = 4029 // the client went on past its limits (control messages, connections per address)
+	CloseRateLimited    = 4029 // the client went on past its limits (control messages, frames, connections per address)
 	CloseUnauthorized   = 4401 // no accepted API key or token where the hub requires one
 )
 
@@ -234,6 +234,7 @@ const (
 	CloseTextResultsNotRead  = "slow client: results were not read"              // CloseSlowClient: the send queue is full
 	CloseTextSentNotRead     = "slow client: what was sent was not read in time" // CloseSlowClient: a read-progress probe went unanswered
 	CloseTextControlMessages = "too many control messages"                       // CloseRateLimited: control messages on while refused
+	CloseTextFrames          = "too many frames while rate limited"              // CloseRateLimited: frames on while answered rate_limited
 	CloseTextConnections     = "too many connections from this address"          // CloseRateLimited: more handshakes than the address may hold
 	CloseTextAuthMissing     = "an API key or token is required"                 // CloseUnauthorized: none was offered
 	CloseTextAuthInvalid     = "the API key or token is not accepted"            // CloseUnauthorized: unknown key, bad or expired token
@@ -263,8 +264,8 @@ var CloseCodes = []CloseCode{
 		"results_not_read": CloseTextResultsNotRead, "sent_not_read": CloseTextSentNotRead,
 	}},
 	{CloseUnknownSession, "unknown_session", "a watcher's session id is unknown or malformed", false, nil},
-	{CloseRateLimited, "rate_limited", "the client went on past its limits (control messages while rate_limited, connections from its address)", false, map[string]string{
-		"control_messages": CloseTextControlMessages, "connections": CloseTextConnections,
+	{CloseRateLimited, "rate_limited", "the client went on past its limits (control messages or frames while rate_limited, connections from its address)", false, map[string]string{
+		"control_messages": CloseTextControlMessages, "frames": CloseTextFrames, "connections": CloseTextConnections,
 	}},
 	{CloseUnauthorized, "unauthorized", "the hub requires an API key or token and the connection offered none, or one it does not accept", false, map[string]string{
 		"missing": CloseTextAuthMissing, "invalid": CloseTextAuthInvalid,
