@@ -76,22 +76,30 @@ func (fs *frameScheduler) setTopK(k int) {
 	fs.mu.Unlock()
 }
 
-// submit schedules a frame: to a worker now when the session has a free
-// slot, otherwise into the waiting place, where it replaces (and answers
-// "dropped") any older waiting frame.
-func (fs *frameScheduler) submit(seq int64, image []byte) {
-	now := time.Now()
+// admits reports whether a frame received at now may go on to be checked
+// and sent, without taking anything: the reader asks before it reads a
+// frame, so a frame that will be refused is not kept (submit decides).
+func (fs *frameScheduler) admits(now time.Time) bool {
+	return fs.credit.allows(now) && fs.limiter.TokensAt(now) >= 1
+}
+
+// submit schedules a frame received at now: to a worker now when the
+// session has a free slot, otherwise into the waiting place, where it
+// replaces (and answers "dropped") any older waiting frame. It reports
+// whether the frame was answered rate_limited at once (over the session's
+// rate, or out of credit), which the session counts (frameRefusals).
+func (fs *frameScheduler) submit(seq int64, image []byte, now time.Time) (rateLimited bool) {
+	if !fs.credit.allows(now) || !fs.limiter.AllowN(now, 1) {
+		fs.refuseRateLimited(seq, now)
+		return true
+	}
 	f := &liveFrame{received: now}
 	f.span = startFrameSpan(fs.ctx, fs.tracer, contract.KindLive, fs.session, seq, now)
-	if !fs.credit.allows(now) || !fs.limiter.AllowN(now, 1) {
-		fs.answerError(f, seq, contract.CodeRateLimited)
-		return
-	}
 	info, code := fs.check(image)
 	if code != "" {
 		fs.credit.chargeRefusal(now)
 		fs.answerError(f, seq, code)
-		return
+		return false
 	}
 	fs.credit.chargeEstimate(now, info.DecodedBytes)
 	fs.mu.Lock()
@@ -101,7 +109,7 @@ func (fs *frameScheduler) submit(seq int64, image []byte) {
 		fs.mu.Unlock()
 		fs.active.Add(1)
 		go fs.work(f)
-		return
+		return false
 	}
 	f.waited = true
 	older := fs.waiting
@@ -112,6 +120,7 @@ func (fs *frameScheduler) submit(seq int64, image []byte) {
 		fs.end(older, OutcomeDropped, "")
 		fs.send(encodeDropped(older.req.Seq, contract.DroppedSuperseded))
 	}
+	return false
 }
 
 // work classifies f, then whatever frame waits, until none does.
@@ -179,6 +188,18 @@ func (fs *frameScheduler) classify(f *liveFrame) {
 	fs.metrics.Results.Inc()
 	fs.end(f, OutcomeResult, "")
 	fs.send(reply)
+}
+
+// refuseRateLimited answers a frame rate_limited before anything else is
+// done with it: the answer a client that ignores rate_limited gets
+// thousands of times a second, so it allocates only the answer (the frame
+// is not kept, its outcome is counted as any other's).
+func (fs *frameScheduler) refuseRateLimited(seq int64, now time.Time) {
+	span := startFrameSpan(fs.ctx, fs.tracer, contract.KindLive, fs.session, seq, now)
+	fs.metrics.CountError(contract.CodeRateLimited)
+	fs.metrics.ObserveFrame(OutcomeError, time.Since(now))
+	span.end(OutcomeError, contract.CodeRateLimited)
+	fs.send(encodeRateLimited(seq))
 }
 
 func (fs *frameScheduler) answerError(f *liveFrame, seq int64, code string) {

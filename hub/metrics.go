@@ -63,12 +63,16 @@ type Metrics struct {
 	// accepted API key or JWT, by reason (auth.go).
 	authRefused *prometheus.CounterVec
 
-	errors      *prometheus.CounterVec   // code
-	closes      *prometheus.CounterVec   // WebSocket close code
-	frames      *prometheus.HistogramVec // outcome
-	natsRequest *prometheus.HistogramVec // outcome
-	queued      prometheus.Histogram
-	api         *prometheus.HistogramVec // HTTP status
+	// Connections closed with 4029 rate_limited, by the close text's case
+	// (x-close-codes texts): control messages, frames, connections.
+	rateLimitedClosed *prometheus.CounterVec
+	rateLimitedByText map[string]prometheus.Counter // close text -> its case's series
+	errors            *prometheus.CounterVec        // code
+	closes            *prometheus.CounterVec        // WebSocket close code
+	frames            *prometheus.HistogramVec      // outcome
+	natsRequest       *prometheus.HistogramVec      // outcome
+	queued            prometheus.Histogram
+	api               *prometheus.HistogramVec // HTTP status
 
 	// The per-frame series, looked up once rather than by label on every frame.
 	frameBy   map[string]prometheus.Observer // outcome
@@ -102,6 +106,9 @@ func NewMetrics() *Metrics {
 		authRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hub_auth_refused_total", Help: "Sessions and API requests refused for want of an accepted API key or JWT, by reason.",
 		}, []string{"reason"}),
+		rateLimitedClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hub_rate_limited_closed_total", Help: "Connections closed with 4029 rate_limited, by why (the close text's case).",
+		}, []string{"reason"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hub_errors_total", Help: "Error answers by code.",
 		}, []string{"code"}),
@@ -125,7 +132,7 @@ func NewMetrics() *Metrics {
 			Buckets: latencyBuckets,
 		}, []string{"status"}),
 	}
-	r.MustRegister(m.natsRefused, m.authRefused, m.errors, m.closes, m.frames, m.natsRequest, m.queued, m.api,
+	r.MustRegister(m.natsRefused, m.authRefused, m.rateLimitedClosed, m.errors, m.closes, m.frames, m.natsRequest, m.queued, m.api,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Every label value exists from the start, so rates and alerts see a 0
@@ -143,6 +150,14 @@ func NewMetrics() *Metrics {
 		m.closes.WithLabelValues(strconv.Itoa(row.Code))
 	}
 	m.closes.WithLabelValues(strconv.Itoa(closeAbnormal))
+	m.rateLimitedByText = map[string]prometheus.Counter{}
+	for _, row := range contract.CloseCodes {
+		if row.Code == contract.CloseRateLimited {
+			for reason, text := range row.Texts {
+				m.rateLimitedByText[text] = m.rateLimitedClosed.WithLabelValues(reason)
+			}
+		}
+	}
 	m.frameBy = map[string]prometheus.Observer{}
 	for _, o := range []string{OutcomeResult, OutcomeError, OutcomeDropped} {
 		m.frameBy[o] = m.frames.WithLabelValues(o)
@@ -180,6 +195,14 @@ func (m *Metrics) CountError(code string) {
 // CountClose counts one closed WebSocket connection.
 func (m *Metrics) CountClose(code int) {
 	m.closes.WithLabelValues(strconv.Itoa(code)).Inc()
+}
+
+// CountRateLimitedClose counts one connection closed with 4029 and text
+// (a CloseText* of CloseRateLimited).
+func (m *Metrics) CountRateLimitedClose(text string) {
+	if c, ok := m.rateLimitedByText[text]; ok {
+		c.Inc()
+	}
 }
 
 // ObserveFrame records a frame's round trip, from received to answered.

@@ -1,9 +1,11 @@
 package hub
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/webcamhub/webcamhub/hub/contract"
@@ -56,6 +58,27 @@ func parseReplyHead(reply []byte, seq int64) (replyHead, error) {
 func encodeError(seq int64, code string) []byte {
 	row, _ := contract.LookupError(code)
 	return mustJSON(contract.Error{Type: contract.TypeError, Seq: seq, Code: row.Code, Message: row.Message})
+}
+
+// rateLimitedAnswer is the error answer rate_limited in two parts, around
+// its seq, encoded once: a client that ignores rate_limited is answered
+// thousands of times a second (encodeRateLimited).
+var rateLimitedAnswer = func() (parts [2][]byte) {
+	const marker = -1 // no frame has it: the seq's place in the encoding
+	whole := encodeError(marker, contract.CodeRateLimited)
+	before, after, ok := bytes.Cut(whole, []byte(strconv.Itoa(marker)))
+	if !ok {
+		panic("rate_limited answer without its seq")
+	}
+	return [2][]byte{before, after}
+}()
+
+// encodeRateLimited is encodeError(seq, CodeRateLimited) with one allocation.
+func encodeRateLimited(seq int64) []byte {
+	b := make([]byte, 0, len(rateLimitedAnswer[0])+20+len(rateLimitedAnswer[1]))
+	b = append(b, rateLimitedAnswer[0]...)
+	b = strconv.AppendInt(b, seq, 10)
+	return append(b, rateLimitedAnswer[1]...)
 }
 
 func encodeDropped(seq int64, reason string) []byte {

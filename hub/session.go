@@ -28,7 +28,9 @@ type session struct {
 	log      *slog.Logger
 	frames   *frameScheduler
 	controls controlLimits // the reader's alone
-	progress *readProgress // whether the client reads what it is sent
+	// frameRefusals: frames answered rate_limited the session may send on; the reader's alone.
+	frameRefusals frameRefusals
+	progress      *readProgress // whether the client reads what it is sent
 
 	send      chan []byte   // messages for the writer; never closed
 	closing   chan struct{} // closed once, when the session starts closing
@@ -48,15 +50,16 @@ var readBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 func newSession(h *Hub, conn *websocket.Conn, id, watching string) *session {
 	s := &session{
-		id:       id,
-		watching: watching,
-		hub:      h,
-		conn:     conn,
-		log:      h.log.With("session", id),
-		send:     make(chan []byte, h.cfg.SendQueue),
-		closing:  make(chan struct{}),
-		controls: newControlLimits(h.cfg.ControlRate),
-		progress: newReadProgress(),
+		id:            id,
+		watching:      watching,
+		hub:           h,
+		conn:          conn,
+		log:           h.log.With("session", id),
+		send:          make(chan []byte, h.cfg.SendQueue),
+		closing:       make(chan struct{}),
+		controls:      newControlLimits(h.cfg.ControlRate),
+		frameRefusals: newFrameRefusals(),
+		progress:      newReadProgress(),
 	}
 	fps := h.cfg.SessionFPS
 	s.frames = newFrameScheduler(schedulerDeps{
@@ -234,6 +237,18 @@ func (s *session) readLoop() error {
 		_ = s.conn.SetReadDeadline(time.Now().Add(pongWait))
 		switch kind {
 		case websocket.BinaryMessage:
+			now := time.Now()
+			if s.watching == "" && !s.frames.admits(now) {
+				// Refused whatever it holds: read past, never kept.
+				if _, err := io.Copy(io.Discard, r); err != nil {
+					return err
+				}
+				s.seq++
+				s.hub.metrics.FramesReceived.Add(1)
+				s.frames.refuseRateLimited(s.seq, now)
+				s.frameRefused(now)
+				continue
+			}
 			data, tooLarge, err := s.readUpTo(r, maxFrame)
 			if err != nil {
 				return err
@@ -244,7 +259,7 @@ func (s *session) readLoop() error {
 				s.answerError(s.seq, contract.CodeTooLarge)
 				continue
 			}
-			s.submit(s.seq, data)
+			s.submit(s.seq, data, now)
 		case websocket.TextMessage:
 			data, tooLarge, err := s.readUpTo(r, maxText)
 			if err != nil {
@@ -283,13 +298,29 @@ func (s *session) readUpTo(r io.Reader, limit int) (data []byte, tooLarge bool, 
 	return bytes.Clone(buf.Bytes()), false, nil
 }
 
-// submit hands a frame to the scheduler; a watcher sends none.
-func (s *session) submit(seq int64, image []byte) {
+// submit hands a frame received at now to the scheduler; a watcher sends
+// none.
+func (s *session) submit(seq int64, image []byte, now time.Time) {
 	if s.watching != "" {
 		s.answerError(seq, contract.CodeBadRequest)
 		return
 	}
-	s.frames.submit(seq, image)
+	if s.frames.submit(seq, image, now) {
+		s.frameRefused(now)
+	}
+}
+
+// frameRefused counts a frame answered rate_limited and closes a session
+// that goes on sending frames while refused (frameRefusals): it would
+// otherwise make the hub read and answer as many frames as it can send.
+func (s *session) frameRefused(now time.Time) {
+	if s.frameRefusals.tolerate(now) {
+		return
+	}
+	if s.close(contract.CloseRateLimited, contract.CloseTextFrames) {
+		s.hub.metrics.CountRateLimitedClose(contract.CloseTextFrames)
+		s.log.Warn("closing a session that kept sending frames while rate_limited")
+	}
 }
 
 func (s *session) answerError(seq int64, code string) {

@@ -59,12 +59,13 @@ func (s *session) control(data []byte) {
 			s.answerError(s.seq, code)
 			return
 		}
-		s.submit(s.seq, image)
+		s.submit(s.seq, image, time.Now())
 		return
 	}
 	if !s.controls.messages.Allow() {
 		if !s.controls.refusals.Allow() {
 			if s.close(contract.CloseRateLimited, contract.CloseTextControlMessages) {
+				s.hub.metrics.CountRateLimitedClose(contract.CloseTextControlMessages)
 				s.log.Warn("closing a session that kept sending control messages while rate_limited")
 			}
 			return

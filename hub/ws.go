@@ -125,6 +125,7 @@ func (h *Hub) serveWebSocket(c *websocket.Conn) {
 	release, ok := h.clients.hold(client)
 	if !ok { // more handshakes of this address were admitted at once than it may hold
 		h.metrics.SessionsRefused.Add(1)
+		h.metrics.CountRateLimitedClose(contract.CloseTextConnections)
 		h.refuse(c, contract.CloseRateLimited, contract.CloseTextConnections)
 		return
 	}
