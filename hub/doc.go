@@ -19,7 +19,8 @@
 //	session*.go   one connection: reader, writer, control messages,
 //	              read progress, resume tokens
 //	frame_*.go    a frame's way to a worker: header check, scheduler, dispatcher
-//	limit_*.go    per client: its address, connections, frame credit
+//	limit_*.go    per client: its address, connections, frame credit,
+//	              frames refused rate_limited (closing a client that ignores them)
 //	auth*.go      who may stream and call the API: API keys, JWTs (HS256,
 //	              JWKS), the analyze API's Bearer check; hub apikey
 //	nats_*.go     natsBroker; embedded and external login; roles; config checks;
