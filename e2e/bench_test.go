@@ -21,7 +21,7 @@ import (
 // one 1 MB frame (target: at most 64 KB per idle session).
 func BenchmarkIdleSessionsMemory(b *testing.B) {
 	const sessions = 1000
-	hub := startHub(b, hubOptions{extraEnv: []string{"LOG_LEVEL=warn", "HUB_MAX_CONNS_PER_CLIENT=100000", "HUB_CONNECT_RATE_PER_CLIENT=100000"}})
+	hub := startHub(b, hubOptions{extraEnv: loadGeneratorEnv("LOG_LEVEL=warn")})
 	before := rssMB(b, hub.cmd.Process.Pid)
 	conns := make([]*fws.Conn, 0, sessions)
 	defer func() {

@@ -26,10 +26,13 @@ import (
 // one is answered, whatever the answer), as the page does at full speed.
 
 // loadGeneratorEnv is env for a hub under the load generator, with the
-// hub's per-address connection limits lifted: the load generator opens all
-// its sessions from one address.
+// hub's per-address connection limits lifted (the load generator opens all
+// its sessions from one address) and the per-session frame cap too (its
+// sessions send a frame on every answer: on a fast machine past the cap,
+// where the hub closes a session that keeps sending while rate_limited).
+// A later entry of env overrides these.
 func loadGeneratorEnv(env ...string) []string {
-	return append([]string{"HUB_MAX_CONNS_PER_CLIENT=100000", "HUB_CONNECT_RATE_PER_CLIENT=100000"}, env...)
+	return append([]string{"HUB_MAX_CONNS_PER_CLIENT=100000", "HUB_CONNECT_RATE_PER_CLIENT=100000", "HUB_SESSION_FPS=100000"}, env...)
 }
 
 // sessionLoad is what one run of the load generator saw.

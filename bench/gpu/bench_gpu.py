@@ -175,8 +175,10 @@ class System:
         env = {**os.environ, "HUB_LISTEN": f"127.0.0.1:{self.http}",
                "NATS_EMBED_ADDR": f"127.0.0.1:{self.nats}", "NATS_STORE_DIR": str(self.store),
                "NATS_URL": "", "LOG_LEVEL": "warn", "HUB_STATIC_DIR": str(work / "no-page"),
-               # The load generator opens every session from 127.0.0.1.
+               # The load generator opens every session from 127.0.0.1, and each sends
+               # a frame on every answer (past the per-session cap on a GPU).
                "HUB_MAX_CONNS_PER_CLIENT": "100000", "HUB_CONNECT_RATE_PER_CLIENT": "100000",
+               "HUB_SESSION_FPS": "100000",
                "HUB_MAX_SESSIONS": "100000"}
         self._start("hub", [str(bins / "hub")], env)
         self.base = f"http://127.0.0.1:{self.http}"
