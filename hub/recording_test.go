@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"strconv"
 	"strings"
 	"testing"
@@ -97,25 +96,17 @@ func TestRecordingOffCapturesNothingOnAStoreWithHistory(t *testing.T) {
 	run := func(tweak func(*Config), frames int) (*Hub, *syncBuffer, string) {
 		t.Helper()
 		var logs syncBuffer
-		cfg := Defaults()
-		cfg.Listen, cfg.StaticDir, cfg.NATSEmbedAddr, cfg.NATSStoreDir = "127.0.0.1:0", t.TempDir(), addr, store
-		cfg.RecordMaxAge, cfg.RecordMaxBytes = time.Hour, 64<<20
-		tweak(&cfg)
-		h, err := New(cfg, slog.New(slog.NewTextHandler(&logs, nil)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		go func() { _ = h.Serve(ln) }()
-		t.Cleanup(func() { _ = h.Close() })
+		var record bool
+		h, base := startHubLogging(t, "", func(c *Config) {
+			c.NATSEmbedAddr, c.NATSStoreDir, c.RecordMaxAge, c.RecordMaxBytes = addr, store, time.Hour, 64<<20
+			tweak(c)
+			record = c.Record
+		}, slog.New(slog.NewTextHandler(&logs, nil)))
 		worker := startRoleWorker(t, url, embeddednats.SeedFile(store, roleWorker))
-		c := dial(t, "http://"+ln.Addr().String(), "", nil)
+		c := dial(t, base, "", nil)
 		welcome := c.Next()
-		if welcome.Recording != cfg.Record {
-			t.Fatalf("welcome says recording %v, the hub records %v", welcome.Recording, cfg.Record)
+		if welcome.Recording != record {
+			t.Fatalf("welcome says recording %v, the hub records %v", welcome.Recording, record)
 		}
 		published, err := hubConn().SubscribeSync(contract.ResultSubject(contract.KindLive, welcome.Session))
 		if err != nil {
