@@ -34,7 +34,20 @@ const floodMeasure = 20 * time.Second
 // between the hub and a worker's model shows up as one (docs/dispatch.md).
 // Every frame counts, from the first (the 400 sessions start at once).
 func TestFloodOf400SessionsIsAnsweredOnTime(t *testing.T) {
-	hub := startHub(t, hubOptions{extraEnv: loadGeneratorEnv("LOG_LEVEL=warn", "HUB_SESSION_FPS=100000")})
+	flood400(t, floodMeasure)
+}
+
+// The same flood with recording on: recording listens only on the hub's
+// copies of answered frames, so frames that find every worker full still
+// get "no responders" and are shed as overloaded, not left to time out
+// (a stream on frames.live.> answered 1,529 of 3,044 such frames timeout).
+// Shorter: the flapping is the other test's subject.
+func TestFloodOf400SessionsWithRecordingIsAnsweredOnTime(t *testing.T) {
+	flood400(t, floodMeasure/4, "HUB_RECORD=true")
+}
+
+func flood400(t *testing.T, measure time.Duration, env ...string) {
+	hub := startHub(t, hubOptions{extraEnv: loadGeneratorEnv(append([]string{"LOG_LEVEL=warn", "HUB_SESSION_FPS=100000"}, env...)...)})
 	workers := map[string]*proc{}
 	for i := range 2 {
 		name := "flood-worker-" + strconv.Itoa(i+1)
@@ -43,7 +56,7 @@ func TestFloodOf400SessionsIsAnsweredOnTime(t *testing.T) {
 	}
 	hub.waitFor(t, "/readyz")
 
-	r := runLoad(t, hub.base, 400, 1, pageFrame(t), 0, floodMeasure)
+	r := runLoad(t, hub.base, 400, 1, pageFrame(t), 0, measure)
 	logLoad(t, "400 sessions × 1 in flight, 2 workers", r)
 	shed := metric(t, hub.base, "hub_frames_shed_total")
 
@@ -81,7 +94,7 @@ func TestFloodOf400SessionsIsAnsweredOnTime(t *testing.T) {
 	if shed < r.answers[overloaded] {
 		t.Errorf("hub_frames_shed_total %d, but %d frames were answered %s", shed, r.answers[overloaded], overloaded)
 	}
-	if pauses < 100 {
+	if pauses < int(measure/(200*time.Millisecond)) {
 		t.Errorf("the workers left the queue group %d times: not the flapping this test is about", pauses)
 	}
 	t.Logf("%d of %d frames answered %s; the workers let %d expire", r.answers[timeout], r.sent, contract.CodeTimeout, expired)

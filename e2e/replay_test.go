@@ -5,9 +5,13 @@ package e2e
 import (
 	"bufio"
 	"encoding/json"
+	"io/fs"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -171,4 +175,80 @@ func waitUntilSubscribed(t *testing.T, bus natsEndpoint, subject string, lines <
 		}
 	}
 	t.Fatal("the subscriber never received a probe")
+}
+
+// A store with history: a run with recording on, then one with it off on
+// the same store. The second run's frames are not written to disk (the
+// store grows by far less than them), what was recorded stays listed for
+// replay, and the hub says so in one log line.
+func TestRecordingOffWritesNoFramesOnAStoreWithHistory(t *testing.T) {
+	store := t.TempDir()
+	images := []string{"cat.bmp", "parrot.jpg", "grace_hopper.bmp", "bird.bmp", "sunflower.bmp"}
+	run := func(env ...string) (session string, sent int64, hub *hubProc) {
+		hub = startHub(t, hubOptions{storeDir: store, extraEnv: env})
+		worker := startWorker(t, hub.nats, "worker-history")
+		hub.waitFor(t, "/readyz")
+		c := dialHub(t, hub.base, "")
+		session = c.Welcome()
+		for i, img := range images {
+			data := readImage(t, img)
+			c.SendFrame(data)
+			if m := c.Next(); m.Type != contract.TypeResult || m.Seq != int64(i+1) {
+				t.Fatalf("frame %d: %+v", i+1, m)
+			}
+			sent += int64(len(data))
+		}
+		_ = c.Conn.Close()
+		if err := worker.stop(syscall.SIGTERM); err != nil {
+			t.Fatalf("worker exit: %v", err)
+		}
+		if err := hub.stop(syscall.SIGTERM); err != nil {
+			t.Fatalf("hub exit: %v", err)
+		}
+		return session, sent, hub
+	}
+
+	recorded, _, _ := run("HUB_RECORD=true")
+	before := dirBytes(t, filepath.Join(store, "jetstream"))
+	_, sent, hub := run()
+	grown := dirBytes(t, filepath.Join(store, "jetstream")) - before
+	t.Logf("recording off: %d bytes of frames sent, the store grew by %d bytes", sent, grown)
+	if grown*2 >= sent {
+		t.Fatalf("recording off: the store grew by %d bytes while %d bytes of frames were sent", grown, sent)
+	}
+	logs, err := os.ReadFile(hub.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(logs), "earlier recordings kept") {
+		t.Fatalf("no log line about the kept recordings:\n%s", logs)
+	}
+
+	// The recording is still there for the README's commands.
+	hub = startHub(t, hubOptions{storeDir: store})
+	vars := map[string]string{"NATS_URL": hub.nats.url, "NATS_NKEY": hub.nats.cliSeed}
+	if listing := string(runREADMECommand(t, "list-sessions", vars)); !strings.Contains(listing, contract.FrameSubject(contract.KindLive, recorded)) {
+		t.Fatalf("list-sessions does not show the recorded session %s:\n%s", recorded, listing)
+	}
+}
+
+// dirBytes is the size of the files under dir.
+func dirBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	var n int64
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		n += info.Size()
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -67,6 +67,9 @@ type Config struct {
 	Record         bool          // record live frames and results in JetStream (FRAMES, RESULTS)
 	RecordMaxAge   time.Duration // how long recordings are kept
 	RecordMaxBytes int64         // how much recordings may take, per stream
+	// RecordDeleteOld deletes, at start, what earlier runs recorded (kept
+	// for replay, and still aging out, otherwise).
+	RecordDeleteOld bool
 	// JSReplicas is how many NATS servers keep each JetStream stream the hub
 	// makes (the recordings, the RESUME bucket): 1 on one server, 3 on a
 	// cluster that is to survive the loss of a node. At most the cluster's size.
@@ -169,6 +172,7 @@ func ParseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	env.duration(fs, &c.ShutdownTimeout, "shutdown-timeout", "HUB_SHUTDOWN_TIMEOUT", d.ShutdownTimeout, "how long shutdown may take (HUB_SHUTDOWN_TIMEOUT)")
 	env.bool(fs, &c.Record, "record", "HUB_RECORD", false, "record live frames and results in JetStream streams FRAMES and RESULTS (HUB_RECORD)")
 	env.duration(fs, &c.RecordMaxAge, "record-max-age", "HUB_RECORD_MAX_AGE", d.RecordMaxAge, "how long recordings are kept (HUB_RECORD_MAX_AGE)")
+	env.bool(fs, &c.RecordDeleteOld, "record-delete-old", "HUB_RECORD_DELETE_OLD", false, "delete, at start, the recordings of earlier runs; without it they are kept for replay until they age out (HUB_RECORD_DELETE_OLD)")
 	fs.StringVar(&recordMaxBytes, "record-max-bytes", env.str("HUB_RECORD_MAX_BYTES", strconv.FormatInt(d.RecordMaxBytes, 10)), "bytes each recording stream may hold, e.g. 1GiB (HUB_RECORD_MAX_BYTES)")
 	env.int(fs, &c.JSReplicas, "js-replicas", "HUB_JS_REPLICAS", d.JSReplicas, "NATS servers that keep each JetStream stream of the hub (recordings, resume tokens): 1 to 5, at most the cluster's size (HUB_JS_REPLICAS)")
 	fs.StringVar(&logLevel, "log-level", env.str("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL)")

@@ -46,7 +46,8 @@ type Hub struct {
 }
 
 // New starts what the hub stands on (the embedded NATS server unless
-// cfg.NATSURL is set, the NATS connection, the recording streams when asked)
+// cfg.NATSURL is set, the NATS connection, the recording streams: made
+// when asked, not capturing otherwise)
 // and builds the HTTP app. Serve or Run then takes connections.
 func New(cfg Config, log *slog.Logger) (*Hub, error) {
 	if err := cfg.Validate(); err != nil {
@@ -85,7 +86,11 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 	}
 	h.broker = broker
 	h.resume = &resumeTokens{nc: broker.nc, replicas: cfg.JSReplicas}
-	h.dispatch = newDispatcher(broker.Request, broker.PingWorkers, cfg.DispatchWait)
+	request := broker.Request
+	if cfg.Record {
+		request = broker.recordAnswered(request)
+	}
+	h.dispatch = newDispatcher(request, broker.PingWorkers, cfg.DispatchWait)
 	err = h.checkPayloadLimit(broker)
 	if err == nil {
 		err = h.checkJSReplicas(broker)
@@ -95,25 +100,20 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 		h.shutdownEmbedded()
 		return nil, err
 	}
-	if cfg.Record {
-		if broker.Connected() {
-			if err := ensureRecordingStreams(broker.nc, cfg); err != nil {
-				_ = broker.Close()
-				h.shutdownEmbedded()
-				return nil, err
-			}
-			log.Info("recording frames and results", "max_age", cfg.RecordMaxAge, "max_bytes", cfg.RecordMaxBytes)
-		} else {
-			// NATS is not there yet (or refuses the credentials, which the log
-			// and /readyz say): the streams are made once it lets us in.
-			broker.onFirstConnect(func() {
-				if err := ensureRecordingStreams(broker.nc, cfg); err != nil {
-					log.Error("recording is off: the streams could not be made", "err", err)
-					return
-				}
-				log.Info("recording frames and results", "max_age", cfg.RecordMaxAge, "max_bytes", cfg.RecordMaxBytes)
-			})
+	if broker.Connected() {
+		if err := setUpRecording(broker.nc, cfg, log); err != nil {
+			_ = broker.Close()
+			h.shutdownEmbedded()
+			return nil, err
 		}
+	} else {
+		// NATS is not there yet (or refuses the credentials, which the log
+		// and /readyz say): the streams are set up once it lets us in.
+		broker.onFirstConnect(func() {
+			if err := setUpRecording(broker.nc, cfg, log); err != nil {
+				log.Error("the recording streams could not be set up", "record", cfg.Record, "err", err)
+			}
+		})
 	}
 	h.app = h.routes()
 	return h, nil

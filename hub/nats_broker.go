@@ -281,14 +281,7 @@ func (b *natsBroker) requestOnce(ctx context.Context, f FrameRequest) ([]byte, e
 	if !b.nc.IsConnected() && !b.awaitReconnect(ctx) {
 		return nil, fmt.Errorf("nats %s: %w", b.nc.Status(), ErrUnavailable)
 	}
-	msg := nats.NewMsg(contract.FrameSubject(f.Kind, f.Session))
-	msg.Data = f.Image
-	msg.Header.Set(contract.HeaderSessionID, f.Session)
-	msg.Header.Set(contract.HeaderFrameSeq, strconv.FormatInt(f.Seq, 10))
-	msg.Header.Set(contract.HeaderContentType, f.ContentType)
-	if f.TopK > 0 {
-		msg.Header.Set(contract.HeaderTopK, strconv.Itoa(f.TopK))
-	}
+	msg := frameMsg(contract.FrameSubject(f.Kind, f.Session), f)
 	// The trace context of ctx (the hub's request span, or an API caller's
 	// traceparent) goes to the worker in the traceparent header.
 	propagator.Inject(ctx, natsHeaderCarrier(msg.Header))
@@ -313,6 +306,19 @@ func (b *natsBroker) requestOnce(ctx context.Context, f FrameRequest) ([]byte, e
 		return nil, fmt.Errorf("frame %s #%d: %w", f.Session, f.Seq, err)
 	}
 	return reply.Data, nil
+}
+
+// frameMsg is f's image with the headers that say whose frame it is, on subject.
+func frameMsg(subject string, f FrameRequest) *nats.Msg {
+	msg := nats.NewMsg(subject)
+	msg.Data = f.Image
+	msg.Header.Set(contract.HeaderSessionID, f.Session)
+	msg.Header.Set(contract.HeaderFrameSeq, strconv.FormatInt(f.Seq, 10))
+	msg.Header.Set(contract.HeaderContentType, f.ContentType)
+	if f.TopK > 0 {
+		msg.Header.Set(contract.HeaderTopK, strconv.Itoa(f.TopK))
+	}
+	return msg
 }
 
 func (b *natsBroker) Subscribe(subject string, fn func([]byte)) (func(), error) {

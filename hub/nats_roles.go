@@ -44,6 +44,9 @@ func rolePermissions() map[string]*server.Permissions {
 	for _, s := range hubStreams {
 		hubJS = append(hubJS, "$JS.API.STREAM.CREATE."+s, "$JS.API.STREAM.UPDATE."+s, "$JS.API.STREAM.INFO."+s)
 	}
+	for _, s := range recordingStreams {
+		hubJS = append(hubJS, "$JS.API.STREAM.DELETE."+s) // HUB_RECORD_DELETE_OLD
+	}
 	var workerResults []string
 	for _, k := range contract.Kinds {
 		workerResults = append(workerResults, contract.ResultSubject(k, "*"))
@@ -55,6 +58,7 @@ func rolePermissions() map[string]*server.Permissions {
 				contract.FrameSubject(contract.KindLive, "*"),  // a live frame, as a request to one worker
 				contract.FrameSubject(contract.KindAPI, "*"),   // an analyze API image
 				contract.ResultSubject(contract.KindLive, "*"), // "ended", for a session's watchers
+				contract.RecordingFrameSubject("*"),            // a copy of a live frame, for the FRAMES stream (HUB_RECORD)
 				contract.SessionInfoSubject("*"),               // is this session live on some hub?
 				contract.WorkerPingSubject,                     // /readyz, and which workers are there
 				contract.WorkerPingIDSubject("*"),              // is this worker gone? (failover)

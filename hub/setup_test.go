@@ -102,6 +102,12 @@ func startWorker(t testing.TB, url string, opts testworker.Options) *testworker.
 // startHub runs a hub on a free port against natsURL.
 func startHub(t testing.TB, natsURL string, tweak func(*Config)) (*Hub, string) {
 	t.Helper()
+	return startHubLogging(t, natsURL, tweak, testLogger(t))
+}
+
+// startHubLogging is startHub with the hub's logs going to log.
+func startHubLogging(t testing.TB, natsURL string, tweak func(*Config), log *slog.Logger) (*Hub, string) {
+	t.Helper()
 	cfg := Defaults()
 	cfg.NATSURL = natsURL
 	cfg.Listen = "127.0.0.1:0"
@@ -110,7 +116,7 @@ func startHub(t testing.TB, natsURL string, tweak func(*Config)) (*Hub, string) 
 	if tweak != nil {
 		tweak(&cfg)
 	}
-	h, err := New(cfg, testLogger(t))
+	h, err := New(cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -213,7 +213,7 @@ func (h *Hub) welcome(s *session) contract.Welcome {
 	return contract.Welcome{
 		Type: contract.TypeWelcome, Session: s.id, Watching: s.watching, Protocol: contract.ProtocolVersion,
 		MaxFrameBytes: h.cfg.MaxFrameBytes, FramesInFlight: h.cfg.FramesInFlight,
-		FrameTimeoutMs: h.cfg.FrameTimeout.Milliseconds(),
+		FrameTimeoutMs: h.cfg.FrameTimeout.Milliseconds(), Recording: h.cfg.Record && s.watching == "",
 	}
 }
 

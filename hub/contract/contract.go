@@ -50,6 +50,9 @@ const (
 	framesToken       = "frames"
 	resultsToken      = "results"
 	sessionInfoPrefix = "sessions.info."
+	// recordingFramesPrefix: copies of live frames for the recording only,
+	// never a subject that frames are requested on.
+	recordingFramesPrefix = "recording.frames."
 	// WorkerService is the NATS micro service every worker is an instance of.
 	WorkerService = "inference"
 	// WorkerPingSubject is the service's ping ($SRV.PING.<service>): any worker answers.
@@ -68,6 +71,11 @@ func FrameSubject(kind, id string) string { return framesToken + "." + kind + ".
 
 // ResultSubject is where the worker publishes a frame's answer: results.{kind}.{id}.
 func ResultSubject(kind, id string) string { return resultsToken + "." + kind + "." + id }
+
+// RecordingFrameSubject is where the hub, recording, publishes a copy of
+// live frame id's frames once a worker took them: recording.frames.{id}.
+// id may be ">" for the recording stream's subject.
+func RecordingFrameSubject(id string) string { return recordingFramesPrefix + id }
 
 // SessionInfoSubject is answered by the hub that holds live session id.
 func SessionInfoSubject(id string) string { return sessionInfoPrefix + id }
@@ -284,6 +292,9 @@ type Welcome struct {
 	// ResumeToken is the secret the streaming owner resumes the session
 	// with; never given to watchers.
 	ResumeToken string `json:"resumeToken,omitempty"`
+	// Recording: the hub records the live frames this connection sends
+	// (and their results); false for watchers.
+	Recording bool `json:"recording"`
 }
 
 // Error answers a frame (seq > 0) or a message (seq 0) with a code and its

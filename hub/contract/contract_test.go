@@ -173,12 +173,13 @@ func TestConstantsMatchTheDocument(t *testing.T) {
 	channels := obj(t, doc, "channels")
 	p := map[string]string{"kind": "KIND", "id": "ID"}
 	goAddresses := map[string]string{
-		"ws":          WebSocketPath,
-		"frames":      FrameSubject("KIND", "ID"),
-		"results":     ResultSubject("KIND", "ID"),
-		"sessionInfo": SessionInfoSubject("ID"),
-		"workersPing": WorkerPingSubject,
-		"workerPing":  WorkerPingIDSubject("ID"),
+		"ws":             WebSocketPath,
+		"frames":         FrameSubject("KIND", "ID"),
+		"results":        ResultSubject("KIND", "ID"),
+		"sessionInfo":    SessionInfoSubject("ID"),
+		"recordedFrames": RecordingFrameSubject("ID"),
+		"workersPing":    WorkerPingSubject,
+		"workerPing":     WorkerPingIDSubject("ID"),
 	}
 	sameSet(t, "channels", keys(goAddresses), keys(channels))
 	for name, want := range goAddresses {

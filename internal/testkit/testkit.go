@@ -40,6 +40,7 @@ type Message struct {
 	Worker      string                `json:"worker"`
 	Predictions []contract.Prediction `json:"predictions"`
 	ResumeToken string                `json:"resumeToken"`
+	Recording   bool                  `json:"recording"`
 }
 
 // BearerHeader is the handshake header that presents an API key or JWT

@@ -11,7 +11,7 @@ import { WsQuery } from '../lib/protocol';
 import { FRAMES_IN_FLIGHT, rateModeFromSearch, type RateMode } from '../lib/rateController';
 import { HubProvider } from '../lib/hubContext';
 import { useHubSocket } from '../lib/useHubSocket';
-import { HUB_STATUS_SLOT_ID } from './Header';
+import { HUB_STATUS_SLOT_ID, RecordingIndicator } from './Header';
 import { LiveView } from './LiveView';
 import { WatchView } from './WatchView';
 import { UploadCard } from './UploadCard';
@@ -58,6 +58,7 @@ export default function Classifier() {
         <HeaderSlot>
           <Stack direction="row" spacing={1} sx={{ alignItems: 'center' }}>
             <ColorSchemeToggle />
+            <RecordingIndicator />
             <ConnectionChip />
           </Stack>
         </HeaderSlot>

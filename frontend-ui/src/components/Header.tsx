@@ -8,11 +8,40 @@ import Toolbar from '@mui/material/Toolbar';
 import Typography from '@mui/material/Typography';
 import InitColorSchemeScript from '@mui/material/InitColorSchemeScript';
 import { ThemeProvider } from '@mui/material/styles';
+import Chip from '@mui/material/Chip';
 import CenterFocusStrongRounded from '@mui/icons-material/CenterFocusStrongRounded';
+import FiberManualRecordRounded from '@mui/icons-material/FiberManualRecordRounded';
+import { useHubSelector } from '../lib/hubContext';
+import type { HubSnapshot } from '../lib/hubStore';
 import { COLOR_SCHEME_ATTRIBUTE, COLOR_SCHEME_STORAGE_KEY, MODE_STORAGE_KEY, theme } from '../theme';
 
 /** Where the island renders the connection status. */
 export const HUB_STATUS_SLOT_ID = 'hub-status';
+
+const selectRecording = (s: HubSnapshot) => s.recording;
+
+/**
+ * Shown in the header (through the island's slot) while the hub records this
+ * page's frames and their results (its welcome says so): nobody should find
+ * their camera images kept without having been told.
+ */
+export function RecordingIndicator() {
+  const recording = useHubSelector(selectRecording);
+  if (!recording) return null;
+  return (
+    <Chip
+      data-testid="recording-indicator"
+      role="status"
+      size="small"
+      color="error"
+      variant="outlined"
+      icon={<FiberManualRecordRounded fontSize="small" />}
+      label="Recording"
+      title="The hub keeps this camera's frames and their results for replay"
+      sx={{ fontWeight: 500, bgcolor: 'background.paper' }}
+    />
+  );
+}
 
 export default function Header() {
   return (

@@ -113,6 +113,18 @@ describe('protocol.ts equals docs/asyncapi.yaml', () => {
     for (const [key, name] of Object.entries(WsQuery)) expect(key).toBe(name);
   });
 
+  it('reads from the welcome whether the hub records the connection', () => {
+    expect(at('components', 'schemas', 'Welcome', 'properties', 'recording', 'type')).toBe('boolean');
+    const examples = list('components', 'messages', 'welcome', 'examples');
+    expect(examples.length).toBeGreaterThan(0);
+    const recording = examples.map((e) => {
+      const m = parseServerMessage(JSON.stringify((e as { payload: unknown }).payload));
+      return m?.type === ServerMessageType.welcome ? m.recording : undefined;
+    });
+    expect(recording).toEqual(examples.map((e) => (e as { payload: { recording: boolean } }).payload.recording));
+    expect(recording.every((r) => typeof r === 'boolean')).toBe(true);
+  });
+
   it('has the separator of the synonyms in a label', () => {
     expect(LABEL_SYNONYM_SEPARATOR).toBe(at('x-label-synonym-separator'));
   });

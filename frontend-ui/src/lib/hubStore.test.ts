@@ -99,6 +99,21 @@ describe('HubStore', () => {
     old.stop();
   });
 
+  it('says whether the hub records this connection, from its welcome', () => {
+    const store = makeStore();
+    store.start();
+    expect(store.getSnapshot().recording).toBe(false);
+    FakeSocket.last().accept('s', { recording: true });
+    expect(store.getSnapshot().recording).toBe(true);
+    store.stop(); // not connected: nothing of this page is being recorded
+    expect(store.getSnapshot().recording).toBe(false);
+    const off = makeStore();
+    off.start();
+    FakeSocket.last().accept('s', { recording: false });
+    expect(off.getSnapshot().recording).toBe(false);
+    off.stop();
+  });
+
   it('counts the frames sent into the send rate', () => {
     const store = makeStore();
     store.start();

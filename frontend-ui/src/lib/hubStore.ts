@@ -21,6 +21,8 @@ export interface HubSnapshot {
   ended: boolean;
   /** The `protocol` of the last welcome (null before one, or when the hub sent none). */
   hubProtocol: number | null;
+  /** The hub records the frames of this connection (its welcome said so); false while not connected. */
+  recording: boolean;
   stats: StatsSnapshot;
 }
 
@@ -34,6 +36,7 @@ export const INITIAL_HUB_SNAPSHOT: HubSnapshot = {
   closeCode: null,
   ended: false,
   hubProtocol: null,
+  recording: false,
   stats: { fps: 0, sentFps: 0, latencyMedianMs: null, latencyP95Ms: null, results: 0, errors: 0, dropped: 0 },
 };
 
@@ -77,7 +80,7 @@ export class HubStore {
     this.unsubscribeClient?.();
     this.unsubscribeClient = null;
     this.client.close();
-    this.update({ connection: 'closed' });
+    this.update({ connection: 'closed', recording: false });
   }
 
   readonly reconnectNow = (): void => this.client.reconnectNow();
@@ -98,7 +101,7 @@ export class HubStore {
           connection: ev.state,
           retryInMs: ev.retryInMs,
           closeCode: ev.state === 'closed' ? (ev.closeCode ?? null) : null,
-          ...(ev.state === 'connected' ? {} : { session: null }),
+          ...(ev.state === 'connected' ? {} : { session: null, recording: false }),
         });
         break;
       case 'welcome':
@@ -107,6 +110,7 @@ export class HubStore {
           everConnected: true,
           ended: false,
           hubProtocol: typeof ev.message.protocol === 'number' ? ev.message.protocol : null,
+          recording: ev.message.recording === true,
         });
         break;
       case 'result': {

@@ -172,6 +172,8 @@ export interface WelcomeMessage {
   frameTimeoutMs?: number;
   /** The streaming owner's secret for resuming this session (never a watcher's); kept in memory only. */
   resumeToken?: string;
+  /** The hub records the frames this connection sends, and their results (HUB_RECORD); absent from older hubs. */
+  recording?: boolean;
 }
 
 export interface ResultMessage {
