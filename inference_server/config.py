@@ -41,7 +41,7 @@ class Config:
     model_cache_dir: str = ""
     models_dirs: tuple[str, ...] = (DEFAULT_MODELS_DIR,)
     calibration_dir: str | None = None  # images for INT8 (OpenVINO, float models)
-    openvino_precision: str = "auto"  # auto = bf16 where the CPU has it, else f32
+    openvino_precision: str = "auto"  # auto = bf16 where it compiles and agrees, else f32
     # How long `auto` times each runtime at first start.
     runtime_timing_s: float = 1.0
     labels: str | None = None
@@ -220,7 +220,8 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
                         "(env CALIBRATION_DIR)")
     p.add_argument("--openvino-precision",
                    default=_env_str(env, "OPENVINO_PRECISION", d.openvino_precision),
-                   help="auto (bf16 where the CPU has it) | f32 | bf16 (env OPENVINO_PRECISION)")
+                   help="auto (bf16 where the CPU has it and the model compiles and "
+                        "agrees in it, else f32) | f32 | bf16 (env OPENVINO_PRECISION)")
     p.add_argument("--runtime-timing-s", type=float,
                    default=_env_float(env, "RUNTIME_TIMING_S", d.runtime_timing_s),
                    help="seconds RUNTIME=auto times each runtime (env RUNTIME_TIMING_S)")
