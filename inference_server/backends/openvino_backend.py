@@ -130,12 +130,13 @@ class OpenVinoBackend:
         """Whether bf16 compiles and agrees with f32 on the calibration images, or
         without them on the pixels the runtimes are timed on (openvino_bf16.py)."""
         images, digest = calibration.images_and_digest()
+        calibrated = images is not None
         if images is None:
             images = timing_pixels(self.input_size, PRECISION_CHECK_IMAGES)
             digest = f"timing-pixels-{PRECISION_CHECK_IMAGES}"
         kwargs = {} if min_agreement is None else {"min_agreement": min_agreement}
         return bf16_if_it_compiles_and_agrees(
-            source.model, model_text, images, cache,
+            source.model, model_text, images, calibrated, cache,
             calibration_key(source, f"bf16-{digest}-{self.num_threads}"),
             self._compile, self._infer_all, **kwargs)
 

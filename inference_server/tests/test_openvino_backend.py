@@ -163,12 +163,13 @@ def test_onnx_and_ir_made_from_tflite(ptq_backend: TfliteBackend, quant_backend:
     assert_same_top1_where_confident(quant_backend.predict(photos), ir.predict(photos))
 
 
-def bf16_warnings(caplog: pytest.LogCaptureFixture) -> list[dict[str, object]]:
-    """The fields of each 'openvino bf16 not used' warning."""
+def bf16_warnings(caplog: pytest.LogCaptureFixture,
+                  level: int = logging.WARNING) -> list[dict[str, object]]:
+    """The fields of each 'openvino bf16 not used' line at `level`."""
     from inference_server.log import _FIELDS
 
     return [{"msg": r.getMessage(), **getattr(r, _FIELDS)} for r in caplog.records
-            if r.levelno == logging.WARNING and "openvino bf16 not used" in r.getMessage()]
+            if r.levelno == level and "openvino bf16 not used" in r.getMessage()]
 
 
 def test_auto_falls_back_to_f32_when_bf16_does_not_compile(
@@ -241,6 +242,14 @@ def test_auto_uses_bf16_where_it_compiles_and_agrees(
     assert strict.bf16 is not None and strict.bf16.reason == openvino_bf16.DISAGREES
     (warning,) = bf16_warnings(caplog)
     assert warning["needed"] == 1.01 and warning["images"] == 14
+
+    # Random pixels that disagree are no cause for a warning: said at INFO.
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        noise = OpenVinoBackend(spec, None, 2, cache, min_bf16_agreement=1.01)
+    assert noise.precision == "f32" and not bf16_warnings(caplog)
+    (line,) = bf16_warnings(caplog, logging.INFO)
+    assert line["on"] == "random pixels" and "CALIBRATION_DIR" in str(line["hint"])
 
 
 def test_onnx_without_labels_is_a_clear_error(tmp_path: Path, cache: ModelCache) -> None:
