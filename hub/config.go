@@ -17,6 +17,16 @@ import (
 	"github.com/webcamhub/webcamhub/hub/internal/embeddednats"
 )
 
+// logLevels are the names LOG_LEVEL takes, in any case. The worker takes the same
+// (inference_server/config.py, LOG_LEVELS), so one LOG_LEVEL serves every part; slog's
+// own parser knows no "warning" and takes offsets ("info+2") the worker does not.
+var logLevels = map[string]slog.Level{
+	"debug": slog.LevelDebug, "info": slog.LevelInfo,
+	"warn": slog.LevelWarn, "warning": slog.LevelWarn, "error": slog.LevelError,
+}
+
+const logLevelNames = "debug, info, warn (or warning) or error"
+
 // Config is everything the hub can be told at start. ParseConfig fills it from
 // flags whose defaults come from environment variables; Defaults holds the
 // defaults in one place; Validate says what is wrong with it.
@@ -175,7 +185,7 @@ func ParseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	env.bool(fs, &c.RecordDeleteOld, "record-delete-old", "HUB_RECORD_DELETE_OLD", false, "delete, at start, the recordings of earlier runs; without it they are kept for replay until they age out (HUB_RECORD_DELETE_OLD)")
 	fs.StringVar(&recordMaxBytes, "record-max-bytes", env.str("HUB_RECORD_MAX_BYTES", strconv.FormatInt(d.RecordMaxBytes, 10)), "bytes each recording stream may hold, e.g. 1GiB (HUB_RECORD_MAX_BYTES)")
 	env.int(fs, &c.JSReplicas, "js-replicas", "HUB_JS_REPLICAS", d.JSReplicas, "NATS servers that keep each JetStream stream of the hub (recordings, resume tokens): 1 to 5, at most the cluster's size (HUB_JS_REPLICAS)")
-	fs.StringVar(&logLevel, "log-level", env.str("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL)")
+	fs.StringVar(&logLevel, "log-level", env.str("LOG_LEVEL", "info"), logLevelNames+" (LOG_LEVEL)")
 
 	if err := fs.Parse(args); err != nil {
 		return Config{}, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
@@ -211,8 +221,10 @@ func ParseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	} else {
 		c.RecordMaxBytes = n
 	}
-	if err := c.LogLevel.UnmarshalText([]byte(logLevel)); err != nil {
-		problems = append(problems, fmt.Sprintf("log level %q: want debug, info, warn or error", logLevel))
+	if level, ok := logLevels[strings.ToLower(logLevel)]; ok {
+		c.LogLevel = level
+	} else {
+		problems = append(problems, fmt.Sprintf("log level %q: want %s", logLevel, logLevelNames))
 	}
 	problems = append(problems, c.check()...)
 	if len(problems) > 0 {

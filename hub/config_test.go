@@ -3,6 +3,7 @@ package hub
 import (
 	"errors"
 	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -38,6 +39,26 @@ func TestConfigEnvThenFlags(t *testing.T) {
 		len(c.PublicOrigins) != 1 || c.TrustedProxyHeader != "X-Forwarded-For" || len(c.TrustedProxies) != 2 || c.TrustedProxies[1].Bits() != 32 ||
 		c.DispatchWait != 100*time.Millisecond {
 		t.Fatalf("environment not applied: %+v", c)
+	}
+}
+
+// TestConfigLogLevels: the names the worker takes too (inference_server/tests/test_config.py),
+// in any case, so one LOG_LEVEL serves every part.
+func TestConfigLogLevels(t *testing.T) {
+	for name, want := range map[string]slog.Level{
+		"debug": slog.LevelDebug, "INFO": slog.LevelInfo, "warn": slog.LevelWarn, "Warning": slog.LevelWarn,
+		"WARN": slog.LevelWarn, "error": slog.LevelError,
+	} {
+		c, err := ParseConfig(nil, env(map[string]string{"LOG_LEVEL": name}), io.Discard)
+		if err != nil || c.LogLevel != want {
+			t.Errorf("LOG_LEVEL=%s: level %v, error %v; want %v", name, c.LogLevel, err, want)
+		}
+	}
+	for _, name := range []string{"info+2", "fatal", "critical"} {
+		if _, err := ParseConfig([]string{"-log-level", name}, env(nil), io.Discard); !errors.Is(err, ErrInvalidConfig) ||
+			!strings.Contains(err.Error(), "want debug, info, warn (or warning) or error") {
+			t.Errorf("-log-level %q: error %v, want one naming the levels", name, err)
+		}
 	}
 }
 

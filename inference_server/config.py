@@ -19,7 +19,11 @@ from .imaging.fairness import DECODE_MS_PER_S, FRAMES_PER_SESSION
 
 MIB = 1024 * 1024
 VALID_SCHEMES = ("nats", "tls", "ws", "wss")
-LOG_LEVELS = ("debug", "info", "warning", "error")
+# The names LOG_LEVEL takes, in any case, and the logging level each means. The hub
+# takes the same (hub/config.go, logLevels), so one LOG_LEVEL serves every part.
+LOG_LEVELS = {"debug": "debug", "info": "info", "warn": "warning", "warning": "warning",
+              "error": "error"}
+LOG_LEVEL_NAMES = "debug, info, warn (or warning) or error"
 OPENVINO_PRECISIONS = ("auto", "f32", "bf16")
 # Where `make run` without MODEL looks for a model when the Keras download fails.
 DEFAULT_MODELS_DIR = "models"
@@ -41,7 +45,7 @@ class Config:
     model_cache_dir: str = ""
     models_dirs: tuple[str, ...] = (DEFAULT_MODELS_DIR,)
     calibration_dir: str | None = None  # images for INT8 (OpenVINO, float models)
-    openvino_precision: str = "auto"  # auto = bf16 where the CPU has it, else f32
+    openvino_precision: str = "auto"  # auto = bf16 where it compiles and agrees, else f32
     # How long `auto` times each runtime at first start.
     runtime_timing_s: float = 1.0
     labels: str | None = None
@@ -220,7 +224,8 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
                         "(env CALIBRATION_DIR)")
     p.add_argument("--openvino-precision",
                    default=_env_str(env, "OPENVINO_PRECISION", d.openvino_precision),
-                   help="auto (bf16 where the CPU has it) | f32 | bf16 (env OPENVINO_PRECISION)")
+                   help="auto (bf16 where the CPU has it and the model compiles and "
+                        "agrees in it, else f32) | f32 | bf16 (env OPENVINO_PRECISION)")
     p.add_argument("--runtime-timing-s", type=float,
                    default=_env_float(env, "RUNTIME_TIMING_S", d.runtime_timing_s),
                    help="seconds RUNTIME=auto times each runtime (env RUNTIME_TIMING_S)")
@@ -257,7 +262,7 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     p.add_argument("--queue-group", default=_env_str(env, "QUEUE_GROUP", d.queue_group),
                    help="NATS queue group (env QUEUE_GROUP)")
     p.add_argument("--log-level", default=_env_str(env, "LOG_LEVEL", d.log_level),
-                   help="debug | info | warning | error (env LOG_LEVEL)")
+                   help=f"{LOG_LEVEL_NAMES} (env LOG_LEVEL)")
     p.add_argument("--num-threads", type=int,
                    default=_env_int(env, "NUM_THREADS", d.num_threads),
                    help="model threads, 0 = auto (env NUM_THREADS)")
@@ -302,8 +307,8 @@ def validate(cfg: Config) -> Config:
         problems.append(f"--name {cfg.name!r} must be non-empty without spaces")
     if not cfg.queue_group or any(c.isspace() or c in ".*>" for c in cfg.queue_group):
         problems.append(f"--queue-group {cfg.queue_group!r} is not a valid queue group")
-    if cfg.log_level not in LOG_LEVELS:
-        problems.append(f"--log-level {cfg.log_level!r} must be one of {', '.join(LOG_LEVELS)}")
+    if cfg.log_level not in LOG_LEVELS.values():
+        problems.append(f"--log-level {cfg.log_level!r}: want {LOG_LEVEL_NAMES}")
     if cfg.num_threads < 0:
         problems.append(f"--num-threads {cfg.num_threads} must be 0 (auto) or more")
     if not 0.0 <= cfg.gpu_memory_fraction <= 1.0:  # NaN fails this too
@@ -381,6 +386,12 @@ def redact_url(url: str) -> str:
                            + (f":{parsed.port}" if parsed.port else "")).geturl()
 
 
+def _log_level(name: str) -> str:
+    """The logging level LOG_LEVEL names (warn is warning); anything else as given,
+    for validate() to refuse."""
+    return LOG_LEVELS.get(name.lower(), name)
+
+
 def load_config(argv: Sequence[str] | None = None,
                 env: Mapping[str, str] | None = None) -> Config:
     """Parse flags (defaults from env). Raises ConfigError; argparse exits 2 on bad flags."""
@@ -406,7 +417,7 @@ def load_config(argv: Sequence[str] | None = None,
         session_frames=args.session_frames,
         name=args.name or default_worker_name(),
         queue_group=args.queue_group,
-        log_level=(args.log_level or "info").lower(),
+        log_level=_log_level(args.log_level or "info"),
         num_threads=args.num_threads,
         gpu_memory_fraction=args.gpu_memory_fraction,
         nats_creds=args.nats_creds,

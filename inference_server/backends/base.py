@@ -36,6 +36,15 @@ class Backend(Protocol):
         ...
 
 
+def timing_pixels(size: int, n: int) -> np.ndarray:
+    """`n` images of seeded random pixels, (n, size, size, 3) uint8: what RUNTIME=auto
+    times the runtimes on, and what OpenVINO's bf16 check compares on when no
+    calibration images are given. The same images at every start."""
+    import numpy as np
+
+    return np.random.default_rng(0).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+
+
 def predict_blank_batches(backend: Backend, batch_max: int) -> None:
     """The usual `warm_up`: predict black images at batch 1 and at `batch_max`."""
     import numpy as np

@@ -1,9 +1,9 @@
 """OpenVINO backend: `.tflite`, ONNX, OpenVINO IR and Keras weights on the CPU.
 
-Precision: bf16 where the CPU computes it (OpenVINO's inference precision hint; on
-AVX-512 BF16 CPUs OpenVINO stays in f32 unless asked), f32 elsewhere or when asked
-(OPENVINO_PRECISION=f32); INT8 for float models when calibration images are given
-(openvino_int8.py).
+Precision (OPENVINO_PRECISION): `auto` is bf16 where the CPU computes it (OpenVINO's
+inference precision hint; on AVX-512 BF16 CPUs OpenVINO stays in f32 unless asked) and
+the model compiles and agrees in it (openvino_bf16.py), else f32; `f32` and `bf16` as
+asked. INT8 for float models when calibration images are given (openvino_int8.py).
 
 Batches: one frame runs on a request of a model compiled for latency (all the model
 threads on that one frame); several frames go to a set of async infer requests of a model
@@ -23,8 +23,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..log import log_fields
-from .base import ModelLoadError, predict_blank_batches
-from .model_cache import ModelCache
+from .base import ModelLoadError, predict_blank_batches, timing_pixels
+from .model_cache import ModelCache, cpu_name
+from .openvino_bf16 import PRECISION_CHECK_IMAGES, Bf16Outcome, \
+    bf16_if_it_compiles_and_agrees, compiled_precision
 from .openvino_int8 import Int8Outcome, calibration_digest, calibration_files, \
     int8_if_it_agrees, load_images
 from .openvino_models import Source, calibration_key, openvino_version, read_source
@@ -60,42 +62,57 @@ class OpenVinoBackend:
     def __init__(self, spec: ModelSpec, labels_path: str | None = None, num_threads: int = 2,
                  cache: ModelCache | None = None, precision: str = "auto",
                  calibration_dir: str | None = None,
-                 min_int8_agreement: float | None = None) -> None:
+                 min_int8_agreement: float | None = None,
+                 min_bf16_agreement: float | None = None, core: Any | None = None) -> None:
+        """`core`: the OpenVINO Core to compile with (default: a new one on the model
+        cache); tests pass one whose compiles fail as they do on some CPUs."""
         if precision not in PRECISIONS:
             raise ModelLoadError(f"OpenVINO precision {precision!r} must be one of "
                                  f"{', '.join(PRECISIONS)}")
         start = time.perf_counter()
-        self._core = _core(cache)
+        self._core = _core(cache) if core is None else core
         self.num_threads = num_threads
         source: Source = read_source(self._core, spec, labels_path, num_threads, cache)
         self.labels: Sequence[str] = source.labels
         self.input_size = source.input_size
         self._output = source.output
         self._lut = source.lut
-        bf16 = precision == "bf16" or (precision == "auto" and cpu_has_bf16(self._core))
-        self.precision = "bf16" if bf16 else "f32"
-        self.int8: Int8Outcome | None = None
         model = source.model
+        calibration = _Calibration(calibration_dir, self.input_size)
+        self.precision = "bf16" if precision == "bf16" else "f32"
+        self.bf16: Bf16Outcome | None = None
+        if precision == "auto" and cpu_has_bf16(self._core):
+            self.bf16 = self._check_bf16(source, spec.text, calibration, cache,
+                                         min_bf16_agreement)
+            if self.bf16.used:
+                self.precision = "bf16"
+        self.int8: Int8Outcome | None = None
         if calibration_dir:
             if not source.is_float:
-                log_fields(log, logging.INFO, "calibration images not used: the model is "
-                           "already quantized", model=spec.text)
+                log_fields(log, logging.INFO, "calibration images not used for INT8: the "
+                           "model is already quantized", model=spec.text)
             else:
-                files = calibration_files(calibration_dir)
-                images = load_images(files, self.input_size)
-                key = calibration_key(source, calibration_digest(files))
+                images, digest = calibration.images_and_digest()
+                assert images is not None
                 kwargs = {} if min_int8_agreement is None else {
                     "min_agreement": min_int8_agreement}
                 model, self.int8 = int8_if_it_agrees(
-                    model, images, cache, key, self._compile_latency, self._infer_all,
-                    **kwargs)
+                    model, images, cache, calibration_key(source, digest),
+                    self._compile_latency, self._infer_all, **kwargs)
                 if self.int8.used:
                     self.precision = "int8"
         try:
             self._latency = self._compile_latency(model)
             self._throughput = self._compile(model, "THROUGHPUT")
         except RuntimeError as exc:
-            raise ModelLoadError(f"OpenVINO cannot compile {spec.text} ({exc})") from None
+            hint = "; OPENVINO_PRECISION=f32 may compile" if self.precision == "bf16" else ""
+            raise ModelLoadError(f"OpenVINO cannot compile {spec.text} ({exc}){hint}") \
+                from None
+        if self.precision == "bf16" and compiled_precision(self._latency) != "bf16":
+            # OPENVINO_PRECISION=bf16 on a CPU without it: OpenVINO ignores the hint.
+            log_fields(log, logging.WARNING, "openvino bf16 asked for, but this CPU does "
+                       "not compute bf16: running f32", model=spec.text, cpu=cpu_name())
+            self.precision = "f32"
         self._request = self._latency.create_infer_request()
         self.streams = int(self._throughput.get_property("NUM_STREAMS"))
         self._queue_size = max(2, int(self._throughput.get_property(
@@ -108,11 +125,30 @@ class OpenVinoBackend:
                    threads=num_threads, streams=self.streams, requests=self._queue_size,
                    load_ms=round((time.perf_counter() - start) * 1000.0, 1))
 
-    def _compile(self, model: Any, hint: str) -> Any:
+    def _check_bf16(self, source: Source, model_text: str, calibration: _Calibration,
+                    cache: ModelCache | None, min_agreement: float | None) -> Bf16Outcome:
+        """Whether bf16 compiles and agrees with f32 on the calibration images, or
+        without them on the pixels the runtimes are timed on (openvino_bf16.py)."""
+        images, digest = calibration.images_and_digest()
+        calibrated = images is not None
+        if images is None:
+            images = timing_pixels(self.input_size, PRECISION_CHECK_IMAGES)
+            digest = f"timing-pixels-{PRECISION_CHECK_IMAGES}"
+        kwargs = {} if min_agreement is None else {"min_agreement": min_agreement}
+        return bf16_if_it_compiles_and_agrees(
+            source.model, model_text, images, calibrated, cache,
+            calibration_key(source, f"bf16-{digest}-{self.num_threads}"),
+            self._compile, self._infer_all, **kwargs)
+
+    def _compile(self, model: Any, hint: str, precision: str | None = None) -> Any:
+        """`model` compiled for `hint` (LATENCY, THROUGHPUT) in `precision` (bf16,
+        f32; default: the backend's, INT8 models in f32 around their INT8 parts)."""
+        if precision is None:
+            precision = "bf16" if self.precision == "bf16" else "f32"
         return self._core.compile_model(model, "CPU", {
             "PERFORMANCE_HINT": hint,
             "INFERENCE_NUM_THREADS": self.num_threads,
-            "INFERENCE_PRECISION_HINT": "bf16" if self.precision == "bf16" else "f32",
+            "INFERENCE_PRECISION_HINT": precision,
         })
 
     def _compile_latency(self, model: Any) -> Any:
@@ -155,3 +191,22 @@ class OpenVinoBackend:
         self._request = None
         self._latency = None
         self._throughput = None
+
+
+class _Calibration:
+    """CALIBRATION_DIR's images at the model's size, read on first use (INT8 for a
+    float model, the bf16 check under auto) and once."""
+
+    def __init__(self, folder: str | None, size: int) -> None:
+        self._folder = folder
+        self._size = size
+        self._read: tuple[np.ndarray, str] | None = None
+
+    def images_and_digest(self) -> tuple[np.ndarray | None, str]:
+        """The images and a digest of the files; (None, "") without a folder."""
+        if not self._folder:
+            return None, ""
+        if self._read is None:
+            files = calibration_files(self._folder)
+            self._read = (load_images(files, self._size), calibration_digest(files))
+        return self._read

@@ -18,10 +18,8 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
-import numpy as np
-
 from ..log import log_fields
-from .base import Backend, ModelLoadError
+from .base import Backend, ModelLoadError, timing_pixels
 from .model_cache import ModelCache, cpu_key, cpu_name, file_digest, slug, text_digest
 from .spec import AUTO, KERAS_RUNTIME, LITERT, OPENVINO, TORCH_CUDA, ModelSpec
 
@@ -127,9 +125,7 @@ def _load_warm(runtime: str, spec: ModelSpec, opts: LoadOptions, cache: ModelCac
 def time_backend(backend: Backend, batch_max: int, seconds: float) -> float:
     """Images/s on full batches of random pixels for about `seconds` (at least two
     calls)."""
-    rng = np.random.default_rng(0)
-    size = backend.input_size
-    batch = rng.integers(0, 256, (batch_max, size, size, 3), dtype=np.uint8)
+    batch = timing_pixels(backend.input_size, batch_max)
     backend.predict(batch)
     calls = 0
     start = time.perf_counter()

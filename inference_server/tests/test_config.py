@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from pathlib import Path
@@ -61,6 +62,25 @@ def test_env_then_flags() -> None:
         1, "w-flag", "keras:/w.h5", "other", 16)
 
 
+@pytest.mark.parametrize("name,level", [
+    ("debug", logging.DEBUG), ("INFO", logging.INFO), ("warn", logging.WARNING),
+    ("Warning", logging.WARNING), ("WARN", logging.WARNING), ("error", logging.ERROR),
+])
+def test_log_level_names_are_the_hubs(name: str, level: int) -> None:
+    # The names hub/config.go takes (hub/config_test.go, TestConfigLogLevels), in any
+    # case: one LOG_LEVEL for every part.
+    for cfg in (load_config([], env={"LOG_LEVEL": name}),
+                load_config(["--log-level", name], env={})):
+        assert logging.getLevelName(cfg.log_level.upper()) == level
+
+
+@pytest.mark.parametrize("name", ["info+2", "fatal", "critical", "loud"])
+def test_log_levels_the_hub_refuses_are_refused(name: str) -> None:
+    with pytest.raises(ConfigError, match=r"--log-level .*: want debug, info, warn \(or "
+                       r"warning\) or error"):
+        load_config([], env={"LOG_LEVEL": name})
+
+
 @pytest.mark.parametrize("argv,env,fragment", [
     ([], {"TOP_K": "three"}, "TOP_K"),
     (["--top-k", "0"], {}, "--top-k"),
@@ -81,7 +101,6 @@ def test_env_then_flags() -> None:
     (["--runtime-timing-s", "0"], {}, "--runtime-timing-s"),
     (["--calibration-dir", "/no/such/folder"], {}, "--calibration-dir"),
     (["--nats-url", "http://localhost:4222"], {}, "--nats-url"),
-    (["--log-level", "loud"], {}, "--log-level"),
     (["--queue-group", "a.b"], {}, "--queue-group"),
     (["--name", "has space"], {}, "--name"),
     ([], {"GPU_MEMORY_FRACTION": "half"}, "GPU_MEMORY_FRACTION"),

@@ -8,6 +8,10 @@ Fidelity, as the issue states it:
 - Keras weights, f32: probabilities within 1e-4 of Keras on TensorFlow, same top-5.
 - Keras weights, bf16 and INT8: cosine >= 0.99 between the centered log-probabilities
   (the logits up to a constant) of OpenVINO and of Keras on TensorFlow.
+
+Tests that need the CPU to compute bf16 say so and are skipped elsewhere; what
+OPENVINO_PRECISION=auto does on other CPUs (bf16 that does not compile, a bf16 hint
+OpenVINO ignores) is tested on every CPU through a stand-in Core (SimulatedCpu).
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ import numpy as np
 import pytest
 
 from inference_server.backends.keras_backend import KerasBackend
-from inference_server.backends.model_cache import ModelCache
-from inference_server.backends.openvino_backend import OpenVinoBackend
+from inference_server.backends.model_cache import ModelCache, cpu_name
+from inference_server.backends.openvino_backend import OpenVinoBackend, cpu_has_bf16
+from inference_server.backends import openvino_bf16
 from inference_server.backends.spec import parse_model
 from inference_server.backends.tflite import TfliteBackend
 
@@ -29,6 +34,52 @@ COSINE_MIN = 0.99
 F32_ATOL = 1e-4
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def _cpu_has_bf16() -> bool:
+    import openvino as ov
+
+    return cpu_has_bf16(ov.Core())
+
+
+needs_bf16 = pytest.mark.skipif(
+    not _cpu_has_bf16(), reason="needs a CPU that computes bf16 (AVX-512 BF16 or AMX: "
+    "BF16 in OpenVINO's CPU OPTIMIZATION_CAPABILITIES); this one lacks it")
+
+# OpenVINO 2026.4.1's words when it cannot compile the ONNX made from the PTQ model in
+# bf16 on a Xeon with AMX.
+NO_BF16_KERNEL = ("Exception from src/plugins/intel_cpu/src/node.cpp: No suitable "
+                  "implementations ... memory descriptors are not compatible")
+
+
+class SimulatedCpu:
+    """A real OpenVINO Core that says the CPU computes bf16, and whose bf16 compiles
+    either fail (`bf16="fails"`, as on a Xeon with AMX for some models) or come out in
+    f32 (`bf16="ignored"`, as OpenVINO does on a CPU without bf16). Everything else is
+    the real Core's."""
+
+    def __init__(self, bf16: str) -> None:
+        import openvino as ov
+
+        self.real = ov.Core()
+        self.bf16 = bf16
+        self.bf16_compiles = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.real, name)
+
+    def get_property(self, device: str, name: str) -> object:
+        if name == "OPTIMIZATION_CAPABILITIES":
+            return [*self.real.get_property(device, name), "BF16"]
+        return self.real.get_property(device, name)
+
+    def compile_model(self, model: object, device: str, config: dict[str, object]) -> object:
+        if config.get("INFERENCE_PRECISION_HINT") == "bf16":
+            self.bf16_compiles += 1
+            if self.bf16 == "fails":
+                raise RuntimeError(NO_BF16_KERNEL)
+            config = {**config, "INFERENCE_PRECISION_HINT": "f32"}
+        return self.real.compile_model(model, device, config)
 
 
 def confident(probs: np.ndarray) -> np.ndarray:
@@ -86,15 +137,22 @@ def test_tflite_on_openvino_agrees_with_litert(which: str, quant_backend: Tflite
     assert_batch_equals_batch1(backend, photos)
 
 
-def test_onnx_and_ir_made_from_tflite(ptq_backend: TfliteBackend, quant_backend: TfliteBackend,
-                                      photos: np.ndarray, labels_file: Path, tmp_path: Path,
-                                      cache: ModelCache) -> None:
-    import openvino as ov
+@pytest.fixture(scope="module")
+def ptq_onnx(ptq_model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The PTQ model as ONNX (tf2onnx's TFLite reader)."""
     import tf2onnx
 
-    onnx_path = tmp_path / "ptq.onnx"
-    tf2onnx.convert.from_tflite(str(ptq_backend.path), opset=17, output_path=str(onnx_path))
-    onnx = OpenVinoBackend(parse_model(f"onnx:{onnx_path}"), str(labels_file), 2, cache)
+    path = tmp_path_factory.mktemp("onnx") / "ptq.onnx"
+    tf2onnx.convert.from_tflite(str(ptq_model_path), opset=17, output_path=str(path))
+    return path
+
+
+def test_onnx_and_ir_made_from_tflite(ptq_backend: TfliteBackend, quant_backend: TfliteBackend,
+                                      photos: np.ndarray, labels_file: Path, tmp_path: Path,
+                                      cache: ModelCache, ptq_onnx: Path) -> None:
+    import openvino as ov
+
+    onnx = OpenVinoBackend(parse_model(f"onnx:{ptq_onnx}"), str(labels_file), 2, cache)
     assert_same_top1_where_confident(ptq_backend.predict(photos), onnx.predict(photos))
     assert_batch_equals_batch1(onnx, photos)
 
@@ -103,6 +161,95 @@ def test_onnx_and_ir_made_from_tflite(ptq_backend: TfliteBackend, quant_backend:
     ir = OpenVinoBackend(parse_model(f"openvino:{ir_path}"), str(labels_file), 2, cache)
     assert ir.labels[0].startswith("tench")  # the labels file, background dropped
     assert_same_top1_where_confident(quant_backend.predict(photos), ir.predict(photos))
+
+
+def bf16_warnings(caplog: pytest.LogCaptureFixture,
+                  level: int = logging.WARNING) -> list[dict[str, object]]:
+    """The fields of each 'openvino bf16 not used' line at `level`."""
+    from inference_server.log import _FIELDS
+
+    return [{"msg": r.getMessage(), **getattr(r, _FIELDS)} for r in caplog.records
+            if r.levelno == level and "openvino bf16 not used" in r.getMessage()]
+
+
+def test_auto_falls_back_to_f32_when_bf16_does_not_compile(
+        ptq_onnx: Path, labels_file: Path, photos: np.ndarray, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    spec = parse_model(f"onnx:{ptq_onnx}")
+    cache = ModelCache(tmp_path)
+    cpu = SimulatedCpu(bf16="fails")
+    with caplog.at_level(logging.INFO):
+        backend = OpenVinoBackend(spec, str(labels_file), 2, cache, core=cpu)
+    assert backend.precision == "f32"
+    assert backend.bf16 is not None and backend.bf16.reason == openvino_bf16.NO_COMPILE
+    (warning,) = bf16_warnings(caplog)  # one warning, naming the model and the CPU
+    assert (warning["model"], warning["cpu"]) == (spec.text, cpu_name())
+    assert "memory descriptors are not compatible" in str(warning["error"])
+    f32 = OpenVinoBackend(spec, str(labels_file), 2, cache, precision="f32")
+    assert np.array_equal(backend.predict(photos), f32.predict(photos))
+    assert_batch_equals_batch1(backend, photos)
+
+    # The decision is kept: the next start does not try bf16 again, and says why.
+    caplog.clear()
+    again_cpu = SimulatedCpu(bf16="fails")
+    with caplog.at_level(logging.INFO):
+        again = OpenVinoBackend(spec, str(labels_file), 2, cache, core=again_cpu)
+    assert again_cpu.bf16_compiles == 0
+    assert again.precision == "f32" and again.bf16 is not None and again.bf16.cached
+    (warning,) = bf16_warnings(caplog)
+    assert warning["cached"] is True and warning["cpu"] == cpu_name()
+
+
+def test_a_bf16_hint_openvino_ignores_is_reported_as_f32(
+        ptq_model_path: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    spec = parse_model(f"tflite:{ptq_model_path}")
+    with caplog.at_level(logging.WARNING):
+        auto = OpenVinoBackend(spec, None, 2, ModelCache(tmp_path),
+                               core=SimulatedCpu(bf16="ignored"))
+        asked = OpenVinoBackend(spec, None, 2, None, precision="bf16",
+                                core=SimulatedCpu(bf16="ignored"))
+    assert auto.precision == "f32" and auto.bf16 is not None
+    assert auto.bf16.reason == openvino_bf16.NOT_BF16
+    assert asked.precision == "f32"
+    assert "openvino bf16 asked for, but this CPU does not compute bf16" in caplog.text
+
+
+@needs_bf16
+def test_auto_uses_bf16_where_it_compiles_and_agrees(
+        ptq_model_path: Path, calibration_dir: Path, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    spec = parse_model(f"tflite:{ptq_model_path}")
+    cache = ModelCache(tmp_path)
+    # Without calibration images: compared on the pixels the runtimes are timed on
+    # (random pixels: answers of little confidence, bf16 may well disagree there).
+    backend = OpenVinoBackend(spec, None, 2, cache)
+    assert backend.bf16 is not None and backend.bf16.agreement is not None
+    assert backend.bf16.images == openvino_bf16.PRECISION_CHECK_IMAGES
+    assert backend.precision == ("bf16" if backend.bf16.used else "f32")
+    # With them: compared on the calibration images (photos: bf16 agrees).
+    calibrated = OpenVinoBackend(spec, None, 2, cache, calibration_dir=str(calibration_dir))
+    assert calibrated.precision == "bf16"
+    assert calibrated.bf16 is not None and calibrated.bf16.images == 14
+    assert not calibrated.bf16.cached  # other images, another decision
+    again = OpenVinoBackend(spec, None, 2, cache, calibration_dir=str(calibration_dir))
+    assert again.bf16 is not None and again.bf16.cached and again.precision == "bf16"
+
+    with caplog.at_level(logging.WARNING):
+        # No model can agree on more than 100 % of the images.
+        strict = OpenVinoBackend(spec, None, 2, cache, calibration_dir=str(calibration_dir),
+                                 min_bf16_agreement=1.01)
+    assert strict.precision == "f32"
+    assert strict.bf16 is not None and strict.bf16.reason == openvino_bf16.DISAGREES
+    (warning,) = bf16_warnings(caplog)
+    assert warning["needed"] == 1.01 and warning["images"] == 14
+
+    # Random pixels that disagree are no cause for a warning: said at INFO.
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        noise = OpenVinoBackend(spec, None, 2, cache, min_bf16_agreement=1.01)
+    assert noise.precision == "f32" and not bf16_warnings(caplog)
+    (line,) = bf16_warnings(caplog, logging.INFO)
+    assert line["on"] == "random pixels" and "CALIBRATION_DIR" in str(line["hint"])
 
 
 def test_onnx_without_labels_is_a_clear_error(tmp_path: Path, cache: ModelCache) -> None:
@@ -159,11 +306,13 @@ def test_keras_weights_f32_match_tensorflow(keras_file: Path, labels_file: Path,
     assert np.array_equal(again.predict(photos), got)
 
 
+@needs_bf16
 def test_keras_weights_bf16_close_to_tensorflow(keras_file: Path, labels_file: Path,
                                                 keras_reference: np.ndarray,
                                                 photos: np.ndarray, cache: ModelCache) -> None:
     backend = OpenVinoBackend(parse_model(f"keras:{keras_file}"), str(labels_file), 2, cache,
                               precision="bf16")
+    assert backend.precision == "bf16"
     got = backend.predict(photos)
     assert cosine(centered_logits(got), centered_logits(keras_reference)).min() >= COSINE_MIN
 
