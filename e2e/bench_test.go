@@ -40,7 +40,7 @@ func BenchmarkIdleSessionsMemory(b *testing.B) {
 		}
 		conns = append(conns, c)
 	}
-	if open := metric(b, hub.base, "hub_sessions_open"); open != sessions {
+	if open := metric(b, hub.metrics, "hub_sessions_open"); open != sessions {
 		b.Fatalf("hub reports %d open sessions, want %d", open, sessions)
 	}
 	time.Sleep(2 * time.Second) // let the runtime settle (GC, scavenger)
@@ -83,8 +83,9 @@ func rssMB(b *testing.B, pid int) float64 {
 	return 0
 }
 
-func metric(t testing.TB, base, name string) int {
-	m := metricWith(t, testkit.ScrapeMetrics(t, base+"/metrics"), name, "", "")
+// metric reads a counter or gauge from the hub's metrics address (hubProc.metrics).
+func metric(t testing.TB, metricsBase, name string) int {
+	m := metricWith(t, testkit.ScrapeMetrics(t, metricsBase+"/metrics"), name, "", "")
 	if c := m.GetCounter(); c != nil {
 		return int(c.GetValue())
 	}

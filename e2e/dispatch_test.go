@@ -58,7 +58,7 @@ func flood400(t *testing.T, measure time.Duration, env ...string) {
 
 	r := runLoad(t, hub.base, 400, 1, pageFrame(t), 0, measure)
 	logLoad(t, "400 sessions × 1 in flight, 2 workers", r)
-	shed := metric(t, hub.base, "hub_frames_shed_total")
+	shed := metric(t, hub.metrics, "hub_frames_shed_total")
 
 	// What the workers got and did: each frame received is answered or, past
 	// its deadline, expired (the hub answered it `timeout`).

@@ -64,12 +64,13 @@ func freePorts(t testing.TB, n int) int {
 func startFleet(t *testing.T, hubEnv string) *fleet {
 	t.Helper()
 	dir := t.TempDir()
-	lbPort, hubBase, natsBase := freePorts(t, 1), freePorts(t, 2), freePorts(t, 3)
+	lbPort, hubBase, natsBase, hubMetricsBase := freePorts(t, 1), freePorts(t, 2), freePorts(t, 3), freePorts(t, 2)
 	env := []string{
 		"FLEET_DIR=" + dir, "WORKERS=2", "MODEL=tflite:" + fleetModel(t), "RUNTIME=litert",
 		"FLEET_LB_LISTEN=127.0.0.1:" + strconv.Itoa(lbPort),
 		"FLEET_PUBLIC_ORIGIN=http://127.0.0.1:" + strconv.Itoa(lbPort),
 		"FLEET_HUB_BASE_PORT=" + strconv.Itoa(hubBase),
+		"FLEET_HUB_METRICS_BASE_PORT=" + strconv.Itoa(hubMetricsBase),
 		"FLEET_NATS_BASE_PORT=" + strconv.Itoa(natsBase),
 		"FLEET_ROUTE_BASE_PORT=" + strconv.Itoa(freePorts(t, 3)),
 		"FLEET_MONITOR_BASE_PORT=" + strconv.Itoa(freePorts(t, 3)),
@@ -90,6 +91,16 @@ func startFleet(t *testing.T, hubEnv string) *fleet {
 	})
 	f := &fleet{dir: dir, lb: "http://127.0.0.1:" + strconv.Itoa(lbPort), natsBase: natsBase}
 	(&hubProc{proc: script, base: f.lb, client: http.DefaultClient}).waitFor(t, "/readyz")
+	// Each hub serves its metrics on a port of its own; the balancer, which
+	// stands for the internet, has none.
+	for i := range 2 {
+		metric(t, "http://127.0.0.1:"+strconv.Itoa(hubMetricsBase+i), "hub_sessions_open")
+	}
+	if resp, err := http.Get(f.lb + "/metrics"); err != nil {
+		t.Fatal(err)
+	} else if resp.Body.Close(); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("/metrics through the balancer: %d, want 404", resp.StatusCode)
+	}
 	return f
 }
 

@@ -5,6 +5,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -83,7 +84,7 @@ func TestOneTraceMetricsAndMicroServiceAcrossHubAndWorker(t *testing.T) {
 	}
 
 	// ---- metrics: two frames with known outcomes ----
-	hubM := testkit.ScrapeMetrics(t, hub.base+"/metrics")
+	hubM := testkit.ScrapeMetrics(t, hub.metrics+"/metrics")
 	for outcome, want := range map[string]uint64{"result": 1, "error": 1, "dropped": 0} {
 		if got := metricWith(t, hubM, "hub_frame_duration_seconds", "outcome", outcome).GetHistogram().GetSampleCount(); got != want {
 			t.Errorf("hub_frame_duration_seconds{outcome=%q}: %d frames, want %d", outcome, got, want)
@@ -97,6 +98,12 @@ func TestOneTraceMetricsAndMicroServiceAcrossHubAndWorker(t *testing.T) {
 	}
 	if _, ok := hubM["go_goroutines"]; !ok {
 		t.Error("the hub's /metrics has no go_goroutines")
+	}
+	// The public port (the one an Ingress opens to the internet) has none.
+	if resp, err := http.Get(hub.base + "/metrics"); err != nil {
+		t.Error(err)
+	} else if resp.Body.Close(); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("the hub's public /metrics: %d, want 404", resp.StatusCode)
 	}
 	workerM := testkit.ScrapeMetrics(t, "http://127.0.0.1:"+strconv.Itoa(metricsPort)+"/metrics")
 	for outcome, want := range map[string]float64{"result": 1, "refused": 1, "expired": 0, "failed": 0} {

@@ -41,7 +41,7 @@ func TestFloodIsShedAndEveryFrameIsAnswered(t *testing.T) {
 	if r.answers[contract.TypeResult] == 0 || r.answers[overloaded] == 0 {
 		t.Fatalf("answers %v: want results and frames shed as %s", r.answers, overloaded)
 	}
-	if shed := metric(t, hub.base, "hub_frames_shed_total"); shed < r.answers[overloaded] {
+	if shed := metric(t, hub.metrics, "hub_frames_shed_total"); shed < r.answers[overloaded] {
 		t.Fatalf("hub_frames_shed_total %d, but %d frames were answered %s", shed, r.answers[overloaded], overloaded)
 	}
 	// The system is still well: a polite frame afterwards gets its result.

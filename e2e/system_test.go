@@ -157,6 +157,7 @@ var natsCredentialEnv = []string{"NATS_CREDS=", "NATS_NKEY=", "NATS_USER=", "NAT
 type hubProc struct {
 	*proc
 	base     string       // http://127.0.0.1:port (https with tlsRoots)
+	metrics  string       // http://127.0.0.1:port of /metrics (HUB_METRICS_ADDR), apart from base
 	nats     natsEndpoint // where workers connect
 	httpPort int
 	client   *http.Client // what waitFor asks with
@@ -177,7 +178,8 @@ func startHub(t testing.TB, o hubOptions) *hubProc {
 	if o.httpPort == 0 {
 		o.httpPort = testkit.FreePort(t)
 	}
-	env := append([]string{"HUB_LISTEN=127.0.0.1:" + strconv.Itoa(o.httpPort), "LOG_LEVEL=debug"}, natsCredentialEnv...)
+	metricsAddr := "127.0.0.1:" + strconv.Itoa(testkit.FreePort(t))
+	env := append([]string{"HUB_LISTEN=127.0.0.1:" + strconv.Itoa(o.httpPort), "HUB_METRICS_ADDR=" + metricsAddr, "LOG_LEVEL=debug"}, natsCredentialEnv...)
 	natsURL := o.natsURL
 	bus := natsEndpoint{url: natsURL}
 	if natsURL == "" {
@@ -202,7 +204,7 @@ func startHub(t testing.TB, o hubOptions) *hubProc {
 	}
 	env = append(env, o.extraEnv...)
 	p := startProc(t, "hub-"+strconv.Itoa(o.httpPort), env, bin(t, "HUB_BIN", "hub"))
-	h := &hubProc{proc: p, base: "http://127.0.0.1:" + strconv.Itoa(o.httpPort), nats: bus, httpPort: o.httpPort, client: http.DefaultClient}
+	h := &hubProc{proc: p, base: "http://127.0.0.1:" + strconv.Itoa(o.httpPort), metrics: "http://" + metricsAddr, nats: bus, httpPort: o.httpPort, client: http.DefaultClient}
 	if o.tlsRoots != nil {
 		h.base, h.client = "https://127.0.0.1:"+strconv.Itoa(o.httpPort), testkit.HTTPSClient(o.tlsRoots, answerWait)
 	}

@@ -31,8 +31,13 @@ const logLevelNames = "debug, info, warn (or warning) or error"
 // flags whose defaults come from environment variables; Defaults holds the
 // defaults in one place; Validate says what is wrong with it.
 type Config struct {
-	Listen      string // HTTP address the page, /ws and the API listen on
+	Listen      string // HTTP address the page, /ws, the API and the health probes listen on
 	HTTPSConfig        // HTTPS on Listen: a certificate pair or ACME (config_tls.go)
+	// MetricsAddr is the operator's address of /metrics (and of pprof with
+	// Pprof), apart from Listen, which a load balancer or an Ingress opens to
+	// the internet; empty: metrics are not served (http_metrics.go).
+	MetricsAddr string
+	Pprof       bool // Go profiles at /debug/pprof/ on MetricsAddr
 
 	NATSURL       string // external NATS server or cluster; empty embeds one
 	NATSEmbedAddr string // where the embedded NATS listens for workers and the CLI
@@ -95,6 +100,7 @@ type Config struct {
 func Defaults() Config {
 	return Config{
 		Listen:        ":8080",
+		MetricsAddr:   "", // off unless asked for: only the operator knows which address is not public
 		HTTPSConfig:   HTTPSConfig{ACMEDirectory: letsEncryptDirectory, ACMECacheDir: ".data/acme"},
 		NATSEmbedAddr: "127.0.0.1:4222",
 		NATSStoreDir:  ".data/nats",
@@ -148,6 +154,8 @@ func ParseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	var maxFrameBytes, maxDecodedBytes, recordMaxBytes, acmeDomains string
 	fs.StringVar(&c.Listen, "listen", env.str("HUB_LISTEN", d.Listen), "HTTP listen address (HUB_LISTEN)")
 	env.tlsFlags(fs, &c, d, &acmeDomains)
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", env.str("HUB_METRICS_ADDR", d.MetricsAddr), "operator's address (host:port) of /metrics, apart from -listen, e.g. 127.0.0.1:9090; empty: metrics not served (HUB_METRICS_ADDR)")
+	env.bool(fs, &c.Pprof, "pprof", "HUB_PPROF", d.Pprof, "serve Go profiles at /debug/pprof/ on -metrics-addr; warned at start (HUB_PPROF)")
 	fs.StringVar(&c.NATSURL, "nats-url", env.str("NATS_URL", ""), "external NATS server/cluster URL(s), comma-separated; empty embeds a NATS server (NATS_URL)")
 	fs.StringVar(&c.NATSEmbedAddr, "nats-embed-addr", env.str("NATS_EMBED_ADDR", d.NATSEmbedAddr), "listen address of the embedded NATS server (NATS_EMBED_ADDR)")
 	fs.StringVar(&c.NATSStoreDir, "nats-store-dir", env.str("NATS_STORE_DIR", d.NATSStoreDir), "JetStream store directory of the embedded NATS server (NATS_STORE_DIR)")
@@ -259,6 +267,7 @@ func (c Config) check() []string {
 	p = append(p, c.checkNATSAuth()...)
 	p = append(p, c.checkTLS()...)
 	p = append(p, c.checkAuth()...)
+	p = append(p, c.checkMetrics()...)
 	for _, o := range c.AllowedOrigins {
 		if o == "*" {
 			continue

@@ -14,7 +14,8 @@
 //	recording.go  JetStream streams of frames and results: capturing when on, nothing when off; the copies of live frames
 //	tracing*.go   OpenTelemetry setup; a frame's span and request
 //	http_*.go     routes, analyze API, health, page, allowed origins,
-//	              TLS listener (certificate reload, ACME)
+//	              TLS listener (certificate reload, ACME); the operator's
+//	              metrics port (/metrics, pprof), apart from the public one
 //	ws*.go        /ws: upgrade, streamers, watchers, refusals, close frames
 //	session*.go   one connection: reader, writer, control messages,
 //	              read progress, resume tokens

@@ -17,7 +17,8 @@ import (
 // proxies (nginx large_client_header_buffers, AWS ALB) allow.
 const maxHeaderBytes = 16 << 10
 
-// routes builds the HTTP app: /ws, the API, health, metrics and the page.
+// routes builds the public HTTP app: /ws, the API, health and the page.
+// Metrics are not among them: they are the operator's (http_metrics.go).
 func (h *Hub) routes() *fiber.App {
 	app := fiber.New(fiber.Config{
 		DisableStartupMessage: true,
@@ -43,7 +44,6 @@ func (h *Hub) routes() *fiber.App {
 	}
 	app.Get("/healthz", h.healthz)
 	app.Get("/readyz", h.readyz)
-	app.Get("/metrics", h.metrics.handler())
 	app.Post("/api/v1/analyze", h.timeAPI, limiter.New(limiter.Config{
 		Max:          h.cfg.APIRatePerMin,
 		Expiration:   time.Minute,

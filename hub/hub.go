@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -35,6 +36,8 @@ type Hub struct {
 	auth    *authenticator // nil: anyone may stream and call the API (auth.go)
 	// dispatch sends frames to workers with room, or sheds them (frame_dispatch.go).
 	dispatch *dispatcher
+	// metricsServer serves /metrics apart from app, on cfg.MetricsAddr (http_metrics.go).
+	metricsServer *http.Server
 
 	mu           sync.Mutex
 	sessions     map[*session]struct{}
@@ -63,6 +66,7 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 	}
 	h := &Hub{cfg: cfg, log: log, metrics: NewMetrics(), tracer: tracer(), sessions: map[*session]struct{}{},
 		clients: newClientLimits(cfg.MaxConnsPerClient, cfg.ConnectRatePerClient), https: https, auth: auth}
+	h.metricsServer = newMetricsServer(cfg, h.metrics)
 	warnOpenings(cfg, log)
 	auth.logMode(cfg, log)
 	var login natsLogin
@@ -187,21 +191,39 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 		_ = h.Close()
 		return err
 	}
-	served := make(chan error, 1)
-	go func() { served <- h.Serve(ln) }()
+	metricsLn, err := h.listenMetrics()
+	if err != nil {
+		_ = ln.Close()
+		_ = h.Close()
+		return err
+	}
+	served := make(chan error, 2)
+	go func() { served <- serveErr("serving HTTP", h.Serve(ln)) }()
+	if metricsLn != nil {
+		go func() { served <- serveErr("serving metrics", h.ServeMetrics(metricsLn)) }()
+	}
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down", "cause", context.Cause(ctx))
 		return h.Close()
 	case err := <-served:
 		_ = h.Close()
-		return fmt.Errorf("serving HTTP: %w", err)
+		return err
 	}
 }
 
+// serveErr says which server stopped before shutdown, and why (a server
+// that stopped without an error stopped all the same).
+func serveErr(what string, err error) error {
+	if err == nil {
+		return fmt.Errorf("%s: stopped", what)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
 // Close shuts the hub down in order: stop taking sessions, close the open
-// ones with "going away", stop the HTTP server, drain NATS, stop the
-// embedded server. It is safe to call more than once.
+// ones with "going away", stop the HTTP server and the metrics server, drain
+// NATS, stop the embedded server. It is safe to call more than once.
 func (h *Hub) Close() error {
 	h.closeOnce.Do(func() {
 		deadline := time.Now().Add(h.cfg.ShutdownTimeout)
@@ -224,6 +246,11 @@ func (h *Hub) Close() error {
 				h.closeErr = fmt.Errorf("stopping HTTP server: %w", err)
 			}
 			h.https.close(ctx)
+			cancel()
+		}
+		if h.metricsServer != nil {
+			ctx, cancel := context.WithDeadline(context.Background(), deadline)
+			h.closeMetrics(ctx)
 			cancel()
 		}
 		if h.broker != nil {

@@ -12,9 +12,10 @@ import (
 	"github.com/webcamhub/webcamhub/internal/testkit"
 )
 
-func rateLimitedClosed(t *testing.T, base, reason string) float64 {
+// rateLimitedClosed reads the counter from the hub's metrics address (serveMetrics).
+func rateLimitedClosed(t *testing.T, metricsBase, reason string) float64 {
 	t.Helper()
-	return counter(t, testkit.ScrapeMetrics(t, base+"/metrics"), "hub_rate_limited_closed_total", map[string]string{"reason": reason})
+	return counter(t, testkit.ScrapeMetrics(t, metricsBase+"/metrics"), "hub_rate_limited_closed_total", map[string]string{"reason": reason})
 }
 
 // A session that sends its next frame the moment an answer comes, far past
@@ -23,7 +24,8 @@ func rateLimitedClosed(t *testing.T, base, reason string) float64 {
 func TestSessionSpinningOnRateLimitedIsClosed(t *testing.T) {
 	ns := startNATS(t, 0)
 	startWorker(t, ns.ClientURL(), testworker.Options{})
-	_, base := startHub(t, ns.ClientURL(), func(c *Config) { c.SessionFPS = 2 })
+	h, base := startHub(t, ns.ClientURL(), func(c *Config) { c.SessionFPS = 2 })
+	metricsBase := serveMetrics(t, h)
 
 	c := dial(t, base, "", nil)
 	c.Welcome()
@@ -50,7 +52,7 @@ func TestSessionSpinningOnRateLimitedIsClosed(t *testing.T) {
 	if refused < frameRefusalsBeforeClose || answers[contract.TypeResult+" "] == 0 {
 		t.Fatalf("answers before the close %v: want results, then at least %d rate_limited", answers, frameRefusalsBeforeClose)
 	}
-	if got := rateLimitedClosed(t, base, "frames"); got != 1 {
+	if got := rateLimitedClosed(t, metricsBase, "frames"); got != 1 {
 		t.Fatalf("hub_rate_limited_closed_total{reason=frames} = %v, want 1", got)
 	}
 }
@@ -61,12 +63,13 @@ func TestSessionThatBacksOffAfterRateLimitedStaysOpen(t *testing.T) {
 	ns := startNATS(t, 0)
 	startWorker(t, ns.ClientURL(), testworker.Options{})
 	const fps = 10
-	_, base := startHub(t, ns.ClientURL(), func(c *Config) {
+	h, base := startHub(t, ns.ClientURL(), func(c *Config) {
 		c.SessionFPS = fps
 		// The burst's answers all fit the send queue: the client reads them
 		// only once it has sent the burst (not a slow client).
 		c.SendQueue = 2 * frameRefusalsBeforeClose
 	})
+	metricsBase := serveMetrics(t, h)
 
 	c := dial(t, base, "", nil)
 	c.Welcome()
@@ -97,7 +100,7 @@ func TestSessionThatBacksOffAfterRateLimitedStaysOpen(t *testing.T) {
 	if m := c.Next(); m.Type != contract.TypePong {
 		t.Fatalf("after backing off: got %+v, want pong (the session open)", m)
 	}
-	if got := rateLimitedClosed(t, base, "frames"); got != 0 {
+	if got := rateLimitedClosed(t, metricsBase, "frames"); got != 0 {
 		t.Fatalf("hub_rate_limited_closed_total{reason=frames} = %v, want 0", got)
 	}
 }

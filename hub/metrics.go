@@ -1,15 +1,13 @@
 package hub
 
 import (
+	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/middleware/adaptor"
 
 	"github.com/webcamhub/webcamhub/hub/contract"
 	"github.com/webcamhub/webcamhub/hub/internal/embeddednats"
@@ -34,8 +32,8 @@ const (
 // frame timeout (3 s) and beyond, so timeouts land in a bucket of their own.
 var latencyBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 
-// Metrics are the hub's instruments, served at /metrics by the Prometheus Go
-// client from a registry of the hub's own (with the Go runtime and process
+// Metrics are the hub's instruments, served at /metrics on the operator's
+// address (HUB_METRICS_ADDR, http_metrics.go) by the Prometheus Go client from a registry of the hub's own (with the Go runtime and process
 // collectors). Their names and meanings are listed in docs/metrics.md.
 type Metrics struct {
 	registry *prometheus.Registry
@@ -229,11 +227,11 @@ func (m *Metrics) ObserveAPI(status int, d time.Duration) {
 
 // handler serves the registry in the exposition format the scraper asks
 // for (text, or OpenMetrics), through promhttp.
-func (m *Metrics) handler() fiber.Handler {
-	return adaptor.HTTPHandler(promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{
+func (m *Metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{
 		EnableOpenMetrics: true,
 		ErrorHandling:     promhttp.ContinueOnError,
-	}))
+	})
 }
 
 // factory makes and registers the plain counters and gauges.

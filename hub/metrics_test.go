@@ -31,7 +31,8 @@ func histogramCount(t *testing.T, f map[string]*dto.MetricFamily, name string, l
 func TestMetricsCountFramesByOutcome(t *testing.T) {
 	ns := startNATS(t, 0)
 	startWorker(t, ns.ClientURL(), testworker.Options{})
-	_, base := startHub(t, ns.ClientURL(), nil)
+	h, base := startHub(t, ns.ClientURL(), nil)
+	metricsBase := serveMetrics(t, h)
 
 	c := dial(t, base, "", nil)
 	c.Welcome()
@@ -50,7 +51,7 @@ func TestMetricsCountFramesByOutcome(t *testing.T) {
 		t.Fatalf("analyze with a bad body: status %d", code)
 	}
 
-	f := testkit.ScrapeMetrics(t, base+"/metrics")
+	f := testkit.ScrapeMetrics(t, metricsBase+"/metrics")
 	if got := histogramCount(t, f, "hub_frame_duration_seconds", map[string]string{"outcome": OutcomeResult}); got != 1 {
 		t.Errorf("frame duration, result: %d observations, want 1", got)
 	}
@@ -89,7 +90,7 @@ func TestMetricsCountFramesByOutcome(t *testing.T) {
 
 	_ = c.Conn.WriteControl(fws.CloseMessage, fws.FormatCloseMessage(fws.CloseNormalClosure, ""), time.Now().Add(testWait))
 	waitFor(t, "the session to close", func() bool {
-		f := testkit.ScrapeMetrics(t, base+"/metrics")
+		f := testkit.ScrapeMetrics(t, metricsBase+"/metrics")
 		return counter(t, f, "hub_connections_closed_total", map[string]string{"code": "1000"}) == 1 &&
 			testkit.Metric(t, f, "hub_sessions_open", nil).GetGauge().GetValue() == 0
 	})

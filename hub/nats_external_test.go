@@ -173,7 +173,7 @@ func TestHubPermissionViolationIsLoggedAndCounted(t *testing.T) {
 	if m := c.Next(); m.Type != "result" {
 		t.Fatalf("after the violation: %+v", m)
 	}
-	resp, err := http.Get(base + "/metrics")
+	resp, err := http.Get(serveMetrics(t, h) + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

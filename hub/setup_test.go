@@ -133,6 +133,18 @@ func startHubLogging(t testing.TB, natsURL string, tweak func(*Config), log *slo
 	return h, scheme + ln.Addr().String()
 }
 
+// serveMetrics serves h's metrics on a free loopback port, as Run does on
+// HUB_METRICS_ADDR, and returns its base URL.
+func serveMetrics(t testing.TB, h *Hub) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = h.ServeMetrics(ln) }()
+	return "http://" + ln.Addr().String()
+}
+
 // dial connects a test client to the hub at base.
 func dial(t testing.TB, base, query string, header http.Header) *testkit.Client {
 	t.Helper()

@@ -40,6 +40,11 @@ for svc in hub worker; do
   grep -q 'healthcheck:' <<<"$(section $svc)" || fail "$svc has no healthcheck"
 done
 grep -q '/healthz' <<<"$(section worker)" || fail "the worker's healthcheck is not its /healthz"
+# The hub's metrics on a port of their own, on the compose network only.
+hub=$(section hub)
+grep -qE 'HUB_METRICS_ADDR: 0\.0\.0\.0:9090$' <<<"$hub" || fail "the hub serves no metrics on :9090 (HUB_METRICS_ADDR)"
+hub_ports=$(awk '/^    ports:/{p=1;next} /^    [a-z]/{p=0} p' <<<"$hub")
+grep -q '9090' <<<"$hub_ports" && fail "the hub's metrics port is published"
 nats=$(awk '/^  nats:/{n=1;next} /^  [a-z]/{n=0} n' <<<"$out")
 grep -q -- '/etc/nats/nats.conf' <<<"$nats" || fail "nats does not run with deploy/nats/nats.conf"
 grep -qE '(/deploy/nats:/etc/nats|target: /etc/nats$)' <<<"$nats" || fail "deploy/nats is not mounted into the nats container"
@@ -66,10 +71,10 @@ grep -qE '(0\.0\.0\.0:4222:4222|host_ip: 0\.0\.0\.0)' <<<"$opened" || fail "NATS
 # Your own seeds override the volume.
 mine=$(env -i PATH="$PATH" NATS_KEYS_DIR=./my-keys docker-compose -f docker-compose.yml --env-file "$tmp/empty.env" config)
 grep -qE '(my-keys:/keys|source: .*my-keys)' <<<"$mine" || fail "NATS_KEYS_DIR does not replace the keys volume"
-echo "1 passed, 0 failed: docker-compose.yml with an empty environment (nats-keys makes the role nkeys, nats with them and JetStream, hub, 2 worker replicas with healthchecks, 4222 on localhost, no monitoring port)"
+echo "1 passed, 0 failed: docker-compose.yml with an empty environment (nats-keys makes the role nkeys, nats with them and JetStream, hub with its metrics unpublished, 2 worker replicas with healthchecks, 4222 on localhost, no monitoring port)"
 
 # The "observability" profile: off by default, and when asked for, Prometheus
-# (scraping the hub and every worker), Jaeger with OTLP, Grafana with the dashboard.
+# (scraping the hub's metrics port and every worker), Jaeger with OTLP, Grafana with the dashboard.
 for svc in prometheus jaeger grafana; do
   service=$(awk -v s="  $svc:" '$0==s{p=1;next} /^  [a-z]/{p=0} p' <<<"$out")
   grep -qE '^    - observability$' <<<"$service" || fail "$svc is not only in the profile observability"
@@ -88,7 +93,8 @@ import yaml
 prom = yaml.safe_load(open("deploy/prometheus/prometheus.yml"))
 jobs = {j["job_name"]: j for j in prom["scrape_configs"]}
 assert set(jobs) == {"hub", "worker"}, f"scrape jobs {sorted(jobs)}"
-assert jobs["hub"]["static_configs"][0]["targets"] == ["hub:8080"]
+# The hub's metrics port, not its public one (which answers 404 for /metrics).
+assert jobs["hub"]["static_configs"][0]["targets"] == ["hub:9090"], jobs["hub"]
 assert jobs["worker"]["dns_sd_configs"][0]["port"] == 9101
 dash = json.load(open("deploy/grafana/dashboards/webcamhub.json"))
 catalog = set(re.findall(r"^\| `((?:hub|worker)_[a-z_]+)` \|", open("docs/metrics.md").read(), re.M))

@@ -18,6 +18,7 @@ cd "$(dirname "$0")/.."
 : "${FLEET_LB_LISTEN:=8080}"            # nginx: the page's one origin (port, or addr:port)
 : "${FLEET_PUBLIC_ORIGIN:=http://localhost:8080,http://127.0.0.1:8080}"
 : "${FLEET_HUB_BASE_PORT:=8081}"        # hub-1 on 8081, hub-2 on 8082 (127.0.0.1)
+: "${FLEET_HUB_METRICS_BASE_PORT:=9091}" # hub-1's /metrics on 9091, hub-2's on 9092 (127.0.0.1)
 : "${FLEET_NATS_BASE_PORT:=4222}"       # nats-i clients on 4222+i-1, routes on
 : "${FLEET_ROUTE_BASE_PORT:=6222}"      # 6222+i-1, monitoring on 8222+i-1 (127.0.0.1)
 : "${FLEET_MONITOR_BASE_PORT:=8222}"
@@ -111,7 +112,7 @@ for i in 1 2; do
   # shellcheck disable=SC2086 # HUB_ENV is a list of K=V words
   start "hub-$i" env NATS_CREDS= NATS_USER= NATS_PASSWORD= NATS_TOKEN= NATS_TLS_CERT= NATS_TLS_KEY= \
     NATS_URL="$nats_url" NATS_NKEY="$dir/keys/hub.nk" NATS_TLS_CA="$tls/ca.pem" \
-    HUB_LISTEN="127.0.0.1:$port" HUB_PUBLIC_ORIGIN="$FLEET_PUBLIC_ORIGIN" \
+    HUB_LISTEN="127.0.0.1:$port" HUB_METRICS_ADDR="127.0.0.1:$((FLEET_HUB_METRICS_BASE_PORT + i - 1))" HUB_PUBLIC_ORIGIN="$FLEET_PUBLIC_ORIGIN" \
     HUB_TRUSTED_PROXY_HEADER=X-Forwarded-For HUB_TRUSTED_PROXIES=127.0.0.1 \
     HUB_RECORD=true HUB_JS_REPLICAS=3 $HUB_ENV "$HUB_BIN"
 done
@@ -179,7 +180,7 @@ for i in $(seq "$WORKERS"); do
     --metrics-addr "127.0.0.1:$((WORKER_METRICS_BASE_PORT + i))" $WORKER_ARGS
 done
 
-echo "fleet: http://localhost:$lb_port (nginx) → hub-1 :$FLEET_HUB_BASE_PORT, hub-2 :$((FLEET_HUB_BASE_PORT + 1)); NATS $nats_url (TLS, CA $tls/ca.pem); $WORKERS worker(s), MODEL=${MODEL:-default} RUNTIME=$RUNTIME" >&2
+echo "fleet: http://localhost:$lb_port (nginx) → hub-1 :$FLEET_HUB_BASE_PORT, hub-2 :$((FLEET_HUB_BASE_PORT + 1)) (their metrics on http://127.0.0.1:$FLEET_HUB_METRICS_BASE_PORT/metrics, :$((FLEET_HUB_METRICS_BASE_PORT + 1))); NATS $nats_url (TLS, CA $tls/ca.pem); $WORKERS worker(s), MODEL=${MODEL:-default} RUNTIME=$RUNTIME" >&2
 echo "fleet: pids in $dir/pids, logs in $dir/logs; the nats CLI: --tlsca $tls/ca.pem --nkey $dir/keys/cli.nk; Ctrl-C stops everything" >&2
 echo "fleet: ready" >&2
 

@@ -5,7 +5,8 @@
 # The embedded NATS accepts only the role keys the hub keeps in its store
 # (.data/nats): the workers get worker.nk; cli.nk is the operator's, for the
 # nats CLI (README).
-# Worker i serves its metrics on 127.0.0.1:$((WORKER_METRICS_BASE_PORT+i)).
+# The hub serves its metrics on HUB_METRICS_ADDR (127.0.0.1:9090; set empty:
+# none), apart from its public port; worker i on 127.0.0.1:$((WORKER_METRICS_BASE_PORT+i)).
 # The standard OTEL_* variables (docs/metrics.md) reach the hub and every
 # worker as they are: set OTEL_EXPORTER_OTLP_ENDPOINT to turn tracing on.
 # HTTPS=1: a local CA and a certificate for this machine's names and LAN
@@ -18,6 +19,8 @@ cd "$(dirname "$0")/.."
 # MODEL empty: the worker takes the Keras ImageNet weights, or offline the first
 # model in MODELS_DIR (it logs which and why).
 : "${MODEL:=}" "${RUNTIME:=auto}" "${WORKERS:=auto}" "${HUB_LISTEN:=:8080}"
+# Set but empty: the hub serves no metrics.
+: "${HUB_METRICS_ADDR=127.0.0.1:9090}"
 # WORKERS=auto: the number of workers from the core count, and in any case the
 # cores divided between them (scripts/worker-plan.sh says why); WORKER_THREADS
 # given overrides each worker's share.
@@ -27,7 +30,7 @@ read -r WORKERS plan_threads <<<"$plan"
 : "${MODELS_DIR:=models${SHARED_TESTDATA:+:$SHARED_TESTDATA/models}}"
 export MODELS_DIR
 : "${NATS_EMBED_ADDR:=127.0.0.1:4222}" "${WORKER_METRICS_BASE_PORT:=9100}"
-export HUB_LISTEN NATS_EMBED_ADDR
+export HUB_LISTEN HUB_METRICS_ADDR NATS_EMBED_ADDR
 : "${NATS_STORE_DIR:=.data/nats}"
 export NATS_STORE_DIR
 nats_url=${NATS_URL:-nats://$NATS_EMBED_ADDR}
@@ -81,7 +84,9 @@ for i in $(seq "$WORKERS"); do
   pids+=($!)
   echo "run: worker $i metrics on http://$metrics_addr/metrics" >&2
 done
-echo "run: hub on $scheme://localhost:$port (metrics: /metrics) with $WORKERS worker(s) × $WORKER_THREADS model threads, MODEL=${MODEL:-(default: keras, or offline the first in $MODELS_DIR)} RUNTIME=$RUNTIME — Ctrl-C stops everything" >&2
+hub_metrics=off
+[ -n "$HUB_METRICS_ADDR" ] && hub_metrics=http://$HUB_METRICS_ADDR/metrics
+echo "run: hub on $scheme://localhost:$port (metrics: $hub_metrics) with $WORKERS worker(s) × $WORKER_THREADS model threads, MODEL=${MODEL:-(default: keras, or offline the first in $MODELS_DIR)} RUNTIME=$RUNTIME — Ctrl-C stops everything" >&2
 [ ${#worker_env[@]} -gt 0 ] && echo "run: the nats CLI logs in with --nkey $NATS_STORE_DIR/cli.nk (README)" >&2
 if [ -n "${OTEL_EXPORTER_OTLP_ENDPOINT:-}${OTEL_EXPORTER_OTLP_TRACES_ENDPOINT:-}" ]; then
   echo "run: tracing on, exporting to ${OTEL_EXPORTER_OTLP_TRACES_ENDPOINT:-$OTEL_EXPORTER_OTLP_ENDPOINT} (${OTEL_EXPORTER_OTLP_PROTOCOL:-http/protobuf})" >&2

@@ -95,6 +95,7 @@ func TestEveryValueSetRendersASafeDeployment(t *testing.T) {
 			checkGracePeriod(t, r.deployment(t, "hub"))
 			checkModelVolume(t, r.deployment(t, "worker"))
 			checkNetworkPolicy(t, r)
+			checkHubMetricsPrivate(t, r)
 			checkEnvNamesExist(t, r)
 		})
 	}

@@ -30,7 +30,8 @@ func TestBadSwitchesAreRefused(t *testing.T) {
 }
 
 // Production: TLS at the Ingress for the hubs' host, which the hub takes as its
-// public origin; a ServiceMonitor for the hubs and one for the workers.
+// public origin; a ServiceMonitor for the hubs and one for the workers, each on
+// the pods' metrics port.
 func TestProductionValuesTerminateTLSAtTheIngress(t *testing.T) {
 	r := sortObjects(t, renderSet(t, "production"))
 	if len(r.ingresses) != 1 {
@@ -55,7 +56,7 @@ func TestProductionValuesTerminateTLSAtTheIngress(t *testing.T) {
 		t.Errorf("%d ServiceMonitors, want 2", len(r.serviceMonitors))
 	}
 	for _, sm := range r.serviceMonitors {
-		if len(sm.Spec.Endpoints) != 1 || sm.Spec.Endpoints[0].Path != "/metrics" {
+		if len(sm.Spec.Endpoints) != 1 || sm.Spec.Endpoints[0].Path != "/metrics" || sm.Spec.Endpoints[0].Port != "metrics" {
 			t.Errorf("ServiceMonitor %s endpoints %+v", sm.Name, sm.Spec.Endpoints)
 		}
 	}
