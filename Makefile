@@ -38,13 +38,14 @@ PAGE_SOURCES := $(shell find frontend-ui/src frontend-ui/public -type f 2>/dev/n
 # What `make fleet` starts besides its 3 NATS nodes, 2 hubs and nginx.
 FLEET_WORKERS ?= 2
 
-.PHONY: help run fleet test bench bench-table bench-gpu bench-gpu-carry fuzz deps tools test-deps test-go test-python test-page test-e2e test-compose test-helm vet clean
+.PHONY: help run fleet test bench bench-soak bench-table bench-gpu bench-gpu-carry fuzz deps tools test-deps test-go test-python test-page test-e2e test-compose test-helm vet clean
 
 help:
 	@echo "make run    install what is missing, then run hub + embedded NATS + worker(s) (MODEL=$(or $(MODEL),default) RUNTIME=$(RUNTIME) WORKERS=$(WORKERS); HTTPS=1 for phones)"
 	@echo "make fleet  the fleet on local processes: 3 TLS NATS nodes, nginx on :8080, 2 hubs, WORKERS=$(FLEET_WORKERS) workers (docs/scaling.md)"
 	@echo "make test   install what is missing, then run every test suite"
 	@echo "make bench  run the benchmarks (docs/benchmarks.md)"
+	@echo "make bench-soak  sessions coming and going for SOAK_DURATION (default 10m), failing on growing memory, files, goroutines or subscriptions"
 	@echo "make bench-gpu-carry  build .gpu-carry/ for make bench-gpu on a lent GPU machine (docs/benchmarks.md, GPU)"
 	@echo "make fuzz   run each Go fuzz target for FUZZTIME (default $(FUZZTIME)); make test runs their seed corpora"
 	@echo "make tools  install the nats CLI, nats-server and pebble (the ACME test CA) into .bin/"
@@ -164,12 +165,22 @@ $(VENV)/.bench-installed: $(VENV)/.installed bench/baseline/requirements.txt
 # markdown table (about 6 minutes on 2 cores); `make bench-table` runs it alone.
 bench: test-deps $(VENV)/.bench-installed
 	go test -run '^$$' -bench . -benchtime 3s ./hub/...
-	go test -tags e2e -run '^$$' -bench . -benchtime 1x -timeout 30m ./e2e/...
+	go test -tags e2e -run '^$$' -bench . -skip Soak -benchtime 1x -timeout 30m ./e2e/...
 	$(VPY) -m bench.worker.throughput --model tflite:$(SHARED_TESTDATA)/models/mobilenet_v2_1.0_224_quant.tflite --model keras-random
 	KERAS_BACKEND=jax $(VPY) -m bench.worker.throughput --model keras-random --worker-frames 0 --jpeg-quality 80
 	$(VPY) -m bench.worker.hostile --model tflite:$(SHARED_TESTDATA)/models/mobilenet_v2_1.0_224_quant.tflite
 	$(VPY) -m bench.worker.per_frame
 	cd frontend-ui && npm run bench
+
+# The soak (docs/benchmarks.md, "Soak"): 30 sessions coming and going at a
+# webcam's pace for SOAK_DURATION; fails when the hub's, the worker's or
+# nats-server's memory, open files, threads, goroutines or subscriptions keep
+# growing. Not part of `make bench` (its length); SOAK_TIMEOUT bounds the run.
+SOAK_DURATION ?= 10m
+SOAK_TIMEOUT  ?= 40m
+
+bench-soak: test-deps
+	SOAK_DURATION='$(SOAK_DURATION)' go test -tags e2e -run '^$$' -bench Soak -benchtime 1x -timeout $(SOAK_TIMEOUT) -v ./e2e/...
 
 bench-table: test-deps
 	go test -tags e2e -run '^$$' -bench RuntimeTable -benchtime 1x -timeout 15m ./e2e/...

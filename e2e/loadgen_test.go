@@ -217,15 +217,25 @@ func (r *sessionLoad) count(m answer, took time.Duration) {
 // and shows up in unanswered().
 func runPacedSession(t testing.TB, base string, frame []byte, pace, warmup, measure time.Duration) sessionLoad {
 	t.Helper()
-	c, _, err := fws.DefaultDialer.Dial("ws"+strings.TrimPrefix(base, "http")+contract.WebSocketPath, nil)
+	r, err := pacedSession(base, frame, pace, warmup, measure, t.Logf)
 	if err != nil {
 		t.Fatalf("paced session: %v", err)
 	}
+	return r
+}
+
+// pacedSession is runPacedSession's session, for any goroutine: a session
+// that cannot open or send ends with an error, what it saw until then counted.
+func pacedSession(base string, frame []byte, pace, warmup, measure time.Duration, logf func(string, ...any)) (sessionLoad, error) {
+	res := sessionLoad{answers: map[string]int{}, workers: map[string]int{}, elapsed: measure}
+	c, _, err := fws.DefaultDialer.Dial("ws"+strings.TrimPrefix(base, "http")+contract.WebSocketPath, nil)
+	if err != nil {
+		return res, err
+	}
 	defer c.Close()
 	if _, _, err := c.ReadMessage(); err != nil { // welcome
-		t.Fatalf("paced session welcome: %v", err)
+		return res, fmt.Errorf("welcome: %w", err)
 	}
-	res := sessionLoad{answers: map[string]int{}, workers: map[string]int{}, elapsed: measure}
 	start := time.Now()
 	measureFrom, stopAt := start.Add(warmup), start.Add(warmup+measure)
 	next := start
@@ -235,7 +245,7 @@ func runPacedSession(t testing.TB, base string, frame []byte, pace, warmup, meas
 		measured := !at.Before(measureFrom)
 		next = at.Add(pace)
 		if err := c.WriteMessage(fws.BinaryMessage, frame); err != nil {
-			t.Fatalf("paced session send: %v", err)
+			return res.sorted(), fmt.Errorf("send: %w", err)
 		}
 		for {
 			_ = c.SetReadDeadline(time.Now().Add(answerWait))
@@ -244,8 +254,8 @@ func runPacedSession(t testing.TB, base string, frame []byte, pace, warmup, meas
 				if measured {
 					res.sent++
 				}
-				t.Logf("paced session: frame %d unanswered: %v", seq, err)
-				return res.sorted()
+				logf("paced session: frame %d unanswered: %v", seq, err)
+				return res.sorted(), nil
 			}
 			m, ok := decodeAnswer(data)
 			if !ok || m.Seq != seq {
@@ -257,7 +267,7 @@ func runPacedSession(t testing.TB, base string, frame []byte, pace, warmup, meas
 			break
 		}
 	}
-	return res.sorted()
+	return res.sorted(), nil
 }
 
 // sorted sorts r's durations, for quantile.

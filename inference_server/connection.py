@@ -5,6 +5,7 @@ permission violations, stop the worker when it closes unasked, drain it on the w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import ssl
@@ -80,6 +81,10 @@ class NatsConnection:
         self._retry = 0  # failed tries since the last success, for the backoff
         self.failed = False
         self.permission_violations = 0
+        # NATS went away after the stop was asked (the hub with its embedded server
+        # stopped first, say): said once, and the connection is closed, not retried.
+        self.lost_while_stopping = False
+        self._closing: asyncio.Task[None] | None = None
 
     async def connect(self) -> Client | None:
         """Connect, retrying until the server is there, unless asked to stop first."""
@@ -121,15 +126,20 @@ class NatsConnection:
         return None
 
     async def drain(self) -> None:
-        """Unsubscribe everything, flush what was published, close."""
+        """Unsubscribe everything, flush what was published, close. NATS gone meanwhile
+        is said once (_on_disconnected), never as a traceback."""
         nc = self._nc
-        if nc is None or nc.is_closed:
+        if nc is None:
+            return
+        if self._closing is not None:
+            await self._closing
+        if nc.is_closed:
             return
         try:
             await nc.drain()
-        except (nats.errors.Error, OSError) as exc:
-            log_fields(log, logging.WARNING, "drain failed", error=str(exc))
-            await nc.close()
+        except (nats.errors.Error, OSError) as exc:  # the server went away mid-drain
+            self._give_up(str(exc))
+            await self._closing
 
     def _redacted_servers(self) -> str:
         return ",".join(redact_url(u) for u in self._servers)
@@ -146,29 +156,66 @@ class NatsConnection:
         if nc is not None and nc.is_connected:
             log_fields(log, logging.WARNING, "nats error", error=text)
             return
+        if self._stop.is_set() and nc is not None:
+            self._give_up(text)
+            return
         # A failed try to connect: say why at once, then wait before the next one
-        # (nats-py awaits this callback between tries).
+        # (nats-py awaits this callback between tries), or until the stop.
         self._retry += 1
         wait = min(RECONNECT_MAX_WAIT_S, RECONNECT_WAIT_S * 2 ** min(self._retry - 1, 10))
         wait = wait / 2 + random.uniform(0, wait / 2)
         log_fields(log, logging.ERROR, f"cannot connect to NATS: {failure_hint(exc)}; retrying",
                    error=text, servers=self._redacted_servers(), role=ROLE,
                    credentials=self._cfg.credentials_text(), retry_in_s=round(wait, 1))
-        await asyncio.sleep(wait)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), wait)
+        if self._stop.is_set() and nc is not None:
+            self._give_up(text)
 
     async def _on_disconnected(self) -> None:
         if not self._stop.is_set():
             log.warning("disconnected from NATS; reconnecting")
+            return
+        nc = self._nc
+        if nc is not None and not nc.is_closed:  # closed: our own close, the drain's end
+            self._give_up("disconnected")
+
+    def _give_up(self, error: str) -> None:
+        """NATS is gone while the worker stops: say so once and close the connection.
+        Reconnecting would only delay the stop: whoever the frames still held belong to
+        answers them itself (the hub, after its frame timeout)."""
+        if self.lost_while_stopping:
+            return
+        self.lost_while_stopping = True
+        log_fields(log, logging.WARNING, "lost NATS while stopping: not reconnecting; "
+                   "the frames still held go unanswered", error=error)
+        assert self._nc is not None
+        # Not awaited here: nats-py calls back from the reconnect task that close() cancels.
+        self._closing = asyncio.get_running_loop().create_task(close_quietly(self._nc))
 
     async def _on_reconnected(self) -> None:
         self._retry = 0
         log_fields(log, logging.INFO, "reconnected to NATS", server=server_address(self._nc))
 
     async def _on_closed(self) -> None:
+        # nats-py 2.16 leaves a flush waiting for its PONG on a closed connection until
+        # its timeout (10 s), and with it the drains of the subscriptions (intake.py) and
+        # the stop. No PONG comes now: they fail at once (the client's private list).
+        if self._nc is not None:
+            for pong in self._nc._pongs:
+                if not pong.done():
+                    pong.set_exception(nats.errors.ConnectionClosedError())
+                    pong.exception()  # retrieved: nobody waits for nats-py's own PINGs
         if not self._stop.is_set():
             log.error("NATS connection closed")
             self.failed = True
             self._stop.set()
+
+
+async def close_quietly(nc: Client) -> None:
+    """Close `nc`; a socket that is already gone is not worth a word more."""
+    with contextlib.suppress(nats.errors.Error, OSError):
+        await nc.close()
 
 
 def server_address(nc: Client | None) -> str | None:

@@ -5,7 +5,8 @@
 # with 3 replicas), nginx in front of both on one origin, and WORKERS workers
 # running MODEL. An operator or a test stops any one of them by its pid
 # ($FLEET_DIR/pids: `name pid` per line) and the rest carry on; Ctrl-C (or
-# SIGTERM to this script) stops them all. docs/scaling.md, "make fleet".
+# SIGTERM to this script) stops them all, workers first, then the hubs, then
+# nginx and NATS (scripts/lib/processes.sh). docs/scaling.md, "make fleet".
 #
 # Everything made lands in $FLEET_DIR (.data/fleet): a throwaway CA and the
 # nodes' certificate (openssl), the role nkeys and the servers' auth file
@@ -37,20 +38,29 @@ mkdir -p "$FLEET_DIR"
 dir=$(cd "$FLEET_DIR" && pwd)
 mkdir -p "$dir/tls" "$dir/logs" "$dir/nginx"
 : >"$dir/pids"
-pids=()
+. scripts/lib/processes.sh
+worker_pids=() hub_pids=() node_pids=()
+# The workers first (they answer the frames they hold while the hubs and NATS
+# are there), then the hubs (their sessions told to go), then nginx and NATS.
 stop() {
-  trap - INT TERM EXIT
-  [ ${#pids[@]} -gt 0 ] && kill -TERM "${pids[@]}" 2>/dev/null || true
-  wait || true
+  trap - INT TERM HUP EXIT
+  stop_group "${worker_pids[@]}"
+  stop_group "${hub_pids[@]}"
+  stop_group "${node_pids[@]}"
 }
-trap 'stop; exit 130' INT TERM
+trap 'stop; exit 130' INT TERM HUP
 trap stop EXIT
 
-# start NAME COMMAND… runs it in the background, its output in logs/NAME.log.
+# start NAME COMMAND… runs it in the background (a session of its own), its
+# output in logs/NAME.log.
 start() {
   local name=$1; shift
-  "$@" >"$dir/logs/$name.log" 2>&1 &
-  pids+=($!)
+  detached "$@" >"$dir/logs/$name.log" 2>&1 &
+  case $name in
+    worker-*) worker_pids+=($!) ;;
+    hub-*) hub_pids+=($!) ;;
+    *) node_pids+=($!) ;;
+  esac
   echo "$name $!" >>"$dir/pids"
 }
 

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # run-local.sh — the whole system on one machine: the hub with its embedded
 # NATS, then WORKERS Python workers running MODEL. Ctrl-C stops them all; so
-# does any one of them exiting (a worker whose model cannot load, say).
+# does any one of them exiting (a worker whose model cannot load, say). The
+# workers stop first (each answers the frames it holds, over the hub's NATS),
+# then the hub: Ctrl-C reaches this script alone, as each process runs in a
+# session of its own.
 # The embedded NATS accepts only the role keys the hub keeps in its store
 # (.data/nats): the workers get worker.nk; cli.nk is the operator's, for the
 # nats CLI (README).
@@ -33,6 +36,7 @@ export MODELS_DIR
 export HUB_LISTEN HUB_METRICS_ADDR NATS_EMBED_ADDR
 : "${NATS_STORE_DIR:=.data/nats}"
 export NATS_STORE_DIR
+: "${HUB_BIN:=.bin/hub}" "${WORKER_PYTHON:=.venv/bin/python}"
 nats_url=${NATS_URL:-nats://$NATS_EMBED_ADDR}
 # The workers' login: their seed on the embedded NATS (made by the hub on its
 # first start); on an external NATS whatever NATS_* credentials the caller set.
@@ -41,13 +45,16 @@ if [ -z "${NATS_URL:-}" ] && [ "${NATS_NO_AUTH:-false}" != "true" ]; then
   worker_env=("NATS_NKEY=$NATS_STORE_DIR/worker.nk")
 fi
 
-pids=()
+. scripts/lib/processes.sh
+hub_pid= worker_pids=()
+# The workers first: they answer the frames they hold while the hub and its
+# NATS are still there; then the hub.
 stop() {
-  trap - INT TERM EXIT
-  [ ${#pids[@]} -gt 0 ] && kill -TERM "${pids[@]}" 2>/dev/null || true
-  wait || true
+  trap - INT TERM HUP EXIT
+  stop_group "${worker_pids[@]}"
+  stop_group $hub_pid
 }
-trap 'stop; exit 130' INT TERM
+trap 'stop; exit 130' INT TERM HUP
 trap stop EXIT
 
 port=${HUB_LISTEN##*:}
@@ -68,20 +75,20 @@ elif [ -n "${HUB_ACME_DOMAIN:-}" ]; then
   readiness=(curl -fsSk --resolve "$domain:$port:127.0.0.1" "https://$domain:$port/healthz")
 fi
 
-.bin/hub &
-pids+=($!)
+detached "$HUB_BIN" &
+hub_pid=$!
 
 # Workers connect once NATS takes connections (the hub logs "hub listening" after that).
 for _ in $(seq 100); do
   "${readiness[@]}" >/dev/null 2>&1 && break
-  kill -0 "${pids[0]}" 2>/dev/null || { echo "run: the hub did not start" >&2; exit 1; }
+  kill -0 "$hub_pid" 2>/dev/null || { echo "run: the hub did not start" >&2; exit 1; }
   sleep 0.1
 done
 
 for i in $(seq "$WORKERS"); do
   metrics_addr=127.0.0.1:$((WORKER_METRICS_BASE_PORT + i))
-  env "${worker_env[@]}" MODEL="$MODEL" .venv/bin/python -m inference_server --nats-url "$nats_url" --runtime "$RUNTIME" --num-threads "$WORKER_THREADS" --metrics-addr "$metrics_addr" &
-  pids+=($!)
+  detached env "${worker_env[@]}" MODEL="$MODEL" "$WORKER_PYTHON" -m inference_server --nats-url "$nats_url" --runtime "$RUNTIME" --num-threads "$WORKER_THREADS" --metrics-addr "$metrics_addr" &
+  worker_pids+=($!)
   echo "run: worker $i metrics on http://$metrics_addr/metrics" >&2
 done
 hub_metrics=off
@@ -94,7 +101,7 @@ fi
 
 # Whichever process ends first ends the run.
 set +e
-wait -n "${pids[@]}"
+wait -n "$hub_pid" "${worker_pids[@]}"
 status=$?
 set -e
 echo "run: a process exited (status $status); stopping the rest" >&2

@@ -185,3 +185,44 @@ def test_replay_consumer_made_before_the_worker_starts(quant_model_path: Path, t
         for w in workers:
             w.stop()
         server.stop()
+
+
+LOST_WHILE_STOPPING = '"lost NATS while stopping'
+
+
+@pytest.mark.parametrize("order", ["lost, then stopped", "stopped, then lost"])
+def test_nats_gone_while_stopping_is_one_line_not_a_traceback(
+        quant_model_path: Path, tmp_path: Path, image_bytes: dict[str, bytes], order: str) -> None:
+    """The hub with its embedded NATS stopping as the worker drains (`make run` stopped
+    in the wrong order, a NATS crash): one clear line, no traceback, a clean exit."""
+    server = NatsServer(tmp_path)
+    proc = WorkerProcess(tmp_path, "w-lost", "--model", f"tflite:{quant_model_path}",
+                         "--nats-url", server.url, "--capacity", "12")
+    try:
+        proc.wait_ready(server.url)
+
+        async def send_frames() -> None:  # held by the worker as it stops
+            nc = await nats.connect(server.url)
+            for i in range(12):
+                await nc.publish(c.frame_subject(c.KIND_LIVE, f"d{i}"), image_bytes["cat.bmp"],
+                                 reply=nc.new_inbox(), headers={c.HEADER_FRAME_SEQ: str(i)})
+            await nc.flush()
+            await nc.close()
+
+        asyncio.run(send_frames())
+        if order == "lost, then stopped":
+            server.proc.kill()
+            proc.wait_for_log('"disconnected from NATS; reconnecting"')
+            proc.terminate()
+        else:
+            proc.terminate()
+            server.proc.kill()
+        assert proc.wait() == 0, proc.output()
+        out = proc.output()
+        assert "Traceback" not in out and "drain failed" not in out, out
+        lost = out.count(LOST_WHILE_STOPPING)  # stopped first: the drain may have finished
+        assert lost == 1 if order == "lost, then stopped" else lost <= 1, out
+        assert '"stopped"' in out
+    finally:
+        proc.stop()
+        server.stop()
