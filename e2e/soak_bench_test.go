@@ -43,9 +43,9 @@ const (
 // and the next open, frames held, GC cycles), not on how long the run is.
 var soakSlack = map[string]float64{"rss_mb": 5, "open_fds": 10, "threads": 4, "goroutines": 25, "nats_subs": 10}
 
-// hubMetricsURL: where the hub serves its Prometheus metrics (the one place
-// to change when they move to an address of their own).
-func hubMetricsURL(h *hubProc) string { return h.base + "/metrics" }
+// hubMetricsURL: where the hub serves its Prometheus metrics (its operator
+// address, HUB_METRICS_ADDR, apart from the public port).
+func hubMetricsURL(h *hubProc) string { return h.metrics + "/metrics" }
 
 // BenchmarkSoak (make bench-soak): soakSessions WebSocket sessions, each at
 // a webcam's pace for its lifetime, closed and replaced by a new one, for
