@@ -18,15 +18,15 @@ import time
 import traceback
 from typing import TYPE_CHECKING, Sequence
 
-from . import memory
+from .ops import memory
 from .config import Config, ConfigError, load_config
-from .health import Health
-from .log import log_fields, setup_logging
-from .metrics import MetricsServer, WorkerMetrics
+from .ops.health import Health
+from .ops.log import log_fields, setup_logging
+from .ops.metrics import MetricsServer, WorkerMetrics
 
 if TYPE_CHECKING:
-    from .backends import Backend, ModelLoadError
-    from .backends.selection import RuntimeChoice
+    from .models import Backend, ModelLoadError
+    from .models.selection import RuntimeChoice
 
 log = logging.getLogger("inference_server")
 
@@ -54,10 +54,10 @@ def load_model(cfg: Config) -> tuple[Backend, RuntimeChoice]:
     """Pick the model (MODEL, or the default one) and the runtime (RUNTIME), load and
     warm it up (runs in a thread: it imports the runtimes, reads or converts the file,
     under `auto` times the runtimes). Raises ModelLoadError."""
-    from .backends import ModelLoadError, SpecError, parse_model
-    from .backends.selection import LoadOptions, select_backend
-    from .backends.spec import check_runtime
-    from .default_model import resolve_default_model
+    from .models import ModelLoadError, SpecError, parse_model
+    from .models.selection import LoadOptions, select_backend
+    from .models.spec import check_runtime
+    from .models.default_model import resolve_default_model
 
     text = cfg.model or resolve_default_model(cfg.models_dirs, cfg.threads)
     try:
@@ -90,7 +90,7 @@ async def run(cfg: Config) -> int:
 async def load_and_serve(cfg: Config, stop: asyncio.Event, metrics: WorkerMetrics,
                          health: Health) -> int:
     log_fields(log, logging.DEBUG, "starting: loading the model", model=cfg.model)
-    from .backends import ModelLoadError
+    from .models import ModelLoadError
 
     start = time.perf_counter()
     loading = asyncio.ensure_future(asyncio.to_thread(load_model, cfg))
@@ -116,7 +116,7 @@ async def load_and_serve(cfg: Config, stop: asyncio.Event, metrics: WorkerMetric
                    precision=choice.precision or None, threads=cfg.threads,
                    load_ms=round((time.perf_counter() - start) * 1000.0, 1))
         health.model_loaded = True
-        from .serve import serve  # numpy, Pillow, nats-py: after the handlers are in
+        from .serving.serve import serve  # numpy, Pillow, nats-py: after the handlers are in
 
         failed = await serve(cfg, backend, stop, metrics, health, choice)
         return EXIT_FAILED if failed else EXIT_OK

@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence, TypeVar
 from urllib.parse import urlparse
 
-from .metrics import split_addr
-from .tracing import OTLP_PROTOCOLS, otlp_protocol, tracing_wanted
+from .ops.metrics import split_addr
+from .ops.tracing import OTLP_PROTOCOLS, otlp_protocol, tracing_wanted
 
-from .backends.model_cache import default_cache_dir
-from .backends.spec import AUTO, RUNTIME_CHOICES, SpecError, check_runtime, parse_model
-from .contract import FRAMES_WILDCARD, QUEUE_GROUP
+from .models.model_cache import default_cache_dir
+from .models.spec import AUTO, RUNTIME_CHOICES, SpecError, check_runtime, parse_model
+from .wire.contract import FRAMES_WILDCARD, QUEUE_GROUP
 from .imaging.fairness import DECODE_MS_PER_S, FRAMES_PER_SESSION
 
 MIB = 1024 * 1024

@@ -72,7 +72,7 @@ def page_frame(carry: Path) -> bytes:
 def bench_engine(carry: Path, seconds: float, batches: list[int]) -> None:
     import torch
 
-    from inference_server.backends.torch_gpu import load_torch_cuda
+    from inference_server.models.runtimes.torch_cuda import load_torch_cuda
     from inference_server.imaging.decoder import Decoder
 
     model = f"keras:{carry / 'data' / 'mobilenet_v2.npz'}"
@@ -112,9 +112,9 @@ def bench_engine(carry: Path, seconds: float, batches: list[int]) -> None:
 
 def fidelity(engine, carry: Path) -> None:
     """fp16 engine against the fp32 numpy reference of the same folded weights."""
-    from inference_server.backends.mobilenet_v2_layout import load_npz
+    from inference_server.models.mobilenet_v2.layout import load_npz
     from inference_server.imaging.decoder import Decoder
-    from inference_server.tests.mobilenet_v2_numpy import forward
+    from inference_server.testkit.mobilenet_v2_numpy import forward
 
     weights = load_npz(carry / "data" / "mobilenet_v2.npz")
     photo = Decoder(size=224).decode((carry / "data" / "cat_720p.jpg").read_bytes())
@@ -140,7 +140,7 @@ def bench_keras_jax(carry: Path, seconds: float) -> None:
 
 
 def keras_jax_part(carry: Path, seconds: float) -> None:
-    from inference_server.backends.keras_backend import KerasBackend
+    from inference_server.models.runtimes.keras import KerasBackend
 
     keras = KerasBackend(None, str(carry / "data" / "imagenet_labels.txt"), num_threads=4)
     rng = np.random.default_rng(0)

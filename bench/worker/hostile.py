@@ -38,8 +38,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Sequence
 
-from inference_server import memory
-from inference_server.contract import (CONTENT_TYPE_JPEG, HEADER_CONTENT_TYPE,
+from inference_server.ops import memory
+from inference_server.wire.contract import (CONTENT_TYPE_JPEG, HEADER_CONTENT_TYPE,
                                        HEADER_SESSION_ID, KIND_CLI, TYPE_RESULT,
                                        frame_subject)
 from inference_server.tests import hostile_images

@@ -112,8 +112,8 @@ def stage_figures(data: bytes, repeats: int) -> dict[str, float]:
     import numpy as np
     from PIL import Image
 
-    from inference_server import batcher as batcher_mod
-    from inference_server import messages
+    from inference_server.serving import batcher as batcher_mod
+    from inference_server.wire import frame_meta
     from inference_server.imaging.decoder import Decoder
 
     decoder = Decoder(size=224)
@@ -156,11 +156,11 @@ def stage_figures(data: bytes, repeats: int) -> dict[str, float]:
     probs = rng.random(1000).astype(np.float32)
     probs /= probs.sum()
     labels = [f"class {i} name" for i in range(1000)]
-    meta = messages.FrameMeta.parse("frames.live.bench", hub_headers(7), "_INBOX.bench")
-    out["meta"] = cpu_us(lambda: messages.FrameMeta.parse("frames.live.bench", hub_headers(7),
+    meta = frame_meta.FrameMeta.parse("frames.live.bench", hub_headers(7), "_INBOX.bench")
+    out["meta"] = cpu_us(lambda: frame_meta.FrameMeta.parse("frames.live.bench", hub_headers(7),
                                                           "_INBOX.bench"), repeats)
     try:
-        from inference_server.replies import Replies
+        from inference_server.wire.replies import Replies
     except ImportError:  # a tree from before it
         Replies = None  # type: ignore[assignment,misc]
     if Replies is not None:
@@ -168,15 +168,15 @@ def stage_figures(data: bytes, repeats: int) -> dict[str, float]:
         out["reply"] = cpu_us(lambda: replies.result(meta, probs, TOP_K, 1.234, 3.456, 4),
                               repeats)
     else:
-        from inference_server.predictions import top_k
+        from inference_server.wire.predictions import top_k
 
-        out["reply"] = cpu_us(lambda: messages.result_json(
+        out["reply"] = cpu_us(lambda: frame_meta.result_json(
             meta, top_k(probs, labels, TOP_K), 1.234, 3.456, 4, "bench"), repeats)
     return out
 
 
 def hub_headers(seq: int) -> dict[str, str]:
-    from inference_server import contract
+    from inference_server.wire import contract
 
     return {contract.HEADER_CONTENT_TYPE: contract.CONTENT_TYPE_JPEG,
             contract.HEADER_FRAME_SEQ: str(seq), contract.HEADER_SESSION_ID: "bench",
@@ -208,11 +208,11 @@ async def _worker_run(data: bytes, n_frames: int, sessions: int, real_decode: bo
     """All threads' CPU microseconds per frame of the worker's path for `n_frames`."""
     import numpy as np
 
-    from inference_server.batcher import Batcher
+    from inference_server.serving.batcher import Batcher
     from inference_server.config import Config
     from inference_server.imaging.decoder import Decoder
     from inference_server.imaging.pool import DecodeService
-    from inference_server.worker import Worker
+    from inference_server.serving.worker import Worker
 
     class Model:
         kind = "bench"
@@ -288,7 +288,7 @@ def publish_figure(repeats: int) -> float | None:
 async def _publish(url: str, repeats: int) -> float:
     import nats
 
-    from inference_server import contract
+    from inference_server.wire import contract
 
     body = json.dumps({"type": "result", "seq": 1, "session": "bench", "predictions": [
         {"label": f"class {i}", "index": i, "confidence": 0.1234} for i in range(TOP_K)],

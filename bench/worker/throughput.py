@@ -27,11 +27,11 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image
 
-from inference_server.backends import Backend, load_backend
-from inference_server.backends.buckets import bucket_sizes
-from inference_server.backends.keras_backend import KerasBackend
+from inference_server.models import Backend, load_backend
+from inference_server.models.buckets import bucket_sizes
+from inference_server.models.runtimes.keras import KerasBackend
 from inference_server.config import Config
-from inference_server.contract import (CONTENT_TYPE_JPEG, HEADER_CONTENT_TYPE, KIND_CLI,
+from inference_server.wire.contract import (CONTENT_TYPE_JPEG, HEADER_CONTENT_TYPE, KIND_CLI,
                                        TYPE_RESULT, WORKERS_PING_SUBJECT, frame_subject)
 from inference_server.imaging.decoder import Decoder
 
@@ -327,8 +327,8 @@ def print_json(models: Sequence[str], runtimes: Sequence[str], threads: int, ima
     gets a line with its error, not a missing row."""
     import json
 
-    from inference_server.backends.base import ModelLoadError
-    from inference_server.backends.spec import parse_model
+    from inference_server.models.base import ModelLoadError
+    from inference_server.models.spec import parse_model
 
     if args.frame is not None:
         images = decoder.decode(args.frame.read_bytes())[None]

@@ -10,11 +10,11 @@ from typing import Mapping
 import numpy as np
 import pytest
 
-from inference_server.backends.bucket_staging import BucketStaging
-from inference_server.backends.buckets import bucket_sizes
-from inference_server.backends.mobilenet_v2_layout import random_weights
+from inference_server.models.runtimes.bucket_staging import BucketStaging
+from inference_server.models.buckets import bucket_sizes
+from inference_server.models.mobilenet_v2.layout import random_weights
 
-from .mobilenet_v2_numpy import forward
+from inference_server.testkit.mobilenet_v2_numpy import forward
 
 
 class StagedModel:

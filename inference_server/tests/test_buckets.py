@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from inference_server.backends.buckets import (bucket_for, bucket_sizes, infer_in_buckets,
+from inference_server.models.buckets import (bucket_for, bucket_sizes, infer_in_buckets,
                                                pad_batch)
 
 

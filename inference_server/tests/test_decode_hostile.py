@@ -10,14 +10,14 @@ import gc
 import numpy as np
 import pytest
 
-from inference_server import memory
-from inference_server.contract import CODE_BAD_IMAGE
+from inference_server.ops import memory
+from inference_server.wire.contract import CODE_BAD_IMAGE
 from inference_server.imaging.budget import (JPEG_MULTI_SCAN_PIXELS, PALETTE_PIXELS,
                                              PNG_SAMPLE_BYTES, WEBP_PIXELS)
 from inference_server.imaging.decoder import Decoder, ImageError
 from inference_server.imaging.probe import probe
 
-from . import hostile_images
+from inference_server.testkit import hostile_images
 
 # The target: any accepted input decodes in under 64 MB (one decode; the worker
 # runs two at once).

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inference_server.backends import ModelLoadError, load_backend
-from inference_server.backends.keras_backend import KerasBackend
-from inference_server.predictions import top_k
+from inference_server.models import ModelLoadError, load_backend
+from inference_server.models.runtimes.keras import KerasBackend
+from inference_server.wire.predictions import top_k
 
 from .keras_padding_check import (assert_padding_changes_nothing, calibrate_batch_norm,
                                   predict_padded_and_not)
@@ -117,7 +117,7 @@ def test_keras_imagenet_labels_through_keras_decoder(monkeypatch: pytest.MonkeyP
     import keras
     from keras.src.applications import imagenet_utils
 
-    from inference_server.backends.keras_backend import keras_imagenet_labels
+    from inference_server.models.runtimes.keras import keras_imagenet_labels
 
     names = labels_file.read_text().splitlines()[1:]
     index = {str(i): [f"n{i:08d}", n.replace(" ", "_")] for i, n in enumerate(names)}

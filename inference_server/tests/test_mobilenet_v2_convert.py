@@ -11,13 +11,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from inference_server.backends import mobilenet_v2_convert as convert
-from inference_server.backends.mobilenet_v2_layout import (FORMAT, LAYOUT, WeightsError,
+from inference_server.models.mobilenet_v2 import convert
+from inference_server.models.mobilenet_v2.layout import (FORMAT, LAYOUT, WeightsError,
                                                            check_tensors, fold_keras_weights,
                                                            load_npz, random_weights, save_npz)
 
-from . import mobilenet_v2_numpy as reference
-from .mobilenet_v2_numpy import forward
+from inference_server.testkit import mobilenet_v2_numpy as reference
+from inference_server.testkit.mobilenet_v2_numpy import forward
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +105,7 @@ def test_symmetric_padding_would_differ(keras_layers: dict[str, list[np.ndarray]
     padding=1 on both sides gives another feature map (so the test above can fail)."""
     tensors = fold_keras_weights(keras_layers)
     image = decoded["parrot.jpg"][None]
-    from inference_server.backends import mobilenet_v2_layout as layout
+    from inference_server.models.mobilenet_v2 import layout
 
     original = layout.Conv.pad
     try:

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inference_server.backends import ModelLoadError, load_backend
-from inference_server.backends.tflite import TfliteBackend, input_lut
-from inference_server.backends.tflite_batch import make_batch_dynamic
-from inference_server.predictions import top_k
+from inference_server.models import ModelLoadError, load_backend
+from inference_server.models.runtimes.litert import TfliteBackend, input_lut
+from inference_server.models.runtimes.litert_batch import make_batch_dynamic
+from inference_server.wire.predictions import top_k
 
 # image -> (top-1 label, ImageNet index)
 EXPECTED = {

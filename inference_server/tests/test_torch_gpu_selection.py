@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inference_server.backends import ModelLoadError, load_backend
-from inference_server.backends import torch_gpu
-from inference_server.backends import mobilenet_v2_convert
-from inference_server.backends.mobilenet_v2_layout import random_weights, save_npz
+from inference_server.models import ModelLoadError, load_backend
+from inference_server.models.runtimes import torch_cuda as torch_gpu
+from inference_server.models.mobilenet_v2 import convert as mobilenet_v2_convert
+from inference_server.models.mobilenet_v2.layout import random_weights, save_npz
 
 REPO = Path(__file__).resolve().parents[2]
 
