@@ -25,8 +25,7 @@ from .ops.log import log_fields, setup_logging
 from .ops.metrics import MetricsServer, WorkerMetrics
 
 if TYPE_CHECKING:
-    from .models import Backend, ModelLoadError
-    from .models.selection import RuntimeChoice
+    from .models import ModelLoadError
 
 log = logging.getLogger("inference_server")
 
@@ -50,29 +49,6 @@ def model_error_text(cfg: Config, exc: ModelLoadError) -> str:
     )
 
 
-def load_model(cfg: Config) -> tuple[Backend, RuntimeChoice]:
-    """Pick the model (MODEL, or the default one) and the runtime (RUNTIME), load and
-    warm it up (runs in a thread: it imports the runtimes, reads or converts the file,
-    under `auto` times the runtimes). Raises ModelLoadError."""
-    from .models import ModelLoadError, SpecError, parse_model
-    from .models.selection import LoadOptions, select_backend
-    from .models.spec import check_runtime
-    from .models.default_model import resolve_default_model
-
-    text = cfg.model or resolve_default_model(cfg.models_dirs, cfg.threads)
-    try:
-        spec = parse_model(text)
-        check_runtime(spec, cfg.runtime)
-    except SpecError as exc:
-        raise ModelLoadError(str(exc)) from None
-    opts = LoadOptions(labels=cfg.labels, threads=cfg.threads,
-                       gpu_memory_fraction=cfg.gpu_memory_fraction,
-                       cache_dir=cfg.model_cache_dir or None,
-                       openvino_precision=cfg.openvino_precision,
-                       calibration_dir=cfg.calibration_dir, timing_s=cfg.runtime_timing_s)
-    return select_backend(spec, cfg.runtime, opts, cfg.batch_max)
-
-
 async def run(cfg: Config) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -91,9 +67,10 @@ async def load_and_serve(cfg: Config, stop: asyncio.Event, metrics: WorkerMetric
                          health: Health) -> int:
     log_fields(log, logging.DEBUG, "starting: loading the model", model=cfg.model)
     from .models import ModelLoadError
+    from .models.load import load_configured
 
     start = time.perf_counter()
-    loading = asyncio.ensure_future(asyncio.to_thread(load_model, cfg))
+    loading = asyncio.ensure_future(asyncio.to_thread(load_configured, cfg))
     stopped = asyncio.ensure_future(stop.wait())
     await asyncio.wait({loading, stopped}, return_when=asyncio.FIRST_COMPLETED)
     stopped.cancel()

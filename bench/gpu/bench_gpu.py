@@ -72,14 +72,15 @@ def page_frame(carry: Path) -> bytes:
 def bench_engine(carry: Path, seconds: float, batches: list[int]) -> None:
     import torch
 
-    from inference_server.models.runtimes.torch_cuda import load_torch_cuda
     from inference_server.imaging.decoder import Decoder
+    from inference_server.models.load import load_model
+    from inference_server.models.selection import LoadOptions
 
     model = f"keras:{carry / 'data' / 'mobilenet_v2.npz'}"
     start = time.perf_counter()
-    engine = load_torch_cuda(model, str(carry / "data" / "imagenet_labels.txt"))
-    assert engine is not None
-    engine.warm_up(max(batches))
+    engine, _ = load_model(model, "torch-cuda",
+                           LoadOptions(labels=str(carry / "data" / "imagenet_labels.txt")),
+                           max(batches))
     row("engine", "load + warm-up (graphs for every bucket)",
         f"{time.perf_counter() - start:.1f} s, {torch.cuda.get_device_name()}, "
         f"torch {torch.__version__}")

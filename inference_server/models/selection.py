@@ -105,11 +105,8 @@ def load_runtime(runtime: str, spec: ModelSpec, opts: LoadOptions,
 
         from .runtimes.torch_cuda import load_torch_cuda
 
-        backend = load_torch_cuda(spec.text, opts.labels, opts.gpu_memory_fraction,
-                                  explicit=True,
-                                  cache_dir=Path(opts.cache_dir) if opts.cache_dir else None)
-        assert backend is not None  # explicit: it raises rather than skipping
-        return backend
+        return load_torch_cuda(spec, opts.labels, opts.gpu_memory_fraction,
+                               cache_dir=Path(opts.cache_dir) if opts.cache_dir else None)
     raise ModelLoadError(f"unknown runtime {runtime!r}")
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from inference_server.models import parse_model
 from inference_server.models.mobilenet_v2 import convert
 from inference_server.models.mobilenet_v2.layout import (FORMAT, LAYOUT, WeightsError,
                                                            check_tensors, fold_keras_weights,
@@ -164,10 +165,9 @@ def test_cache_is_keyed_by_the_file_hash(tmp_path: Path) -> None:
     a, b = tmp_path / "a.h5", tmp_path / "b.h5"
     a.write_bytes(b"weights")
     b.write_bytes(b"weights")
-    assert convert.cached_path(f"keras:{a}", tmp_path) == convert.cached_path(f"keras:{b}",
-                                                                              tmp_path)
+    spec_a, spec_b = parse_model(f"keras:{a}"), parse_model(f"keras:{b}")
+    assert convert.cached_path(spec_a, tmp_path) == convert.cached_path(spec_b, tmp_path)
     b.write_bytes(b"other weights")
-    assert convert.cached_path(f"keras:{a}", tmp_path) != convert.cached_path(f"keras:{b}",
-                                                                              tmp_path)
+    assert convert.cached_path(spec_a, tmp_path) != convert.cached_path(spec_b, tmp_path)
     assert convert.default_cache_dir({"MODEL_CACHE_DIR": "/data/cache"}) == Path("/data/cache")
     assert convert.default_cache_dir({"XDG_CACHE_HOME": "/x"}) == Path("/x/webcamhub")

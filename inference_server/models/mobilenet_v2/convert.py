@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import logging
 import os
 import sys
 from pathlib import Path
@@ -23,11 +22,12 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..labels import LabelsError, read_labels_file
+from ..spec import KERAS, ModelSpec, parse_model
 from .layout import fold_keras_weights, save_npz
 
-log = logging.getLogger(__name__)
 
 CACHE_SUBDIR = "torch-cuda"
+CONVERT_MODULE = "inference_server.models.mobilenet_v2.convert"  # python -m it
 IMAGENET = "imagenet"
 
 
@@ -48,18 +48,16 @@ def file_digest(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def cache_key(spec: str) -> str:
+def cache_key(spec: ModelSpec) -> str:
     """What a converted file is named after: the weights file's hash (a renamed or
     copied file is found again, a changed one is converted again), or the ImageNet
     weights of the installed Keras."""
-    if spec == "keras":
-        return IMAGENET
-    if spec.startswith("keras:"):
-        return "sha256-" + file_digest(spec[len("keras:"):])[:32]
-    raise ValueError(f"no cache key for {spec!r}")
+    if spec.kind == KERAS and not spec.random_weights:
+        return IMAGENET if spec.path is None else "sha256-" + file_digest(spec.path)[:32]
+    raise ValueError(f"no cache key for {spec.text!r}")
 
 
-def cached_path(spec: str, cache_dir: Path) -> Path:
+def cached_path(spec: ModelSpec, cache_dir: Path) -> Path:
     return cache_dir / CACHE_SUBDIR / f"mobilenet_v2-{cache_key(spec)}.npz"
 
 
@@ -92,30 +90,22 @@ def layer_weights(model: Any) -> dict[str, list[np.ndarray]]:
     return out
 
 
-def convert(spec: str, seed: int = 0) -> tuple[dict[str, np.ndarray], str]:
-    """MODEL spec (keras, keras:<file>, keras-random) -> (folded tensors, source text)."""
-    if spec == "keras-random":
+def convert(spec: ModelSpec, seed: int = 0) -> tuple[dict[str, np.ndarray], str]:
+    """MODEL (keras, keras:<file>, keras-random) -> (folded tensors, source text)."""
+    if spec.kind != KERAS:
+        raise ValueError(f"cannot convert {spec.text!r}: give keras, keras:<file> or "
+                         "keras-random")
+    if spec.random_weights:
         model, source = keras_model(None, seed), f"keras-random seed {seed}"
-    elif spec == "keras":
+    elif spec.path is None:
         model, source = keras_model(IMAGENET), "keras imagenet"
-    elif spec.startswith("keras:"):
-        path = spec[len("keras:"):]
-        model, source = keras_model(path), f"{Path(path).name} {cache_key(spec)}"
     else:
-        raise ValueError(f"cannot convert {spec!r}: give keras, keras:<file> or keras-random")
+        model, source = keras_model(spec.path), f"{Path(spec.path).name} {cache_key(spec)}"
     return fold_keras_weights(layer_weights(model)), source
 
 
-def convert_to_cache(spec: str, cache_dir: Path, labels: list[str] | None = None) -> Path:
-    """Convert once and write the file where the engine looks for it."""
-    tensors, source = convert(spec)
-    path = save_npz(cached_path(spec, cache_dir), tensors, source, labels)
-    log.info("converted %s to %s", spec, path)
-    return path
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m inference_server.models.mobilenet_v2.convert",
+    p = argparse.ArgumentParser(prog=f"python -m {CONVERT_MODULE}",
                                 description="Keras MobileNetV2 weights -> the torch engine's .npz")
     p.add_argument("--model", required=True, help="keras | keras:<file> | keras-random")
     p.add_argument("--seed", type=int, default=0, help="keras-random: the seed")
@@ -128,12 +118,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.labels:
             labels = read_labels_file(args.labels)
-        tensors, source = convert(args.model, args.seed)
+        spec = parse_model(args.model)
+        tensors, source = convert(spec, args.seed)
     except (ImportError, LabelsError, ValueError, OSError) as exc:
         print(f"mobilenet_v2_convert: {exc}", file=sys.stderr)
         return 2
     out = (Path(args.out) if args.out
-           else cached_path(args.model, default_cache_dir()) if args.model != "keras-random"
+           else cached_path(spec, default_cache_dir()) if not spec.random_weights
            else Path(f"mobilenet_v2-random-seed{args.seed}.npz"))
     save_npz(out, tensors, source, labels, args.dtype)
     print(out)

@@ -2,7 +2,7 @@
 PyTorch, in fp16, channels-last, one CUDA graph per batch bucket.
 
 What makes it fast, and why this shape:
-- The Keras weights are converted once (mobilenet_v2_convert.py: batch normalisation
+- The Keras weights are converted once (mobilenet_v2/convert.py: batch normalisation
   folded into the convolutions) and cached under MODEL_CACHE_DIR, keyed by the weights
   file's hash; the GPU machine needs no Keras once the file is there.
 - fp16 with channels-last: the tensor cores' layout for cuDNN's convolutions.
@@ -37,9 +37,10 @@ from ...ops.log import log_fields
 from ..base import ModelLoadError
 from .bucket_staging import BucketStaging
 from ..buckets import bucket_for, bucket_sizes
-from ..mobilenet_v2.convert import cached_path, default_cache_dir
+from ..mobilenet_v2.convert import CONVERT_MODULE, cached_path, default_cache_dir
 from ..mobilenet_v2.layout import (INPUT_SIZE, ConvertedWeights, WeightsError, load_npz,
                                   random_weights, save_npz)
+from ..spec import KERAS, ModelSpec
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +48,6 @@ RUNTIME = "torch-cuda"
 MODES = ("graphs", "eager", "reduce-overhead", "max-autotune")
 DEFAULT_MODE = "graphs"
 DEFAULT_BATCH_MAX = 256
-# Model specs of other runtimes' files: refused by name, not tried.
-FOREIGN_PREFIXES = ("tflite:", "onnx:", "openvino:")
 
 
 def unavailable_reason() -> str | None:
@@ -65,49 +64,41 @@ def unavailable_reason() -> str | None:
     return None
 
 
-def unsupported_model_reason(spec: str) -> str | None:
+def unsupported_model_reason(spec: ModelSpec) -> str | None:
     """Why torch-cuda does not run the model `spec` (None: it does)."""
-    if spec.startswith(FOREIGN_PREFIXES):
-        kind = spec.split(":", 1)[0]
-        return (f"the torch-cuda runtime runs Keras MobileNetV2 weights, not {kind} files "
-                f"(MODEL={spec}): use another RUNTIME for it, or MODEL=keras:<weights file>")
+    if spec.kind != KERAS:
+        return (f"the torch-cuda runtime runs Keras MobileNetV2 weights, not {spec.kind} files "
+                f"(MODEL={spec.text}): use another RUNTIME for it, or MODEL=keras:<weights file>")
     return None
 
 
-def load_torch_cuda(spec: str, labels_path: str | None = None,
-                    gpu_memory_fraction: float = 0.0, *, explicit: bool = True,
-                    cache_dir: Path | None = None,
-                    mode: str | None = None) -> "TorchCudaBackend | None":
-    """The runtime as RUNTIME selects it. Asked for by name (`explicit`), anything that
-    stops it is a ModelLoadError whose message names what is missing; under
-    RUNTIME=auto the same is a warning and None (the next runtime is tried)."""
+def load_torch_cuda(spec: ModelSpec, labels_path: str | None = None,
+                    gpu_memory_fraction: float = 0.0,
+                    cache_dir: Path | None = None) -> TorchCudaBackend:
+    """The runtime as load_runtime (selection.py) loads it: anything that stops it is a
+    ModelLoadError whose message names what is missing (under RUNTIME=auto, selection.py
+    skips the runtime with that message as a warning). TORCH_CUDA_MODE picks the mode."""
     reason = unsupported_model_reason(spec) or unavailable_reason()
-    mode = mode or os.environ.get("TORCH_CUDA_MODE") or DEFAULT_MODE
+    mode = os.environ.get("TORCH_CUDA_MODE") or DEFAULT_MODE
     if reason is None and mode not in MODES:
         reason = f"TORCH_CUDA_MODE={mode!r} is not one of {', '.join(MODES)}"
-    try:
-        if reason is not None:
-            raise ModelLoadError(f"RUNTIME={RUNTIME} cannot run here: {reason}")
-        cache = cache_dir or default_cache_dir()
-        weights = resolve_weights(spec, cache)
-        return TorchCudaBackend(weights, labels_path, gpu_memory_fraction, mode=mode,
-                                cache_dir=cache)
-    except ModelLoadError as exc:
-        if explicit:
-            raise
-        log.warning("RUNTIME=auto: skipping %s: %s", RUNTIME, exc)
-        return None
+    if reason is not None:
+        raise ModelLoadError(f"RUNTIME={RUNTIME} cannot run here: {reason}")
+    cache = cache_dir or default_cache_dir()
+    weights = resolve_weights(spec, cache)
+    return TorchCudaBackend(weights, labels_path, gpu_memory_fraction, mode=mode,
+                            cache_dir=cache)
 
 
-def resolve_weights(spec: str, cache_dir: Path) -> ConvertedWeights:
-    """MODEL spec -> converted weights: keras-random = seeded random weights of the same
+def resolve_weights(spec: ModelSpec, cache_dir: Path) -> ConvertedWeights:
+    """MODEL -> converted weights: keras-random = seeded random weights of the same
     network (no Keras needed); keras:<file.npz> = a converted file as is; keras and
     keras:<file> = the cached conversion, made now (with Keras) when missing."""
-    if spec == "keras-random":
+    if spec.random_weights:
         return ConvertedWeights(random_weights(0), "random (seed 0)", None)
-    if not (spec == "keras" or spec.startswith("keras:")):
-        raise ModelLoadError(f"unknown model {spec!r} for {RUNTIME}")
-    path = spec[len("keras:"):] if spec != "keras" else ""
+    if spec.kind != KERAS:
+        raise ModelLoadError(f"unknown model {spec.text!r} for {RUNTIME}")
+    path = spec.path or ""
     if path and not Path(path).is_file():
         raise ModelLoadError(f"Keras weights file {path} does not exist")
     try:
@@ -121,25 +112,27 @@ def resolve_weights(spec: str, cache_dir: Path) -> ConvertedWeights:
     return _convert_into(spec, cached)
 
 
-def _convert_into(spec: str, cached: Path) -> ConvertedWeights:
+def _convert_into(spec: ModelSpec, cached: Path) -> ConvertedWeights:
     from ..mobilenet_v2.convert import convert
 
     try:
         tensors, source = convert(spec)
     except ImportError as exc:
         raise ModelLoadError(
-            f"no converted weights at {cached}, and converting {spec} needs Keras, which "
-            f"is not installed here ({exc}): run `python -m inference_server.models."
-            f"mobilenet_v2_convert --model {spec} --out <file.npz>` where Keras is, then "
+            f"no converted weights at {cached}, and converting {spec.text} needs Keras, "
+            f"which is not installed here ({exc}): run `python -m {CONVERT_MODULE} "
+            f"--model {spec.text} --out <file.npz>` where Keras is, then "
             "MODEL=keras:<file.npz> (or copy it to that path)") from None
     except (WeightsError, ValueError, OSError) as exc:
-        raise ModelLoadError(f"{spec} could not be converted for {RUNTIME}: {exc}") from None
+        raise ModelLoadError(f"{spec.text} could not be converted for {RUNTIME}: {exc}") \
+            from None
     except Exception as exc:  # Keras' download and HDF5 errors come in many types
-        raise ModelLoadError(f"{spec} could not be loaded with Keras to convert it "
+        raise ModelLoadError(f"{spec.text} could not be loaded with Keras to convert it "
                              f"({' '.join(str(exc).split())[:300]})") from exc
     try:
         save_npz(cached, tensors, source)
-        log_fields(log, logging.INFO, "converted weights cached", model=spec, path=str(cached))
+        log_fields(log, logging.INFO, "converted weights cached", model=spec.text,
+                   path=str(cached))
     except OSError as exc:  # a read-only cache: run from memory, say why it is slow
         log.warning("could not cache the converted weights at %s (%s): converting at "
                     "every start", cached, exc)
