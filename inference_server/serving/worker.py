@@ -29,10 +29,10 @@ from ..imaging.fairness import BURST_SECONDS, FairShare
 from ..imaging.pool import DecodeService
 from .intake import Intake
 from ..ops.log import log_fields
-from ..wire.frame_meta import FrameMeta, error_json, service_metadata
+from ..wire.frame_meta import FrameMeta
 from ..ops.metrics import OUTCOMES, Outcome, WorkerMetrics
 from .replay import ReplayWatcher
-from ..wire.replies import Replies
+from ..wire.replies import Replies, error_json, service_metadata
 from .service import frames_subscription, resubscribe_frames, start_service, stop_service
 from ..ops.tracing import PROPAGATOR, extract
 
@@ -138,17 +138,20 @@ class Worker:
         if msg.reply and msg.reply.startswith(contract.JS_ACK_PREFIX):
             # A replayed frame that reached the wildcard subscription (see replay.py).
             target = await self._replays.target_for(msg.reply)
-        await self._take(msg, target)
+        await self.take(msg, target)
         self._intake.delivered()  # it spent credit, taken or shed
 
     def _replay_handler(self, target: str) -> Callable[[Msg], Awaitable[None]]:
         async def on_replayed_frame(msg: Msg) -> None:
             self.received += 1
-            await self._take(msg, target)
+            await self.take(msg, target)
 
         return on_replayed_frame
 
-    async def _take(self, msg: Msg, target: str | None) -> None:
+    async def take(self, msg: Msg, target: str | None = None) -> None:
+        """Take one frame as the frames subscription delivers it (`target`: the replay
+        target of a replayed frame): answered later, in its session's order. The
+        subscriptions call it; bench/worker/per_frame.py drives the worker with it."""
         # nats-py runs a subscription's callbacks one after another: hand each frame
         # to its own task so frames decode and batch together. Never wait here: the
         # frames behind this one would wait unseen (intake.py bounds what is held).

@@ -20,9 +20,9 @@ from inference_server.config import Config
 from nats.micro.service import ServicePing
 
 from inference_server.models.selection import RuntimeChoice
-from inference_server.wire.frame_meta import (MAX_TOP_K, FrameMeta, error_json, result_json,
-                                       service_metadata)
 from inference_server.serving.service import SERVICE_VERSION
+from inference_server.wire.frame_meta import MAX_TOP_K, FrameMeta
+from inference_server.wire.replies import error_json, result_json, service_metadata
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ASYNCAPI = REPO_ROOT / "docs" / "asyncapi.yaml"

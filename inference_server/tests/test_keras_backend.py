@@ -12,7 +12,7 @@ from inference_server.models import ModelLoadError
 from inference_server.models.load import load_model
 from inference_server.models.runtimes.keras import KerasBackend
 from inference_server.models.selection import LoadOptions
-from inference_server.wire.predictions import top_k
+from inference_server.wire.replies import top_k
 
 from .keras_padding_check import (assert_padding_changes_nothing, calibrate_batch_norm,
                                   predict_padded_and_not)

@@ -5,9 +5,8 @@ import json
 import numpy as np
 
 from inference_server.wire import contract as c
-from inference_server.wire.frame_meta import (FrameMeta, error_json, is_plain_inbox, service_metadata,
-                                       result_json)
-from inference_server.wire.predictions import top_k
+from inference_server.wire.frame_meta import FrameMeta, is_plain_inbox
+from inference_server.wire.replies import error_json, result_json, service_metadata, top_k
 
 
 def test_meta_from_hub_headers() -> None:

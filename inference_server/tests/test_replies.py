@@ -9,8 +9,8 @@ import json
 import numpy as np
 import pytest
 
-from inference_server.wire.frame_meta import FrameMeta, result_json
-from inference_server.wire.predictions import top_indices, top_k
+from inference_server.wire.frame_meta import FrameMeta
+from inference_server.wire.replies import result_json, top_indices, top_k
 from inference_server.wire.replies import Replies
 
 LABELS = [f"class {i}" for i in range(1000)]

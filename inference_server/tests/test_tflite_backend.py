@@ -11,7 +11,7 @@ from inference_server.models import ModelLoadError
 from inference_server.models.load import load_model
 from inference_server.models.runtimes.litert import TfliteBackend, input_lut
 from inference_server.models.runtimes.litert_batch import make_batch_dynamic
-from inference_server.wire.predictions import top_k
+from inference_server.wire.replies import top_k
 
 # image -> (top-1 label, ImageNet index)
 EXPECTED = {

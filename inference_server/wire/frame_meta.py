@@ -1,14 +1,12 @@
-"""The frame's metadata (subject, headers) and the JSON the worker answers with."""
+"""The frame's metadata: what its subject and headers say (who sent it, where the
+answer goes, until when it is waited for, how many labels)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Mapping
 
 from . import contract
-from ..models.base import MODEL_NAME
-from .predictions import Prediction
 
 
 @dataclass(frozen=True)
@@ -99,34 +97,3 @@ def _parse_seq(raw: str | None) -> int:
     except ValueError:
         return 0
     return seq if seq >= 0 else 0
-
-
-def dumps(obj: Mapping[str, Any]) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-def result_json(meta: FrameMeta, predictions: Sequence[Prediction], decode_ms: float,
-                infer_ms: float, batch: int, worker: str) -> bytes:
-    return dumps({
-        "type": contract.TYPE_RESULT,
-        "seq": meta.seq,
-        "session": meta.session,
-        "model": MODEL_NAME,
-        "predictions": list(predictions),
-        "timing": {"decode_ms": round(decode_ms, 2), "infer_ms": round(infer_ms, 2),
-                   "batch": batch},
-        "worker": worker,
-    })
-
-
-def error_json(meta: FrameMeta, code: str, message: str) -> bytes:
-    return dumps({"type": contract.TYPE_ERROR, "seq": meta.seq, "session": meta.session,
-                  "code": code, "message": message})
-
-
-def service_metadata(worker: str, backend: str, batch_max: int,
-                     runtime: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The micro service's metadata (strings only): which worker answers its ping, and
-    who runs its model (`runtime`: RuntimeChoice.metadata(), docs/asyncapi.yaml)."""
-    return {**(runtime or {}), "worker": worker, "model": MODEL_NAME, "backend": backend,
-            "batch_max": str(batch_max)}

@@ -1,24 +1,94 @@
-"""The result JSON of a frame, written without building a dict per frame.
+"""What the worker answers: a frame's result (the most likely classes of its row of
+probabilities) or error, and the micro service's metadata, as JSON.
 
-Each class's `{"label":…,"index":…,"confidence":` is encoded once, at start; a frame's
-answer is those pieces joined with its figures. The bytes are the same as
-messages.result_json(meta, top_k(…), …) gives (tests/test_replies.py compares them),
-for about a third of its CPU (bench/worker/per_frame.py)."""
+Replies writes a result without building a dict per frame: each class's
+`{"label":…,"index":…,"confidence":` is encoded once, at start; a frame's answer is
+those pieces joined with its figures. The bytes are the same as
+result_json(meta, top_k(…), …) gives (tests/test_replies.py compares them), for about a
+third of its CPU (bench/worker/per_frame.py)."""
 
 from __future__ import annotations
 
 import json
 import math
-from typing import Sequence
+from typing import Any, Mapping, Sequence, TypedDict
 
 import numpy as np
 
 from . import contract
 from ..models.base import MODEL_NAME
-from .frame_meta import FrameMeta, result_json
-from .predictions import top_indices, top_k
+from .frame_meta import FrameMeta
 
 _dumps_str = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) uses
+
+
+class Prediction(TypedDict):
+    label: str
+    index: int
+    confidence: float
+
+
+# Up to this k (the Top-K header allows 10) the argmax passes are faster than sorting.
+_ARGMAX_UP_TO = 16
+
+
+def top_indices(probs: np.ndarray, k: int) -> list[int]:
+    """The indices of the k most likely classes, best first; ties keep the lower index
+    first, so the answer is deterministic. The same as a stable sort of the whole row,
+    for a third of its CPU: k passes of argmax (which takes the first of equal values),
+    each taking its class out; a row with NaN or -inf among them is sorted instead."""
+    if k > _ARGMAX_UP_TO:  # k passes over the row would cost more than one sort
+        return np.argsort(-np.asarray(probs, dtype=np.float64).ravel(),
+                          kind="stable")[:k].tolist()
+    work = np.array(probs, dtype=np.float64).ravel()  # a copy, exact for float32
+    out = []
+    for _ in range(min(k, work.size)):
+        i = int(work.argmax())
+        if not work[i] > -np.inf:  # NaN (argmax takes it first) or -inf left
+            row = np.asarray(probs, dtype=np.float64).ravel()
+            return np.argsort(-row, kind="stable")[:k].tolist()
+        out.append(i)
+        work[i] = -np.inf
+    return out
+
+
+def top_k(probs: np.ndarray, labels: Sequence[str], k: int) -> list[Prediction]:
+    """The k most likely classes, best first (ties: the lower index first)."""
+    return [
+        {"label": labels[i], "index": int(i), "confidence": round(float(probs[i]), 4)}
+        for i in top_indices(probs, k)
+    ]
+
+
+def dumps(obj: Mapping[str, Any]) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def result_json(meta: FrameMeta, predictions: Sequence[Prediction], decode_ms: float,
+                infer_ms: float, batch: int, worker: str) -> bytes:
+    return dumps({
+        "type": contract.TYPE_RESULT,
+        "seq": meta.seq,
+        "session": meta.session,
+        "model": MODEL_NAME,
+        "predictions": list(predictions),
+        "timing": {"decode_ms": round(decode_ms, 2), "infer_ms": round(infer_ms, 2),
+                   "batch": batch},
+        "worker": worker,
+    })
+
+
+def error_json(meta: FrameMeta, code: str, message: str) -> bytes:
+    return dumps({"type": contract.TYPE_ERROR, "seq": meta.seq, "session": meta.session,
+                  "code": code, "message": message})
+
+
+def service_metadata(worker: str, backend: str, batch_max: int,
+                     runtime: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The micro service's metadata (strings only): which worker answers its ping, and
+    who runs its model (`runtime`: RuntimeChoice.metadata(), docs/asyncapi.yaml)."""
+    return {**(runtime or {}), "worker": worker, "model": MODEL_NAME, "backend": backend,
+            "batch_max": str(batch_max)}
 
 
 class Replies:
