@@ -119,7 +119,8 @@ class Config:
 
     @property
     def held_max(self) -> int:
-        """Frames the worker holds at once before it leaves the queue group."""
+        """Frames the worker holds at once: the credit it has in the queue group when
+        it holds none (intake.py)."""
         return self.capacity if self.capacity > 0 else 2 * self.batch_max
 
     @property
@@ -235,9 +236,9 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
                    help="how long a batch waits for more frames; 0: none, a lone frame "
                         "goes straight to the model (env BATCH_WAIT_MS)")
     p.add_argument("--capacity", type=int, default=_env_int(env, "CAPACITY", d.capacity),
-                   help="frames held at once (decoding, waiting, computing); when full the "
-                        "worker leaves the queue group until it has room; 0 = 2 x batch-max "
-                        "(env CAPACITY)")
+                   help="frames held at once (decoding, waiting, computing); the worker is "
+                        "in the queue group only with credit for the room it has, so when "
+                        "full the server hands it nothing; 0 = 2 x batch-max (env CAPACITY)")
     p.add_argument("--max-image-bytes", type=int,
                    default=_env_int(env, "MAX_IMAGE_BYTES", d.max_image_bytes),
                    help="larger bodies are answered with too_large (env MAX_IMAGE_BYTES)")

@@ -4,7 +4,7 @@ MODEL names a model: `keras` (the official ImageNet weights, downloaded once and
 cached by Keras), `keras:<weights file>`, `keras-random` (random weights: tests and
 benchmarks), `tflite:<file>`, `onnx:<file>` or `openvino:<file.xml>` (OpenVINO IR).
 RUNTIME names who runs it: `litert`, `openvino`, `keras` (Keras 3 on its
-KERAS_BACKEND), `torch-cuda` (PyTorch on an NVIDIA GPU, torch_gpu.py), or `auto`, which times those that can run the model and keeps the
+KERAS_BACKEND), `torch-cuda` (PyTorch on an NVIDIA GPU, runtimes/torch_cuda.py), or `auto`, which times those that can run the model and keeps the
 fastest (selection.py).
 """
 

@@ -72,8 +72,8 @@ class WorkerMetrics:
                                  registry=r)
         self.frames_capacity = Gauge(
             "worker_frames_capacity",
-            "Frames this worker holds at most before it leaves the queue group "
-            "(--capacity); 0 while it is not taking frames.", registry=r)
+            "Frames this worker holds at most (--capacity): the most credit it has in "
+            "the queue group; 0 while it is not taking frames.", registry=r)
 
         self.runtime = Info("worker_runtime", "Who runs the model: the runtime, how it was "
                             "chosen (pinned, only, timed, cached) and its precision.",

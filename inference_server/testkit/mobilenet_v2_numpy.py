@@ -1,4 +1,4 @@
-"""The folded MobileNetV2 of backends/mobilenet_v2_layout.py computed with numpy: the
+"""The folded MobileNetV2 of models/mobilenet_v2/layout.py computed with numpy: the
 reference that checks the layout (Keras' asymmetric padding, the folded batch
 normalisation) against Keras itself on this machine, without torch, and a real model
 function for the bucket tests."""

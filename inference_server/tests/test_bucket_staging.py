@@ -1,4 +1,4 @@
-"""The GPU engine's bucket logic (backends/bucket_staging.py), without torch: staging
+"""The GPU engine's bucket logic (models/runtimes/bucket_staging.py), without torch: staging
 buffers per bucket that keep an earlier batch's rows past the real ones, run by a real
 model function (the folded MobileNetV2 computed with numpy). Padded, sliced and
 chunked batches must give each frame the labels it gets alone at batch 1."""

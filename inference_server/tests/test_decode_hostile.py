@@ -1,4 +1,4 @@
-"""Hostile images (made by hostile_images.py beside this file): each is refused from its
+"""Hostile images (made by testkit/hostile_images.py): each is refused from its
 header, before a pixel is decoded, or decoded within a bounded amount of memory.
 Memory is the kernel's peak resident size of this process around one decode (reset
 before it); nothing here is timed."""

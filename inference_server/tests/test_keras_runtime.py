@@ -1,4 +1,4 @@
-"""What the worker sets before and after Keras imports its backend (keras_runtime.py):
+"""What the worker sets before and after Keras imports its backend (models/runtimes/keras_env.py):
 the environment JAX and TensorFlow read once at start, and the thread pools."""
 
 from __future__ import annotations

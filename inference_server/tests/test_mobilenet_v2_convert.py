@@ -1,5 +1,5 @@
-"""Keras MobileNetV2 -> the torch engine's folded .npz (backends/mobilenet_v2_layout.py,
-mobilenet_v2_convert.py), on this machine with Keras and without torch: every Keras
+"""Keras MobileNetV2 -> the torch engine's folded .npz (models/mobilenet_v2/layout.py,
+models/mobilenet_v2/convert.py), on this machine with Keras and without torch: every Keras
 layer maps by name to a tensor of the right shape, and the folded network, computed
 with numpy, gives Keras' own probabilities."""
 

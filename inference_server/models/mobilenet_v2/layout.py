@@ -1,9 +1,9 @@
 """MobileNetV2 (alpha 1.0, 224x224) exactly as keras.applications builds it, as data:
 every convolution by its Keras layer name, with its batch normalisation folded in.
 
-This file needs neither Keras nor torch: the converter (mobilenet_v2_convert.py, where
+This file needs neither Keras nor torch: the converter (convert.py, where
 Keras is installed) writes the folded tensors to an .npz file with it, and the torch
-engine (mobilenet_v2_torch.py, on the GPU machine, no Keras there) builds its network
+engine (torch_net.py, on the GPU machine, no Keras there) builds its network
 from it. The tensors are in torch's layout: a convolution's weight is
 (out, in / groups, kh, kw) and its bias the folded batch normalisation.
 

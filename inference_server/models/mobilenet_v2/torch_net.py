@@ -1,4 +1,4 @@
-"""The folded MobileNetV2 of mobilenet_v2_layout.py as a torch module (imports torch:
+"""The folded MobileNetV2 of layout.py as a torch module (imports torch:
 only the torch engine imports this file).
 
 Input: uint8 RGB (N, 224, 224, 3) on the device, as the frames arrive; the module
