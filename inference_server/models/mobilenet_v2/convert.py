@@ -17,10 +17,11 @@ import hashlib
 import os
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from .. import model_cache
 from ..labels import LabelsError, read_labels_file
 from ..spec import KERAS, ModelSpec, parse_model
 from .layout import fold_keras_weights, save_npz
@@ -31,13 +32,10 @@ CONVERT_MODULE = "inference_server.models.mobilenet_v2.convert"  # python -m it
 IMAGENET = "imagenet"
 
 
-def default_cache_dir(env: dict[str, str] | None = None) -> Path:
+def default_cache_dir(env: Mapping[str, str] | None = None) -> Path:
     """MODEL_CACHE_DIR, else $XDG_CACHE_HOME/webcamhub, else ~/.cache/webcamhub."""
-    env = dict(os.environ) if env is None else env
-    if env.get("MODEL_CACHE_DIR"):
-        return Path(env["MODEL_CACHE_DIR"])
-    base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "webcamhub"
+    env = os.environ if env is None else env
+    return Path(env.get("MODEL_CACHE_DIR") or model_cache.default_cache_dir(env))
 
 
 def file_digest(path: str | Path) -> str:
