@@ -11,9 +11,10 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// A worker holds at most two batches and leaves the queue group while it is
-// full (inference_server/intake.py), so NATS routes a frame only to a worker
-// that can take it now, and a request that finds every worker full gets "no
+// A worker holds at most two batches and is in the queue group only with
+// credit for the room it has, a subscription the NATS server ends by itself
+// after that many frames (inference_server/serving/intake.py), so NATS routes a
+// frame only to a worker that can take it now, and a request that finds every worker full gets "no
 // responders" at once. The dispatcher turns that into a short, bounded wait
 // at the hub, in arrival order, where the wait is visible: a frame waits for
 // one of this hub's frames to be answered (a worker then has room), at most

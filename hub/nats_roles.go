@@ -77,7 +77,7 @@ func rolePermissions() map[string]*server.Permissions {
 		},
 		roleWorker: {
 			Publish: &server.SubjectPermission{Allow: append(workerResults,
-				// Replay discovery (inference_server/replay.py): read-only JetStream API.
+				// Replay discovery (inference_server/serving/replay.py): read-only JetStream API.
 				"$JS.API.STREAM.LIST", "$JS.API.CONSUMER.LIST.*", "$JS.API.CONSUMER.INFO.*.*",
 				"$JS.ACK."+framesStream+".>", // acknowledging a replayed frame
 			)},

@@ -18,15 +18,14 @@ import time
 import traceback
 from typing import TYPE_CHECKING, Sequence
 
-from . import memory
+from .ops import memory
 from .config import Config, ConfigError, load_config
-from .health import Health
-from .log import log_fields, setup_logging
-from .metrics import MetricsServer, WorkerMetrics
+from .ops.health import Health
+from .ops.log import log_fields, setup_logging
+from .ops.metrics import MetricsServer, WorkerMetrics
 
 if TYPE_CHECKING:
-    from .backends import Backend, ModelLoadError
-    from .backends.selection import RuntimeChoice
+    from .models import ModelLoadError
 
 log = logging.getLogger("inference_server")
 
@@ -50,29 +49,6 @@ def model_error_text(cfg: Config, exc: ModelLoadError) -> str:
     )
 
 
-def load_model(cfg: Config) -> tuple[Backend, RuntimeChoice]:
-    """Pick the model (MODEL, or the default one) and the runtime (RUNTIME), load and
-    warm it up (runs in a thread: it imports the runtimes, reads or converts the file,
-    under `auto` times the runtimes). Raises ModelLoadError."""
-    from .backends import ModelLoadError, SpecError, parse_model
-    from .backends.selection import LoadOptions, select_backend
-    from .backends.spec import check_runtime
-    from .default_model import resolve_default_model
-
-    text = cfg.model or resolve_default_model(cfg.models_dirs, cfg.threads)
-    try:
-        spec = parse_model(text)
-        check_runtime(spec, cfg.runtime)
-    except SpecError as exc:
-        raise ModelLoadError(str(exc)) from None
-    opts = LoadOptions(labels=cfg.labels, threads=cfg.threads,
-                       gpu_memory_fraction=cfg.gpu_memory_fraction,
-                       cache_dir=cfg.model_cache_dir or None,
-                       openvino_precision=cfg.openvino_precision,
-                       calibration_dir=cfg.calibration_dir, timing_s=cfg.runtime_timing_s)
-    return select_backend(spec, cfg.runtime, opts, cfg.batch_max)
-
-
 async def run(cfg: Config) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -90,10 +66,11 @@ async def run(cfg: Config) -> int:
 async def load_and_serve(cfg: Config, stop: asyncio.Event, metrics: WorkerMetrics,
                          health: Health) -> int:
     log_fields(log, logging.DEBUG, "starting: loading the model", model=cfg.model)
-    from .backends import ModelLoadError
+    from .models import ModelLoadError
+    from .models.load import load_configured
 
     start = time.perf_counter()
-    loading = asyncio.ensure_future(asyncio.to_thread(load_model, cfg))
+    loading = asyncio.ensure_future(asyncio.to_thread(load_configured, cfg))
     stopped = asyncio.ensure_future(stop.wait())
     await asyncio.wait({loading, stopped}, return_when=asyncio.FIRST_COMPLETED)
     stopped.cancel()
@@ -116,7 +93,7 @@ async def load_and_serve(cfg: Config, stop: asyncio.Event, metrics: WorkerMetric
                    precision=choice.precision or None, threads=cfg.threads,
                    load_ms=round((time.perf_counter() - start) * 1000.0, 1))
         health.model_loaded = True
-        from .serve import serve  # numpy, Pillow, nats-py: after the handlers are in
+        from .serving.serve import serve  # numpy, Pillow, nats-py: after the handlers are in
 
         failed = await serve(cfg, backend, stop, metrics, health, choice)
         return EXIT_FAILED if failed else EXIT_OK

@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence, TypeVar
 from urllib.parse import urlparse
 
-from .metrics import split_addr
-from .tracing import OTLP_PROTOCOLS, otlp_protocol, tracing_wanted
+from .ops.metrics import split_addr
+from .ops.tracing import OTLP_PROTOCOLS, otlp_protocol, tracing_wanted
 
-from .backends.model_cache import default_cache_dir
-from .backends.spec import AUTO, RUNTIME_CHOICES, SpecError, check_runtime, parse_model
-from .contract import FRAMES_WILDCARD, QUEUE_GROUP
+from .models.model_cache import default_cache_dir
+from .models.spec import AUTO, RUNTIME_CHOICES, SpecError, check_runtime, parse_model
+from .wire.contract import FRAMES_WILDCARD, QUEUE_GROUP
 from .imaging.fairness import DECODE_MS_PER_S, FRAMES_PER_SESSION
 
 MIB = 1024 * 1024
@@ -123,7 +123,8 @@ class Config:
 
     @property
     def held_max(self) -> int:
-        """Frames the worker holds at once before it leaves the queue group."""
+        """Frames the worker holds at once: the credit it has in the queue group when
+        it holds none (intake.py)."""
         return self.capacity if self.capacity > 0 else 2 * self.batch_max
 
     @property
@@ -240,9 +241,9 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
                    help="how long a batch waits for more frames; 0: none, a lone frame "
                         "goes straight to the model (env BATCH_WAIT_MS)")
     p.add_argument("--capacity", type=int, default=_env_int(env, "CAPACITY", d.capacity),
-                   help="frames held at once (decoding, waiting, computing); when full the "
-                        "worker leaves the queue group until it has room; 0 = 2 x batch-max "
-                        "(env CAPACITY)")
+                   help="frames held at once (decoding, waiting, computing); the worker is "
+                        "in the queue group only with credit for the room it has, so when "
+                        "full the server hands it nothing; 0 = 2 x batch-max (env CAPACITY)")
     p.add_argument("--max-image-bytes", type=int,
                    default=_env_int(env, "MAX_IMAGE_BYTES", d.max_image_bytes),
                    help="larger bodies are answered with too_large (env MAX_IMAGE_BYTES)")

@@ -72,14 +72,15 @@ def page_frame(carry: Path) -> bytes:
 def bench_engine(carry: Path, seconds: float, batches: list[int]) -> None:
     import torch
 
-    from inference_server.backends.torch_gpu import load_torch_cuda
     from inference_server.imaging.decoder import Decoder
+    from inference_server.models.load import load_model
+    from inference_server.models.selection import LoadOptions
 
     model = f"keras:{carry / 'data' / 'mobilenet_v2.npz'}"
     start = time.perf_counter()
-    engine = load_torch_cuda(model, str(carry / "data" / "imagenet_labels.txt"))
-    assert engine is not None
-    engine.warm_up(max(batches))
+    engine, _ = load_model(model, "torch-cuda",
+                           LoadOptions(labels=str(carry / "data" / "imagenet_labels.txt")),
+                           max(batches))
     row("engine", "load + warm-up (graphs for every bucket)",
         f"{time.perf_counter() - start:.1f} s, {torch.cuda.get_device_name()}, "
         f"torch {torch.__version__}")
@@ -112,9 +113,9 @@ def bench_engine(carry: Path, seconds: float, batches: list[int]) -> None:
 
 def fidelity(engine, carry: Path) -> None:
     """fp16 engine against the fp32 numpy reference of the same folded weights."""
-    from inference_server.backends.mobilenet_v2_layout import load_npz
+    from inference_server.models.mobilenet_v2.layout import load_npz
     from inference_server.imaging.decoder import Decoder
-    from inference_server.tests.mobilenet_v2_numpy import forward
+    from inference_server.testkit.mobilenet_v2_numpy import forward
 
     weights = load_npz(carry / "data" / "mobilenet_v2.npz")
     photo = Decoder(size=224).decode((carry / "data" / "cat_720p.jpg").read_bytes())
@@ -140,7 +141,7 @@ def bench_keras_jax(carry: Path, seconds: float) -> None:
 
 
 def keras_jax_part(carry: Path, seconds: float) -> None:
-    from inference_server.backends.keras_backend import KerasBackend
+    from inference_server.models.runtimes.keras import KerasBackend
 
     keras = KerasBackend(None, str(carry / "data" / "imagenet_labels.txt"), num_threads=4)
     rng = np.random.default_rng(0)

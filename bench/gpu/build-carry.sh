@@ -47,7 +47,7 @@ for w in "$CARRY"/build/whl/*.whl; do
 done
 
 echo "== model: $GPU_MODEL -> folded fp16 .npz (Keras runs here, not there)"
-"$VPY" -m inference_server.backends.mobilenet_v2_convert --model "$GPU_MODEL" --seed 0 \
+"$VPY" -m inference_server.models.mobilenet_v2.convert --model "$GPU_MODEL" --seed 0 \
   --dtype float16 --labels "$SHARED_TESTDATA/imagenet_labels.txt" --out "$CARRY/data/mobilenet_v2.npz"
 cp "$SHARED_TESTDATA/imagenet_labels.txt" "$SHARED_TESTDATA/images/cat_720p.jpg" "$CARRY/data/"
 [[ $CARRY_CPU == 1 ]] && cp "$SHARED_TESTDATA/models/tf2_mobilenet_v2_1.0_224_ptq.tflite" "$CARRY/data/"

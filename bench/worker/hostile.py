@@ -38,11 +38,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Sequence
 
-from inference_server import memory
-from inference_server.contract import (CONTENT_TYPE_JPEG, HEADER_CONTENT_TYPE,
-                                       HEADER_SESSION_ID, KIND_CLI, TYPE_RESULT,
-                                       frame_subject)
-from inference_server.tests import hostile_images
+from inference_server.ops import memory
+from inference_server.testkit import hostile_images
+from inference_server.wire import contract
+from inference_server.wire.contract import (CONTENT_TYPE_JPEG, HEADER_CONTENT_TYPE,
+                                            HEADER_SESSION_ID, KIND_CLI, TYPE_RESULT,
+                                            frame_subject)
 
 from .throughput import wait_ping, webcam_jpeg
 
@@ -79,6 +80,8 @@ def load_decoder_module(root: Path | None) -> ModuleType:
         raise SystemExit(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
     module.__package__ = package
+    # A tree from before the wire/ package imports ..contract: the same constants here.
+    sys.modules.setdefault("inference_server.contract", contract)
     sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module

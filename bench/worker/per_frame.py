@@ -10,7 +10,7 @@ per frame of:
   (probe, DCT-scaled JPEG decode, centre crop, bilinear resize, RGB array), the Pillow
   steps inside it (for reference: what the DCT scaling saves), putting 8 frames into
   a batch, choosing the top 5 and encoding the reply JSON, parsing a frame's headers;
-- the worker's own path (Worker._take on a stand-in NATS client, the real decode
+- the worker's own path (Worker.take on a stand-in NATS client, the real decode
   pool and batcher, a stand-in model that costs nothing): all threads' CPU per frame,
   once with a decoder that returns a ready array (what the event loop, the thread hops,
   batching, metrics and the reply cost) and once with the real decoder; at 1 frame in
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import io
 import json
 import os
@@ -112,9 +113,11 @@ def stage_figures(data: bytes, repeats: int) -> dict[str, float]:
     import numpy as np
     from PIL import Image
 
-    from inference_server import batcher as batcher_mod
-    from inference_server import messages
     from inference_server.imaging.decoder import Decoder
+
+    batcher_mod = tree_module("serving.batcher", "batcher")
+    frame_meta = tree_module("wire.frame_meta", "messages")
+    Replies = tree_module("wire.replies", "replies").Replies
 
     decoder = Decoder(size=224)
     image = decoder.decode(data)
@@ -140,43 +143,37 @@ def stage_figures(data: bytes, repeats: int) -> dict[str, float]:
     out["pil_array"] = cpu_us(lambda: np.asarray(small, dtype=np.uint8), repeats)
 
     images = [image.copy() for _ in range(BATCH)]
-    buffers_cls = getattr(batcher_mod, "BatchBuffers", None)
-    if buffers_cls is not None:  # the preallocated buffers, as the model thread fills them
-        buffers = buffers_cls()
+    buffers = batcher_mod.BatchBuffers()  # preallocated, as the model thread fills them
 
-        def assemble() -> None:
-            with buffers.batch(images):
-                pass
-    else:
-        def assemble() -> None:
-            np.stack(images)
+    def assemble() -> None:
+        with buffers.batch(images):
+            pass
     out["batch"] = cpu_us(assemble, repeats) / BATCH
 
     rng = np.random.default_rng(0)
     probs = rng.random(1000).astype(np.float32)
     probs /= probs.sum()
     labels = [f"class {i} name" for i in range(1000)]
-    meta = messages.FrameMeta.parse("frames.live.bench", hub_headers(7), "_INBOX.bench")
-    out["meta"] = cpu_us(lambda: messages.FrameMeta.parse("frames.live.bench", hub_headers(7),
+    meta = frame_meta.FrameMeta.parse("frames.live.bench", hub_headers(7), "_INBOX.bench")
+    out["meta"] = cpu_us(lambda: frame_meta.FrameMeta.parse("frames.live.bench", hub_headers(7),
                                                           "_INBOX.bench"), repeats)
-    try:
-        from inference_server.replies import Replies
-    except ImportError:  # a tree from before it
-        Replies = None  # type: ignore[assignment,misc]
-    if Replies is not None:
-        replies = Replies(labels, "bench")
-        out["reply"] = cpu_us(lambda: replies.result(meta, probs, TOP_K, 1.234, 3.456, 4),
-                              repeats)
-    else:
-        from inference_server.predictions import top_k
-
-        out["reply"] = cpu_us(lambda: messages.result_json(
-            meta, top_k(probs, labels, TOP_K), 1.234, 3.456, 4, "bench"), repeats)
+    replies = Replies(labels, "bench")
+    out["reply"] = cpu_us(lambda: replies.result(meta, probs, TOP_K, 1.234, 3.456, 4),
+                          repeats)
     return out
 
 
+def tree_module(name: str, before: str) -> Any:
+    """inference_server.<name>, or inference_server.<before> in a --baseline-root tree
+    from before the worker's packages (serving/, wire/, models/, ops/)."""
+    try:
+        return importlib.import_module(f"inference_server.{name}")
+    except ModuleNotFoundError:
+        return importlib.import_module(f"inference_server.{before}")
+
+
 def hub_headers(seq: int) -> dict[str, str]:
-    from inference_server import contract
+    contract = tree_module("wire.contract", "contract")
 
     return {contract.HEADER_CONTENT_TYPE: contract.CONTENT_TYPE_JPEG,
             contract.HEADER_FRAME_SEQ: str(seq), contract.HEADER_SESSION_ID: "bench",
@@ -186,16 +183,27 @@ def hub_headers(seq: int) -> dict[str, str]:
 # --- the worker's path ------------------------------------------------------------------
 
 class _NullClient:
-    """Stands in for nats-py's client: publishing costs nothing, answers are counted."""
+    """Stands in for nats-py's client: publishing costs nothing, answers are counted,
+    and an answer awaited (answer_to) is told when it is sent."""
 
     is_closed = False
 
     def __init__(self) -> None:
         self.published = 0
+        self._awaited: dict[str, asyncio.Future[None]] = {}
+
+    def answer_to(self, inbox: str) -> asyncio.Future[None]:
+        """Done when the worker answers on `inbox` (after the results subject)."""
+        future = asyncio.get_running_loop().create_future()
+        self._awaited[inbox] = future
+        return future
 
     async def publish(self, subject: str, payload: bytes = b"", reply: str = "",
                       headers: dict[str, str] | None = None) -> None:
         self.published += 1
+        future = self._awaited.pop(subject, None)
+        if future is not None:
+            future.set_result(None)
 
 
 class _Msg:
@@ -208,11 +216,12 @@ async def _worker_run(data: bytes, n_frames: int, sessions: int, real_decode: bo
     """All threads' CPU microseconds per frame of the worker's path for `n_frames`."""
     import numpy as np
 
-    from inference_server.batcher import Batcher
     from inference_server.config import Config
     from inference_server.imaging.decoder import Decoder
     from inference_server.imaging.pool import DecodeService
-    from inference_server.worker import Worker
+
+    Batcher = tree_module("serving.batcher", "batcher").Batcher
+    Worker = tree_module("serving.worker", "worker").Worker
 
     class Model:
         kind = "bench"
@@ -239,13 +248,14 @@ async def _worker_run(data: bytes, n_frames: int, sessions: int, real_decode: bo
         worker = Worker(cfg, nc, model, batcher, decoding)  # type: ignore[arg-type]
 
         async def session(s: int, count: int) -> None:
-            results = f"results.live.bench{s}"
             for i in range(count):
-                msg = _Msg(f"frames.live.bench{s}", data, hub_headers(i), f"_INBOX.b{s}.{i}")
-                await worker._take(msg, None)  # type: ignore[arg-type]
-                answered = worker._last_answer.get(results)
-                if answered is not None:
-                    await answered
+                inbox = f"_INBOX.b{s}.{i}"
+                answered = nc.answer_to(inbox)
+                msg = _Msg(f"frames.live.bench{s}", data, hub_headers(i), inbox)
+                # A tree from before Worker.take (--baseline-root) has it as _take.
+                take = getattr(worker, "take", None) or worker._take
+                await take(msg, None)
+                await answered  # one frame in flight per session
 
         await asyncio.gather(*(session(s, 4) for s in range(sessions)))  # warm-up
         before = nc.published
@@ -288,7 +298,7 @@ def publish_figure(repeats: int) -> float | None:
 async def _publish(url: str, repeats: int) -> float:
     import nats
 
-    from inference_server import contract
+    contract = tree_module("wire.contract", "contract")
 
     body = json.dumps({"type": "result", "seq": 1, "session": "bench", "predictions": [
         {"label": f"class {i}", "index": i, "confidence": 0.1234} for i in range(TOP_K)],

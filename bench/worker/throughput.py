@@ -27,11 +27,12 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image
 
-from inference_server.backends import Backend, load_backend
-from inference_server.backends.buckets import bucket_sizes
-from inference_server.backends.keras_backend import KerasBackend
-from inference_server.config import Config
-from inference_server.contract import (CONTENT_TYPE_JPEG, HEADER_CONTENT_TYPE, KIND_CLI,
+from inference_server.models import Backend, ModelLoadError, parse_model
+from inference_server.models.buckets import bucket_sizes
+from inference_server.models.runtimes.keras import KerasBackend
+from inference_server.config import Config, load_config
+from inference_server.models.load import load_model, options_for
+from inference_server.wire.contract import (CONTENT_TYPE_JPEG, HEADER_CONTENT_TYPE, KIND_CLI,
                                        TYPE_RESULT, WORKERS_PING_SUBJECT, frame_subject)
 from inference_server.imaging.decoder import Decoder
 
@@ -319,6 +320,25 @@ def model_label(spec: str) -> str:
     return spec
 
 
+# What the benchmark passes on to the worker's config from its environment: where the
+# model cache is and how OpenVINO runs (not MODEL or RUNTIME: the flags name those).
+WORKER_ENV = ("MODEL_CACHE_DIR", "XDG_CACHE_HOME", "HOME", "OPENVINO_PRECISION",
+              "CALIBRATION_DIR", "GPU_MEMORY_FRACTION")
+
+
+def load_as_worker(spec: str, runtime: str | None, labels: str | None, threads: int,
+                   batch_max: int) -> Backend:
+    """The model loaded and warmed up as the worker loads it (models/load.py, with the
+    worker's default options: the model cache, the OpenVINO precision), on `runtime`
+    (None: the model's first runner, pinned rather than timed)."""
+    argv = ["--model", spec, "--num-threads", str(threads), "--batch-max", str(batch_max),
+            *(["--labels", labels] if labels else [])]
+    cfg = load_config(argv, {k: v for k, v in os.environ.items() if k in WORKER_ENV})
+    backend, _ = load_model(spec, runtime or parse_model(spec).runners[0],
+                            options_for(cfg), batch_max)
+    return backend
+
+
 def print_json(models: Sequence[str], runtimes: Sequence[str], threads: int, images: np.ndarray,
                decoder: Decoder, args: argparse.Namespace) -> int:
     """The bare model's figures the end-to-end benchmarks compare the system with: one
@@ -326,9 +346,6 @@ def print_json(models: Sequence[str], runtimes: Sequence[str], threads: int, ima
     listed in --runtime, else the model's first runner). A runtime that fails to load
     gets a line with its error, not a missing row."""
     import json
-
-    from inference_server.backends.base import ModelLoadError
-    from inference_server.backends.spec import parse_model
 
     if args.frame is not None:
         images = decoder.decode(args.frame.read_bytes())[None]
@@ -349,12 +366,11 @@ def print_json(models: Sequence[str], runtimes: Sequence[str], threads: int, ima
             labels = str(shared_testdata() / "imagenet_labels.txt") if spec.startswith(
                 "keras") else None
             try:
-                backend = load_backend(spec, labels, threads, runtime=runtime)
+                backend = load_as_worker(spec, runtime, labels, threads, max(batches))
             except ModelLoadError as exc:
                 print(json.dumps({**line, "error": str(exc)}), flush=True)
                 continue
             try:
-                backend.warm_up(max(batches))
                 rows = bench_model(model_label(spec), backend, images, batches,
                                    args.repeats, args.min_time)
                 paced = sorted(paced_call_ms(backend, images, args.pace_ms / 1000,
@@ -384,7 +400,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--runtime", action="append", default=[],
                    help="who runs each model: litert | openvino | keras | torch-cuda "
                         "(repeatable; --json: each one that can run the model; default: "
-                        "the model's first runner, as load_backend)")
+                        "the model's first runner)")
     p.add_argument("--threads", type=int, default=0, help="model threads (0 = as the worker)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--min-time", type=float, default=1.0, help="seconds per repeat")
@@ -427,14 +443,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     notes: list[str] = []
     for spec in models:
         t0 = time.perf_counter()
-        backend = load_backend(spec, None if not spec.startswith("keras") else str(
-            shared_testdata() / "imagenet_labels.txt"), threads,
-            runtime=args.runtime[0] if args.runtime else None)
+        backend = load_as_worker(spec, args.runtime[0] if args.runtime else None,
+                                 None if not spec.startswith("keras") else str(
+                                     shared_testdata() / "imagenet_labels.txt"),
+                                 threads, args.batch)
         load_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        backend.warm_up(args.batch)
-        warm_s = time.perf_counter() - t0
-        print(f"loaded {spec} in {load_s:.1f}s, warmed up in {warm_s:.1f}s", file=sys.stderr)
+        print(f"loaded and warmed up {spec} in {load_s:.1f}s", file=sys.stderr)
         label, batches = model_label(spec), sorted({1, args.batch})
         if isinstance(backend, KerasBackend):
             label = keras_label(spec, backend)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, PngImagePlugin
 
-from ..contract import CODE_BAD_IMAGE, CODE_TOO_LARGE
+from ..wire.contract import CODE_BAD_IMAGE, CODE_TOO_LARGE
 from .budget import BudgetError, admit
 from .probe import Probe, ProbeError, probe
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..batcher import Expired
+from ..serving.batcher import Expired
 from .decoder import Decoder, ImageError
 from .fairness import FairQueue
 

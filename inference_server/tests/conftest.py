@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inference_server.backends.tflite import TfliteBackend
+from inference_server.models.runtimes.litert import TfliteBackend
 from inference_server.imaging.decoder import Decoder
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from inference_server.backends.keras_backend import KerasBackend
+from inference_server.models.runtimes.keras import KerasBackend
 from inference_server.imaging.decoder import Decoder
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

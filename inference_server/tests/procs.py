@@ -15,7 +15,7 @@ from typing import Any
 import nats
 import pytest
 
-from inference_server.contract import WORKERS_PING_SUBJECT
+from inference_server.wire.contract import WORKERS_PING_SUBJECT
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_NATS_BIN = REPO_ROOT / ".bin" / "nats-server"

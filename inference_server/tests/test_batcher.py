@@ -9,8 +9,8 @@ import time
 import numpy as np
 import pytest
 
-from inference_server.backends.tflite import TfliteBackend
-from inference_server.batcher import BatchBuffers, Batcher, Expired
+from inference_server.models.runtimes.litert import TfliteBackend
+from inference_server.serving.batcher import BatchBuffers, Batcher, Expired
 
 
 class Recorder:

@@ -1,4 +1,4 @@
-"""The GPU engine's bucket logic (backends/bucket_staging.py), without torch: staging
+"""The GPU engine's bucket logic (models/runtimes/bucket_staging.py), without torch: staging
 buffers per bucket that keep an earlier batch's rows past the real ones, run by a real
 model function (the folded MobileNetV2 computed with numpy). Padded, sliced and
 chunked batches must give each frame the labels it gets alone at batch 1."""
@@ -10,11 +10,11 @@ from typing import Mapping
 import numpy as np
 import pytest
 
-from inference_server.backends.bucket_staging import BucketStaging
-from inference_server.backends.buckets import bucket_sizes
-from inference_server.backends.mobilenet_v2_layout import random_weights
+from inference_server.models.runtimes.bucket_staging import BucketStaging
+from inference_server.models.buckets import bucket_sizes
+from inference_server.models.mobilenet_v2.layout import random_weights
 
-from .mobilenet_v2_numpy import forward
+from inference_server.testkit.mobilenet_v2_numpy import forward
 
 
 class StagedModel:

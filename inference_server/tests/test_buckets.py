@@ -1,4 +1,4 @@
-"""Bucket choice, padding and slicing (backends/buckets.py), without a model: `infer`
+"""Bucket choice, padding and slicing (models/buckets.py), without a model: `infer`
 here is a function whose every output row names its input row, so a padded, sliced or
 chunked batch shows exactly where each row went."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from inference_server.backends.buckets import (bucket_for, bucket_sizes, infer_in_buckets,
+from inference_server.models.buckets import (bucket_for, bucket_sizes, infer_in_buckets,
                                                pad_batch)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from inference_server.config import Config, ConfigError, load_config
-from inference_server.contract import QUEUE_GROUP
+from inference_server.wire.contract import QUEUE_GROUP
 
 
 def test_defaults() -> None:

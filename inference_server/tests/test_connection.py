@@ -7,7 +7,7 @@ import asyncio
 import random
 
 from inference_server.config import Config
-from inference_server.connection import NatsConnection
+from inference_server.serving.connection import NatsConnection
 
 from .procs import free_port
 

@@ -15,14 +15,14 @@ from jsonschema import Draft7Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT7
 
-from inference_server import contract as c
+from inference_server.wire import contract as c
 from inference_server.config import Config
 from nats.micro.service import ServicePing
 
-from inference_server.backends.selection import RuntimeChoice
-from inference_server.messages import (MAX_TOP_K, FrameMeta, error_json, result_json,
-                                       service_metadata)
-from inference_server.service import SERVICE_VERSION
+from inference_server.models.selection import RuntimeChoice
+from inference_server.serving.service import SERVICE_VERSION
+from inference_server.wire.frame_meta import MAX_TOP_K, FrameMeta
+from inference_server.wire.replies import error_json, result_json, service_metadata
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ASYNCAPI = REPO_ROOT / "docs" / "asyncapi.yaml"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inference_server.contract import CODE_BAD_IMAGE, CODE_TOO_LARGE
+from inference_server.wire.contract import CODE_BAD_IMAGE, CODE_TOO_LARGE
 from inference_server.imaging.decoder import Decoder, ImageError, sniff_format
 
 

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 from PIL.JpegImagePlugin import JpegImageFile
 
-from inference_server.backends.tflite import TfliteBackend
+from inference_server.models.runtimes.litert import TfliteBackend
 from inference_server.imaging.decoder import Decoder
 
 MAX_MEAN_PIXEL_DIFF = 2.5

@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from inference_server.contract import CODE_BAD_IMAGE, CODE_TOO_LARGE
+from inference_server.wire.contract import CODE_BAD_IMAGE, CODE_TOO_LARGE
 from inference_server.imaging.decoder import Decoder, ImageError
 
-from . import hostile_images as hi
+from inference_server.testkit import hostile_images as hi
 
 DECODER = Decoder(size=224, max_bytes=1 << 20)
 FUZZ = settings(max_examples=150, deadline=None, database=None, derandomize=True,

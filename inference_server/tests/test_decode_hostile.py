@@ -1,4 +1,4 @@
-"""Hostile images (made by hostile_images.py beside this file): each is refused from its
+"""Hostile images (made by testkit/hostile_images.py): each is refused from its
 header, before a pixel is decoded, or decoded within a bounded amount of memory.
 Memory is the kernel's peak resident size of this process around one decode (reset
 before it); nothing here is timed."""
@@ -10,14 +10,14 @@ import gc
 import numpy as np
 import pytest
 
-from inference_server import memory
-from inference_server.contract import CODE_BAD_IMAGE
+from inference_server.ops import memory
+from inference_server.wire.contract import CODE_BAD_IMAGE
 from inference_server.imaging.budget import (JPEG_MULTI_SCAN_PIXELS, PALETTE_PIXELS,
                                              PNG_SAMPLE_BYTES, WEBP_PIXELS)
 from inference_server.imaging.decoder import Decoder, ImageError
 from inference_server.imaging.probe import probe
 
-from . import hostile_images
+from inference_server.testkit import hostile_images
 
 # The issue's target: any accepted input decodes in under 64 MB (one decode; the worker
 # runs two at once).

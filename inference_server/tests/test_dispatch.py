@@ -20,14 +20,14 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.micro.service import ServiceVerb, control_subject
 
-from inference_server import contract
-from inference_server.backends.tflite import TfliteBackend
-from inference_server.batcher import Batcher
+from inference_server.wire import contract
+from inference_server.models.runtimes.litert import TfliteBackend
+from inference_server.serving.batcher import Batcher
 from inference_server.config import Config
 from inference_server.imaging.decoder import Decoder
 from inference_server.imaging.pool import DecodeService
-from inference_server.service import FRAMES_ENDPOINT
-from inference_server.worker import Worker
+from inference_server.serving.service import FRAMES_ENDPOINT
+from inference_server.serving.worker import Worker
 
 from .procs import NatsServer
 

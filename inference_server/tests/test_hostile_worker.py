@@ -14,10 +14,10 @@ from pathlib import Path
 import nats
 import pytest
 
-from inference_server import contract as c
-from inference_server import memory
+from inference_server.wire import contract as c
+from inference_server.ops import memory
 
-from . import hostile_images
+from inference_server.testkit import hostile_images
 from .procs import NatsServer, WorkerProcess
 
 REQUEST_TIMEOUT_S = 60.0

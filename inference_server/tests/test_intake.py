@@ -17,7 +17,7 @@ import pytest
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from inference_server.intake import Intake, leave
+from inference_server.serving.intake import Intake, leave
 
 from .procs import NatsServer
 

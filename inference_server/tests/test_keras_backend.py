@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inference_server.backends import ModelLoadError, load_backend
-from inference_server.backends.keras_backend import KerasBackend
-from inference_server.predictions import top_k
+from inference_server.models import ModelLoadError
+from inference_server.models.load import load_model
+from inference_server.models.runtimes.keras import KerasBackend
+from inference_server.models.selection import LoadOptions
+from inference_server.wire.replies import top_k
 
 from .keras_padding_check import (assert_padding_changes_nothing, calibrate_batch_norm,
                                   predict_padded_and_not)
@@ -91,7 +93,7 @@ def test_local_weights_file(keras_backend: KerasBackend, decoded: dict[str, np.n
                             labels_file: Path, tmp_path: Path) -> None:
     weights = tmp_path / "mobilenet_v2.weights.h5"
     keras_backend.model.save_weights(str(weights))
-    loaded = load_backend(f"keras:{weights}", str(labels_file))
+    loaded, _ = load_model(f"keras:{weights}", "keras", LoadOptions(labels=str(labels_file)))
     image = decoded["cat.bmp"][None]
     np.testing.assert_allclose(loaded.predict(image), keras_backend.predict(image),
                                rtol=1e-4, atol=1e-6)
@@ -99,14 +101,14 @@ def test_local_weights_file(keras_backend: KerasBackend, decoded: dict[str, np.n
 
 def test_missing_weights_file(tmp_path: Path, labels_file: Path) -> None:
     with pytest.raises(ModelLoadError, match="does not exist"):
-        load_backend(f"keras:{tmp_path / 'nope.h5'}", str(labels_file))
+        load_model(f"keras:{tmp_path / 'nope.h5'}", "keras", LoadOptions(labels=str(labels_file)))
 
 
 def test_corrupt_weights_file(tmp_path: Path, labels_file: Path) -> None:
     bad = tmp_path / "bad.weights.h5"
     bad.write_bytes(b"not hdf5 at all" * 10)
     with pytest.raises(ModelLoadError, match="could not be loaded"):
-        load_backend(f"keras:{bad}", str(labels_file))
+        load_model(f"keras:{bad}", "keras", LoadOptions(labels=str(labels_file)))
 
 
 def test_keras_imagenet_labels_through_keras_decoder(monkeypatch: pytest.MonkeyPatch,
@@ -117,7 +119,7 @@ def test_keras_imagenet_labels_through_keras_decoder(monkeypatch: pytest.MonkeyP
     import keras
     from keras.src.applications import imagenet_utils
 
-    from inference_server.backends.keras_backend import keras_imagenet_labels
+    from inference_server.models.runtimes.keras import keras_imagenet_labels
 
     names = labels_file.read_text().splitlines()[1:]
     index = {str(i): [f"n{i:08d}", n.replace(" ", "_")] for i, n in enumerate(names)}

@@ -1,4 +1,4 @@
-"""What the worker sets before and after Keras imports its backend (keras_runtime.py):
+"""What the worker sets before and after Keras imports its backend (models/runtimes/keras_env.py):
 the environment JAX and TensorFlow read once at start, and the thread pools."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from inference_server.backends.keras_runtime import prepare_environment
+from inference_server.models.runtimes.keras_env import prepare_environment
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,7 +51,7 @@ def test_operator_settings_win() -> None:
 def test_tensorflow_threads_applied() -> None:
     """In a fresh process (TensorFlow takes thread settings only before its first op)."""
     code = ("import keras, tensorflow as tf\n"
-            "from inference_server.backends.keras_runtime import apply_after_import\n"
+            "from inference_server.models.runtimes.keras_env import apply_after_import\n"
             "apply_after_import(keras, num_threads=3, gpu_memory_fraction=0.0)\n"
             "print(tf.config.threading.get_intra_op_parallelism_threads(),"
             " tf.config.threading.get_inter_op_parallelism_threads())\n")

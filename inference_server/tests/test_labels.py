@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from inference_server.labels import (LabelsError, embedded_labels, imagenet_labels, parse_labels,
+from inference_server.models.labels import (LabelsError, embedded_labels, imagenet_labels, parse_labels,
                                      read_labels_file)
 
 

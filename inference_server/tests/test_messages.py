@@ -4,10 +4,9 @@ import json
 
 import numpy as np
 
-from inference_server import contract as c
-from inference_server.messages import (FrameMeta, error_json, is_plain_inbox, service_metadata,
-                                       result_json)
-from inference_server.predictions import top_k
+from inference_server.wire import contract as c
+from inference_server.wire.frame_meta import FrameMeta, is_plain_inbox
+from inference_server.wire.replies import error_json, result_json, service_metadata, top_k
 
 
 def test_meta_from_hub_headers() -> None:
@@ -89,7 +88,7 @@ def test_error_json_and_service_metadata() -> None:
 
 
 def test_replay_subjects() -> None:
-    from inference_server.replay import is_replay_target, parse_ack_subject
+    from inference_server.serving.replay import is_replay_target, parse_ack_subject
 
     target = c.frame_subject(c.KIND_REPLAY, "r1")
     assert is_replay_target(target)

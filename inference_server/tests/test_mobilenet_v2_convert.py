@@ -1,5 +1,5 @@
-"""Keras MobileNetV2 -> the torch engine's folded .npz (backends/mobilenet_v2_layout.py,
-mobilenet_v2_convert.py), on this machine with Keras and without torch: every Keras
+"""Keras MobileNetV2 -> the torch engine's folded .npz (models/mobilenet_v2/layout.py,
+models/mobilenet_v2/convert.py), on this machine with Keras and without torch: every Keras
 layer maps by name to a tensor of the right shape, and the folded network, computed
 with numpy, gives Keras' own probabilities."""
 
@@ -11,13 +11,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from inference_server.backends import mobilenet_v2_convert as convert
-from inference_server.backends.mobilenet_v2_layout import (FORMAT, LAYOUT, WeightsError,
+from inference_server.models import parse_model
+from inference_server.models.mobilenet_v2 import convert
+from inference_server.models.mobilenet_v2.layout import (FORMAT, LAYOUT, WeightsError,
                                                            check_tensors, fold_keras_weights,
                                                            load_npz, random_weights, save_npz)
 
-from . import mobilenet_v2_numpy as reference
-from .mobilenet_v2_numpy import forward
+from inference_server.testkit import mobilenet_v2_numpy as reference
+from inference_server.testkit.mobilenet_v2_numpy import forward
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +106,7 @@ def test_symmetric_padding_would_differ(keras_layers: dict[str, list[np.ndarray]
     padding=1 on both sides gives another feature map (so the test above can fail)."""
     tensors = fold_keras_weights(keras_layers)
     image = decoded["parrot.jpg"][None]
-    from inference_server.backends import mobilenet_v2_layout as layout
+    from inference_server.models.mobilenet_v2 import layout
 
     original = layout.Conv.pad
     try:
@@ -164,10 +165,9 @@ def test_cache_is_keyed_by_the_file_hash(tmp_path: Path) -> None:
     a, b = tmp_path / "a.h5", tmp_path / "b.h5"
     a.write_bytes(b"weights")
     b.write_bytes(b"weights")
-    assert convert.cached_path(f"keras:{a}", tmp_path) == convert.cached_path(f"keras:{b}",
-                                                                              tmp_path)
+    spec_a, spec_b = parse_model(f"keras:{a}"), parse_model(f"keras:{b}")
+    assert convert.cached_path(spec_a, tmp_path) == convert.cached_path(spec_b, tmp_path)
     b.write_bytes(b"other weights")
-    assert convert.cached_path(f"keras:{a}", tmp_path) != convert.cached_path(f"keras:{b}",
-                                                                              tmp_path)
+    assert convert.cached_path(spec_a, tmp_path) != convert.cached_path(spec_b, tmp_path)
     assert convert.default_cache_dir({"MODEL_CACHE_DIR": "/data/cache"}) == Path("/data/cache")
     assert convert.default_cache_dir({"XDG_CACHE_HOME": "/x"}) == Path("/x/webcamhub")

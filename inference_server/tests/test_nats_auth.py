@@ -13,7 +13,7 @@ from pathlib import Path
 import nats
 import pytest
 
-from inference_server import contract as c
+from inference_server.wire import contract as c
 
 from .procs import WorkerProcess
 from .secured_nats import SecuredNats, make_tls, user_seed

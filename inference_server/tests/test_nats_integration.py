@@ -11,7 +11,7 @@ import nats
 import pytest
 from nats.aio.client import Client
 
-from inference_server import contract as c
+from inference_server.wire import contract as c
 
 from .procs import NatsServer, WorkerProcess
 from .test_decode import huge_png

@@ -19,11 +19,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client.parser import text_string_to_metric_families
 
-from inference_server import contract as c
-from inference_server.batcher import ATTR_BATCH_SIZE, SPAN_BATCH, Batcher
+from inference_server.wire import contract as c
+from inference_server.serving.batcher import ATTR_BATCH_SIZE, SPAN_BATCH, Batcher
 from inference_server.config import ConfigError, load_config
-from inference_server.metrics import OUTCOMES, WorkerMetrics, is_loopback, split_addr
-from inference_server.service import FRAMES_ENDPOINT
+from inference_server.ops.metrics import OUTCOMES, WorkerMetrics, is_loopback, split_addr
+from inference_server.serving.service import FRAMES_ENDPOINT
 
 from .procs import NatsServer, WorkerProcess, free_port
 

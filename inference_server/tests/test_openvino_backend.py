@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inference_server.backends.keras_backend import KerasBackend
-from inference_server.backends.model_cache import ModelCache, cpu_name
-from inference_server.backends.openvino_backend import OpenVinoBackend, cpu_has_bf16
-from inference_server.backends import openvino_bf16
-from inference_server.backends.spec import parse_model
-from inference_server.backends.tflite import TfliteBackend
+from inference_server.models.runtimes.keras import KerasBackend
+from inference_server.models.model_cache import ModelCache, cpu_name
+from inference_server.models.runtimes.openvino import OpenVinoBackend, cpu_has_bf16
+from inference_server.models.runtimes import openvino_bf16
+from inference_server.models.spec import parse_model
+from inference_server.models.runtimes.litert import TfliteBackend
 
 MARGIN = 0.08
 COSINE_MIN = 0.99
@@ -255,7 +255,7 @@ def test_auto_uses_bf16_where_it_compiles_and_agrees(
 def test_onnx_without_labels_is_a_clear_error(tmp_path: Path, cache: ModelCache) -> None:
     import openvino as ov
 
-    from inference_server.backends import ModelLoadError
+    from inference_server.models import ModelLoadError
     from inference_server.tests.conftest import QUANT_MODEL
 
     ir_path = tmp_path / "nolabels.xml"
@@ -267,7 +267,7 @@ def test_onnx_without_labels_is_a_clear_error(tmp_path: Path, cache: ModelCache)
 @pytest.fixture(scope="module")
 def keras_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A seeded random MobileNetV2 saved as .keras."""
-    from inference_server.backends.keras_backend import _import_keras
+    from inference_server.models.runtimes.keras import _import_keras
 
     keras = _import_keras(2, 0.0)
     keras.utils.set_random_seed(1234)

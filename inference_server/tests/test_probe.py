@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from inference_server import contract as c
+from inference_server.wire import contract as c
 from inference_server.imaging.decoder import sniff_format
 from inference_server.imaging.probe import ProbeError, probe
 

@@ -16,10 +16,10 @@ from typing import Any
 import nats
 import pytest
 
-from inference_server import contract as c
-from inference_server import health as health_module
-from inference_server.health import Health
-from inference_server.metrics import MetricsServer, WorkerMetrics
+from inference_server.wire import contract as c
+from inference_server.ops import health as health_module
+from inference_server.ops.health import Health
+from inference_server.ops.metrics import MetricsServer, WorkerMetrics
 
 from .procs import NatsServer, WorkerProcess, free_port
 from .test_observability import samples

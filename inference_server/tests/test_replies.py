@@ -9,9 +9,9 @@ import json
 import numpy as np
 import pytest
 
-from inference_server.messages import FrameMeta, result_json
-from inference_server.predictions import top_indices, top_k
-from inference_server.replies import Replies
+from inference_server.wire.frame_meta import FrameMeta
+from inference_server.wire.replies import result_json, top_indices, top_k
+from inference_server.wire.replies import Replies
 
 LABELS = [f"class {i}" for i in range(1000)]
 # Labels and sessions JSON must escape, or keeps as they are (ensure_ascii=False).

@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inference_server.backends import ModelLoadError
-from inference_server.backends import selection
-from inference_server.backends.selection import LoadOptions, select_backend
-from inference_server.backends.spec import parse_model
-from inference_server.default_model import first_model, resolve_default_model
-from inference_server.log import _FIELDS
+from inference_server.models import ModelLoadError
+from inference_server.models import selection
+from inference_server.models.selection import LoadOptions, select_backend
+from inference_server.models.spec import parse_model
+from inference_server.models.default_model import first_model, resolve_default_model
+from inference_server.ops.log import _FIELDS
 from inference_server.tests.conftest import REPO_ROOT
 
 TINY_TIMING_S = 0.05

@@ -7,10 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inference_server.backends import ModelLoadError, load_backend
-from inference_server.backends.tflite import TfliteBackend, input_lut
-from inference_server.backends.tflite_batch import make_batch_dynamic
-from inference_server.predictions import top_k
+from inference_server.models import ModelLoadError
+from inference_server.models.load import load_model
+from inference_server.models.runtimes.litert import TfliteBackend, input_lut
+from inference_server.models.runtimes.litert_batch import make_batch_dynamic
+from inference_server.wire.replies import top_k
 
 # image -> (top-1 label, ImageNet index)
 EXPECTED = {
@@ -140,11 +141,11 @@ def test_input_lut() -> None:
 
 def test_missing_and_invalid_models(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match="cannot read the TFLite model"):
-        load_backend(f"tflite:{tmp_path / 'missing.tflite'}")
+        load_model(f"tflite:{tmp_path / 'missing.tflite'}", "litert")
     junk = tmp_path / "junk.tflite"
     junk.write_bytes(b"\x00" * 4096)
     with pytest.raises(ModelLoadError, match="not a valid TFLite model"):
-        load_backend(f"tflite:{junk}")
+        load_model(f"tflite:{junk}", "litert")
 
 
 def test_missing_labels_file_is_a_load_error(quant_model_path: Path, tmp_path: Path) -> None:

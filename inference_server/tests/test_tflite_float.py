@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inference_server.backends import ModelLoadError
-from inference_server.backends.tflite import TfliteBackend
+from inference_server.models import ModelLoadError
+from inference_server.models.runtimes.litert import TfliteBackend
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

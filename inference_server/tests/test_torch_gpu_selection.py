@@ -1,7 +1,8 @@
-"""Selecting the torch-cuda runtime (backends/torch_gpu.py) where it cannot run: this
-machine has no torch (and make test must not need it) and no GPU. Asked for by name it
-stops the worker at start with a message naming what is missing; under RUNTIME=auto it
-is skipped with a warning. Model files it does not run are refused by kind."""
+"""Selecting the torch-cuda runtime (models/runtimes/torch_cuda.py) where it cannot run,
+through the one load path (models/load.py): this machine has no torch (and make test
+must not need it) and no GPU. Asked for by name it stops the worker at start with a
+message naming what is missing; under RUNTIME=auto it is skipped with a warning. Model
+files it does not run are refused by kind."""
 
 from __future__ import annotations
 
@@ -15,10 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inference_server.backends import ModelLoadError, load_backend
-from inference_server.backends import torch_gpu
-from inference_server.backends import mobilenet_v2_convert
-from inference_server.backends.mobilenet_v2_layout import random_weights, save_npz
+from inference_server.models import ModelLoadError, parse_model, selection
+from inference_server.models.load import load_model
+from inference_server.models.mobilenet_v2 import convert as mobilenet_v2_convert
+from inference_server.models.mobilenet_v2.layout import random_weights, save_npz
+from inference_server.models.runtimes import torch_cuda
+from inference_server.models.selection import LoadOptions
+from inference_server.ops.log import _FIELDS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -40,46 +44,89 @@ def torch_without_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "torch", torch)
 
 
-def test_explicit_without_torch_names_what_is_missing(no_torch: None) -> None:
+def test_named_without_torch_names_what_is_missing(no_torch: None) -> None:
     with pytest.raises(ModelLoadError, match=r"RUNTIME=torch-cuda cannot run here: PyTorch "
                                              r"is not installed .* needs torch built with CUDA"):
-        torch_gpu.load_torch_cuda("keras-random", explicit=True)
+        load_model("keras-random", "torch-cuda")
 
 
-def test_explicit_without_a_gpu_names_what_is_missing(torch_without_cuda: None) -> None:
+def test_named_without_a_gpu_names_what_is_missing(torch_without_cuda: None) -> None:
     with pytest.raises(ModelLoadError, match=r"PyTorch 2.11.0\+cu130 sees no CUDA GPU \(built "
                                              r"for CUDA 13.0, but no NVIDIA GPU or driver"):
-        torch_gpu.load_torch_cuda("keras-random", explicit=True)
+        load_model("keras-random", "torch-cuda")
 
 
-def test_auto_skips_it_with_a_warning(no_torch: None, caplog: pytest.LogCaptureFixture) -> None:
+class _Stand:
+    """A model that loads at once and answers zeros: stands in for the runtimes torch-cuda
+    is timed against, so only torch-cuda's own load runs for real."""
+
+    kind = "stand-in"
+    input_size = 224
+    precision = ""
+
+    def warm_up(self, batch_max: int) -> None:
+        pass
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        return np.zeros((len(batch), 1000), dtype=np.float32)
+
+    def close(self) -> None:
+        pass
+
+
+def test_auto_skips_it_with_a_warning(no_torch: None, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch,
+                                      caplog: pytest.LogCaptureFixture) -> None:
+    real = selection.load_runtime
+
+    def others_stand_in(runtime: str, *args: object) -> object:
+        if runtime == "torch-cuda":
+            return real(runtime, *args)  # type: ignore[arg-type]
+        return _Stand()
+
+    monkeypatch.setattr(selection, "load_runtime", others_stand_in)
+    weights = tmp_path / "mine.h5"
+    weights.write_bytes(b"pretend HDF5")
     with caplog.at_level(logging.WARNING):
-        assert torch_gpu.load_torch_cuda("keras-random", explicit=False) is None
-    assert "RUNTIME=auto: skipping torch-cuda" in caplog.text
-    assert "PyTorch is not installed" in caplog.text
+        backend, choice = load_model(f"keras:{weights}", "auto",
+                                     LoadOptions(timing_s=0.01), batch_max=1)
+    assert choice.runtime != "torch-cuda" and "torch-cuda" not in choice.figures
+    assert "PyTorch is not installed" in choice.skipped["torch-cuda"]
+    (line,) = [r for r in caplog.records if "runtime skipped" in r.getMessage()]
+    assert getattr(line, _FIELDS)["runtime"] == "torch-cuda"
+    assert "PyTorch is not installed" in getattr(line, _FIELDS)["error"]
+    backend.close()
 
 
-@pytest.mark.parametrize("spec", ["tflite:/models/m.tflite", "onnx:/m.onnx",
-                                  "openvino:/m.xml"])
-def test_other_runtimes_files_are_refused_by_kind(spec: str, caplog: pytest.LogCaptureFixture
-                                                  ) -> None:
-    kind = spec.split(":")[0]
+@pytest.mark.parametrize("name", ["m.tflite", "m.onnx", "m.xml"])
+def test_other_runtimes_files_are_refused_by_kind(name: str, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    kind = {"m.tflite": "tflite", "m.onnx": "onnx", "m.xml": "openvino"}[name]
+    (tmp_path / name).write_bytes(b"a model file")
+    spec = f"{kind}:{tmp_path / name}"
+    with pytest.raises(ModelLoadError, match=f"cannot run a {kind} model"):
+        load_model(spec, "torch-cuda")
+    # Under auto it is never tried for such a file.
+    tried: list[str] = []
+
+    def record(runtime: str, *args: object) -> object:
+        tried.append(runtime)
+        raise ModelLoadError("not loaded by this test")
+
+    monkeypatch.setattr(selection, "load_runtime", record)
+    with pytest.raises(ModelLoadError):
+        load_model(spec, "auto")
+    assert tried and "torch-cuda" not in tried
+    # And the runtime itself names the kind, whoever calls it.
     with pytest.raises(ModelLoadError, match=f"not {kind} files"):
-        torch_gpu.load_torch_cuda(spec, explicit=True)
-    with caplog.at_level(logging.WARNING):
-        assert torch_gpu.load_torch_cuda(spec, explicit=False) is None
-    assert f"not {kind} files" in caplog.text
+        torch_cuda.load_torch_cuda(parse_model(spec))
 
 
 def test_an_unknown_mode_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(torch_gpu, "unavailable_reason", lambda: None)
+    monkeypatch.setattr(torch_cuda, "unavailable_reason", lambda: None)
+    monkeypatch.setenv("TORCH_CUDA_MODE", "fast")
     with pytest.raises(ModelLoadError, match="TORCH_CUDA_MODE='fast' is not one of graphs"):
-        torch_gpu.load_torch_cuda("keras-random", mode="fast")
-
-
-def test_load_backend_takes_runtime_torch_cuda(no_torch: None) -> None:
-    with pytest.raises(ModelLoadError, match="PyTorch is not installed"):
-        load_backend("keras-random", runtime="torch-cuda")
+        load_model("keras-random", "torch-cuda")
 
 
 def test_worker_stops_at_start_with_the_reason(tmp_path: Path) -> None:
@@ -100,22 +147,24 @@ def test_worker_stops_at_start_with_the_reason(tmp_path: Path) -> None:
 
 
 def test_keras_random_needs_no_keras() -> None:
-    weights = torch_gpu.resolve_weights("keras-random", Path("/nonexistent"))
+    weights = torch_cuda.resolve_weights(parse_model("keras-random"), Path("/nonexistent"))
     assert weights.tensors.keys() == random_weights(0).keys()
 
 
 def test_a_converted_file_is_used_as_is(tmp_path: Path) -> None:
     path = save_npz(tmp_path / "w.npz", random_weights(1), "test file")
-    assert torch_gpu.resolve_weights(f"keras:{path}", tmp_path / "cache").source == "test file"
+    weights = torch_cuda.resolve_weights(parse_model(f"keras:{path}"), tmp_path / "cache")
+    assert weights.source == "test file"
 
 
 def test_a_cached_conversion_is_found_by_the_weights_hash(tmp_path: Path) -> None:
     weights = tmp_path / "mine.h5"
     weights.write_bytes(b"pretend HDF5")
     cache = tmp_path / "cache"
-    save_npz(mobilenet_v2_convert.cached_path(f"keras:{weights}", cache), random_weights(2),
+    save_npz(mobilenet_v2_convert.cached_path(parse_model(f"keras:{weights}"), cache), random_weights(2),
              "converted before")
-    assert torch_gpu.resolve_weights(f"keras:{weights}", cache).source == "converted before"
+    found = torch_cuda.resolve_weights(parse_model(f"keras:{weights}"), cache)
+    assert found.source == "converted before"
 
 
 def test_no_cache_and_no_keras_says_how_to_convert(tmp_path: Path,
@@ -123,19 +172,19 @@ def test_no_cache_and_no_keras_says_how_to_convert(tmp_path: Path,
     weights = tmp_path / "mine.h5"
     weights.write_bytes(b"pretend HDF5")
 
-    def no_keras(spec: str, seed: int = 0) -> None:
+    def no_keras(spec: object, seed: int = 0) -> None:
         raise ImportError("No module named 'keras'")
 
     monkeypatch.setattr(mobilenet_v2_convert, "convert", no_keras)
     with pytest.raises(ModelLoadError, match=r"needs Keras, which is not installed here .*"
-                                             r"mobilenet_v2_convert --model keras:"):
-        torch_gpu.resolve_weights(f"keras:{weights}", tmp_path / "cache")
+                                             r"mobilenet_v2.convert --model keras:"):
+        torch_cuda.resolve_weights(parse_model(f"keras:{weights}"), tmp_path / "cache")
 
 
 def test_missing_and_broken_files_are_clear(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match="does not exist"):
-        torch_gpu.resolve_weights(f"keras:{tmp_path / 'none.h5'}", tmp_path)
+        torch_cuda.resolve_weights(parse_model(f"keras:{tmp_path / 'none.h5'}"), tmp_path)
     bad = tmp_path / "bad.npz"
     np.savez(bad, x=np.zeros(2))
     with pytest.raises(ModelLoadError, match="not a converted MobileNetV2 weights file"):
-        torch_gpu.resolve_weights(f"keras:{bad}", tmp_path)
+        torch_cuda.resolve_weights(parse_model(f"keras:{bad}"), tmp_path)

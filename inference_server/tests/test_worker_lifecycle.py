@@ -12,7 +12,7 @@ from typing import Iterator
 import nats
 import pytest
 
-from inference_server import contract as c
+from inference_server.wire import contract as c
 
 from .procs import REPO_ROOT, BusyCpu, NatsServer, WorkerProcess, free_port
 
