@@ -166,7 +166,7 @@ def test_onnx_and_ir_made_from_tflite(ptq_backend: TfliteBackend, quant_backend:
 def bf16_warnings(caplog: pytest.LogCaptureFixture,
                   level: int = logging.WARNING) -> list[dict[str, object]]:
     """The fields of each 'openvino bf16 not used' line at `level`."""
-    from inference_server.log import _FIELDS
+    from inference_server.ops.log import _FIELDS
 
     return [{"msg": r.getMessage(), **getattr(r, _FIELDS)} for r in caplog.records
             if r.levelno == level and "openvino bf16 not used" in r.getMessage()]
