@@ -261,16 +261,16 @@ const (
 	MetaDescription       = "description"
 )
 
-// EndpointMetadataKeys lists every endpoint metadata key; the first
-// EndpointMetadataRequired of them are required.
-var EndpointMetadataKeys = []string{
-	MetaModel, MetaVersion, MetaTask, MetaClasses, MetaLabelsSHA256, MetaLabelsSource, MetaInput,
-	MetaInputDtype, MetaLayout, MetaPlatform, MetaRuntime, MetaDisplayName, MetaDescription,
-	MetaPrecision, MetaRuntimeChoice, MetaRuntimeImagesPerS,
-}
-
-// EndpointMetadataRequired is how many of EndpointMetadataKeys are required.
-const EndpointMetadataRequired = 13
+// EndpointMetadataRequiredKeys are the keys every endpoint has (display_name
+// and description may be empty); EndpointMetadataOptionalKeys those it has
+// where known.
+var (
+	EndpointMetadataRequiredKeys = []string{
+		MetaModel, MetaVersion, MetaTask, MetaClasses, MetaLabelsSHA256, MetaLabelsSource, MetaInput,
+		MetaInputDtype, MetaLayout, MetaPlatform, MetaRuntime, MetaDisplayName, MetaDescription,
+	}
+	EndpointMetadataOptionalKeys = []string{MetaPrecision, MetaRuntimeChoice, MetaRuntimeImagesPerS}
+)
 
 // Where a model's labels come from (LabelsSource).
 const (

@@ -260,8 +260,8 @@ func TestConstantsMatchTheDocument(t *testing.T) {
 	// Service and endpoint metadata keys, both ways.
 	sameSet(t, "ServiceMetadata required", ServiceMetadataKeys, strs(t, schemas, "ServiceMetadata", "required"))
 	sameSet(t, "ServiceMetadata properties", ServiceMetadataKeys, keys(obj(t, schemas, "ServiceMetadata", "properties")))
-	sameSet(t, "EndpointMetadata properties", EndpointMetadataKeys, keys(obj(t, schemas, "EndpointMetadata", "properties")))
-	sameSet(t, "EndpointMetadata required", EndpointMetadataKeys[:EndpointMetadataRequired], strs(t, schemas, "EndpointMetadata", "required"))
+	sameSet(t, "EndpointMetadata properties", slices.Concat(EndpointMetadataRequiredKeys, EndpointMetadataOptionalKeys), keys(obj(t, schemas, "EndpointMetadata", "properties")))
+	sameSet(t, "EndpointMetadata required", EndpointMetadataRequiredKeys, strs(t, schemas, "EndpointMetadata", "required"))
 
 	// Models: names, references, versions, tasks, labels sources, platforms.
 	for schema, want := range map[string]string{"ModelName": ModelNamePattern, "ModelRef": ModelRefPattern} {
