@@ -6,7 +6,11 @@ package contract
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
+	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -34,7 +38,7 @@ const (
 	BearerProtocolPrefix = "webcamhub.bearer."
 )
 
-// Frame kinds: the {kind} of frames.{kind}.{id} and results.{kind}.{id}.
+// Frame kinds: the {kind} of infer.{model}.{version}.{kind}.{id} and results.{kind}.{id}.
 const (
 	KindLive   = "live"   // a browser tab's camera
 	KindAPI    = "api"    // POST /api/v1/analyze
@@ -47,7 +51,10 @@ var Kinds = []string{KindLive, KindAPI, KindCLI, KindReplay}
 
 // NATS subjects (channels.*.address). The tokens are joined here only.
 const (
+	// framesToken: the old frames.{kind}.{id} channel, and still the root of
+	// the recorded frames' stored subject (channels.recordedFrames.x-stored-as).
 	framesToken       = "frames"
+	inferToken        = "infer"
 	resultsToken      = "results"
 	sessionInfoPrefix = "sessions.info."
 	// recordingFramesPrefix: copies of live frames for the recording only,
@@ -57,20 +64,88 @@ const (
 	WorkerService = "inference"
 	// WorkerPingSubject is the service's ping ($SRV.PING.<service>): any worker answers.
 	WorkerPingSubject = "$SRV.PING." + WorkerService
-	// FramesWildcard is what the workers subscribe to (as QueueGroup).
+	// WorkerInfoSubject is the service's info ($SRV.INFO.<service>): every
+	// worker answers with its endpoints, one per model-version it serves.
+	WorkerInfoSubject = "$SRV.INFO." + WorkerService
+	// FramesWildcard is what the workers subscribed to before issue 22.
+	//
+	// Deprecated: frames.{kind}.{id} is gone from the contract (issue 22); the hub moves to InferSubject.
 	FramesWildcard = framesToken + ".>"
+	// InferWildcard matches every frame of every model (infer.>).
+	InferWildcard = inferToken + ".>"
 	// ResultsWildcard matches every result of every kind (the recording stream).
 	ResultsWildcard = resultsToken + ".>"
-	// QueueGroup is the workers' queue group on FramesWildcard.
+	// QueueGroup is the queue group of every worker endpoint: one group per
+	// model-version, since NATS queue groups are per subject.
 	QueueGroup = "inference"
 )
 
-// FrameSubject is where a frame of kind for id is sent: frames.{kind}.{id}.
-// id may be ">" for a subscription to every id of the kind.
+// FrameSubject was where a frame of kind for id was sent: frames.{kind}.{id}.
+//
+// Deprecated: frames.{kind}.{id} is gone from the contract (issue 22); the hub moves to InferSubject.
 func FrameSubject(kind, id string) string { return framesToken + "." + kind + "." + id }
+
+// InferSubject is where a frame of kind for id is sent to be classified by
+// model at version: infer.{model}.{version}.{kind}.{id}. id may be ">" for a
+// subscription to every id of the kind.
+func InferSubject(model string, version int, kind, id string) string {
+	return InferModelPrefix(model, version) + kind + "." + id
+}
+
+// InferModelPrefix is infer.{model}.{version}. — every subject of one model-version.
+func InferModelPrefix(model string, version int) string {
+	return inferToken + "." + model + "." + strconv.Itoa(version) + "."
+}
+
+// InferEndpointSubject is what a worker's endpoint for model at version
+// listens on (channels.infer.x-micro-endpoint.subject): infer.{model}.{version}.>.
+func InferEndpointSubject(model string, version int) string {
+	return InferModelPrefix(model, version) + ">"
+}
+
+// InferEndpointName is the micro endpoint of model at version
+// (channels.infer.x-micro-endpoint.name): {model}-{version}.
+func InferEndpointName(model string, version int) string {
+	return model + "-" + strconv.Itoa(version)
+}
+
+// InferSubjectParts are the parameters of infer.{model}.{version}.{kind}.{id}.
+type InferSubjectParts struct {
+	Model   string
+	Version int
+	Kind    string
+	ID      string // may hold dots (a cli or replay name)
+}
+
+// ParseInferSubject splits infer.{model}.{version}.{kind}.{id}; ok is false
+// for anything else (a model name or version the contract does not allow,
+// an empty kind or id).
+func ParseInferSubject(subject string) (parts InferSubjectParts, ok bool) {
+	rest, found := strings.CutPrefix(subject, inferToken+".")
+	if !found {
+		return InferSubjectParts{}, false
+	}
+	tokens := strings.SplitN(rest, ".", 4)
+	if len(tokens) != 4 || !modelNamePattern.MatchString(tokens[0]) || tokens[2] == "" || tokens[3] == "" {
+		return InferSubjectParts{}, false
+	}
+	version, err := parseVersion(tokens[1])
+	if err != nil {
+		return InferSubjectParts{}, false
+	}
+	return InferSubjectParts{Model: tokens[0], Version: version, Kind: tokens[2], ID: tokens[3]}, true
+}
 
 // ResultSubject is where the worker publishes a frame's answer: results.{kind}.{id}.
 func ResultSubject(kind, id string) string { return resultsToken + "." + kind + "." + id }
+
+// RecordedFrameStoredSubject is the subject the FRAMES stream stores live
+// session id's recorded frames under (channels.recordedFrames.x-stored-as,
+// a subject transform from RecordingFrameSubject): frames.live.{id}. id may
+// be ">" for the transform's destination. A replay filters on it.
+func RecordedFrameStoredSubject(id string) string {
+	return framesToken + "." + KindLive + "." + id
+}
 
 // RecordingFrameSubject is where the hub, recording, publishes a copy of
 // live frame id's frames once a worker took them: recording.frames.{id}.
@@ -85,6 +160,8 @@ func SessionInfoSubject(id string) string { return sessionInfoPrefix + id }
 func WorkerPingIDSubject(id string) string { return WorkerPingSubject + "." + id }
 
 // ParseFrameSubject splits frames.{kind}.{id}; ok is false for anything else.
+//
+// Deprecated: frames.{kind}.{id} is gone from the contract (issue 22); the hub moves to ParseInferSubject.
 func ParseFrameSubject(subject string) (kind, id string, ok bool) {
 	rest, found := strings.CutPrefix(subject, framesToken+".")
 	if !found {
@@ -92,6 +169,147 @@ func ParseFrameSubject(subject string) (kind, id string, ok bool) {
 	}
 	kind, id, ok = strings.Cut(rest, ".")
 	return kind, id, ok && kind != "" && id != ""
+}
+
+// Models (schemas ModelName, ModelVersion, ModelRef, ModelTask).
+const (
+	// ModelNamePattern: one NATS subject token, a directory name of a model repository.
+	ModelNamePattern = `^[A-Za-z0-9_-]{1,64}$`
+	// ModelRefPattern: name (its default version) or name@version.
+	ModelRefPattern = `^[A-Za-z0-9_-]{1,64}(@[1-9][0-9]{0,8})?$`
+	// ModelRefVersionSeparator joins name and version in a reference (x-model-ref-version-separator).
+	ModelRefVersionSeparator = "@"
+	MinModelVersion          = 1
+	MaxModelVersion          = 999999999
+	// TaskClassification is the only task now (ModelTask).
+	TaskClassification = "classification"
+)
+
+// ModelTasks lists every task (ModelTask enum).
+var ModelTasks = []string{TaskClassification}
+
+var (
+	modelNamePattern = regexp.MustCompile(ModelNamePattern)
+	modelRefPattern  = regexp.MustCompile(ModelRefPattern)
+	versionPattern   = regexp.MustCompile(`^[1-9][0-9]{0,8}$`)
+)
+
+// ErrBadModelRef: a model reference that is not name or name@version.
+var ErrBadModelRef = errors.New("not a model reference (name or name@version)")
+
+// ValidModelName reports whether name is a model name of the contract.
+func ValidModelName(name string) bool { return modelNamePattern.MatchString(name) }
+
+// ModelRef formats name@version (a session's model in the welcome).
+func ModelRef(name string, version int) string {
+	return name + ModelRefVersionSeparator + strconv.Itoa(version)
+}
+
+// ParseModelRef splits a model reference: name, and its version (0 when the
+// reference names none: the name's default version). An error wraps
+// ErrBadModelRef.
+func ParseModelRef(ref string) (name string, version int, err error) {
+	if !modelRefPattern.MatchString(ref) {
+		return "", 0, fmt.Errorf("%q: %w", ref, ErrBadModelRef)
+	}
+	name, v, pinned := strings.Cut(ref, ModelRefVersionSeparator)
+	if !pinned {
+		return name, 0, nil
+	}
+	if version, err = parseVersion(v); err != nil {
+		return "", 0, fmt.Errorf("%q: %w", ref, ErrBadModelRef)
+	}
+	return name, version, nil
+}
+
+// parseVersion reads a version in decimal, as in subjects and references.
+func parseVersion(s string) (int, error) {
+	if !versionPattern.MatchString(s) {
+		return 0, ErrBadModelRef
+	}
+	return strconv.Atoi(s)
+}
+
+// Service metadata keys of a worker (ServiceMetadata, in its pong and info).
+const (
+	MetaWorker      = "worker"
+	MetaBatchMax    = "batch_max"
+	MetaModels      = "models"       // name@version of every endpoint served now, space-separated
+	MetaModelErrors = "model_errors" // JSON object string {"name@version": "why"}, {} when none
+)
+
+// ServiceMetadataKeys lists the required service metadata keys.
+var ServiceMetadataKeys = []string{MetaWorker, MetaBatchMax, MetaModels, MetaModelErrors}
+
+// Endpoint metadata keys (EndpointMetadata): one model-version a worker serves.
+const (
+	MetaModel             = "model"
+	MetaVersion           = "version"
+	MetaTask              = "task"
+	MetaClasses           = "classes"
+	MetaLabelsSHA256      = "labels_sha256"
+	MetaLabelsSource      = "labels_source"
+	MetaInput             = "input" // HxWxC, e.g. 224x224x3
+	MetaInputDtype        = "input_dtype"
+	MetaLayout            = "layout"
+	MetaPlatform          = "platform"
+	MetaRuntime           = "runtime"
+	MetaPrecision         = "precision"            // optional
+	MetaRuntimeChoice     = "runtime_choice"       // optional
+	MetaRuntimeImagesPerS = "runtime_images_per_s" // optional
+	MetaDisplayName       = "display_name"
+	MetaDescription       = "description"
+)
+
+// EndpointMetadataRequiredKeys are the keys every endpoint has (display_name
+// and description may be empty); EndpointMetadataOptionalKeys those it has
+// where known.
+var (
+	EndpointMetadataRequiredKeys = []string{
+		MetaModel, MetaVersion, MetaTask, MetaClasses, MetaLabelsSHA256, MetaLabelsSource, MetaInput,
+		MetaInputDtype, MetaLayout, MetaPlatform, MetaRuntime, MetaDisplayName, MetaDescription,
+	}
+	EndpointMetadataOptionalKeys = []string{MetaPrecision, MetaRuntimeChoice, MetaRuntimeImagesPerS}
+)
+
+// Where a model's labels come from (LabelsSource).
+const (
+	LabelsFromMetadata  = "metadata"
+	LabelsFromFile      = "labels.txt"
+	LabelsFromModelYAML = "model.yaml"
+	LabelsFromImageNet  = "imagenet"
+)
+
+// LabelsSources lists every labels source.
+var LabelsSources = []string{LabelsFromMetadata, LabelsFromFile, LabelsFromModelYAML, LabelsFromImageNet}
+
+// Model file formats (ModelPlatform).
+const (
+	PlatformTFLite   = "tflite"
+	PlatformONNX     = "onnx"
+	PlatformOpenVINO = "openvino"
+	PlatformKeras    = "keras"
+)
+
+// ModelPlatforms lists every platform.
+var ModelPlatforms = []string{PlatformTFLite, PlatformONNX, PlatformOpenVINO, PlatformKeras}
+
+// REST API routes of the models (x-rest) and the analyze API's query parameter.
+const (
+	APIAnalyzePath = "/api/v1/analyze"
+	APIModelsPath  = "/api/v1/models"
+	// APIReadySuffix follows a model's or a version's path for its readiness.
+	APIReadySuffix = "/ready"
+	// QueryModel is the model reference of POST /api/v1/analyze.
+	QueryModel = "model"
+)
+
+// APIModelPath is GET /api/v1/models/{name}.
+func APIModelPath(name string) string { return APIModelsPath + "/" + name }
+
+// APIModelVersionPath is GET /api/v1/models/{name}/versions/{version}.
+func APIModelVersionPath(name, version string) string {
+	return APIModelPath(name) + "/versions/" + version
 }
 
 // NATS headers of a frame (FrameHeaders) and of a worker's reply (ReplyHeaders).
@@ -137,10 +355,12 @@ const (
 	TypeFrame   = "frame"
 	TypeOptions = "options"
 	TypePing    = "ping"
+	// TypeModel acknowledges an options message's model switch.
+	TypeModel = "model"
 )
 
 // MessageTypes lists every message type.
-var MessageTypes = []string{TypeWelcome, TypeResult, TypeError, TypeDropped, TypePong, TypeEnded, TypeFrame, TypeOptions, TypePing}
+var MessageTypes = []string{TypeWelcome, TypeResult, TypeError, TypeDropped, TypePong, TypeEnded, TypeFrame, TypeOptions, TypePing, TypeModel}
 
 // Dropped reasons (DroppedReason).
 const (
@@ -170,7 +390,12 @@ const (
 	// CodeUnauthorized answers an API request without an accepted API key
 	// or token when the hub requires one.
 	CodeUnauthorized = "unauthorized"
-	CodeInternal     = "internal"
+	// CodeUnknownModel: no worker has served a model of that name since the hub started.
+	CodeUnknownModel = "unknown_model"
+	// CodeModelUnavailable: the model was served, but no worker serves it (or
+	// that version) now.
+	CodeModelUnavailable = "model_unavailable"
+	CodeInternal         = "internal"
 )
 
 // What an error answer counts as: the client's fault, load shed on purpose,
@@ -204,6 +429,8 @@ var ErrorCodes = [...]ErrorCode{
 	{CodeUnknownSession, http.StatusNotFound, "there is no live session with that id", CountsRefused},
 	{CodeUnsupportedMedia, http.StatusUnsupportedMediaType, "the request body must be application/json", CountsRefused},
 	{CodeUnauthorized, http.StatusUnauthorized, "a valid API key or token is required", CountsRefused},
+	{CodeUnknownModel, http.StatusNotFound, "no worker serves a model of that name", CountsRefused},
+	{CodeModelUnavailable, http.StatusServiceUnavailable, "that model is not being served right now; try again later or pick another model", CountsFailed},
 	{CodeInternal, http.StatusInternalServerError, "something went wrong on the server", CountsFailed},
 }
 
@@ -295,6 +522,31 @@ type Welcome struct {
 	// Recording: the hub records the live frames this connection sends
 	// (and their results); false for watchers.
 	Recording bool `json:"recording"`
+	// Models are the models served now; never nil in a welcome (the
+	// document requires the array, empty while no worker serves one).
+	Models []ModelSummary `json:"models"`
+	// Model is the session's (the watched session's) model as name@version,
+	// when one is served.
+	Model string `json:"model,omitempty"`
+}
+
+// ModelSummary is a model served now, as the welcome lists it.
+type ModelSummary struct {
+	Name           string `json:"name"`
+	Versions       []int  `json:"versions"`
+	DefaultVersion int    `json:"defaultVersion"`
+	DisplayName    string `json:"displayName"`
+	Description    string `json:"description"`
+	Classes        int    `json:"classes"`
+	Task           string `json:"task"`
+}
+
+// ModelSet acknowledges a model switch (options with model).
+type ModelSet struct {
+	Type      string `json:"type"`
+	Model     string `json:"model"`
+	Version   int    `json:"version"`
+	Requested string `json:"requested"` // the reference as the client sent it
 }
 
 // Error answers a frame (seq > 0) or a message (seq 0) with a code and its
@@ -344,6 +596,7 @@ type Control struct {
 	Image json.RawMessage `json:"image,omitempty"` // a base64 string, for "frame"
 	ID    json.RawMessage `json:"id,omitempty"`    // echoed in "pong"
 	TopK  json.RawMessage `json:"topK,omitempty"`  // an integer, for "options"
+	Model json.RawMessage `json:"model,omitempty"` // a model reference, for "options"
 }
 
 // Result is a worker's answer to a frame, which the hub forwards unchanged.
@@ -352,6 +605,8 @@ type Result struct {
 	Seq         int64        `json:"seq"`
 	Session     string       `json:"session"`
 	Model       string       `json:"model"`
+	Version     int          `json:"version"`
+	Task        string       `json:"task"`
 	Predictions []Prediction `json:"predictions"`
 	Timing      Timing       `json:"timing"`
 	Worker      string       `json:"worker"`
@@ -385,6 +640,65 @@ type WorkerPong struct {
 	ID       string            `json:"id"`
 	Version  string            `json:"version"`
 	Metadata map[string]string `json:"metadata"`
+}
+
+// WorkerInfo is a worker's answer on WorkerInfoSubject: the micro service's
+// info response, one endpoint per model-version it serves.
+type WorkerInfo struct {
+	Type        string            `json:"type"`
+	Name        string            `json:"name"`
+	ID          string            `json:"id"`
+	Version     string            `json:"version"`
+	Description string            `json:"description"`
+	Metadata    map[string]string `json:"metadata"`
+	Endpoints   []WorkerEndpoint  `json:"endpoints"`
+}
+
+// WorkerEndpoint is one model-version a worker serves; Metadata has the
+// EndpointMetadataKeys.
+type WorkerEndpoint struct {
+	Name       string            `json:"name"`
+	Subject    string            `json:"subject"`
+	QueueGroup string            `json:"queue_group"`
+	Metadata   map[string]string `json:"metadata"`
+}
+
+// ModelTensor is one input or output of a model (Open Inference Protocol).
+type ModelTensor struct {
+	Name     string  `json:"name"`
+	Datatype string  `json:"datatype"`
+	Shape    []int64 `json:"shape"`
+}
+
+// ModelMetadata is GET /api/v1/models/{name} (and .../versions/{version}).
+type ModelMetadata struct {
+	Name         string        `json:"name"`
+	Versions     []string      `json:"versions"` // strings, as the Open Inference Protocol has them
+	Platform     string        `json:"platform"`
+	Inputs       []ModelTensor `json:"inputs"`
+	Outputs      []ModelTensor `json:"outputs"`
+	DisplayName  string        `json:"displayName"`
+	Description  string        `json:"description"`
+	Classes      int           `json:"classes"`
+	LabelsSource string        `json:"labelsSource"`
+	Task         string        `json:"task"`
+	// DefaultVersion is the highest version served now; 0 (absent) when none is.
+	DefaultVersion int  `json:"defaultVersion,omitempty"`
+	Ready          bool `json:"ready"`
+	// Errors: version -> why it failed to load on a worker (model_errors).
+	Errors map[string]string `json:"errors"`
+}
+
+// ModelList is GET /api/v1/models.
+type ModelList struct {
+	Models []ModelMetadata `json:"models"`
+}
+
+// ModelReady is GET .../ready of a model or a version: 200 ready, 503 not.
+type ModelReady struct {
+	Name    string `json:"name"`
+	Version string `json:"version,omitempty"` // only for a version's readiness
+	Ready   bool   `json:"ready"`
 }
 
 // APIError is the body of every error of the REST API, with the status of

@@ -3,6 +3,7 @@ package contract
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -171,15 +172,16 @@ func TestConstantsMatchTheDocument(t *testing.T) {
 
 	// Channels: every address, built the Go way with sample parameters.
 	channels := obj(t, doc, "channels")
-	p := map[string]string{"kind": "KIND", "id": "ID"}
+	p := map[string]string{"model": "MODEL", "version": "7", "kind": "KIND", "id": "ID"}
 	goAddresses := map[string]string{
 		"ws":             WebSocketPath,
-		"frames":         FrameSubject("KIND", "ID"),
+		"infer":          InferSubject("MODEL", 7, "KIND", "ID"),
 		"results":        ResultSubject("KIND", "ID"),
 		"sessionInfo":    SessionInfoSubject("ID"),
 		"recordedFrames": RecordingFrameSubject("ID"),
 		"workersPing":    WorkerPingSubject,
 		"workerPing":     WorkerPingIDSubject("ID"),
+		"workersInfo":    WorkerInfoSubject,
 	}
 	sameSet(t, "channels", keys(goAddresses), keys(channels))
 	for name, want := range goAddresses {
@@ -191,17 +193,32 @@ func TestConstantsMatchTheDocument(t *testing.T) {
 		}
 	}
 	// The wildcards: an address up to its first parameter, then ">".
-	for name, want := range map[string]string{"frames": FramesWildcard, "results": ResultsWildcard} {
+	for name, want := range map[string]string{"infer": InferWildcard, "results": ResultsWildcard} {
 		address := str(t, channels, name, "address")
 		if got := address[:strings.Index(address, "{")] + ">"; got != want {
 			t.Errorf("channel %s: wildcard %q, Go %q", name, got, want)
 		}
 	}
-	if got := FrameSubject(KindLive, "x"); !strings.HasPrefix(got, FramesWildcard[:len(FramesWildcard)-1]) {
-		t.Errorf("FrameSubject %q is not under FramesWildcard %q", got, FramesWildcard)
+	if got := InferSubject("m", 1, KindLive, "x"); !strings.HasPrefix(got, InferWildcard[:len(InferWildcard)-1]) {
+		t.Errorf("InferSubject %q is not under InferWildcard %q", got, InferWildcard)
 	}
-	if kind, id, ok := ParseFrameSubject(FrameSubject(KindReplay, "abc")); !ok || kind != KindReplay || id != "abc" {
-		t.Errorf("ParseFrameSubject(FrameSubject(replay, abc)) = %q %q %v", kind, id, ok)
+	// One micro endpoint per model-version (channels.infer.x-micro-endpoint).
+	endpoint := obj(t, channels, "infer", "x-micro-endpoint")
+	if got, want := substitute(str(t, endpoint, "name"), p), InferEndpointName("MODEL", 7); got != want {
+		t.Errorf("endpoint name %q, Go %q", got, want)
+	}
+	if got, want := substitute(str(t, endpoint, "subject"), p), InferEndpointSubject("MODEL", 7); got != want {
+		t.Errorf("endpoint subject %q, Go %q", got, want)
+	}
+	if got := str(t, endpoint, "queueGroup"); got != QueueGroup {
+		t.Errorf("endpoint queue group %q, Go %q", got, QueueGroup)
+	}
+	if got := InferSubject("m", 3, KindAPI, "r1"); !strings.HasPrefix(got, strings.TrimSuffix(InferEndpointSubject("m", 3), ">")) {
+		t.Errorf("InferSubject %q is not under its endpoint's subject %q", got, InferEndpointSubject("m", 3))
+	}
+	// Recorded frames are stored under x-stored-as, whatever model took them.
+	if got, want := substitute(str(t, channels, "recordedFrames", "x-stored-as"), p), RecordedFrameStoredSubject("ID"); got != want {
+		t.Errorf("recorded frames stored as %q, Go %q", got, want)
 	}
 	for key, want := range map[string]string{"x-ws-subprotocol": Subprotocol, "x-ws-resume-protocol-prefix": ResumeProtocolPrefix, "x-ws-bearer-protocol-prefix": BearerProtocolPrefix} {
 		if got := str(t, doc, key); got != want {
@@ -209,7 +226,7 @@ func TestConstantsMatchTheDocument(t *testing.T) {
 		}
 	}
 	sameSet(t, "ws query parameters", []string{QueryWatch, QueryResume}, keys(obj(t, channels, "ws", "bindings", "ws", "query", "properties")))
-	for _, ch := range []string{"frames", "results"} {
+	for _, ch := range []string{"infer", "results"} {
 		if got := strs(t, channels, ch, "parameters", "kind", "enum"); !slices.Equal(got, Kinds) {
 			t.Errorf("channel %s: kinds %v, Go %v", ch, got, Kinds)
 		}
@@ -233,6 +250,55 @@ func TestConstantsMatchTheDocument(t *testing.T) {
 	// The workers' micro service: its ping subject and the name in its pong.
 	if got := str(t, schemas, "WorkerPong", "properties", "name", "const"); got != WorkerService || WorkerPingSubject != "$SRV.PING."+got {
 		t.Errorf("micro service %q (ping %q), Go %q (%q)", got, str(t, channels, "workersPing", "address"), WorkerService, WorkerPingSubject)
+	}
+	if got := str(t, schemas, "WorkerInfo", "properties", "name", "const"); got != WorkerService || WorkerInfoSubject != "$SRV.INFO."+got {
+		t.Errorf("micro service info %q, Go %q (%q)", got, WorkerService, WorkerInfoSubject)
+	}
+	if got := str(t, schemas, "WorkerEndpoint", "properties", "queue_group", "const"); got != QueueGroup {
+		t.Errorf("endpoint queue_group %q, Go %q", got, QueueGroup)
+	}
+	// Service and endpoint metadata keys, both ways.
+	sameSet(t, "ServiceMetadata required", ServiceMetadataKeys, strs(t, schemas, "ServiceMetadata", "required"))
+	sameSet(t, "ServiceMetadata properties", ServiceMetadataKeys, keys(obj(t, schemas, "ServiceMetadata", "properties")))
+	sameSet(t, "EndpointMetadata properties", slices.Concat(EndpointMetadataRequiredKeys, EndpointMetadataOptionalKeys), keys(obj(t, schemas, "EndpointMetadata", "properties")))
+	sameSet(t, "EndpointMetadata required", EndpointMetadataRequiredKeys, strs(t, schemas, "EndpointMetadata", "required"))
+
+	// Models: names, references, versions, tasks, labels sources, platforms.
+	for schema, want := range map[string]string{"ModelName": ModelNamePattern, "ModelRef": ModelRefPattern} {
+		if got := str(t, schemas, schema, "pattern"); got != want {
+			t.Errorf("%s pattern %q, Go %q", schema, got, want)
+		}
+	}
+	if got := str(t, doc, "x-model-ref-version-separator"); got != ModelRefVersionSeparator {
+		t.Errorf("x-model-ref-version-separator %q, Go %q", got, ModelRefVersionSeparator)
+	}
+	if lo, hi := integer(t, schemas, "ModelVersion", "minimum"), integer(t, schemas, "ModelVersion", "maximum"); lo != MinModelVersion || hi != MaxModelVersion {
+		t.Errorf("ModelVersion %d..%d, Go %d..%d", lo, hi, MinModelVersion, MaxModelVersion)
+	}
+	for schema, goSide := range map[string][]string{"ModelTask": ModelTasks, "LabelsSource": LabelsSources, "ModelPlatform": ModelPlatforms} {
+		if got := strs(t, schemas, schema, "enum"); !slices.Equal(got, goSide) {
+			t.Errorf("%s %v, Go %v", schema, got, goSide)
+		}
+	}
+	if got := str(t, schemas, "ModelSet", "properties", "type", "const"); got != TypeModel {
+		t.Errorf("ModelSet type %q, Go %q", got, TypeModel)
+	}
+
+	// The REST routes (x-rest), and the analyze API's query parameter.
+	rest := obj(t, doc, "x-rest")
+	goRoutes := []string{"POST " + APIAnalyzePath, "GET " + APIModelsPath}
+	for _, path := range []string{APIModelPath("{name}"), APIModelVersionPath("{name}", "{version}")} {
+		goRoutes = append(goRoutes, "GET "+path, "GET "+path+APIReadySuffix)
+	}
+	sameSet(t, "x-rest routes", goRoutes, keys(rest))
+	sameSet(t, "analyze query", []string{QueryModel}, keys(obj(t, rest, "POST "+APIAnalyzePath, "query")))
+	for route, r := range rest {
+		errs, _ := r.(map[string]any)["errors"].([]any)
+		for _, code := range errs {
+			if _, ok := LookupError(fmt.Sprint(code)); !ok {
+				t.Errorf("x-rest %s: error %v is not a code", route, code)
+			}
+		}
 	}
 
 	// Message types: the type const of every schema that has one.
@@ -328,10 +394,67 @@ var goTypes = map[string]func() any{
 	"workerError":      func() any { return new(WorkerError) },
 	"sessionInfoReply": func() any { return new(SessionInfo) },
 	"workerPong":       func() any { return new(WorkerPong) },
+	"model":            func() any { return new(ModelSet) },
+	"workerInfo":       func() any { return new(WorkerInfo) },
 }
 
 // bytesMessages carry raw bytes (an image, or nothing): no Go type decodes them.
-var bytesMessages = []string{"frameBinary", "frameImage", "sessionInfoRequest", "workerPingRequest"}
+var bytesMessages = []string{"frameBinary", "frameImage", "sessionInfoRequest", "workerPingRequest", "workerInfoRequest"}
+
+// restTypes is the Go type of each REST body schema (x-rest); those with
+// examples round-trip them.
+var restTypes = map[string]func() any{
+	"ModelList":     func() any { return new(ModelList) },
+	"ModelMetadata": func() any { return new(ModelMetadata) },
+	"ModelReady":    func() any { return new(ModelReady) },
+	"ApiError":      func() any { return new(APIError) },
+}
+
+func TestParseModelRef(t *testing.T) {
+	for _, c := range []struct {
+		ref     string
+		name    string
+		version int
+	}{
+		{"mobilenet_v2", "mobilenet_v2", 0},
+		{"mobilenet_v2@1", "mobilenet_v2", 1},
+		{"Eff-Net_2@999999999", "Eff-Net_2", MaxModelVersion},
+		{strings.Repeat("a", 64), strings.Repeat("a", 64), 0},
+	} {
+		name, version, err := ParseModelRef(c.ref)
+		if err != nil || name != c.name || version != c.version {
+			t.Errorf("ParseModelRef(%q) = %q %d %v; want %q %d", c.ref, name, version, err, c.name, c.version)
+		}
+		if version != 0 && ModelRef(name, version) != c.ref {
+			t.Errorf("ModelRef(%q, %d) = %q; want %q", name, version, ModelRef(name, version), c.ref)
+		}
+	}
+	for _, ref := range []string{"", "a@0", "a@01", "a@1000000000", "a@", "@1", "a.b", "a b", "a@1@2", "a*", ">", strings.Repeat("a", 65), "ü"} {
+		if name, version, err := ParseModelRef(ref); !errors.Is(err, ErrBadModelRef) {
+			t.Errorf("ParseModelRef(%q) = %q %d %v; want ErrBadModelRef", ref, name, version, err)
+		}
+	}
+	if !ValidModelName("mobilenet_v2") || ValidModelName("mobilenet_v2@1") || ValidModelName("a.b") {
+		t.Error("ValidModelName accepts or refuses the wrong names")
+	}
+}
+
+func TestParseInferSubject(t *testing.T) {
+	for _, want := range []InferSubjectParts{
+		{"mobilenet_v2", 1, KindLive, "hFP5VvPaCN9Mvu2KjYOEiQ"},
+		{"eff-net", 42, KindReplay, "run1.part2"},
+	} {
+		subject := InferSubject(want.Model, want.Version, want.Kind, want.ID)
+		if got, ok := ParseInferSubject(subject); !ok || got != want {
+			t.Errorf("ParseInferSubject(%q) = %+v %v; want %+v", subject, got, ok, want)
+		}
+	}
+	for _, subject := range []string{"infer.m.1.live", "infer.m.0.live.x", "infer.m.x.live.x", "infer..1.live.x", "infer.m.1..x", "frames.live.x", "infer.m.1.live."} {
+		if got, ok := ParseInferSubject(subject); ok {
+			t.Errorf("ParseInferSubject(%q) = %+v; want not ok", subject, got)
+		}
+	}
+}
 
 func TestExamplesValidateAndRoundTrip(t *testing.T) {
 	doc := loadDoc(t)
@@ -348,6 +471,61 @@ func TestExamplesValidateAndRoundTrip(t *testing.T) {
 		}
 		return s
 	}
+	schemas := obj(t, doc, "components", "schemas")
+	// The REST bodies: every schema an x-rest route answers with has a Go
+	// type, and the examples of those that have some round-trip.
+	var restSchemas []string
+	for _, r := range obj(t, doc, "x-rest") {
+		responses, _ := r.(map[string]any)["responses"].(map[string]any)
+		for _, ref := range responses {
+			name := strings.TrimPrefix(str(t, ref, "$ref"), "#/components/schemas/")
+			if !slices.Contains(restSchemas, name) {
+				restSchemas = append(restSchemas, name)
+			}
+		}
+	}
+	sameSet(t, "x-rest response schemas and ApiError", keys(restTypes), append(restSchemas, "ApiError"))
+	var withExamples []string
+	for name, s := range schemas {
+		examples, _ := s.(map[string]any)["examples"].([]any)
+		if len(examples) == 0 {
+			continue
+		}
+		withExamples = append(withExamples, name)
+		newGo, ok := restTypes[name]
+		if !ok {
+			t.Errorf("schema %s has examples but no Go type", name)
+			continue
+		}
+		schema := compile("#/components/schemas/" + name)
+		for i, e := range examples {
+			label := fmt.Sprintf("schema %s example %d", name, i)
+			if err := schema.Validate(e); err != nil {
+				t.Errorf("%s: %v", label, err)
+			}
+			roundTrip(t, label, e, newGo())
+		}
+	}
+	for _, name := range []string{"ModelMetadata", "ModelReady"} {
+		if !slices.Contains(withExamples, name) {
+			t.Errorf("schema %s has no examples", name)
+		}
+	}
+	// What Go encodes for an empty list and a fresh welcome is the document's.
+	for ref, v := range map[string]any{
+		"#/components/schemas/ModelList": ModelList{Models: []ModelMetadata{}},
+		"#/components/schemas/Welcome":   Welcome{Type: TypeWelcome, Session: strings.Repeat("A", 22), Protocol: ProtocolVersion, MaxFrameBytes: 1, FramesInFlight: 1, FrameTimeoutMs: 1, Models: []ModelSummary{}},
+	} {
+		b, _ := json.Marshal(v)
+		inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := compile(ref).Validate(inst); err != nil {
+			t.Errorf("Go's %s: %v", b, err)
+		}
+	}
+
 	messages := obj(t, doc, "components", "messages")
 	sameSet(t, "messages", append(keys(goTypes), bytesMessages...), keys(messages))
 	for _, name := range keys(messages) {

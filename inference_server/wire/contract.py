@@ -8,29 +8,73 @@ strings: they import them from here.
 
 from __future__ import annotations
 
-# --- NATS subjects (channels frames, results, workersPing) -------------------------
+import re
 
-FRAMES_ROOT = "frames"  # frames.{kind}.{id}: one image to classify
+# --- NATS subjects (channels infer, results, recordedFrames, workersPing/Info) -----
+
+INFER_ROOT = "infer"  # infer.{model}.{version}.{kind}.{id}: one image for one model-version
 RESULTS_ROOT = "results"  # results.{kind}.{id}: its answer, for watchers
-# Workers take every frame: the frames address up to its first parameter, then '>'.
-FRAMES_WILDCARD = f"{FRAMES_ROOT}.>"
-# Every worker is an instance of this NATS micro service; its one endpoint is the
-# queue subscription on FRAMES_WILDCARD, and its ping is the health subject.
+# Deprecated: frames.{kind}.{id} is gone from the contract (issue 22); the worker moves
+# to infer_subject / endpoint_subject. FRAMES_ROOT stays the root of the recorded
+# frames' stored subject (recorded_frame_stored_subject).
+FRAMES_ROOT = "frames"
+FRAMES_WILDCARD = f"{FRAMES_ROOT}.>"  # Deprecated (issue 22): see endpoint_subject.
+# Every worker is an instance of this NATS micro service, with one endpoint per
+# model-version it serves (endpoint_name, endpoint_subject, QUEUE_GROUP); its ping
+# is the health subject, its info says what it serves.
 MICRO_SERVICE = "inference"
 WORKERS_PING_SUBJECT = f"$SRV.PING.{MICRO_SERVICE}"  # every worker answers
+WORKERS_INFO_SUBJECT = f"$SRV.INFO.{MICRO_SERVICE}"  # every worker answers, with its endpoints
 
-# Frame kinds, the {kind} of frames.{kind}.{id}: who sent the frame.
+# Frame kinds, the {kind} of infer.{model}.{version}.{kind}.{id}: who sent the frame.
 KIND_LIVE = "live"  # a browser tab's webcam, through the hub's WebSocket
 KIND_API = "api"  # the hub's REST upload
 KIND_CLI = "cli"  # a command-line client (nats request, the benchmark)
 KIND_REPLAY = "replay"  # a JetStream replay of a recording (see replay.py)
 KINDS = (KIND_LIVE, KIND_API, KIND_CLI, KIND_REPLAY)
 
-QUEUE_GROUP = "inference"  # one worker of the group takes each frame
+# The queue group of every endpoint: NATS queue groups are per subject, so each
+# model-version is its own group, and one worker of it takes each frame.
+QUEUE_GROUP = "inference"
+
+
+def infer_subject(model: str, version: int, kind: str, ident: str) -> str:
+    """infer.{model}.{version}.{kind}.{id}; `ident` may itself hold dots."""
+    return f"{INFER_ROOT}.{model}.{version}.{kind}.{ident}"
+
+
+def endpoint_subject(model: str, version: int) -> str:
+    """infer.{model}.{version}.>: what the worker's endpoint for one model-version hears."""
+    return f"{INFER_ROOT}.{model}.{version}.>"
+
+
+def endpoint_name(model: str, version: int) -> str:
+    """{model}-{version}: the micro endpoint of one model-version."""
+    return f"{model}-{version}"
+
+
+def split_infer_subject(subject: str) -> tuple[str, int, str, str | None] | None:
+    """(model, version, kind, id) of infer.{model}.{version}.{kind}.{id}; id None when
+    the subject has no token after the kind; None for a subject that is not a frame's
+    (another root, a model name or version the contract does not allow, no kind)."""
+    tokens = subject.split(".", 4)
+    if (len(tokens) < 4 or tokens[0] != INFER_ROOT or not MODEL_NAME_RE.match(tokens[1])
+            or not VERSION_RE.match(tokens[2]) or not tokens[3]):
+        return None
+    return tokens[1], int(tokens[2]), tokens[3], (tokens[4] if len(tokens) > 4 else None)
+
+
+def recorded_frame_stored_subject(session: str) -> str:
+    """frames.live.{id}: where the FRAMES stream stores a recorded live frame (whatever
+    model took it; channels.recordedFrames x-stored-as). A replay filters on it."""
+    return f"{FRAMES_ROOT}.{KIND_LIVE}.{session}"
 
 
 def frame_subject(kind: str, ident: str) -> str:
-    """frames.{kind}.{id}; `ident` may itself hold dots."""
+    """frames.{kind}.{id}; `ident` may itself hold dots.
+
+    Deprecated: frames.{kind}.{id} is gone from the contract (issue 22); use
+    infer_subject."""
     return f"{FRAMES_ROOT}.{kind}.{ident}"
 
 
@@ -44,12 +88,81 @@ def results_subject(kind: str, ident: str | None) -> str:
 
 def split_subject(subject: str) -> tuple[str, str | None]:
     """(kind, id) of frames.{kind}.{id} (or results.{kind}.{id}); id None when the
-    subject has no token after the kind."""
+    subject has no token after the kind.
+
+    Deprecated for frames (issue 22): split_infer_subject reads infer subjects."""
     tokens = subject.split(".")
     if len(tokens) < 2:
         return "unknown", None
     return tokens[1], (".".join(tokens[2:]) if len(tokens) > 2 else None)
 
+
+# --- Models (schemas ModelName, ModelVersion, ModelRef, ModelTask, ...) -------------
+
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"  # one subject token; a repository directory
+MODEL_REF_PATTERN = r"^[A-Za-z0-9_-]{1,64}(@[1-9][0-9]{0,8})?$"  # name or name@version
+MODEL_REF_VERSION_SEPARATOR = "@"
+MIN_MODEL_VERSION = 1
+MAX_MODEL_VERSION = 999_999_999
+MODEL_NAME_RE = re.compile(MODEL_NAME_PATTERN)
+VERSION_RE = re.compile(r"^[1-9][0-9]{0,8}$")
+
+TASK_CLASSIFICATION = "classification"  # the only task now
+TASKS = (TASK_CLASSIFICATION,)
+
+# Where a model's labels come from (LabelsSource).
+LABELS_FROM_METADATA = "metadata"
+LABELS_FROM_FILE = "labels.txt"
+LABELS_FROM_MODEL_YAML = "model.yaml"
+LABELS_FROM_IMAGENET = "imagenet"
+LABELS_SOURCES = (LABELS_FROM_METADATA, LABELS_FROM_FILE, LABELS_FROM_MODEL_YAML,
+                  LABELS_FROM_IMAGENET)
+
+# The model file's format (ModelPlatform).
+PLATFORM_TFLITE = "tflite"
+PLATFORM_ONNX = "onnx"
+PLATFORM_OPENVINO = "openvino"
+PLATFORM_KERAS = "keras"
+PLATFORMS = (PLATFORM_TFLITE, PLATFORM_ONNX, PLATFORM_OPENVINO, PLATFORM_KERAS)
+
+
+def model_ref(name: str, version: int) -> str:
+    """name@version (the `models` service metadata, `model_errors` keys)."""
+    return f"{name}{MODEL_REF_VERSION_SEPARATOR}{version}"
+
+
+# --- Micro service metadata (schemas ServiceMetadata, EndpointMetadata) -------------
+
+# The service's (ping and info): strings only.
+META_WORKER = "worker"
+META_BATCH_MAX = "batch_max"
+META_MODELS = "models"  # model_ref of every endpoint served now, space-separated
+META_MODEL_ERRORS = "model_errors"  # JSON object string {model_ref: why}, "{}" when none
+SERVICE_METADATA_KEYS = (META_WORKER, META_BATCH_MAX, META_MODELS, META_MODEL_ERRORS)
+
+# Each endpoint's (one model-version): strings only.
+META_MODEL = "model"
+META_VERSION = "version"
+META_TASK = "task"
+META_CLASSES = "classes"
+META_LABELS_SHA256 = "labels_sha256"
+META_LABELS_SOURCE = "labels_source"
+META_INPUT = "input"  # HxWxC, e.g. 224x224x3
+META_INPUT_DTYPE = "input_dtype"
+META_LAYOUT = "layout"
+META_PLATFORM = "platform"
+META_RUNTIME = "runtime"
+META_DISPLAY_NAME = "display_name"  # may be empty
+META_DESCRIPTION = "description"  # may be empty
+META_PRECISION = "precision"  # optional: where the runtime says
+META_RUNTIME_CHOICE = "runtime_choice"  # optional
+META_RUNTIME_IMAGES_PER_S = "runtime_images_per_s"  # optional
+ENDPOINT_METADATA_REQUIRED = (META_MODEL, META_VERSION, META_TASK, META_CLASSES,
+                              META_LABELS_SHA256, META_LABELS_SOURCE, META_INPUT,
+                              META_INPUT_DTYPE, META_LAYOUT, META_PLATFORM, META_RUNTIME,
+                              META_DISPLAY_NAME, META_DESCRIPTION)
+ENDPOINT_METADATA_KEYS = ENDPOINT_METADATA_REQUIRED + (META_PRECISION, META_RUNTIME_CHOICE,
+                                                       META_RUNTIME_IMAGES_PER_S)
 
 # --- Headers (components.schemas.FrameHeaders / ReplyHeaders) ----------------------
 
@@ -86,6 +199,9 @@ CODE_TOO_LARGE = "too_large"  # more bytes than --max-image-bytes
 CODE_INTERNAL = "internal"  # a bug or a model failure
 CODE_RATE_LIMITED = "rate_limited"  # the session spent its decode budget (imaging/fairness.py)
 WORKER_ERROR_CODES = (CODE_BAD_IMAGE, CODE_TOO_LARGE, CODE_INTERNAL, CODE_RATE_LIMITED)
+# The hub's, never a worker's: a name no worker served / one not served now.
+CODE_UNKNOWN_MODEL = "unknown_model"
+CODE_MODEL_UNAVAILABLE = "model_unavailable"
 
 # --- JetStream's own names (set by the NATS server, not by docs/asyncapi.yaml) -----
 

@@ -23,7 +23,15 @@ describe('docs/asyncapi.yaml', () => {
     expect(document?.version()).toMatch(/^3\./);
     const addresses = document?.channels().all().map((c) => c.address()) ?? [];
     expect(addresses).toEqual(
-      expect.arrayContaining(['/ws', 'frames.{kind}.{id}', 'results.{kind}.{id}', 'sessions.info.{id}']),
+      expect.arrayContaining([
+        '/ws',
+        'infer.{model}.{version}.{kind}.{id}',
+        'results.{kind}.{id}',
+        'sessions.info.{id}',
+        '$SRV.INFO.inference',
+      ]),
     );
+    // frames.{kind}.{id} is gone (issue 22): frames go to a model's subject.
+    expect(addresses).not.toContain('frames.{kind}.{id}');
   }, 30_000);
 });

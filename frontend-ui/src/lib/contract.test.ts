@@ -15,6 +15,10 @@ import {
   LABEL_SYNONYM_SEPARATOR,
   ERROR_HTTP_STATUS,
   ErrorCode,
+  MODEL_NAME_PATTERN,
+  MODEL_REF_PATTERN,
+  MODEL_REF_VERSION_SEPARATOR,
+  ModelTask,
   NO_ANSWER_CLOSE_CODE,
   PROTOCOL_VERSION,
   ServerMessageType,
@@ -23,11 +27,14 @@ import {
   RESUME_PROTOCOL_PREFIX,
   WsQuery,
   encodeControl,
+  errorCodeForStatus,
   frameControl,
+  modelRef,
   optionsControl,
   parseServerMessage,
   pingControl,
   type ControlMessage,
+  type ModelSummary,
 } from './protocol';
 
 const docPath = fileURLToPath(new URL('../../../docs/asyncapi.yaml', import.meta.url));
@@ -159,6 +166,41 @@ describe('protocol.ts equals docs/asyncapi.yaml', () => {
     expect(fromDoc.map((c) => c.code)).not.toContain(NO_ANSWER_CLOSE_CODE);
   });
 
+  it('has the models: name and reference patterns, tasks, and the fields of a model summary', () => {
+    expect(MODEL_NAME_PATTERN.source).toBe(at('components', 'schemas', 'ModelName', 'pattern'));
+    expect(MODEL_REF_PATTERN.source).toBe(at('components', 'schemas', 'ModelRef', 'pattern'));
+    expect(MODEL_REF_VERSION_SEPARATOR).toBe(at('x-model-ref-version-separator'));
+    expect(sortedValues(ModelTask)).toEqual([...list('components', 'schemas', 'ModelTask', 'enum')].sort());
+    expect(modelRef('mobilenet_v2', 1)).toMatch(MODEL_REF_PATTERN);
+    expect('mobilenet_v2@0').not.toMatch(MODEL_REF_PATTERN);
+    expect('a.b').not.toMatch(MODEL_REF_PATTERN);
+    // The welcome's `model` is a reference with its version.
+    expect(modelRef('mobilenet_v2', 1)).toMatch(
+      new RegExp(String(at('components', 'schemas', 'Welcome', 'properties', 'model', 'pattern'))),
+    );
+    // Every field of ModelSummary the page types is the document's, and all are required there.
+    const summary: Record<keyof ModelSummary, true> = {
+      name: true,
+      versions: true,
+      defaultVersion: true,
+      displayName: true,
+      description: true,
+      classes: true,
+      task: true,
+    };
+    expect(Object.keys(summary).sort()).toEqual(Object.keys(obj('components', 'schemas', 'ModelSummary', 'properties')).sort());
+    expect(Object.keys(summary).sort()).toEqual([...list('components', 'schemas', 'ModelSummary', 'required')].sort());
+  });
+
+  it('reads the model codes first by their own status, never in place of older codes', () => {
+    // errorCodeForStatus gives the first code of a status: 404 and 503 keep their older meaning.
+    expect(errorCodeForStatus(404)).toBe(ErrorCode.unknownSession);
+    expect(errorCodeForStatus(503)).toBe(ErrorCode.unavailable);
+    expect(ERROR_HTTP_STATUS[ErrorCode.unknownModel]).toBe(404);
+    expect(ERROR_HTTP_STATUS[ErrorCode.modelUnavailable]).toBe(503);
+    expect(Object.keys(obj('x-error-codes')).at(-1)).toBe(ErrorCode.internal);
+  });
+
   it('has every dropped reason', () => {
     expect(sortedValues(DroppedReason)).toEqual([...list('components', 'schemas', 'DroppedReason', 'enum')].sort());
   });
@@ -190,14 +232,16 @@ describe('examples of the WebSocket messages', () => {
 
   /** The page's encoder for a control message of the document, built from its fields. */
   function encodeFromFields(payload: Json): ControlMessage {
-    const { type, image, topK, id } = payload;
+    const { type, image, topK, model, id } = payload;
     switch (type) {
       case ControlMessageType.frame:
         if (typeof image !== 'string') throw new Error('frame without image');
         return frameControl(image);
       case ControlMessageType.options:
-        if (typeof topK !== 'number') throw new Error('options without topK');
-        return optionsControl(topK);
+        if (typeof topK === 'number' && typeof model === 'string') return optionsControl({ topK, model });
+        if (typeof topK === 'number' && model === undefined) return optionsControl({ topK });
+        if (typeof model === 'string' && topK === undefined) return optionsControl({ model });
+        throw new Error('options without topK or model');
       case ControlMessageType.ping:
         if (id !== undefined && typeof id !== 'number' && typeof id !== 'string') throw new Error('ping id');
         return pingControl(id);
@@ -220,5 +264,11 @@ describe('examples of the WebSocket messages', () => {
     const check = ajv.compile({ $ref: `${docId}#/components/schemas/Error` });
     expect(check({ type: 'error', code: 'no_such_code', message: 'm' })).toBe(false);
     expect(check({ type: 'result', code: ErrorCode.internal, message: 'm' })).toBe(false);
+    // options needs topK or model; a model reference has the contract's shape.
+    const options = ajv.compile({ $ref: `${docId}#/components/schemas/OptionsControl` });
+    expect(options({ type: ControlMessageType.options })).toBe(false);
+    expect(options({ type: ControlMessageType.options, model: 'a.b' })).toBe(false);
+    expect(options({ type: ControlMessageType.options, model: 'a@0' })).toBe(false);
+    expect(options(JSON.parse(encodeControl(optionsControl({ model: modelRef('mobilenet_v2', 3) }))))).toBe(true);
   });
 });

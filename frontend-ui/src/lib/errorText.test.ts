@@ -20,6 +20,16 @@ describe('errorText', () => {
     expect(errorText(ErrorCode.unavailable, 'live').severity).toBe('warning');
   });
 
+  it('tells a missing model apart from a model that is only down for now', () => {
+    expect(errorText(ErrorCode.unknownModel, 'live').title).toMatch(/model/i);
+    expect(errorText(ErrorCode.modelUnavailable, 'live').title).toMatch(/model/i);
+    expect(errorText(ErrorCode.unknownModel, 'live').title).not.toBe(errorText(ErrorCode.modelUnavailable, 'live').title);
+    // The stream keeps its model: a model that is down is a warning, like a missing worker.
+    expect(errorText(ErrorCode.modelUnavailable, 'live').severity).toBe('warning');
+    expect(errorText(ErrorCode.modelUnavailable, 'upload').body).toMatch(/later|another model/);
+    expect(errorText(ErrorCode.unknownModel, 'upload').title).not.toBe(errorText(ErrorCode.internal, 'upload').title);
+  });
+
   it('tells watchers about their link, and reads unknown codes as internal', () => {
     expect(errorText(ErrorCode.badRequest, 'watch').title).toMatch(/watch link/);
     expect(errorText(ErrorCode.badRequest, 'live').title).not.toMatch(/watch link/);

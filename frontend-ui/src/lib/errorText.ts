@@ -108,6 +108,22 @@ const byCode: Readonly<Record<ErrorCode, CodeText>> = {
     },
     upload: { title: 'This hub needs an API key', body: 'Enter the key when the page asks for it, then try again.' },
   },
+  [ErrorCode.unknownModel]: {
+    live: {
+      severity: 'error',
+      title: 'No such model',
+      body: 'No worker serves a model of that name. Pick one of the models the hub lists.',
+    },
+    upload: { title: 'No such model', body: 'No worker serves a model of that name; pick another model and try again.' },
+  },
+  [ErrorCode.modelUnavailable]: {
+    live: {
+      severity: 'warning',
+      title: 'That model is not being served right now',
+      body: 'No worker serves that model at the moment, so the stream keeps its model. Try again later, or pick another model.',
+    },
+    upload: { title: 'That model is not being served right now', body: 'Try again later, or pick another model.' },
+  },
   [ErrorCode.internal]: {
     live: {
       severity: 'error',

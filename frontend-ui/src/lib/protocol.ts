@@ -63,6 +63,8 @@ export const ServerMessageType = {
   dropped: 'dropped',
   pong: 'pong',
   ended: 'ended',
+  /** Acknowledges `options` with a `model`: the session's model from now on. */
+  model: 'model',
 } as const;
 
 /** `type` of the JSON control messages a client sends (frames themselves go as binary messages). */
@@ -83,6 +85,8 @@ export const ErrorCode = {
   unknownSession: 'unknown_session',
   unsupportedMediaType: 'unsupported_media_type',
   unauthorized: 'unauthorized',
+  unknownModel: 'unknown_model',
+  modelUnavailable: 'model_unavailable',
   internal: 'internal',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -98,6 +102,8 @@ export const ERROR_HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   [ErrorCode.unknownSession]: 404,
   [ErrorCode.unsupportedMediaType]: 415,
   [ErrorCode.unauthorized]: 401,
+  [ErrorCode.unknownModel]: 404,
+  [ErrorCode.modelUnavailable]: 503,
   [ErrorCode.internal]: 500,
 };
 
@@ -148,6 +154,40 @@ export const DroppedReason = {
   overloaded: 'overloaded',
 } as const;
 
+// --- models ----------------------------------------------------------------
+
+/** A model's name (schema ModelName). */
+export const MODEL_NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+/** How a client names a model, `name` (its default version) or `name@version` (schema ModelRef). */
+export const MODEL_REF_PATTERN = /^[A-Za-z0-9_-]{1,64}(@[1-9][0-9]{0,8})?$/;
+/** Joins name and version in a model reference (root `x-model-ref-version-separator`). */
+export const MODEL_REF_VERSION_SEPARATOR = '@';
+
+/** What a model does (schema ModelTask); classification is the only task now. */
+export const ModelTask = {
+  classification: 'classification',
+} as const;
+
+/** `name@version`, as the welcome's `model` names the session's model. */
+export function modelRef(name: string, version: number): string {
+  return `${name}${MODEL_REF_VERSION_SEPARATOR}${version}`;
+}
+
+/** A model served now, as the welcome lists it (schema ModelSummary). */
+export interface ModelSummary {
+  name: string;
+  /** The versions served now, ascending. */
+  versions: number[];
+  /** The highest version served now: what `name` alone picks. */
+  defaultVersion: number;
+  /** May be empty. */
+  displayName: string;
+  /** May be empty. */
+  description: string;
+  classes: number;
+  task: string;
+}
+
 // --- messages --------------------------------------------------------------
 
 export interface Prediction {
@@ -174,6 +214,10 @@ export interface WelcomeMessage {
   resumeToken?: string;
   /** The hub records the frames this connection sends, and their results (HUB_RECORD); absent from older hubs. */
   recording?: boolean;
+  /** The models served now (empty while no worker serves one); absent from hubs before models. */
+  models?: ModelSummary[];
+  /** The session's model (the watched session's, for watchers) as `name@version`, when one is served. */
+  model?: string;
 }
 
 export interface ResultMessage {
@@ -181,6 +225,9 @@ export interface ResultMessage {
   seq: number;
   session?: string;
   model?: string;
+  /** The model's version; absent from hubs before models. */
+  version?: number;
+  task?: string;
   predictions: Prediction[];
   timing?: Timing;
   worker?: string;
@@ -215,7 +262,23 @@ export interface EndedMessage {
   session?: string;
 }
 
-export type ServerMessage = WelcomeMessage | ResultMessage | ErrorMessage | DroppedMessage | PongMessage | EndedMessage;
+/** The session's model from now on, after `options` with a `model` (at most one result of the old one may follow). */
+export interface ModelSetMessage {
+  type: typeof ServerMessageType.model;
+  model: string;
+  version: number;
+  /** The reference as the page sent it. */
+  requested: string;
+}
+
+export type ServerMessage =
+  | WelcomeMessage
+  | ResultMessage
+  | ErrorMessage
+  | DroppedMessage
+  | PongMessage
+  | EndedMessage
+  | ModelSetMessage;
 
 /** A frame for clients that cannot send binary messages. */
 export interface FrameControl {
@@ -224,11 +287,15 @@ export interface FrameControl {
   image: string;
 }
 
-/** Labels per result from now on. */
+/** From now on: labels per result and/or the model (`name` or `name@version`); at least one of them. */
 export interface OptionsControl {
   type: typeof ControlMessageType.options;
-  topK: number;
+  topK?: number;
+  model?: string;
 }
+
+/** What an options message sets: at least one of the two. */
+export type Options = { topK: number; model?: string } | { topK?: number; model: string };
 
 /** Answered by `pong` with the same id. */
 export interface PingControl {
@@ -239,7 +306,11 @@ export interface PingControl {
 export type ControlMessage = FrameControl | OptionsControl | PingControl;
 
 export const frameControl = (image: string): FrameControl => ({ type: ControlMessageType.frame, image });
-export const optionsControl = (topK: number): OptionsControl => ({ type: ControlMessageType.options, topK });
+export const optionsControl = ({ topK, model }: Options): OptionsControl => ({
+  type: ControlMessageType.options,
+  ...(topK !== undefined ? { topK } : {}),
+  ...(model !== undefined ? { model } : {}),
+});
 export const pingControl = (id?: number | string): PingControl =>
   id === undefined ? { type: ControlMessageType.ping } : { type: ControlMessageType.ping, id };
 
@@ -287,6 +358,9 @@ export function parseServerMessage(text: string): ServerMessage | null {
       return v as unknown as PongMessage;
     case ServerMessageType.ended:
       return { type: ServerMessageType.ended, ...(typeof v.session === 'string' ? { session: v.session } : {}) };
+    case ServerMessageType.model:
+      if (typeof v.model !== 'string' || typeof v.version !== 'number' || typeof v.requested !== 'string') return null;
+      return { type: ServerMessageType.model, model: v.model, version: v.version, requested: v.requested };
     default:
       return null;
   }
