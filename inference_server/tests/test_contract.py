@@ -93,7 +93,7 @@ def test_queue_group(doc: Doc) -> None:
     queues = {name: op["bindings"]["nats"]["queue"]
               for name, op in doc["operations"].items()
               if "queue" in (op.get("bindings") or {}).get("nats", {})}
-    assert queues == {"workerReceiveFrame": c.QUEUE_GROUP}
+    assert queues == {"workerReceiveFrame": c.WORKER_QUEUE_GROUP}
     assert Config().queue_group == c.QUEUE_GROUP
 
 
