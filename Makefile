@@ -38,10 +38,11 @@ PAGE_SOURCES := $(shell find frontend-ui/src frontend-ui/public -type f 2>/dev/n
 # What `make fleet` starts besides its 3 NATS nodes, 2 hubs and nginx.
 FLEET_WORKERS ?= 2
 
-.PHONY: help run fleet test bench bench-soak bench-table bench-gpu bench-gpu-carry fuzz deps tools test-deps test-go test-python test-page test-e2e test-compose test-helm vet clean
+.PHONY: help docs-config run fleet test bench bench-soak bench-table bench-gpu bench-gpu-carry fuzz deps tools test-deps test-go test-python test-page test-e2e test-compose test-helm vet clean
 
 help:
 	@echo "make run    install what is missing, then run hub + embedded NATS + worker(s) (MODEL=$(or $(MODEL),default) RUNTIME=$(RUNTIME) WORKERS=$(WORKERS); HTTPS=1 for phones)"
+	@echo "make docs-config  regenerate the flag and variable tables of docs/configuration.md"
 	@echo "make fleet  the fleet on local processes: 3 TLS NATS nodes, nginx on :8080, 2 hubs, WORKERS=$(FLEET_WORKERS) workers (docs/scaling.md)"
 	@echo "make test   install what is missing, then run every test suite"
 	@echo "make bench  run the benchmarks (docs/benchmarks.md)"
@@ -106,6 +107,11 @@ run: deps $(if $(HTTPS),$(DEVCERT_BIN))
 fleet: deps tools
 	@scripts/apt-ensure.sh openssl:openssl nginx:nginx
 	MODEL='$(MODEL)' RUNTIME='$(RUNTIME)' WORKERS='$(if $(filter command line environment,$(origin WORKERS)),$(WORKERS),$(FLEET_WORKERS))' scripts/fleet.sh
+
+# The generated tables of docs/configuration.md, from the hub's flags and the
+# worker's parser (checked by TestConfigDoc and test_config_doc.py).
+docs-config: $(VENV)/.installed
+	scripts/docs-config.sh
 
 ## ---- tests ----------------------------------------------------------------
 

@@ -16,7 +16,7 @@ import (
 // a container healthcheck needs an answer well inside its own timeout.
 const probeTimeout = 2 * time.Second
 
-// subcommand runs `hub keys`, `hub apikey` or `hub probe` when args name one; ok is false
+// subcommand runs `hub keys`, `hub apikey`, `hub probe` or `hub config-doc` when args name one; ok is false
 // for anything else (the hub itself).
 func subcommand(args []string) (code int, ok bool) {
 	if len(args) == 0 {
@@ -29,6 +29,10 @@ func subcommand(args []string) (code int, ok bool) {
 		return runProbe(args[1:]), true
 	case "apikey":
 		return runAPIKey(args[1:]), true
+	case "config-doc":
+		// The hub's table of docs/configuration.md (make docs-config).
+		fmt.Print(hub.ConfigDoc())
+		return 0, true
 	}
 	return 0, false
 }

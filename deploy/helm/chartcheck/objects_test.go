@@ -268,17 +268,17 @@ func checkGracePeriod(t *testing.T, hub *appsv1.Deployment) {
 func checkModelVolume(t *testing.T, worker *appsv1.Deployment) {
 	t.Helper()
 	c := worker.Spec.Template.Spec.Containers[0]
-	model, _ := env(c, "MODEL")
+	model, _ := env(c, "WORKER_MODEL")
 	path, ok := strings.CutPrefix(model, "tflite:")
 	if !ok {
-		t.Fatalf("worker: MODEL %q is not a local tflite file", model)
+		t.Fatalf("worker: WORKER_MODEL %q is not a local tflite file", model)
 	}
 	for _, m := range c.VolumeMounts {
 		if m.Name == "model" && m.ReadOnly && strings.HasPrefix(path, m.MountPath+"/") {
 			return
 		}
 	}
-	t.Errorf("worker: MODEL %q is on no read-only model volume", model)
+	t.Errorf("worker: WORKER_MODEL %q is on no read-only model volume", model)
 }
 
 // Only the hubs and workers (and the pods listed) reach NATS' client port.

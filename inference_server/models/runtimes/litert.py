@@ -96,7 +96,7 @@ class TfliteBackend:
             found = embedded_labels(self._model)
             if found is None:
                 raise ModelLoadError(f"{self.path} carries no label file in its metadata; "
-                                     "pass --labels <file> (LABELS=...)")
+                                     "pass --labels <file> (WORKER_LABELS=...)")
             return imagenet_labels(found, f"the label file in {self.path.name}")
         except LabelsError as exc:
             raise ModelLoadError(str(exc)) from None

@@ -69,7 +69,7 @@ def _labels(labels_path: str | None, fallback: list[str] | None, what: str) -> l
     except LabelsError as exc:
         raise ModelLoadError(str(exc)) from None
     if fallback is None:
-        raise ModelLoadError(f"{what} carries no class names; pass --labels <file> (LABELS=...)")
+        raise ModelLoadError(f"{what} carries no class names; pass --labels <file> (WORKER_LABELS=...)")
     return fallback
 
 
