@@ -21,6 +21,7 @@ import (
 // flags whose defaults come from environment variables; Defaults holds the
 // defaults in one place; Validate says what is wrong with it.
 type Config struct {
+	ShowVersion bool   // -version: print the version and exit
 	Listen      string // HTTP address the page, /ws and the API listen on
 	HTTPSConfig        // HTTPS on Listen: a certificate pair or ACME (config_tls.go)
 
@@ -132,6 +133,7 @@ func ParseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	var c Config
 	var origins, publicOrigins, trustedProxies, logLevel string
 	var maxFrameBytes, maxDecodedBytes, recordMaxBytes, acmeDomains string
+	fs.BoolVar(&c.ShowVersion, "version", false, "print the version and exit")
 	fs.StringVar(&c.Listen, "listen", env.str("HUB_LISTEN", d.Listen), "HTTP listen address (HUB_LISTEN)")
 	env.tlsFlags(fs, &c, d, &acmeDomains)
 	fs.StringVar(&c.NATSURL, "nats-url", env.str("NATS_URL", ""), "external NATS server/cluster URL(s), comma-separated; empty embeds a NATS server (NATS_URL)")

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"github.com/webcamhub/webcamhub/hub"
@@ -33,6 +34,10 @@ func run() int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "hub:", err)
 		return 2
+	}
+	if cfg.ShowVersion {
+		fmt.Println("hub", hub.Version, runtime.Version())
+		return 0
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
