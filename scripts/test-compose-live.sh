@@ -50,10 +50,10 @@ export EXTRA_CA_CERTS
 dc() { "${compose[@]}" -f docker-compose.yml "$@"; }
 
 leftovers() {
-  local what
-  for what in container volume network; do
-    docker "$what" ls -q ${what/container/-a} --filter "label=com.docker.compose.project=$project" 2>/dev/null | sed "s/^/$what /"
-  done
+  local filter="label=com.docker.compose.project=$project"
+  docker container ls -aq --filter "$filter" | sed 's/^/container /'
+  docker volume ls -q --filter "$filter" | sed 's/^/volume /'
+  docker network ls -q --filter "$filter" | sed 's/^/network /'
 }
 cleanup() {
   local rc=$?
@@ -114,7 +114,7 @@ classify() {
       go test -tags e2e -count=1 -v -run '^TestComposeLive$' ./e2e/ || fail "$1"
 }
 keys() {
-  docker run --rm -v "${project}_nats-keys:/keys:ro" --entrypoint sh webcamhub-worker:live-test-runtime -c \
+  docker run --rm --user 0 -v "${project}_nats-keys:/keys:ro" --entrypoint sh webcamhub-worker:live-test-runtime -c \
     'cd /keys && ls && sha256sum hub.nk worker.nk cli.nk'
 }
 
