@@ -38,7 +38,7 @@ PAGE_SOURCES := $(shell find frontend-ui/src frontend-ui/public -type f 2>/dev/n
 # What `make fleet` starts besides its 3 NATS nodes, 2 hubs and nginx.
 FLEET_WORKERS ?= 2
 
-.PHONY: help docs-config run fleet test bench bench-soak bench-table bench-gpu bench-gpu-carry fuzz deps tools test-deps test-go test-python test-page test-e2e test-compose test-helm vet clean
+.PHONY: help docs-config run fleet test bench bench-soak bench-table bench-gpu bench-gpu-carry fuzz deps tools test-deps test-go test-python test-page test-e2e test-compose test-compose-live test-helm vet clean
 
 help:
 	@echo "make run    install what is missing, then run hub + embedded NATS + worker(s) (MODEL=$(or $(MODEL),default) RUNTIME=$(RUNTIME) WORKERS=$(WORKERS); HTTPS=1 for phones)"
@@ -55,10 +55,13 @@ help:
 
 deps: $(HUB_BIN) $(VENV)/.installed frontend-ui/dist/index.html
 
-$(HUB_BIN): $(GO_SOURCES)
-	go build -o $@ ./cmd/hub
+# The hub's version (hub -version, hub_build_info): the commit, or dev outside git.
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-$(VENV)/.installed: inference_server/requirements.txt inference_server/requirements-dev.txt
+$(HUB_BIN): $(GO_SOURCES)
+	go build -ldflags "-X github.com/webcamhub/webcamhub/hub.Version=$(VERSION)" -o $@ ./cmd/hub
+
+$(VENV)/.installed: $(wildcard inference_server/requirements*.txt)
 	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install --quiet --disable-pip-version-check -r inference_server/requirements.txt -r inference_server/requirements-dev.txt
 	touch $@
@@ -115,7 +118,8 @@ docs-config: $(VENV)/.installed
 
 ## ---- tests ----------------------------------------------------------------
 
-test: test-deps vet test-go test-python test-page test-compose test-helm test-e2e
+# RUN_LIVE_COMPOSE=1 adds test-compose-live (root, a Docker engine; long).
+test: test-deps vet test-go test-python test-page test-compose test-helm test-e2e $(if $(RUN_LIVE_COMPOSE),test-compose-live)
 	@echo "make test: every suite passed"
 
 vet:
@@ -135,6 +139,12 @@ test-page: frontend-ui/node_modules/.installed
 
 test-compose: $(VENV)/.installed $(HUB_BIN) $(NATS_SERVER_BIN) $(NATS_CLI_BIN)
 	scripts/check-compose.sh
+
+# docker-compose.yml built and run on a real Docker engine (scripts/test-compose-live.sh):
+# dockerd started when none runs, stand-ins for base images no registry gives,
+# the page and a photo over /ws and the API through the published port.
+test-compose-live: $(NATS_SERVER_BIN)
+	scripts/test-compose-live.sh
 
 # The Helm chart (deploy/helm/webcamhub) and the NATS chart's values: helm lint and
 # helm template through Helm's Go module, every object decoded strictly into the

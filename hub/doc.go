@@ -11,6 +11,7 @@
 //	errors.go     sentinel errors and the client code each becomes
 //	protocol.go   worker replies read, messages to clients written
 //	metrics.go    Prometheus metrics (docs/metrics.md)
+//	version.go    Version, set at build (-ldflags -X; hub -version, hub_build_info)
 //	recording.go  JetStream streams of frames and results: capturing when on, nothing when off; the copies of live frames
 //	tracing*.go   OpenTelemetry setup; a frame's span and request
 //	http_*.go     routes, analyze API, health, page, allowed origins,

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"net/http"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -130,7 +131,13 @@ func NewMetrics() *Metrics {
 			Buckets: latencyBuckets,
 		}, []string{"status"}),
 	}
-	r.MustRegister(m.natsRefused, m.authRefused, m.rateLimitedClosed, m.errors, m.closes, m.frames, m.natsRequest, m.queued, m.api,
+	// Which build runs: one series, always 1 (join on it to label other series).
+	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "hub_build_info", Help: "The hub's version (hub -version) and the Go version it was built with; always 1.",
+		ConstLabels: prometheus.Labels{"version": Version, "go_version": runtime.Version()},
+	})
+	buildInfo.Set(1)
+	r.MustRegister(buildInfo, m.natsRefused, m.authRefused, m.rateLimitedClosed, m.errors, m.closes, m.frames, m.natsRequest, m.queued, m.api,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Every label value exists from the start, so rates and alerts see a 0

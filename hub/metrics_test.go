@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -123,5 +124,25 @@ func TestMetricCatalogListsEveryHubMetric(t *testing.T) {
 	slices.Sort(registered)
 	if !slices.Equal(documented, registered) {
 		t.Fatalf("docs/metrics.md lists %v\nthe hub registers %v", documented, registered)
+	}
+}
+
+// hub_build_info names the build that runs: the version `hub -version`
+// prints and the Go version, one series of value 1.
+func TestMetricBuildInfo(t *testing.T) {
+	families, err := NewMetrics().Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := map[string]*dto.MetricFamily{}
+	for _, family := range families {
+		f[family.GetName()] = family
+	}
+	labels := map[string]string{"version": Version, "go_version": runtime.Version()}
+	if got := testkit.Metric(t, f, "hub_build_info", labels).GetGauge().GetValue(); got != 1 {
+		t.Fatalf("hub_build_info%v = %v, want 1", labels, got)
+	}
+	if n := len(f["hub_build_info"].GetMetric()); n != 1 {
+		t.Fatalf("hub_build_info has %d series, want 1", n)
 	}
 }

@@ -4,6 +4,7 @@
 // `hub keys` makes the role nkeys and the auth file for an external NATS,
 // `hub apikey` makes a client API key (HUB_API_KEYS_FILE),
 // `hub probe` checks /healthz (container healthchecks),
+// `hub -version` prints the version,
 // `hub config-doc` prints the flags' table of docs/configuration.md.
 package main
 
