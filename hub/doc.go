@@ -9,14 +9,14 @@
 //	config*.go    Config: flags with env defaults, validation; TLS files;
 //	              client authentication
 //	errors.go     sentinel errors and the client code each becomes
-//	protocol.go   worker replies read, messages to clients written
 //	metrics.go    Prometheus metrics (docs/metrics.md)
 //	recording.go  JetStream streams of frames and results: capturing when on, nothing when off; the copies of live frames
 //	tracing*.go   OpenTelemetry setup; a frame's span and request
 //	http_*.go     routes, analyze API, health, page, allowed origins,
 //	              TLS listener (certificate reload, ACME); the operator's
 //	              metrics port (/metrics, pprof), apart from the public one
-//	ws*.go        /ws: upgrade, streamers, watchers, refusals, close frames
+//	ws*.go        /ws: upgrade, streamers, watchers, refusals, close frames;
+//	              the messages to clients encoded (ws_messages.go)
 //	session*.go   one connection: reader, writer, control messages,
 //	              read progress, resume tokens
 //	frame_*.go    a frame's way to a worker: header check, scheduler, dispatcher
