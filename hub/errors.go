@@ -17,6 +17,9 @@ var (
 	ErrUnavailable    = errors.New("no inference worker available")
 	ErrUnknownSession = errors.New("unknown session")
 	ErrBadReply       = errors.New("malformed reply from a worker")
+	// ErrOverloaded: every worker was full for as long as a frame may wait
+	// (dispatcher); a live frame is dropped, an API call rate_limited.
+	ErrOverloaded = errors.New("every worker is full")
 )
 
 // codeOf maps an error from the broker or the hub to a client error code.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/webcamhub/webcamhub/hub/contract"
 )
@@ -34,12 +35,59 @@ func checkReply(head replyHead, seq int64) error {
 	return nil
 }
 
-// parseReplyHead decodes the head of a worker's reply to frame seq and
-// checks it.
-func parseReplyHead(reply []byte, seq int64) (replyHead, error) {
-	var head replyHead
-	if err := json.Unmarshal(reply, &head); err != nil {
-		return head, errors.Join(ErrBadReply, err)
+// decodedReply is a worker's reply decoded: its head alone (a live frame's
+// result goes to the client as the worker wrote it), or with the
+// predictions (workerReply, which the analyze API reshapes).
+type decodedReply interface{ header() *replyHead }
+
+func (h *replyHead) header() *replyHead { return h }
+
+// frameAnswer is what a client is told of a frame sent to the workers.
+type frameAnswer struct {
+	outcome string // OutcomeResult, OutcomeError, or OutcomeDropped (a live frame every worker stayed full for)
+	code    string // OutcomeError: the client's code
+	// byWorker: the code is the worker's own answer (bad_image, too_large …),
+	// not the hub's.
+	byWorker bool
+}
+
+// answerFrame turns a worker request's reply and error for f into the
+// client's answer, the live sessions' and the analyze API's alike: the reply
+// decoded into into and checked, a worker's error worded by the contract,
+// the hub's error by codeOf. Every worker full drops a live frame (the
+// client's next frame is the newer one) and answers an API call
+// rate_limited. It logs what the client is not told and counts the result,
+// error or shed frame (Metrics).
+func answerFrame(f FrameRequest, reply []byte, err error, into decodedReply, log *slog.Logger, m *Metrics) frameAnswer {
+	if err != nil {
+		if f.Kind == contract.KindLive && errors.Is(err, ErrOverloaded) {
+			m.Shed.Inc()
+			return frameAnswer{outcome: OutcomeDropped}
+		}
+		code := codeOf(err)
+		if code == contract.CodeInternal {
+			log.Error("frame failed", "kind", f.Kind, "seq", f.Seq, "err", err)
+		}
+		return answerError(m, code, false)
 	}
-	return head, checkReply(head, seq)
+	if err := json.Unmarshal(reply, into); err != nil {
+		log.Error("bad worker reply", "kind", f.Kind, "seq", f.Seq, "err", errors.Join(ErrBadReply, err))
+		return answerError(m, contract.CodeInternal, false)
+	}
+	head := into.header()
+	if err := checkReply(*head, f.Seq); err != nil {
+		log.Error("bad worker reply", "kind", f.Kind, "seq", f.Seq, "err", err)
+		return answerError(m, contract.CodeInternal, false)
+	}
+	if head.Type == contract.TypeError {
+		log.Debug("worker answered an error", "kind", f.Kind, "seq", f.Seq, "code", head.Code, "message", head.Message)
+		return answerError(m, publicCode(head.Code), true)
+	}
+	m.Results.Inc()
+	return frameAnswer{outcome: OutcomeResult}
+}
+
+func answerError(m *Metrics, code string, byWorker bool) frameAnswer {
+	m.CountError(code)
+	return frameAnswer{outcome: OutcomeError, code: code, byWorker: byWorker}
 }
