@@ -174,7 +174,6 @@ func warmUp(t *testing.T, f *fleet, frame []byte) {
 // sessions through the balancer for d, calling at(elapsed) every 100 ms.
 func runFleetLoad(t *testing.T, base string, sessions, inFlight int, frame []byte, d time.Duration, at func(time.Duration)) fleetLoad {
 	t.Helper()
-	const lateAfter = 3 * time.Second // HUB_FRAME_TIMEOUT's default
 	res := fleetLoad{answers: map[string]int{}}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -182,7 +181,9 @@ func runFleetLoad(t *testing.T, base string, sessions, inFlight int, frame []byt
 	stopAt := start.Add(d)
 	for i := range sessions {
 		c := dialHub(t, base, "")
-		c.Welcome()
+		// Late: answered after the frame timeout of the hub the balancer
+		// chose (its welcome says it), or more.
+		lateAfter := time.Duration(c.WelcomeMessage().FrameTimeoutMs) * time.Millisecond
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -41,6 +41,8 @@ type Message struct {
 	Predictions []contract.Prediction `json:"predictions"`
 	ResumeToken string                `json:"resumeToken"`
 	Recording   bool                  `json:"recording"`
+	// FrameTimeoutMs: the welcome's; how long the hub lets a frame take.
+	FrameTimeoutMs int64 `json:"frameTimeoutMs"`
 }
 
 // BearerHeader is the handshake header that presents an API key or JWT
@@ -146,11 +148,18 @@ func (c *Client) Read(wait time.Duration) (Message, error) {
 // Welcome reads the welcome message and returns the session id.
 func (c *Client) Welcome() string {
 	c.t.Helper()
+	return c.WelcomeMessage().Session
+}
+
+// WelcomeMessage reads the first message, which must be a welcome with a
+// session.
+func (c *Client) WelcomeMessage() Message {
+	c.t.Helper()
 	m := c.Next()
 	if m.Type != contract.TypeWelcome || m.Session == "" {
 		c.t.Fatalf("first message = %+v, want welcome with a session", m)
 	}
-	return m.Session
+	return m
 }
 
 // CloseCode reads until the connection closes and returns its close code.
