@@ -62,5 +62,9 @@
 // dispatcher.Request on, with its own deadline, and answers from answerFrame.
 //
 // Tests sit beside what they test (x.go, x_test.go); setup_test.go holds
-// what they share. Small self-contained helpers live in internal/.
+// what they share of the hub (a hub, NATS server and test worker started,
+// clients); the test kits shared with the e2e tests live in internal/testkit
+// (clients, role connections, TLS files, metrics), its testworker (a Go
+// worker) and otlptest (an OTLP receiver). Small self-contained helpers
+// live in internal/; the wire names in the module's contract package.
 package hub

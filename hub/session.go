@@ -11,7 +11,7 @@ import (
 	"github.com/fasthttp/websocket"
 	"golang.org/x/time/rate"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/contract"
 )
 
 // session is one WebSocket connection: a reader goroutine (the handler's

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/contract"
 )
 
 // encodeError is the error answer for code, with the code's fixed sentence.

@@ -14,7 +14,7 @@ import (
 
 	"github.com/fasthttp/websocket"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/contract"
 )
 
 // FreePort returns a TCP port on 127.0.0.1 that nothing listens on now.
@@ -148,18 +148,11 @@ func (c *Client) Read(wait time.Duration) (Message, error) {
 // Welcome reads the welcome message and returns the session id.
 func (c *Client) Welcome() string {
 	c.t.Helper()
-	return c.WelcomeMessage().Session
-}
-
-// WelcomeMessage reads the first message, which must be a welcome with a
-// session.
-func (c *Client) WelcomeMessage() Message {
-	c.t.Helper()
 	m := c.Next()
 	if m.Type != contract.TypeWelcome || m.Session == "" {
 		c.t.Fatalf("first message = %+v, want welcome with a session", m)
 	}
-	return m
+	return m.Session
 }
 
 // CloseCode reads until the connection closes and returns its close code.
