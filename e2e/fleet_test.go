@@ -183,16 +183,10 @@ func runFleetLoad(t *testing.T, base string, sessions, inFlight int, frame []byt
 			readErr = cmp.Or(readErr, o.err)
 			return
 		}
-		key := o.Type
-		switch o.Type {
-		case contract.TypeDropped:
-			key += "/" + o.Reason
-		case contract.TypeError:
-			key += "/" + o.Code
-		case contract.TypeResult:
+		if o.Type == contract.TypeResult {
 			res.results = append(res.results, o.at)
 		}
-		res.answers[key]++
+		res.answers[o.kind()]++
 		// Late: answered after the frame timeout of the hub the balancer
 		// chose (its welcome says it), or more.
 		if o.at.Sub(o.sentAt) >= o.frameTimeout {

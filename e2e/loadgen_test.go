@@ -282,18 +282,23 @@ func decodeAnswer(data []byte) (answer, bool) {
 	return m, true
 }
 
+// kind is the answer's kind: result, dropped/<reason>, error/<code>.
+func (m answer) kind() string {
+	switch m.Type {
+	case contract.TypeDropped:
+		return m.Type + "/" + m.Reason
+	case contract.TypeError:
+		return m.Type + "/" + m.Code
+	}
+	return m.Type
+}
+
 // count records the answer to one measured frame, took after it was sent:
 // by kind (result, dropped/<reason>, error/<code>), and a result's latency
 // and timing.
 func (r *sessionLoad) count(m answer, took time.Duration) {
 	r.sent++
-	key := m.Type
-	switch m.Type {
-	case contract.TypeDropped:
-		key += "/" + m.Reason
-	case contract.TypeError:
-		key += "/" + m.Code
-	case contract.TypeResult:
+	if m.Type == contract.TypeResult {
 		model := time.Duration(m.Timing.InferMS * float64(time.Millisecond))
 		decode := time.Duration(m.Timing.DecodeMS * float64(time.Millisecond))
 		r.latency = append(r.latency, took)
@@ -301,7 +306,7 @@ func (r *sessionLoad) count(m answer, took time.Duration) {
 		r.outside = append(r.outside, took-model-decode)
 		r.workers[m.Worker]++
 	}
-	r.answers[key]++
+	r.answers[m.kind()]++
 	r.answered = append(r.answered, took)
 }
 

@@ -74,7 +74,8 @@ func (c *RoleConn) Refused(t testing.TB, what string, wait time.Duration) {
 	}
 }
 
-// LogBuffer is a log sink a test reads while the code under test writes.
+// LogBuffer is a log sink a test reads while the code under test (or a
+// process) writes.
 type LogBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
