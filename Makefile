@@ -32,7 +32,7 @@ HTTPS   ?=
 NATS_CLI_VERSION    := v0.5.0
 NATS_SERVER_VERSION := v2.15.2
 PEBBLE_VERSION      := v2.10.3
-GO_SOURCES   := $(shell find cmd hub -name '*.go' -not -name '*_test.go') go.mod go.sum
+GO_SOURCES   := $(shell find cmd contract hub internal -name '*.go' -not -name '*_test.go') go.mod go.sum
 PAGE_SOURCES := $(shell find frontend-ui/src frontend-ui/public -type f 2>/dev/null) frontend-ui/astro.config.mjs frontend-ui/package-lock.json frontend-ui/tsconfig.json
 
 # What `make fleet` starts besides its 3 NATS nodes, 2 hubs and nginx.
@@ -123,7 +123,7 @@ test: test-deps vet test-go test-python test-page test-compose test-helm test-e2
 	@echo "make test: every suite passed"
 
 vet:
-	@unformatted=$$(gofmt -l cmd hub e2e internal bench deploy/helm/chartcheck); [ -z "$$unformatted" ] || { echo "not gofmt-ed: $$unformatted"; exit 1; }
+	@unformatted=$$(gofmt -l cmd contract hub e2e internal bench deploy/helm/chartcheck); [ -z "$$unformatted" ] || { echo "not gofmt-ed: $$unformatted"; exit 1; }
 	go vet ./...
 	go vet -tags e2e ./e2e/...
 	cd bench/baseline/gateway && go vet ./...

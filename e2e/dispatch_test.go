@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/contract"
 )
 
 // fastTFLiteModel is the per-channel int8 file (about twice as fast as the

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/contract"
 )
 
 // The realtime benchmarks of docs/benchmarks.md: the real hub binary, real

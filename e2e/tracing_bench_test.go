@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
-	"github.com/webcamhub/webcamhub/internal/otlptest"
+	"github.com/webcamhub/webcamhub/contract"
+	"github.com/webcamhub/webcamhub/internal/testkit/otlptest"
 )
 
 // BenchmarkSystemTracing: the whole system (hub binary, embedded NATS, one

@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/webcamhub/webcamhub/hub/internal/testworker"
+	"github.com/webcamhub/webcamhub/internal/testkit/testworker"
 )
 
 func TestHealthAndReadiness(t *testing.T) {

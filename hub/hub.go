@@ -15,7 +15,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/contract"
 	"github.com/webcamhub/webcamhub/hub/internal/embeddednats"
 )
 
@@ -90,11 +90,8 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 	}
 	h.broker = broker
 	h.resume = &resumeTokens{nc: broker.nc, replicas: cfg.JSReplicas}
-	request := broker.Request
-	if cfg.Record {
-		request = broker.recordAnswered(request)
-	}
-	h.dispatch = newDispatcher(request, broker.PingWorkers, cfg.DispatchWait)
+	broker.recordFrames = cfg.Record
+	h.dispatch = newDispatcher(broker, cfg.DispatchWait, h.tracer, h.metrics)
 	err = h.checkPayloadLimit(broker)
 	if err == nil {
 		err = h.checkJSReplicas(broker)

@@ -14,9 +14,9 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
-	"github.com/webcamhub/webcamhub/hub/internal/testworker"
+	"github.com/webcamhub/webcamhub/contract"
 	"github.com/webcamhub/webcamhub/internal/testkit"
+	"github.com/webcamhub/webcamhub/internal/testkit/testworker"
 )
 
 func counter(t *testing.T, f map[string]*dto.MetricFamily, name string, labels map[string]string) float64 {

@@ -17,7 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/contract"
 	"github.com/webcamhub/webcamhub/hub/internal/embeddednats"
 	"github.com/webcamhub/webcamhub/internal/testkit"
 )
@@ -114,7 +114,7 @@ func TestWrongNATSCredentialsAreLoggedAndReadyzSaysWhy(t *testing.T) {
 		"wrong CA":     {func(c *Config) { s.hubConfig(c); c.NATSTLSCA = otherCA.CA }, "TLS failed", "certificate"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			var logs syncBuffer
+			var logs testkit.LogBuffer
 			cfg := Defaults()
 			cfg.Listen, cfg.StaticDir, cfg.ShutdownTimeout = "127.0.0.1:0", t.TempDir(), 2*time.Second
 			c.tweak(&cfg)

@@ -7,7 +7,7 @@ import CssBaseline from '@mui/material/CssBaseline';
 import Stack from '@mui/material/Stack';
 import { ThemeProvider } from '@mui/material/styles';
 import { COLOR_SCHEME_STORAGE_KEY, MODE_STORAGE_KEY, theme } from '../theme';
-import { WsQuery } from '../lib/protocol';
+import { WsQuery } from '../lib/contract';
 import { FRAMES_IN_FLIGHT, rateModeFromSearch, type RateMode } from '../lib/rateController';
 import { HubProvider } from '../lib/hubContext';
 import { useHubSocket } from '../lib/useHubSocket';

@@ -14,7 +14,7 @@ import {
   type RecentLabel,
   type SmoothingState,
 } from '../lib/labels';
-import type { Prediction, ResultMessage } from '../lib/protocol';
+import type { Prediction, ResultMessage } from '../lib/contract';
 import { Predictions } from './Predictions';
 import { RecentLabels } from './RecentLabels';
 import { TopLabelAnnouncer } from './TopLabelAnnouncer';

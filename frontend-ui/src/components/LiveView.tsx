@@ -18,7 +18,7 @@ import PhotoCameraRounded from '@mui/icons-material/PhotoCameraRounded';
 import PlayArrowRounded from '@mui/icons-material/PlayArrowRounded';
 import { useHubActions, useHubSelector } from '../lib/hubContext';
 import type { HubSnapshot } from '../lib/hubStore';
-import type { Prediction } from '../lib/protocol';
+import type { Prediction } from '../lib/contract';
 import { RateMode } from '../lib/rateController';
 import { downloadSnapshot } from '../lib/snapshot';
 import { useCamera } from '../lib/useCamera';

@@ -4,7 +4,7 @@ import Skeleton from '@mui/material/Skeleton';
 import Stack from '@mui/material/Stack';
 import Typography from '@mui/material/Typography';
 import { formatPercent, splitLabel } from '../lib/labels';
-import type { Prediction } from '../lib/protocol';
+import type { Prediction } from '../lib/contract';
 
 interface Props {
   predictions: Prediction[] | null;

@@ -10,7 +10,7 @@ import ImageRounded from '@mui/icons-material/ImageRounded';
 import UploadFileRounded from '@mui/icons-material/UploadFileRounded';
 import { AnalyzeError, analyzeImage, fileToBase64 } from '../lib/analyze';
 import { errorText, unreachableUploadText } from '../lib/errorText';
-import type { ErrorCode, Prediction } from '../lib/protocol';
+import type { ErrorCode, Prediction } from '../lib/contract';
 import { Predictions } from './Predictions';
 import { SectionCard, TwoColumns, fillBox } from './SectionCard';
 import { surfaces } from '../theme';

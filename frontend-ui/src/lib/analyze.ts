@@ -1,6 +1,6 @@
 // POST /api/v1/analyze: one image in, its top-3 out.
 import { bearerHeaders } from './apiKey';
-import { errorCodeForStatus, ErrorCode, isErrorCode, type Prediction } from './protocol';
+import { errorCodeForStatus, ErrorCode, isErrorCode, type Prediction } from './contract';
 
 export class AnalyzeError extends Error {
   /**

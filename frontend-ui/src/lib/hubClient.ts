@@ -18,7 +18,7 @@ import {
   type PongMessage,
   type ResultMessage,
   type WelcomeMessage,
-} from './protocol';
+} from './contract';
 
 export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closed';
 

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { FakeSocket, tinyJpeg } from '../../test/fakeSocket';
 import { HubClient } from './hubClient';
 import { HubStore, INITIAL_HUB_SNAPSHOT } from './hubStore';
-import { CloseCode, ErrorCode, PROTOCOL_VERSION } from './protocol';
+import { CloseCode, ErrorCode, PROTOCOL_VERSION } from './contract';
 
 
 function makeStore() {

@@ -3,7 +3,7 @@
 // keeps the rolling stats of the stream.
 
 import type { ConnectionState, HubClient, HubEvent } from './hubClient';
-import type { ErrorMessage, ResultMessage } from './protocol';
+import type { ErrorMessage, ResultMessage } from './contract';
 import { LiveStats, type StatsSnapshot } from './stats';
 
 export interface HubSnapshot {

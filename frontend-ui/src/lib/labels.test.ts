@@ -8,7 +8,7 @@ import {
   splitLabel,
   type SmoothingState,
 } from './labels';
-import type { Prediction } from './protocol';
+import type { Prediction } from './contract';
 
 describe('splitLabel', () => {
   it('takes the first synonym as the name and keeps the others', () => {

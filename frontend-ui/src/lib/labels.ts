@@ -3,7 +3,7 @@
 // flicker between close calls, and the list of the last distinct headlines.
 // Pure functions: the components keep the state.
 
-import { LABEL_SYNONYM_SEPARATOR, type Prediction } from './protocol';
+import { LABEL_SYNONYM_SEPARATOR, type Prediction } from './contract';
 
 /** A confidence as people read it: "85%", "7.4%". */
 export function formatPercent(confidence: number): string {

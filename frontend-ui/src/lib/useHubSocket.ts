@@ -8,7 +8,7 @@ import { idleHubSource, type HubSource } from './hubContext';
 import { exposeHubStats, statsProbeRequested, type HubStatsProbe } from './hubStatsProbe';
 import { HubStore, INITIAL_HUB_SNAPSHOT, type HubSnapshot } from './hubStore';
 import { loadApiKey } from './apiKey';
-import { hubSocketUrl } from './protocol';
+import { hubSocketUrl } from './contract';
 
 export interface UseHubSocketOptions {
   /** Connect at all (false during server rendering and before the mode is known). */
