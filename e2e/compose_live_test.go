@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/contract"
 )
 
 // TestComposeLive checks docker-compose.yml running on a real Docker engine
