@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -55,6 +56,7 @@ type natsBroker struct {
 
 	onPermissionViolation func()
 	attempts              frameAttempts // frames waiting for a reply (nats_failover.go)
+	workersSeen           atomic.Int64  // workers that answered the last ping (watchWorkers), hub_workers
 
 	mu           sync.Mutex
 	firstConnect func()    // run once, when a connection that failed at start is made
