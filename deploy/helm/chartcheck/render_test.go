@@ -75,24 +75,37 @@ func values(t *testing.T, files []string) map[string]any {
 
 func TestChartLints(t *testing.T) {
 	for name, files := range valueSets {
-		t.Run(name, func(t *testing.T) {
-			lint := action.NewLint()
-			lint.Strict = true // warnings fail too
-			lint.Namespace = namespace
-			result := lint.Run([]string{chartDir}, values(t, files))
-			for _, msg := range result.Messages {
-				if msg.Severity > support.InfoSev {
-					t.Errorf("helm lint: %v", msg)
+		for _, kube := range []string{oldestKube, newestKube} {
+			t.Run(name+"/"+kube, func(t *testing.T) {
+				result := lintWith(t, values(t, files), kube)
+				for _, msg := range result.Messages {
+					if msg.Severity > support.InfoSev {
+						t.Errorf("helm lint: %v", msg)
+					}
 				}
-			}
-			for _, err := range result.Errors {
-				t.Errorf("helm lint: %v", err)
-			}
-			if result.TotalChartsLinted != 1 {
-				t.Errorf("helm lint linted %d charts, want 1", result.TotalChartsLinted)
-			}
-		})
+				for _, err := range result.Errors {
+					t.Errorf("helm lint: %v", err)
+				}
+				if result.TotalChartsLinted != 1 {
+					t.Errorf("helm lint linted %d charts, want 1", result.TotalChartsLinted)
+				}
+			})
+		}
 	}
+}
+
+// lintWith is helm lint --strict of the chart with vals (for kubeVersion, default the newest).
+func lintWith(t *testing.T, vals map[string]any, kubeVersion ...string) *action.LintResult {
+	t.Helper()
+	lint := action.NewLint()
+	lint.Strict = true // warnings fail too
+	lint.Namespace = namespace
+	kv, err := common.ParseKubeVersion(append(kubeVersion, newestKube)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	lint.KubeVersion = kv
+	return lint.Run([]string{chartDir}, vals)
 }
 
 // cluster is what `helm template --kube-version … --api-versions …` says
