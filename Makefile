@@ -32,13 +32,18 @@ HTTPS   ?=
 NATS_CLI_VERSION    := v0.5.0
 NATS_SERVER_VERSION := v2.15.2
 PEBBLE_VERSION      := v2.10.3
+# promtool (make test-alerts) from the Prometheus Go module: v0.316.0 is Prometheus
+# v3.16 (module versions v0.3xx.y are v3.xx.y; v0.305.0, compose's v3.5.0, carries
+# replace directives that `go install …@version` refuses). A heavy build: minutes.
+PROMTOOL_VERSION    := v0.316.0
+PROMTOOL_BIN        := $(BIN)/promtool
 GO_SOURCES   := $(shell find cmd contract hub internal -name '*.go' -not -name '*_test.go') go.mod go.sum
 PAGE_SOURCES := $(shell find frontend-ui/src frontend-ui/public -type f 2>/dev/null) frontend-ui/astro.config.mjs frontend-ui/package-lock.json frontend-ui/tsconfig.json
 
 # What `make fleet` starts besides its 3 NATS nodes, 2 hubs and nginx.
 FLEET_WORKERS ?= 2
 
-.PHONY: help docs-config run fleet test bench bench-soak bench-table bench-gpu bench-gpu-carry fuzz deps tools test-deps test-go test-python test-page test-e2e test-compose test-compose-live test-helm vet clean
+.PHONY: help docs-config run fleet test bench bench-soak bench-table bench-gpu bench-gpu-carry fuzz deps tools test-deps test-go test-python test-page test-e2e test-compose test-compose-live test-helm test-alerts vet clean
 
 help:
 	@echo "make run    install what is missing, then run hub + embedded NATS + worker(s) (MODEL=$(or $(MODEL),default) RUNTIME=$(RUNTIME) WORKERS=$(WORKERS); HTTPS=1 for phones)"
@@ -85,6 +90,9 @@ $(PEBBLE_BIN):
 $(PEBBLE_CHALLTESTSRV_BIN):
 	GOBIN=$(BIN) go install github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv@$(PEBBLE_VERSION)
 
+$(PROMTOOL_BIN):
+	GOBIN=$(BIN) go install github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
+
 # The local CA and certificate of `make run HTTPS=1`.
 $(DEVCERT_BIN): cmd/devcert/main.go $(wildcard internal/devcert/*.go) go.mod go.sum
 	go build -o $@ ./cmd/devcert
@@ -119,7 +127,7 @@ docs-config: $(VENV)/.installed
 ## ---- tests ----------------------------------------------------------------
 
 # RUN_LIVE_COMPOSE=1 adds test-compose-live (root, a Docker engine; long).
-test: test-deps vet test-go test-python test-page test-compose test-helm test-e2e $(if $(RUN_LIVE_COMPOSE),test-compose-live)
+test: test-deps vet test-go test-python test-page test-compose test-helm test-alerts test-e2e $(if $(RUN_LIVE_COMPOSE),test-compose-live)
 	@echo "make test: every suite passed"
 
 vet:
@@ -152,6 +160,13 @@ test-compose-live: $(NATS_SERVER_BIN)
 # dependencies are heavy), so the hub's `go test ./...` never builds it.
 test-helm:
 	cd deploy/helm/chartcheck && go vet ./... && go test -count=1 ./...
+
+# The alerting rules (deploy/prometheus/rules, docs/operations.md): checked and
+# unit-tested by promtool on synthetic series. The chart's PrometheusRule holds the
+# same rules (test-helm checks its copy).
+test-alerts: $(PROMTOOL_BIN)
+	$(PROMTOOL_BIN) check rules deploy/prometheus/rules/webcamhub.rules.yml
+	cd deploy/prometheus/rules && $(PROMTOOL_BIN) test rules webcamhub.rules.test.yml
 
 # End to end: the real hub binary, the real Python worker with a real model,
 # the nats CLI and the page in Chromium.

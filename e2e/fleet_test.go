@@ -90,7 +90,7 @@ func startFleet(t *testing.T, hubEnv string) *fleet {
 		}
 	})
 	f := &fleet{dir: dir, lb: "http://127.0.0.1:" + strconv.Itoa(lbPort), natsBase: natsBase}
-	(&hubProc{proc: script, base: f.lb, client: http.DefaultClient}).waitFor(t, "/readyz")
+	(&hubProc{proc: script, base: f.lb, client: http.DefaultClient}).waitFor(t, "/readyz?workers=1")
 	// Each hub serves its metrics on a port of its own; the balancer, which
 	// stands for the internet, has none.
 	for i := range 2 {

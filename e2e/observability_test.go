@@ -160,7 +160,7 @@ func startTracedSystem(t *testing.T, collector *otlptest.Collector, protocol str
 	bus := hub.nats
 	bus.workerEnv = append(append([]string{}, bus.workerEnv...), otelEnv(collector, protocol, "inference-worker")...)
 	startWorker(t, bus, "worker-traced", workerArgs...)
-	hub.waitFor(t, "/readyz") // the workers' micro service answers its ping
+	hub.waitFor(t, "/readyz?workers=1") // the workers' micro service answers its ping
 	return hub
 }
 

@@ -216,3 +216,23 @@ func TestServesTheCACertificateOnlyWhenAsked(t *testing.T) {
 		t.Fatalf("GET /ca.crt = %d %q %q", status, resp.Header.Get("Content-Type"), body)
 	}
 }
+
+// hub_tls_cert_expiry_timestamp_seconds is the served certificate's NotAfter;
+// a plain-HTTP hub has no such series.
+func TestTLSCertExpiryIsAMetric(t *testing.T) {
+	ns := startNATS(t, 0)
+	files := testkit.MakeTLSFiles(t)
+	h, _ := startHTTPSHub(t, ns.ClientURL(), files, nil)
+	pair, err := tls.LoadX509KeyPair(files.ServerCert, files.ServerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := testkit.Metric(t, testkit.ScrapeMetrics(t, serveMetrics(t, h)+"/metrics"), "hub_tls_cert_expiry_timestamp_seconds", nil).GetGauge().GetValue()
+	if want := float64(pair.Leaf.NotAfter.Unix()); got != want {
+		t.Errorf("hub_tls_cert_expiry_timestamp_seconds %v, want %v", got, want)
+	}
+	plain, _ := startHub(t, ns.ClientURL(), nil)
+	if _, ok := testkit.ScrapeMetrics(t, serveMetrics(t, plain)+"/metrics")["hub_tls_cert_expiry_timestamp_seconds"]; ok {
+		t.Error("a plain-HTTP hub reports a certificate expiry")
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -55,6 +56,7 @@ type natsBroker struct {
 
 	onPermissionViolation func()
 	attempts              frameAttempts // frames waiting for a reply (nats_failover.go)
+	workersSeen           atomic.Int64  // workers that answered the last ping (watchWorkers), hub_workers
 	// recordFrames: live frames answered are published once more for the
 	// FRAMES stream (HUB_RECORD, recording.go); set before the first frame.
 	recordFrames bool

@@ -188,7 +188,8 @@ func (b *natsBroker) watchWorkers() {
 			return
 		}
 		if !b.nc.IsConnected() {
-			continue // connectionLost fails the frames; the workers are asked again once back
+			b.workersSeen.Store(0) // none answers this hub now
+			continue               // connectionLost fails the frames; the workers are asked again once back
 		}
 		asked := time.Now()
 		seen, err := b.gatherWorkers()
@@ -207,6 +208,7 @@ func (b *natsBroker) watchWorkers() {
 			}
 		}
 		known = seen
+		b.workersSeen.Store(int64(len(seen)))
 		if len(gone) == 0 {
 			continue
 		}

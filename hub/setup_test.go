@@ -193,9 +193,10 @@ func get(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(body)
 }
 
-func readyz(t testing.TB, base string) (int, string) {
+// readyz is GET /readyz; query (e.g. "?workers=1") is appended.
+func readyz(t testing.TB, base string, query ...string) (int, string) {
 	t.Helper()
-	resp, err := http.Get(base + "/readyz")
+	resp, err := http.Get(base + "/readyz" + strings.Join(query, ""))
 	if err != nil {
 		t.Fatal(err)
 	}

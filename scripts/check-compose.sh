@@ -115,6 +115,14 @@ used = {re.sub(r"_(bucket|sum|count)$", "", m) for m in used}
 missing = used - catalog
 assert not missing, f"dashboard uses metrics not in docs/metrics.md: {sorted(missing)}"
 assert len(dash["panels"]) >= 5
+# Any Prometheus, any scrape job name: a datasource variable, no job= matchers
+# (compose's jobs are hub and worker, the chart's ServiceMonitors' others).
+assert any(v.get("type") == "datasource" for v in dash.get("templating", {}).get("list", [])), "the dashboard has no datasource variable"
+for panel in dash["panels"]:
+    assert panel.get("datasource", {}).get("uid") == "${datasource}", f"panel {panel['title']!r} is not on the datasource variable"
+    for target in panel["targets"]:
+        assert "job=" not in target["expr"].replace(" ", ""), f"panel {panel['title']!r} assumes a job name: {target['expr']}"
+assert {"worker_frames_held", "worker_frames_capacity", "hub_workers"} <= used, "the dashboard does not show the scaling signal and the workers answering"
 for f in ("deploy/grafana/provisioning/datasources/prometheus.yml",
           "deploy/grafana/provisioning/dashboards/webcamhub.yml"):
     yaml.safe_load(open(f))

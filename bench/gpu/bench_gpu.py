@@ -210,7 +210,7 @@ class System:
                    "NATS_URL": f"nats://127.0.0.1:{self.nats}", "LOG_LEVEL": "warning",
                    "WORKER_NAME": f"{tag}-{i + 1}"}
             self._start(f"{tag}-{i + 1}", [sys.executable, "-m", "inference_server"], env)
-        self._wait("/readyz", 240)
+        self._wait("/readyz?workers=1", 240)
         time.sleep(5)  # the others finish their warm-up (readyz needs one)
 
     def stop_workers(self) -> None:

@@ -208,10 +208,10 @@ export class System {
     throw new Error(`${pathname} not OK after ${timeoutMs} ms (last: ${last})`);
   }
 
-  /** Waits for /readyz (NATS up and a worker answering). */
+  /** Waits for /readyz?workers=1 (NATS up and a worker answering; plain /readyz does not wait on workers). */
   async waitReady(timeoutMs = 60_000) {
     try {
-      await this.waitHttp('/readyz', timeoutMs, () => (this.worker?.exited ? this.worker : this.hub));
+      await this.waitHttp('/readyz?workers=1', timeoutMs, () => (this.worker?.exited ? this.worker : this.hub));
     } catch (err) {
       throw new Error(`${err.message}\n--- hub ---\n${this.hub?.tail() ?? ''}\n--- worker ---\n${this.worker?.tail() ?? ''}`);
     }
