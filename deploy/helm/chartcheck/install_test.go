@@ -71,9 +71,9 @@ func TestPodsHaveWhatTheyNeed(t *testing.T) {
 	}
 	worker := r.deployment(t, "worker")
 	c := worker.Spec.Template.Spec.Containers[0]
-	cacheDir, _ := env(c, "MODEL_CACHE_DIR")
+	cacheDir, _ := env(c, "WORKER_MODEL_CACHE_DIR")
 	if !mountedWritable(worker.Spec.Template.Spec, c, cacheDir) {
-		t.Errorf("worker: MODEL_CACHE_DIR %q is on no writable volume (the root is read-only)", cacheDir)
+		t.Errorf("worker: WORKER_MODEL_CACHE_DIR %q is on no writable volume (the root is read-only)", cacheDir)
 	}
 	if len(r.serviceAccounts) != 1 {
 		t.Fatalf("%d ServiceAccounts, want 1", len(r.serviceAccounts))
