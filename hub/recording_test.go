@@ -112,6 +112,11 @@ func TestRecordingOffCapturesNothingOnAStoreWithHistory(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// The server has the subscription before the first frame: a SUB is
+		// sent asynchronously, and a session with no frame ends at once.
+		if err := hubConn().Flush(); err != nil {
+			t.Fatal(err)
+		}
 		for seq := int64(1); seq <= int64(frames); seq++ {
 			c.SendFrame(fakeJPEG)
 			if m := c.Next(); m.Type != contract.TypeResult || m.Seq != seq {
