@@ -64,7 +64,11 @@ func freePorts(t testing.TB, n int) int {
 func startFleet(t *testing.T, hubEnv string) *fleet {
 	t.Helper()
 	dir := t.TempDir()
-	lbPort, hubBase, natsBase, hubMetricsBase := freePorts(t, 1), freePorts(t, 2), freePorts(t, 3), freePorts(t, 2)
+	// Every port of the fleet from one free range: ranges picked one by one
+	// could overlap (nginx once found its port taken by a NATS node).
+	base := freePorts(t, 17)
+	lbPort, hubBase, natsBase, hubMetricsBase := base, base+1, base+3, base+6
+	routeBase, monitorBase, workerMetricsBase := base+8, base+11, base+14
 	env := []string{
 		"FLEET_DIR=" + dir, "WORKERS=2", "MODEL=tflite:" + fleetModel(t), "RUNTIME=litert",
 		"FLEET_LB_LISTEN=127.0.0.1:" + strconv.Itoa(lbPort),
@@ -72,9 +76,10 @@ func startFleet(t *testing.T, hubEnv string) *fleet {
 		"FLEET_HUB_BASE_PORT=" + strconv.Itoa(hubBase),
 		"FLEET_HUB_METRICS_BASE_PORT=" + strconv.Itoa(hubMetricsBase),
 		"FLEET_NATS_BASE_PORT=" + strconv.Itoa(natsBase),
-		"FLEET_ROUTE_BASE_PORT=" + strconv.Itoa(freePorts(t, 3)),
-		"FLEET_MONITOR_BASE_PORT=" + strconv.Itoa(freePorts(t, 3)),
-		"WORKER_METRICS_BASE_PORT=" + strconv.Itoa(freePorts(t, 3)-1),
+		"FLEET_ROUTE_BASE_PORT=" + strconv.Itoa(routeBase),
+		"FLEET_MONITOR_BASE_PORT=" + strconv.Itoa(monitorBase),
+		// Worker i (from 1) serves its metrics on this base + i.
+		"WORKER_METRICS_BASE_PORT=" + strconv.Itoa(workerMetricsBase-1),
 		"HUB_BIN=" + bin(t, "HUB_BIN", "hub"),
 		"NATS_SERVER_BIN=" + bin(t, "NATS_SERVER_BIN", "nats-server"),
 		"WORKER_PYTHON=" + envOr("WORKER_PYTHON", filepath.Join(repoRoot(t), ".venv", "bin", "python")),
