@@ -67,6 +67,7 @@ type modelTable struct {
 	errors      map[string]map[string]string      // name -> version -> why it failed to load (model_errors)
 	seen        map[string]bool                   // every name ever served or failed
 	lastMissRef time.Time                         // when a miss last refreshed
+	missRefresh chan struct{}                     // closed when the miss's refresh under way is done; nil when none is
 }
 
 func newModelTable(defaultRef string) *modelTable {
@@ -135,15 +136,23 @@ func (t *modelTable) pick(name string, version int) (modelTarget, error) {
 		return target, err
 	}
 	t.mu.Lock()
-	due := time.Since(t.lastMissRef) >= modelMissRefreshEvery
-	if due {
-		t.lastMissRef = time.Now()
+	if running := t.missRefresh; running != nil { // another miss is asking: its answer will do
+		t.mu.Unlock()
+		<-running
+		return t.lookup(name, version)
 	}
-	t.mu.Unlock()
-	if !due {
+	if time.Since(t.lastMissRef) < modelMissRefreshEvery {
+		t.mu.Unlock()
 		return target, err
 	}
+	running := make(chan struct{})
+	t.missRefresh, t.lastMissRef = running, time.Now()
+	t.mu.Unlock()
 	t.refresh()
+	t.mu.Lock()
+	t.missRefresh = nil
+	t.mu.Unlock()
+	close(running)
 	return t.lookup(name, version)
 }
 
