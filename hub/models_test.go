@@ -205,7 +205,9 @@ func TestRolloutLosesNoFrame(t *testing.T) {
 
 type rolloutError struct{ m testkit.Message }
 
-func (e *rolloutError) Error() string { return "a frame during the rollout was answered " + e.m.Type + " " + e.m.Code }
+func (e *rolloutError) Error() string {
+	return "a frame during the rollout was answered " + e.m.Type + " " + e.m.Code
+}
 
 // postAnalyzeAt posts body to url (the analyze path with its query).
 func postAnalyzeAt(t *testing.T, url, body string) (int, []byte) {
