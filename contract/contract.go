@@ -52,8 +52,8 @@ var Kinds = []string{KindLive, KindAPI, KindCLI, KindReplay}
 
 // NATS subjects (channels.*.address). The tokens are joined here only.
 const (
-	// framesToken: the old frames.{kind}.{id} channel, and still the root of
-	// the recorded frames' stored subject (channels.recordedFrames.x-stored-as).
+	// framesToken: the root of the recorded frames' stored subject
+	// (channels.recordedFrames.x-stored-as).
 	framesToken       = "frames"
 	inferToken        = "infer"
 	resultsToken      = "results"
@@ -68,10 +68,6 @@ const (
 	// WorkerInfoSubject is the service's info ($SRV.INFO.<service>): every
 	// worker answers with its endpoints, one per model-version it serves.
 	WorkerInfoSubject = "$SRV.INFO." + WorkerService
-	// FramesWildcard is what the workers subscribed to before issue 22.
-	//
-	// Deprecated: frames.{kind}.{id} is gone from the contract (issue 22); the hub moves to InferSubject.
-	FramesWildcard = framesToken + ".>"
 	// InferWildcard matches every frame of every model (infer.>).
 	InferWildcard = inferToken + ".>"
 	// ResultsWildcard matches every result of every kind (the recording stream).
@@ -81,16 +77,17 @@ const (
 	QueueGroup = "inference"
 )
 
-// FrameSubject was where a frame of kind for id was sent: frames.{kind}.{id}.
-//
-// Deprecated: frames.{kind}.{id} is gone from the contract (issue 22); the hub moves to InferSubject.
-func FrameSubject(kind, id string) string { return framesToken + "." + kind + "." + id }
-
 // InferSubject is where a frame of kind for id is sent to be classified by
 // model at version: infer.{model}.{version}.{kind}.{id}. id may be ">" for a
 // subscription to every id of the kind.
 func InferSubject(model string, version int, kind, id string) string {
 	return InferModelPrefix(model, version) + kind + "." + id
+}
+
+// InferAnyModelSubject is infer.*.*.{kind}.{id}: frames of kind for id to
+// any model-version (a permission); id may be a wildcard.
+func InferAnyModelSubject(kind, id string) string {
+	return inferToken + ".*.*." + kind + "." + id
 }
 
 // InferModelPrefix is infer.{model}.{version}. — every subject of one model-version.
@@ -159,18 +156,6 @@ func SessionInfoSubject(id string) string { return sessionInfoPrefix + id }
 // WorkerPingIDSubject is the ping of the one worker whose pong has id:
 // $SRV.PING.<service>.<id>.
 func WorkerPingIDSubject(id string) string { return WorkerPingSubject + "." + id }
-
-// ParseFrameSubject splits frames.{kind}.{id}; ok is false for anything else.
-//
-// Deprecated: frames.{kind}.{id} is gone from the contract (issue 22); the hub moves to ParseInferSubject.
-func ParseFrameSubject(subject string) (kind, id string, ok bool) {
-	rest, found := strings.CutPrefix(subject, framesToken+".")
-	if !found {
-		return "", "", false
-	}
-	kind, id, ok = strings.Cut(rest, ".")
-	return kind, id, ok && kind != "" && id != ""
-}
 
 // Models (schemas ModelName, ModelVersion, ModelRef, ModelTask).
 const (

@@ -58,8 +58,10 @@ func TestCatIsEgyptianCatOverWebSocketCLIAndAPI(t *testing.T) {
 	}
 
 	// The README's nats CLI command, exactly.
+	modelName, modelVersion := servedModel(t, hub.base)
 	out := runREADMECommand(t, "classify-file", map[string]string{
 		"NATS_URL": hub.nats.url, "NATS_NKEY": hub.nats.cliSeed, "IMAGE": testdata(t, "images", "cat.bmp"),
+		"MODEL_NAME": modelName, "MODEL_VERSION": modelVersion,
 	})
 	var res message
 	if err := json.Unmarshal(bytes.TrimSpace(out), &res); err != nil {

@@ -48,10 +48,12 @@ func TestRecordAndReplayWithTheREADMECommands(t *testing.T) {
 		live[i] = labels(m)
 	}
 
-	vars := map[string]string{"NATS_URL": hub.nats.url, "NATS_NKEY": hub.nats.cliSeed, "SESSION": session, "NAME": "e2e" + strconv.FormatInt(time.Now().UnixNano()%1e6, 10)}
+	modelName, modelVersion := servedModel(t, hub.base)
+	vars := map[string]string{"NATS_URL": hub.nats.url, "NATS_NKEY": hub.nats.cliSeed, "SESSION": session, "NAME": "e2e" + strconv.FormatInt(time.Now().UnixNano()%1e6, 10),
+		"MODEL_NAME": modelName, "MODEL_VERSION": modelVersion}
 
 	listing := string(runREADMECommand(t, "list-sessions", vars))
-	if !strings.Contains(listing, contract.FrameSubject(contract.KindLive, session)) || !strings.Contains(listing, strconv.Itoa(len(images))) {
+	if !strings.Contains(listing, contract.RecordedFrameStoredSubject(session)) || !strings.Contains(listing, strconv.Itoa(len(images))) {
 		t.Fatalf("list-sessions does not show %s with %d frames:\n%s", session, len(images), listing)
 	}
 
@@ -227,7 +229,7 @@ func TestRecordingOffWritesNoFramesOnAStoreWithHistory(t *testing.T) {
 	// The recording is still there for the README's commands.
 	hub = startHub(t, hubOptions{storeDir: store})
 	vars := map[string]string{"NATS_URL": hub.nats.url, "NATS_NKEY": hub.nats.cliSeed}
-	if listing := string(runREADMECommand(t, "list-sessions", vars)); !strings.Contains(listing, contract.FrameSubject(contract.KindLive, recorded)) {
+	if listing := string(runREADMECommand(t, "list-sessions", vars)); !strings.Contains(listing, contract.RecordedFrameStoredSubject(recorded)) {
 		t.Fatalf("list-sessions does not show the recorded session %s:\n%s", recorded, listing)
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/nats-io/nkeys"
 
+	"github.com/webcamhub/webcamhub/contract"
 	"github.com/webcamhub/webcamhub/internal/testkit"
 )
 
@@ -111,7 +112,9 @@ func TestHubAndWorkerOnExternalNATSWithTLSAndNkeys(t *testing.T) {
 		t.Fatalf("over TLS: %+v", m)
 	}
 
-	vars := map[string]string{"NATS_URL": bus.url, "NATS_NKEY": bus.cliSeed, "IMAGE": testdata(t, "images", "cat.bmp")}
+	modelName, modelVersion := servedModel(t, hub.base)
+	vars := map[string]string{"NATS_URL": bus.url, "NATS_NKEY": bus.cliSeed, "IMAGE": testdata(t, "images", "cat.bmp"),
+		"MODEL_NAME": modelName, "MODEL_VERSION": modelVersion}
 	for k, v := range bus.cliEnv {
 		vars[k] = v
 	}
@@ -121,7 +124,7 @@ func TestHubAndWorkerOnExternalNATSWithTLSAndNkeys(t *testing.T) {
 		t.Fatalf("README nats command over TLS printed %q (%v)", out, err)
 	}
 	listing := string(runREADMECommand(t, "list-sessions", vars))
-	if !strings.Contains(listing, "frames.live."+session) {
+	if !strings.Contains(listing, contract.RecordedFrameStoredSubject(session)) {
 		t.Fatalf("list-sessions over TLS:\n%s", listing)
 	}
 	workerRefusedNothing(t, worker)
@@ -176,9 +179,9 @@ func TestEmbeddedNATSRefusesWhatTheREADMEDoesNotNeed(t *testing.T) {
 		args       []string
 		want       string
 	}{
-		{"anonymous sub frames.>", "", []string{"sub", "frames.>"}, "Authorization Violation"},
-		{"cli sub frames.live.>", hub.nats.cliSeed, []string{"sub", "frames.live.>"}, `Permissions Violation for Subscription to "frames.live.>"`},
-		{"worker sub frames.live.> outside the queue group", hub.nats.workerSeed, []string{"sub", "frames.live.>"}, `Permissions Violation for Subscription to "frames.live.>"`},
+		{"anonymous sub infer.>", "", []string{"sub", "infer.>"}, "Authorization Violation"},
+		{"cli sub infer.>", hub.nats.cliSeed, []string{"sub", "infer.>"}, `Permissions Violation for Subscription to "infer.>"`},
+		{"worker sub infer.> outside the queue group", hub.nats.workerSeed, []string{"sub", "infer.>"}, `Permissions Violation for Subscription to "infer.>"`},
 		{"cli pub results.live.x", hub.nats.cliSeed, []string{"pub", "results.live." + session, `{"type":"ended"}`}, `Permissions Violation for Publish to "results.live.` + session + `"`},
 		{"cli answers sessions.info.>", hub.nats.cliSeed, []string{"reply", "sessions.info.>", "{}"}, `Permissions Violation for Subscription to "sessions.info.>"`},
 		{"worker answers sessions.info.>", hub.nats.workerSeed, []string{"reply", "sessions.info.>", "{}"}, `Permissions Violation for Subscription to "sessions.info.>"`},

@@ -7,6 +7,7 @@ package e2e
 
 import (
 	"crypto/x509"
+	"encoding/json"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/webcamhub/webcamhub/contract"
 	"github.com/webcamhub/webcamhub/internal/testkit"
 )
 
@@ -278,4 +280,27 @@ func readImage(t testing.TB, name string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// servedModel is a model the hub at base serves now and its default
+// version (GET /api/v1/models), for the README's commands (MODEL_NAME,
+// MODEL_VERSION).
+func servedModel(t testing.TB, base string) (name, version string) {
+	t.Helper()
+	resp, err := http.Get(base + contract.APIModelsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var list contract.ModelList
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range list.Models {
+		if m.Ready {
+			return m.Name, strconv.Itoa(m.DefaultVersion)
+		}
+	}
+	t.Fatalf("the hub serves no model: %+v", list)
+	return "", ""
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/webcamhub/webcamhub/contract"
 	"github.com/webcamhub/webcamhub/hub/internal/embeddednats"
 )
 
@@ -72,6 +73,9 @@ type Config struct {
 	WriteTimeout    time.Duration // how long a client may take to read a message, or its last 256 KiB, before it is closed as slow
 	APIRatePerMin   int           // POST /api/v1/analyze requests per client IP and minute
 	ControlRate     float64       // control messages (ping, options) a session may send per second (burst of two seconds)
+	// DefaultModel is the model of a session or analyze request that names
+	// none; empty: the alphabetically first model served now (nats_models.go).
+	DefaultModel string
 
 	MaxConnsPerClient    int            // WebSocket connections one client address may hold at once
 	ConnectRatePerClient float64        // new WebSocket connections per second from one client address (burst of ten seconds)
@@ -226,6 +230,7 @@ func configFlags(e *envReader) (*flag.FlagSet, *Config, *configText) {
 	fs.StringVar(&t.origins, "allowed-origins", e.str("HUB_ALLOWED_ORIGINS", ""), "comma-separated browser origins allowed besides the hub's own; * allows any (HUB_ALLOWED_ORIGINS)")
 	fs.StringVar(&t.publicOrigins, "public-origin", e.str("HUB_PUBLIC_ORIGIN", ""), "comma-separated origins (scheme://host[:port]) browsers reach this hub at; empty: its listen addresses and localhost (HUB_PUBLIC_ORIGIN)")
 	e.authFlags(fs, c)
+	fs.StringVar(&c.DefaultModel, "default-model", e.str("HUB_DEFAULT_MODEL", d.DefaultModel), "model of a session or analyze request that names none, as name (its highest version served) or name@version; empty: the alphabetically first served (HUB_DEFAULT_MODEL)")
 	fs.StringVar(&c.StaticDir, "static-dir", e.str("HUB_STATIC_DIR", d.StaticDir), "directory of the built page served at / (HUB_STATIC_DIR)")
 	fs.StringVar(&t.maxFrameBytes, "max-frame-bytes", e.str("HUB_MAX_FRAME_BYTES", strconv.Itoa(d.MaxFrameBytes)), "largest image in bytes, e.g. 2097152 or 2MiB (HUB_MAX_FRAME_BYTES)")
 	fs.StringVar(&t.maxDecodedBytes, "max-decoded-bytes", e.str("HUB_MAX_DECODED_BYTES", strconv.FormatInt(d.MaxDecodedBytes, 10)), "most memory an image's header may ask a worker to decode into, e.g. 64MiB; more is answered too_large (HUB_MAX_DECODED_BYTES)")
@@ -291,6 +296,11 @@ func (c Config) check() []string {
 	for _, o := range c.PublicOrigins {
 		if _, err := parseOrigin(o); err != nil {
 			p = append(p, fmt.Sprintf("public origin %q: want scheme://host[:port]", o))
+		}
+	}
+	if c.DefaultModel != "" {
+		if _, _, err := contract.ParseModelRef(c.DefaultModel); err != nil {
+			p = append(p, fmt.Sprintf("default model: %v", err))
 		}
 	}
 	if (c.TrustedProxyHeader == "") != (len(c.TrustedProxies) == 0) {

@@ -13,7 +13,9 @@
 //	version.go    Version, set at build (-ldflags -X; hub -version, hub_build_info)
 //	recording.go  JetStream streams of frames and results: capturing when on, nothing when off; the copies of live frames
 //	tracing*.go   OpenTelemetry setup; a frame's span and request
-//	http_*.go     routes, analyze API, health, page, allowed origins,
+//	model_table.go the model-versions served now (from the workers' info),
+//	              which a frame goes to (modelTable.pick), unknown vs unavailable
+//	http_*.go     routes, analyze API, models API (http_models.go), health, page, allowed origins,
 //	              TLS listener (certificate reload, ACME); the operator's
 //	              metrics port (/metrics, pprof), apart from the public one
 //	ws*.go        /ws: upgrade, streamers, watchers, refusals, close frames;
@@ -30,7 +32,8 @@
 //	              JWKS), the analyze API's Bearer check; hub apikey
 //	nats_*.go     natsBroker; embedded and external login; roles; config checks;
 //	              failover (frames of a lost connection or worker); keys for
-//	              an external NATS (hub keys)
+//	              an external NATS (hub keys); model discovery from
+//	              $SRV.INFO.inference (nats_models.go)
 //
 // A frame's way, from the WebSocket read to the client's answer:
 //
@@ -40,7 +43,10 @@
 //	  → frameScheduler.work → classify: the frame's deadline set
 //	    (Config.FrameTimeout, context.WithTimeout)
 //	  → dispatcher.Request: request span; waits its turn while every worker
-//	    is full (at most DispatchWait, never past the deadline)
+//	    is full (at most DispatchWait, never past the deadline); picks the
+//	    model-version at each try (modelTable.pick; a "no responders" from
+//	    one no longer served: model_unavailable when pinned, else once more
+//	    to the name's default of now)
 //	  → natsBroker.Request (the dispatcher's workerPool): the frame with its
 //	    deadline header to one worker, then failover (nats_failover.go):
 //	      1. requestOnce: one attempt; one whose connection dropped

@@ -27,6 +27,10 @@ var (
 // the error's text to a client.
 func codeOf(err error) string {
 	switch {
+	case errors.Is(err, ErrUnknownModel):
+		return contract.CodeUnknownModel
+	case errors.Is(err, ErrModelUnavailable):
+		return contract.CodeModelUnavailable
 	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
 		return contract.CodeTimeout
 	case errors.Is(err, ErrUnavailable), errors.Is(err, nats.ErrNoResponders), errors.Is(err, nats.ErrConnectionClosed),

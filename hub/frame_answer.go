@@ -58,7 +58,7 @@ type frameAnswer struct {
 // client's next frame is the newer one) and answers an API call
 // rate_limited. It logs what the client is not told and counts the result,
 // error or shed frame (Metrics).
-func answerFrame(f FrameRequest, reply []byte, err error, into decodedReply, log *slog.Logger, m *Metrics) frameAnswer {
+func answerFrame(f FrameRequest, sentTo modelTarget, reply []byte, err error, into decodedReply, log *slog.Logger, m *Metrics) frameAnswer {
 	if err != nil {
 		if f.Kind == contract.KindLive && errors.Is(err, ErrOverloaded) {
 			m.Shed.Inc()
@@ -83,7 +83,7 @@ func answerFrame(f FrameRequest, reply []byte, err error, into decodedReply, log
 		log.Debug("worker answered an error", "kind", f.Kind, "seq", f.Seq, "code", head.Code, "message", head.Message)
 		return answerError(m, publicCode(head.Code), true)
 	}
-	m.Results.Inc()
+	m.CountResult(sentTo)
 	return frameAnswer{outcome: OutcomeResult}
 }
 

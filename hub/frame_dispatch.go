@@ -55,6 +55,9 @@ type workerPool interface {
 // span.
 type dispatcher struct {
 	workers workerPool
+	// models picks each frame's model-version as it is sent; nil: frames
+	// go to the Model and Version they carry (the dispatcher's own tests).
+	models  *modelTable
 	maxWait time.Duration
 	tracer  trace.Tracer // a CLIENT span per request (no-op unless tracing is on)
 	metrics *Metrics
@@ -72,28 +75,34 @@ type dispatchWaiter struct {
 	extra bool          // its turn is a try for room beyond what was answered
 }
 
-func newDispatcher(workers workerPool, maxWait time.Duration, tracer trace.Tracer, m *Metrics) *dispatcher {
-	return &dispatcher{workers: workers, maxWait: maxWait, tracer: tracer, metrics: m, waiting: list.New()}
+func newDispatcher(workers workerPool, models *modelTable, maxWait time.Duration, tracer trace.Tracer, m *Metrics) *dispatcher {
+	return &dispatcher{workers: workers, models: models, maxWait: maxWait, tracer: tracer, metrics: m, waiting: list.New()}
 }
 
 // Request sends f to a worker that has room and returns its reply, within
 // ctx's deadline (the frame's), which goes to the worker with the frame.
 // When every worker is full it waits its turn, at most maxWait, then
 // returns ErrOverloaded, or ErrUnavailable when there seem to be no
-// workers at all. It runs inside a CLIENT span whose context goes to the
-// worker in the frame's traceparent header, and records its duration.
-func (d *dispatcher) Request(ctx context.Context, f FrameRequest) ([]byte, error) {
+// workers at all. f's model (Model and Version as the client asked) is
+// picked as it is sent: a name without a version goes to the name's
+// default version of that moment (modelTable.pick), and an error wraps
+// ErrUnknownModel or ErrModelUnavailable when none is served. It runs
+// inside a CLIENT span whose context goes to the worker in the frame's
+// traceparent header, and records its duration by model-version; sentTo
+// is the model-version it went to last (zero when none).
+func (d *dispatcher) Request(ctx context.Context, f FrameRequest) (reply []byte, sentTo modelTarget, err error) {
 	ctx, req := d.startRequest(ctx, f) // ctx may still hold an API caller's trace context
-	reply, err := d.inTurn(ctx, f)
-	d.endRequest(req, err)
-	return reply, err
+	reply, sentTo, err = d.inTurn(ctx, f)
+	d.endRequest(req, sentTo, err)
+	return reply, sentTo, err
 }
 
 // requestSpan is one frame's request from the dispatcher to the worker's
 // answer: when it started, and its CLIENT span (nil with tracing off).
 type requestSpan struct {
-	span  trace.Span
-	start time.Time
+	span     trace.Span
+	start    time.Time
+	kind, id string // the frame's, for the destination subject
 }
 
 func (d *dispatcher) startRequest(ctx context.Context, f FrameRequest) (context.Context, requestSpan) {
@@ -102,16 +111,21 @@ func (d *dispatcher) startRequest(ctx context.Context, f FrameRequest) (context.
 	}
 	ctx, span := d.tracer.Start(ctx, requestSpanName[f.Kind], clientKind)
 	if span.IsRecording() {
-		span.SetAttributes(attrMsgSystem.String("nats"), attrDestination.String(contract.FrameSubject(f.Kind, f.Session)))
+		span.SetAttributes(attrMsgSystem.String("nats"))
 	}
-	return ctx, requestSpan{span: span, start: time.Now()}
+	return ctx, requestSpan{span: span, start: time.Now(), kind: f.Kind, id: f.Session}
 }
 
-// endRequest records the request's duration and ends its span.
-func (d *dispatcher) endRequest(r requestSpan, err error) {
-	d.metrics.ObserveRequest(err, time.Since(r.start))
+// endRequest records the request's duration and ends its span, with the
+// model-version and subject the frame went to.
+func (d *dispatcher) endRequest(r requestSpan, sentTo modelTarget, err error) {
+	d.metrics.ObserveRequest(err, sentTo, time.Since(r.start))
 	if r.span == nil {
 		return
+	}
+	if sentTo.Name != "" && r.span.IsRecording() {
+		r.span.SetAttributes(attrModel.String(sentTo.Name), attrModelVersion.Int(sentTo.Version),
+			attrDestination.String(contract.InferSubject(sentTo.Name, sentTo.Version, r.kind, r.id)))
 	}
 	if err != nil {
 		r.span.SetStatus(codes.Error, codeOf(err))
@@ -120,28 +134,49 @@ func (d *dispatcher) endRequest(r requestSpan, err error) {
 }
 
 // inTurn sends f to the workers when its turn comes: at once while they
-// have room, else after the frames that waited before it.
-func (d *dispatcher) inTurn(ctx context.Context, f FrameRequest) ([]byte, error) {
+// have room, else after the frames that waited before it. Each try picks
+// f's model-version anew; a "no responders" from one that is no longer
+// served (its endpoint vanished: a rollout) is model_unavailable for a
+// frame pinned to it, and sent once more to the name's default version
+// of now otherwise.
+func (d *dispatcher) inTurn(ctx context.Context, f FrameRequest) ([]byte, modelTarget, error) {
 	waitCtx, cancel := context.WithTimeout(ctx, d.maxWait)
 	defer cancel()
-	retry := false
+	retry, movedOn := false, false
+	var target modelTarget
 	for {
 		extra, err := d.await(waitCtx, retry)
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, fmt.Errorf("frame %s #%d: %w", f.Session, f.Seq, ErrTimeout)
+				return nil, target, fmt.Errorf("frame %s #%d: %w", f.Session, f.Seq, ErrTimeout)
 			}
-			return nil, fmt.Errorf("frame %s #%d waited %v: %w", f.Session, f.Seq, d.maxWait, ErrOverloaded)
+			return nil, target, fmt.Errorf("frame %s #%d waited %v: %w", f.Session, f.Seq, d.maxWait, ErrOverloaded)
 		}
-		reply, err := d.workers.Request(ctx, f)
+		sent := f
+		if d.models != nil {
+			if target, err = d.models.pick(f.Model, f.Version); err != nil {
+				d.done(false, false, false)
+				return nil, target, fmt.Errorf("frame %s #%d: %w", f.Session, f.Seq, err)
+			}
+			sent.Model, sent.Version = target.Name, target.Version
+		}
+		reply, err := d.workers.Request(ctx, sent)
 		full := errors.Is(err, nats.ErrNoResponders)
+		if full && d.models != nil && d.models.gone(target) {
+			d.done(false, false, false)
+			if target.Pinned || movedOn {
+				return nil, target, fmt.Errorf("frame %s #%d to %s: %w", f.Session, f.Seq, target.Ref(), ErrModelUnavailable)
+			}
+			movedOn, retry = true, false // to the default version of now, at once
+			continue
+		}
 		if full && d.noWorkers(waitCtx) {
 			d.done(false, false, false)
-			return nil, err // codeOf: unavailable
+			return nil, target, err // codeOf: unavailable
 		}
 		d.done(full, err == nil, extra)
 		if !full {
-			return reply, err
+			return reply, target, err
 		}
 		retry = true // every worker is full: back to the head of the line
 	}

@@ -82,7 +82,7 @@ type outcome struct {
 
 func send(d *dispatcher, seq int64, out chan<- outcome) {
 	go func() {
-		_, err := d.Request(context.Background(), FrameRequest{Session: "s", Seq: seq})
+		_, _, err := d.Request(context.Background(), FrameRequest{Session: "s", Seq: seq})
 		out <- outcome{seq, err}
 	}()
 }
@@ -110,7 +110,7 @@ func waitWaiting(t *testing.T, d *dispatcher, n int) {
 // lost.
 func TestDispatcherWaitsWhileWorkersAreFull(t *testing.T) {
 	workers := newFakeWorkers(1)
-	d := newDispatcher(workers, time.Minute, nil, NewMetrics())
+	d := newDispatcher(workers, nil, time.Minute, nil, NewMetrics())
 	out := make(chan outcome, 10)
 	send(d, 1, out)
 	if seq := workers.waitTaken(t); seq != 1 {
@@ -145,7 +145,7 @@ func TestDispatcherWaitsWhileWorkersAreFull(t *testing.T) {
 // which the scheduler answers dropped/overloaded and the API 429.
 func TestDispatcherShedsPastTheWait(t *testing.T) {
 	workers := newFakeWorkers(1)
-	d := newDispatcher(workers, 20*time.Millisecond, nil, NewMetrics())
+	d := newDispatcher(workers, nil, 20*time.Millisecond, nil, NewMetrics())
 	out := make(chan outcome, 10)
 	send(d, 1, out)
 	workers.waitTaken(t)
@@ -174,8 +174,8 @@ func TestDispatcherShedsPastTheWait(t *testing.T) {
 // lately): "unavailable" at once, as before, not a wait.
 func TestDispatcherNoWorkersIsUnavailable(t *testing.T) {
 	none := newFakeWorkers(0)
-	d := newDispatcher(none, time.Minute, nil, NewMetrics())
-	_, err := d.Request(context.Background(), FrameRequest{Session: "s", Seq: 1})
+	d := newDispatcher(none, nil, time.Minute, nil, NewMetrics())
+	_, _, err := d.Request(context.Background(), FrameRequest{Session: "s", Seq: 1})
 	if code := codeOf(err); code != "unavailable" {
 		t.Fatalf("code %q (%v), want unavailable", code, err)
 	}
@@ -186,8 +186,8 @@ func TestDispatcherNoWorkersIsUnavailable(t *testing.T) {
 func TestDispatcherFullFromTheStartIsNotUnavailable(t *testing.T) {
 	workers := newFakeWorkers(1)
 	workers.held[99] = make(chan struct{}) // another hub's frame
-	d := newDispatcher(workers, 20*time.Millisecond, nil, NewMetrics())
-	_, err := d.Request(context.Background(), FrameRequest{Session: "s", Seq: 1})
+	d := newDispatcher(workers, nil, 20*time.Millisecond, nil, NewMetrics())
+	_, _, err := d.Request(context.Background(), FrameRequest{Session: "s", Seq: 1})
 	if !errors.Is(err, ErrOverloaded) {
 		t.Fatalf("got %v, want ErrOverloaded", err)
 	}
@@ -196,13 +196,13 @@ func TestDispatcherFullFromTheStartIsNotUnavailable(t *testing.T) {
 // The frame's own deadline bounds its wait too: answered timeout.
 func TestDispatcherWaitEndsAtTheFrameDeadline(t *testing.T) {
 	workers := newFakeWorkers(1)
-	d := newDispatcher(workers, time.Minute, nil, NewMetrics())
+	d := newDispatcher(workers, nil, time.Minute, nil, NewMetrics())
 	out := make(chan outcome, 1)
 	send(d, 1, out)
 	workers.waitTaken(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	_, err := d.Request(ctx, FrameRequest{Session: "s", Seq: 2})
+	_, _, err := d.Request(ctx, FrameRequest{Session: "s", Seq: 2})
 	if code := codeOf(err); code != "timeout" {
 		t.Fatalf("code %q (%v), want timeout", code, err)
 	}
@@ -216,7 +216,7 @@ func TestDispatcherWaitEndsAtTheFrameDeadline(t *testing.T) {
 func TestDispatcherFindsNewRoom(t *testing.T) {
 	const frames = 40
 	workers := newFakeWorkers(1)
-	d := newDispatcher(workers, time.Minute, nil, NewMetrics())
+	d := newDispatcher(workers, nil, time.Minute, nil, NewMetrics())
 	out := make(chan outcome, frames)
 	send(d, 1, out)
 	workers.waitTaken(t)

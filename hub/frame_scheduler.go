@@ -32,6 +32,7 @@ type schedulerDeps struct {
 // request, when it arrived, whether it waited for a slot, and its span.
 type liveFrame struct {
 	req      FrameRequest
+	sentTo   modelTarget // the model-version it went to, once it did
 	received time.Time
 	waited   bool
 	span     frameSpan
@@ -54,6 +55,11 @@ type frameScheduler struct {
 	busy    int        // frames at the workers
 	waiting *liveFrame // the newest frame that waits for a free slot
 	topK    int
+	// model and version: the session's model as the client asked for it
+	// ("": the default model; 0: the name's default version), read as
+	// each frame is sent.
+	model   string
+	version int
 }
 
 func newFrameScheduler(deps schedulerDeps) *frameScheduler {
@@ -73,6 +79,21 @@ func (fs *frameScheduler) setTopK(k int) {
 	fs.mu.Lock()
 	fs.topK = k
 	fs.mu.Unlock()
+}
+
+// setModel sets the model of the frames sent from now on (frames waiting
+// for a slot included).
+func (fs *frameScheduler) setModel(name string, version int) {
+	fs.mu.Lock()
+	fs.model, fs.version = name, version
+	fs.mu.Unlock()
+}
+
+// currentModel is the session's model as the client asked for it.
+func (fs *frameScheduler) currentModel() (name string, version int) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return fs.model, fs.version
 }
 
 // admits reports whether a frame received at now may go on to be checked
@@ -151,13 +172,15 @@ func (fs *frameScheduler) classify(f *liveFrame) {
 	// a worker with room included (dispatcher.Request).
 	ctx, cancel := context.WithTimeout(f.span.context(fs.ctx), fs.timeout)
 	defer cancel()
-	reply, err := fs.dispatch.Request(ctx, f.req)
+	f.req.Model, f.req.Version = fs.currentModel()
+	reply, sentTo, err := fs.dispatch.Request(ctx, f.req)
+	f.sentTo = sentTo
 	if err != nil && fs.ctx.Err() != nil {
 		f.span.abandon() // the session ended; nobody is left to answer
 		return
 	}
 	var head replyHead
-	answer := answerFrame(f.req, reply, err, &head, fs.log, fs.metrics)
+	answer := answerFrame(f.req, sentTo, reply, err, &head, fs.log, fs.metrics)
 	switch answer.outcome {
 	case OutcomeDropped:
 		fs.end(f, OutcomeDropped, "")
@@ -182,8 +205,8 @@ func (fs *frameScheduler) classify(f *liveFrame) {
 func (fs *frameScheduler) refuseRateLimited(seq int64, now time.Time) {
 	span := startFrameSpan(fs.ctx, fs.tracer, contract.KindLive, fs.session, seq, now)
 	fs.metrics.CountError(contract.CodeRateLimited)
-	fs.metrics.ObserveFrame(OutcomeError, time.Since(now))
-	span.end(OutcomeError, contract.CodeRateLimited)
+	fs.metrics.ObserveFrame(OutcomeError, modelTarget{}, time.Since(now))
+	span.end(OutcomeError, modelTarget{}, contract.CodeRateLimited)
 	fs.enqueue(encodeRateLimited(seq))
 }
 
@@ -196,6 +219,6 @@ func (fs *frameScheduler) answerError(f *liveFrame, seq int64, code string) {
 // end records a frame's outcome as its answer is queued for the client:
 // just before, so that a client that has its answer sees it counted.
 func (fs *frameScheduler) end(f *liveFrame, outcome, code string) {
-	fs.metrics.ObserveFrame(outcome, time.Since(f.received))
-	f.span.end(outcome, code)
+	fs.metrics.ObserveFrame(outcome, f.sentTo, time.Since(f.received))
+	f.span.end(outcome, f.sentTo, code)
 }

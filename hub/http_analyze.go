@@ -32,7 +32,8 @@ type workerReply struct {
 }
 
 // analyze classifies one base64 image through the same NATS path as the
-// live frames (kind api, a fresh request id) and answers its top-3.
+// live frames (kind api, a fresh request id), with the model of ?model=
+// (name or name@version; the default model without it), and answers its top-3.
 func (h *Hub) analyze(c *fiber.Ctx) error {
 	h.metrics.APIRequests.Add(1)
 	if mediaType, _, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType)); err != nil || mediaType != fiber.MIMEApplicationJSON {
@@ -55,22 +56,32 @@ func (h *Hub) analyze(c *fiber.Ctx) error {
 		h.metrics.CountError(contract.CodeBadRequest)
 		return apiError(c, contract.CodeBadRequest)
 	}
+	var model string
+	var version int
+	if ref := c.Query(contract.QueryModel); ref != "" {
+		if model, version, err = contract.ParseModelRef(ref); err != nil {
+			h.metrics.CountError(contract.CodeBadRequest)
+			return apiError(c, contract.CodeBadRequest)
+		}
+	}
 	info, code := h.checkImage(image)
 	if code != "" {
 		h.metrics.CountError(code)
 		return apiError(c, code)
 	}
-	frame := FrameRequest{Kind: contract.KindAPI, Session: sessionid.New(), Seq: 1, ContentType: info.ContentType, Image: image}
+	frame := FrameRequest{Kind: contract.KindAPI, Model: model, Version: version, Session: sessionid.New(), Seq: 1,
+		ContentType: info.ContentType, Image: image}
 	// A caller's traceparent continues its trace, through the hub to the worker.
 	ctx := propagator.Extract(c.UserContext(), fiberHeaderCarrier{c})
 	span := startFrameSpan(ctx, h.tracer, frame.Kind, frame.Session, frame.Seq, time.Now())
 	outcome := OutcomeError // until a result
-	defer func() { span.end(outcome, code) }()
+	var sentTo modelTarget
+	defer func() { span.end(outcome, sentTo, code) }()
 	ctx, cancel := context.WithTimeout(span.context(ctx), h.cfg.FrameTimeout)
 	defer cancel()
-	reply, err := h.dispatch.Request(ctx, frame)
+	reply, sentTo, err := h.dispatch.Request(ctx, frame)
 	var msg workerReply
-	answer := answerFrame(frame, reply, err, &msg, h.log, h.metrics)
+	answer := answerFrame(frame, sentTo, reply, err, &msg, h.log, h.metrics)
 	if answer.outcome != OutcomeResult {
 		code = answer.code
 		return apiError(c, code)

@@ -40,11 +40,11 @@ func (h *Hub) routes() *fiber.App {
 	})
 	app.Use(h.logRequests)
 	if len(h.cfg.AllowedOrigins) > 0 {
-		app.Use("/api", cors.New(cors.Config{AllowOrigins: strings.Join(h.cfg.AllowedOrigins, ","), AllowMethods: "POST,OPTIONS"}))
+		app.Use("/api", cors.New(cors.Config{AllowOrigins: strings.Join(h.cfg.AllowedOrigins, ","), AllowMethods: "GET,POST,OPTIONS"}))
 	}
 	app.Get("/healthz", h.healthz)
 	app.Get("/readyz", h.readyz)
-	app.Post("/api/v1/analyze", h.timeAPI, limiter.New(limiter.Config{
+	app.Post(contract.APIAnalyzePath, h.timeAPI, limiter.New(limiter.Config{
 		Max:          h.cfg.APIRatePerMin,
 		Expiration:   time.Minute,
 		KeyGenerator: func(c *fiber.Ctx) string { return clientKey(h.clientAddr(c)).String() },
@@ -53,6 +53,7 @@ func (h *Hub) routes() *fiber.App {
 			return apiError(c, contract.CodeRateLimited)
 		},
 	}), h.requireAPIAuth, h.analyze)
+	h.modelRoutes(app)
 	app.Get(contract.WebSocketPath, h.upgrade, h.websocketHandler())
 	h.serveCACert(app)
 	h.servePage(app)

@@ -34,6 +34,8 @@ type Hub struct {
 	origins atomic.Pointer[originPolicy] // set by Serve, from its listener
 	clients *clientLimits
 	auth    *authenticator // nil: anyone may stream and call the API (auth.go)
+	// models: the model-versions the workers serve now (model_table.go).
+	models *modelTable
 	// dispatch sends frames to workers with room, or sheds them (frame_dispatch.go).
 	dispatch *dispatcher
 	// metricsServer serves /metrics apart from app, on cfg.MetricsAddr (http_metrics.go).
@@ -84,7 +86,8 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 		}
 		login = l
 	}
-	broker, err := connectNATS(login, "webcam-hub", log, func() { h.metrics.NATSPermissionViolations.Add(1) })
+	h.models = newModelTable(cfg.DefaultModel)
+	broker, err := connectNATS(login, "webcam-hub", log, h.models, func() { h.metrics.NATSPermissionViolations.Add(1) })
 	if err != nil {
 		h.shutdownEmbedded()
 		return nil, err
@@ -93,7 +96,7 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 	metrics.broker.Store(broker)
 	h.resume = &resumeTokens{nc: broker.nc, replicas: cfg.JSReplicas}
 	broker.recordFrames = cfg.Record
-	h.dispatch = newDispatcher(broker, cfg.DispatchWait, h.tracer, h.metrics)
+	h.dispatch = newDispatcher(broker, h.models, cfg.DispatchWait, h.tracer, h.metrics)
 	err = h.checkPayloadLimit(broker)
 	if err == nil {
 		err = h.checkJSReplicas(broker)

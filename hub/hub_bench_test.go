@@ -43,7 +43,7 @@ func BenchmarkBareNATSRequestReply(b *testing.B) {
 			defer wg.Done()
 			local := make([]time.Duration, 0, per)
 			for i := range per {
-				msg := nats.NewMsg(contract.FrameSubject(contract.KindLive, fmt.Sprintf("bench%d", s)))
+				msg := nats.NewMsg(contract.InferSubject(testworker.DefaultModel.Name, testworker.DefaultModel.Version, contract.KindLive, fmt.Sprintf("bench%d", s)))
 				msg.Header.Set(contract.HeaderFrameSeq, fmt.Sprint(i+1))
 				msg.Data = fakeJPEG
 				t0 := time.Now()

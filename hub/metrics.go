@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -45,7 +46,6 @@ type Metrics struct {
 	SessionsTotal     prometheus.Counter
 	SessionsRefused   prometheus.Counter
 	FramesReceived    prometheus.Counter
-	Results           prometheus.Counter
 	Dropped           prometheus.Counter
 	Shed              prometheus.Counter
 	SlowClientsClosed prometheus.Counter
@@ -69,8 +69,9 @@ type Metrics struct {
 	rateLimitedByText map[string]prometheus.Counter // close text -> its case's series
 	errors            *prometheus.CounterVec        // code
 	closes            *prometheus.CounterVec        // WebSocket close code
-	frames            *prometheus.HistogramVec      // outcome
-	natsRequest       *prometheus.HistogramVec      // outcome
+	results           *prometheus.CounterVec        // model, version
+	frames            *prometheus.HistogramVec      // outcome, model, version
+	natsRequest       *prometheus.HistogramVec      // outcome, model, version
 	queued            prometheus.Histogram
 	api               *prometheus.HistogramVec // HTTP status
 
@@ -81,10 +82,69 @@ type Metrics struct {
 	// hub_nats_connected and hub_workers when scraped.
 	broker atomic.Pointer[natsBroker]
 
-	// The per-frame series, looked up once rather than by label on every frame.
+	// The per-frame series of each model-version, looked up once rather
+	// than by label on every frame; at most maxModelLabels of them, then
+	// one for all others (modelSeriesOf).
+	modelMu  sync.RWMutex
+	byModel  map[modelTarget]*modelSeries
+	noModel  *modelSeries // frames answered before a model-version was picked
+	anyOther *modelSeries
+}
+
+// maxModelLabels bounds the model-versions the frame metrics tell apart:
+// each costs a histogram per outcome (about 60 series); a repository
+// rolled out every day still fits, and a worker cannot grow the hub's
+// metrics without bound. Past it, model-versions share the labels `other`.
+const maxModelLabels = 32
+
+// Label values of frames without a model-version, and of those past maxModelLabels.
+const (
+	modelLabelNone  = "none"
+	modelLabelOther = "other"
+)
+
+// modelSeries are the per-frame series of one model-version.
+type modelSeries struct {
 	frameBy   map[string]prometheus.Observer // outcome
 	replied   prometheus.Observer
 	reqFailed prometheus.Observer
+	results   prometheus.Counter
+}
+
+func (m *Metrics) newModelSeries(model, version string) *modelSeries {
+	ms := &modelSeries{frameBy: map[string]prometheus.Observer{}}
+	for _, o := range []string{OutcomeResult, OutcomeError, OutcomeDropped} {
+		ms.frameBy[o] = m.frames.WithLabelValues(o, model, version)
+	}
+	ms.replied = m.natsRequest.WithLabelValues(natsReplied, model, version)
+	ms.reqFailed = m.natsRequest.WithLabelValues(natsFailed, model, version)
+	ms.results = m.results.WithLabelValues(model, version)
+	return ms
+}
+
+// modelSeriesOf is the series of frames sent to t (none: the zero target).
+func (m *Metrics) modelSeriesOf(t modelTarget) *modelSeries {
+	if t.Name == "" {
+		return m.noModel
+	}
+	t.Pinned = false
+	m.modelMu.RLock()
+	ms := m.byModel[t]
+	m.modelMu.RUnlock()
+	if ms != nil {
+		return ms
+	}
+	m.modelMu.Lock()
+	defer m.modelMu.Unlock()
+	if ms = m.byModel[t]; ms != nil {
+		return ms
+	}
+	if len(m.byModel) >= maxModelLabels {
+		return m.anyOther
+	}
+	ms = m.newModelSeries(t.Name, strconv.Itoa(t.Version))
+	m.byModel[t] = ms
+	return ms
 }
 
 // NewMetrics registers the hub's instruments in a registry of their own.
@@ -98,7 +158,6 @@ func NewMetrics() *Metrics {
 		SessionsTotal:     f.counter("hub_sessions_total", "WebSocket connections accepted."),
 		SessionsRefused:   f.counter("hub_sessions_refused_total", "WebSocket connections refused (origin, limit, bad watch id)."),
 		FramesReceived:    f.counter("hub_frames_received_total", "Frames received from clients."),
-		Results:           f.counter("hub_results_total", "Results returned to clients."),
 		Dropped:           f.counter("hub_frames_dropped_total", "Frames answered dropped because a newer frame superseded them."),
 		Shed:              f.counter("hub_frames_shed_total", "Frames answered dropped (overloaded) because every worker stayed full."),
 		SlowClientsClosed: f.counter("hub_slow_clients_closed_total", "Connections closed because the client did not read."),
@@ -122,14 +181,17 @@ func NewMetrics() *Metrics {
 		closes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hub_connections_closed_total", Help: "WebSocket connections closed, by close code (1006: the connection failed under the hub).",
 		}, []string{"code"}),
+		results: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hub_results_total", Help: "Results returned to clients, by model and version.",
+		}, []string{"model", "version"}),
 		frames: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "hub_frame_duration_seconds", Help: "A frame's round trip in the hub, from receipt to its answer queued for the client, by outcome.",
+			Name: "hub_frame_duration_seconds", Help: "A frame's round trip in the hub, from receipt to its answer queued for the client, by outcome, model and version.",
 			Buckets: latencyBuckets,
-		}, []string{"outcome"}),
+		}, []string{"outcome", "model", "version"}),
 		natsRequest: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "hub_nats_request_duration_seconds", Help: "One frame's NATS request to the workers, until the reply or the failure, by outcome.",
+			Name: "hub_nats_request_duration_seconds", Help: "One frame's NATS request to the workers, until the reply or the failure, by outcome, model and version.",
 			Buckets: latencyBuckets,
-		}, []string{"outcome"}),
+		}, []string{"outcome", "model", "version"}),
 		queued: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "hub_frame_queue_seconds", Help: "Time a frame waited in the hub for one of its session's slots before its request (0 when a slot was free).",
 			Buckets: append([]float64{0}, latencyBuckets...),
@@ -165,7 +227,7 @@ func NewMetrics() *Metrics {
 		}
 		return 0
 	})
-	r.MustRegister(buildInfo, m.natsRefused, m.authRefused, m.rateLimitedClosed, m.errors, m.closes, m.frames, m.natsRequest, m.queued, m.api,
+	r.MustRegister(buildInfo, m.natsRefused, m.authRefused, m.rateLimitedClosed, m.errors, m.closes, m.results, m.frames, m.natsRequest, m.queued, m.api,
 		m.tlsCertExpiry, natsConnected, workers,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -192,12 +254,9 @@ func NewMetrics() *Metrics {
 			}
 		}
 	}
-	m.frameBy = map[string]prometheus.Observer{}
-	for _, o := range []string{OutcomeResult, OutcomeError, OutcomeDropped} {
-		m.frameBy[o] = m.frames.WithLabelValues(o)
-	}
-	m.replied = m.natsRequest.WithLabelValues(natsReplied)
-	m.reqFailed = m.natsRequest.WithLabelValues(natsFailed)
+	m.byModel = map[modelTarget]*modelSeries{}
+	m.noModel = m.newModelSeries(modelLabelNone, modelLabelNone)
+	m.anyOther = m.newModelSeries(modelLabelOther, modelLabelOther)
 	return m
 }
 
@@ -239,18 +298,23 @@ func (m *Metrics) CountRateLimitedClose(text string) {
 	}
 }
 
-// ObserveFrame records a frame's round trip, from received to answered.
-func (m *Metrics) ObserveFrame(outcome string, d time.Duration) {
-	m.frameBy[outcome].Observe(d.Seconds())
+// ObserveFrame records a frame's round trip, from received to answered,
+// by the model-version it was sent to (zero: none).
+func (m *Metrics) ObserveFrame(outcome string, sentTo modelTarget, d time.Duration) {
+	m.modelSeriesOf(sentTo).frameBy[outcome].Observe(d.Seconds())
 }
 
-// ObserveRequest records one NATS request of a frame.
-func (m *Metrics) ObserveRequest(err error, d time.Duration) {
+// CountResult counts one result of sentTo returned to a client.
+func (m *Metrics) CountResult(sentTo modelTarget) { m.modelSeriesOf(sentTo).results.Inc() }
+
+// ObserveRequest records one NATS request of a frame sent to sentTo.
+func (m *Metrics) ObserveRequest(err error, sentTo modelTarget, d time.Duration) {
+	ms := m.modelSeriesOf(sentTo)
 	if err != nil {
-		m.reqFailed.Observe(d.Seconds())
+		ms.reqFailed.Observe(d.Seconds())
 		return
 	}
-	m.replied.Observe(d.Seconds())
+	ms.replied.Observe(d.Seconds())
 }
 
 // ObserveQueued records how long a frame waited for a slot.

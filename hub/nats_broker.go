@@ -60,6 +60,10 @@ type natsBroker struct {
 	// recordFrames: live frames answered are published once more for the
 	// FRAMES stream (HUB_RECORD, recording.go); set before the first frame.
 	recordFrames bool
+	// models is what the workers serve (nats_models.go keeps it current).
+	models     *modelTable
+	refreshMu  sync.Mutex
+	refreshing chan struct{} // closed when the info request under way is answered; nil when none is
 
 	mu           sync.Mutex
 	firstConnect func()    // run once, when a connection that failed at start is made
@@ -74,8 +78,10 @@ type natsBroker struct {
 // its credentials) keeps its sessions and answers frames "unavailable" until
 // the connection is back. Each failure is logged at once with the server and
 // the role; /readyz gives it as the reason.
-func connectNATS(login natsLogin, name string, log *slog.Logger, onPermissionViolation func()) (*natsBroker, error) {
-	b := &natsBroker{log: log.With("nats_servers", login.servers, "nats_role", login.role), login: login, onPermissionViolation: onPermissionViolation}
+func connectNATS(login natsLogin, name string, log *slog.Logger, models *modelTable, onPermissionViolation func()) (*natsBroker, error) {
+	b := &natsBroker{log: log.With("nats_servers", login.servers, "nats_role", login.role), login: login, models: models,
+		onPermissionViolation: onPermissionViolation}
+	models.refresh = b.refreshModels
 	opts := append([]nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
@@ -252,7 +258,12 @@ const (
 
 // FrameRequest is one image on its way to a worker.
 type FrameRequest struct {
-	Kind        string // contract.KindLive, contract.KindAPI
+	Kind string // contract.KindLive, contract.KindAPI
+	// Model and Version: what the client asked for ("" and 0: the default
+	// model, 0: the name's default version) until the dispatcher picks
+	// the model-version the frame is sent to (modelTable.pick).
+	Model       string
+	Version     int
 	Session     string
 	Seq         int64
 	ContentType string
@@ -287,7 +298,7 @@ func (b *natsBroker) requestOnce(ctx context.Context, f FrameRequest) ([]byte, e
 	if !b.nc.IsConnected() && !b.awaitReconnect(ctx) {
 		return nil, fmt.Errorf("nats %s: %w", b.nc.Status(), ErrUnavailable)
 	}
-	msg := frameMsg(contract.FrameSubject(f.Kind, f.Session), f)
+	msg := frameMsg(contract.InferSubject(f.Model, f.Version, f.Kind, f.Session), f)
 	// The trace context of ctx (the hub's request span, or an API caller's
 	// traceparent) goes to the worker in the traceparent header.
 	propagator.Inject(ctx, natsHeaderCarrier(msg.Header))

@@ -73,14 +73,14 @@ func TestEmbeddedNATSRefusesAnonymousAndWhatARoleMustNotTouch(t *testing.T) {
 	for name, c := range map[string]*testkit.RoleConn{"cli": cli, "worker": worker} {
 		t.Run(name, func(t *testing.T) {
 			// Reading live frames outside the queue group (or in another one).
-			if _, err := c.Subscribe("frames.live.>", func(*nats.Msg) {}); err != nil {
+			if _, err := c.Subscribe("infer.mobilenet_v2.1.live.>", func(*nats.Msg) {}); err != nil {
 				t.Fatal(err)
 			}
-			c.Refused(t, `Subscription to "frames.live.>"`, testWait)
-			if _, err := c.QueueSubscribe("frames.live.>", "thieves", func(*nats.Msg) {}); err != nil {
+			c.Refused(t, `Subscription to "infer.mobilenet_v2.1.live.>"`, testWait)
+			if _, err := c.QueueSubscribe("infer.mobilenet_v2.1.live.>", "thieves", func(*nats.Msg) {}); err != nil {
 				t.Fatal(err)
 			}
-			c.Refused(t, `Subscription to "frames.live.>" using queue "thieves"`, testWait)
+			c.Refused(t, `Subscription to "infer.mobilenet_v2.1.live.>" using queue "thieves"`, testWait)
 			// Reading a session's results.
 			if _, err := c.Subscribe("results.live."+session, func(*nats.Msg) {}); err != nil {
 				t.Fatal(err)
@@ -92,10 +92,10 @@ func TestEmbeddedNATSRefusesAnonymousAndWhatARoleMustNotTouch(t *testing.T) {
 			}
 			c.Refused(t, `Subscription to "sessions.info.>"`, testWait)
 			// Sending frames as a live session.
-			if err := c.Publish("frames.live."+session, fakeJPEG); err != nil {
+			if err := c.Publish("infer.mobilenet_v2.1.live."+session, fakeJPEG); err != nil {
 				t.Fatal(err)
 			}
-			c.Refused(t, `Publish to "frames.live.`+session+`"`, testWait)
+			c.Refused(t, `Publish to "infer.mobilenet_v2.1.live.`+session+`"`, testWait)
 			// Creating a stream.
 			js, err := jetstream.New(c.Conn)
 			if err != nil {
@@ -136,7 +136,7 @@ func TestCLIKeyClassifiesAFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reply, err := cli.Request("frames.cli.mycat", fakeJPEG, testWait)
+	reply, err := cli.Request(contract.InferSubject(testworker.DefaultModel.Name, testworker.DefaultModel.Version, contract.KindCLI, "mycat"), fakeJPEG, testWait)
 	if err != nil {
 		t.Fatal(err)
 	}

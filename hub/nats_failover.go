@@ -178,11 +178,14 @@ func retryBudget(ctx context.Context) bool {
 }
 
 // watchWorkers notices workers that leave while this hub has frames at
-// the workers, until the connection is closed.
+// the workers, and asks the workers what they serve (refreshModels) at
+// start, when an instance comes or goes or serves other model-versions,
+// and every modelRefreshInterval; until the connection is closed.
 func (b *natsBroker) watchWorkers() {
 	tick := time.NewTicker(workerWatchInterval)
 	defer tick.Stop()
-	known := map[string]bool{}
+	known := map[string]string{} // worker id -> the models its last pong listed
+	var lastRefresh time.Time
 	for range tick.C {
 		if b.nc.IsClosed() {
 			return
@@ -197,18 +200,23 @@ func (b *natsBroker) watchWorkers() {
 			continue
 		}
 		var gone []string
-		for id := range known {
-			if seen[id] {
+		for id, models := range known {
+			if _, ok := seen[id]; ok {
 				continue
 			}
 			if b.workerGone(id) {
 				gone = append(gone, id)
 			} else {
-				seen[id] = true // busy, still there
+				seen[id] = models // busy, still there
 			}
 		}
+		changed := workersChanged(known, seen)
 		known = seen
 		b.workersSeen.Store(int64(len(seen)))
+		if changed || lastRefresh.IsZero() || time.Since(lastRefresh) >= modelRefreshInterval {
+			lastRefresh = time.Now()
+			b.refreshModels()
+		}
 		if len(gone) == 0 {
 			continue
 		}
@@ -219,8 +227,9 @@ func (b *natsBroker) watchWorkers() {
 }
 
 // gatherWorkers pings the workers' service and returns the ids that
-// answer within workerWatchWindow.
-func (b *natsBroker) gatherWorkers() (map[string]bool, error) {
+// answer within workerWatchWindow, each with the model-versions its pong
+// lists (service metadata models).
+func (b *natsBroker) gatherWorkers() (map[string]string, error) {
 	inbox := b.nc.NewRespInbox()
 	sub, err := b.nc.SubscribeSync(inbox)
 	if err != nil {
@@ -230,7 +239,7 @@ func (b *natsBroker) gatherWorkers() (map[string]bool, error) {
 	if err := b.nc.PublishRequest(contract.WorkerPingSubject, inbox, nil); err != nil {
 		return nil, err
 	}
-	seen := map[string]bool{}
+	seen := map[string]string{}
 	until := time.Now().Add(workerWatchWindow)
 	for {
 		left := time.Until(until)
@@ -246,7 +255,7 @@ func (b *natsBroker) gatherWorkers() (map[string]bool, error) {
 		}
 		var pong contract.WorkerPong
 		if json.Unmarshal(msg.Data, &pong) == nil && pong.ID != "" {
-			seen[pong.ID] = true
+			seen[pong.ID] = pong.Metadata[contract.MetaModels]
 		}
 	}
 }

@@ -55,13 +55,14 @@ func rolePermissions() map[string]*server.Permissions {
 	return map[string]*server.Permissions{
 		roleHub: {
 			Publish: &server.SubjectPermission{Allow: append([]string{
-				contract.FrameSubject(contract.KindLive, "*"),  // a live frame, as a request to one worker
-				contract.FrameSubject(contract.KindAPI, "*"),   // an analyze API image
-				contract.ResultSubject(contract.KindLive, "*"), // "ended", for a session's watchers
-				contract.RecordingFrameSubject("*"),            // a copy of a live frame, for the FRAMES stream (HUB_RECORD)
-				contract.SessionInfoSubject("*"),               // is this session live on some hub?
-				contract.WorkerPingSubject,                     // /readyz, and which workers are there
-				contract.WorkerPingIDSubject("*"),              // is this worker gone? (failover)
+				contract.InferAnyModelSubject(contract.KindLive, "*"), // a live frame, as a request to one worker of its model-version
+				contract.InferAnyModelSubject(contract.KindAPI, "*"),  // an analyze API image
+				contract.ResultSubject(contract.KindLive, "*"),        // "ended", for a session's watchers
+				contract.RecordingFrameSubject("*"),                   // a copy of a live frame, for the FRAMES stream (HUB_RECORD)
+				contract.SessionInfoSubject("*"),                      // is this session live on some hub?
+				contract.WorkerPingSubject,                            // /readyz, and which workers are there
+				contract.WorkerPingIDSubject("*"),                     // is this worker gone? (failover)
+				contract.WorkerInfoSubject,                            // which model-versions are served (nats_models.go)
 			}, append(hubJS,
 				"$JS.API.INFO",                             // creating the bucket checks the account's JetStream
 				"$KV."+resumeBucket+".*",                   // storing a session's resume token hash
@@ -82,7 +83,7 @@ func rolePermissions() map[string]*server.Permissions {
 				"$JS.ACK."+framesStream+".>", // acknowledging a replayed frame
 			)},
 			Subscribe: &server.SubjectPermission{Allow: []string{
-				contract.FramesWildcard + " " + contract.QueueGroup, // frames only as a member of the queue group
+				contract.InferWildcard + " " + contract.QueueGroup, // frames only as a member of a model-version's queue group
 				workerInboxPrefix + ".>",
 				"$JS.EVENT.ADVISORY.CONSUMER.CREATED.>", // a replay starting
 				"$JS.EVENT.ADVISORY.CONSUMER.DELETED.>", // a replay removed
@@ -92,7 +93,7 @@ func rolePermissions() map[string]*server.Permissions {
 		},
 		roleCLI: {
 			Publish: &server.SubjectPermission{Allow: []string{
-				contract.FrameSubject(contract.KindCLI, "*"), // classify a file (README)
+				contract.InferAnyModelSubject(contract.KindCLI, ">"), // classify a file with a named model (README)
 				"$JS.API.INFO",
 				"$JS.API.STREAM.INFO." + framesStream,            // nats stream subjects FRAMES
 				"$JS.API.CONSUMER.CREATE." + framesStream + ".>", // nats consumer add FRAMES (a replay)

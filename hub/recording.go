@@ -40,7 +40,7 @@ var recordingStreams = []string{framesStream, resultsStream}
 func recordingStreamConfigs(cfg Config) []jetstream.StreamConfig {
 	configs := []jetstream.StreamConfig{
 		{Name: framesStream, Subjects: []string{contract.RecordingFrameSubject(">")}, Description: "live camera frames, for replay",
-			SubjectTransform: &jetstream.SubjectTransformConfig{Source: contract.RecordingFrameSubject(">"), Destination: contract.FrameSubject(contract.KindLive, ">")}},
+			SubjectTransform: &jetstream.SubjectTransformConfig{Source: contract.RecordingFrameSubject(">"), Destination: contract.RecordedFrameStoredSubject(">")}},
 		{Name: resultsStream, Subjects: []string{contract.ResultsWildcard}, Description: "results of every frame"},
 	}
 	for i := range configs {

@@ -57,7 +57,7 @@ func TestRecordingKeepsFramesAndResultsWithoutAnsweringFrames(t *testing.T) {
 	}
 	// Stored under frames.live.<session>, the subject a replay filters on.
 	waitFor(t, "3 recorded frames and 3 results", func() bool {
-		return streamMsgs(t, js, framesStream, contract.FrameSubject(contract.KindLive, welcome.Session)) == 3 &&
+		return streamMsgs(t, js, framesStream, contract.RecordedFrameStoredSubject(welcome.Session)) == 3 &&
 			streamMsgs(t, js, resultsStream, "") == 3
 	})
 }
@@ -145,7 +145,7 @@ func TestRecordingOffCapturesNothingOnAStoreWithHistory(t *testing.T) {
 	h, _, recorded := run(func(c *Config) { c.Record = true }, 3)
 	js := streams()
 	waitFor(t, "3 recorded frames, their results and the session's end", func() bool {
-		return streamMsgs(t, js, framesStream, contract.FrameSubject(contract.KindLive, recorded)) == 3 && streamMsgs(t, js, resultsStream, "") == 4
+		return streamMsgs(t, js, framesStream, contract.RecordedFrameStoredSubject(recorded)) == 3 && streamMsgs(t, js, resultsStream, "") == 4
 	})
 	before := map[string]jetstream.StreamState{}
 	for _, name := range recordingStreams {
@@ -195,7 +195,7 @@ func TestRecordingOffStopsTheStreamsOfOlderHubs(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	for name, subject := range map[string]string{framesStream: contract.FrameSubject(contract.KindLive, ">"), resultsStream: contract.ResultsWildcard} {
+	for name, subject := range map[string]string{framesStream: contract.RecordedFrameStoredSubject(">"), resultsStream: contract.ResultsWildcard} {
 		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{subject}, NoAck: true, MaxAge: time.Hour}); err != nil {
 			t.Fatal(err)
 		}

@@ -326,7 +326,7 @@ func (s *session) frameRefused(now time.Time) {
 func (s *session) answerError(seq int64, code string) {
 	s.hub.metrics.CountError(code)
 	if seq > 0 { // a frame refused before it reached the scheduler: answered at once
-		s.hub.metrics.ObserveFrame(OutcomeError, 0)
+		s.hub.metrics.ObserveFrame(OutcomeError, modelTarget{}, 0)
 	}
 	s.enqueue(encodeError(seq, code))
 }

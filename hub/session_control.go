@@ -86,15 +86,51 @@ func (s *session) control(data []byte) {
 		}
 		s.enqueue(encodePong(id, time.Now()))
 	case contract.TypeOptions:
-		var topK int
-		if err := json.Unmarshal(m.TopK, &topK); err != nil || topK < 1 || topK > maxTopK {
-			s.answerError(0, contract.CodeBadRequest)
-			return
-		}
-		s.frames.setTopK(topK)
+		s.options(m)
 	default:
 		s.answerError(0, contract.CodeBadRequest)
 	}
+}
+
+// options applies an options message: topK, model, or both; nothing of it
+// when any part is wrong. A model switch is picked at once (an unknown name
+// is answered unknown_model, one not served now model_unavailable, and the
+// session keeps its model) and acknowledged with a model message; the
+// frames sent from then on go to the new model.
+func (s *session) options(m contract.Control) {
+	hasTopK, hasModel := present(m.TopK), present(m.Model)
+	var topK int
+	if !hasTopK && !hasModel || hasTopK && (json.Unmarshal(m.TopK, &topK) != nil || topK < 1 || topK > maxTopK) {
+		s.answerError(0, contract.CodeBadRequest)
+		return
+	}
+	if hasModel {
+		var ref string
+		if json.Unmarshal(m.Model, &ref) != nil {
+			s.answerError(0, contract.CodeBadRequest)
+			return
+		}
+		name, version, err := contract.ParseModelRef(ref)
+		if err != nil {
+			s.answerError(0, contract.CodeBadRequest)
+			return
+		}
+		target, err := s.hub.models.pick(name, version)
+		if err != nil {
+			s.answerError(0, codeOf(err))
+			return
+		}
+		s.frames.setModel(name, version)
+		s.enqueue(mustJSON(contract.ModelSet{Type: contract.TypeModel, Model: target.Name, Version: target.Version, Requested: ref}))
+	}
+	if hasTopK {
+		s.frames.setTopK(topK)
+	}
+}
+
+// present reports whether a field of a control message was sent (null counts as absent).
+func present(raw json.RawMessage) bool {
+	return len(raw) > 0 && !bytes.Equal(raw, []byte("null"))
 }
 
 // decodeFrameImage reads the base64 image of a frame message, or says

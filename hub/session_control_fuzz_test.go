@@ -25,8 +25,8 @@ func FuzzControl(f *testing.F) {
 	}
 	cfg := Defaults()
 	cfg.MaxFrameBytes = 4096
-	h := &Hub{cfg: cfg, log: testLogger(f), metrics: NewMetrics(), tracer: tracer()}
-	h.dispatch = newDispatcher(noWorkers{}, cfg.DispatchWait, h.tracer, h.metrics)
+	h := &Hub{cfg: cfg, log: testLogger(f), metrics: NewMetrics(), tracer: tracer(), models: newModelTable("")}
+	h.dispatch = newDispatcher(noWorkers{}, nil, cfg.DispatchWait, h.tracer, h.metrics)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s := newSession(h, nil, "fuzz", "")
 		s.control(data)

@@ -61,7 +61,7 @@ func BenchmarkFrameTracingWork(b *testing.B) {
 			defer stop()
 			tr := tp.Tracer(instrumentationName)
 			m := NewMetrics()
-			d := newDispatcher(nil, time.Second, tr, m) // its request span alone, no workers
+			d := newDispatcher(nil, nil, time.Second, tr, m) // its request span alone, no workers
 			h := make(natsHeaderCarrier, 4)
 			f := FrameRequest{Kind: "live", Session: "s", Seq: 1}
 			b.ReportAllocs()
@@ -71,8 +71,8 @@ func BenchmarkFrameTracingWork(b *testing.B) {
 				ctx, req := d.startRequest(span.context(context.Background()), f)
 				clear(h)
 				propagator.Inject(ctx, h) // as natsBroker.requestOnce does
-				d.endRequest(req, nil)
-				span.end(OutcomeResult, "")
+				d.endRequest(req, modelTarget{}, nil)
+				span.end(OutcomeResult, modelTarget{}, "")
 			}
 		})
 	}

@@ -24,16 +24,20 @@ const (
 	attrErrorType   = attribute.Key("error.type")
 	attrMsgSystem   = attribute.Key("messaging.system")
 	attrDestination = attribute.Key("messaging.destination.name")
+	// attrModel and attrModelVersion: the model-version a frame went to.
+	attrModel        = attribute.Key("model.name")
+	attrModelVersion = attribute.Key("model.version")
 
 	outcomeAbandoned = "abandoned" // the session ended before the answer; not a metric outcome
 )
 
 // requestSpanName names the NATS request span of a frame of each kind
-// ("request frames.live.{id}"), built once so that a frame builds no string.
+// ("request infer.{model}.{version}.live.{id}"), built once so that a
+// frame builds no string.
 var requestSpanName = func() map[string]string {
 	names := make(map[string]string, len(contract.Kinds))
 	for _, kind := range contract.Kinds {
-		names[kind] = "request " + contract.FrameSubject(kind, "{id}")
+		names[kind] = "request infer.{model}.{version}." + kind + ".{id}"
 	}
 	return names
 }()
@@ -90,12 +94,15 @@ func (f frameSpan) queued(tracer trace.Tracer, since time.Time) {
 	span.End()
 }
 
-func (f frameSpan) end(outcome, code string) {
+func (f frameSpan) end(outcome string, sentTo modelTarget, code string) {
 	if f.off {
 		return // not ours to end
 	}
 	if f.span.IsRecording() {
 		f.span.SetAttributes(attrOutcome.String(outcome))
+		if sentTo.Name != "" {
+			f.span.SetAttributes(attrModel.String(sentTo.Name), attrModelVersion.Int(sentTo.Version))
+		}
 		if code != "" {
 			f.span.SetAttributes(attrErrorType.String(code))
 			f.span.SetStatus(codes.Error, code)
@@ -104,4 +111,4 @@ func (f frameSpan) end(outcome, code string) {
 	f.span.End()
 }
 
-func (f frameSpan) abandon() { f.end(outcomeAbandoned, "") }
+func (f frameSpan) abandon() { f.end(outcomeAbandoned, modelTarget{}, "") }

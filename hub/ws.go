@@ -208,13 +208,22 @@ func (h *Hub) serveWatcher(s *session) {
 	s.run(mustJSON(h.welcome(s)))
 }
 
-// welcome is the first message of s (a streamer's gets its resume token too).
+// welcome is the first message of s (a streamer's gets its resume token
+// too): the models served now and, for a streamer, the model its frames go
+// to (the default one, until it picks another).
 func (h *Hub) welcome(s *session) contract.Welcome {
-	return contract.Welcome{
+	w := contract.Welcome{
 		Type: contract.TypeWelcome, Session: s.id, Watching: s.watching, Protocol: contract.ProtocolVersion,
 		MaxFrameBytes: h.cfg.MaxFrameBytes, FramesInFlight: h.cfg.FramesInFlight,
 		FrameTimeoutMs: h.cfg.FrameTimeout.Milliseconds(), Recording: h.cfg.Record && s.watching == "",
+		Models: h.models.summaries(),
 	}
+	if s.watching == "" {
+		if target, err := h.models.lookup(s.frames.currentModel()); err == nil {
+			w.Model = target.Ref()
+		}
+	}
+	return w
 }
 
 // watchedMessage is what a watcher gets for a message on the watched

@@ -123,6 +123,9 @@ for panel in dash["panels"]:
     for target in panel["targets"]:
         assert "job=" not in target["expr"].replace(" ", ""), f"panel {panel['title']!r} assumes a job name: {target['expr']}"
 assert {"worker_frames_held", "worker_frames_capacity", "hub_workers"} <= used, "the dashboard does not show the scaling signal and the workers answering"
+# Issue 22: a model variable, and panels per model-version on it.
+assert any(v.get("name") == "model" for v in dash["templating"]["list"]), "the dashboard has no model variable"
+assert any("by (model, version)" in t["expr"] or "model, version)" in t["expr"] for p in dash["panels"] for t in p["targets"] if "$model" in t["expr"]), "no panel per model-version on the model variable"
 for f in ("deploy/grafana/provisioning/datasources/prometheus.yml",
           "deploy/grafana/provisioning/dashboards/webcamhub.yml"):
     yaml.safe_load(open(f))

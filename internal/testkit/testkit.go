@@ -43,6 +43,13 @@ type Message struct {
 	Recording   bool                  `json:"recording"`
 	// FrameTimeoutMs: the welcome's; how long the hub lets a frame take.
 	FrameTimeoutMs int64 `json:"frameTimeoutMs"`
+	// Model: a result's and a model message's model name; the welcome's
+	// name@version. Version: a result's and a model message's.
+	Model     string                  `json:"model"`
+	Version   int                     `json:"version"`
+	Task      string                  `json:"task"`
+	Requested string                  `json:"requested"` // a model message's
+	Models    []contract.ModelSummary `json:"models"`    // the welcome's
 }
 
 // BearerHeader is the handshake header that presents an API key or JWT

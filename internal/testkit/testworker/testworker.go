@@ -1,11 +1,13 @@
 // Package testworker is an instant inference worker written in Go: it speaks
-// the worker's side of the NATS contract (the queue group on the frames
-// wildcard, results on the result subject of each frame, the workers' micro
-// service) with fixed predictions. Tests use it to exercise the hub without a model, and the
+// the worker's side of the NATS contract (one endpoint of the workers'
+// micro service per model-version it serves, on infer.{model}.{version}.>
+// in the queue group, with the endpoint metadata; results on the result
+// subject of each frame) with fixed predictions. Tests use it to exercise the hub without a model, and the
 // benchmark uses it to measure the hub alone.
 package testworker
 
 import (
+	"cmp"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -35,12 +37,28 @@ type Options struct {
 	// answer it with (none for a result) and the decode time its result
 	// reports, as a real worker does for junk or for an expensive image.
 	Judge func(image []byte) (failCode string, decodeMs float64)
+	// Models are the model-versions it serves; none: DefaultModel.
+	Models []Model
+	// ModelErrors go in the service metadata model_errors: name@version -> why
+	// it failed to load.
+	ModelErrors map[string]string
 }
+
+// Model is one model-version the worker serves.
+type Model struct {
+	Name    string
+	Version int
+	Classes int // 0: 1000
+	// DisplayName goes in the endpoint metadata (display_name).
+	DisplayName string
+}
+
+// DefaultModel is what a worker started without Models serves.
+var DefaultModel = Model{Name: "mobilenet_v2", Version: 1}
 
 // Worker is a running test worker.
 type Worker struct {
 	opts    Options
-	subs    []*nats.Subscription
 	service micro.Service // answers the micro service's ping, info and stats
 	nc      *nats.Conn
 	frames  atomic.Int64
@@ -62,19 +80,40 @@ func Start(nc *nats.Conn, opts Options) (*Worker, error) {
 	if opts.Name == "" {
 		opts.Name = "go-test-worker"
 	}
+	if len(opts.Models) == 0 {
+		opts.Models = []Model{DefaultModel}
+	}
 	w := &Worker{opts: opts, nc: nc, active: map[string]int{}, maxBusy: map[string]int{}}
-	frames, err := nc.QueueSubscribe(contract.FramesWildcard, contract.QueueGroup, w.handle)
+	refs := make([]string, len(opts.Models))
+	for i, m := range opts.Models {
+		refs[i] = contract.ModelRef(m.Name, m.Version)
+	}
+	if opts.ModelErrors == nil {
+		opts.ModelErrors = map[string]string{} // {} when none, as the contract has it
+	}
+	modelErrors, err := json.Marshal(opts.ModelErrors)
 	if err != nil {
 		return nil, err
 	}
-	w.subs = []*nats.Subscription{frames}
 	w.service, err = micro.AddService(nc, micro.Config{
 		Name: contract.WorkerService, Version: "1.0.0",
-		Metadata: map[string]string{"worker": opts.Name, "model": "mobilenet_v2", "backend": "go-test", "batch_max": "1"},
+		Metadata: map[string]string{
+			contract.MetaWorker: opts.Name, contract.MetaBatchMax: "1",
+			contract.MetaModels: strings.Join(refs, " "), contract.MetaModelErrors: string(modelErrors),
+		},
 	})
 	if err != nil {
-		_ = frames.Unsubscribe()
 		return nil, err
+	}
+	for _, m := range opts.Models {
+		err := w.service.AddEndpoint(contract.InferEndpointName(m.Name, m.Version), micro.HandlerFunc(w.handle),
+			micro.WithEndpointSubject(contract.InferEndpointSubject(m.Name, m.Version)),
+			micro.WithEndpointQueueGroup(contract.QueueGroup),
+			micro.WithEndpointMetadata(EndpointMetadata(m)))
+		if err != nil {
+			_ = w.service.Stop()
+			return nil, err
+		}
 	}
 	// Once Flush returns the server has the subscriptions: the worker is
 	// reachable from the moment Start returns.
@@ -85,13 +124,30 @@ func Start(nc *nats.Conn, opts Options) (*Worker, error) {
 	return w, nil
 }
 
-func (w *Worker) handle(m *nats.Msg) {
-	// nats.go calls a subscription's handler one message at a time; a real
-	// worker overlaps frames, so each one gets its own goroutine.
+// EndpointMetadata is the endpoint metadata of m, as a worker serving an
+// ImageNet classifier from a TFLite file advertises it.
+func EndpointMetadata(m Model) map[string]string {
+	return map[string]string{
+		contract.MetaModel: m.Name, contract.MetaVersion: strconv.Itoa(m.Version), contract.MetaTask: contract.TaskClassification,
+		contract.MetaClasses: strconv.Itoa(cmp.Or(m.Classes, 1000)), contract.MetaLabelsSHA256: strings.Repeat("0", 64),
+		contract.MetaLabelsSource: contract.LabelsFromImageNet, contract.MetaInput: "224x224x3", contract.MetaInputDtype: "uint8",
+		contract.MetaLayout: "NHWC", contract.MetaPlatform: contract.PlatformTFLite, contract.MetaRuntime: "go-test",
+		contract.MetaDisplayName: m.DisplayName, contract.MetaDescription: "",
+	}
+}
+
+func (w *Worker) handle(r micro.Request) {
+	// The micro service calls an endpoint's handler one message at a time;
+	// a real worker overlaps frames, so each one gets its own goroutine.
+	m := &nats.Msg{Subject: r.Subject(), Reply: r.Reply(), Header: nats.Header(r.Headers()), Data: r.Data()}
 	go w.classify(m)
 }
 
 func (w *Worker) classify(m *nats.Msg) {
+	parts, ok := contract.ParseInferSubject(m.Subject)
+	if !ok {
+		return // not a frame of the contract: nobody to answer
+	}
 	w.frames.Add(1)
 	if tp := m.Header.Get(contract.HeaderTraceparent); tp != "" {
 		w.traced.Add(1)
@@ -127,7 +183,8 @@ func (w *Worker) classify(m *nats.Msg) {
 		})
 	} else {
 		res := Result{Result: contract.Result{
-			Type: contract.TypeResult, Seq: seq, Session: session, Model: "mobilenet_v2", Worker: w.opts.Name,
+			Type: contract.TypeResult, Seq: seq, Session: session, Worker: w.opts.Name,
+			Model: parts.Model, Version: parts.Version, Task: contract.TaskClassification,
 			Predictions: []contract.Prediction{
 				{Label: "Egyptian cat", Index: 285, Confidence: 0.8},
 				{Label: "tabby, tabby cat", Index: 281, Confidence: 0.1},
@@ -140,11 +197,9 @@ func (w *Worker) classify(m *nats.Msg) {
 		}
 		data, _ = json.Marshal(res)
 	}
-	if kind, id, ok := contract.ParseFrameSubject(m.Subject); ok {
-		_ = w.nc.Publish(contract.ResultSubject(kind, id), data)
-	}
+	_ = w.nc.Publish(contract.ResultSubject(parts.Kind, parts.ID), data)
 	if m.Reply != "" && !strings.HasPrefix(m.Reply, "$JS.") {
-		_ = m.Respond(data)
+		_ = w.nc.Publish(m.Reply, data)
 	}
 }
 
@@ -167,11 +222,8 @@ func (w *Worker) MaxBusy(session string) int {
 	return w.maxBusy[session]
 }
 
-// Stop unsubscribes.
+// Stop leaves: its endpoints and the service's ping and info stop answering.
 func (w *Worker) Stop() {
-	for _, s := range w.subs {
-		_ = s.Unsubscribe()
-	}
 	if w.service != nil {
 		_ = w.service.Stop()
 	}
