@@ -69,6 +69,16 @@ def labels_sha256(labels: Sequence[str]) -> str:
     return hashlib.sha256("".join(f"{label}\n" for label in labels).encode()).hexdigest()
 
 
+def _labels_source(version: ModelVersion) -> str:
+    """labels.txt when given; else a .tflite's own metadata; else the ImageNet labels
+    (Keras, or what the runtime found)."""
+    if version.labels:
+        return contract.LABELS_FROM_FILE
+    if version.platform == contract.PLATFORM_TFLITE:
+        return contract.LABELS_FROM_METADATA
+    return contract.LABELS_FROM_IMAGENET
+
+
 def endpoint_metadata(loaded: LoadedModel) -> dict[str, str]:
     """The endpoint metadata of one model-version (strings only).
 
@@ -84,8 +94,7 @@ def endpoint_metadata(loaded: LoadedModel) -> dict[str, str]:
         contract.META_TASK: contract.TASK_CLASSIFICATION,
         contract.META_CLASSES: str(len(backend.labels)),
         contract.META_LABELS_SHA256: labels_sha256(backend.labels),
-        contract.META_LABELS_SOURCE: (contract.LABELS_FROM_FILE if version.labels
-                                      else contract.LABELS_FROM_IMAGENET),
+        contract.META_LABELS_SOURCE: _labels_source(version),
         contract.META_INPUT: f"{size}x{size}x3",
         contract.META_INPUT_DTYPE: dtype if dtype in _INPUT_DTYPES else "float32",
         contract.META_LAYOUT: "NHWC",
