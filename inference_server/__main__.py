@@ -65,7 +65,7 @@ async def run(cfg: Config) -> int:
 
 async def load_and_serve(cfg: Config, stop: asyncio.Event, metrics: WorkerMetrics,
                          health: Health) -> int:
-    log_fields(log, logging.DEBUG, "starting: loading the models", model=cfg.model)
+    log_fields(log, logging.DEBUG, "starting: loading the model", model=cfg.model)
     from .models import ModelLoadError
     from .models.repository import ServeSelection
     from .models.served import LoadedModel, load_single, repository_root

@@ -202,6 +202,7 @@ class Worker:
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=DRAIN_TIMEOUT_S)
         for m in served:
+            self._pauses_of_removed += m.intake.pauses if m.intake else 0
             await m.close()
 
     # --- NATS callbacks -------------------------------------------------------------
