@@ -254,7 +254,7 @@ def _run_worker(spec: str, frame: bytes, frames: int, concurrency: int, batch_ma
     worker_log = open(Path(logs.name) / "worker.log", "wb")
     worker = subprocess.Popen(
         [sys.executable, "-m", "inference_server", "--nats-url", url, "--model", spec,
-             "--model-name", BENCH_MODEL,
+         "--model-name", BENCH_MODEL,
          "--name", "bench-worker", "--batch-max", str(batch_max), "--log-level", "warning",
          # Room for every client's frame: a full worker leaves the queue group and a
          # client straight on NATS (no hub to wait and retry) would get no responders.
