@@ -64,7 +64,6 @@ class RepositoryWatcher:
         self._load = load
         self.errors: dict[str, str] = {}  # scan errors and failed loads, by reference
         self._failed: dict[str, Signature] = {}  # failed loads: their files then
-        self._served: set[str] = set()
 
     async def load_initial(self) -> list[LoadedModel]:
         """Load every version picked (before the worker serves): the worker's first
@@ -80,7 +79,6 @@ class RepositoryWatcher:
             model = await self._try_load(version)
             if model is not None:
                 loaded.append(model)
-                self._served.add(model.ref)
         return loaded
 
     async def watch(self, worker: Worker, stop: asyncio.Event) -> None:
@@ -106,7 +104,6 @@ class RepositoryWatcher:
         for ref in sorted(set(worker.models) - set(wanted)):
             log_fields(log, logging.INFO, "model version gone from the repository: draining",
                        model=ref)
-            self._served.discard(ref)
             await worker.remove_model(ref)
         for ref, version in sorted(wanted.items()):
             if stop is not None and stop.is_set():
@@ -119,7 +116,6 @@ class RepositoryWatcher:
                 break
             if loaded is not None:
                 await worker.add_model(loaded)
-                self._served.add(ref)
         worker.set_model_errors(self.errors)
 
     def _scan_errors(self, scan_errors: dict[str, str]) -> None:
@@ -133,11 +129,13 @@ class RepositoryWatcher:
                        **{ref: self.errors[ref] for ref in self._failed if ref in self.errors}}
 
     def _picks(self, key: str) -> bool:
+        """Whether --serve picks the version of a scan error (`name@version`; a folder
+        that is not a version, `name` or `name/folder`: when its name is picked)."""
         name, _, version = key.partition(contract.MODEL_REF_VERSION_SEPARATOR)
-        if not version.isdigit():
-            return not self.selection.refs or any(n == key.split("/")[0]
-                                                  for n, _ in self.selection.refs)
-        return self.selection.wants(name, int(version))
+        if version.isdigit():
+            return self.selection.wants(name, int(version))
+        name = key.split("/")[0]
+        return not self.selection.refs or any(n == name for n, _ in self.selection.refs)
 
     async def _try_load(self, version: ModelVersion) -> LoadedModel | None:
         files = signature(version)

@@ -31,7 +31,7 @@ from ..models.served import LoadedModel
 from .model_endpoint import ModelEndpoint
 from ..ops.log import log_fields
 from ..wire.frame_meta import FrameMeta
-from ..ops.metrics import OUTCOMES, Outcome, WorkerMetrics
+from ..ops.metrics import Outcome, WorkerMetrics
 from .replay import ReplayWatcher
 from ..wire.replies import error_json, service_metadata
 from .service import new_service, set_metadata, start_service, stop_service
@@ -151,6 +151,7 @@ class Worker:
         await self._replays.forget(lambda subject: _serves(subject, name, version))
         await served.drain(self.service, DRAIN_TIMEOUT_S)
         self._pauses_of_removed += served.intake.pauses if served.intake else 0
+        self._count_capacity()
         await served.close()
         log_fields(log, logging.INFO, "model removed", model=ref)
 
@@ -165,11 +166,15 @@ class Worker:
         assert self.service is not None
         await served.open(self.service, functools.partial(self._on_frame, served))
         self._models[served.ref] = served
-        self.metrics.frames_capacity.set(sum(m.intake.capacity for m in self._models.values()
-                                             if m.intake))
+        self._count_capacity()
         log_fields(log, logging.INFO, "model served", model=served.ref,
                    subject=served.subject, queue=self.cfg.queue_group,
                    runtime=loaded.choice.runtime)
+
+    def _count_capacity(self) -> None:
+        """Frames the worker may hold: each model-version's room."""
+        self.metrics.frames_capacity.set(sum(m.intake.capacity for m in self._models.values()
+                                             if m.intake))
 
     def _service_metadata(self) -> dict[str, str]:
         return service_metadata(self.cfg.name, self.cfg.batch_max, list(self._models),
@@ -271,14 +276,6 @@ class Worker:
     def _endpoint_stats(self, endpoint: str) -> dict[str, int]:
         served = next((m for m in self._models.values() if m.name == endpoint), None)
         return served.stats() if served is not None else {}
-
-    def stats(self) -> dict[str, int]:
-        """The micro service's stats data: frames taken, by outcome (expired ones are not
-        answered), and errors (every outcome but a result)."""
-        counts = {outcome: self.metrics.counted(outcome) for outcome in OUTCOMES}
-        return {"frames": sum(counts.values()), **counts,
-                "errors": counts["refused"] + counts["shed"] + counts["expired"]
-                + counts["failed"]}
 
     # --- one frame ------------------------------------------------------------------
 
