@@ -40,11 +40,12 @@ IR_XML = "model.xml"
 LABELS_SOURCE_TXT = "labels_source.txt"  # beside a cached IR: where its labels came from
 PLATFORMS = {"tflite": PLATFORM_TFLITE, "onnx": PLATFORM_ONNX, "openvino": PLATFORM_OPENVINO,
              "keras": PLATFORM_KERAS}
-# Where models keep their class names in rt_info: an ONNX model's metadata_props
-# (OpenVINO's ONNX frontend puts them under `framework`, and an IR saved from it keeps
-# them), and OpenVINO Model API's `model_info` (space-separated).
-_RT_LABEL_KEYS = (("framework", "labels"), ("framework", "classes"), ("framework", "names"),
-                  ("model_info", "labels"))
+# Where models keep their class names in rt_info: OpenVINO Model API's `model_info`
+# (space-separated; first: written for OpenVINO on purpose), and an ONNX model's
+# metadata_props (OpenVINO's ONNX frontend puts them under `framework`, and an IR saved
+# from it keeps them; `names` is Ultralytics' dict).
+_RT_LABEL_KEYS = (("model_info", "labels"), ("framework", "labels"), ("framework", "classes"),
+                  ("framework", "names"))
 
 
 @dataclass
@@ -347,7 +348,7 @@ def convert_keras(spec: ModelSpec, labels_path: str | None, num_threads: int,
             raise ModelLoadError("converting Keras weights for OpenVINO needs "
                                  f"KERAS_BACKEND=tensorflow (it is {keras_model.keras_backend})")
         try:
-            model = ov.convert_model(keras_model.model)
+            model = ov.convert_model(_functional(keras_model.model))
         except Exception as exc:  # the converter raises many types
             raise ModelLoadError(f"OpenVINO could not convert the Keras model "
                                  f"({_short(exc)})") from exc
@@ -357,6 +358,18 @@ def convert_keras(spec: ModelSpec, labels_path: str | None, num_threads: int,
     log_fields(log, logging.INFO, "keras model converted", model=spec.text,
                s=round(time.perf_counter() - start, 1))
     return model, labels
+
+
+def _functional(model: Any) -> Any:
+    """A Sequential model (Teachable Machine's) as a functional one of one input:
+    OpenVINO's converter traces Keras 3 Sequential models with a dict of inputs, which
+    they refuse."""
+    import keras
+
+    if not isinstance(model, keras.Sequential):
+        return model
+    inp = keras.Input(model.input_shape[1:], name="image")
+    return keras.Model(inp, model(inp), name=model.name)
 
 
 def calibration_key(source: Source, calibration_digest: str) -> str:
