@@ -32,16 +32,22 @@ HTTPS   ?=
 NATS_CLI_VERSION    := v0.5.0
 NATS_SERVER_VERSION := v2.15.2
 PEBBLE_VERSION      := v2.10.3
-GO_SOURCES   := $(shell find cmd hub -name '*.go' -not -name '*_test.go') go.mod go.sum
+# promtool (make test-alerts) from the Prometheus Go module: v0.316.0 is Prometheus
+# v3.16 (module versions v0.3xx.y are v3.xx.y; v0.305.0, compose's v3.5.0, carries
+# replace directives that `go install …@version` refuses). A heavy build: minutes.
+PROMTOOL_VERSION    := v0.316.0
+PROMTOOL_BIN        := $(BIN)/promtool
+GO_SOURCES   := $(shell find cmd contract hub internal -name '*.go' -not -name '*_test.go') go.mod go.sum
 PAGE_SOURCES := $(shell find frontend-ui/src frontend-ui/public -type f 2>/dev/null) frontend-ui/astro.config.mjs frontend-ui/package-lock.json frontend-ui/tsconfig.json
 
 # What `make fleet` starts besides its 3 NATS nodes, 2 hubs and nginx.
 FLEET_WORKERS ?= 2
 
-.PHONY: help run fleet test bench bench-soak bench-table bench-gpu bench-gpu-carry fuzz deps tools test-deps test-go test-python test-page test-e2e test-compose test-helm vet clean
+.PHONY: help docs-config run fleet test bench bench-soak bench-table bench-gpu bench-gpu-carry fuzz deps tools test-deps test-go test-python test-page test-e2e test-compose test-compose-live test-helm test-alerts vet clean
 
 help:
 	@echo "make run    install what is missing, then run hub + embedded NATS + worker(s) (MODEL=$(or $(MODEL),default) RUNTIME=$(RUNTIME) WORKERS=$(WORKERS); HTTPS=1 for phones)"
+	@echo "make docs-config  regenerate the flag and variable tables of docs/configuration.md"
 	@echo "make fleet  the fleet on local processes: 3 TLS NATS nodes, nginx on :8080, 2 hubs, WORKERS=$(FLEET_WORKERS) workers (docs/scaling.md)"
 	@echo "make test   install what is missing, then run every test suite"
 	@echo "make bench  run the benchmarks (docs/benchmarks.md)"
@@ -54,10 +60,13 @@ help:
 
 deps: $(HUB_BIN) $(VENV)/.installed frontend-ui/dist/index.html
 
-$(HUB_BIN): $(GO_SOURCES)
-	go build -o $@ ./cmd/hub
+# The hub's version (hub -version, hub_build_info): the commit, or dev outside git.
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-$(VENV)/.installed: inference_server/requirements.txt inference_server/requirements-dev.txt
+$(HUB_BIN): $(GO_SOURCES)
+	go build -ldflags "-X github.com/webcamhub/webcamhub/hub.Version=$(VERSION)" -o $@ ./cmd/hub
+
+$(VENV)/.installed: $(wildcard inference_server/requirements*.txt)
 	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install --quiet --disable-pip-version-check -r inference_server/requirements.txt -r inference_server/requirements-dev.txt
 	touch $@
@@ -80,6 +89,9 @@ $(PEBBLE_BIN):
 
 $(PEBBLE_CHALLTESTSRV_BIN):
 	GOBIN=$(BIN) go install github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv@$(PEBBLE_VERSION)
+
+$(PROMTOOL_BIN):
+	GOBIN=$(BIN) go install github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
 
 # The local CA and certificate of `make run HTTPS=1`.
 $(DEVCERT_BIN): cmd/devcert/main.go $(wildcard internal/devcert/*.go) go.mod go.sum
@@ -107,13 +119,19 @@ fleet: deps tools
 	@scripts/apt-ensure.sh openssl:openssl nginx:nginx
 	MODEL='$(MODEL)' RUNTIME='$(RUNTIME)' WORKERS='$(if $(filter command line environment,$(origin WORKERS)),$(WORKERS),$(FLEET_WORKERS))' scripts/fleet.sh
 
+# The generated tables of docs/configuration.md, from the hub's flags and the
+# worker's parser (checked by TestConfigDoc and test_config_doc.py).
+docs-config: $(VENV)/.installed
+	scripts/docs-config.sh
+
 ## ---- tests ----------------------------------------------------------------
 
-test: test-deps vet test-go test-python test-page test-compose test-helm test-e2e
+# RUN_LIVE_COMPOSE=1 adds test-compose-live (root, a Docker engine; long).
+test: test-deps vet test-go test-python test-page test-compose test-helm test-alerts test-e2e $(if $(RUN_LIVE_COMPOSE),test-compose-live)
 	@echo "make test: every suite passed"
 
 vet:
-	@unformatted=$$(gofmt -l cmd hub e2e internal bench deploy/helm/chartcheck); [ -z "$$unformatted" ] || { echo "not gofmt-ed: $$unformatted"; exit 1; }
+	@unformatted=$$(gofmt -l cmd contract hub e2e internal bench deploy/helm/chartcheck); [ -z "$$unformatted" ] || { echo "not gofmt-ed: $$unformatted"; exit 1; }
 	go vet ./...
 	go vet -tags e2e ./e2e/...
 	cd bench/baseline/gateway && go vet ./...
@@ -130,12 +148,25 @@ test-page: frontend-ui/node_modules/.installed
 test-compose: $(VENV)/.installed $(HUB_BIN) $(NATS_SERVER_BIN) $(NATS_CLI_BIN)
 	scripts/check-compose.sh
 
+# docker-compose.yml built and run on a real Docker engine (scripts/test-compose-live.sh):
+# dockerd started when none runs, stand-ins for base images no registry gives,
+# the page and a photo over /ws and the API through the published port.
+test-compose-live: $(NATS_SERVER_BIN)
+	scripts/test-compose-live.sh
+
 # The Helm chart (deploy/helm/webcamhub) and the NATS chart's values: helm lint and
 # helm template through Helm's Go module, every object decoded strictly into the
 # Kubernetes, KEDA and Prometheus operator types. A Go module of its own (its
 # dependencies are heavy), so the hub's `go test ./...` never builds it.
 test-helm:
 	cd deploy/helm/chartcheck && go vet ./... && go test -count=1 ./...
+
+# The alerting rules (deploy/prometheus/rules, docs/operations.md): checked and
+# unit-tested by promtool on synthetic series. The chart's PrometheusRule holds the
+# same rules (test-helm checks its copy).
+test-alerts: $(PROMTOOL_BIN)
+	$(PROMTOOL_BIN) check rules deploy/prometheus/rules/webcamhub.rules.yml
+	cd deploy/prometheus/rules && $(PROMTOOL_BIN) test rules webcamhub.rules.test.yml
 
 # End to end: the real hub binary, the real Python worker with a real model,
 # the nats CLI and the page in Chromium.

@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/contract"
 	"github.com/webcamhub/webcamhub/internal/testkit"
 )
 
@@ -46,7 +46,7 @@ func BenchmarkBaselineArchitecture(b *testing.B) {
 	runtime := envOr("BENCH_BASELINE_RUNTIME", "openvino")
 	b.Logf("our worker: keras-random on RUNTIME=%s", runtime)
 	startWorker(b, hub.nats, "bench-keras", "--model", "keras-random", "--labels", testdata(b, "imagenet_labels.txt"), "--runtime", runtime)
-	hub.waitFor(b, "/readyz")
+	hub.waitFor(b, "/readyz?workers=1")
 
 	type path struct {
 		name string

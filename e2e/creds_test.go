@@ -12,7 +12,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nkeys"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/contract"
 	"github.com/webcamhub/webcamhub/internal/testkit"
 )
 
@@ -101,7 +101,7 @@ func TestHubAndWorkerWithCredsFiles(t *testing.T) {
 	url, hubCreds, workerCreds := startOperatorNATSServer(t)
 	hub := startHub(t, hubOptions{natsURL: url, extraEnv: []string{"NATS_CREDS=" + hubCreds}})
 	worker := startWorker(t, natsEndpoint{url: url, workerEnv: []string{"NATS_CREDS=" + workerCreds}}, "worker-creds")
-	hub.waitFor(t, "/readyz")
+	hub.waitFor(t, "/readyz?workers=1")
 	c, session := dialWithResumeToken(t, hub)
 	c.SendFrame(readImage(t, "parrot.jpg"))
 	if m := c.Next(); m.Type != contract.TypeResult || m.Session != session || m.Top() != "macaw" {

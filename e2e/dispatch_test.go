@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/contract"
 )
 
 // fastTFLiteModel is the per-channel int8 file (about twice as fast as the
@@ -54,7 +54,7 @@ func flood400(t *testing.T, measure time.Duration, env ...string) {
 		workers[name] = startWorker(t, hub.nats, name, "--model", "tflite:"+fastTFLiteModel(t),
 			"--batch-max", "1", "--capacity", "2", "--num-threads", "1", "--log-level", "info")
 	}
-	hub.waitFor(t, "/readyz")
+	hub.waitFor(t, "/readyz?workers=1")
 
 	r := runLoad(t, hub.base, 400, 1, pageFrame(t), 0, measure)
 	logLoad(t, "400 sessions × 1 in flight, 2 workers", r)

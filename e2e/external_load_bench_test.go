@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/contract"
 )
 
 // BenchmarkExternalHubLoad: the load generator against a hub that something

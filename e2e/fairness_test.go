@@ -13,7 +13,7 @@ import (
 
 	fws "github.com/fasthttp/websocket"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/contract"
 	"github.com/webcamhub/webcamhub/internal/testkit"
 )
 
@@ -92,7 +92,7 @@ func TestDecodeBombSessionsDoNotStarveAPoliteOne(t *testing.T) {
 	bomb := decodeBomb(t)
 	hub := startHub(t, hubOptions{})
 	startWorker(t, hub.nats, "worker-fair")
-	hub.waitFor(t, "/readyz")
+	hub.waitFor(t, "/readyz?workers=1")
 	photos := [][]byte{readImage(t, "cat_720p.jpg"), readImage(t, "parrot.jpg"), readImage(t, "cat.bmp"), readImage(t, "sunflower.bmp")}
 
 	ctx, stopBombers := context.WithCancel(context.Background())

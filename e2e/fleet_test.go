@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"bufio"
+	"cmp"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -13,14 +14,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	fws "github.com/fasthttp/websocket"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/contract"
 	"github.com/webcamhub/webcamhub/internal/testkit"
 )
 
@@ -90,7 +90,7 @@ func startFleet(t *testing.T, hubEnv string) *fleet {
 		}
 	})
 	f := &fleet{dir: dir, lb: "http://127.0.0.1:" + strconv.Itoa(lbPort), natsBase: natsBase}
-	(&hubProc{proc: script, base: f.lb, client: http.DefaultClient}).waitFor(t, "/readyz")
+	(&hubProc{proc: script, base: f.lb, client: http.DefaultClient}).waitFor(t, "/readyz?workers=1")
 	// Each hub serves its metrics on a port of its own; the balancer, which
 	// stands for the internet, has none.
 	for i := range 2 {
@@ -174,84 +174,33 @@ func warmUp(t *testing.T, f *fleet, frame []byte) {
 // sessions through the balancer for d, calling at(elapsed) every 100 ms.
 func runFleetLoad(t *testing.T, base string, sessions, inFlight int, frame []byte, d time.Duration, at func(time.Duration)) fleetLoad {
 	t.Helper()
-	const lateAfter = 3 * time.Second // HUB_FRAME_TIMEOUT's default
 	res := fleetLoad{answers: map[string]int{}}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	start := time.Now()
-	stopAt := start.Add(d)
-	for i := range sessions {
-		c := dialHub(t, base, "")
-		c.Welcome()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sentAt := map[int64]time.Time{}
-			seq := int64(0)
-			send := func() bool {
-				seq++
-				sentAt[seq] = time.Now()
-				return c.Conn.WriteMessage(fws.BinaryMessage, frame) == nil
-			}
-			for range inFlight {
-				send()
-			}
-			local := fleetLoad{answers: map[string]int{}}
-			for len(sentAt) > 0 {
-				m, err := c.Read(answerWait)
-				if err != nil {
-					t.Errorf("session %d: %v", i, err)
-					break
-				}
-				at, ok := sentAt[m.Seq]
-				if !ok {
-					continue
-				}
-				delete(sentAt, m.Seq)
-				key := m.Type
-				switch m.Type {
-				case contract.TypeDropped:
-					key += "/" + m.Reason
-				case contract.TypeError:
-					key += "/" + m.Code
-				case contract.TypeResult:
-					local.results = append(local.results, time.Now())
-				}
-				local.answers[key]++
-				local.sent++
-				if time.Since(at) >= lateAfter {
-					local.late++
-				}
-				if time.Now().Before(stopAt) && !send() {
-					break
-				}
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			res.sent += local.sent + len(sentAt)
-			res.unanswered += len(sentAt)
-			res.late += local.late
-			res.results = append(res.results, local.results...)
-			for k, v := range local.answers {
-				res.answers[k] += v
-			}
-		}()
-	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-done:
-			slices.SortFunc(res.results, func(a, b time.Time) int { return a.Compare(b) })
-			return res
-		case <-tick.C:
-			if at != nil {
-				at(time.Since(start))
-			}
+	var readErr error
+	err := putLoad(base, loadSpec{sessions: sessions, inFlight: inFlight, frame: frame, d: d, tick: at}, func(o frameOutcome) {
+		res.sent++
+		if !o.answered {
+			res.unanswered++
+			readErr = cmp.Or(readErr, o.err)
+			return
 		}
+		if o.Type == contract.TypeResult {
+			res.results = append(res.results, o.at)
+		}
+		res.answers[o.kind()]++
+		// Late: answered after the frame timeout of the hub the balancer
+		// chose (its welcome says it), or more.
+		if o.at.Sub(o.sentAt) >= o.frameTimeout {
+			res.late++
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
+	if readErr != nil {
+		t.Errorf("a session stopped waiting for its answers: %v", readErr)
+	}
+	slices.SortFunc(res.results, func(a, b time.Time) int { return a.Compare(b) })
+	return res
 }
 
 // recovery is how long after t0 the results took to come at ≥ 80 % of

@@ -32,7 +32,7 @@ func TestHTTPSWithTheLocalCA(t *testing.T) {
 	hub := startHub(t, hubOptions{tlsRoots: roots, extraEnv: []string{"HUB_TLS_CERT=" + files.Cert, "HUB_TLS_KEY=" + files.Key, "HUB_SERVE_CA_CERT=" + files.CA}})
 	base, client := hub.base, hub.client
 	startWorker(t, hub.nats, "worker-https")
-	hub.waitFor(t, "/readyz")
+	hub.waitFor(t, "/readyz?workers=1")
 
 	c := testkit.DialTLS(t, base, "", http.Header{"Origin": {"https://localhost:" + strconv.Itoa(hub.httpPort)}}, roots, answerWait)
 	session := c.Welcome()

@@ -5,7 +5,9 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,12 +20,14 @@ import (
 
 	fws "github.com/fasthttp/websocket"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/contract"
 )
 
-// The load generator: many WebSocket sessions against the real hub binary,
-// each keeping a fixed number of frames in flight (a new frame as soon as
-// one is answered, whatever the answer), as the page does at full speed.
+// The load generator (putLoad): many WebSocket sessions against the real
+// hub binary, each keeping a fixed number of frames in flight (a new frame
+// as soon as one is answered, whatever the answer), as the page does at
+// full speed, or paced as a webcam page does; an observer is told of every
+// frame's answer (runLoad, runFleetLoad, pacedSession).
 
 // loadGeneratorEnv is env for a hub under the load generator, with the
 // hub's per-address connection limits lifted (the load generator opens all
@@ -75,97 +79,188 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // never answered shows up in unanswered().
 func runLoad(t testing.TB, base string, sessions, inFlight int, frame []byte, warmup, measure time.Duration) sessionLoad {
 	t.Helper()
-	u := "ws" + strings.TrimPrefix(base, "http") + contract.WebSocketPath
-	conns := make([]*fws.Conn, sessions)
+	res := sessionLoad{answers: map[string]int{}, workers: map[string]int{}, elapsed: measure}
+	err := putLoad(base, loadSpec{sessions: sessions, inFlight: inFlight, frame: frame, d: warmup + measure},
+		res.measured(warmup, measure, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.sorted()
+}
+
+// measured is an observer of a load that counts into r the frames sent
+// from warmup after its start, for measure (frames left unanswered too);
+// unanswered, when not nil, is told why each was left.
+func (r *sessionLoad) measured(warmup, measure time.Duration, unanswered func(error)) func(frameOutcome) {
+	var measureFrom, stopAt time.Time
+	return func(o frameOutcome) {
+		if measureFrom.IsZero() {
+			measureFrom = o.start.Add(warmup)
+			stopAt = measureFrom.Add(measure)
+		}
+		if o.sentAt.Before(measureFrom) || !o.sentAt.Before(stopAt) {
+			return
+		}
+		if !o.answered {
+			r.sent++
+			if unanswered != nil {
+				unanswered(o.err)
+			}
+			return
+		}
+		r.count(o.answer, o.at.Sub(o.sentAt))
+	}
+}
+
+// loadSpec is a load to put on a hub: sessions sessions, each keeping
+// inFlight frames outstanding (a new frame as soon as one is answered,
+// whatever the answer, and no sooner than pace after its last) for d.
+type loadSpec struct {
+	sessions, inFlight int
+	frame              []byte
+	pace               time.Duration // least time between two frames of a session; 0: none
+	d                  time.Duration // how long sessions send frames
+	// tick, when not nil, is called every 100 ms with the time since the
+	// load began, on the goroutine that called putLoad.
+	tick func(elapsed time.Duration)
+}
+
+// frameOutcome is what became of one frame of a load: its answer, or why
+// it has none.
+type frameOutcome struct {
+	answer                 // the hub's answer, when answered
+	answered     bool      //
+	start        time.Time // when the load began sending
+	sentAt, at   time.Time // when the frame was sent, and answered
+	frameTimeout time.Duration
+	// err: unanswered, why its session stopped waiting (errSendFailed, a
+	// read that failed or waited answerWait in vain).
+	err error
+}
+
+// errSendFailed: a session of a load could not send a frame.
+var errSendFailed = errors.New("sending a frame failed")
+
+// putLoad is the load generator: it opens spec.sessions sessions to the hub
+// at base, has each send frames as spec says, then wait (up to answerWait
+// an answer) for its outstanding answers, and tells observe, one call at a
+// time, what became of every frame. It returns an error when a session
+// cannot open; a session whose frame cannot be sent stops there.
+func putLoad(base string, spec loadSpec, observe func(frameOutcome)) error {
 	dialer := *fws.DefaultDialer
 	dialer.HandshakeTimeout = answerWait
-	for i := range conns {
-		c, _, err := dialer.Dial(u, nil)
-		if err != nil {
-			t.Fatalf("session %d: %v", i+1, err)
-		}
-		if _, _, err := c.ReadMessage(); err != nil { // welcome
-			t.Fatalf("session %d welcome: %v", i+1, err)
-		}
-		conns[i] = c
-	}
+	u := "ws" + strings.TrimPrefix(base, "http") + contract.WebSocketPath
+	conns := make([]*fws.Conn, 0, spec.sessions)
 	defer func() {
 		for _, c := range conns {
 			_ = c.Close()
 		}
 	}()
-
+	timeouts := make([]time.Duration, 0, spec.sessions)
+	for i := range spec.sessions {
+		c, _, err := dialer.Dial(u, nil)
+		if err != nil {
+			return fmt.Errorf("session %d: %w", i+1, err)
+		}
+		conns = append(conns, c)
+		_ = c.SetReadDeadline(time.Now().Add(answerWait))
+		_, data, err := c.ReadMessage()
+		var welcome message
+		if err == nil {
+			err = json.Unmarshal(data, &welcome)
+		}
+		if err != nil {
+			return fmt.Errorf("session %d welcome: %w", i+1, err)
+		}
+		timeouts = append(timeouts, time.Duration(welcome.FrameTimeoutMs)*time.Millisecond)
+	}
 	var mu sync.Mutex
-	res := sessionLoad{answers: map[string]int{}, workers: map[string]int{}}
+	report := func(o frameOutcome) {
+		mu.Lock()
+		defer mu.Unlock()
+		observe(o)
+	}
 	start := time.Now()
-	measureFrom := start.Add(warmup)
-	stopAt := measureFrom.Add(measure)
 	var wg sync.WaitGroup
-	for _, c := range conns {
+	for i, c := range conns {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sentAt := map[int64]time.Time{}
-			seq := int64(0)
-			send := func() bool {
-				seq++
-				sentAt[seq] = time.Now()
-				return c.WriteMessage(fws.BinaryMessage, frame) == nil
-			}
-			for range inFlight {
-				if !send() {
-					return
-				}
-			}
-			var local sessionLoad
-			local.answers, local.workers = map[string]int{}, map[string]int{}
-			for len(sentAt) > 0 {
-				_ = c.SetReadDeadline(time.Now().Add(answerWait))
-				_, data, err := c.ReadMessage()
-				if err != nil {
-					break
-				}
-				m, ok := decodeAnswer(data)
-				if !ok {
-					continue
-				}
-				at, ok := sentAt[m.Seq]
-				if !ok {
-					continue
-				}
-				delete(sentAt, m.Seq)
-				now := time.Now()
-				if !at.Before(measureFrom) && at.Before(stopAt) {
-					local.count(m, now.Sub(at))
-				}
-				if now.Before(stopAt) && !send() {
-					break
-				}
-			}
-			// Frames sent in the measured part and never answered.
-			for _, at := range sentAt {
-				if !at.Before(measureFrom) && at.Before(stopAt) {
-					local.sent++
-				}
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			res.sent += local.sent
-			for k, v := range local.answers {
-				res.answers[k] += v
-			}
-			for k, v := range local.workers {
-				res.workers[k] += v
-			}
-			res.latency = append(res.latency, local.latency...)
-			res.model = append(res.model, local.model...)
-			res.outside = append(res.outside, local.outside...)
-			res.answered = append(res.answered, local.answered...)
+			loadSession(c, spec, start, timeouts[i], report)
 		}()
 	}
-	wg.Wait()
-	res.elapsed = measure
-	return res.sorted()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	var tick <-chan time.Time
+	if spec.tick != nil {
+		ticker := time.NewTicker(100 * time.Millisecond)
+		defer ticker.Stop()
+		tick = ticker.C
+	}
+	for {
+		select {
+		case <-done:
+			return nil
+		case <-tick:
+			spec.tick(time.Since(start))
+		}
+	}
+}
+
+// loadSession is one session of putLoad on c.
+func loadSession(c *fws.Conn, spec loadSpec, start time.Time, frameTimeout time.Duration, report func(frameOutcome)) {
+	stopAt := start.Add(spec.d)
+	sentAt := map[int64]time.Time{}
+	seq := int64(0)
+	var last time.Time
+	// send sends the next frame, no sooner than pace after the last; false
+	// once the next would go at stopAt or later.
+	send := func() (bool, error) {
+		next := time.Now()
+		if paced := last.Add(spec.pace); paced.After(next) {
+			next = paced
+		}
+		if !next.Before(stopAt) {
+			return false, nil
+		}
+		time.Sleep(time.Until(next))
+		seq++
+		last = time.Now()
+		sentAt[seq] = last
+		if err := c.WriteMessage(fws.BinaryMessage, spec.frame); err != nil {
+			return false, fmt.Errorf("%w: %w", errSendFailed, err)
+		}
+		return true, nil
+	}
+	var failed error
+	for range spec.inFlight {
+		if ok, err := send(); !ok {
+			failed = err
+			break
+		}
+	}
+	for failed == nil && len(sentAt) > 0 {
+		_ = c.SetReadDeadline(time.Now().Add(answerWait))
+		_, data, err := c.ReadMessage()
+		if err != nil {
+			failed = err
+			break
+		}
+		m, ok := decodeAnswer(data)
+		if !ok {
+			continue
+		}
+		at, ok := sentAt[m.Seq]
+		if !ok {
+			continue
+		}
+		delete(sentAt, m.Seq)
+		report(frameOutcome{answer: m, answered: true, start: start, sentAt: at, at: time.Now(), frameTimeout: frameTimeout})
+		_, failed = send()
+	}
+	for _, s := range slices.Sorted(maps.Keys(sentAt)) {
+		report(frameOutcome{start: start, sentAt: sentAt[s], frameTimeout: frameTimeout, err: failed})
+	}
 }
 
 // answer is one answer of the hub to a frame, with the worker's timing of a result.
@@ -187,18 +282,23 @@ func decodeAnswer(data []byte) (answer, bool) {
 	return m, true
 }
 
+// kind is the answer's kind: result, dropped/<reason>, error/<code>.
+func (m answer) kind() string {
+	switch m.Type {
+	case contract.TypeDropped:
+		return m.Type + "/" + m.Reason
+	case contract.TypeError:
+		return m.Type + "/" + m.Code
+	}
+	return m.Type
+}
+
 // count records the answer to one measured frame, took after it was sent:
 // by kind (result, dropped/<reason>, error/<code>), and a result's latency
 // and timing.
 func (r *sessionLoad) count(m answer, took time.Duration) {
 	r.sent++
-	key := m.Type
-	switch m.Type {
-	case contract.TypeDropped:
-		key += "/" + m.Reason
-	case contract.TypeError:
-		key += "/" + m.Code
-	case contract.TypeResult:
+	if m.Type == contract.TypeResult {
 		model := time.Duration(m.Timing.InferMS * float64(time.Millisecond))
 		decode := time.Duration(m.Timing.DecodeMS * float64(time.Millisecond))
 		r.latency = append(r.latency, took)
@@ -206,7 +306,7 @@ func (r *sessionLoad) count(m answer, took time.Duration) {
 		r.outside = append(r.outside, took-model-decode)
 		r.workers[m.Worker]++
 	}
-	r.answers[key]++
+	r.answers[m.kind()]++
 	r.answered = append(r.answered, took)
 }
 
@@ -228,46 +328,19 @@ func runPacedSession(t testing.TB, base string, frame []byte, pace, warmup, meas
 // that cannot open or send ends with an error, what it saw until then counted.
 func pacedSession(base string, frame []byte, pace, warmup, measure time.Duration, logf func(string, ...any)) (sessionLoad, error) {
 	res := sessionLoad{answers: map[string]int{}, workers: map[string]int{}, elapsed: measure}
-	c, _, err := fws.DefaultDialer.Dial("ws"+strings.TrimPrefix(base, "http")+contract.WebSocketPath, nil)
-	if err != nil {
-		return res, err
-	}
-	defer c.Close()
-	if _, _, err := c.ReadMessage(); err != nil { // welcome
-		return res, fmt.Errorf("welcome: %w", err)
-	}
-	start := time.Now()
-	measureFrom, stopAt := start.Add(warmup), start.Add(warmup+measure)
-	next := start
-	for seq := int64(1); next.Before(stopAt); seq++ {
-		time.Sleep(time.Until(next))
-		at := time.Now()
-		measured := !at.Before(measureFrom)
-		next = at.Add(pace)
-		if err := c.WriteMessage(fws.BinaryMessage, frame); err != nil {
-			return res.sorted(), fmt.Errorf("send: %w", err)
-		}
-		for {
-			_ = c.SetReadDeadline(time.Now().Add(answerWait))
-			_, data, err := c.ReadMessage()
-			if err != nil { // unanswered: counted sent, no answer
-				if measured {
-					res.sent++
-				}
-				logf("paced session: frame %d unanswered: %v", seq, err)
-				return res.sorted(), nil
+	var sendErr error
+	err := putLoad(base, loadSpec{sessions: 1, inFlight: 1, frame: frame, pace: pace, d: warmup + measure},
+		res.measured(warmup, measure, func(err error) {
+			if errors.Is(err, errSendFailed) {
+				sendErr = err
+				return
 			}
-			m, ok := decodeAnswer(data)
-			if !ok || m.Seq != seq {
-				continue
-			}
-			if measured {
-				res.count(m, time.Since(at))
-			}
-			break
-		}
+			logf("paced session: a frame unanswered: %v", err)
+		}))
+	if err == nil {
+		err = sendErr
 	}
-	return res.sorted(), nil
+	return res.sorted(), err
 }
 
 // sorted sorts r's durations, for quantile.

@@ -13,9 +13,9 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
-	"github.com/webcamhub/webcamhub/internal/otlptest"
+	"github.com/webcamhub/webcamhub/contract"
 	"github.com/webcamhub/webcamhub/internal/testkit"
+	"github.com/webcamhub/webcamhub/internal/testkit/otlptest"
 )
 
 // otelEnv points a process's OpenTelemetry SDK at the test's collector,
@@ -160,7 +160,7 @@ func startTracedSystem(t *testing.T, collector *otlptest.Collector, protocol str
 	bus := hub.nats
 	bus.workerEnv = append(append([]string{}, bus.workerEnv...), otelEnv(collector, protocol, "inference-worker")...)
 	startWorker(t, bus, "worker-traced", workerArgs...)
-	hub.waitFor(t, "/readyz") // the workers' micro service answers its ping
+	hub.waitFor(t, "/readyz?workers=1") // the workers' micro service answers its ping
 	return hub
 }
 

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/contract"
 	"github.com/webcamhub/webcamhub/internal/testkit"
 )
 
@@ -20,7 +20,7 @@ import (
 func TestCatIsEgyptianCatOverWebSocketCLIAndAPI(t *testing.T) {
 	hub := startHub(t, hubOptions{})
 	startWorker(t, hub.nats, "worker-1")
-	hub.waitFor(t, "/readyz")
+	hub.waitFor(t, "/readyz?workers=1")
 
 	c := dialHub(t, hub.base, "")
 	session := c.Welcome()

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/contract"
 )
 
 // The realtime benchmarks of docs/benchmarks.md: the real hub binary, real
@@ -31,7 +31,7 @@ func BenchmarkOneFrameInFlight(b *testing.B) {
 	// would otherwise answer rate_limited to every frame past 60 a second.
 	hub := startHub(b, hubOptions{extraEnv: loadGeneratorEnv("LOG_LEVEL=warn", "HUB_SESSION_FPS=100000")})
 	startWorker(b, hub.nats, "bench-worker", "--log-level", "warning")
-	hub.waitFor(b, "/readyz")
+	hub.waitFor(b, "/readyz?workers=1")
 	r := runLoad(b, hub.base, 1, 1, frame, loadWarmup, loadMeasure)
 	logLoad(b, "1 session × 1 in flight", r)
 	p50, model := ms(quantile(r.latency, 0.5)), ms(quantile(r.model, 0.5))
@@ -66,7 +66,7 @@ func BenchmarkPacedSession(b *testing.B) {
 	bare := measureBareModel(b, frame, bareOptions{model: fastTFLiteModel(b), runtime: runtime, pace: webcamPace})
 	hub := startHub(b, hubOptions{extraEnv: loadGeneratorEnv("LOG_LEVEL=warn")})
 	startWorker(b, hub.nats, "bench-worker", "--model", "tflite:"+fastTFLiteModel(b), "--runtime", runtime, "--log-level", "warning")
-	hub.waitFor(b, "/readyz")
+	hub.waitFor(b, "/readyz?workers=1")
 	r := runPacedSession(b, hub.base, frame, webcamPace, loadWarmup, pacedMeasure)
 	logLoad(b, "1 session at 25 frames/s on "+runtime, r)
 	p50 := ms(quantile(r.latency, 0.5))
@@ -104,7 +104,7 @@ func BenchmarkSaturation(b *testing.B) {
 		name := "bench-worker-" + strconv.Itoa(i+1)
 		procs[name] = startWorker(b, hub.nats, name, "--log-level", "warning")
 	}
-	hub.waitFor(b, "/readyz")
+	hub.waitFor(b, "/readyz?workers=1")
 	var few, many sessionLoad
 	cpuFew, cpuMany := map[string]float64{}, map[string]float64{}
 	measure := loadMeasure / saturationRounds

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/contract"
 )
 
 // A flood far past what one small worker can take: every frame still gets
@@ -23,7 +23,7 @@ func TestFloodIsShedAndEveryFrameIsAnswered(t *testing.T) {
 		"HUB_SESSION_FPS=100000", "HUB_FRAMES_IN_FLIGHT=2", "HUB_DISPATCH_WAIT=20ms")})
 	// One frame at a time in the model, two held: full at once under the flood.
 	startWorker(t, hub.nats, "worker-small", "--batch-max", "1", "--capacity", "2")
-	hub.waitFor(t, "/readyz")
+	hub.waitFor(t, "/readyz?workers=1")
 
 	r := runLoad(t, hub.base, 30, 2, pageFrame(t), 0, 3*time.Second)
 	logLoad(t, "flood", r)
@@ -62,7 +62,7 @@ func TestExpiredFramesAreNotInferred(t *testing.T) {
 	hub := startHub(t, hubOptions{extraEnv: loadGeneratorEnv(
 		"HUB_SESSION_FPS=100000", "HUB_FRAMES_IN_FLIGHT=8", "HUB_FRAME_TIMEOUT=10ms", "HUB_DISPATCH_WAIT=10ms")})
 	worker := startWorker(t, hub.nats, "worker-late", "--batch-max", "1", "--capacity", "8")
-	hub.waitFor(t, "/readyz")
+	hub.waitFor(t, "/readyz?workers=1")
 
 	r := runLoad(t, hub.base, 1, 8, readImage(t, "cat.bmp"), 0, 2*time.Second)
 	logLoad(t, "10 ms deadline", r)

@@ -17,7 +17,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/contract"
 )
 
 // Records a live session with gaps between its frames, then replays it with
@@ -26,7 +26,7 @@ import (
 func TestRecordAndReplayWithTheREADMECommands(t *testing.T) {
 	hub := startHub(t, hubOptions{extraEnv: []string{"HUB_RECORD=true"}})
 	startWorker(t, hub.nats, "worker-replay")
-	hub.waitFor(t, "/readyz")
+	hub.waitFor(t, "/readyz?workers=1")
 
 	images := []string{"cat.bmp", "parrot.jpg", "grace_hopper.bmp", "bird.bmp", "sunflower.bmp", "dragonfly.bmp", "cat_720p.jpg", "parrot.jpg"}
 	const gap = 300 * time.Millisecond
@@ -187,7 +187,7 @@ func TestRecordingOffWritesNoFramesOnAStoreWithHistory(t *testing.T) {
 	run := func(env ...string) (session string, sent int64, hub *hubProc) {
 		hub = startHub(t, hubOptions{storeDir: store, extraEnv: env})
 		worker := startWorker(t, hub.nats, "worker-history")
-		hub.waitFor(t, "/readyz")
+		hub.waitFor(t, "/readyz?workers=1")
 		c := dialHub(t, hub.base, "")
 		session = c.Welcome()
 		for i, img := range images {

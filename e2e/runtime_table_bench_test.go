@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/contract"
 	"github.com/webcamhub/webcamhub/internal/testkit"
 )
 
@@ -217,7 +217,7 @@ func waitReady(hub *hubProc, procs []*proc, probes []string) bool {
 		if slices.ContainsFunc(procs, (*proc).exited) {
 			return false
 		}
-		if !slices.ContainsFunc(probes, func(u string) bool { return !ready(u) }) && ready(hub.base+"/readyz") {
+		if !slices.ContainsFunc(probes, func(u string) bool { return !ready(u) }) && ready(hub.base+"/readyz?workers=1") {
 			return true
 		}
 		time.Sleep(200 * time.Millisecond)

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/contract"
 	"github.com/webcamhub/webcamhub/internal/testkit"
 )
 
@@ -30,8 +30,8 @@ func TestTwoHubsTwoWorkersOnExternalNATS(t *testing.T) {
 	hubB := startHub(t, hubOptions{natsURL: bus.url})
 	startWorker(t, bus, "worker-a")
 	startWorker(t, bus, "worker-b")
-	hubA.waitFor(t, "/readyz")
-	hubB.waitFor(t, "/readyz")
+	hubA.waitFor(t, "/readyz?workers=1")
+	hubB.waitFor(t, "/readyz?workers=1")
 
 	streamer := dialHub(t, hubA.base, "")
 	session := streamer.Welcome()
@@ -65,7 +65,7 @@ func TestKilledWorkerFramesAreAnsweredAndStreamingGoesOn(t *testing.T) {
 	hub := startHub(t, hubOptions{natsURL: bus.url, extraEnv: []string{"HUB_FRAME_TIMEOUT=2s", "HUB_FRAMES_IN_FLIGHT=4", "HUB_SESSION_FPS=1000"}})
 	startWorker(t, bus, "worker-stays")
 	doomed := startWorker(t, bus, "worker-killed", "--batch-wait-ms", "50")
-	hub.waitFor(t, "/readyz")
+	hub.waitFor(t, "/readyz?workers=1")
 
 	c := dialHub(t, hub.base, "")
 	c.Welcome()
@@ -122,7 +122,7 @@ func TestKilledWorkerFramesAreAnsweredAndStreamingGoesOn(t *testing.T) {
 func TestFloodingSessionDoesNotStarveAnother(t *testing.T) {
 	hub := startHub(t, hubOptions{extraEnv: []string{"HUB_SESSION_FPS=10000"}})
 	startWorker(t, hub.nats, "worker-fair")
-	hub.waitFor(t, "/readyz")
+	hub.waitFor(t, "/readyz?workers=1")
 	cat := readImage(t, "cat.bmp")
 	parrot := readImage(t, "parrot.jpg")
 

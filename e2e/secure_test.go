@@ -103,7 +103,7 @@ func TestHubAndWorkerOnExternalNATSWithTLSAndNkeys(t *testing.T) {
 	bus, hubEnv := startSecuredNATSServer(t)
 	hub := startHub(t, hubOptions{natsURL: bus.url, extraEnv: append(hubEnv, "HUB_RECORD=true")})
 	worker := startWorker(t, bus, "worker-tls")
-	hub.waitFor(t, "/readyz")
+	hub.waitFor(t, "/readyz?workers=1")
 
 	c, session := dialWithResumeToken(t, hub)
 	c.SendFrame(readImage(t, "cat.bmp"))
@@ -157,7 +157,7 @@ func workerRefusedNothing(t *testing.T, worker *proc) {
 func TestEmbeddedNATSRefusesWhatTheREADMEDoesNotNeed(t *testing.T) {
 	hub := startHub(t, hubOptions{})
 	startWorker(t, hub.nats, "worker-closed")
-	hub.waitFor(t, "/readyz")
+	hub.waitFor(t, "/readyz?workers=1")
 	c := dialHub(t, hub.base, "")
 	session := c.Welcome()
 	seq := int64(0)

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/contract"
 	"github.com/webcamhub/webcamhub/internal/testkit"
 )
 

@@ -12,7 +12,7 @@ import (
 
 	fws "github.com/fasthttp/websocket"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/contract"
 )
 
 const (
@@ -142,7 +142,7 @@ func BenchmarkSpinningSessions(b *testing.B) {
 	for _, name := range []string{"bench-worker-1", "bench-worker-2"} {
 		procs[name] = startWorker(b, hub.nats, name, "--log-level", "warning")
 	}
-	hub.waitFor(b, "/readyz")
+	hub.waitFor(b, "/readyz?workers=1")
 	var alone, beside sessionLoad
 	spin := spinLoad{answers: map[string]int{}, closes: map[string]int{}}
 	cpuAlone, cpuBeside := map[string]float64{}, map[string]float64{}

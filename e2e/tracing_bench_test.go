@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
-	"github.com/webcamhub/webcamhub/internal/otlptest"
+	"github.com/webcamhub/webcamhub/contract"
+	"github.com/webcamhub/webcamhub/internal/testkit/otlptest"
 )
 
 // BenchmarkSystemTracing: the whole system (hub binary, embedded NATS, one
@@ -61,7 +61,7 @@ func saturate(b *testing.B, env []string, image []byte, sessions, inFlight, fram
 	worker := startWorker(b, bus, "bench-worker-"+strconv.Itoa(hub.httpPort))
 	defer func() { _ = hub.stop(syscall.SIGTERM) }() // after the worker: the next round has the CPU
 	defer func() { _ = worker.stop(syscall.SIGTERM) }()
-	hub.waitFor(b, "/readyz")
+	hub.waitFor(b, "/readyz?workers=1")
 	var wg sync.WaitGroup
 	run := func(n int) time.Duration {
 		start := time.Now()

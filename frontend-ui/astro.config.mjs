@@ -1,7 +1,7 @@
 // @ts-check
 import { defineConfig } from 'astro/config';
 import react from '@astrojs/react';
-import { WS_PATH } from './src/lib/protocol.ts';
+import { WS_PATH } from './src/lib/contract.ts';
 
 // Where `npm run dev` sends /ws, /api, /healthz and /readyz.
 const hubUrl = process.env.HUB_URL ?? 'http://localhost:8080';

@@ -144,57 +144,9 @@ var ErrInvalidConfig = errors.New("invalid configuration")
 // ParseConfig reads flags from args, with defaults taken from the environment
 // (getenv) and then from Defaults. Bad values are reported all at once.
 func ParseConfig(args []string, getenv func(string) string, usageOut io.Writer) (Config, error) {
-	d := Defaults()
 	env := envReader{getenv: getenv}
-	fs := flag.NewFlagSet("hub", flag.ContinueOnError)
+	fs, c, text := configFlags(&env)
 	fs.SetOutput(usageOut)
-
-	var c Config
-	var origins, publicOrigins, trustedProxies, logLevel string
-	var maxFrameBytes, maxDecodedBytes, recordMaxBytes, acmeDomains string
-	fs.StringVar(&c.Listen, "listen", env.str("HUB_LISTEN", d.Listen), "HTTP listen address (HUB_LISTEN)")
-	env.tlsFlags(fs, &c, d, &acmeDomains)
-	fs.StringVar(&c.MetricsAddr, "metrics-addr", env.str("HUB_METRICS_ADDR", d.MetricsAddr), "operator's address (host:port) of /metrics, apart from -listen, e.g. 127.0.0.1:9090; empty: metrics not served (HUB_METRICS_ADDR)")
-	env.bool(fs, &c.Pprof, "pprof", "HUB_PPROF", d.Pprof, "serve Go profiles at /debug/pprof/ on -metrics-addr; warned at start (HUB_PPROF)")
-	fs.StringVar(&c.NATSURL, "nats-url", env.str("NATS_URL", ""), "external NATS server/cluster URL(s), comma-separated; empty embeds a NATS server (NATS_URL)")
-	fs.StringVar(&c.NATSEmbedAddr, "nats-embed-addr", env.str("NATS_EMBED_ADDR", d.NATSEmbedAddr), "listen address of the embedded NATS server (NATS_EMBED_ADDR)")
-	fs.StringVar(&c.NATSStoreDir, "nats-store-dir", env.str("NATS_STORE_DIR", d.NATSStoreDir), "JetStream store directory of the embedded NATS server (NATS_STORE_DIR)")
-	env.bool(fs, &c.NATSNoAuth, "nats-no-auth", "NATS_NO_AUTH", false, "let anyone connect to the embedded NATS with every permission; for local experiments only, warned at start (NATS_NO_AUTH)")
-	fs.StringVar(&c.NATSCreds, "nats-creds", env.str("NATS_CREDS", ""), "JWT credentials file for an external NATS (NATS_CREDS)")
-	fs.StringVar(&c.NATSNkey, "nats-nkey", env.str("NATS_NKEY", ""), "nkey seed file for an external NATS (NATS_NKEY)")
-	fs.StringVar(&c.NATSUser, "nats-user", env.str("NATS_USER", ""), "user name for an external NATS, with NATS_PASSWORD (NATS_USER)")
-	fs.StringVar(&c.NATSPassword, "nats-password", env.str("NATS_PASSWORD", ""), "password for an external NATS; prefer the environment variable (NATS_PASSWORD)")
-	fs.StringVar(&c.NATSToken, "nats-token", env.str("NATS_TOKEN", ""), "token for an external NATS; prefer the environment variable (NATS_TOKEN)")
-	fs.StringVar(&c.NATSTLSCA, "nats-tls-ca", env.str("NATS_TLS_CA", ""), "CA certificate file that signed the NATS servers' certificates (NATS_TLS_CA)")
-	fs.StringVar(&c.NATSTLSCert, "nats-tls-cert", env.str("NATS_TLS_CERT", ""), "client certificate file for NATS TLS, with -nats-tls-key (NATS_TLS_CERT)")
-	fs.StringVar(&c.NATSTLSKey, "nats-tls-key", env.str("NATS_TLS_KEY", ""), "client private key file for NATS TLS (NATS_TLS_KEY)")
-	fs.StringVar(&origins, "allowed-origins", env.str("HUB_ALLOWED_ORIGINS", ""), "comma-separated browser origins allowed besides the hub's own; * allows any (HUB_ALLOWED_ORIGINS)")
-	fs.StringVar(&publicOrigins, "public-origin", env.str("HUB_PUBLIC_ORIGIN", ""), "comma-separated origins (scheme://host[:port]) browsers reach this hub at; empty: its listen addresses and localhost (HUB_PUBLIC_ORIGIN)")
-	env.authFlags(fs, &c)
-	fs.StringVar(&c.StaticDir, "static-dir", env.str("HUB_STATIC_DIR", d.StaticDir), "directory of the built page served at / (HUB_STATIC_DIR)")
-	fs.StringVar(&maxFrameBytes, "max-frame-bytes", env.str("HUB_MAX_FRAME_BYTES", strconv.Itoa(d.MaxFrameBytes)), "largest image in bytes, e.g. 2097152 or 2MiB (HUB_MAX_FRAME_BYTES)")
-	fs.StringVar(&maxDecodedBytes, "max-decoded-bytes", env.str("HUB_MAX_DECODED_BYTES", strconv.FormatInt(d.MaxDecodedBytes, 10)), "most memory an image's header may ask a worker to decode into, e.g. 64MiB; more is answered too_large (HUB_MAX_DECODED_BYTES)")
-	env.duration(fs, &c.FrameTimeout, "frame-timeout", "HUB_FRAME_TIMEOUT", d.FrameTimeout, "how long a frame waits for a worker (HUB_FRAME_TIMEOUT)")
-	env.duration(fs, &c.DispatchWait, "dispatch-wait", "HUB_DISPATCH_WAIT", d.DispatchWait, "how long a frame may wait while every worker is full before it is answered dropped/overloaded (HUB_DISPATCH_WAIT)")
-	env.int(fs, &c.FramesInFlight, "frames-in-flight", "HUB_FRAMES_IN_FLIGHT", d.FramesInFlight, "frames of one session at the workers at once (HUB_FRAMES_IN_FLIGHT)")
-	env.float(fs, &c.SessionFPS, "session-fps", "HUB_SESSION_FPS", d.SessionFPS, "frames per second a session may send before frames are rate_limited (HUB_SESSION_FPS)")
-	env.int(fs, &c.MaxSessions, "max-sessions", "HUB_MAX_SESSIONS", d.MaxSessions, "WebSocket sessions held at most (HUB_MAX_SESSIONS)")
-	env.int(fs, &c.SendQueue, "send-queue", "HUB_SEND_QUEUE", d.SendQueue, "messages queued per client before it is closed as too slow (HUB_SEND_QUEUE)")
-	env.duration(fs, &c.WriteTimeout, "write-timeout", "HUB_WRITE_TIMEOUT", d.WriteTimeout, "how long a client may take to read a message, or the last 256 KiB sent to it, before it is closed as slow (HUB_WRITE_TIMEOUT)")
-	env.int(fs, &c.APIRatePerMin, "api-rate", "HUB_API_RATE", d.APIRatePerMin, "analyze API requests per client IP per minute (HUB_API_RATE)")
-	env.float(fs, &c.ControlRate, "control-rate", "HUB_CONTROL_RATE", d.ControlRate, "control messages (ping, options) per second a session may send before they are rate_limited (HUB_CONTROL_RATE)")
-	env.int(fs, &c.MaxConnsPerClient, "max-conns-per-client", "HUB_MAX_CONNS_PER_CLIENT", d.MaxConnsPerClient, "WebSocket connections one client address may hold at once (HUB_MAX_CONNS_PER_CLIENT)")
-	env.float(fs, &c.ConnectRatePerClient, "connect-rate-per-client", "HUB_CONNECT_RATE_PER_CLIENT", d.ConnectRatePerClient, "new WebSocket connections per second from one client address, burst of ten seconds (HUB_CONNECT_RATE_PER_CLIENT)")
-	fs.StringVar(&c.TrustedProxyHeader, "trusted-proxy-header", env.str("HUB_TRUSTED_PROXY_HEADER", ""), "header with the client address set by a reverse proxy, e.g. X-Forwarded-For; believed only from -trusted-proxies (HUB_TRUSTED_PROXY_HEADER)")
-	fs.StringVar(&trustedProxies, "trusted-proxies", env.str("HUB_TRUSTED_PROXIES", ""), "comma-separated CIDRs of the reverse proxies whose -trusted-proxy-header is believed (HUB_TRUSTED_PROXIES)")
-	env.duration(fs, &c.ShutdownTimeout, "shutdown-timeout", "HUB_SHUTDOWN_TIMEOUT", d.ShutdownTimeout, "how long shutdown may take (HUB_SHUTDOWN_TIMEOUT)")
-	env.bool(fs, &c.Record, "record", "HUB_RECORD", false, "record live frames and results in JetStream streams FRAMES and RESULTS (HUB_RECORD)")
-	env.duration(fs, &c.RecordMaxAge, "record-max-age", "HUB_RECORD_MAX_AGE", d.RecordMaxAge, "how long recordings are kept (HUB_RECORD_MAX_AGE)")
-	env.bool(fs, &c.RecordDeleteOld, "record-delete-old", "HUB_RECORD_DELETE_OLD", false, "delete, at start, the recordings of earlier runs; without it they are kept for replay until they age out (HUB_RECORD_DELETE_OLD)")
-	fs.StringVar(&recordMaxBytes, "record-max-bytes", env.str("HUB_RECORD_MAX_BYTES", strconv.FormatInt(d.RecordMaxBytes, 10)), "bytes each recording stream may hold, e.g. 1GiB (HUB_RECORD_MAX_BYTES)")
-	env.int(fs, &c.JSReplicas, "js-replicas", "HUB_JS_REPLICAS", d.JSReplicas, "NATS servers that keep each JetStream stream of the hub (recordings, resume tokens): 1 to 5, at most the cluster's size (HUB_JS_REPLICAS)")
-	fs.StringVar(&logLevel, "log-level", env.str("LOG_LEVEL", "info"), logLevelNames+" (LOG_LEVEL)")
-
 	if err := fs.Parse(args); err != nil {
 		return Config{}, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
@@ -202,10 +154,10 @@ func ParseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	if fs.NArg() > 0 {
 		problems = append(problems, fmt.Sprintf("unexpected arguments %q", fs.Args()))
 	}
-	c.AllowedOrigins = splitList(origins)
-	c.PublicOrigins = splitList(publicOrigins)
-	c.ACMEDomains = splitList(acmeDomains)
-	for _, cidr := range splitList(trustedProxies) {
+	c.AllowedOrigins = splitList(text.origins)
+	c.PublicOrigins = splitList(text.publicOrigins)
+	c.ACMEDomains = splitList(text.acmeDomains)
+	for _, cidr := range splitList(text.trustedProxies) {
 		prefix, err := parsePrefix(cidr)
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("trusted proxy %q: want a CIDR such as 10.0.0.0/8 or an address", cidr))
@@ -214,31 +166,91 @@ func ParseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 		c.TrustedProxies = append(c.TrustedProxies, prefix)
 	}
 	c.Tracing = tracingWanted(getenv)
-	if n, err := parseBytes(maxFrameBytes); err != nil {
+	if n, err := parseBytes(text.maxFrameBytes); err != nil {
 		problems = append(problems, fmt.Sprintf("max frame bytes: %v", err))
 	} else {
 		c.MaxFrameBytes = int(n)
 	}
-	if n, err := parseBytes(maxDecodedBytes); err != nil {
+	if n, err := parseBytes(text.maxDecodedBytes); err != nil {
 		problems = append(problems, fmt.Sprintf("max decoded bytes: %v", err))
 	} else {
 		c.MaxDecodedBytes = n
 	}
-	if n, err := parseBytes(recordMaxBytes); err != nil {
+	if n, err := parseBytes(text.recordMaxBytes); err != nil {
 		problems = append(problems, fmt.Sprintf("record max bytes: %v", err))
 	} else {
 		c.RecordMaxBytes = n
 	}
-	if level, ok := logLevels[strings.ToLower(logLevel)]; ok {
+	if level, ok := logLevels[strings.ToLower(text.logLevel)]; ok {
 		c.LogLevel = level
 	} else {
-		problems = append(problems, fmt.Sprintf("log level %q: want %s", logLevel, logLevelNames))
+		problems = append(problems, fmt.Sprintf("log level %q: want %s", text.logLevel, logLevelNames))
 	}
 	problems = append(problems, c.check()...)
 	if len(problems) > 0 {
 		return Config{}, fmt.Errorf("%w: %s", ErrInvalidConfig, strings.Join(problems, "; "))
 	}
-	return c, nil
+	return *c, nil
+}
+
+// configText holds the flags that are parsed after flag parsing (lists, sizes,
+// the log level).
+type configText struct {
+	origins, publicOrigins, trustedProxies, logLevel            string
+	maxFrameBytes, maxDecodedBytes, recordMaxBytes, acmeDomains string
+}
+
+// configFlags registers every flag of the hub, each with its default from its
+// environment variable (named at the end of its usage, which ConfigDoc reads)
+// and then from Defaults.
+func configFlags(e *envReader) (*flag.FlagSet, *Config, *configText) {
+	d := Defaults()
+	fs := flag.NewFlagSet("hub", flag.ContinueOnError)
+	c, t := &Config{}, &configText{}
+	fs.StringVar(&c.Listen, "listen", e.str("HUB_LISTEN", d.Listen), "HTTP listen address (HUB_LISTEN)")
+	e.tlsFlags(fs, c, d, &t.acmeDomains)
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", e.str("HUB_METRICS_ADDR", d.MetricsAddr), "operator's address (host:port) of /metrics, apart from -listen, e.g. 127.0.0.1:9090; empty: metrics not served (HUB_METRICS_ADDR)")
+	e.bool(fs, &c.Pprof, "pprof", "HUB_PPROF", d.Pprof, "serve Go profiles at /debug/pprof/ on -metrics-addr; warned at start (HUB_PPROF)")
+	fs.StringVar(&c.NATSURL, "nats-url", e.str("NATS_URL", ""), "external NATS server/cluster URL(s), comma-separated; empty embeds a NATS server (NATS_URL)")
+	fs.StringVar(&c.NATSEmbedAddr, "nats-embed-addr", e.str("NATS_EMBED_ADDR", d.NATSEmbedAddr), "listen address of the embedded NATS server (NATS_EMBED_ADDR)")
+	fs.StringVar(&c.NATSStoreDir, "nats-store-dir", e.str("NATS_STORE_DIR", d.NATSStoreDir), "JetStream store directory of the embedded NATS server (NATS_STORE_DIR)")
+	e.bool(fs, &c.NATSNoAuth, "nats-no-auth", "NATS_NO_AUTH", false, "let anyone connect to the embedded NATS with every permission; for local experiments only, warned at start (NATS_NO_AUTH)")
+	fs.StringVar(&c.NATSCreds, "nats-creds", e.str("NATS_CREDS", ""), "JWT credentials file for an external NATS (NATS_CREDS)")
+	fs.StringVar(&c.NATSNkey, "nats-nkey", e.str("NATS_NKEY", ""), "nkey seed file for an external NATS (NATS_NKEY)")
+	fs.StringVar(&c.NATSUser, "nats-user", e.str("NATS_USER", ""), "user name for an external NATS, with NATS_PASSWORD (NATS_USER)")
+	fs.StringVar(&c.NATSPassword, "nats-password", e.str("NATS_PASSWORD", ""), "password for an external NATS; prefer the environment variable (NATS_PASSWORD)")
+	fs.StringVar(&c.NATSToken, "nats-token", e.str("NATS_TOKEN", ""), "token for an external NATS; prefer the environment variable (NATS_TOKEN)")
+	fs.StringVar(&c.NATSTLSCA, "nats-tls-ca", e.str("NATS_TLS_CA", ""), "CA certificate file that signed the NATS servers' certificates (NATS_TLS_CA)")
+	fs.StringVar(&c.NATSTLSCert, "nats-tls-cert", e.str("NATS_TLS_CERT", ""), "client certificate file for NATS TLS, with -nats-tls-key (NATS_TLS_CERT)")
+	fs.StringVar(&c.NATSTLSKey, "nats-tls-key", e.str("NATS_TLS_KEY", ""), "client private key file for NATS TLS (NATS_TLS_KEY)")
+	fs.StringVar(&t.origins, "allowed-origins", e.str("HUB_ALLOWED_ORIGINS", ""), "comma-separated browser origins allowed besides the hub's own; * allows any (HUB_ALLOWED_ORIGINS)")
+	fs.StringVar(&t.publicOrigins, "public-origin", e.str("HUB_PUBLIC_ORIGIN", ""), "comma-separated origins (scheme://host[:port]) browsers reach this hub at; empty: its listen addresses and localhost (HUB_PUBLIC_ORIGIN)")
+	e.authFlags(fs, c)
+	fs.StringVar(&c.StaticDir, "static-dir", e.str("HUB_STATIC_DIR", d.StaticDir), "directory of the built page served at / (HUB_STATIC_DIR)")
+	fs.StringVar(&t.maxFrameBytes, "max-frame-bytes", e.str("HUB_MAX_FRAME_BYTES", strconv.Itoa(d.MaxFrameBytes)), "largest image in bytes, e.g. 2097152 or 2MiB (HUB_MAX_FRAME_BYTES)")
+	fs.StringVar(&t.maxDecodedBytes, "max-decoded-bytes", e.str("HUB_MAX_DECODED_BYTES", strconv.FormatInt(d.MaxDecodedBytes, 10)), "most memory an image's header may ask a worker to decode into, e.g. 64MiB; more is answered too_large (HUB_MAX_DECODED_BYTES)")
+	e.duration(fs, &c.FrameTimeout, "frame-timeout", "HUB_FRAME_TIMEOUT", d.FrameTimeout, "how long a frame waits for a worker (HUB_FRAME_TIMEOUT)")
+	e.duration(fs, &c.DispatchWait, "dispatch-wait", "HUB_DISPATCH_WAIT", d.DispatchWait, "how long a frame may wait while every worker is full before it is answered dropped/overloaded (HUB_DISPATCH_WAIT)")
+	e.int(fs, &c.FramesInFlight, "frames-in-flight", "HUB_FRAMES_IN_FLIGHT", d.FramesInFlight, "frames of one session at the workers at once (HUB_FRAMES_IN_FLIGHT)")
+	e.float(fs, &c.SessionFPS, "session-fps", "HUB_SESSION_FPS", d.SessionFPS, "frames per second a session may send before frames are rate_limited (HUB_SESSION_FPS)")
+	e.int(fs, &c.MaxSessions, "max-sessions", "HUB_MAX_SESSIONS", d.MaxSessions, "WebSocket sessions held at most (HUB_MAX_SESSIONS)")
+	e.int(fs, &c.SendQueue, "send-queue", "HUB_SEND_QUEUE", d.SendQueue, "messages queued per client before it is closed as too slow (HUB_SEND_QUEUE)")
+	e.duration(fs, &c.WriteTimeout, "write-timeout", "HUB_WRITE_TIMEOUT", d.WriteTimeout, "how long a client may take to read a message, or the last 256 KiB sent to it, before it is closed as slow (HUB_WRITE_TIMEOUT)")
+	e.int(fs, &c.APIRatePerMin, "api-rate", "HUB_API_RATE", d.APIRatePerMin, "analyze API requests per client IP per minute (HUB_API_RATE)")
+	e.float(fs, &c.ControlRate, "control-rate", "HUB_CONTROL_RATE", d.ControlRate, "control messages (ping, options) per second a session may send before they are rate_limited (HUB_CONTROL_RATE)")
+	e.int(fs, &c.MaxConnsPerClient, "max-conns-per-client", "HUB_MAX_CONNS_PER_CLIENT", d.MaxConnsPerClient, "WebSocket connections one client address may hold at once (HUB_MAX_CONNS_PER_CLIENT)")
+	e.float(fs, &c.ConnectRatePerClient, "connect-rate-per-client", "HUB_CONNECT_RATE_PER_CLIENT", d.ConnectRatePerClient, "new WebSocket connections per second from one client address, burst of ten seconds (HUB_CONNECT_RATE_PER_CLIENT)")
+	fs.StringVar(&c.TrustedProxyHeader, "trusted-proxy-header", e.str("HUB_TRUSTED_PROXY_HEADER", ""), "header with the client address set by a reverse proxy, e.g. X-Forwarded-For; believed only from -trusted-proxies (HUB_TRUSTED_PROXY_HEADER)")
+	fs.StringVar(&t.trustedProxies, "trusted-proxies", e.str("HUB_TRUSTED_PROXIES", ""), "comma-separated CIDRs of the reverse proxies whose -trusted-proxy-header is believed (HUB_TRUSTED_PROXIES)")
+	e.duration(fs, &c.ShutdownTimeout, "shutdown-timeout", "HUB_SHUTDOWN_TIMEOUT", d.ShutdownTimeout, "how long shutdown may take (HUB_SHUTDOWN_TIMEOUT)")
+	e.bool(fs, &c.Record, "record", "HUB_RECORD", false, "record live frames and results in JetStream streams FRAMES and RESULTS (HUB_RECORD)")
+	e.duration(fs, &c.RecordMaxAge, "record-max-age", "HUB_RECORD_MAX_AGE", d.RecordMaxAge, "how long recordings are kept (HUB_RECORD_MAX_AGE)")
+	e.bool(fs, &c.RecordDeleteOld, "record-delete-old", "HUB_RECORD_DELETE_OLD", false, "delete, at start, the recordings of earlier runs; without it they are kept for replay until they age out (HUB_RECORD_DELETE_OLD)")
+	fs.StringVar(&t.recordMaxBytes, "record-max-bytes", e.str("HUB_RECORD_MAX_BYTES", strconv.FormatInt(d.RecordMaxBytes, 10)), "bytes each recording stream may hold, e.g. 1GiB (HUB_RECORD_MAX_BYTES)")
+	e.int(fs, &c.JSReplicas, "js-replicas", "HUB_JS_REPLICAS", d.JSReplicas, "NATS servers that keep each JetStream stream of the hub (recordings, resume tokens): 1 to 5, at most the cluster's size (HUB_JS_REPLICAS)")
+	fs.StringVar(&t.logLevel, "log-level", e.str("LOG_LEVEL", "info"), logLevelNames+" (LOG_LEVEL)")
+
+	return fs, c, t
 }
 
 // Validate reports what is wrong with a Config built in code.

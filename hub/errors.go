@@ -6,7 +6,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/contract"
 )
 
 // Sentinel errors of the broker and the watch lookup; callers wrap them with
@@ -17,6 +17,9 @@ var (
 	ErrUnavailable    = errors.New("no inference worker available")
 	ErrUnknownSession = errors.New("unknown session")
 	ErrBadReply       = errors.New("malformed reply from a worker")
+	// ErrOverloaded: every worker was full for as long as a frame may wait
+	// (dispatcher); a live frame is dropped, an API call rate_limited.
+	ErrOverloaded = errors.New("every worker is full")
 )
 
 // codeOf maps an error from the broker or the hub to a client error code.

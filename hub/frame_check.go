@@ -1,7 +1,7 @@
 package hub
 
 import (
-	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/contract"
 	"github.com/webcamhub/webcamhub/hub/internal/imagesniff"
 )
 

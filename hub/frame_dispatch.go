@@ -9,6 +9,10 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/webcamhub/webcamhub/contract"
 )
 
 // A worker holds at most two batches and is in the queue group only with
@@ -34,18 +38,26 @@ const (
 	workersSeenRecently = time.Second
 )
 
-// ErrOverloaded: every worker was full for as long as a frame may wait.
-var ErrOverloaded = errors.New("every worker is full")
+// workerPool is the queue group of inference workers: natsBroker, and the
+// dispatcher tests' fake.
+type workerPool interface {
+	// Request sends one frame to one worker and returns its reply; it
+	// fails with nats.ErrNoResponders when every worker is full.
+	Request(ctx context.Context, f FrameRequest) ([]byte, error)
+	// PingWorkers returns nil when some worker, full or not, answers
+	// $SRV.PING.inference.
+	PingWorkers(ctx context.Context) error
+}
 
-// requestFunc sends one frame to one worker and returns its reply.
-type requestFunc func(ctx context.Context, f FrameRequest) ([]byte, error)
-
-// dispatcher sends frames to workers through request, waiting in order
-// when every worker is full.
+// dispatcher is a frame's one way to a worker, for the live sessions
+// (frameScheduler) and the analyze API alike: it sends frames to workers,
+// waiting in order when every worker is full, inside the frame's request
+// span.
 type dispatcher struct {
-	request requestFunc
-	ping    func(ctx context.Context) error // nil when some worker answers $SRV.PING.inference
+	workers workerPool
 	maxWait time.Duration
+	tracer  trace.Tracer // a CLIENT span per request (no-op unless tracing is on)
+	metrics *Metrics
 
 	mu         sync.Mutex
 	inFlight   int        // this hub's frames at workers now
@@ -60,15 +72,56 @@ type dispatchWaiter struct {
 	extra bool          // its turn is a try for room beyond what was answered
 }
 
-func newDispatcher(request requestFunc, ping func(context.Context) error, maxWait time.Duration) *dispatcher {
-	return &dispatcher{request: request, ping: ping, maxWait: maxWait, waiting: list.New()}
+func newDispatcher(workers workerPool, maxWait time.Duration, tracer trace.Tracer, m *Metrics) *dispatcher {
+	return &dispatcher{workers: workers, maxWait: maxWait, tracer: tracer, metrics: m, waiting: list.New()}
 }
 
-// Request sends f to a worker that has room and returns its reply. When
-// every worker is full it waits its turn, at most maxWait (and never past
-// ctx), then returns ErrOverloaded, or ErrUnavailable when there seem to be
-// no workers at all.
+// Request sends f to a worker that has room and returns its reply, within
+// ctx's deadline (the frame's), which goes to the worker with the frame.
+// When every worker is full it waits its turn, at most maxWait, then
+// returns ErrOverloaded, or ErrUnavailable when there seem to be no
+// workers at all. It runs inside a CLIENT span whose context goes to the
+// worker in the frame's traceparent header, and records its duration.
 func (d *dispatcher) Request(ctx context.Context, f FrameRequest) ([]byte, error) {
+	ctx, req := d.startRequest(ctx, f) // ctx may still hold an API caller's trace context
+	reply, err := d.inTurn(ctx, f)
+	d.endRequest(req, err)
+	return reply, err
+}
+
+// requestSpan is one frame's request from the dispatcher to the worker's
+// answer: when it started, and its CLIENT span (nil with tracing off).
+type requestSpan struct {
+	span  trace.Span
+	start time.Time
+}
+
+func (d *dispatcher) startRequest(ctx context.Context, f FrameRequest) (context.Context, requestSpan) {
+	if tracingOff(d.tracer) {
+		return ctx, requestSpan{start: time.Now()}
+	}
+	ctx, span := d.tracer.Start(ctx, requestSpanName[f.Kind], clientKind)
+	if span.IsRecording() {
+		span.SetAttributes(attrMsgSystem.String("nats"), attrDestination.String(contract.FrameSubject(f.Kind, f.Session)))
+	}
+	return ctx, requestSpan{span: span, start: time.Now()}
+}
+
+// endRequest records the request's duration and ends its span.
+func (d *dispatcher) endRequest(r requestSpan, err error) {
+	d.metrics.ObserveRequest(err, time.Since(r.start))
+	if r.span == nil {
+		return
+	}
+	if err != nil {
+		r.span.SetStatus(codes.Error, codeOf(err))
+	}
+	r.span.End()
+}
+
+// inTurn sends f to the workers when its turn comes: at once while they
+// have room, else after the frames that waited before it.
+func (d *dispatcher) inTurn(ctx context.Context, f FrameRequest) ([]byte, error) {
 	waitCtx, cancel := context.WithTimeout(ctx, d.maxWait)
 	defer cancel()
 	retry := false
@@ -80,7 +133,7 @@ func (d *dispatcher) Request(ctx context.Context, f FrameRequest) ([]byte, error
 			}
 			return nil, fmt.Errorf("frame %s #%d waited %v: %w", f.Session, f.Seq, d.maxWait, ErrOverloaded)
 		}
-		reply, err := d.request(ctx, f)
+		reply, err := d.workers.Request(ctx, f)
 		full := errors.Is(err, nats.ErrNoResponders)
 		if full && d.noWorkers(waitCtx) {
 			d.done(false, false, false)
@@ -166,7 +219,7 @@ func (d *dispatcher) noWorkers(ctx context.Context) bool {
 	if seen {
 		return false
 	}
-	if err := d.ping(ctx); err != nil {
+	if err := d.workers.PingWorkers(ctx); err != nil {
 		// Only a ping nobody is there to answer means no workers; one that
 		// times out has workers too busy to answer within this frame's wait.
 		return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, ErrUnavailable)

@@ -27,7 +27,7 @@ func newFakeWorkers(room int) *fakeWorkers {
 	return &fakeWorkers{room: room, held: map[int64]chan struct{}{}, taken: make(chan int64, 100)}
 }
 
-func (w *fakeWorkers) request(ctx context.Context, f FrameRequest) ([]byte, error) {
+func (w *fakeWorkers) Request(ctx context.Context, f FrameRequest) ([]byte, error) {
 	w.mu.Lock()
 	if len(w.held) >= w.room {
 		w.refused++
@@ -47,8 +47,8 @@ func (w *fakeWorkers) request(ctx context.Context, f FrameRequest) ([]byte, erro
 	}
 }
 
-// ping: the service ping ($SRV.PING.inference), answered by every worker, full or not.
-func (w *fakeWorkers) ping(context.Context) error {
+// PingWorkers: the service ping ($SRV.PING.inference), answered by every worker, full or not.
+func (w *fakeWorkers) PingWorkers(context.Context) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.room == 0 {
@@ -110,7 +110,7 @@ func waitWaiting(t *testing.T, d *dispatcher, n int) {
 // lost.
 func TestDispatcherWaitsWhileWorkersAreFull(t *testing.T) {
 	workers := newFakeWorkers(1)
-	d := newDispatcher(workers.request, workers.ping, time.Minute)
+	d := newDispatcher(workers, time.Minute, nil, NewMetrics())
 	out := make(chan outcome, 10)
 	send(d, 1, out)
 	if seq := workers.waitTaken(t); seq != 1 {
@@ -145,7 +145,7 @@ func TestDispatcherWaitsWhileWorkersAreFull(t *testing.T) {
 // which the scheduler answers dropped/overloaded and the API 429.
 func TestDispatcherShedsPastTheWait(t *testing.T) {
 	workers := newFakeWorkers(1)
-	d := newDispatcher(workers.request, workers.ping, 20*time.Millisecond)
+	d := newDispatcher(workers, 20*time.Millisecond, nil, NewMetrics())
 	out := make(chan outcome, 10)
 	send(d, 1, out)
 	workers.waitTaken(t)
@@ -174,7 +174,7 @@ func TestDispatcherShedsPastTheWait(t *testing.T) {
 // lately): "unavailable" at once, as before, not a wait.
 func TestDispatcherNoWorkersIsUnavailable(t *testing.T) {
 	none := newFakeWorkers(0)
-	d := newDispatcher(none.request, none.ping, time.Minute)
+	d := newDispatcher(none, time.Minute, nil, NewMetrics())
 	_, err := d.Request(context.Background(), FrameRequest{Session: "s", Seq: 1})
 	if code := codeOf(err); code != "unavailable" {
 		t.Fatalf("code %q (%v), want unavailable", code, err)
@@ -186,7 +186,7 @@ func TestDispatcherNoWorkersIsUnavailable(t *testing.T) {
 func TestDispatcherFullFromTheStartIsNotUnavailable(t *testing.T) {
 	workers := newFakeWorkers(1)
 	workers.held[99] = make(chan struct{}) // another hub's frame
-	d := newDispatcher(workers.request, workers.ping, 20*time.Millisecond)
+	d := newDispatcher(workers, 20*time.Millisecond, nil, NewMetrics())
 	_, err := d.Request(context.Background(), FrameRequest{Session: "s", Seq: 1})
 	if !errors.Is(err, ErrOverloaded) {
 		t.Fatalf("got %v, want ErrOverloaded", err)
@@ -196,7 +196,7 @@ func TestDispatcherFullFromTheStartIsNotUnavailable(t *testing.T) {
 // The frame's own deadline bounds its wait too: answered timeout.
 func TestDispatcherWaitEndsAtTheFrameDeadline(t *testing.T) {
 	workers := newFakeWorkers(1)
-	d := newDispatcher(workers.request, workers.ping, time.Minute)
+	d := newDispatcher(workers, time.Minute, nil, NewMetrics())
 	out := make(chan outcome, 1)
 	send(d, 1, out)
 	workers.waitTaken(t)
@@ -216,7 +216,7 @@ func TestDispatcherWaitEndsAtTheFrameDeadline(t *testing.T) {
 func TestDispatcherFindsNewRoom(t *testing.T) {
 	const frames = 40
 	workers := newFakeWorkers(1)
-	d := newDispatcher(workers.request, workers.ping, time.Minute)
+	d := newDispatcher(workers, time.Minute, nil, NewMetrics())
 	out := make(chan outcome, frames)
 	send(d, 1, out)
 	workers.waitTaken(t)

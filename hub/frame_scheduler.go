@@ -2,7 +2,6 @@ package hub
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -10,17 +9,17 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/contract"
 	"github.com/webcamhub/webcamhub/hub/internal/imagesniff"
 )
 
 // schedulerDeps is what a frame scheduler needs from its session and hub.
 type schedulerDeps struct {
 	session  string
-	request  func(ctx context.Context, f FrameRequest) ([]byte, error) // one frame to one worker
+	dispatch *dispatcher // the frames' way to a worker
 	metrics  *Metrics
 	log      *slog.Logger
-	send     func(msg []byte)                             // queues a message for the client; never blocks
+	enqueue  func(msg []byte)                             // queues a message for the client; never blocks
 	closing  <-chan struct{}                              // closed when the session starts closing: waiting frames stay unsent
 	limiter  *rate.Limiter                                // frames per second the session may send
 	check    func(image []byte) (imagesniff.Info, string) // the hub's header check (Hub.checkImage)
@@ -118,7 +117,7 @@ func (fs *frameScheduler) submit(seq int64, image []byte, now time.Time) (rateLi
 	if older != nil {
 		fs.metrics.Dropped.Inc()
 		fs.end(older, OutcomeDropped, "")
-		fs.send(encodeDropped(older.req.Seq, contract.DroppedSuperseded))
+		fs.enqueue(encodeDropped(older.req.Seq, contract.DroppedSuperseded))
 	}
 	return false
 }
@@ -148,46 +147,32 @@ func (fs *frameScheduler) classify(f *liveFrame) {
 	if f.waited {
 		f.span.queued(fs.tracer, f.received)
 	}
+	// The frame's deadline: from here to the worker's answer, its wait for
+	// a worker with room included (dispatcher.Request).
 	ctx, cancel := context.WithTimeout(f.span.context(fs.ctx), fs.timeout)
 	defer cancel()
-	reply, err := request(ctx, fs.tracer, fs.metrics, fs.request, f.req)
-	if err != nil {
-		if fs.ctx.Err() != nil {
-			f.span.abandon() // the session ended; nobody is left to answer
-			return
-		}
-		if errors.Is(err, ErrOverloaded) {
-			fs.metrics.Shed.Inc()
-			fs.end(f, OutcomeDropped, "")
-			fs.send(encodeDropped(f.req.Seq, contract.DroppedOverloaded))
-			return
-		}
-		code := codeOf(err)
-		if code == contract.CodeInternal {
-			fs.log.Error("frame failed", "seq", f.req.Seq, "err", err)
-		}
-		fs.answerError(f, f.req.Seq, code)
+	reply, err := fs.dispatch.Request(ctx, f.req)
+	if err != nil && fs.ctx.Err() != nil {
+		f.span.abandon() // the session ended; nobody is left to answer
 		return
 	}
-	head, err := parseReplyHead(reply, f.req.Seq)
-	if err != nil {
-		fs.log.Error("bad worker reply", "seq", f.req.Seq, "err", err)
-		fs.answerError(f, f.req.Seq, contract.CodeInternal)
-		return
-	}
-	if head.Type == contract.TypeError {
-		fs.log.Debug("worker answered an error", "seq", f.req.Seq, "code", head.Code, "message", head.Message)
-		code := publicCode(head.Code)
-		if code == contract.CodeBadImage || code == contract.CodeTooLarge {
+	var head replyHead
+	answer := answerFrame(f.req, reply, err, &head, fs.log, fs.metrics)
+	switch answer.outcome {
+	case OutcomeDropped:
+		fs.end(f, OutcomeDropped, "")
+		fs.enqueue(encodeDropped(f.req.Seq, contract.DroppedOverloaded))
+	case OutcomeError:
+		if answer.byWorker && (answer.code == contract.CodeBadImage || answer.code == contract.CodeTooLarge) {
 			fs.credit.chargeRefusal(time.Now())
 		}
-		fs.answerError(f, f.req.Seq, code)
-		return
+		fs.end(f, OutcomeError, answer.code)
+		fs.enqueue(encodeError(f.req.Seq, answer.code))
+	default:
+		fs.credit.chargeDecode(time.Now(), f.req.DecodedBytes, time.Duration(head.Timing.DecodeMs*float64(time.Millisecond)))
+		fs.end(f, OutcomeResult, "")
+		fs.enqueue(reply)
 	}
-	fs.credit.chargeDecode(time.Now(), f.req.DecodedBytes, time.Duration(head.Timing.DecodeMs*float64(time.Millisecond)))
-	fs.metrics.Results.Inc()
-	fs.end(f, OutcomeResult, "")
-	fs.send(reply)
 }
 
 // refuseRateLimited answers a frame rate_limited before anything else is
@@ -199,13 +184,13 @@ func (fs *frameScheduler) refuseRateLimited(seq int64, now time.Time) {
 	fs.metrics.CountError(contract.CodeRateLimited)
 	fs.metrics.ObserveFrame(OutcomeError, time.Since(now))
 	span.end(OutcomeError, contract.CodeRateLimited)
-	fs.send(encodeRateLimited(seq))
+	fs.enqueue(encodeRateLimited(seq))
 }
 
 func (fs *frameScheduler) answerError(f *liveFrame, seq int64, code string) {
 	fs.metrics.CountError(code)
 	fs.end(f, OutcomeError, code)
-	fs.send(encodeError(seq, code))
+	fs.enqueue(encodeError(seq, code))
 }
 
 // end records a frame's outcome as its answer is queued for the client:

@@ -4,14 +4,13 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"mime"
 	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/contract"
 	"github.com/webcamhub/webcamhub/hub/internal/sessionid"
 )
 
@@ -69,34 +68,13 @@ func (h *Hub) analyze(c *fiber.Ctx) error {
 	defer func() { span.end(outcome, code) }()
 	ctx, cancel := context.WithTimeout(span.context(ctx), h.cfg.FrameTimeout)
 	defer cancel()
-	reply, err := request(ctx, h.tracer, h.metrics, h.dispatch.Request, frame)
-	if err != nil {
-		code = codeOf(err)
-		if code == contract.CodeInternal {
-			h.log.Error("analyze failed", "err", err)
-		}
-		h.metrics.CountError(code)
-		return apiError(c, code)
-	}
+	reply, err := h.dispatch.Request(ctx, frame)
 	var msg workerReply
-	if err := json.Unmarshal(reply, &msg); err != nil {
-		err = errors.Join(ErrBadReply, err)
-	} else {
-		err = checkReply(msg.replyHead, frame.Seq)
-	}
-	if err != nil {
-		h.log.Error("bad worker reply", "err", err)
-		code = contract.CodeInternal
-		h.metrics.CountError(code)
+	answer := answerFrame(frame, reply, err, &msg, h.log, h.metrics)
+	if answer.outcome != OutcomeResult {
+		code = answer.code
 		return apiError(c, code)
 	}
-	if msg.Type == contract.TypeError {
-		h.log.Debug("worker answered an error", "code", msg.Code, "message", msg.Message)
-		code = publicCode(msg.Code)
-		h.metrics.CountError(code)
-		return apiError(c, code)
-	}
-	h.metrics.Results.Inc()
 	outcome = OutcomeResult
 	out := make([]analyzePrediction, len(msg.Predictions))
 	for i, p := range msg.Predictions {

@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
-	"github.com/webcamhub/webcamhub/hub/internal/testworker"
+	"github.com/webcamhub/webcamhub/contract"
 	"github.com/webcamhub/webcamhub/internal/testkit"
+	"github.com/webcamhub/webcamhub/internal/testkit/testworker"
 )
 
 // overBodyLimit marks the case whose body the hub refuses unread.

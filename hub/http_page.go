@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/compress"
 )
 
 // servePage serves the built frontend at / when it exists, and otherwise a
@@ -19,5 +20,10 @@ func (h *Hub) servePage(app *fiber.App) {
 		})
 		return
 	}
-	app.Static("/", h.cfg.StaticDir, fiber.Static{Compress: true, MaxAge: 60})
+	// Compressed in memory as each response goes out, not by fiber.Static's
+	// Compress, which writes a .fiber.gz copy beside each file: on a read-only
+	// page directory (a container's read-only root, a chart's default) that
+	// write fails and every browser, which accepts gzip, got a 404.
+	app.Use("/", compress.New())
+	app.Static("/", h.cfg.StaticDir, fiber.Static{MaxAge: 60})
 }

@@ -27,7 +27,7 @@ type httpsServing struct {
 // newHTTPS reads and checks what HTTPS needs (the certificate pair, the
 // ACME CA bundle) so that a bad file stops the hub before it listens. Nil
 // for a plain-HTTP hub.
-func newHTTPS(cfg Config, log *slog.Logger) (*httpsServing, error) {
+func newHTTPS(cfg Config, log *slog.Logger, metrics *Metrics) (*httpsServing, error) {
 	if !cfg.ServesHTTPS() {
 		return nil, nil
 	}
@@ -37,7 +37,11 @@ func newHTTPS(cfg Config, log *slog.Logger) (*httpsServing, error) {
 		NextProtos: []string{"http/1.1"},
 	}
 	if cfg.TLSCert == "" {
-		return newACMEServing(cfg, tc, log)
+		s, err := newACMEServing(cfg, tc, log)
+		if err == nil {
+			recordCertExpiry(tc, metrics)
+		}
+		return s, err
 	}
 	reloader, err := certreload.New(cfg.TLSCert, cfg.TLSKey, func(err error) {
 		if err != nil {
@@ -50,8 +54,26 @@ func newHTTPS(cfg Config, log *slog.Logger) (*httpsServing, error) {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	tc.GetCertificate = reloader.GetCertificate
+	recordCertExpiry(tc, metrics)
+	if cert := reloader.Certificate(); cert != nil && cert.Leaf != nil {
+		metrics.observeTLSCert(cert.Leaf.NotAfter)
+	}
 	log.Info("serving HTTPS", certAttrs(cfg.TLSCert, reloader.Certificate())...)
 	return &httpsServing{tls: tc}, nil
+}
+
+// recordCertExpiry makes each handshake record the expiry of the
+// certificate it served (hub_tls_cert_expiry_timestamp_seconds): a reloaded
+// or renewed certificate shows at its first use.
+func recordCertExpiry(tc *tls.Config, metrics *Metrics) {
+	get := tc.GetCertificate
+	tc.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		cert, err := get(hello)
+		if err == nil && cert != nil && cert.Leaf != nil {
+			metrics.observeTLSCert(cert.Leaf.NotAfter)
+		}
+		return cert, err
+	}
 }
 
 // certAttrs are the log attributes saying which certificate is served.

@@ -13,10 +13,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/contract"
 	"github.com/webcamhub/webcamhub/hub/internal/certreload"
-	"github.com/webcamhub/webcamhub/hub/internal/testworker"
 	"github.com/webcamhub/webcamhub/internal/testkit"
+	"github.com/webcamhub/webcamhub/internal/testkit/testworker"
 )
 
 // answerOf takes a client call's two results: answerOf(t)(client.Get(url)).
@@ -214,5 +214,25 @@ func TestServesTheCACertificateOnlyWhenAsked(t *testing.T) {
 	want, _ := os.ReadFile(files.CA)
 	if status != http.StatusOK || string(body) != string(want) || resp.Header.Get("Content-Type") != "application/x-x509-ca-cert" {
 		t.Fatalf("GET /ca.crt = %d %q %q", status, resp.Header.Get("Content-Type"), body)
+	}
+}
+
+// hub_tls_cert_expiry_timestamp_seconds is the served certificate's NotAfter;
+// a plain-HTTP hub has no such series.
+func TestTLSCertExpiryIsAMetric(t *testing.T) {
+	ns := startNATS(t, 0)
+	files := testkit.MakeTLSFiles(t)
+	h, _ := startHTTPSHub(t, ns.ClientURL(), files, nil)
+	pair, err := tls.LoadX509KeyPair(files.ServerCert, files.ServerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := testkit.Metric(t, testkit.ScrapeMetrics(t, serveMetrics(t, h)+"/metrics"), "hub_tls_cert_expiry_timestamp_seconds", nil).GetGauge().GetValue()
+	if want := float64(pair.Leaf.NotAfter.Unix()); got != want {
+		t.Errorf("hub_tls_cert_expiry_timestamp_seconds %v, want %v", got, want)
+	}
+	plain, _ := startHub(t, ns.ClientURL(), nil)
+	if _, ok := testkit.ScrapeMetrics(t, serveMetrics(t, plain)+"/metrics")["hub_tls_cert_expiry_timestamp_seconds"]; ok {
+		t.Error("a plain-HTTP hub reports a certificate expiry")
 	}
 }

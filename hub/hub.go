@@ -15,7 +15,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/contract"
 	"github.com/webcamhub/webcamhub/hub/internal/embeddednats"
 )
 
@@ -56,7 +56,8 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	https, err := newHTTPS(cfg, log) // before anything starts: a bad certificate stops the hub here
+	metrics := NewMetrics()
+	https, err := newHTTPS(cfg, log, metrics) // before anything starts: a bad certificate stops the hub here
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +65,7 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Hub{cfg: cfg, log: log, metrics: NewMetrics(), tracer: tracer(), sessions: map[*session]struct{}{},
+	h := &Hub{cfg: cfg, log: log, metrics: metrics, tracer: tracer(), sessions: map[*session]struct{}{},
 		clients: newClientLimits(cfg.MaxConnsPerClient, cfg.ConnectRatePerClient), https: https, auth: auth}
 	h.metricsServer = newMetricsServer(cfg, h.metrics)
 	warnOpenings(cfg, log)
@@ -89,12 +90,10 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 		return nil, err
 	}
 	h.broker = broker
+	metrics.broker.Store(broker)
 	h.resume = &resumeTokens{nc: broker.nc, replicas: cfg.JSReplicas}
-	request := broker.Request
-	if cfg.Record {
-		request = broker.recordAnswered(request)
-	}
-	h.dispatch = newDispatcher(request, broker.PingWorkers, cfg.DispatchWait)
+	broker.recordFrames = cfg.Record
+	h.dispatch = newDispatcher(broker, cfg.DispatchWait, h.tracer, h.metrics)
 	err = h.checkPayloadLimit(broker)
 	if err == nil {
 		err = h.checkJSReplicas(broker)

@@ -13,8 +13,9 @@ import (
 	fws "github.com/fasthttp/websocket"
 	"github.com/nats-io/nats.go"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
-	"github.com/webcamhub/webcamhub/hub/internal/testworker"
+	"github.com/webcamhub/webcamhub/contract"
+	"github.com/webcamhub/webcamhub/internal/testkit"
+	"github.com/webcamhub/webcamhub/internal/testkit/testworker"
 )
 
 // The hub's own cost, measured against a bare NATS request/reply loop in
@@ -28,7 +29,7 @@ const benchSessions = 50
 func BenchmarkBareNATSRequestReply(b *testing.B) {
 	ns := startNATS(b, 0)
 	startWorker(b, ns.ClientURL(), testworker.Options{})
-	nc := connect(b, ns.ClientURL())
+	nc := testkit.ConnectNATS(b, ns.ClientURL())
 	var mu sync.Mutex
 	var lat []time.Duration
 	b.SetBytes(int64(len(fakeJPEG)))

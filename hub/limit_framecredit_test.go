@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
-	"github.com/webcamhub/webcamhub/hub/internal/testworker"
+	"github.com/webcamhub/webcamhub/contract"
+	"github.com/webcamhub/webcamhub/internal/testkit/testworker"
 )
 
 // Frames a worker must refuse, or takes long to decode, are marked for

@@ -9,8 +9,8 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 	"golang.org/x/time/rate"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
-	"github.com/webcamhub/webcamhub/hub/internal/testworker"
+	"github.com/webcamhub/webcamhub/contract"
+	"github.com/webcamhub/webcamhub/internal/testkit/testworker"
 )
 
 // BenchmarkRateLimitedFrame: the hub's work on one frame it answers
@@ -26,7 +26,7 @@ func BenchmarkRateLimitedFrame(b *testing.B) {
 	var queued int
 	fs := newFrameScheduler(schedulerDeps{
 		session: "bench", metrics: h.metrics, log: h.log, closing: make(chan struct{}),
-		send:    func(msg []byte) { queued += len(msg) },
+		enqueue: func(msg []byte) { queued += len(msg) },
 		limiter: rate.NewLimiter(0, 0), // every frame refused
 		check:   h.checkImage, inFlight: 2, timeout: time.Second,
 		tracer: noop.NewTracerProvider().Tracer(instrumentationName), // tracing off, as the hub runs by default

@@ -7,9 +7,9 @@ import (
 
 	fws "github.com/fasthttp/websocket"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
-	"github.com/webcamhub/webcamhub/hub/internal/testworker"
+	"github.com/webcamhub/webcamhub/contract"
 	"github.com/webcamhub/webcamhub/internal/testkit"
+	"github.com/webcamhub/webcamhub/internal/testkit/testworker"
 )
 
 // rateLimitedClosed reads the counter from the hub's metrics address (serveMetrics).

@@ -2,14 +2,16 @@ package hub
 
 import (
 	"net/http"
+	"runtime"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/contract"
 	"github.com/webcamhub/webcamhub/hub/internal/embeddednats"
 )
 
@@ -72,6 +74,13 @@ type Metrics struct {
 	queued            prometheus.Histogram
 	api               *prometheus.HistogramVec // HTTP status
 
+	// tlsCertExpiry is the NotAfter of the certificate the hub serves (HTTPS
+	// only: no series on a plain-HTTP hub, so no alert mistakes it for expired).
+	tlsCertExpiry *prometheus.GaugeVec
+	// broker is the hub's NATS connection once made, read by the gauges
+	// hub_nats_connected and hub_workers when scraped.
+	broker atomic.Pointer[natsBroker]
+
 	// The per-frame series, looked up once rather than by label on every frame.
 	frameBy   map[string]prometheus.Observer // outcome
 	replied   prometheus.Observer
@@ -130,7 +139,34 @@ func NewMetrics() *Metrics {
 			Buckets: latencyBuckets,
 		}, []string{"status"}),
 	}
-	r.MustRegister(m.natsRefused, m.authRefused, m.rateLimitedClosed, m.errors, m.closes, m.frames, m.natsRequest, m.queued, m.api,
+	// Which build runs: one series, always 1 (join on it to label other series).
+	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "hub_build_info", Help: "The hub's version (hub -version) and the Go version it was built with; always 1.",
+		ConstLabels: prometheus.Labels{"version": Version, "go_version": runtime.Version()},
+	})
+	buildInfo.Set(1)
+	m.tlsCertExpiry = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "hub_tls_cert_expiry_timestamp_seconds",
+		Help: "When the certificate the hub serves over HTTPS expires (Unix seconds); no series without HTTPS.",
+	}, nil)
+	natsConnected := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "hub_nats_connected", Help: "1 while the hub's NATS connection is up, 0 while it is down or reconnecting.",
+	}, func() float64 {
+		if b := m.broker.Load(); b != nil && b.Connected() {
+			return 1
+		}
+		return 0
+	})
+	workers := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "hub_workers", Help: "Inference workers that answered the hub's last ping of the inference service (busy ones included).",
+	}, func() float64 {
+		if b := m.broker.Load(); b != nil {
+			return float64(b.workersSeen.Load())
+		}
+		return 0
+	})
+	r.MustRegister(buildInfo, m.natsRefused, m.authRefused, m.rateLimitedClosed, m.errors, m.closes, m.frames, m.natsRequest, m.queued, m.api,
+		m.tlsCertExpiry, natsConnected, workers,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Every label value exists from the start, so rates and alerts see a 0
@@ -232,6 +268,11 @@ func (m *Metrics) handler() http.Handler {
 		EnableOpenMetrics: true,
 		ErrorHandling:     promhttp.ContinueOnError,
 	})
+}
+
+// observeTLSCert records the expiry of the certificate just served.
+func (m *Metrics) observeTLSCert(notAfter time.Time) {
+	m.tlsCertExpiry.WithLabelValues().Set(float64(notAfter.Unix()))
 }
 
 // factory makes and registers the plain counters and gauges.

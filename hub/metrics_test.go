@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -13,9 +14,9 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
-	"github.com/webcamhub/webcamhub/hub/internal/testworker"
+	"github.com/webcamhub/webcamhub/contract"
 	"github.com/webcamhub/webcamhub/internal/testkit"
+	"github.com/webcamhub/webcamhub/internal/testkit/testworker"
 )
 
 func counter(t *testing.T, f map[string]*dto.MetricFamily, name string, labels map[string]string) float64 {
@@ -108,7 +109,8 @@ func TestMetricCatalogListsEveryHubMetric(t *testing.T) {
 		documented = append(documented, m[1])
 	}
 	m := NewMetrics()
-	m.ObserveAPI(http.StatusOK, 0) // a vector by HTTP status has no series before its first request
+	m.ObserveAPI(http.StatusOK, 0)    // a vector by HTTP status has no series before its first request
+	m.observeTLSCert(time.Unix(0, 0)) // nor the certificate's expiry before HTTPS serves one
 	families, err := m.Registry().Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -123,5 +125,25 @@ func TestMetricCatalogListsEveryHubMetric(t *testing.T) {
 	slices.Sort(registered)
 	if !slices.Equal(documented, registered) {
 		t.Fatalf("docs/metrics.md lists %v\nthe hub registers %v", documented, registered)
+	}
+}
+
+// hub_build_info names the build that runs: the version `hub -version`
+// prints and the Go version, one series of value 1.
+func TestMetricBuildInfo(t *testing.T) {
+	families, err := NewMetrics().Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := map[string]*dto.MetricFamily{}
+	for _, family := range families {
+		f[family.GetName()] = family
+	}
+	labels := map[string]string{"version": Version, "go_version": runtime.Version()}
+	if got := testkit.Metric(t, f, "hub_build_info", labels).GetGauge().GetValue(); got != 1 {
+		t.Fatalf("hub_build_info%v = %v, want 1", labels, got)
+	}
+	if n := len(f["hub_build_info"].GetMetric()); n != 1 {
+		t.Fatalf("hub_build_info has %d series, want 1", n)
 	}
 }

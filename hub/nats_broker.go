@@ -10,12 +10,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/contract"
 )
 
 const (
@@ -55,6 +56,10 @@ type natsBroker struct {
 
 	onPermissionViolation func()
 	attempts              frameAttempts // frames waiting for a reply (nats_failover.go)
+	workersSeen           atomic.Int64  // workers that answered the last ping (watchWorkers), hub_workers
+	// recordFrames: live frames answered are published once more for the
+	// FRAMES stream (HUB_RECORD, recording.go); set before the first frame.
+	recordFrames bool
 
 	mu           sync.Mutex
 	firstConnect func()    // run once, when a connection that failed at start is made
@@ -260,23 +265,24 @@ type FrameRequest struct {
 
 func (b *natsBroker) Connected() bool { return b.nc.IsConnected() }
 
-// Request sends f to one worker and returns its reply. A frame whose
-// connection drops or whose worker leaves is sent once more when its
-// deadline allows, else answered unavailable (nats_failover.go).
+// Request sends f to one worker and returns its reply (the dispatcher's
+// workerPool). A frame whose connection drops or whose worker leaves is
+// sent once more when its deadline allows, else answered unavailable
+// (failover, nats_failover.go); a live frame answered is recorded when
+// recording is on (recording.go).
 func (b *natsBroker) Request(ctx context.Context, f FrameRequest) ([]byte, error) {
 	reply, err := b.requestOnce(ctx, f)
-	if !errors.Is(err, errConnectionLost) && !errors.Is(err, errWorkerLost) {
-		return reply, err
+	if isLost(err) {
+		reply, err = b.retryLost(ctx, f, err)
 	}
-	if retryBudget(ctx) {
-		reply, err = b.requestOnce(ctx, f)
-	}
-	if errors.Is(err, errConnectionLost) || errors.Is(err, errWorkerLost) {
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	if err == nil {
+		b.recordAnswered(f)
 	}
 	return reply, err
 }
 
+// requestOnce is one attempt of Request: the frame with its headers (trace
+// context, deadline) on its subject, a reply or why none came.
 func (b *natsBroker) requestOnce(ctx context.Context, f FrameRequest) ([]byte, error) {
 	if !b.nc.IsConnected() && !b.awaitReconnect(ctx) {
 		return nil, fmt.Errorf("nats %s: %w", b.nc.Status(), ErrUnavailable)

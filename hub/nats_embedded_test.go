@@ -17,10 +17,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/contract"
 	"github.com/webcamhub/webcamhub/hub/internal/embeddednats"
-	"github.com/webcamhub/webcamhub/hub/internal/testworker"
 	"github.com/webcamhub/webcamhub/internal/testkit"
+	"github.com/webcamhub/webcamhub/internal/testkit/testworker"
 )
 
 // embeddedHub is a hub running its own NATS server, closed unless tweaked.
@@ -61,41 +61,41 @@ func TestEmbeddedNATSRefusesAnonymousAndWhatARoleMustNotTouch(t *testing.T) {
 	}
 	stillServing()
 
-	if _, err := connectRole(t, h.natsURL, ""); !errors.Is(err, nats.ErrAuthorization) {
+	if _, err := testkit.ConnectRole(t, h.natsURL, ""); !errors.Is(err, nats.ErrAuthorization) {
 		t.Fatalf("anonymous client: %v, want an authorization violation", err)
 	}
 	stillServing()
 
-	cli, err := connectRole(t, h.natsURL, embeddednats.SeedFile(h.store, roleCLI))
+	cli, err := testkit.ConnectRole(t, h.natsURL, embeddednats.SeedFile(h.store, roleCLI))
 	if err != nil {
 		t.Fatalf("cli key: %v", err)
 	}
-	for name, c := range map[string]*roleConn{"cli": cli, "worker": worker} {
+	for name, c := range map[string]*testkit.RoleConn{"cli": cli, "worker": worker} {
 		t.Run(name, func(t *testing.T) {
 			// Reading live frames outside the queue group (or in another one).
 			if _, err := c.Subscribe("frames.live.>", func(*nats.Msg) {}); err != nil {
 				t.Fatal(err)
 			}
-			c.refused(t, `Subscription to "frames.live.>"`)
+			c.Refused(t, `Subscription to "frames.live.>"`, testWait)
 			if _, err := c.QueueSubscribe("frames.live.>", "thieves", func(*nats.Msg) {}); err != nil {
 				t.Fatal(err)
 			}
-			c.refused(t, `Subscription to "frames.live.>" using queue "thieves"`)
+			c.Refused(t, `Subscription to "frames.live.>" using queue "thieves"`, testWait)
 			// Reading a session's results.
 			if _, err := c.Subscribe("results.live."+session, func(*nats.Msg) {}); err != nil {
 				t.Fatal(err)
 			}
-			c.refused(t, `Subscription to "results.live.`+session+`"`)
+			c.Refused(t, `Subscription to "results.live.`+session+`"`, testWait)
 			// Answering sessions.info.> so that a made-up id becomes watchable.
 			if _, err := c.Subscribe("sessions.info.>", func(m *nats.Msg) { _ = m.Respond([]byte(`{}`)) }); err != nil {
 				t.Fatal(err)
 			}
-			c.refused(t, `Subscription to "sessions.info.>"`)
+			c.Refused(t, `Subscription to "sessions.info.>"`, testWait)
 			// Sending frames as a live session.
 			if err := c.Publish("frames.live."+session, fakeJPEG); err != nil {
 				t.Fatal(err)
 			}
-			c.refused(t, `Publish to "frames.live.`+session+`"`)
+			c.Refused(t, `Publish to "frames.live.`+session+`"`, testWait)
 			// Creating a stream.
 			js, err := jetstream.New(c.Conn)
 			if err != nil {
@@ -106,7 +106,7 @@ func TestEmbeddedNATSRefusesAnonymousAndWhatARoleMustNotTouch(t *testing.T) {
 			if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "STOLEN", Subjects: []string{"frames.>"}}); err == nil {
 				t.Fatal("a stream was created")
 			}
-			c.refused(t, `Publish to "$JS.API.STREAM.CREATE.STOLEN"`)
+			c.Refused(t, `Publish to "$JS.API.STREAM.CREATE.STOLEN"`, testWait)
 			stillServing()
 		})
 	}
@@ -114,7 +114,7 @@ func TestEmbeddedNATSRefusesAnonymousAndWhatARoleMustNotTouch(t *testing.T) {
 	if err := cli.Publish("results.live."+session, []byte(`{"type":"ended"}`)); err != nil {
 		t.Fatal(err)
 	}
-	cli.refused(t, `Publish to "results.live.`+session+`"`)
+	cli.Refused(t, `Publish to "results.live.`+session+`"`, testWait)
 	watcher := dial(t, h.base, "?watch=AAAAAAAAAAAAAAAAAAAAAA", nil)
 	if m := watcher.Next(); m.Type != "error" || m.Code != contract.CodeUnknownSession {
 		t.Fatalf("watching a made-up id: %+v, want unknown_session", m)
@@ -132,7 +132,7 @@ func TestEmbeddedNATSRefusesAnonymousAndWhatARoleMustNotTouch(t *testing.T) {
 func TestCLIKeyClassifiesAFile(t *testing.T) {
 	h := startEmbeddedHub(t, nil)
 	worker := startRoleWorker(t, h.natsURL, embeddednats.SeedFile(h.store, roleWorker))
-	cli, err := connectRole(t, h.natsURL, embeddednats.SeedFile(h.store, roleCLI))
+	cli, err := testkit.ConnectRole(t, h.natsURL, embeddednats.SeedFile(h.store, roleCLI))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,9 +145,9 @@ func TestCLIKeyClassifiesAFile(t *testing.T) {
 		t.Fatalf("reply %q: %v", reply.Data, err)
 	}
 	select {
-	case err := <-cli.errs:
+	case err := <-cli.Errs:
 		t.Fatalf("the cli was refused something: %v", err)
-	case <-worker.errs:
+	case <-worker.Errs:
 		t.Fatal("the worker was refused something")
 	default:
 	}
@@ -185,14 +185,14 @@ func TestRoleSeedsAreKeptPrivateAndReused(t *testing.T) {
 			t.Fatalf("the %s seed changed on restart", role)
 		}
 	}
-	if _, err := connectRole(t, "nats://"+addr, embeddednats.SeedFile(store, roleWorker)); err != nil {
+	if _, err := testkit.ConnectRole(t, "nats://"+addr, embeddednats.SeedFile(store, roleWorker)); err != nil {
 		t.Fatalf("the worker key after a restart: %v", err)
 	}
 }
 
 // -nats-no-auth opens the embedded server (a warning says so).
 func TestNoAuthOpensTheEmbeddedServerWithAWarning(t *testing.T) {
-	var logs syncBuffer
+	var logs testkit.LogBuffer
 	addr := "127.0.0.1:" + strconv.Itoa(testkit.FreePort(t))
 	cfg := Defaults()
 	cfg.Listen, cfg.StaticDir, cfg.NATSEmbedAddr, cfg.NATSStoreDir, cfg.NATSNoAuth = "127.0.0.1:0", t.TempDir(), addr, t.TempDir(), true
@@ -201,7 +201,7 @@ func TestNoAuthOpensTheEmbeddedServerWithAWarning(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = h.Close() })
-	if _, err := connectRole(t, "nats://"+addr, ""); err != nil {
+	if _, err := testkit.ConnectRole(t, "nats://"+addr, ""); err != nil {
 		t.Fatalf("anonymous client with -nats-no-auth: %v", err)
 	}
 	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "accepts ANY client") {

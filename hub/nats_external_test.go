@@ -17,7 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/contract"
 	"github.com/webcamhub/webcamhub/hub/internal/embeddednats"
 	"github.com/webcamhub/webcamhub/internal/testkit"
 )
@@ -88,7 +88,7 @@ func TestHubOnExternalNATSWithTLSAndNkey(t *testing.T) {
 			t.Fatalf("frame %d over TLS: %+v", seq, m)
 		}
 	}
-	waitFor(t, "/readyz 200", func() bool { code, _ := readyz(t, base); return code == http.StatusOK })
+	waitFor(t, "/readyz?workers=1 200", func() bool { code, _ := readyz(t, base, "?workers=1"); return code == http.StatusOK })
 }
 
 // Credentials the server does not know, and a CA that did not sign the
@@ -114,7 +114,7 @@ func TestWrongNATSCredentialsAreLoggedAndReadyzSaysWhy(t *testing.T) {
 		"wrong CA":     {func(c *Config) { s.hubConfig(c); c.NATSTLSCA = otherCA.CA }, "TLS failed", "certificate"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			var logs syncBuffer
+			var logs testkit.LogBuffer
 			cfg := Defaults()
 			cfg.Listen, cfg.StaticDir, cfg.ShutdownTimeout = "127.0.0.1:0", t.TempDir(), 2*time.Second
 			c.tweak(&cfg)
@@ -163,8 +163,8 @@ func TestHubPermissionViolationIsLoggedAndCounted(t *testing.T) {
 	})
 	s.worker(t)
 	h, base := startHub(t, "", s.hubConfig)
-	if code, _ := readyz(t, base); code != http.StatusServiceUnavailable {
-		t.Fatalf("/readyz %d without permission to ping the workers", code)
+	if code, _ := readyz(t, base, "?workers=1"); code != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz?workers=1 %d without permission to ping the workers", code)
 	}
 	waitFor(t, "the violation counted", func() bool { return testutil.ToFloat64(h.Metrics().NATSPermissionViolations) >= 1 })
 	c := dial(t, base, "", nil)

@@ -4,12 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/contract"
 )
 
 // Failover: a frame whose way to a worker breaks is answered at once, or
@@ -149,6 +150,26 @@ func (b *natsBroker) awaitReconnect(ctx context.Context) bool {
 	return true
 }
 
+// isLost reports whether err is a frame's failure by failover: its
+// connection dropped, or a worker left while it was at the workers.
+func isLost(err error) bool {
+	return errors.Is(err, errConnectionLost) || errors.Is(err, errWorkerLost)
+}
+
+// retryLost sends once more a frame whose attempt failover failed (lost),
+// when its deadline leaves time for it; one lost again, or without the
+// time, is unavailable.
+func (b *natsBroker) retryLost(ctx context.Context, f FrameRequest, lost error) ([]byte, error) {
+	if retryBudget(ctx) {
+		reply, err := b.requestOnce(ctx, f)
+		if !isLost(err) {
+			return reply, err
+		}
+		lost = err
+	}
+	return nil, fmt.Errorf("%w: %w", ErrUnavailable, lost)
+}
+
 // retryBudget says whether a frame failed by failover has time for a
 // second try.
 func retryBudget(ctx context.Context) bool {
@@ -167,7 +188,8 @@ func (b *natsBroker) watchWorkers() {
 			return
 		}
 		if !b.nc.IsConnected() {
-			continue // connectionLost fails the frames; the workers are asked again once back
+			b.workersSeen.Store(0) // none answers this hub now
+			continue               // connectionLost fails the frames; the workers are asked again once back
 		}
 		asked := time.Now()
 		seen, err := b.gatherWorkers()
@@ -186,6 +208,7 @@ func (b *natsBroker) watchWorkers() {
 			}
 		}
 		known = seen
+		b.workersSeen.Store(int64(len(seen)))
 		if len(gone) == 0 {
 			continue
 		}

@@ -11,7 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/contract"
 )
 
 // Recording streams (docs/protocol.md, "Record and replay").
@@ -161,18 +161,14 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.Stre
 	}
 }
 
-// recordAnswered wraps request: with recording on, each live frame a worker
-// answered is published once more on recording.frames.<session>, which
-// only the FRAMES stream listens to. The request itself never depends on
-// recording.
-func (b *natsBroker) recordAnswered(request requestFunc) requestFunc {
-	return func(ctx context.Context, f FrameRequest) ([]byte, error) {
-		reply, err := request(ctx, f)
-		if err == nil && f.Kind == contract.KindLive {
-			if perr := b.nc.PublishMsg(frameMsg(contract.RecordingFrameSubject(f.Session), f)); perr != nil {
-				b.log.Warn("a frame was not recorded", "session", f.Session, "seq", f.Seq, "err", perr)
-			}
-		}
-		return reply, err
+// recordAnswered: with recording on, each live frame a worker answered is
+// published once more on recording.frames.<session>, which only the FRAMES
+// stream listens to. The request itself never depends on recording.
+func (b *natsBroker) recordAnswered(f FrameRequest) {
+	if !b.recordFrames || f.Kind != contract.KindLive {
+		return
+	}
+	if err := b.nc.PublishMsg(frameMsg(contract.RecordingFrameSubject(f.Session), f)); err != nil {
+		b.log.Warn("a frame was not recorded", "session", f.Session, "seq", f.Seq, "err", err)
 	}
 }

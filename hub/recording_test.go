@@ -12,10 +12,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/contract"
 	"github.com/webcamhub/webcamhub/hub/internal/embeddednats"
-	"github.com/webcamhub/webcamhub/hub/internal/testworker"
 	"github.com/webcamhub/webcamhub/internal/testkit"
+	"github.com/webcamhub/webcamhub/internal/testkit/testworker"
 )
 
 func TestRecordingKeepsFramesAndResultsWithoutAnsweringFrames(t *testing.T) {
@@ -26,7 +26,7 @@ func TestRecordingKeepsFramesAndResultsWithoutAnsweringFrames(t *testing.T) {
 		c.RecordMaxAge = time.Hour
 		c.RecordMaxBytes = 64 << 20
 	})
-	js, err := jetstream.New(connect(t, ns.ClientURL()))
+	js, err := jetstream.New(testkit.ConnectNATS(t, ns.ClientURL()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,15 +87,15 @@ func TestRecordingOffCapturesNothingOnAStoreWithHistory(t *testing.T) {
 	url := "nats://" + addr
 	hubConn := func() *nats.Conn { // as the hub's role: the streams, results.live.*
 		t.Helper()
-		nc, err := connectRole(t, url, embeddednats.SeedFile(store, roleHub), nats.CustomInboxPrefix(hubInboxPrefix))
+		nc, err := testkit.ConnectRole(t, url, embeddednats.SeedFile(store, roleHub), nats.CustomInboxPrefix(hubInboxPrefix))
 		if err != nil {
 			t.Fatal(err)
 		}
 		return nc.Conn
 	}
-	run := func(tweak func(*Config), frames int) (*Hub, *syncBuffer, string) {
+	run := func(tweak func(*Config), frames int) (*Hub, *testkit.LogBuffer, string) {
 		t.Helper()
-		var logs syncBuffer
+		var logs testkit.LogBuffer
 		var record bool
 		h, base := startHubLogging(t, "", func(c *Config) {
 			c.NATSEmbedAddr, c.NATSStoreDir, c.RecordMaxAge, c.RecordMaxBytes = addr, store, time.Hour, 64<<20
@@ -110,6 +110,11 @@ func TestRecordingOffCapturesNothingOnAStoreWithHistory(t *testing.T) {
 		}
 		published, err := hubConn().SubscribeSync(contract.ResultSubject(contract.KindLive, welcome.Session))
 		if err != nil {
+			t.Fatal(err)
+		}
+		// The server has the subscription before the first frame: a SUB is
+		// sent asynchronously, and a session with no frame ends at once.
+		if err := hubConn().Flush(); err != nil {
 			t.Fatal(err)
 		}
 		for seq := int64(1); seq <= int64(frames); seq++ {
@@ -185,7 +190,7 @@ func TestRecordingOffCapturesNothingOnAStoreWithHistory(t *testing.T) {
 // recording off makes them capture nothing, and frames find no responders.
 func TestRecordingOffStopsTheStreamsOfOlderHubs(t *testing.T) {
 	ns := startNATS(t, 0)
-	js, err := jetstream.New(connect(t, ns.ClientURL()))
+	js, err := jetstream.New(testkit.ConnectNATS(t, ns.ClientURL()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +268,7 @@ func logLine(logs, msg string) string {
 func TestRecordingIsOffByDefault(t *testing.T) {
 	ns := startNATS(t, 0)
 	startHub(t, ns.ClientURL(), nil)
-	js, err := jetstream.New(connect(t, ns.ClientURL()))
+	js, err := jetstream.New(testkit.ConnectNATS(t, ns.ClientURL()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +285,7 @@ func TestRecordingStreamsAreMadeWhenNATSComesLater(t *testing.T) {
 		c.Record, c.RecordMaxAge, c.RecordMaxBytes = true, time.Hour, 64<<20
 	})
 	ns := startNATS(t, port)
-	js, err := jetstream.New(connect(t, ns.ClientURL()))
+	js, err := jetstream.New(testkit.ConnectNATS(t, ns.ClientURL()))
 	if err != nil {
 		t.Fatal(err)
 	}

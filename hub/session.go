@@ -11,7 +11,7 @@ import (
 	"github.com/fasthttp/websocket"
 	"golang.org/x/time/rate"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/contract"
 )
 
 // session is one WebSocket connection: a reader goroutine (the handler's
@@ -64,10 +64,10 @@ func newSession(h *Hub, conn *websocket.Conn, id, watching string) *session {
 	fps := h.cfg.SessionFPS
 	s.frames = newFrameScheduler(schedulerDeps{
 		session:  id,
-		request:  h.dispatch.Request,
+		dispatch: h.dispatch,
 		metrics:  h.metrics,
 		log:      s.log,
-		send:     s.enqueue,
+		enqueue:  s.enqueue,
 		closing:  s.closing,
 		limiter:  rate.NewLimiter(rate.Limit(fps), max(1, int(fps))),
 		check:    h.checkImage,

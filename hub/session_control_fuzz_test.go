@@ -6,7 +6,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/contract"
 )
 
 // FuzzControl feeds arbitrary text messages to a session's control handling
@@ -26,9 +26,9 @@ func FuzzControl(f *testing.F) {
 	cfg := Defaults()
 	cfg.MaxFrameBytes = 4096
 	h := &Hub{cfg: cfg, log: testLogger(f), metrics: NewMetrics(), tracer: tracer()}
+	h.dispatch = newDispatcher(noWorkers{}, cfg.DispatchWait, h.tracer, h.metrics)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s := newSession(h, nil, "fuzz", "")
-		s.frames.request = func(context.Context, FrameRequest) ([]byte, error) { return nil, ErrUnavailable }
 		s.control(data)
 		s.frames.stop()
 		var m struct {
@@ -46,3 +46,10 @@ func FuzzControl(f *testing.F) {
 		}
 	})
 }
+
+// noWorkers is a workerPool with no worker in it: every frame is answered
+// unavailable.
+type noWorkers struct{}
+
+func (noWorkers) Request(context.Context, FrameRequest) ([]byte, error) { return nil, ErrUnavailable }
+func (noWorkers) PingWorkers(context.Context) error                     { return ErrUnavailable }

@@ -12,8 +12,8 @@ import (
 
 	fws "github.com/fasthttp/websocket"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
-	"github.com/webcamhub/webcamhub/hub/internal/testworker"
+	"github.com/webcamhub/webcamhub/contract"
+	"github.com/webcamhub/webcamhub/internal/testkit/testworker"
 )
 
 // Every frame message takes a seq and is answered with it, whatever is

@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/binary"
-	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,8 +20,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/webcamhub/webcamhub/hub/internal/embeddednats"
-	"github.com/webcamhub/webcamhub/hub/internal/testworker"
 	"github.com/webcamhub/webcamhub/internal/testkit"
+	"github.com/webcamhub/webcamhub/internal/testkit/testworker"
 )
 
 // testWait bounds every wait of a test for something that should happen;
@@ -79,19 +77,9 @@ func startNATSWith(t testing.TB, opts *server.Options) *server.Server {
 	return ns
 }
 
-func connect(t testing.TB, url string) *nats.Conn {
-	t.Helper()
-	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	return nc
-}
-
 func startWorker(t testing.TB, url string, opts testworker.Options) *testworker.Worker {
 	t.Helper()
-	w, err := testworker.Start(connect(t, url), opts)
+	w, err := testworker.Start(testkit.ConnectNATS(t, url), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,9 +193,10 @@ func get(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(body)
 }
 
-func readyz(t testing.TB, base string) (int, string) {
+// readyz is GET /readyz; query (e.g. "?workers=1") is appended.
+func readyz(t testing.TB, base string, query ...string) (int, string) {
 	t.Helper()
-	resp, err := http.Get(base + "/readyz")
+	resp, err := http.Get(base + "/readyz" + strings.Join(query, ""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,62 +205,11 @@ func readyz(t testing.TB, base string) (int, string) {
 	return resp.StatusCode, string(body)
 }
 
-// syncBuffer is a log sink a test reads while the hub writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// roleConn is a NATS connection of a test client and the errors the server
-// sent it (permission violations arrive asynchronously).
-type roleConn struct {
-	*nats.Conn
-	errs chan error
-}
-
-// connectRole connects to url with the seed file (or anonymously when it is
-// empty); the error is the connection's, for tests of refusals.
-func connectRole(t testing.TB, url, seedFile string, extra ...nats.Option) (*roleConn, error) {
-	t.Helper()
-	errs := make(chan error, 100)
-	opts := append([]nats.Option{nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
-		select {
-		case errs <- err:
-		default:
-		}
-	})}, extra...)
-	if seedFile != "" {
-		opt, err := nats.NkeyOptionFromSeed(seedFile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		opts = append(opts, opt)
-	}
-	nc, err := nats.Connect(url, opts...)
-	if err != nil {
-		return nil, err
-	}
-	t.Cleanup(nc.Close)
-	return &roleConn{Conn: nc, errs: errs}, nil
-}
-
 // startRoleWorker runs the Go test worker on a connection with seedFile
 // (the worker role) and returns that connection.
-func startRoleWorker(t testing.TB, url, seedFile string, extra ...nats.Option) *roleConn {
+func startRoleWorker(t testing.TB, url, seedFile string, extra ...nats.Option) *testkit.RoleConn {
 	t.Helper()
-	nc, err := connectRole(t, url, seedFile, extra...)
+	nc, err := testkit.ConnectRole(t, url, seedFile, extra...)
 	if err != nil {
 		t.Fatalf("worker key: %v", err)
 	}
@@ -281,23 +219,6 @@ func startRoleWorker(t testing.TB, url, seedFile string, extra ...nats.Option) *
 	}
 	t.Cleanup(w.Stop)
 	return nc
-}
-
-// refused waits for the server to refuse what the test just tried.
-func (c *roleConn) refused(t testing.TB, what string) {
-	t.Helper()
-	_ = c.Flush()
-	deadline := time.After(testWait)
-	for {
-		select {
-		case err := <-c.errs:
-			if errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(err.Error(), what) {
-				return
-			}
-		case <-deadline:
-			t.Fatalf("the server did not refuse %s", what)
-		}
-	}
 }
 
 // useTracerProvider makes tp the process's provider for one test (the hub

@@ -10,7 +10,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
-	"github.com/webcamhub/webcamhub/internal/otlptest"
+	"github.com/webcamhub/webcamhub/internal/testkit/otlptest"
 )
 
 // What tracing costs the hub (docs/benchmarks.md): the round trip of
@@ -61,18 +61,17 @@ func BenchmarkFrameTracingWork(b *testing.B) {
 			defer stop()
 			tr := tp.Tracer(instrumentationName)
 			m := NewMetrics()
+			d := newDispatcher(nil, time.Second, tr, m) // its request span alone, no workers
 			h := make(natsHeaderCarrier, 4)
-			send := func(ctx context.Context, f FrameRequest) ([]byte, error) {
-				clear(h)
-				propagator.Inject(ctx, h)
-				return nil, nil
-			}
 			f := FrameRequest{Kind: "live", Session: "s", Seq: 1}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := range b.N {
 				span := startFrameSpan(context.Background(), tr, f.Kind, f.Session, int64(i), time.Now())
-				_, _ = request(span.context(context.Background()), tr, m, send, f)
+				ctx, req := d.startRequest(span.context(context.Background()), f)
+				clear(h)
+				propagator.Inject(ctx, h) // as natsBroker.requestOnce does
+				d.endRequest(req, nil)
 				span.end(OutcomeResult, "")
 			}
 		})

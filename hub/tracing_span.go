@@ -9,7 +9,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/contract"
 )
 
 // Span names and attributes of a frame's trace (docs/metrics.md, "Traces").
@@ -105,27 +105,3 @@ func (f frameSpan) end(outcome, code string) {
 }
 
 func (f frameSpan) abandon() { f.end(outcomeAbandoned, "") }
-
-// request sends one frame to a worker through send, inside a CLIENT span
-// whose context goes to the worker in the frame's traceparent header, and
-// records the request's duration.
-func request(ctx context.Context, tracer trace.Tracer, m *Metrics, send func(context.Context, FrameRequest) ([]byte, error), f FrameRequest) ([]byte, error) {
-	if tracingOff(tracer) {
-		start := time.Now()
-		reply, err := send(ctx, f) // ctx may still hold an API caller's trace context
-		m.ObserveRequest(err, time.Since(start))
-		return reply, err
-	}
-	ctx, span := tracer.Start(ctx, requestSpanName[f.Kind], clientKind)
-	if span.IsRecording() {
-		span.SetAttributes(attrMsgSystem.String("nats"), attrDestination.String(contract.FrameSubject(f.Kind, f.Session)))
-	}
-	start := time.Now()
-	reply, err := send(ctx, f)
-	m.ObserveRequest(err, time.Since(start))
-	if err != nil {
-		span.SetStatus(codes.Error, codeOf(err))
-	}
-	span.End()
-	return reply, err
-}

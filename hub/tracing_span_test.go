@@ -10,8 +10,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
-	"github.com/webcamhub/webcamhub/hub/internal/testworker"
+	"github.com/webcamhub/webcamhub/contract"
+	"github.com/webcamhub/webcamhub/internal/testkit/testworker"
 )
 
 // With the SDK recording, a frame is a span from receipt to answer with a

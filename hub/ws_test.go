@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
-	"github.com/webcamhub/webcamhub/hub/internal/testworker"
+	"github.com/webcamhub/webcamhub/contract"
 	"github.com/webcamhub/webcamhub/internal/testkit"
+	"github.com/webcamhub/webcamhub/internal/testkit/testworker"
 )
 
 func TestWatcherSeesTheWatchedSessionsResults(t *testing.T) {
@@ -135,7 +135,7 @@ func TestWatchersIgnoreWhatIsNotAResultErrorOrEnded(t *testing.T) {
 	session := streamer.Welcome()
 	watcher := dial(t, base, "?watch="+session, nil)
 	watcher.Welcome()
-	nc := connect(t, ns.ClientURL())
+	nc := testkit.ConnectNATS(t, ns.ClientURL())
 	subject := contract.ResultSubject(contract.KindLive, session)
 	for _, forged := range []string{
 		`<script>alert(1)</script>`,

@@ -22,6 +22,15 @@ const (
 	closeGrace = time.Second
 )
 
+// closeAbnormal marks a connection that failed under the hub: no close
+// frame can be sent (RFC 6455 reserves 1006 for exactly that), so it is no
+// part of the contract, and its reasons reach the log only.
+const (
+	closeAbnormal       = 1006
+	abnormalWriteFailed = "write failed"
+	abnormalPingFailed  = "ping failed"
+)
+
 // refuse closes a connection that no session serves (more handshakes of
 // its address than it may hold, a hub that began closing, a handler that
 // panicked) with code and text, within the configured write timeout.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 import time
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from .ops import memory
 from .config import Config, ConfigError, load_config
+from .config_aliases import warn_deprecated
 from .ops.health import Health
 from .ops.log import log_fields, setup_logging
 from .ops.metrics import MetricsServer, WorkerMetrics
@@ -39,12 +41,12 @@ def model_error_text(cfg: Config, exc: ModelLoadError) -> str:
     why = ("The official Keras weights need internet access. " if cfg.model in ("keras", "")
            else "Check the path and the file. ")
     return (
-        f"inference_server: cannot load the model (MODEL={cfg.model or '(not set)'}, "
-        f"RUNTIME={cfg.runtime}): {exc}. {why}"
+        f"inference_server: cannot load the model (WORKER_MODEL={cfg.model or '(not set)'}, "
+        f"WORKER_RUNTIME={cfg.runtime}): {exc}. {why}"
         "Fix: run the worker with a local model, "
-        "MODEL=tflite:<path to a MobileNetV2 .tflite> (or --model tflite:<path>), e.g. "
-        "MODEL=tflite:../shared/testdata/models/mobilenet_v2_1.0_224_quant.tflite, "
-        "or MODEL=keras:<path to a .h5/.weights.h5/.keras weights file>. "
+        "WORKER_MODEL=tflite:<path to a MobileNetV2 .tflite> (or --model tflite:<path>), e.g. "
+        "WORKER_MODEL=tflite:../shared/testdata/models/mobilenet_v2_1.0_224_quant.tflite, "
+        "or WORKER_MODEL=keras:<path to a .h5/.weights.h5/.keras weights file>. "
         "Run with --log-level debug for the full error."
     )
 
@@ -108,6 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"inference_server: invalid configuration: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     setup_logging(cfg.log_level, cfg.name)
+    warn_deprecated(os.environ, log)
     memory.keep_large_blocks_unpooled()
     return asyncio.run(run(cfg))
 

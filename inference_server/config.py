@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence, TypeVar
 from urllib.parse import urlparse
 
+from .config_aliases import with_new_names
 from .ops.metrics import split_addr
 from .ops.tracing import OTLP_PROTOCOLS, otlp_protocol, tracing_wanted
 
@@ -203,76 +204,85 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
                    help="client certificate file, with --nats-tls-key (env NATS_TLS_CERT)")
     p.add_argument("--nats-tls-key", default=_env_str(env, "NATS_TLS_KEY", None),
                    help="client private key file (env NATS_TLS_KEY)")
-    p.add_argument("--model", default=_env_str(env, "MODEL", d.model),
+    p.add_argument("--model", default=_env_str(env, "WORKER_MODEL", d.model),
                    help="keras | keras:<weights file> | tflite:<model.tflite> | "
                         "onnx:<model.onnx> | openvino:<model.xml> | keras-random; empty: "
-                        "keras, or offline the first model in --models-dir (env MODEL)")
-    p.add_argument("--runtime", default=_env_str(env, "RUNTIME", d.runtime),
+                        "keras, or offline the first model in --models-dir (env WORKER_MODEL)")
+    p.add_argument("--runtime", default=_env_str(env, "WORKER_RUNTIME", d.runtime),
                    help=f"{' | '.join(RUNTIME_CHOICES)}: who runs the model; auto times "
                         "each runtime that can at first start and keeps the fastest "
-                        "(env RUNTIME)")
+                        "(env WORKER_RUNTIME)")
     p.add_argument("--model-cache-dir",
-                   default=_env_str(env, "MODEL_CACHE_DIR", d.model_cache_dir),
+                   default=_env_str(env, "WORKER_MODEL_CACHE_DIR", d.model_cache_dir),
                    help="converted models and the runtime chosen (default "
-                        "$XDG_CACHE_HOME/webcamhub or ~/.cache/webcamhub) (env MODEL_CACHE_DIR)")
-    p.add_argument("--models-dir", default=_env_str(env, "MODELS_DIR", None),
+                        "$XDG_CACHE_HOME/webcamhub or ~/.cache/webcamhub) "
+                        "(env WORKER_MODEL_CACHE_DIR)")
+    p.add_argument("--models-dir", default=_env_str(env, "WORKER_MODELS_DIR", None),
                    help="folders, ':'-separated, where a worker without --model looks for a "
                         "model when the Keras weights cannot be downloaded (default models, "
-                        "then $SHARED_TESTDATA/models) (env MODELS_DIR)")
-    p.add_argument("--calibration-dir", default=_env_str(env, "CALIBRATION_DIR", None),
+                        "then $SHARED_TESTDATA/models) (env WORKER_MODELS_DIR)")
+    p.add_argument("--calibration-dir", default=_env_str(env, "WORKER_CALIBRATION_DIR", None),
                    help="images to calibrate INT8 for a float model on OpenVINO; used only "
                         "if its top-1 agrees with the float model's on >= 99%% of them "
-                        "(env CALIBRATION_DIR)")
+                        "(env WORKER_CALIBRATION_DIR)")
     p.add_argument("--openvino-precision",
-                   default=_env_str(env, "OPENVINO_PRECISION", d.openvino_precision),
+                   default=_env_str(env, "WORKER_OPENVINO_PRECISION", d.openvino_precision),
                    help="auto (bf16 where the CPU has it and the model compiles and "
-                        "agrees in it, else f32) | f32 | bf16 (env OPENVINO_PRECISION)")
+                        "agrees in it, else f32) | f32 | bf16 (env WORKER_OPENVINO_PRECISION)")
     p.add_argument("--runtime-timing-s", type=float,
-                   default=_env_float(env, "RUNTIME_TIMING_S", d.runtime_timing_s),
-                   help="seconds RUNTIME=auto times each runtime (env RUNTIME_TIMING_S)")
-    p.add_argument("--labels", default=_env_str(env, "LABELS", d.labels),
-                   help="labels file, one class name a line (env LABELS)")
-    p.add_argument("--top-k", type=int, default=_env_int(env, "TOP_K", d.top_k),
-                   help="predictions per result (env TOP_K)")
-    p.add_argument("--batch-max", type=int, default=_env_int(env, "BATCH_MAX", d.batch_max),
-                   help="most frames in one model call (env BATCH_MAX)")
+                   default=_env_float(env, "WORKER_RUNTIME_TIMING_S", d.runtime_timing_s),
+                   help="seconds --runtime auto times each runtime (env WORKER_RUNTIME_TIMING_S)")
+    p.add_argument("--labels", default=_env_str(env, "WORKER_LABELS", d.labels),
+                   help="labels file, one class name a line (env WORKER_LABELS)")
+    p.add_argument("--top-k", type=int, default=_env_int(env, "WORKER_TOP_K", d.top_k),
+                   help="predictions per result (env WORKER_TOP_K)")
+    p.add_argument("--batch-max", type=int,
+                   default=_env_int(env, "WORKER_BATCH_MAX", d.batch_max),
+                   help="most frames in one model call (env WORKER_BATCH_MAX)")
     p.add_argument("--batch-wait-ms", type=float,
-                   default=_env_float(env, "BATCH_WAIT_MS", d.batch_wait_ms),
+                   default=_env_float(env, "WORKER_BATCH_WAIT_MS", d.batch_wait_ms),
                    help="how long a batch waits for more frames; 0: none, a lone frame "
-                        "goes straight to the model (env BATCH_WAIT_MS)")
-    p.add_argument("--capacity", type=int, default=_env_int(env, "CAPACITY", d.capacity),
+                        "goes straight to the model (env WORKER_BATCH_WAIT_MS)")
+    p.add_argument("--capacity", type=int,
+                   default=_env_int(env, "WORKER_CAPACITY", d.capacity),
                    help="frames held at once (decoding, waiting, computing); the worker is "
                         "in the queue group only with credit for the room it has, so when "
-                        "full the server hands it nothing; 0 = 2 x batch-max (env CAPACITY)")
+                        "full the server hands it nothing; 0 = 2 x batch-max "
+                        "(env WORKER_CAPACITY)")
     p.add_argument("--max-image-bytes", type=int,
-                   default=_env_int(env, "MAX_IMAGE_BYTES", d.max_image_bytes),
-                   help="larger bodies are answered with too_large (env MAX_IMAGE_BYTES)")
-    p.add_argument("--max-pixels", type=int, default=_env_int(env, "MAX_PIXELS", d.max_pixels),
-                   help="larger images (width*height) are refused (env MAX_PIXELS)")
+                   default=_env_int(env, "WORKER_MAX_IMAGE_BYTES", d.max_image_bytes),
+                   help="larger bodies are answered with too_large (env WORKER_MAX_IMAGE_BYTES)")
+    p.add_argument("--max-pixels", type=int,
+                   default=_env_int(env, "WORKER_MAX_PIXELS", d.max_pixels),
+                   help="larger images (width*height) are refused (env WORKER_MAX_PIXELS)")
     p.add_argument("--session-decode-ms", type=float,
-                   default=_env_float(env, "SESSION_DECODE_MS", d.session_decode_ms),
+                   default=_env_float(env, "WORKER_SESSION_DECODE_MS", d.session_decode_ms),
                    help="decode CPU ms a second one session may use; over it its frames "
-                        "get rate_limited; 0 = no limit (env SESSION_DECODE_MS)")
+                        "get rate_limited; 0 = no limit (env WORKER_SESSION_DECODE_MS)")
     p.add_argument("--session-frames", type=int,
-                   default=_env_int(env, "SESSION_FRAMES", d.session_frames),
+                   default=_env_int(env, "WORKER_SESSION_FRAMES", d.session_frames),
                    help="frames of one session in the worker at once, more get "
                         "rate_limited; keep >= the hub's HUB_FRAMES_IN_FLIGHT "
-                        "(env SESSION_FRAMES)")
+                        "(env WORKER_SESSION_FRAMES)")
     p.add_argument("--name", default=_env_str(env, "WORKER_NAME", None),
-                   help="worker name in results and logs (env WORKER_NAME, default worker-<random>-<pid>)")
-    p.add_argument("--queue-group", default=_env_str(env, "QUEUE_GROUP", d.queue_group),
-                   help="NATS queue group (env QUEUE_GROUP)")
+                   help="worker name in results and logs; default worker-<6 hex digits>-<pid>, "
+                        "never the host name (env WORKER_NAME)")
+    p.add_argument("--queue-group",
+                   default=_env_str(env, "WORKER_QUEUE_GROUP", d.queue_group),
+                   help="NATS queue group (env WORKER_QUEUE_GROUP)")
     p.add_argument("--log-level", default=_env_str(env, "LOG_LEVEL", d.log_level),
                    help=f"{LOG_LEVEL_NAMES} (env LOG_LEVEL)")
     p.add_argument("--num-threads", type=int,
-                   default=_env_int(env, "NUM_THREADS", d.num_threads),
-                   help="model threads, 0 = auto (env NUM_THREADS)")
+                   default=_env_int(env, "WORKER_NUM_THREADS", d.num_threads),
+                   help="model threads, 0 = auto (env WORKER_NUM_THREADS)")
     p.add_argument("--gpu-memory-fraction", type=float,
-                   default=_env_float(env, "GPU_MEMORY_FRACTION", d.gpu_memory_fraction),
+                   default=_env_float(env, "WORKER_GPU_MEMORY_FRACTION",
+                                      d.gpu_memory_fraction),
                    help="Keras on a GPU: 0 = each worker takes memory as it needs it (several "
                         "share one GPU), 0<f<=1 = JAX preallocates / torch is capped at that "
-                        "fraction (env GPU_MEMORY_FRACTION)")
-    p.add_argument("--metrics-addr", default=_env_str(env, "WORKER_METRICS_ADDR", d.metrics_addr),
+                        "fraction (env WORKER_GPU_MEMORY_FRACTION)")
+    p.add_argument("--metrics-addr",
+                   default=_env_str(env, "WORKER_METRICS_ADDR", d.metrics_addr),
                    help="serve Prometheus metrics at http://<host:port>/metrics, e.g. "
                         "127.0.0.1:9101; empty (the default) serves none; an address beyond "
                         "loopback logs a warning (env WORKER_METRICS_ADDR)")
@@ -395,8 +405,10 @@ def _log_level(name: str) -> str:
 
 def load_config(argv: Sequence[str] | None = None,
                 env: Mapping[str, str] | None = None) -> Config:
-    """Parse flags (defaults from env). Raises ConfigError; argparse exits 2 on bad flags."""
-    env = os.environ if env is None else env
+    """Parse flags (defaults from env; a deprecated name of a WORKER_ variable counts
+    where the new one is unset, config_aliases.py). Raises ConfigError; argparse exits 2
+    on bad flags."""
+    env = with_new_names(os.environ if env is None else env)
     args = build_parser(env).parse_args(argv)
     cfg = Config(
         nats_url=args.nats_url,

@@ -56,6 +56,15 @@ grep -qE '^ +replicas: 2$' <<<"$out" || fail "worker replicas are not 2"
 for f in cmd/hub/Dockerfile inference_server/Dockerfile; do
   [ -f "$f" ] || fail "$f missing"
 done
+grep -qE '^FROM node:(22|24)' cmd/hub/Dockerfile || fail "the page is not built on a supported Node (22 or 24)"
+grep -qxF 'RUN pip install -r inference_server/requirements-runtime.txt' inference_server/Dockerfile || fail "the runtime worker image does not install requirements-runtime.txt alone"
+grep -qE '^FROM runtime AS keras' inference_server/Dockerfile || fail "no keras worker image beside runtime"
+grep -q 'mkdir -p /cache /home/worker/.keras' inference_server/Dockerfile || fail "the worker image does not make its volumes' folders"
+grep -qE '^ +- models:/models:ro$|source: models$' <<<"$(section worker)" || fail "/models is not the named volume models by default"
+tls=$(env -i PATH="$PATH" docker-compose -f docker-compose.yml -f docker-compose.tls.yml --env-file "$tmp/empty.env" config) ||
+  fail "docker-compose.tls.yml does not validate as an override"
+grep -q 'HUB_TLS_CERT: /tls/fullchain.pem' <<<"$tls" || fail "docker-compose.tls.yml does not give the hub a certificate"
+grep -q 'https://127.0.0.1:8080/healthz' <<<"$tls" || fail "docker-compose.tls.yml does not probe over https"
 # Scaling the workers is a command-line matter: the file must not pin names or ports on them.
 worker=$(awk '/^  worker:/{w=1;next} /^  [a-z]/{w=0} w' <<<"$out")
 grep -qE 'container_name|ports:' <<<"$worker" && fail "worker pins a container name or port (breaks --scale)"
@@ -83,7 +92,7 @@ obs=$(env -i PATH="$PATH" docker-compose -f docker-compose.yml --env-file "$tmp/
 for svc in nats-keys nats hub worker prometheus jaeger grafana; do
   grep -qE "^  $svc:$" <<<"$obs" || fail "no service $svc in the observability profile"
 done
-grep -q 'COLLECTOR_OTLP_ENABLED' <<<"$obs" || fail "jaeger does not take OTLP"
+grep -qE 'image: jaegertracing/jaeger:2\.' <<<"$obs" || fail "jaeger is not Jaeger v2 (v1's all-in-one is end of life)"
 grep -q 'WORKER_METRICS_ADDR' <<<"$obs" || fail "workers serve no metrics"
 # The mounted files exist, and everything the Prometheus config and the
 # dashboard name is in the metric catalog (docs/metrics.md).
@@ -106,6 +115,14 @@ used = {re.sub(r"_(bucket|sum|count)$", "", m) for m in used}
 missing = used - catalog
 assert not missing, f"dashboard uses metrics not in docs/metrics.md: {sorted(missing)}"
 assert len(dash["panels"]) >= 5
+# Any Prometheus, any scrape job name: a datasource variable, no job= matchers
+# (compose's jobs are hub and worker, the chart's ServiceMonitors' others).
+assert any(v.get("type") == "datasource" for v in dash.get("templating", {}).get("list", [])), "the dashboard has no datasource variable"
+for panel in dash["panels"]:
+    assert panel.get("datasource", {}).get("uid") == "${datasource}", f"panel {panel['title']!r} is not on the datasource variable"
+    for target in panel["targets"]:
+        assert "job=" not in target["expr"].replace(" ", ""), f"panel {panel['title']!r} assumes a job name: {target['expr']}"
+assert {"worker_frames_held", "worker_frames_capacity", "hub_workers"} <= used, "the dashboard does not show the scaling signal and the workers answering"
 for f in ("deploy/grafana/provisioning/datasources/prometheus.yml",
           "deploy/grafana/provisioning/dashboards/webcamhub.yml"):
     yaml.safe_load(open(f))

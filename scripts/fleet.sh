@@ -185,7 +185,7 @@ read -r WORKERS plan_threads <<<"$plan"
 for i in $(seq "$WORKERS"); do
   # shellcheck disable=SC2086 # WORKER_ARGS is a list of words
   start "worker-$i" env NATS_CREDS= NATS_USER= NATS_PASSWORD= NATS_TOKEN= NATS_TLS_CERT= NATS_TLS_KEY= \
-    NATS_NKEY="$dir/keys/worker.nk" NATS_TLS_CA="$tls/ca.pem" MODEL="$MODEL" RUNTIME="$RUNTIME" NUM_THREADS="$WORKER_THREADS" \
+    NATS_NKEY="$dir/keys/worker.nk" NATS_TLS_CA="$tls/ca.pem" WORKER_MODEL="$MODEL" WORKER_RUNTIME="$RUNTIME" WORKER_NUM_THREADS="$WORKER_THREADS" \
     "$WORKER_PYTHON" -m inference_server --nats-url "$nats_url" --name "worker-$i" \
     --metrics-addr "127.0.0.1:$((WORKER_METRICS_BASE_PORT + i))" $WORKER_ARGS
 done

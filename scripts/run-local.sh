@@ -20,7 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # MODEL empty: the worker takes the Keras ImageNet weights, or offline the first
-# model in MODELS_DIR (it logs which and why).
+# model in MODELS_DIR (the workers' WORKER_MODELS_DIR; it logs which and why).
 : "${MODEL:=}" "${RUNTIME:=auto}" "${WORKERS:=auto}" "${HUB_LISTEN:=:8080}"
 # Set but empty: the hub serves no metrics.
 : "${HUB_METRICS_ADDR=127.0.0.1:9090}"
@@ -31,7 +31,7 @@ plan=$(WORKERS=$WORKERS scripts/worker-plan.sh)
 read -r WORKERS plan_threads <<<"$plan"
 : "${WORKER_THREADS:=$plan_threads}"
 : "${MODELS_DIR:=models${SHARED_TESTDATA:+:$SHARED_TESTDATA/models}}"
-export MODELS_DIR
+export WORKER_MODELS_DIR=$MODELS_DIR
 : "${NATS_EMBED_ADDR:=127.0.0.1:4222}" "${WORKER_METRICS_BASE_PORT:=9100}"
 export HUB_LISTEN HUB_METRICS_ADDR NATS_EMBED_ADDR
 : "${NATS_STORE_DIR:=.data/nats}"
@@ -87,7 +87,7 @@ done
 
 for i in $(seq "$WORKERS"); do
   metrics_addr=127.0.0.1:$((WORKER_METRICS_BASE_PORT + i))
-  detached env "${worker_env[@]}" MODEL="$MODEL" "$WORKER_PYTHON" -m inference_server --nats-url "$nats_url" --runtime "$RUNTIME" --num-threads "$WORKER_THREADS" --metrics-addr "$metrics_addr" &
+  detached env "${worker_env[@]}" WORKER_MODEL="$MODEL" "$WORKER_PYTHON" -m inference_server --nats-url "$nats_url" --runtime "$RUNTIME" --num-threads "$WORKER_THREADS" --metrics-addr "$metrics_addr" &
   worker_pids+=($!)
   echo "run: worker $i metrics on http://$metrics_addr/metrics" >&2
 done

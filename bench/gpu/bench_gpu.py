@@ -210,7 +210,7 @@ class System:
                    "NATS_URL": f"nats://127.0.0.1:{self.nats}", "LOG_LEVEL": "warning",
                    "WORKER_NAME": f"{tag}-{i + 1}"}
             self._start(f"{tag}-{i + 1}", [sys.executable, "-m", "inference_server"], env)
-        self._wait("/readyz", 240)
+        self._wait("/readyz?workers=1", 240)
         time.sleep(5)  # the others finish their warm-up (readyz needs one)
 
     def stop_workers(self) -> None:
@@ -257,9 +257,9 @@ def bench_system(carry: Path, bins: Path, work: Path, args: argparse.Namespace) 
     labels = str(carry / "data" / "imagenet_labels.txt")
     system = System(bins, work)
     try:
-        gpu_env = {"RUNTIME": "torch-cuda", "MODEL": f"keras:{carry / 'data' / 'mobilenet_v2.npz'}",
-                   "LABELS": labels, "BATCH_MAX": "256", "CAPACITY": "1024",
-                   "SESSION_FRAMES": "4", "MODEL_CACHE_DIR": str(work / "cache")}
+        gpu_env = {"WORKER_RUNTIME": "torch-cuda", "WORKER_MODEL": f"keras:{carry / 'data' / 'mobilenet_v2.npz'}",
+                   "WORKER_LABELS": labels, "WORKER_BATCH_MAX": "256", "WORKER_CAPACITY": "1024",
+                   "WORKER_SESSION_FRAMES": "4", "WORKER_MODEL_CACHE_DIR": str(work / "cache")}
         system.start_workers(args.gpu_workers, gpu_env, "gpu-worker")
         for sessions in args.sessions:
             load_row("system torch-cuda", f"{args.gpu_workers} workers, {sessions} sessions x 1",
@@ -271,8 +271,8 @@ def bench_system(carry: Path, bins: Path, work: Path, args: argparse.Namespace) 
         except ImportError:
             row("system CPU-only", "skipped", "LiteRT was not carried (CARRY_CPU=0)")
             return
-        cpu_env = {"MODEL": f"tflite:{tflite}", "LABELS": labels, "NUM_THREADS": "2",
-                   "BATCH_MAX": "8", "CUDA_VISIBLE_DEVICES": ""}
+        cpu_env = {"WORKER_MODEL": f"tflite:{tflite}", "WORKER_LABELS": labels, "WORKER_NUM_THREADS": "2",
+                   "WORKER_BATCH_MAX": "8", "CUDA_VISIBLE_DEVICES": ""}
         system.start_workers(args.cpu_workers, cpu_env, "cpu-worker")
         load_row("system CPU-only (LiteRT int8)",
                  f"{args.cpu_workers} workers x 2 threads, {args.cpu_sessions} sessions x 1",

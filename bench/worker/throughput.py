@@ -322,8 +322,8 @@ def model_label(spec: str) -> str:
 
 # What the benchmark passes on to the worker's config from its environment: where the
 # model cache is and how OpenVINO runs (not MODEL or RUNTIME: the flags name those).
-WORKER_ENV = ("MODEL_CACHE_DIR", "XDG_CACHE_HOME", "HOME", "OPENVINO_PRECISION",
-              "CALIBRATION_DIR", "GPU_MEMORY_FRACTION")
+WORKER_ENV = ("WORKER_MODEL_CACHE_DIR", "XDG_CACHE_HOME", "HOME", "WORKER_OPENVINO_PRECISION",
+              "WORKER_CALIBRATION_DIR", "WORKER_GPU_MEMORY_FRACTION")
 
 
 def load_as_worker(spec: str, runtime: str | None, labels: str | None, threads: int,

@@ -1,9 +1,11 @@
 // Command hub runs the realtime webcam classification hub: the page, the
 // WebSocket sessions and the analyze API, with NATS embedded unless NATS_URL
-// points at a server or cluster. Configuration: hub -h. Three helpers:
+// points at a server or cluster. Configuration: hub -h, docs/configuration.md. Helpers:
 // `hub keys` makes the role nkeys and the auth file for an external NATS,
 // `hub apikey` makes a client API key (HUB_API_KEYS_FILE),
-// `hub probe` checks /healthz (container healthchecks).
+// `hub probe` checks /healthz (container healthchecks),
+// `hub -version` prints the version,
+// `hub config-doc` prints the flags' table of docs/configuration.md.
 package main
 
 import (

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"crypto/tls"
 	"flag"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -16,7 +20,7 @@ import (
 // a container healthcheck needs an answer well inside its own timeout.
 const probeTimeout = 2 * time.Second
 
-// subcommand runs `hub keys`, `hub apikey` or `hub probe` when args name one; ok is false
+// subcommand runs `hub keys`, `hub apikey`, `hub probe` or `hub config-doc` when args name one; ok is false
 // for anything else (the hub itself).
 func subcommand(args []string) (code int, ok bool) {
 	if len(args) == 0 {
@@ -29,6 +33,15 @@ func subcommand(args []string) (code int, ok bool) {
 		return runProbe(args[1:]), true
 	case "apikey":
 		return runAPIKey(args[1:]), true
+	case "-version", "--version", "version":
+		// Before the configuration is read: the version of a hub whose
+		// environment is incomplete or wrong is still known.
+		fmt.Println("hub", hub.Version, runtime.Version())
+		return 0, true
+	case "config-doc":
+		// The hub's table of docs/configuration.md (make docs-config).
+		fmt.Print(hub.ConfigDoc())
+		return 0, true
 	}
 	return 0, false
 }
@@ -89,13 +102,20 @@ func runAPIKey(args []string) int {
 }
 
 // runProbe: `hub probe [URL]` exits 0 when URL (the hub's /healthz) answers
-// 200: the healthcheck of an image without curl.
+// 200: the healthcheck of an image without curl. An https URL on the loopback
+// (a hub serving TLS, docker-compose.tls.yml) is probed without checking the
+// certificate: it names the public host, not 127.0.0.1, and the probe asks the
+// process beside it whether it is up, trusting nothing it answers.
 func runProbe(args []string) int {
-	url := "http://127.0.0.1:8080/healthz"
+	target := "http://127.0.0.1:8080/healthz"
 	if len(args) > 0 {
-		url = args[0]
+		target = args[0]
 	}
 	client := http.Client{Timeout: probeTimeout}
+	if u, err := url.Parse(target); err == nil && u.Scheme == "https" && isLoopback(u.Hostname()) {
+		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // loopback liveness probe
+	}
+	url := target
 	resp, err := client.Get(url)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "hub probe:", err)
@@ -107,4 +127,13 @@ func runProbe(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// isLoopback: localhost or a loopback address.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

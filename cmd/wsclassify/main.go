@@ -16,7 +16,7 @@ import (
 
 	"github.com/fasthttp/websocket"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/contract"
 )
 
 func main() {

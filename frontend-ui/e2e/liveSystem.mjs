@@ -6,9 +6,13 @@ import { launchBrowser } from './browser.mjs';
 import { makeFakeCamera } from './fakeCamera.mjs';
 import { System } from './system.mjs';
 
-/** Starts the system and a browser whose camera shows `photo` (a BMP); `stop()` ends both and removes the camera file. */
-export async function startLiveSystem(photo) {
-  const system = await new System().start();
+/**
+ * Starts the system and a browser whose camera shows `photo` (a BMP); `stop()`
+ * ends both and removes the camera file. `systemOptions` go to System (e.g. a
+ * model repository, the hub's environment).
+ */
+export async function startLiveSystem(photo, systemOptions = {}) {
+  const system = await new System(systemOptions).start();
   const camera = makeFakeCamera(photo);
   try {
     const browser = await launchBrowser({ fakeVideo: camera });

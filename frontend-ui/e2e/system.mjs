@@ -6,6 +6,8 @@
 //   HUB_BIN          a built hub binary (default: go build -o <repo>/.bin/hub ./cmd/hub)
 //   SHARED_TESTDATA  the shared test data (default: <repo>/../shared/testdata)
 //   WORKER_PYTHON    the Python of the worker (default: <repo>/.venv/bin/python)
+//   WORKER_MODELS_DIR a model repository (<name>/<version>/<file>) for the worker
+//                    instead of the one MobileNetV2 file (the `modelsDir` option wins)
 //   E2E_LOG          set to 1 to echo the hub's and the worker's logs
 //
 // With `tls` ({ cert, key, ca }: PEM files, e.g. from ./localCA.mjs) the hub
@@ -113,7 +115,15 @@ class Proc {
 
 export class System {
   /** workerArgs: more options for the worker, e.g. ['--batch-max', '2'] for a small one (the benchmark). */
-  constructor({ staticDir = path.join(frontendDir, 'dist'), hubEnv = {}, workerArgs = [], tls = null } = {}) {
+  /** modelsDir: a model repository the worker serves (MODELS_DIR) instead of the MobileNetV2 file. */
+  constructor({
+    staticDir = path.join(frontendDir, 'dist'),
+    hubEnv = {},
+    workerArgs = [],
+    tls = null,
+    modelsDir = process.env.WORKER_MODELS_DIR || null,
+  } = {}) {
+    this.modelsDir = modelsDir;
     this.staticDir = staticDir;
     this.tls = tls && { ...tls, caPem: readFileSync(tls.ca, 'utf8') };
     this.hubEnv = tls ? { HUB_TLS_CERT: tls.cert, HUB_TLS_KEY: tls.key, ...hubEnv } : hubEnv;
@@ -172,15 +182,18 @@ export class System {
 
   startWorker() {
     const python = process.env.WORKER_PYTHON || path.join(repoRoot, '.venv', 'bin', 'python');
+    // A model repository is the worker's MODELS_DIR (every model in it served); else the one file.
+    const modelArgs = this.modelsDir ? [] : ['--model', `tflite:${this.model}`];
+    const env = { ...process.env, PYTHONUNBUFFERED: '1', NATS_NKEY: path.join(this.storeDir, 'worker.nk') };
+    delete env.MODEL;
+    if (this.modelsDir) env.MODELS_DIR = this.modelsDir;
+    else delete env.MODELS_DIR;
     this.worker = new Proc(
       'worker',
       python,
-      ['-m', 'inference_server', '--nats-url', `nats://127.0.0.1:${this.natsPort}`, '--model', `tflite:${this.model}`, ...this.workerArgs],
+      ['-m', 'inference_server', '--nats-url', `nats://127.0.0.1:${this.natsPort}`, ...modelArgs, ...this.workerArgs],
       // The hub's embedded NATS accepts only its role keys: the worker's seed is in its store.
-      {
-        cwd: repoRoot,
-        env: { ...process.env, PYTHONUNBUFFERED: '1', NATS_NKEY: path.join(this.storeDir, 'worker.nk') },
-      },
+      { cwd: repoRoot, env },
     );
   }
 
@@ -208,13 +221,34 @@ export class System {
     throw new Error(`${pathname} not OK after ${timeoutMs} ms (last: ${last})`);
   }
 
-  /** Waits for /readyz (NATS up and a worker answering). */
+  /** Waits for /readyz?workers=1 (NATS up and a worker answering; plain /readyz does not wait on workers). */
   async waitReady(timeoutMs = 60_000) {
     try {
-      await this.waitHttp('/readyz', timeoutMs, () => (this.worker?.exited ? this.worker : this.hub));
+      await this.waitHttp('/readyz?workers=1', timeoutMs, () => (this.worker?.exited ? this.worker : this.hub));
     } catch (err) {
       throw new Error(`${err.message}\n--- hub ---\n${this.hub?.tail() ?? ''}\n--- worker ---\n${this.worker?.tail() ?? ''}`);
     }
+  }
+
+  /** Waits until GET /api/v1/models lists every one of `names` as ready (the hub has seen the worker's endpoints). */
+  async waitModels(names, timeoutMs = 60_000) {
+    const deadline = Date.now() + timeoutMs;
+    let last = '';
+    while (Date.now() < deadline) {
+      if (this.worker?.exited) throw new Error(`worker exited (${JSON.stringify(this.worker.exited)}):\n${this.worker.tail()}`);
+      try {
+        const res = await httpGet(`${this.baseUrl}/api/v1/models`, { ca: this.tls?.caPem });
+        last = `${res.status} ${res.body}`;
+        if (res.status === 200) {
+          const ready = new Set(JSON.parse(res.body).models.filter((m) => m.ready).map((m) => m.name));
+          if (names.every((n) => ready.has(n))) return;
+        }
+      } catch (err) {
+        last = String(err);
+      }
+      await sleep(250);
+    }
+    throw new Error(`models ${names.join(', ')} not ready after ${timeoutMs} ms (last: ${last})\n--- worker ---\n${this.worker?.tail() ?? ''}`);
   }
 
   async stop() {

@@ -1,6 +1,6 @@
 // A test double for the browser WebSocket, injected into HubClient.
 import type { WebSocketLike } from '../src/lib/hubClient';
-import { PROTOCOL_VERSION, ServerMessageType } from '../src/lib/protocol';
+import { PROTOCOL_VERSION, ServerMessageType } from '../src/lib/contract';
 
 export class FakeSocket implements WebSocketLike {
   static instances: FakeSocket[] = [];

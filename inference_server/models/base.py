@@ -40,7 +40,7 @@ class Backend(Protocol):
 
 
 def timing_pixels(size: int, n: int) -> np.ndarray:
-    """`n` images of seeded random pixels, (n, size, size, 3) uint8: what RUNTIME=auto
+    """`n` images of seeded random pixels, (n, size, size, 3) uint8: what WORKER_RUNTIME=auto
     times the runtimes on, and what OpenVINO's bf16 check compares on when no
     calibration images are given. The same images at every start."""
     import numpy as np

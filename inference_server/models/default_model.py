@@ -1,6 +1,6 @@
 """The model of a worker started without MODEL: the Keras ImageNet weights where they
 can be had (downloaded once, then cached by Keras in ~/.keras/models), otherwise the
-first model file in the models folders (MODELS_DIR: `models`, then
+first model file in the models folders (WORKER_MODELS_DIR: `models`, then
 $SHARED_TESTDATA/models), so `make run` works offline on a machine that has a model
 at hand. One log line says which model and why."""
 
@@ -63,7 +63,7 @@ def resolve_default_model(dirs: Sequence[str], num_threads: int,
     if found is None:
         raise ModelLoadError(f"Keras MobileNetV2: the ImageNet weights could not be "
                              f"downloaded ({why}), and no model file is in "
-                             f"{', '.join(dirs) or 'MODELS_DIR'}")
+                             f"{', '.join(dirs) or 'WORKER_MODELS_DIR'}")
     log_fields(log, logging.INFO, "model: the first in the models folders, because MODEL "
                "is not set and the Keras ImageNet weights could not be downloaded",
                model=found, folders=":".join(dirs), error=why)

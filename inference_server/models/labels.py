@@ -171,7 +171,7 @@ def resolve_labels(outputs: int, where: str, labels_path: str | None,
     if metadata is not None:
         return match_labels(metadata, outputs, LABELS_FROM_METADATA, where)
     raise LabelsError(f"{where} carries no class names in its metadata; put a {LABELS_TXT} "
-                      "beside it (one label a line) or pass --labels <file> (LABELS=...)")
+                      "beside it (one label a line) or pass --labels <file> (WORKER_LABELS=...)")
 
 
 def imagenet_class_labels(labels: list[str]) -> ClassLabels:

@@ -31,7 +31,7 @@ def load_model(model: str, runtime: str = AUTO, opts: LoadOptions | None = None,
                labels_path: str | None = None) -> tuple[Backend, RuntimeChoice]:
     """Load MODEL `model` on RUNTIME `runtime` and warm it up for batches up to
     `batch_max`. `config`: the model's model.yaml (its input overrides apply);
-    `labels_path`: its labels file, else the options' (LABELS), else a labels.txt
+    `labels_path`: its labels file, else the options' (WORKER_LABELS), else a labels.txt
     beside the model file, else the labels in the model's metadata. The backend's
     `info` says what was found. Raises ModelLoadError (the MODEL or RUNTIME text is
     not one this worker knows, the runtime cannot run the model, the file cannot be

@@ -1,4 +1,4 @@
-"""The model cache (MODEL_CACHE_DIR): converted models and the runtime chosen for a
+"""The model cache (WORKER_MODEL_CACHE_DIR): converted models and the runtime chosen for a
 model on this CPU, shared by every worker on the machine.
 
 Entries are written whole or not at all (a temporary file renamed into place), and
@@ -94,7 +94,7 @@ class ModelCache:
         except OSError as exc:
             self.writable = False
             log_fields(log, logging.WARNING, "model cache not writable: converted models and "
-                       "the runtime choice are not kept (set MODEL_CACHE_DIR to a writable "
+                       "the runtime choice are not kept (set WORKER_MODEL_CACHE_DIR to a writable "
                        "folder)", dir=str(self.root), error=exc.strerror or str(exc))
 
     def path(self, *parts: str) -> Path:

@@ -2,7 +2,7 @@
 those that can run it on this CPU.
 
 `auto` loads each runtime that can run the model, times it for about a second
-(RUNTIME_TIMING_S) on full batches of random pixels, keeps the fastest and closes the
+(WORKER_RUNTIME_TIMING_S) on full batches of random pixels, keeps the fastest and closes the
 others. The figures and the choice are logged, and kept in the model cache keyed by
 the model, the runtimes' versions, the CPU, the threads and the batch size: a later
 start, or another worker starting at the same moment (it waits on the cache's lock),
@@ -169,7 +169,7 @@ def select_backend(spec: ModelSpec, runtime: str, opts: LoadOptions,
         try:
             backend = _load_warm(runtime, spec, opts, cache, batch_max)
         except ModelLoadError as exc:
-            raise ModelLoadError(f"RUNTIME={runtime} cannot run MODEL={spec.text}: {exc}") \
+            raise ModelLoadError(f"WORKER_RUNTIME={runtime} cannot run WORKER_MODEL={spec.text}: {exc}") \
                 from None
         return backend, _described(RuntimeChoice(runtime, "pinned"), backend, spec)
     if len(spec.auto_runners) == 1:
@@ -222,7 +222,7 @@ def _time_all(spec: ModelSpec, opts: LoadOptions, cache: ModelCache | None, batc
         else:
             backend.close()
     if best is None:
-        raise ModelLoadError(f"no runtime can run MODEL={spec.text}: " + "; ".join(
+        raise ModelLoadError(f"no runtime can run WORKER_MODEL={spec.text}: " + "; ".join(
             f"{name}: {why}" for name, why in skipped.items()))
     _, runtime, backend = best
     choice = RuntimeChoice(runtime, "timed", figures, skipped)

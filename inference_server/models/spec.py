@@ -85,4 +85,4 @@ def check_runtime(spec: ModelSpec, runtime: str) -> None:
         raise SpecError(f"--runtime {runtime!r} must be one of {', '.join(RUNTIME_CHOICES)}")
     if runtime != AUTO and runtime not in spec.runners:
         raise SpecError(f"--runtime {runtime} cannot run a {spec.kind} model "
-                        f"(MODEL={spec.text}); it runs on {' or '.join(spec.runners)}")
+                        f"(WORKER_MODEL={spec.text}); it runs on {' or '.join(spec.runners)}")

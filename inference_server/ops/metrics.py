@@ -80,7 +80,7 @@ class WorkerMetrics:
                             registry=r)
         self.runtime_rate = Gauge(
             "worker_runtime_images_per_second",
-            "Images/s of each runtime timed by RUNTIME=auto for this model on this CPU "
+            "Images/s of each runtime timed by WORKER_RUNTIME=auto for this model on this CPU "
             "(full batches), now or at the start that chose it.", ["runtime"], registry=r)
 
     def set_runtime(self, runtime: str, how: str, precision: str,

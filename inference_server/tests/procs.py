@@ -96,8 +96,8 @@ class WorkerProcess:
         # Tests pin the runtime (no timing at start) and keep the model cache to
         # themselves.
         full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
-                    "RUNTIME": pinned_runtime(args), "MODEL_CACHE_DIR": str(tmp / "model-cache"),
-                    **(env or {})}
+                    "WORKER_RUNTIME": pinned_runtime(args),
+                    "WORKER_MODEL_CACHE_DIR": str(tmp / "model-cache"), **(env or {})}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "inference_server", "--name", name, *args],
             cwd=REPO_ROOT, env=full_env, stdout=self.log.open("wb"), stderr=subprocess.STDOUT)

@@ -3,11 +3,15 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from inference_server import config_aliases
 from inference_server.config import Config, ConfigError, load_config
+from inference_server.tests.procs import REPO_ROOT
 from inference_server.wire.contract import QUEUE_GROUP
 
 
@@ -34,22 +38,22 @@ def test_defaults() -> None:
 
 
 def test_gpu_memory_fraction() -> None:
-    assert load_config([], env={"GPU_MEMORY_FRACTION": "0.45"}).gpu_memory_fraction == 0.45
+    assert load_config([], env={"WORKER_GPU_MEMORY_FRACTION": "0.45"}).gpu_memory_fraction == 0.45
     assert load_config(["--gpu-memory-fraction", "1"], env={}).gpu_memory_fraction == 1.0
 
 
 def test_session_shares_from_env_and_flags() -> None:
     cfg = load_config([], env={})
     assert (cfg.session_decode_ms, cfg.session_frames) == (100.0, 4)
-    cfg = load_config(["--session-frames", "8"], env={"SESSION_DECODE_MS": "0"})
+    cfg = load_config(["--session-frames", "8"], env={"WORKER_SESSION_DECODE_MS": "0"})
     assert (cfg.session_decode_ms, cfg.session_frames) == (0.0, 8)
 
 
 def test_env_then_flags() -> None:
-    env = {"NATS_URL": "nats://nats:4222", "MODEL": "tflite:/m.tflite", "LABELS": "/l.txt",
-           "TOP_K": "5", "BATCH_MAX": "4", "BATCH_WAIT_MS": "2.5", "MAX_IMAGE_BYTES": "1000",
-           "MAX_PIXELS": "2000", "WORKER_NAME": "w-env", "LOG_LEVEL": "DEBUG",
-           "CAPACITY": "5"}
+    env = {"NATS_URL": "nats://nats:4222", "WORKER_MODEL": "tflite:/m.tflite", "WORKER_LABELS": "/l.txt",
+           "WORKER_TOP_K": "5", "WORKER_BATCH_MAX": "4", "WORKER_BATCH_WAIT_MS": "2.5", "WORKER_MAX_IMAGE_BYTES": "1000",
+           "WORKER_MAX_PIXELS": "2000", "WORKER_NAME": "w-env", "LOG_LEVEL": "DEBUG",
+           "WORKER_CAPACITY": "5"}
     cfg = load_config([], env=env)
     assert cfg == Config(nats_url="nats://nats:4222", model="tflite:/m.tflite", labels="/l.txt",
                          top_k=5, batch_max=4, batch_wait_ms=2.5, max_image_bytes=1000,
@@ -82,7 +86,7 @@ def test_log_levels_the_hub_refuses_are_refused(name: str) -> None:
 
 
 @pytest.mark.parametrize("argv,env,fragment", [
-    ([], {"TOP_K": "three"}, "TOP_K"),
+    ([], {"WORKER_TOP_K": "three"}, "WORKER_TOP_K"),
     (["--top-k", "0"], {}, "--top-k"),
     (["--batch-max", "0"], {}, "--batch-max"),
     (["--batch-wait-ms", "-1"], {}, "--batch-wait-ms"),
@@ -90,23 +94,23 @@ def test_log_levels_the_hub_refuses_are_refused(name: str) -> None:
     (["--max-pixels", "0"], {}, "--max-pixels"),
     (["--capacity", "-1"], {}, "--capacity"),
     (["--session-decode-ms", "-1"], {}, "--session-decode-ms"),
-    ([], {"SESSION_FRAMES": "0"}, "--session-frames"),
+    ([], {"WORKER_SESSION_FRAMES": "0"}, "--session-frames"),
     (["--model", "pytorch:/x"], {}, "--model"),
     (["--model", "tflite:"], {}, "--model"),
     (["--model", "onnx:"], {}, "--model"),
-    ([], {"RUNTIME": "tensorrt"}, "--runtime"),
+    ([], {"WORKER_RUNTIME": "tensorrt"}, "--runtime"),
     (["--model", "onnx:/m.onnx", "--runtime", "litert"], {}, "--runtime litert cannot run"),
     (["--model", "keras", "--runtime", "litert"], {}, "--runtime litert cannot run"),
-    ([], {"OPENVINO_PRECISION": "fp8"}, "--openvino-precision"),
+    ([], {"WORKER_OPENVINO_PRECISION": "fp8"}, "--openvino-precision"),
     (["--runtime-timing-s", "0"], {}, "--runtime-timing-s"),
     (["--calibration-dir", "/no/such/folder"], {}, "--calibration-dir"),
     (["--nats-url", "http://localhost:4222"], {}, "--nats-url"),
     (["--queue-group", "a.b"], {}, "--queue-group"),
     (["--name", "has space"], {}, "--name"),
-    ([], {"GPU_MEMORY_FRACTION": "half"}, "GPU_MEMORY_FRACTION"),
+    ([], {"WORKER_GPU_MEMORY_FRACTION": "half"}, "WORKER_GPU_MEMORY_FRACTION"),
     (["--gpu-memory-fraction", "1.5"], {}, "--gpu-memory-fraction"),
     (["--gpu-memory-fraction", "-0.1"], {}, "--gpu-memory-fraction"),
-    ([], {"GPU_MEMORY_FRACTION": "nan"}, "--gpu-memory-fraction"),
+    ([], {"WORKER_GPU_MEMORY_FRACTION": "nan"}, "--gpu-memory-fraction"),
 ])
 def test_invalid(argv: list[str], env: dict[str, str], fragment: str) -> None:
     with pytest.raises(ConfigError, match=fragment):
@@ -114,9 +118,9 @@ def test_invalid(argv: list[str], env: dict[str, str], fragment: str) -> None:
 
 
 def test_model_and_runtime_from_env_and_flags(tmp_path: Path) -> None:
-    env = {"MODEL": "onnx:/m.onnx", "RUNTIME": "OpenVINO", "MODEL_CACHE_DIR": str(tmp_path),
-           "CALIBRATION_DIR": str(tmp_path), "OPENVINO_PRECISION": "f32",
-           "RUNTIME_TIMING_S": "0.2", "MODELS_DIR": f"/a{os.pathsep}/b"}
+    env = {"WORKER_MODEL": "onnx:/m.onnx", "WORKER_RUNTIME": "OpenVINO", "WORKER_MODEL_CACHE_DIR": str(tmp_path),
+           "WORKER_CALIBRATION_DIR": str(tmp_path), "WORKER_OPENVINO_PRECISION": "f32",
+           "WORKER_RUNTIME_TIMING_S": "0.2", "WORKER_MODELS_DIR": f"/a{os.pathsep}/b"}
     cfg = load_config([], env=env)
     assert (cfg.model, cfg.runtime, cfg.model_cache_dir, cfg.calibration_dir) == (
         "onnx:/m.onnx", "openvino", str(tmp_path), str(tmp_path))
@@ -163,3 +167,58 @@ def test_bad_nats_credentials_fail_at_start(env: dict[str, str], want: str) -> N
     with pytest.raises(ConfigError, match=want) as err:
         load_config([], env=env)
     assert "s3cret" not in str(err.value)
+
+
+def test_worker_variables_by_their_new_names() -> None:
+    cfg = load_config([], env={"WORKER_MODEL": "tflite:/m.tflite", "WORKER_RUNTIME": "litert",
+                               "WORKER_BATCH_MAX": "4", "WORKER_QUEUE_GROUP": "other"})
+    assert (cfg.model, cfg.runtime, cfg.batch_max, cfg.queue_group) == (
+        "tflite:/m.tflite", "litert", 4, "other")
+
+
+def test_deprecated_names_still_work_with_one_warning_each(
+        caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(config_aliases, "_warned", set())
+    env = {"MODEL": "tflite:/m.tflite", "BATCH_MAX": "4", "TORCH_CUDA_MODE": "eager"}
+    cfg = load_config([], env=env)
+    assert (cfg.model, cfg.batch_max) == ("tflite:/m.tflite", 4)
+    assert config_aliases.env_value(env, "WORKER_TORCH_CUDA_MODE") == "eager"
+    log = logging.getLogger("test")
+    with caplog.at_level(logging.WARNING):
+        assert config_aliases.warn_deprecated(env, log) == [
+            "MODEL", "BATCH_MAX", "TORCH_CUDA_MODE"]
+        assert config_aliases.warn_deprecated(env, log) == []  # once per process
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{old} is deprecated: name it WORKER_{old} (the old name goes in the next release)"
+        for old in ("MODEL", "BATCH_MAX", "TORCH_CUDA_MODE")]
+
+
+def test_new_name_wins_over_the_deprecated_one(
+        caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(config_aliases, "_warned", set())
+    env = {"TOP_K": "7", "WORKER_TOP_K": "2", "TORCH_CUDA_MODE": "eager",
+           "WORKER_TORCH_CUDA_MODE": "graphs"}
+    assert load_config([], env=env).top_k == 2
+    assert config_aliases.env_value(env, "WORKER_TORCH_CUDA_MODE") == "graphs"
+    with caplog.at_level(logging.WARNING):
+        config_aliases.warn_deprecated(env, logging.getLogger("test"))
+    assert "TOP_K is deprecated and ignored: WORKER_TOP_K is set too and wins" in caplog.text
+
+
+def test_shared_variables_keep_their_names() -> None:
+    # NATS_*, LOG_LEVEL and OTEL_* are the hub's too: no WORKER_ name, nothing deprecated.
+    assert not {"NATS_URL", "LOG_LEVEL", "NATS_CREDS"} & set(
+        config_aliases.DEPRECATED_NAMES.values())
+    cfg = load_config([], env={"NATS_URL": "nats://n:4222", "LOG_LEVEL": "warn"})
+    assert (cfg.nats_url, cfg.log_level) == ("nats://n:4222", "warning")
+
+
+def test_the_worker_warns_about_a_deprecated_name(tmp_path: Path) -> None:
+    # The real process: the warning is in its log (after logging is set up), once.
+    env = {**os.environ, "BATCH_MAX": "lots", "WORKER_BATCH_MAX": "2",
+           "WORKER_MODEL": f"tflite:{tmp_path / 'missing.tflite'}", "LOG_LEVEL": "warn"}
+    env.pop("WORKER_RUNTIME", None)
+    proc = subprocess.run([sys.executable, "-m", "inference_server"], env=env, cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr  # the model is missing; the config is fine
+    assert proc.stderr.count("BATCH_MAX is deprecated and ignored") == 1, proc.stderr

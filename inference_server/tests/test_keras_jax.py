@@ -32,7 +32,7 @@ def test_jax_pads_to_buckets_compiled_at_warm_up(tmp_path: Path) -> None:
     assert report["batch_sizes"] == [1, 2, 4]
     # Batches of 1..4 after warm-up: all in compiled buckets, nothing compiled.
     assert report["compiles_after_warm_up"] == 0
-    # Set before JAX started: it shares a GPU and its CPU pools take NUM_THREADS.
+    # Set before JAX started: it shares a GPU and its CPU pools take WORKER_NUM_THREADS.
     assert report["env"]["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
     assert report["env"]["PJRT_NPROC"] == "2"
     with np.load(tmp_path / "padding.npz") as got:

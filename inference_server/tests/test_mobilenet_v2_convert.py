@@ -169,5 +169,5 @@ def test_cache_is_keyed_by_the_file_hash(tmp_path: Path) -> None:
     assert convert.cached_path(spec_a, tmp_path) == convert.cached_path(spec_b, tmp_path)
     b.write_bytes(b"other weights")
     assert convert.cached_path(spec_a, tmp_path) != convert.cached_path(spec_b, tmp_path)
-    assert convert.default_cache_dir({"MODEL_CACHE_DIR": "/data/cache"}) == Path("/data/cache")
+    assert convert.default_cache_dir({"WORKER_MODEL_CACHE_DIR": "/data/cache"}) == Path("/data/cache")
     assert convert.default_cache_dir({"XDG_CACHE_HOME": "/x"}) == Path("/x/webcamhub")

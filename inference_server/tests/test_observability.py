@@ -111,7 +111,7 @@ def served(tmp_path_factory: pytest.TempPathFactory,
                          "--nats-url", srv.url, "--model", f"tflite:{quant_model_path}",
                          "--metrics-addr", f"127.0.0.1:{port}",
                          # Chosen by timing (briefly): the figures reach /metrics and info.
-                         env={"RUNTIME": "auto", "RUNTIME_TIMING_S": "0.05"})
+                         env={"WORKER_RUNTIME": "auto", "WORKER_RUNTIME_TIMING_S": "0.05"})
     try:
         proc.wait_ready(srv.url)
         yield srv, port

@@ -10,7 +10,7 @@ Fidelity, as the issue states it:
   (the logits up to a constant) of OpenVINO and of Keras on TensorFlow.
 
 Tests that need the CPU to compute bf16 say so and are skipped elsewhere; what
-OPENVINO_PRECISION=auto does on other CPUs (bf16 that does not compile, a bf16 hint
+WORKER_OPENVINO_PRECISION=auto does on other CPUs (bf16 that does not compile, a bf16 hint
 OpenVINO ignores) is tested on every CPU through a stand-in Core (SimulatedCpu).
 """
 
@@ -249,7 +249,7 @@ def test_auto_uses_bf16_where_it_compiles_and_agrees(
         noise = OpenVinoBackend(spec, None, 2, cache, min_bf16_agreement=1.01)
     assert noise.precision == "f32" and not bf16_warnings(caplog)
     (line,) = bf16_warnings(caplog, logging.INFO)
-    assert line["on"] == "random pixels" and "CALIBRATION_DIR" in str(line["hint"])
+    assert line["on"] == "random pixels" and "WORKER_CALIBRATION_DIR" in str(line["hint"])
 
 
 def test_onnx_without_labels_is_a_clear_error(tmp_path: Path, cache: ModelCache) -> None:

@@ -1,4 +1,4 @@
-"""RUNTIME=auto: timed once per model and CPU, the choice kept in the model cache and
+"""WORKER_RUNTIME=auto: timed once per model and CPU, the choice kept in the model cache and
 reused (several workers starting at once time once); runtimes that cannot load are
 skipped under auto and stop the worker when named; the default model offline."""
 
@@ -110,7 +110,7 @@ def test_auto_skips_a_runtime_that_cannot_load(quant_model_path: Path, tmp_path:
 def test_a_named_runtime_that_cannot_load_says_so(tmp_path: Path) -> None:
     broken = tmp_path / "broken.tflite"
     broken.write_bytes(b"not a model at all")
-    with pytest.raises(ModelLoadError, match="RUNTIME=openvino cannot run MODEL=tflite:"):
+    with pytest.raises(ModelLoadError, match="WORKER_RUNTIME=openvino cannot run WORKER_MODEL=tflite:"):
         select_backend(parse_model(f"tflite:{broken}"), "openvino", options(None), 2)
     with pytest.raises(ModelLoadError, match="no runtime can run"):
         select_backend(parse_model(f"tflite:{broken}"), "auto", options(tmp_path), 2)
@@ -124,7 +124,7 @@ def test_the_worker_stops_at_start_when_the_named_runtime_cannot_load(tmp_path: 
          "--runtime", "openvino", "--model-cache-dir", str(tmp_path / "cache")],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
-    assert "RUNTIME=openvino cannot run MODEL=tflite:" in proc.stderr
+    assert "WORKER_RUNTIME=openvino cannot run WORKER_MODEL=tflite:" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 

@@ -1,7 +1,7 @@
 """Selecting the torch-cuda runtime (models/runtimes/torch_cuda.py) where it cannot run,
 through the one load path (models/load.py): this machine has no torch (and make test
 must not need it) and no GPU. Asked for by name it stops the worker at start with a
-message naming what is missing; under RUNTIME=auto it is skipped with a warning. Model
+message naming what is missing; under WORKER_RUNTIME=auto it is skipped with a warning. Model
 files it does not run are refused by kind."""
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def torch_without_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_named_without_torch_names_what_is_missing(no_torch: None) -> None:
-    with pytest.raises(ModelLoadError, match=r"RUNTIME=torch-cuda cannot run here: PyTorch "
+    with pytest.raises(ModelLoadError, match=r"WORKER_RUNTIME=torch-cuda cannot run here: PyTorch "
                                              r"is not installed .* needs torch built with CUDA"):
         load_model("keras-random", "torch-cuda")
 
@@ -124,15 +124,15 @@ def test_other_runtimes_files_are_refused_by_kind(name: str, tmp_path: Path,
 
 def test_an_unknown_mode_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch_cuda, "unavailable_reason", lambda: None)
-    monkeypatch.setenv("TORCH_CUDA_MODE", "fast")
-    with pytest.raises(ModelLoadError, match="TORCH_CUDA_MODE='fast' is not one of graphs"):
+    monkeypatch.setenv("WORKER_TORCH_CUDA_MODE", "fast")
+    with pytest.raises(ModelLoadError, match="WORKER_TORCH_CUDA_MODE='fast' is not one of graphs"):
         load_model("keras-random", "torch-cuda")
 
 
 def test_worker_stops_at_start_with_the_reason(tmp_path: Path) -> None:
-    """The real worker process, RUNTIME=torch-cuda, no torch here: exit 2 before any
+    """The real worker process, WORKER_RUNTIME=torch-cuda, no torch here: exit 2 before any
     connection, the reason on stderr."""
-    env = {**os.environ, "RUNTIME": "torch-cuda"}
+    env = {**os.environ, "WORKER_RUNTIME": "torch-cuda"}
     # Hide any torch this machine might have: the check must hold on a CPU-only box.
     (tmp_path / "torch.py").write_text("raise ImportError('torch hidden by the test')\n")
     env["PYTHONPATH"] = f"{tmp_path}{os.pathsep}{REPO}"
@@ -140,7 +140,7 @@ def test_worker_stops_at_start_with_the_reason(tmp_path: Path) -> None:
                            "--nats-url", "nats://127.0.0.1:1"], env=env, cwd=REPO,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr
-    assert "RUNTIME=torch-cuda cannot run here: PyTorch is not installed" in proc.stderr
+    assert "WORKER_RUNTIME=torch-cuda cannot run here: PyTorch is not installed" in proc.stderr
 
 
 # --- weights: found without Keras, or a clear error -------------------------------

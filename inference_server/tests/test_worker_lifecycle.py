@@ -16,7 +16,7 @@ from inference_server.wire import contract as c
 
 from .procs import REPO_ROOT, BusyCpu, NatsServer, WorkerProcess, free_port
 
-FIX = "MODEL=tflite:<path to a MobileNetV2 .tflite>"
+FIX = "WORKER_MODEL=tflite:<path to a MobileNetV2 .tflite>"
 
 
 def run_worker(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -42,7 +42,7 @@ def test_model_that_cannot_load_exits_2_with_the_fix(model: str) -> None:
 def test_model_from_env_var(tmp_path: Path) -> None:
     junk = tmp_path / "junk.tflite"
     junk.write_bytes(b"not a flatbuffer" * 100)
-    res = run_worker(env={"MODEL": f"tflite:{junk}"})
+    res = run_worker(env={"WORKER_MODEL": f"tflite:{junk}"})
     assert res.returncode == 2
     assert FIX in res.stderr and "not a valid TFLite model" in res.stderr
 
@@ -51,8 +51,8 @@ def test_invalid_config_exits_2() -> None:
     res = run_worker("--top-k", "0")
     assert res.returncode == 2
     assert "invalid configuration" in res.stderr and "--top-k" in res.stderr
-    res = run_worker(env={"BATCH_MAX": "lots"})
-    assert res.returncode == 2 and "BATCH_MAX" in res.stderr
+    res = run_worker(env={"WORKER_BATCH_MAX": "lots"})
+    assert res.returncode == 2 and "WORKER_BATCH_MAX" in res.stderr
     res = run_worker("--no-such-flag")
     assert res.returncode == 2
 

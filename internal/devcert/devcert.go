@@ -227,11 +227,11 @@ func makeCA(f Files, now time.Time) (*x509.Certificate, *ecdsa.PrivateKey, error
 		PermittedDNSDomains:         permittedDNS,
 		PermittedIPRanges:           permittedIPs,
 	}
-	key, der, err := sign(tmpl, nil, nil)
+	key, der, err := Sign(tmpl, nil, nil)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := writePair(f.CA, f.CAKey, der, key); err != nil {
+	if err := WritePair(f.CA, f.CAKey, der, key); err != nil {
 		return nil, nil, err
 	}
 	cert, err := x509.ParseCertificate(der)
@@ -248,15 +248,18 @@ func makeLeaf(f Files, ca *x509.Certificate, caKey *ecdsa.PrivateKey, names Name
 		NotBefore:   now.Add(-time.Hour),
 		NotAfter:    now.Add(leafValidity),
 	}
-	key, der, err := sign(tmpl, ca, caKey)
+	key, der, err := Sign(tmpl, ca, caKey)
 	if err != nil {
 		return err
 	}
-	return writePair(f.Cert, f.Key, der, key)
+	return WritePair(f.Cert, f.Key, der, key)
 }
 
-// sign makes a key and a certificate of tmpl signed by parent (itself when nil).
-func sign(tmpl, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*ecdsa.PrivateKey, []byte, error) {
+// Sign makes a P-256 key and a certificate of tmpl for it, with a fresh
+// random serial number, signed by parent's key (self-signed when parent is
+// nil). The one certificate maker of the project: the test kit's
+// certificates are made by it too (internal/testkit).
+func Sign(tmpl, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*ecdsa.PrivateKey, []byte, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, err
@@ -271,9 +274,9 @@ func sign(tmpl, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*ecdsa.P
 	return key, der, err
 }
 
-// writePair writes the key (0600) then the certificate, each by rename, so
+// WritePair writes the key (0600) then the certificate, each by rename, so
 // a hub reloading them never reads half a file.
-func writePair(certFile, keyFile string, der []byte, key *ecdsa.PrivateKey) error {
+func WritePair(certFile, keyFile string, der []byte, key *ecdsa.PrivateKey) error {
 	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		return err

@@ -14,7 +14,7 @@ import (
 
 	"github.com/fasthttp/websocket"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/contract"
 )
 
 // FreePort returns a TCP port on 127.0.0.1 that nothing listens on now.
@@ -41,6 +41,8 @@ type Message struct {
 	Predictions []contract.Prediction `json:"predictions"`
 	ResumeToken string                `json:"resumeToken"`
 	Recording   bool                  `json:"recording"`
+	// FrameTimeoutMs: the welcome's; how long the hub lets a frame take.
+	FrameTimeoutMs int64 `json:"frameTimeoutMs"`
 }
 
 // BearerHeader is the handshake header that presents an API key or JWT

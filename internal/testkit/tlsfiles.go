@@ -2,17 +2,16 @@ package testkit
 
 import (
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/webcamhub/webcamhub/internal/devcert"
 )
 
 // TLSFiles are PEM files a test made in its temp dir: a CA, a server
@@ -48,33 +47,23 @@ func MakeTLSFiles(t testing.TB) TLSFiles {
 		key, _, der := newCert(t, caCert, caKey, leaf.tmpl)
 		*leaf.cert = filepath.Join(dir, leaf.name+".pem")
 		*leaf.key = filepath.Join(dir, leaf.name+"-key.pem")
-		writePEM(t, *leaf.cert, "CERTIFICATE", der)
-		keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-		if err != nil {
+		if err := devcert.WritePair(*leaf.cert, *leaf.key, der, key); err != nil {
 			t.Fatal(err)
 		}
-		writePEM(t, *leaf.key, "PRIVATE KEY", keyDER)
 	}
 	return f
 }
 
+// newCert is a certificate of tmpl, valid from an hour ago for a day,
+// made and signed by devcert.Sign.
 func newCert(t testing.TB, parent *x509.Certificate, parentKey *ecdsa.PrivateKey, tmpl *x509.Certificate) (*ecdsa.PrivateKey, *x509.Certificate, []byte) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl.SerialNumber = serial
 	tmpl.NotBefore = time.Now().Add(-time.Hour)
 	tmpl.NotAfter = time.Now().Add(24 * time.Hour)
 	if tmpl.KeyUsage == 0 {
 		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
 	}
-	if parent == nil {
-		parent, parentKey = tmpl, key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
+	key, der, err := devcert.Sign(tmpl, parent, parentKey)
 	if err != nil {
 		t.Fatal(err)
 	}

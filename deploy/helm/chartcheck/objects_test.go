@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
 // rendered: the objects of one render, by type.
@@ -30,6 +31,10 @@ type rendered struct {
 	hpas            []*autoscalingv2.HorizontalPodAutoscaler
 	scaledObjects   []*kedav1alpha1.ScaledObject
 	serviceMonitors []*monitoringv1.ServiceMonitor
+	prometheusRules []*monitoringv1.PrometheusRule
+	httpRoutes      []*gatewayv1.HTTPRoute
+	serviceAccounts []*corev1.ServiceAccount
+	pods            []*corev1.Pod // helm test hooks
 }
 
 func sortObjects(t *testing.T, objs []runtime.Object) rendered {
@@ -53,6 +58,14 @@ func sortObjects(t *testing.T, objs []runtime.Object) rendered {
 			r.scaledObjects = append(r.scaledObjects, o)
 		case *monitoringv1.ServiceMonitor:
 			r.serviceMonitors = append(r.serviceMonitors, o)
+		case *monitoringv1.PrometheusRule:
+			r.prometheusRules = append(r.prometheusRules, o)
+		case *gatewayv1.HTTPRoute:
+			r.httpRoutes = append(r.httpRoutes, o)
+		case *corev1.ServiceAccount:
+			r.serviceAccounts = append(r.serviceAccounts, o)
+		case *corev1.Pod:
+			r.pods = append(r.pods, o)
 		default:
 			t.Errorf("unexpected kind %T", obj)
 		}
@@ -268,17 +281,17 @@ func checkGracePeriod(t *testing.T, hub *appsv1.Deployment) {
 func checkModelVolume(t *testing.T, worker *appsv1.Deployment) {
 	t.Helper()
 	c := worker.Spec.Template.Spec.Containers[0]
-	model, _ := env(c, "MODEL")
+	model, _ := env(c, "WORKER_MODEL")
 	path, ok := strings.CutPrefix(model, "tflite:")
 	if !ok {
-		t.Fatalf("worker: MODEL %q is not a local tflite file", model)
+		t.Fatalf("worker: WORKER_MODEL %q is not a local tflite file", model)
 	}
 	for _, m := range c.VolumeMounts {
 		if m.Name == "model" && m.ReadOnly && strings.HasPrefix(path, m.MountPath+"/") {
 			return
 		}
 	}
-	t.Errorf("worker: MODEL %q is on no read-only model volume", model)
+	t.Errorf("worker: WORKER_MODEL %q is on no read-only model volume", model)
 }
 
 // Only the hubs and workers (and the pods listed) reach NATS' client port.

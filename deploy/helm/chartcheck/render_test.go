@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -18,11 +20,13 @@ import (
 	chartutil "helm.sh/helm/v4/pkg/chart/common/util"
 	"helm.sh/helm/v4/pkg/chart/v2/lint/support"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
+	chartv2util "helm.sh/helm/v4/pkg/chart/v2/util"
 	"helm.sh/helm/v4/pkg/engine"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer/json"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
 const (
@@ -45,7 +49,7 @@ func scheme(t *testing.T) *runtime.Scheme {
 	t.Helper()
 	s := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{
-		clientgoscheme.AddToScheme, kedav1alpha1.AddToScheme, monitoringv1.AddToScheme,
+		clientgoscheme.AddToScheme, kedav1alpha1.AddToScheme, monitoringv1.AddToScheme, gatewayv1.Install,
 	} {
 		if err := add(s); err != nil {
 			t.Fatal(err)
@@ -71,49 +75,106 @@ func values(t *testing.T, files []string) map[string]any {
 
 func TestChartLints(t *testing.T) {
 	for name, files := range valueSets {
-		t.Run(name, func(t *testing.T) {
-			lint := action.NewLint()
-			lint.Strict = true // warnings fail too
-			lint.Namespace = namespace
-			result := lint.Run([]string{chartDir}, values(t, files))
-			for _, msg := range result.Messages {
-				if msg.Severity > support.InfoSev {
-					t.Errorf("helm lint: %v", msg)
+		for _, kube := range []string{oldestKube, newestKube} {
+			t.Run(name+"/"+kube, func(t *testing.T) {
+				result := lintWith(t, values(t, files), kube)
+				for _, msg := range result.Messages {
+					if msg.Severity > support.InfoSev {
+						t.Errorf("helm lint: %v", msg)
+					}
 				}
-			}
-			for _, err := range result.Errors {
-				t.Errorf("helm lint: %v", err)
-			}
-			if result.TotalChartsLinted != 1 {
-				t.Errorf("helm lint linted %d charts, want 1", result.TotalChartsLinted)
-			}
-		})
+				for _, err := range result.Errors {
+					t.Errorf("helm lint: %v", err)
+				}
+				if result.TotalChartsLinted != 1 {
+					t.Errorf("helm lint linted %d charts, want 1", result.TotalChartsLinted)
+				}
+			})
+		}
 	}
 }
 
-// render is `helm template` of the chart with the given values: the manifests by
-// template file (NOTES.txt and empty documents left out).
+// lintWith is helm lint --strict of the chart with vals (for kubeVersion, default the newest).
+func lintWith(t *testing.T, vals map[string]any, kubeVersion ...string) *action.LintResult {
+	t.Helper()
+	lint := action.NewLint()
+	lint.Strict = true // warnings fail too
+	lint.Namespace = namespace
+	kv, err := common.ParseKubeVersion(append(kubeVersion, newestKube)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	lint.KubeVersion = kv
+	return lint.Run([]string{chartDir}, vals)
+}
+
+// cluster is what `helm template --kube-version … --api-versions …` says
+// of the cluster rendered for.
+type cluster struct {
+	kubeVersion string
+	keda        bool // serves keda.sh/v1alpha1
+}
+
+// The oldest Kubernetes the chart supports (Chart.yaml's kubeVersion) and the
+// newest it is checked against (that of k8s.io/api in go.mod).
+const (
+	oldestKube = "v1.30.0"
+	newestKube = "v1.37.0"
+)
+
+// withKEDA: the newest Kubernetes with KEDA installed, what most tests render for.
+var withKEDA = cluster{kubeVersion: newestKube, keda: true}
+
+func (c cluster) capabilities(t *testing.T) *common.Capabilities {
+	t.Helper()
+	kv, err := common.ParseKubeVersion(c.kubeVersion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caps := common.DefaultCapabilities.Copy()
+	caps.KubeVersion = *kv
+	caps.APIVersions = slices.Clone(caps.APIVersions)
+	if c.keda {
+		caps.APIVersions = append(caps.APIVersions, "keda.sh/v1alpha1", "keda.sh/v1alpha1/ScaledObject")
+	}
+	return caps
+}
+
+// render is `helm template` of the chart with the given values for a cluster
+// with KEDA: the manifests by template file (NOTES.txt, tests and empty
+// documents left out). The values are validated against values.schema.json.
 func render(t *testing.T, vals map[string]any) (map[string]string, error) {
+	t.Helper()
+	return renderFor(t, vals, withKEDA)
+}
+
+func renderFor(t *testing.T, vals map[string]any, c cluster) (map[string]string, error) {
+	t.Helper()
+	out, err := renderAll(t, vals, c)
+	for name := range out {
+		if strings.HasSuffix(name, "NOTES.txt") || strings.Contains(name, "/templates/tests/") {
+			delete(out, name)
+		}
+	}
+	return out, err
+}
+
+// renderAll is renderFor with NOTES.txt and the test hooks.
+func renderAll(t *testing.T, vals map[string]any, c cluster) (map[string]string, error) {
 	t.Helper()
 	ch, err := loader.Load(chartDir)
 	if err != nil {
 		t.Fatalf("load chart: %v", err)
 	}
+	if !chartv2util.IsCompatibleRange(ch.Metadata.KubeVersion, c.kubeVersion) {
+		return nil, fmt.Errorf("chart requires kubeVersion %s, not %s", ch.Metadata.KubeVersion, c.kubeVersion)
+	}
 	opts := common.ReleaseOptions{Name: releaseName, Namespace: namespace, Revision: 1, IsInstall: true}
-	top, err := chartutil.ToRenderValues(ch, vals, opts, common.DefaultCapabilities)
+	top, err := chartutil.ToRenderValues(ch, vals, opts, c.capabilities(t))
 	if err != nil {
 		return nil, err
 	}
-	out, err := engine.Render(ch, top)
-	if err != nil {
-		return nil, err
-	}
-	for name := range out {
-		if strings.HasSuffix(name, "NOTES.txt") {
-			delete(out, name)
-		}
-	}
-	return out, nil
+	return engine.Render(ch, top)
 }
 
 // decodeAll decodes every rendered document strictly into its API type: unknown

@@ -5,7 +5,7 @@ import { memoryStorage } from '../../test/memoryStorage';
 import { API_KEY_STORAGE_KEY } from '../lib/apiKey';
 import { HubProvider, idleHubSource } from '../lib/hubContext';
 import { INITIAL_HUB_SNAPSHOT } from '../lib/hubStore';
-import { CloseCode } from '../lib/protocol';
+import { CloseCode } from '../lib/contract';
 import { ApiKeyDialog } from './ApiKeyDialog';
 
 function renderWith(closeCode: number | null) {

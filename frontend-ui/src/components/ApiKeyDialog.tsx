@@ -14,7 +14,7 @@ import TextField from '@mui/material/TextField';
 import { loadApiKey, saveApiKey, type KeyStorages } from '../lib/apiKey';
 import { useHubSelector } from '../lib/hubContext';
 import type { HubSnapshot } from '../lib/hubStore';
-import { CloseCode } from '../lib/protocol';
+import { CloseCode } from '../lib/contract';
 
 const selectUnauthorized = (s: HubSnapshot) => s.closeCode === CloseCode.unauthorized.code;
 

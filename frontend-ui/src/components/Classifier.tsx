@@ -7,11 +7,11 @@ import CssBaseline from '@mui/material/CssBaseline';
 import Stack from '@mui/material/Stack';
 import { ThemeProvider } from '@mui/material/styles';
 import { COLOR_SCHEME_STORAGE_KEY, MODE_STORAGE_KEY, theme } from '../theme';
-import { WsQuery } from '../lib/protocol';
+import { WsQuery } from '../lib/contract';
 import { FRAMES_IN_FLIGHT, rateModeFromSearch, type RateMode } from '../lib/rateController';
 import { HubProvider } from '../lib/hubContext';
 import { useHubSocket } from '../lib/useHubSocket';
-import { HUB_STATUS_SLOT_ID, RecordingIndicator } from './Header';
+import { ANSWERING_MODEL_SLOT_ID, AnsweringModel, HUB_STATUS_SLOT_ID, RecordingIndicator } from './Header';
 import { LiveView } from './LiveView';
 import { WatchView } from './WatchView';
 import { UploadCard } from './UploadCard';
@@ -31,10 +31,10 @@ function useRoute(): Route {
   return route;
 }
 
-/** Renders its children into the server-rendered header, once hydrated. */
-function HeaderSlot({ children }: { children: ReactNode }) {
+/** Renders its children into a slot (by id) of the server-rendered header, once hydrated. */
+function HeaderSlot({ id, children }: { id: string; children: ReactNode }) {
   const [slot, setSlot] = useState<HTMLElement | null>(null);
-  useEffect(() => setSlot(document.getElementById(HUB_STATUS_SLOT_ID)), []);
+  useEffect(() => setSlot(document.getElementById(id)), [id]);
   return slot ? createPortal(children, slot) : null;
 }
 
@@ -55,7 +55,10 @@ export default function Classifier() {
     <ThemeProvider theme={theme} modeStorageKey={MODE_STORAGE_KEY} colorSchemeStorageKey={COLOR_SCHEME_STORAGE_KEY}>
       <CssBaseline enableColorScheme />
       <HubProvider hub={hub}>
-        <HeaderSlot>
+        <HeaderSlot id={ANSWERING_MODEL_SLOT_ID}>
+          <AnsweringModel />
+        </HeaderSlot>
+        <HeaderSlot id={HUB_STATUS_SLOT_ID}>
           <Stack direction="row" spacing={1} sx={{ alignItems: 'center' }}>
             <ColorSchemeToggle />
             <RecordingIndicator />

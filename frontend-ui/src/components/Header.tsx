@@ -17,8 +17,29 @@ import { COLOR_SCHEME_ATTRIBUTE, COLOR_SCHEME_STORAGE_KEY, MODE_STORAGE_KEY, the
 
 /** Where the island renders the connection status. */
 export const HUB_STATUS_SLOT_ID = 'hub-status';
+/** Where the island renders the model answering (the header itself ships no JavaScript). */
+export const ANSWERING_MODEL_SLOT_ID = 'answering-model';
 
 const selectRecording = (s: HubSnapshot) => s.recording;
+/** The model of the last result; before one, the session's (from the welcome or a switch). */
+const selectHeaderModel = (s: HubSnapshot) => s.answeringModel ?? s.model;
+
+/**
+ * The model answering this page, `name@version`, as the results name it: after
+ * a switch it changes with the first result of the new model, so it never
+ * names a model whose labels are not yet on the page.
+ */
+export function AnsweringModel() {
+  const model = useHubSelector(selectHeaderModel);
+  return model ? (
+    <>
+      {'· '}
+      <span data-testid="answering-model" title="The model answering this page">
+        {model}
+      </span>
+    </>
+  ) : null;
+}
 
 /**
  * Shown in the header (through the island's slot) while the hub records this
@@ -76,7 +97,7 @@ export default function Header() {
                 Lens Hub
               </Typography>
               <Typography variant="caption" color="text.secondary" noWrap component="p" sx={{ display: { xs: 'none', sm: 'block' }, lineHeight: 1.2 }}>
-                Realtime image classification · MobileNetV2
+                Realtime image classification <span id={ANSWERING_MODEL_SLOT_ID} />
               </Typography>
             </Box>
             <Box id={HUB_STATUS_SLOT_ID} sx={{ flexShrink: 0 }} />

@@ -14,7 +14,8 @@ import {
   type RecentLabel,
   type SmoothingState,
 } from '../lib/labels';
-import type { Prediction, ResultMessage } from '../lib/protocol';
+import type { Prediction, ResultMessage } from '../lib/contract';
+import { answeringModelOf } from '../lib/models';
 import { Predictions } from './Predictions';
 import { RecentLabels } from './RecentLabels';
 import { TopLabelAnnouncer } from './TopLabelAnnouncer';
@@ -32,7 +33,9 @@ const EMPTY_VIEW: LabelView = { result: null, smoothing: true, averaged: EMPTY_S
 function nextView(view: LabelView, result: ResultMessage | null, smoothing: boolean, at: number): LabelView {
   if (!result) return { ...view, result, smoothing };
   // Turning smoothing on starts a fresh average; off shows each result as it comes.
-  const base = smoothing && view.smoothing ? view.averaged : EMPTY_SMOOTHING;
+  // Another model's labels are another vocabulary: its first result starts afresh too.
+  const sameModel = !view.result || answeringModelOf(view.result) === answeringModelOf(result);
+  const base = smoothing && view.smoothing && sameModel ? view.averaged : EMPTY_SMOOTHING;
   const averaged = smoothing ? smoothPredictions(base, result.predictions) : EMPTY_SMOOTHING;
   const shown = smoothing ? rankedPredictions(averaged, Math.max(3, result.predictions.length)) : result.predictions;
   const top = shown[0];

@@ -18,7 +18,8 @@ import PhotoCameraRounded from '@mui/icons-material/PhotoCameraRounded';
 import PlayArrowRounded from '@mui/icons-material/PlayArrowRounded';
 import { useHubActions, useHubSelector } from '../lib/hubContext';
 import type { HubSnapshot } from '../lib/hubStore';
-import type { Prediction } from '../lib/protocol';
+import type { Prediction } from '../lib/contract';
+import { answeringModelOf } from '../lib/models';
 import { RateMode } from '../lib/rateController';
 import { downloadSnapshot } from '../lib/snapshot';
 import { useCamera } from '../lib/useCamera';
@@ -27,6 +28,7 @@ import { usePageVisible } from '../lib/usePageVisible';
 import { useWakeLock } from '../lib/useWakeLock';
 import { CameraPreview } from './CameraPreview';
 import { LiveLabels } from './LiveLabels';
+import { ModelPicker } from './ModelPicker';
 import { StatsRow } from './StatsRow';
 import { CameraAlert, HubErrorAlert } from './StatusAlerts';
 import { SectionCard, TwoColumns } from './SectionCard';
@@ -176,6 +178,7 @@ export function LiveView({ enabled, rateMode = RateMode.adaptive }: Props) {
         />
 
         <Stack spacing={2.5} sx={{ minWidth: 0 }}>
+          <ModelPicker />
           <LiveLabels paused={paused} smoothing={smoothing} onShown={onShown} />
           <Stack direction="row" sx={{ alignItems: 'center', justifyContent: 'space-between', flexWrap: 'wrap', gap: 1 }}>
             <FormControlLabel
@@ -223,15 +226,16 @@ function LiveHubError() {
 
 const selectLastResult = (s: HubSnapshot) => s.lastResult;
 
-/** The model and inference time of the last result. */
+/** The model (name@version) and inference time of the last result. */
 function ResultCaption() {
   const lastResult = useHubSelector(selectLastResult);
   const timing = lastResult?.timing;
-  if (!lastResult?.model && timing?.infer_ms === undefined) return null;
+  const model = lastResult ? answeringModelOf(lastResult) : null;
+  if (!model && timing?.infer_ms === undefined) return null;
   return (
-    <Typography variant="caption" color="text.secondary">
+    <Typography variant="caption" color="text.secondary" data-testid="result-model" sx={{ overflowWrap: 'anywhere' }}>
       {[
-        lastResult?.model ? `Model ${lastResult.model}` : null,
+        model ? `Model ${model}` : null,
         timing?.infer_ms !== undefined ? `inference ${timing.infer_ms.toFixed(1)} ms` : null,
         timing?.batch ? `batch ${timing.batch}` : null,
       ]

@@ -4,7 +4,7 @@ import Skeleton from '@mui/material/Skeleton';
 import Stack from '@mui/material/Stack';
 import Typography from '@mui/material/Typography';
 import { formatPercent, splitLabel } from '../lib/labels';
-import type { Prediction } from '../lib/protocol';
+import type { Prediction } from '../lib/contract';
 
 interface Props {
   predictions: Prediction[] | null;
@@ -47,26 +47,50 @@ export function Predictions({ predictions, topTestId, emptyText, stale = false }
         Top prediction
       </Typography>
       <Stack direction="row" spacing={1.5} sx={{ alignItems: 'baseline', flexWrap: 'wrap' }}>
-        <Typography variant="h3" component="p" data-testid={topTestId} sx={{ wordBreak: 'break-word' }}>
+        <Typography variant="h3" component="p" data-testid={topTestId} sx={{ overflowWrap: 'anywhere', minWidth: 0 }}>
           {topName.name}
         </Typography>
         <Typography variant="h6" component="span" color="primary" sx={{ fontWeight: 600 }}>
           {formatPercent(top.confidence)}
         </Typography>
       </Stack>
+      {topName.scientific ? (
+        <Typography
+          variant="body2"
+          color="text.secondary"
+          data-testid={`${topTestId}-scientific`}
+          sx={{ mt: 0.5, fontStyle: 'italic', overflowWrap: 'anywhere' }}
+        >
+          {topName.scientific}
+        </Typography>
+      ) : null}
       {topName.synonyms.length > 0 ? (
-        <Typography variant="body2" color="text.secondary" data-testid={`${topTestId}-synonyms`} sx={{ mt: 0.5 }}>
+        <Typography
+          variant="body2"
+          color="text.secondary"
+          data-testid={`${topTestId}-synonyms`}
+          sx={{ mt: 0.5, overflowWrap: 'anywhere' }}
+        >
           also: {topName.synonyms.join(', ')}
         </Typography>
       ) : null}
       <Stack component="ol" spacing={1.75} sx={{ listStyle: 'none', p: 0, m: 0, mt: 2.5 }} aria-label="Top 3 predictions">
         {predictions.slice(0, 3).map((p, i) => (
           <Box component="li" key={`${i}-${p.label}`}>
-            <Stack direction="row" sx={{ justifyContent: 'space-between', mb: 0.5, gap: 2 }}>
-              <Typography variant="body2" sx={{ fontWeight: i === 0 ? 600 : 400 }} noWrap title={p.label}>
+            {/* Long names (scientific ones, long synonyms) wrap rather than push the percentage out. */}
+            <Stack direction="row" sx={{ justifyContent: 'space-between', alignItems: 'baseline', mb: 0.5, gap: 2 }}>
+              <Typography
+                variant="body2"
+                sx={{ fontWeight: i === 0 ? 600 : 400, minWidth: 0, overflowWrap: 'anywhere' }}
+                title={p.label}
+              >
                 {splitLabel(p.label).name}
               </Typography>
-              <Typography variant="body2" color="text.secondary" sx={{ fontVariantNumeric: 'tabular-nums' }}>
+              <Typography
+                variant="body2"
+                color="text.secondary"
+                sx={{ fontVariantNumeric: 'tabular-nums', flexShrink: 0 }}
+              >
                 {formatPercent(p.confidence)}
               </Typography>
             </Stack>

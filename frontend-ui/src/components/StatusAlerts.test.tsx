@@ -3,7 +3,7 @@ import { cleanup, render, screen } from '@testing-library/react';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HubProvider, idleHubSource } from '../lib/hubContext';
 import { INITIAL_HUB_SNAPSHOT } from '../lib/hubStore';
-import { PROTOCOL_VERSION } from '../lib/protocol';
+import { PROTOCOL_VERSION } from '../lib/contract';
 import { ProtocolAlert } from './StatusAlerts';
 
 function renderWith(hubProtocol: number | null) {

@@ -9,7 +9,7 @@ import type { ConnectionState } from '../lib/hubClient';
 import { HUB_UNREACHABLE_TITLE, errorText } from '../lib/errorText';
 import { shallowEqual, useHubActions, useHubSelector } from '../lib/hubContext';
 import type { HubSnapshot } from '../lib/hubStore';
-import { PROTOCOL_VERSION, compareProtocol, type ErrorMessage } from '../lib/protocol';
+import { PROTOCOL_VERSION, compareProtocol, type ErrorMessage } from '../lib/contract';
 import type { CameraProblem } from '../lib/useCamera';
 
 /** Seconds left until `deadline` (performance.now() based), ticking every second. */

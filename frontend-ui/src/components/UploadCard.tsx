@@ -10,7 +10,9 @@ import ImageRounded from '@mui/icons-material/ImageRounded';
 import UploadFileRounded from '@mui/icons-material/UploadFileRounded';
 import { AnalyzeError, analyzeImage, fileToBase64 } from '../lib/analyze';
 import { errorText, unreachableUploadText } from '../lib/errorText';
-import type { ErrorCode, Prediction } from '../lib/protocol';
+import type { ErrorCode, Prediction } from '../lib/contract';
+import { useHubSelector } from '../lib/hubContext';
+import type { HubSnapshot } from '../lib/hubStore';
 import { Predictions } from './Predictions';
 import { SectionCard, TwoColumns, fillBox } from './SectionCard';
 import { surfaces } from '../theme';
@@ -18,12 +20,22 @@ import { surfaces } from '../theme';
 type UploadState =
   | { kind: 'empty' }
   | { kind: 'busy'; name: string }
-  | { kind: 'done'; name: string; predictions: Prediction[] }
+  /** model: the reference it was sent with; null: the hub's default. */
+  | { kind: 'done'; name: string; predictions: Prediction[]; model: string | null }
   /** code null: the hub did not answer. */
   | { kind: 'error'; name: string; code: ErrorCode | null };
 
+/** A photo goes to the model the tab chose, else to the session's (the watched session's for a watcher). */
+const selectUploadModel = (s: HubSnapshot) => s.chosenModel ?? s.model;
+
 export function UploadCard() {
   const [state, setState] = useState<UploadState>({ kind: 'empty' });
+  const uploadModel = useHubSelector(selectUploadModel);
+  // Read when a file is chosen, so a model switch does not re-create the handlers.
+  const uploadModelRef = useRef<string | null>(uploadModel);
+  useEffect(() => {
+    uploadModelRef.current = uploadModel;
+  }, [uploadModel]);
   const [preview, setPreview] = useState<string | null>(null);
   const [dragging, setDragging] = useState(false);
   const inputRef = useRef<HTMLInputElement | null>(null);
@@ -45,8 +57,9 @@ export function UploadCard() {
     setState({ kind: 'busy', name: file.name });
     try {
       const b64 = await fileToBase64(file);
-      const predictions = await analyzeImage(b64, ac.signal);
-      if (!ac.signal.aborted) setState({ kind: 'done', name: file.name, predictions });
+      const model = uploadModelRef.current;
+      const predictions = await analyzeImage(b64, { model, signal: ac.signal });
+      if (!ac.signal.aborted) setState({ kind: 'done', name: file.name, predictions, model });
     } catch (err) {
       if (ac.signal.aborted) return;
       setState({ kind: 'error', name: file.name, code: err instanceof AnalyzeError ? err.code : null });
@@ -174,7 +187,12 @@ export function UploadCard() {
             </Alert>
           ) : null}
           {state.kind === 'done' ? (
-            <Predictions predictions={state.predictions} topTestId="upload-top-label" emptyText="No labels" />
+            <Stack spacing={1.5}>
+              <Predictions predictions={state.predictions} topTestId="upload-top-label" emptyText="No labels" />
+              <Typography variant="caption" color="text.secondary" data-testid="upload-model">
+                {state.model ? `Model ${state.model}` : 'The hub’s default model'}
+              </Typography>
+            </Stack>
           ) : null}
           {state.kind === 'empty' ? (
             <Typography variant="body2" color="text.secondary" sx={{ mt: { md: 1 } }}>

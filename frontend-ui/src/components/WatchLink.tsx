@@ -10,7 +10,7 @@ import ContentCopyRounded from '@mui/icons-material/ContentCopyRounded';
 import OpenInNewRounded from '@mui/icons-material/OpenInNewRounded';
 import { useHubSelector } from '../lib/hubContext';
 import type { HubSnapshot } from '../lib/hubStore';
-import { watchHref as watchHrefOf } from '../lib/protocol';
+import { watchHref as watchHrefOf } from '../lib/contract';
 
 const selectSession = (s: HubSnapshot) => s.session;
 

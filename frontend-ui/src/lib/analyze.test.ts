@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { AnalyzeError, analyzeImage, stripDataUrl } from './analyze';
+import { AnalyzeError, analyzeImage, analyzeUrl, stripDataUrl } from './analyze';
 
 afterEach(() => {
   vi.unstubAllGlobals();
@@ -22,6 +22,18 @@ describe('analyze API', () => {
     expect(url).toBe('/api/v1/analyze');
     expect(init.method).toBe('POST');
     expect(JSON.parse(String(init.body))).toEqual({ base64Image: 'Qk0=' });
+  });
+
+  it('asks for the chosen model with ?model=, and for the hub default without one', async () => {
+    const fetchMock = vi.fn(async () => new Response(JSON.stringify([{ label: 'x', confidence: 0.5 }]), { status: 200 }));
+    vi.stubGlobal('fetch', fetchMock);
+    await analyzeImage('Qk0=', { model: 'insects@1' });
+    await analyzeImage('Qk0=', { model: 'mobilenet_v2' });
+    await analyzeImage('Qk0=', { model: null });
+    const urls = fetchMock.mock.calls.map((c) => (c as unknown as [string])[0]);
+    expect(urls).toEqual(['/api/v1/analyze?model=insects%401', '/api/v1/analyze?model=mobilenet_v2', '/api/v1/analyze']);
+    // Not a model reference: never put in the URL.
+    expect(analyzeUrl('a&b=c')).toBe('/api/v1/analyze');
   });
 
   it('turns error statuses into AnalyzeError with the hub message and code', async () => {

@@ -1,6 +1,22 @@
-// POST /api/v1/analyze: one image in, its top-3 out.
+// POST /api/v1/analyze: one image in, its top-3 out, by the chosen model (?model=).
 import { bearerHeaders } from './apiKey';
-import { errorCodeForStatus, ErrorCode, isErrorCode, type Prediction } from './protocol';
+import { errorCodeForStatus, ErrorCode, isErrorCode, MODEL_REF_PATTERN, type Prediction } from './contract';
+
+/** The route (x-rest `POST /api/v1/analyze`) and its query parameter naming the model. */
+const ANALYZE_PATH = '/api/v1/analyze';
+const MODEL_QUERY = 'model';
+
+/** The request's address: `?model=` when a model (`name` or `name@version`) is given; else the hub's default model. */
+export function analyzeUrl(model?: string | null): string {
+  if (!model || !MODEL_REF_PATTERN.test(model)) return ANALYZE_PATH;
+  return `${ANALYZE_PATH}?${new URLSearchParams({ [MODEL_QUERY]: model }).toString()}`;
+}
+
+export interface AnalyzeOptions {
+  /** The model to classify with, `name` or `name@version`; the hub's default when absent. */
+  model?: string | null;
+  signal?: AbortSignal;
+}
 
 export class AnalyzeError extends Error {
   /**
@@ -35,7 +51,10 @@ export function fileToBase64(file: Blob): Promise<string> {
   });
 }
 
-export async function analyzeImage(base64Image: string, signal?: AbortSignal): Promise<Prediction[]> {
+export async function analyzeImage(
+  base64Image: string,
+  { model, signal }: AnalyzeOptions = {},
+): Promise<Prediction[]> {
   let res: Response;
   try {
     const init: RequestInit = {
@@ -44,7 +63,7 @@ export async function analyzeImage(base64Image: string, signal?: AbortSignal): P
       body: JSON.stringify({ base64Image }),
     };
     if (signal) init.signal = signal;
-    res = await fetch('/api/v1/analyze', init);
+    res = await fetch(analyzeUrl(model), init);
   } catch (err) {
     if (err instanceof DOMException && err.name === 'AbortError') throw err;
     throw new AnalyzeError(0, 'network error');

@@ -3,7 +3,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { memoryStorage } from '../../test/memoryStorage';
 import { API_KEY_STORAGE_KEY, bearerHeaders, forgetApiKey, loadApiKey, saveApiKey, type KeyStorages } from './apiKey';
 import { analyzeImage, AnalyzeError } from './analyze';
-import { ErrorCode } from './protocol';
+import { ErrorCode } from './contract';
 
 function storages() {
   const session = memoryStorage();

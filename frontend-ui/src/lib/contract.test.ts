@@ -1,5 +1,5 @@
 // The page against the wire contract, docs/asyncapi.yaml: (a) every name in
-// protocol.ts equals the document's, both ways, and (b) every example of the
+// contract.ts equals the document's, both ways, and (b) every example of the
 // WebSocket messages validates against its schema and round-trips through the
 // page's own decoder (hub -> page) or encoders (page -> hub).
 import { readFileSync } from 'node:fs';
@@ -26,16 +26,36 @@ import {
   WS_SUBPROTOCOL,
   RESUME_PROTOCOL_PREFIX,
   WsQuery,
+  compareProtocol,
   encodeControl,
   errorCodeForStatus,
   frameControl,
+  hubSocketUrl,
+  isErrorCode,
   modelRef,
   optionsControl,
   parseServerMessage,
   pingControl,
   type ControlMessage,
   type ModelSummary,
-} from './protocol';
+  type WelcomeMessage,
+  watchHref,
+} from './contract';
+
+/** The keys of T that are not optional. */
+type RequiredKeys<T> = { [K in keyof T]-?: object extends Pick<T, K> ? never : K }[keyof T];
+// Exactly the required keys of WelcomeMessage (the compiler rejects a key
+// missing or extra); the test compares them with the Welcome schema's.
+const welcomeRequired: { [K in RequiredKeys<WelcomeMessage>]: true } = {
+  type: true,
+  session: true,
+  protocol: true,
+  maxFrameBytes: true,
+  framesInFlight: true,
+  frameTimeoutMs: true,
+  recording: true,
+  models: true,
+};
 
 const docPath = fileURLToPath(new URL('../../../docs/asyncapi.yaml', import.meta.url));
 const doc: unknown = parse(readFileSync(docPath, 'utf8'));
@@ -108,7 +128,7 @@ const serverMessages = wsMessages('send');
 // Binary frames are not JSON messages: they have no `type`.
 const controlMessages = wsMessages('receive').filter((m) => payloadSchema(m) !== null);
 
-describe('protocol.ts equals docs/asyncapi.yaml', () => {
+describe('contract.ts equals docs/asyncapi.yaml', () => {
   it('has the protocol version, the /ws path and its query parameters', () => {
     expect(PROTOCOL_VERSION).toBe(at('x-protocol-version'));
     expect(PROTOCOL_VERSION).toBe(at('components', 'schemas', 'Welcome', 'properties', 'protocol', 'const'));
@@ -130,6 +150,10 @@ describe('protocol.ts equals docs/asyncapi.yaml', () => {
     });
     expect(recording).toEqual(examples.map((e) => (e as { payload: { recording: boolean } }).payload.recording));
     expect(recording.every((r) => typeof r === 'boolean')).toBe(true);
+  });
+
+  it('types as required the welcome fields the contract requires', () => {
+    expect(Object.keys(welcomeRequired).sort()).toEqual(list('components', 'schemas', 'Welcome', 'required').map(String).sort());
   });
 
   it('has the separator of the synonyms in a label', () => {
@@ -270,5 +294,80 @@ describe('examples of the WebSocket messages', () => {
     expect(options({ type: ControlMessageType.options, model: 'a.b' })).toBe(false);
     expect(options({ type: ControlMessageType.options, model: 'a@0' })).toBe(false);
     expect(options(JSON.parse(encodeControl(optionsControl({ model: modelRef('mobilenet_v2', 3) }))))).toBe(true);
+  });
+});
+
+// contract.ts's own helpers: the /ws URL, error codes, the decoder, the
+// protocol check.
+
+
+describe('hubSocketUrl', () => {
+  it('uses the page origin and the matching scheme', () => {
+    expect(hubSocketUrl({ protocol: 'http:', host: 'localhost:8080' })).toBe('ws://localhost:8080/ws');
+    expect(hubSocketUrl({ protocol: 'https:', host: 'hub.example' })).toBe('wss://hub.example/ws');
+    expect(hubSocketUrl({ protocol: 'http:', host: 'h:1' }, 'a b/c')).toBe('ws://h:1/ws?watch=a%20b%2Fc');
+    expect(hubSocketUrl({ protocol: 'http:', host: 'h:1' }, null, 'sess-1')).toBe('ws://h:1/ws?resume=sess-1');
+    expect(hubSocketUrl({ protocol: 'http:', host: 'h:1' }, 'w', 'sess-1')).toBe('ws://h:1/ws?watch=w');
+  });
+});
+
+describe('watchHref', () => {
+  it('links to the page with the session to watch', () => {
+    expect(watchHref('a b/c')).toBe('/?watch=a%20b%2Fc');
+  });
+});
+
+describe('error codes', () => {
+  it('knows the documented codes and the code of each API status', () => {
+    expect(isErrorCode('timeout')).toBe(true);
+    expect(isErrorCode('toString')).toBe(false);
+    expect(isErrorCode(504)).toBe(false);
+    expect(errorCodeForStatus(503)).toBe(ErrorCode.unavailable);
+    expect(errorCodeForStatus(400)).toBe(ErrorCode.badImage);
+    expect(errorCodeForStatus(418)).toBeNull();
+  });
+});
+
+describe('parseServerMessage', () => {
+  it('parses the hub messages', () => {
+    expect(parseServerMessage('{"type":"welcome","session":"s","framesInFlight":2}')).toMatchObject({
+      type: 'welcome',
+      session: 's',
+      framesInFlight: 2,
+    });
+    expect(
+      parseServerMessage(
+        '{"type":"result","seq":3,"predictions":[{"label":"Egyptian cat","index":285,"confidence":0.8}],"timing":{"infer_ms":9.8}}',
+      ),
+    ).toMatchObject({ type: 'result', seq: 3, predictions: [{ label: 'Egyptian cat' }] });
+    expect(parseServerMessage('{"type":"error","seq":4,"code":"timeout","message":"m"}')).toEqual({
+      type: 'error',
+      seq: 4,
+      code: 'timeout',
+      message: 'm',
+    });
+    expect(parseServerMessage('{"type":"error","code":"bad_request","message":"m"}')).toMatchObject({ seq: undefined });
+    expect(parseServerMessage('{"type":"dropped","seq":5,"reason":"superseded"}')).toMatchObject({ seq: 5 });
+    expect(parseServerMessage('{"type":"pong","id":1,"time":5}')).toMatchObject({ type: 'pong' });
+  });
+
+  it('rejects malformed ones', () => {
+    expect(parseServerMessage('')).toBeNull();
+    expect(parseServerMessage('null')).toBeNull();
+    expect(parseServerMessage('{"type":"welcome"}')).toBeNull();
+    expect(parseServerMessage('{"type":"result","seq":1,"predictions":[{"label":1}]}')).toBeNull();
+    expect(parseServerMessage('{"type":"dropped"}')).toBeNull();
+    expect(parseServerMessage('{"type":"other"}')).toBeNull();
+  });
+});
+
+describe('compareProtocol', () => {
+  it('tells the hub’s protocol from the page’s', () => {
+    expect(compareProtocol(PROTOCOL_VERSION)).toBe('same');
+    expect(compareProtocol(2, 1)).toBe('hub-newer');
+    expect(compareProtocol(1, 2)).toBe('hub-older');
+    expect(compareProtocol(undefined)).toBe('unknown');
+    expect(compareProtocol('1')).toBe('unknown');
+    expect(compareProtocol(1.5, 1)).toBe('unknown');
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { errorText, unreachableUploadText } from './errorText';
-import { ErrorCode } from './protocol';
+import { ErrorCode } from './contract';
 
 describe('errorText', () => {
   it('has words for every code on every surface', () => {

@@ -1,7 +1,7 @@
 // What a person reads for each error code of the hub, in one place: the live
 // view, the watch view and the upload card say different things only where
 // what to do differs (a stream recovers by itself; an upload is tried again).
-import { ErrorCode, isErrorCode, type HubErrorCode } from './protocol';
+import { ErrorCode, isErrorCode, type HubErrorCode } from './contract';
 
 export type ErrorSeverity = 'info' | 'warning' | 'error';
 

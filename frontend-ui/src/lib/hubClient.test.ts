@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { FakeSocket } from '../../test/fakeSocket';
 import { HubClient, backoffDelay, type HubClientOptions, type HubEvent } from './hubClient';
-import { BEARER_PROTOCOL_PREFIX, CloseCode, RESUME_PROTOCOL_PREFIX, WS_SUBPROTOCOL } from './protocol';
+import { BEARER_PROTOCOL_PREFIX, CloseCode, RESUME_PROTOCOL_PREFIX, WS_SUBPROTOCOL } from './contract';
 
 const frame = () => new Uint8Array([0xff, 0xd8, 0xff, 0xd9]);
 

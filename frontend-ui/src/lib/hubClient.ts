@@ -9,16 +9,18 @@ import {
   ServerMessageType,
   encodeControl,
   hubSocketProtocols,
+  optionsControl,
   parseServerMessage,
   pingControl,
   type ControlMessage,
   type DroppedMessage,
   type EndedMessage,
   type ErrorMessage,
+  type ModelSetMessage,
   type PongMessage,
   type ResultMessage,
   type WelcomeMessage,
-} from './protocol';
+} from './contract';
 
 export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closed';
 
@@ -46,6 +48,8 @@ export type HubEvent =
   | { type: 'dropped'; message: DroppedMessage; frame: SentFrame | null }
   | { type: 'pong'; message: PongMessage }
   | { type: 'ended'; message: EndedMessage }
+  /** The hub acknowledged a model switch: the session's model from now on. */
+  | { type: 'model'; message: ModelSetMessage }
   /** A binary frame went out (it is now outstanding). */
   | { type: 'sent'; frame: SentFrame };
 
@@ -248,6 +252,16 @@ export class HubClient {
     }
   }
 
+  /**
+   * Asks the hub to classify this session's frames with `ref` (`name` or
+   * `name@version`) from now on; answered by a `model` event, or an error
+   * (unknown_model, model_unavailable) and the session keeps its model.
+   * False when not connected.
+   */
+  setModel(ref: string): boolean {
+    return this.sendControl(optionsControl({ model: ref }));
+  }
+
   // --- internals -----------------------------------------------------------
 
   private emit(event: HubEvent): void {
@@ -359,6 +373,9 @@ export class HubClient {
         break;
       case ServerMessageType.ended:
         this.emit({ type: 'ended', message: msg });
+        break;
+      case ServerMessageType.model:
+        this.emit({ type: 'model', message: msg });
         break;
     }
   }

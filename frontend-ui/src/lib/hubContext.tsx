@@ -16,6 +16,10 @@ export interface HubSource {
   /** Sends a frame if flow control allows; returns its seq or null. */
   sendFrame: (data: Blob, capturedAt?: number) => number | null;
   resetRate: () => void;
+  /** Classifies this tab's frames with a model (`name` or `name@version`) from now on; remembered for the tab. */
+  setModel: (ref: string) => void;
+  /** Reads the models served now afresh (GET /api/v1/models). */
+  refreshModels: () => Promise<void>;
   /** The benchmark's probe; null unless the page URL asks for it (?probe=1). */
   probe: HubStatsProbe | null;
 }
@@ -23,6 +27,7 @@ export interface HubSource {
 const subscribeNothing = () => () => undefined;
 const nothing = () => undefined;
 const noFrame = () => null;
+const noRefresh = () => Promise.resolve();
 
 /** A source with no connection behind it, showing `snapshot` (before the first connection, after the last). */
 export function idleHubSource(snapshot: HubSnapshot = INITIAL_HUB_SNAPSHOT): HubSource {
@@ -33,6 +38,8 @@ export function idleHubSource(snapshot: HubSnapshot = INITIAL_HUB_SNAPSHOT): Hub
     reconnectNow: nothing,
     sendFrame: noFrame,
     resetRate: nothing,
+    setModel: nothing,
+    refreshModels: noRefresh,
     probe: null,
   };
 }
@@ -62,7 +69,7 @@ function ResultShownProbe({ probe }: { probe: HubStatsProbe }) {
 const selectLastResult = (s: HubSnapshot) => s.lastResult;
 
 /** The actions of the hub in context (stable while its connection lives). */
-export function useHubActions(): Pick<HubSource, 'client' | 'reconnectNow' | 'sendFrame' | 'resetRate' | 'probe'> {
+export function useHubActions(): Omit<HubSource, 'subscribe' | 'getSnapshot'> {
   return useContext(HubContext);
 }
 

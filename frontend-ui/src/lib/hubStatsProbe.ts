@@ -5,7 +5,7 @@
 
 import type { ConnectionState } from './hubClient';
 import type { HubStore } from './hubStore';
-import type { ResultMessage } from './protocol';
+import type { ResultMessage } from './contract';
 import type { RateMode } from './rateController';
 
 export interface FrameSample {

@@ -8,7 +8,7 @@ import {
   splitLabel,
   type SmoothingState,
 } from './labels';
-import type { Prediction } from './protocol';
+import type { Prediction } from './contract';
 
 describe('splitLabel', () => {
   it('takes the first synonym as the name and keeps the others', () => {
@@ -105,5 +105,36 @@ describe('formatPercent', () => {
     expect(formatPercent(0.0742)).toBe('7.4%');
     expect(formatPercent(1.2)).toBe('100%');
     expect(formatPercent(-1)).toBe('0.0%');
+  });
+});
+
+describe('splitLabel with a scientific name and its common name', () => {
+  it('makes the common name in parentheses the headline and keeps the scientific name beneath', () => {
+    expect(splitLabel('Halyomorpha halys (Brown Marmorated Stink Bug)')).toEqual({
+      name: 'Brown Marmorated Stink Bug',
+      synonyms: [],
+      scientific: 'Halyomorpha halys',
+    });
+    expect(splitLabel('Chortophaga viridifasciata viridifasciata (Northern Green-striped Grasshopper)')).toEqual({
+      name: 'Northern Green-striped Grasshopper',
+      synonyms: [],
+      scientific: 'Chortophaga viridifasciata viridifasciata',
+    });
+  });
+
+  it('keeps the scientific name as the headline when there is no common name', () => {
+    expect(splitLabel('Syntomoides imaon ()')).toEqual({ name: 'Syntomoides imaon', synonyms: [] });
+    expect(splitLabel('background')).toEqual({ name: 'background', synonyms: [] });
+  });
+
+  it('leaves other labels, parenthesised or long, as they are', () => {
+    expect(splitLabel('(Common name)')).toEqual({ name: '(Common name)', synonyms: [] });
+    expect(splitLabel('a (b) (c)')).toEqual({ name: 'a (b) (c)', synonyms: [] });
+    const long = 'dragonfly, darning needle, devil\'s darning needle, sewing needle, snake feeder, snake doctor, mosquito hawk, skeeter hawk';
+    const split = splitLabel(long);
+    expect(split.name).toBe('dragonfly');
+    expect(split.synonyms).toHaveLength(7);
+    const huge = 'x'.repeat(500);
+    expect(splitLabel(huge)).toEqual({ name: huge, synonyms: [] });
   });
 });

@@ -1,9 +1,10 @@
-// Labels people read: the class text split into a name and its synonyms, an
+// Labels people read: the class text split into a name, its synonyms and a
+// scientific name (`Genus species (Common name)`, as the insect model's labels are), an
 // exponential moving average over the last results so the headline does not
 // flicker between close calls, and the list of the last distinct headlines.
 // Pure functions: the components keep the state.
 
-import { LABEL_SYNONYM_SEPARATOR, type Prediction } from './protocol';
+import { LABEL_SYNONYM_SEPARATOR, type Prediction } from './contract';
 
 /** A confidence as people read it: "85%", "7.4%". */
 export function formatPercent(confidence: number): string {
@@ -12,14 +13,33 @@ export function formatPercent(confidence: number): string {
 }
 
 export interface LabelName {
-  /** The common name: "ruffed grouse". */
+  /** The common name: "ruffed grouse", "Brown Marmorated Stink Bug". */
   name: string;
   /** The other names: ["partridge", "Bonasa umbellus"]. */
   synonyms: string[];
+  /** The scientific name shown beneath the headline: "Halyomorpha halys" (only from `Genus species (Common name)`). */
+  scientific?: string;
 }
 
-/** "ruffed grouse, partridge, Bonasa umbellus" → ruffed grouse + [partridge, Bonasa umbellus]. */
+/**
+ * `Genus species (Common name)`: the text before the last parenthesis and the
+ * common name inside it (which may be empty: "Syntomoides imaon ()").
+ */
+const SCIENTIFIC_WITH_COMMON = /^([^()]*[^\s()])\s*\(([^()]*)\)\s*$/;
+
+/**
+ * The headline and what goes beneath it:
+ * "ruffed grouse, partridge, Bonasa umbellus" → ruffed grouse + [partridge, Bonasa umbellus];
+ * "Halyomorpha halys (Brown Marmorated Stink Bug)" → Brown Marmorated Stink Bug, scientific Halyomorpha halys;
+ * "Syntomoides imaon ()" → Syntomoides imaon (no common name: the scientific one is the headline).
+ */
 export function splitLabel(label: string): LabelName {
+  const scientific = SCIENTIFIC_WITH_COMMON.exec(label.trim());
+  if (scientific) {
+    const latin = (scientific[1] ?? '').trim();
+    const common = (scientific[2] ?? '').trim();
+    return common ? { name: common, synonyms: [], scientific: latin } : { name: latin, synonyms: [] };
+  }
   const parts = label
     .split(LABEL_SYNONYM_SEPARATOR)
     .map((p) => p.trim())

@@ -13,7 +13,7 @@
 // comparison in the benchmark: two frames in flight, the next one as soon as
 // a slot frees, at most 30 per second.
 
-import { ErrorCode, type HubErrorCode } from './protocol';
+import { ErrorCode, type HubErrorCode } from './contract';
 
 export const RateMode = { adaptive: 'adaptive', eager: 'eager' } as const;
 export type RateMode = (typeof RateMode)[keyof typeof RateMode];

@@ -2,7 +2,7 @@
 // labels drawn under it, downloaded as a PNG.
 
 import { formatPercent, splitLabel } from './labels';
-import type { Prediction } from './protocol';
+import type { Prediction } from './contract';
 
 /** The text drawn on a snapshot: the headline with its confidence, then the runners-up. */
 export function snapshotLines(predictions: readonly Prediction[]): string[] {

@@ -8,7 +8,7 @@ import { idleHubSource, type HubSource } from './hubContext';
 import { exposeHubStats, statsProbeRequested, type HubStatsProbe } from './hubStatsProbe';
 import { HubStore, INITIAL_HUB_SNAPSHOT, type HubSnapshot } from './hubStore';
 import { loadApiKey } from './apiKey';
-import { hubSocketUrl } from './protocol';
+import { hubSocketUrl } from './contract';
 
 export interface UseHubSocketOptions {
   /** Connect at all (false during server rendering and before the mode is known). */
@@ -50,7 +50,7 @@ export function useHubSocket({
       apiKey: () => (watch ? null : loadApiKey()),
       ...clientOptionsRef.current,
     });
-    const store = new HubStore(client);
+    const store = new HubStore(client, { watching: watch !== null });
     // Only for the benchmark and the browser tests, which ask for it in the page URL.
     const probe = statsProbeRequested(window.location.search) ? exposeHubStats(store, watch ? 'watch' : 'live') : null;
     setConnection({ store, probe });
@@ -73,6 +73,8 @@ export function useHubSocket({
       reconnectNow: store.reconnectNow,
       sendFrame: store.sendFrame,
       resetRate: store.resetRate,
+      setModel: store.setModel,
+      refreshModels: store.refreshModels,
       probe,
     };
   }, [connection, afterClose]);

@@ -16,7 +16,7 @@ import (
 	"golang.org/x/image/bmp"
 	_ "golang.org/x/image/webp" // DecodeConfig for WebP in the fuzz target and the table
 
-	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/contract"
 )
 
 func encode(t testing.TB, img image.Image, enc func(*bytes.Buffer, image.Image) error) []byte {

@@ -5,7 +5,7 @@ package imagesniff
 import (
 	"bytes"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/contract"
 )
 
 var (

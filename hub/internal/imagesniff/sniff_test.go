@@ -3,7 +3,7 @@ package imagesniff
 import (
 	"testing"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/contract"
 )
 
 func TestContentType(t *testing.T) {

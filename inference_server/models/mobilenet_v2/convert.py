@@ -1,5 +1,5 @@
 """Keras MobileNetV2 weights -> the folded .npz file the torch engine reads (where Keras
-is installed), and the cache of such files under MODEL_CACHE_DIR, keyed by the hash of
+is installed), and the cache of such files under WORKER_MODEL_CACHE_DIR, keyed by the hash of
 the weights file they came from.
 
     python -m inference_server.models.mobilenet_v2.convert --model keras:<file> --out w.npz
@@ -21,6 +21,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ...config_aliases import env_value
 from .. import model_cache
 from ..labels import LabelsError, read_labels_file
 from ..spec import KERAS, ModelSpec, parse_model
@@ -33,9 +34,9 @@ IMAGENET = "imagenet"
 
 
 def default_cache_dir(env: Mapping[str, str] | None = None) -> Path:
-    """MODEL_CACHE_DIR, else $XDG_CACHE_HOME/webcamhub, else ~/.cache/webcamhub."""
+    """WORKER_MODEL_CACHE_DIR, else $XDG_CACHE_HOME/webcamhub, else ~/.cache/webcamhub."""
     env = os.environ if env is None else env
-    return Path(env.get("MODEL_CACHE_DIR") or model_cache.default_cache_dir(env))
+    return Path(env_value(env, "WORKER_MODEL_CACHE_DIR") or model_cache.default_cache_dir(env))
 
 
 def file_digest(path: str | Path) -> str:
@@ -107,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 description="Keras MobileNetV2 weights -> the torch engine's .npz")
     p.add_argument("--model", required=True, help="keras | keras:<file> | keras-random")
     p.add_argument("--seed", type=int, default=0, help="keras-random: the seed")
-    p.add_argument("--out", help="output .npz (default: into the cache, MODEL_CACHE_DIR)")
+    p.add_argument("--out", help="output .npz (default: into the cache, WORKER_MODEL_CACHE_DIR)")
     p.add_argument("--labels", help="labels file stored with the weights (1000 classes)")
     p.add_argument("--dtype", choices=("float32", "float16"), default="float32",
                    help="float16 halves the file (the engine computes in fp16 anyway)")

@@ -217,7 +217,7 @@ def fold_keras_weights(layers: Mapping[str, list[np.ndarray]],
 def random_weights(seed: int = 0, layout: Layout = LAYOUT) -> dict[str, np.ndarray]:
     """Seeded random weights of the same network (Glorot-uniform kernels as Keras
     initialises them, batch normalisation at its initial state, folded): what
-    MODEL=keras-random means for an engine that runs without Keras. Same work per
+    WORKER_MODEL=keras-random means for an engine that runs without Keras. Same work per
     image as the real weights; the labels mean nothing."""
     rng = np.random.default_rng(seed)
     out: dict[str, np.ndarray] = {}

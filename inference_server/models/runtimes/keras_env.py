@@ -58,7 +58,7 @@ def apply_after_import(keras: Any, num_threads: int, gpu_memory_fraction: float)
         except RuntimeError:
             pass  # TF was already initialised in this process; keep its pools.
         if gpu_memory_fraction > 0 and tf.config.list_physical_devices("GPU"):
-            log.warning("GPU_MEMORY_FRACTION is not applied on TensorFlow: it takes GPU "
+            log.warning("WORKER_GPU_MEMORY_FRACTION is not applied on TensorFlow: it takes GPU "
                         "memory as it needs it")
     elif backend == "torch":
         import torch

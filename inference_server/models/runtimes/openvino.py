@@ -1,6 +1,6 @@
 """OpenVINO backend: `.tflite`, ONNX, OpenVINO IR and Keras weights on the CPU.
 
-Precision (OPENVINO_PRECISION): `auto` is bf16 where the CPU computes it (OpenVINO's
+Precision (WORKER_OPENVINO_PRECISION): `auto` is bf16 where the CPU computes it (OpenVINO's
 inference precision hint; on AVX-512 BF16 CPUs OpenVINO stays in f32 unless asked) and
 the model compiles and agrees in it (openvino_bf16.py), else f32; `f32` and `bf16` as
 asked. INT8 for float models when calibration images are given (openvino_int8.py).
@@ -111,11 +111,11 @@ class OpenVinoBackend:
             self._latency = self._compile_latency(model)
             self._throughput = self._compile(model, "THROUGHPUT")
         except RuntimeError as exc:
-            hint = "; OPENVINO_PRECISION=f32 may compile" if self.precision == "bf16" else ""
+            hint = "; WORKER_OPENVINO_PRECISION=f32 may compile" if self.precision == "bf16" else ""
             raise ModelLoadError(f"OpenVINO cannot compile {spec.text} ({exc}){hint}") \
                 from None
         if self.precision == "bf16" and compiled_precision(self._latency) != "bf16":
-            # OPENVINO_PRECISION=bf16 on a CPU without it: OpenVINO ignores the hint.
+            # WORKER_OPENVINO_PRECISION=bf16 on a CPU without it: OpenVINO ignores the hint.
             log_fields(log, logging.WARNING, "openvino bf16 asked for, but this CPU does "
                        "not compute bf16: running f32", model=spec.text, cpu=cpu_name())
             self.precision = "f32"
@@ -200,7 +200,7 @@ class OpenVinoBackend:
 
 
 class _Calibration:
-    """CALIBRATION_DIR's images at the model's size, read on first use (INT8 for a
+    """WORKER_CALIBRATION_DIR's images at the model's size, read on first use (INT8 for a
     float model, the bf16 check under auto) and once."""
 
     def __init__(self, folder: str | None, size: int) -> None:

@@ -1,4 +1,4 @@
-"""bf16 under OPENVINO_PRECISION=auto: the fastest precision that compiles and agrees.
+"""bf16 under WORKER_OPENVINO_PRECISION=auto: the fastest precision that compiles and agrees.
 
 On a CPU that computes bf16 (AVX-512 BF16, AMX) OpenVINO runs a model in bf16 only
 when asked (INFERENCE_PRECISION_HINT), and some models do not compile so: OpenVINO
@@ -7,7 +7,7 @@ AMX ("No suitable implementations ... memory descriptors are not compatible") wh
 f32 compiles. So `auto` keeps bf16 only when the model compiles in bf16 for latency
 and for throughput, OpenVINO really computes it in bf16, and its top-1 agrees with
 f32's on at least MIN_TOP1_AGREEMENT of the images (the calibration images when
-CALIBRATION_DIR is given, else the seeded random pixels the runtimes are timed on):
+WORKER_CALIBRATION_DIR is given, else the seeded random pixels the runtimes are timed on):
 the rule INT8 meets. Otherwise f32 runs, with one warning naming the model, the CPU
 and why; only a disagreement on random pixels is said at INFO, since answers on noise
 are near ties (the quantized MobileNetV2's top-1 in bf16 and f32 agreed on 66 % of 32
@@ -69,7 +69,7 @@ def bf16_if_it_compiles_and_agrees(model: Any, model_text: str, images: np.ndarr
     user's calibration images, else random pixels); cached under `key`. Logs one line:
     a WARNING naming the model and the CPU when bf16 is not used, INFO when it is, or
     when only random pixels disagreed (a model's answers on noise are near ties, so
-    that says little about photos; CALIBRATION_DIR gives photos to compare on)."""
+    that says little about photos; WORKER_CALIBRATION_DIR gives photos to compare on)."""
     name = f"openvino/bf16-{key}.json"
     with cache.locked(name) if cache is not None else contextlib.nullcontext():
         decision = cache.read_json(name) if cache is not None else None
@@ -126,7 +126,7 @@ def _log(outcome: Bf16Outcome, model_text: str, calibration: bool,
         fields["needed"] = min_agreement
         if not calibration:
             level = logging.INFO
-            fields["hint"] = "set CALIBRATION_DIR to photos to compare on them"
+            fields["hint"] = "set WORKER_CALIBRATION_DIR to photos to compare on them"
     if outcome.error:
         fields["error"] = outcome.error
     log_fields(log, level, f"openvino bf16 not used for this model on this CPU: "

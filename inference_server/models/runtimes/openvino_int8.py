@@ -1,5 +1,5 @@
 """INT8 for float models through NNCF's post-training quantization, from the user's
-calibration images (CALIBRATION_DIR).
+calibration images (WORKER_CALIBRATION_DIR).
 
 The quantized model is kept only when its top-1 agrees with the float model's on at
 least MIN_TOP1_AGREEMENT of the calibration images; otherwise the float model runs
@@ -43,11 +43,11 @@ class Int8Outcome:
 def calibration_files(folder: str) -> list[Path]:
     root = Path(folder)
     if not root.is_dir():
-        raise ModelLoadError(f"CALIBRATION_DIR {folder} is not a folder")
+        raise ModelLoadError(f"WORKER_CALIBRATION_DIR {folder} is not a folder")
     files = sorted(p for p in root.rglob("*") if p.is_file()
                    and p.suffix.lower() in IMAGE_SUFFIXES)[:MAX_CALIBRATION_IMAGES]
     if not files:
-        raise ModelLoadError(f"CALIBRATION_DIR {folder} holds no images "
+        raise ModelLoadError(f"WORKER_CALIBRATION_DIR {folder} holds no images "
                              f"({', '.join(IMAGE_SUFFIXES)})")
     return files
 

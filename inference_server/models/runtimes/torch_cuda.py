@@ -3,7 +3,7 @@ PyTorch, in fp16, channels-last, one CUDA graph per batch bucket.
 
 What makes it fast, and why this shape:
 - The Keras weights are converted once (mobilenet_v2/convert.py: batch normalisation
-  folded into the convolutions) and cached under MODEL_CACHE_DIR, keyed by the weights
+  folded into the convolutions) and cached under WORKER_MODEL_CACHE_DIR, keyed by the weights
   file's hash; the GPU machine needs no Keras once the file is there.
 - fp16 with channels-last: the tensor cores' layout for cuDNN's convolutions.
 - CUDA graphs, one per bucket (1, 2, 4, ... 256): MobileNetV2 is ~150 small kernels,
@@ -16,7 +16,7 @@ What makes it fast, and why this shape:
 - JPEG decoding on the GPU (nvJPEG through torchvision.io.decode_jpeg, batched) is
   offered by `decode_jpegs` beside the CPU decoder; bench/gpu measures both.
 
-TORCH_CUDA_MODE picks the execution: graphs (default), eager, or a torch.compile mode
+WORKER_TORCH_CUDA_MODE picks the execution: graphs (default), eager, or a torch.compile mode
 (reduce-overhead, max-autotune: minutes of compiling at every start, per bucket).
 """
 
@@ -42,6 +42,7 @@ from ..buckets import bucket_for, bucket_sizes
 from ..mobilenet_v2.convert import CONVERT_MODULE, cached_path, default_cache_dir
 from ..mobilenet_v2.layout import (INPUT_SIZE, ConvertedWeights, WeightsError, load_npz,
                                   random_weights, save_npz)
+from ...config_aliases import env_value
 from ..spec import KERAS, ModelSpec
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ def unsupported_model_reason(spec: ModelSpec) -> str | None:
     """Why torch-cuda does not run the model `spec` (None: it does)."""
     if spec.kind != KERAS:
         return (f"the torch-cuda runtime runs Keras MobileNetV2 weights, not {spec.kind} files "
-                f"(MODEL={spec.text}): use another RUNTIME for it, or MODEL=keras:<weights file>")
+                f"(WORKER_MODEL={spec.text}): use another RUNTIME for it, or WORKER_MODEL=keras:<weights file>")
     return None
 
 
@@ -78,14 +79,15 @@ def load_torch_cuda(spec: ModelSpec, labels_path: str | None = None,
                     gpu_memory_fraction: float = 0.0,
                     cache_dir: Path | None = None) -> TorchCudaBackend:
     """The runtime as load_runtime (selection.py) loads it: anything that stops it is a
-    ModelLoadError whose message names what is missing (under RUNTIME=auto, selection.py
-    skips the runtime with that message as a warning). TORCH_CUDA_MODE picks the mode."""
+    ModelLoadError whose message names what is missing (under WORKER_RUNTIME=auto, selection.py
+    skips the runtime with that message as a warning). WORKER_TORCH_CUDA_MODE picks the
+    mode."""
     reason = unsupported_model_reason(spec) or unavailable_reason()
-    mode = os.environ.get("TORCH_CUDA_MODE") or DEFAULT_MODE
+    mode = env_value(os.environ, "WORKER_TORCH_CUDA_MODE") or DEFAULT_MODE
     if reason is None and mode not in MODES:
-        reason = f"TORCH_CUDA_MODE={mode!r} is not one of {', '.join(MODES)}"
+        reason = f"WORKER_TORCH_CUDA_MODE={mode!r} is not one of {', '.join(MODES)}"
     if reason is not None:
-        raise ModelLoadError(f"RUNTIME={RUNTIME} cannot run here: {reason}")
+        raise ModelLoadError(f"WORKER_RUNTIME={RUNTIME} cannot run here: {reason}")
     cache = cache_dir or default_cache_dir()
     weights = resolve_weights(spec, cache)
     return TorchCudaBackend(weights, labels_path, gpu_memory_fraction, mode=mode,
@@ -124,7 +126,7 @@ def _convert_into(spec: ModelSpec, cached: Path) -> ConvertedWeights:
             f"no converted weights at {cached}, and converting {spec.text} needs Keras, "
             f"which is not installed here ({exc}): run `python -m {CONVERT_MODULE} "
             f"--model {spec.text} --out <file.npz>` where Keras is, then "
-            "MODEL=keras:<file.npz> (or copy it to that path)") from None
+            "WORKER_MODEL=keras:<file.npz> (or copy it to that path)") from None
     except (WeightsError, ValueError, OSError) as exc:
         raise ModelLoadError(f"{spec.text} could not be converted for {RUNTIME}: {exc}") \
             from None

@@ -29,13 +29,74 @@ app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .ctx.Chart.Name .ctx.Chart.Version | replace "+" "_" }}
 {{- end }}
 
-{{/* registry/repository:tag of (dict "ctx" $ "image" .Values.hub.image); never latest. */}}
+{{/* registry/repository:tag[@digest] of (dict "ctx" $ "image" .Values.hub.image); never latest. */}}
 {{- define "webcamhub.image" -}}
 {{- $tag := .image.tag | default .ctx.Chart.AppVersion | toString }}
 {{- if eq $tag "latest" }}
 {{- fail "image tag \"latest\" is refused: pin a version so every pod runs the same code" }}
 {{- end }}
 {{- printf "%s/%s:%s" .ctx.Values.image.registry .image.repository $tag }}
+{{- with .image.digest }}{{ printf "@%s" . }}{{ end }}
+{{- end }}
+
+{{- define "webcamhub.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- .Values.serviceAccount.name | default (include "webcamhub.fullname" .) }}
+{{- else }}
+{{- .Values.serviceAccount.name | default "default" }}
+{{- end }}
+{{- end }}
+
+{{/* Whether the KEDA ScaledObject is made: mode keda and the cluster serves KEDA's API. */}}
+{{- define "webcamhub.keda" -}}
+{{- if and (eq .Values.autoscaling.mode "keda") (.Capabilities.APIVersions.Has "keda.sh/v1alpha1") }}true{{ end }}
+{{- end }}
+
+{{/* Whether the worker Deployment sets its replicas: no autoscaler owns them. */}}
+{{- define "webcamhub.workerReplicasFixed" -}}
+{{- if or (eq .Values.autoscaling.mode "none") (and (eq .Values.autoscaling.mode "keda") (not (include "webcamhub.keda" .))) }}true{{ end }}
+{{- end }}
+
+{{/* What a pod spec of component (dict "ctx" $ "v" .Values.hub "component" "hub") shares:
+     service account, pull secrets, priority, scheduling. */}}
+{{- define "webcamhub.podScheduling" -}}
+{{- with .v.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- with .v.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .v.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .v.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+topologySpreadConstraints:
+{{- if .v.topologySpreadConstraints }}
+  {{- toYaml .v.topologySpreadConstraints | nindent 2 }}
+{{- else }}
+  - maxSkew: 1
+    topologyKey: kubernetes.io/hostname
+    whenUnsatisfiable: ScheduleAnyway
+    labelSelector:
+      matchLabels:
+        {{- include "webcamhub.selectorLabels" (dict "ctx" .ctx "component" .component) | nindent 8 }}
+{{- end }}
+{{- end }}
+
+{{- define "webcamhub.podIdentity" -}}
+serviceAccountName: {{ include "webcamhub.serviceAccountName" .ctx }}
+automountServiceAccountToken: {{ .ctx.Values.serviceAccount.automount }}
+{{- with .ctx.Values.image.pullSecrets }}
+imagePullSecrets:
+  {{- range . }}
+  - name: {{ . }}
+  {{- end }}
+{{- end }}
 {{- end }}
 
 {{- define "webcamhub.natsURL" -}}
@@ -86,11 +147,15 @@ capabilities:
   drop: [ALL]
 {{- end }}
 
+{{/* (dict "ctx" $ "port" .metricsPort "extra" .podAnnotations) */}}
 {{- define "webcamhub.podAnnotations" -}}
 {{- if .ctx.Values.metrics.podAnnotations }}
 prometheus.io/scrape: "true"
 prometheus.io/port: {{ .port | quote }}
 prometheus.io/path: /metrics
+{{- end }}
+{{- with .extra }}
+{{ toYaml . }}
 {{- end }}
 {{- end }}
 
@@ -104,9 +169,20 @@ prometheus.io/path: /metrics
 {{- if gt (int .Values.worker.capacity) 0 }}{{ int .Values.worker.capacity }}{{ else }}{{ mul 2 (int .Values.worker.batchMax) }}{{ end }}
 {{- end }}
 
+{{/* The component's env map, then its extraEnv list: (index .Values "hub"). */}}
 {{- define "webcamhub.extraEnv" -}}
-{{- range $name, $value := . }}
+{{- range $name, $value := .env }}
 - name: {{ $name }}
   value: {{ $value | toString | quote }}
 {{- end }}
+{{- with .extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Probe timings from values, as a probe's fields. */}}
+{{- define "webcamhub.probeTimings" -}}
+periodSeconds: {{ .periodSeconds }}
+timeoutSeconds: {{ .timeoutSeconds }}
+failureThreshold: {{ .failureThreshold }}
 {{- end }}

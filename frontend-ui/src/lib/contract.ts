@@ -2,7 +2,8 @@
 // parameters, message types, error codes, close codes and dropped reasons.
 // The contract itself is docs/asyncapi.yaml (docs/protocol.md is its readable
 // companion); contract.test.ts checks every name here against it, both ways.
-// Only the fields the page uses are typed; the hub may send more.
+// Only the messages' fields the page uses are typed, required where the
+// contract requires them; the hub may send more.
 
 /** The `protocol` field of welcome (root `x-protocol-version`). */
 export const PROTOCOL_VERSION = 1;
@@ -206,16 +207,16 @@ export interface WelcomeMessage {
   type: typeof ServerMessageType.welcome;
   session: string;
   watching?: string;
-  protocol?: number;
-  maxFrameBytes?: number;
-  framesInFlight?: number;
-  frameTimeoutMs?: number;
+  protocol: number;
+  maxFrameBytes: number;
+  framesInFlight: number;
+  frameTimeoutMs: number;
   /** The streaming owner's secret for resuming this session (never a watcher's); kept in memory only. */
   resumeToken?: string;
-  /** The hub records the frames this connection sends, and their results (HUB_RECORD); absent from older hubs. */
-  recording?: boolean;
-  /** The models served now (empty while no worker serves one); absent from hubs before models. */
-  models?: ModelSummary[];
+  /** The hub records the frames this connection sends, and their results (HUB_RECORD); false for watchers. */
+  recording: boolean;
+  /** The models served now (empty while no worker serves one). */
+  models: ModelSummary[];
   /** The session's model (the watched session's, for watchers) as `name@version`, when one is served. */
   model?: string;
 }
@@ -341,6 +342,9 @@ export function parseServerMessage(text: string): ServerMessage | null {
   if (!isObject(v) || typeof v.type !== 'string') return null;
   switch (v.type) {
     case ServerMessageType.welcome:
+      // The hub sends every field the contract requires; only the session is
+      // checked, so a welcome of a hub older than a field still connects
+      // (compareProtocol says 'unknown'), and readers check what they read.
       return typeof v.session === 'string' ? (v as unknown as WelcomeMessage) : null;
     case ServerMessageType.result:
       if (!Array.isArray(v.predictions) || !v.predictions.every(isPrediction)) return null;

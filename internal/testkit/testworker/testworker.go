@@ -16,7 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 
-	"github.com/webcamhub/webcamhub/hub/contract"
+	"github.com/webcamhub/webcamhub/contract"
 )
 
 // Options shape the worker's behaviour.

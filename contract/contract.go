@@ -1,6 +1,7 @@
 // Package contract is the Go side of the wire contract in docs/asyncapi.yaml:
 // every NATS subject, header, message type, error code and close code the
-// hub, its test worker and its tests use is spelled here and nowhere else.
+// hub, its test kits (internal/testkit/…) and the e2e tests use is spelled
+// here and nowhere else.
 // contract_test.go checks this file against the document, both ways.
 package contract
 

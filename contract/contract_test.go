@@ -18,7 +18,7 @@ import (
 )
 
 // docPath is docs/asyncapi.yaml, relative to this package.
-const docPath = "../../docs/asyncapi.yaml"
+const docPath = "../docs/asyncapi.yaml"
 
 // docURL names the document for the schema compiler; schemas are compiled
 // as docURL#/components/schemas/X so that their $refs resolve in it.
