@@ -69,10 +69,21 @@ async def load_and_serve(cfg: Config, stop: asyncio.Event, metrics: WorkerMetric
                          health: Health) -> int:
     log_fields(log, logging.DEBUG, "starting: loading the model", model=cfg.model)
     from .models import ModelLoadError
-    from .models.load import load_configured
+    from .models.repository import ServeSelection
+    from .models.served import LoadedModel, load_single, repository_root
+    from .serving.repository_watch import RepositoryWatcher
 
     start = time.perf_counter()
-    loading = asyncio.ensure_future(asyncio.to_thread(load_configured, cfg))
+    root = repository_root(cfg)
+    repository = (RepositoryWatcher(cfg, root, ServeSelection.parse(cfg.serve))
+                  if root is not None else None)
+    if repository is not None:
+        log_fields(log, logging.INFO, "serving the model repository", repository=root,
+                   serve=cfg.serve or "all")
+        loading: asyncio.Future[list[LoadedModel]] = asyncio.ensure_future(
+            repository.load_initial())
+    else:
+        loading = asyncio.ensure_future(asyncio.to_thread(lambda: [load_single(cfg)]))
     stopped = asyncio.ensure_future(stop.wait())
     await asyncio.wait({loading, stopped}, return_when=asyncio.FIRST_COMPLETED)
     stopped.cancel()
@@ -80,7 +91,7 @@ async def load_and_serve(cfg: Config, stop: asyncio.Event, metrics: WorkerMetric
         # A thread cannot be interrupted; loading takes seconds at most.
         log.info("stopping: waiting for the model to finish loading")
     try:
-        backend, choice = await loading
+        models = await loading
     except ModelLoadError as exc:
         print(model_error_text(cfg, exc), file=sys.stderr)
         if cfg.log_level == "debug":
@@ -90,17 +101,22 @@ async def load_and_serve(cfg: Config, stop: asyncio.Event, metrics: WorkerMetric
         if stop.is_set():
             log.info("stopped before serving")
             return EXIT_OK
-        log_fields(log, logging.INFO, "model loaded", model=choice.model,
-                   backend=backend.kind, runtime=choice.runtime, chosen=choice.how,
-                   precision=choice.precision or None, threads=cfg.threads,
+        for loaded in models:
+            choice = loaded.choice
+            log_fields(log, logging.INFO, "model loaded", model=loaded.ref,
+                       file=choice.model, backend=loaded.backend.kind,
+                       runtime=choice.runtime, chosen=choice.how,
+                       precision=choice.precision or None, threads=cfg.threads)
+        log_fields(log, logging.INFO, "models loaded", count=len(models),
                    load_ms=round((time.perf_counter() - start) * 1000.0, 1))
         health.model_loaded = True
         from .serving.serve import serve  # numpy, Pillow, nats-py: after the handlers are in
 
-        failed = await serve(cfg, backend, stop, metrics, health, choice)
+        failed = await serve(cfg, models, stop, metrics, health, repository)
         return EXIT_FAILED if failed else EXIT_OK
     finally:
-        backend.close()
+        for loaded in models:
+            loaded.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,8 +14,9 @@ from .ops.metrics import split_addr
 from .ops.tracing import OTLP_PROTOCOLS, otlp_protocol, tracing_wanted
 
 from .models.model_cache import default_cache_dir
+from .models.repository import ServeSelection, ServeSelectionError
 from .models.spec import AUTO, RUNTIME_CHOICES, SpecError, check_runtime, parse_model
-from .wire.contract import FRAMES_WILDCARD, QUEUE_GROUP
+from .wire.contract import INFER_ROOT, MODEL_NAME_RE, QUEUE_GROUP
 from .imaging.fairness import DECODE_MS_PER_S, FRAMES_PER_SESSION
 
 MIB = 1024 * 1024
@@ -37,9 +38,14 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class Config:
     nats_url: str = "nats://127.0.0.1:4222"
-    # Empty: the Keras ImageNet weights (downloaded once, cached by Keras), or where
-    # they cannot be had, the first model in models_dirs (default_model.py).
+    # Empty: the model repository in models_dirs (models/repository.py), else the
+    # Keras ImageNet weights (downloaded once, cached by Keras), or where they cannot
+    # be had, the first model file in models_dirs (default_model.py).
     model: str = ""
+    # The name MODEL is served under; empty: its file's stem (repository.py).
+    model_name: str = ""
+    # --serve: the model-versions of the repository to serve, `a,b@2`; empty: all.
+    serve: str = ""
     runtime: str = AUTO
     # Converted models and the runtime chosen per model and CPU; empty: none kept.
     # From flags and env: the user's cache folder by default (default_cache_dir).
@@ -183,7 +189,8 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     d = Config()
     p = argparse.ArgumentParser(
         prog="python -m inference_server",
-        description=f"MobileNetV2 inference worker: answers {FRAMES_WILDCARD} requests over NATS.",
+        description=f"Image classification worker: answers {INFER_ROOT}.<model>.<version>.> "
+                    "requests over NATS, one endpoint per model-version it serves.",
     )
     p.add_argument("--nats-url", default=_env_str(env, "NATS_URL", d.nats_url),
                    help="NATS server URL(s), comma separated (env NATS_URL)")
@@ -207,7 +214,14 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     p.add_argument("--model", default=_env_str(env, "WORKER_MODEL", d.model),
                    help="keras | keras:<weights file> | tflite:<model.tflite> | "
                         "onnx:<model.onnx> | openvino:<model.xml> | keras-random; empty: "
-                        "keras, or offline the first model in --models-dir (env WORKER_MODEL)")
+                         "the model repository in --models-dir, else keras, or offline the "
+                         "first model file in --models-dir (env WORKER_MODEL)")
+    p.add_argument("--model-name", default=_env_str(env, "WORKER_MODEL_NAME", d.model_name),
+                   help="the name --model is served under, on infer.<name>.1.>; default: "
+                        "its file's stem, mobilenet_v2 for keras (env WORKER_MODEL_NAME)")
+    p.add_argument("--serve", default=_env_str(env, "WORKER_SERVE", d.serve),
+                   help="the models of the repository to serve, comma separated, each "
+                        "name (every version) or name@version; default: all (env WORKER_SERVE)")
     p.add_argument("--runtime", default=_env_str(env, "WORKER_RUNTIME", d.runtime),
                    help=f"{' | '.join(RUNTIME_CHOICES)}: who runs the model; auto times "
                         "each runtime that can at first start and keeps the fastest "
@@ -215,12 +229,14 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     p.add_argument("--model-cache-dir",
                    default=_env_str(env, "WORKER_MODEL_CACHE_DIR", d.model_cache_dir),
                    help="converted models and the runtime chosen (default "
-                        "$XDG_CACHE_HOME/webcamhub or ~/.cache/webcamhub) "
-                        "(env WORKER_MODEL_CACHE_DIR)")
+                         "$XDG_CACHE_HOME/webcamhub or ~/.cache/webcamhub) "
+                         "(env WORKER_MODEL_CACHE_DIR)")
     p.add_argument("--models-dir", default=_env_str(env, "WORKER_MODELS_DIR", None),
-                   help="folders, ':'-separated, where a worker without --model looks for a "
-                        "model when the Keras weights cannot be downloaded (default models, "
-                        "then $SHARED_TESTDATA/models) (env WORKER_MODELS_DIR)")
+                   help="folders, ':'-separated (default models, then "
+                        "$SHARED_TESTDATA/models); without --model, the first that is a model "
+                        "repository (<name>/<version>/<model file>) is served and watched; "
+                        "when none is, the first model file in them is the offline default "
+                        "(env WORKER_MODELS_DIR)")
     p.add_argument("--calibration-dir", default=_env_str(env, "WORKER_CALIBRATION_DIR", None),
                    help="images to calibrate INT8 for a float model on OpenVINO; used only "
                         "if its top-1 agrees with the float model's on >= 99%% of them "
@@ -349,6 +365,19 @@ def _model_problems(cfg: Config) -> list[str]:
                             f"{', '.join(RUNTIME_CHOICES)}")
     except SpecError as exc:
         problems.append(str(exc))
+    if cfg.model_name and not MODEL_NAME_RE.match(cfg.model_name):
+        problems.append(f"--model-name {cfg.model_name!r} must be 1-64 of A-Z a-z 0-9 _ - "
+                        "(one NATS subject token)")
+    if cfg.model_name and not cfg.model:
+        problems.append("--model-name names the --model; a repository's names are its "
+                        "folders")
+    try:
+        ServeSelection.parse(cfg.serve)
+    except ServeSelectionError as exc:
+        problems.append(str(exc))
+    if cfg.serve and cfg.model:
+        problems.append("--serve picks models of a repository (--models-dir); with --model "
+                        "the worker serves that one")
     if cfg.openvino_precision not in OPENVINO_PRECISIONS:
         problems.append(f"--openvino-precision {cfg.openvino_precision!r} must be one of "
                         f"{', '.join(OPENVINO_PRECISIONS)}")
@@ -413,6 +442,8 @@ def load_config(argv: Sequence[str] | None = None,
     cfg = Config(
         nats_url=args.nats_url,
         model=args.model or "",
+        model_name=args.model_name or "",
+        serve=args.serve or "",
         runtime=(args.runtime or AUTO).lower(),
         model_cache_dir=args.model_cache_dir or default_cache_dir(env),
         models_dirs=models_dirs_from(args.models_dir, env),

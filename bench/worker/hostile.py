@@ -43,7 +43,7 @@ from inference_server.testkit import hostile_images
 from inference_server.wire import contract
 from inference_server.wire.contract import (CONTENT_TYPE_JPEG, HEADER_CONTENT_TYPE,
                                             HEADER_SESSION_ID, KIND_CLI, TYPE_RESULT,
-                                            frame_subject)
+                                            infer_subject)
 
 from .throughput import wait_ping, webcam_jpeg
 
@@ -64,6 +64,10 @@ class DecodeRow:
     ms: float  # best wall time
     cpu_ms: float  # best CPU time of the decoding thread (less noisy on a shared machine)
     peak_mb: float
+
+
+# The name the benchmark's worker serves its model under (--model-name).
+BENCH_MODEL = "bench"
 
 
 def load_decoder_module(root: Path | None) -> ModuleType:
@@ -176,7 +180,8 @@ async def _attack(url: str, pid: int, polite_frame: bytes, bomb: bytes, seconds:
     for _ in range(2):
         for n in range(1, 9):
             await asyncio.gather(*[
-                nc.request(frame_subject(KIND_CLI, f"warm{i}"), polite_frame, timeout=30,
+                nc.request(infer_subject(BENCH_MODEL, 1, KIND_CLI, f"warm{i}"), polite_frame,
+                           timeout=30,
                            headers={HEADER_CONTENT_TYPE: CONTENT_TYPE_JPEG})
                 for i in range(n)])
     await asyncio.sleep(1.0)
@@ -201,7 +206,7 @@ async def _attack(url: str, pid: int, polite_frame: bytes, bomb: bytes, seconds:
 
     async def sender(session: str, data: bytes, fps: float, polite: bool) -> None:
         pending = set()
-        subject = frame_subject(KIND_CLI, session)
+        subject = infer_subject(BENCH_MODEL, 1, KIND_CLI, session)
         while time.monotonic() < stop_at:
             pending.add(asyncio.ensure_future(one(subject, data, session, polite)))
             counts["polite_sent" if polite else "bombs"] += 1
@@ -244,6 +249,7 @@ def worker_under_attack(root: Path, model: str, polite_frame: bytes, seconds: fl
         log = open(Path(logs) / "worker.log", "wb")
         worker = subprocess.Popen(
             [sys.executable, "-m", "inference_server", "--nats-url", url, "--model", model,
+             "--model-name", BENCH_MODEL,
              "--name", "bench-hostile", "--log-level", "warning"],
             cwd=root, stdout=log, stderr=subprocess.STDOUT,
             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})})

@@ -33,10 +33,14 @@ from inference_server.models.runtimes.keras import KerasBackend
 from inference_server.config import Config, load_config
 from inference_server.models.load import load_model, options_for
 from inference_server.wire.contract import (CONTENT_TYPE_JPEG, HEADER_CONTENT_TYPE, KIND_CLI,
-                                       TYPE_RESULT, WORKERS_PING_SUBJECT, frame_subject)
+                                       TYPE_RESULT, WORKERS_PING_SUBJECT, infer_subject)
 from inference_server.imaging.decoder import Decoder
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+# The name the benchmark's worker serves its model under (--model-name).
+BENCH_MODEL = "bench"
 
 
 def shared_testdata() -> Path:
@@ -134,7 +138,8 @@ async def _drive(url: str, frame: bytes, frames: int, concurrency: int,
         while sent < budget:
             sent += 1
             t0 = time.perf_counter()
-            msg = await nc.request(frame_subject(KIND_CLI, f"bench-c{cid}"), frame,
+            msg = await nc.request(
+                infer_subject(BENCH_MODEL, 1, KIND_CLI, f"bench-c{cid}"), frame,
                                    timeout=30, headers={HEADER_CONTENT_TYPE: CONTENT_TYPE_JPEG})
             latencies.append((time.perf_counter() - t0) * 1000)
             body = json.loads(msg.data)
@@ -249,6 +254,7 @@ def _run_worker(spec: str, frame: bytes, frames: int, concurrency: int, batch_ma
     worker_log = open(Path(logs.name) / "worker.log", "wb")
     worker = subprocess.Popen(
         [sys.executable, "-m", "inference_server", "--nats-url", url, "--model", spec,
+         "--model-name", BENCH_MODEL,
          "--name", "bench-worker", "--batch-max", str(batch_max), "--log-level", "warning",
          # Room for every client's frame: a full worker leaves the queue group and a
          # client straight on NATS (no hub to wait and retry) would get no responders.

@@ -115,7 +115,7 @@ class Proc {
 
 export class System {
   /** workerArgs: more options for the worker, e.g. ['--batch-max', '2'] for a small one (the benchmark). */
-  /** modelsDir: a model repository the worker serves (MODELS_DIR) instead of the MobileNetV2 file. */
+  /** modelsDir: a model repository the worker serves (WORKER_MODELS_DIR) instead of the MobileNetV2 file. */
   constructor({
     staticDir = path.join(frontendDir, 'dist'),
     hubEnv = {},
@@ -182,12 +182,11 @@ export class System {
 
   startWorker() {
     const python = process.env.WORKER_PYTHON || path.join(repoRoot, '.venv', 'bin', 'python');
-    // A model repository is the worker's MODELS_DIR (every model in it served); else the one file.
+    // A model repository is the worker's WORKER_MODELS_DIR (every model in it served); else the one file.
     const modelArgs = this.modelsDir ? [] : ['--model', `tflite:${this.model}`];
     const env = { ...process.env, PYTHONUNBUFFERED: '1', NATS_NKEY: path.join(this.storeDir, 'worker.nk') };
-    delete env.MODEL;
-    if (this.modelsDir) env.MODELS_DIR = this.modelsDir;
-    else delete env.MODELS_DIR;
+    for (const name of ['MODEL', 'WORKER_MODEL', 'MODELS_DIR', 'WORKER_MODELS_DIR']) delete env[name];
+    if (this.modelsDir) env.WORKER_MODELS_DIR = this.modelsDir;
     this.worker = new Proc(
       'worker',
       python,

@@ -34,6 +34,7 @@ class _Job:
     data: bytes
     deadline: float | None  # Unix seconds: past it, nobody waits for the frame
     done: asyncio.Future[Decoded]
+    decoder: Decoder
 
 
 class DecodeService:
@@ -63,11 +64,12 @@ class DecodeService:
                 await runner
         await asyncio.to_thread(self._pool.shutdown, wait=True)
 
-    async def decode(self, session: str, data: bytes,
-                     deadline: float | None = None) -> Decoded:
-        """Raises batcher.Expired when `deadline` passes while the frame waits."""
+    async def decode(self, session: str, data: bytes, deadline: float | None = None,
+                     decoder: Decoder | None = None) -> Decoded:
+        """Raises batcher.Expired when `deadline` passes while the frame waits.
+        `decoder`: the one of the frame's model (its input size), else the service's."""
         done: asyncio.Future[Decoded] = asyncio.get_running_loop().create_future()
-        self._queue.put(session, _Job(data, deadline, done))
+        self._queue.put(session, _Job(data, deadline, done, decoder or self.decoder))
         return await done
 
     async def _run(self) -> None:
@@ -80,7 +82,8 @@ class DecodeService:
                 job.done.set_exception(Expired())  # the hub answered it already
                 continue
             try:
-                result = await loop.run_in_executor(self._pool, self._decode, job.data)
+                result = await loop.run_in_executor(self._pool, self._decode, job.decoder,
+                                                    job.data)
             except Exception as exc:  # handed to the caller, as the pool would
                 if not job.done.done():
                     job.done.set_exception(exc)
@@ -88,11 +91,12 @@ class DecodeService:
             if not job.done.done():
                 job.done.set_result(result)
 
-    def _decode(self, data: bytes) -> Decoded:
+    @staticmethod
+    def _decode(decoder: Decoder, data: bytes) -> Decoded:
         start, start_cpu = time.time_ns(), time.thread_time()
         image: np.ndarray | ImageError
         try:
-            image = self.decoder.decode(data)
+            image = decoder.decode(data)
         except ImageError as exc:
             image = exc
         return Decoded(image, start, time.time_ns(), (time.thread_time() - start_cpu) * 1000.0)

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Protocol, Sequence
 if TYPE_CHECKING:  # numpy is imported with the model: the worker's start stays light
     import numpy as np
 
+    from .classifier import ModelInfo
+
 MODEL_NAME = "mobilenet_v2"
 
 
@@ -17,9 +19,10 @@ class ModelLoadError(RuntimeError):
 class Backend(Protocol):
     """A loaded classifier. `predict` is only ever called from one thread at a time."""
 
-    kind: str  # "tflite" | "keras" | "openvino"
+    kind: str  # "tflite" | "keras" | "openvino" | "torch-cuda": the runtime's adapter
     input_size: int  # square input side, e.g. 224
-    labels: Sequence[str]  # 1000 ImageNet class names
+    labels: Sequence[str]  # the class names, labels[i] for column i of `predict` (= info.labels)
+    info: ModelInfo  # what the worker advertises: labels, their source, input, platform
 
     def warm_up(self, batch_max: int) -> None:
         """Run the model at batch 1 and `batch_max`, and at every batch shape it
@@ -29,7 +32,7 @@ class Backend(Protocol):
         ...
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        """(N, size, size, 3) uint8 RGB -> (N, 1000) float32 class probabilities."""
+        """(N, size, size, 3) uint8 RGB -> (N, classes) float32 class probabilities."""
         ...
 
     def close(self) -> None:

@@ -12,27 +12,47 @@ the OpenVINO precision and calibration included).
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .base import Backend, ModelLoadError
+from .labels import LABELS_TXT
+from .model_config import ModelConfig
 from .selection import LoadOptions, RuntimeChoice, select_backend
-from .spec import AUTO, SpecError, check_runtime, parse_model
+from .spec import AUTO, ModelSpec, SpecError, check_runtime, parse_model
 
 if TYPE_CHECKING:
     from ..config import Config
 
 
 def load_model(model: str, runtime: str = AUTO, opts: LoadOptions | None = None,
-               batch_max: int = 1) -> tuple[Backend, RuntimeChoice]:
+               batch_max: int = 1, config: ModelConfig | None = None,
+               labels_path: str | None = None) -> tuple[Backend, RuntimeChoice]:
     """Load MODEL `model` on RUNTIME `runtime` and warm it up for batches up to
-    `batch_max`. Raises ModelLoadError (the MODEL or RUNTIME text is not one this
-    worker knows, the runtime cannot run the model, the file cannot be read)."""
+    `batch_max`. `config`: the model's model.yaml (its input overrides apply);
+    `labels_path`: its labels file, else the options' (WORKER_LABELS), else a labels.txt
+    beside the model file, else the labels in the model's metadata. The backend's
+    `info` says what was found. Raises ModelLoadError (the MODEL or RUNTIME text is
+    not one this worker knows, the runtime cannot run the model, the file cannot be
+    read, it is not an image classifier, its labels do not fit)."""
     try:
         spec = parse_model(model)
         check_runtime(spec, runtime)
     except SpecError as exc:
         raise ModelLoadError(str(exc)) from None
-    return select_backend(spec, runtime, opts or LoadOptions(), batch_max)
+    opts = opts or LoadOptions()
+    opts = replace(opts, labels=labels_path or opts.labels or labels_beside(spec),
+                   input=config.input if config is not None else opts.input)
+    return select_backend(spec, runtime, opts, batch_max)
+
+
+def labels_beside(spec: ModelSpec) -> str | None:
+    """The labels.txt in the model file's folder, if there is one."""
+    if spec.path is None:
+        return None
+    beside = Path(spec.path).parent / LABELS_TXT
+    return str(beside) if beside.is_file() else None
 
 
 def options_for(cfg: Config) -> LoadOptions:

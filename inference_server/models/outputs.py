@@ -1,6 +1,6 @@
-"""A classifier's raw output as the worker's (N, 1000) float32 probabilities, whatever
-the runtime: quantized outputs dequantized, logits through a softmax, a leading
-`background` class dropped."""
+"""A classifier's raw output as the worker's (N, classes) float32 probabilities,
+whatever the runtime: quantized outputs dequantized, logits through a softmax, an
+ImageNet model's leading `background` class dropped (labels.match_labels)."""
 
 from __future__ import annotations
 
@@ -8,27 +8,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .labels import NUM_CLASSES
-from .base import ModelLoadError
-
 
 def softmax(x: np.ndarray) -> np.ndarray:
     e = np.exp(x - x.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def class_offset(classes: int, where: str) -> int:
-    """1001 outputs: class 0 is "background", ImageNet class i is output i+1."""
-    if classes not in (NUM_CLASSES, NUM_CLASSES + 1):
-        raise ModelLoadError(f"{where} has {classes} output classes; expected an "
-                             f"ImageNet classifier ({NUM_CLASSES} or {NUM_CLASSES + 1})")
-    return classes - NUM_CLASSES
-
-
 @dataclass(frozen=True)
 class OutputMapping:
     """How to read one model's output: its quantization (scale 0: none) and its
-    class offset."""
+    class offset (the outputs before the first labelled class)."""
 
     dtype: np.dtype
     scale: float = 0.0
@@ -36,6 +25,7 @@ class OutputMapping:
     offset: int = 0
 
     def probabilities(self, out: np.ndarray) -> np.ndarray:
+        out = out.reshape(len(out), -1)  # [N, 1, 1, classes] heads too
         if self.dtype != np.float32:
             if self.scale > 0:
                 out = (out.astype(np.float32) - self.zero_point) * self.scale

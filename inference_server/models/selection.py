@@ -21,6 +21,7 @@ from typing import Any
 from ..ops.log import log_fields
 from .base import Backend, ModelLoadError, timing_pixels
 from .model_cache import ModelCache, cpu_key, cpu_name, file_digest, slug, text_digest
+from .model_config import InputOverrides
 from .spec import AUTO, KERAS_RUNTIME, LITERT, OPENVINO, TORCH_CUDA, ModelSpec
 
 log = logging.getLogger(__name__)
@@ -34,9 +35,11 @@ CHOICES = "choices"
 
 @dataclass(frozen=True)
 class LoadOptions:
-    """Everything a runtime needs to load a model, from the worker's config."""
+    """Everything a runtime needs to load a model, from the worker's config (and the
+    model's own: its labels file and model.yaml's input overrides, load.py)."""
 
     labels: str | None = None
+    input: InputOverrides = InputOverrides()
     threads: int = 2
     gpu_memory_fraction: float = 0.0
     cache_dir: str | None = None
@@ -87,22 +90,28 @@ def load_runtime(runtime: str, spec: ModelSpec, opts: LoadOptions,
         from .runtimes.litert import TfliteBackend
 
         assert spec.kind == "tflite" and spec.path is not None
-        return TfliteBackend(spec.path, opts.labels, opts.threads)
+        return TfliteBackend(spec.path, opts.labels, opts.threads, opts.input)
     if runtime == KERAS_RUNTIME:
         from .runtimes.keras import IMAGENET, KerasBackend
 
         weights = None if spec.random_weights else (spec.path or IMAGENET)
-        return KerasBackend(weights, opts.labels, opts.threads, opts.gpu_memory_fraction)
+        return KerasBackend(weights, opts.labels, opts.threads, opts.gpu_memory_fraction,
+                            overrides=opts.input)
     if runtime == OPENVINO:
         from .runtimes.openvino import OpenVinoBackend
 
         return OpenVinoBackend(spec, opts.labels, opts.threads, cache,
-                               opts.openvino_precision, opts.calibration_dir)
+                               opts.openvino_precision, opts.calibration_dir,
+                               overrides=opts.input)
     if runtime == TORCH_CUDA:
         from pathlib import Path
 
         from .runtimes.torch_cuda import load_torch_cuda
 
+        if opts.input != InputOverrides():
+            raise ModelLoadError("the torch-cuda runtime runs MobileNetV2 with its own "
+                                 "preprocessing; model.yaml's input settings need another "
+                                 "runtime")
         return load_torch_cuda(spec, opts.labels, opts.gpu_memory_fraction,
                                cache_dir=Path(opts.cache_dir) if opts.cache_dir else None)
     raise ModelLoadError(f"unknown runtime {runtime!r}")

@@ -1,16 +1,21 @@
-"""Replays: JetStream push consumers whose target (deliver subject) is frames.<kind>.<id>.
+"""Replays: JetStream push consumers whose target (deliver subject) is
+infer.<model>.<version>.replay.<name>: the model-version that classifies the replay.
 
-A push consumer delivers only to subscriptions on its literal deliver subject (not to
-the worker's `frames.>` wildcard), and its messages keep their recorded subject
+A push consumer delivers only to subscriptions on its literal deliver subject (the
+worker's endpoint subscriptions on infer.<model>.<version>.> match it too, but they
+come and go with the intake's credit), and its messages keep their recorded subject
 (frames.live.<session>). So the worker watches for such consumers — the JetStream
-consumer advisories, plus a scan of existing consumers at start — subscribes to each
-deliver subject (in the consumer's deliver group, e.g. `inference`, so one worker
-takes each frame) and answers on results.<kind>.<id> of the deliver subject.
+consumer advisories, plus a scan of existing consumers at start and whenever it starts
+serving another model-version — subscribes to each deliver subject of a model-version
+it serves (in the consumer's deliver group, e.g. `inference`, so one worker takes each
+frame) and answers on results.<kind>.<id> of the deliver subject. A replay of a model
+the worker does not serve is left to the workers that do: a frame is never answered by
+another model.
 
-Once the consumer is active, the worker's `frames.>` queue subscription matches the
-deliver subject too, so a replayed frame may arrive there instead, still with its
-recorded subject. Its reply subject ($JS.ACK.<stream>.<consumer>.…) names the
-consumer, and `target_for` maps that back to the deliver subject.
+A replayed frame may also arrive on the endpoint's queue subscription of its
+model-version, still with its recorded subject. Its reply subject
+($JS.ACK.<stream>.<consumer>.…) names the consumer, and `target_for` maps that back to
+the deliver subject.
 """
 
 from __future__ import annotations
@@ -35,15 +40,16 @@ API_TIMEOUT_S = 5.0
 
 # Makes the message callback for one deliver subject.
 HandlerFactory = Callable[[str], Callable[[Msg], Awaitable[None]]]
+# Whether the worker serves the model-version of a replay target now.
+Serves = Callable[[str], bool]
 
 
 def is_replay_target(subject: str | None) -> bool:
-    """frames.<kind>.<id>, literal (no wildcards)."""
-    if not subject:
+    """infer.<model>.<version>.<kind>.<id>, literal (no wildcards)."""
+    if not subject or contract.split_infer_subject(subject) is None:
         return False
     tokens = subject.split(".")
-    return (len(tokens) >= 3 and tokens[0] == contract.FRAMES_ROOT
-            and all(t and t not in ("*", ">") for t in tokens))
+    return len(tokens) >= 5 and all(t and t not in ("*", ">") for t in tokens)
 
 
 @dataclass
@@ -53,9 +59,11 @@ class _Target:
 
 
 class ReplayWatcher:
-    def __init__(self, nc: Client, handler_for: HandlerFactory) -> None:
+    def __init__(self, nc: Client, handler_for: HandlerFactory,
+                 serves: Serves = lambda subject: True) -> None:
         self._nc = nc
         self._handler_for = handler_for
+        self._serves = serves
         self._targets: dict[str, _Target] = {}  # deliver subject -> subscription
         # (stream, consumer) -> its replay target, or None when it is not one
         self._by_consumer: dict[tuple[str, str], str | None] = {}
@@ -73,8 +81,24 @@ class ReplayWatcher:
         ]
         await self._scan()
 
+    async def refresh(self) -> None:
+        """Look again at every consumer: the worker serves another model-version now."""
+        await self._scan()
+
+    async def forget(self, gone: Serves) -> None:
+        """Stop taking the replays of a model-version no longer served (`gone` tells
+        its targets); those already received are still handled."""
+        async with self._lock:
+            subjects = [s for s in self._targets if gone(s)]
+            targets = [self._targets.pop(s) for s in subjects]
+        for subject, target in zip(subjects, targets):
+            for key in target.consumers:
+                self._by_consumer.pop(key, None)
+            await _quietly(target.sub.drain())
+            log_fields(log, logging.INFO, "replay unsubscribed", subject=subject)
+
     async def _scan(self) -> None:
-        """Consumers made before this worker started."""
+        """Consumers made before this worker started (or before it served their model)."""
         js = self._nc.jetstream(timeout=API_TIMEOUT_S)
         try:
             streams = await js.streams_info()
@@ -117,6 +141,8 @@ class ReplayWatcher:
             self._by_consumer[(stream, consumer)] = None
             return
         assert subject is not None
+        if not self._serves(subject):
+            return  # another model's: looked at again on refresh()
         self._by_consumer[(stream, consumer)] = subject
         group = getattr(config, "deliver_group", None) or ""
         async with self._lock:

@@ -1,6 +1,8 @@
-"""The NATS side: the micro service `inference` whose endpoint takes every frame (a
-queue subscription on frames.>, which the intake leaves while the worker is full),
-answer each frame still awaited; metrics and a span per frame."""
+"""The NATS side: the micro service `inference` with one endpoint per model-version
+served (model_endpoint.py: each a queue subscription on infer.{model}.{version}.>,
+which its intake leaves while that model-version is full), answer each frame still
+awaited with the model of its subject; metrics and a span per frame. Model-versions
+are added (once loaded and warmed up) and removed (drained) while the worker runs."""
 
 from __future__ import annotations
 
@@ -9,31 +11,30 @@ import contextlib
 import functools
 import logging
 import time
-from typing import Awaitable, Callable, Mapping
+from typing import Awaitable, Callable, Mapping, Sequence
 
 import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
 from nats.micro.service import Service
 from opentelemetry.trace import (INVALID_SPAN, NoOpTracer, Span, SpanKind, Status, StatusCode,
                                  Tracer)
 
 from ..wire import contract
-from ..models.base import Backend
-from .batcher import ATTR_BATCH_SIZE, BatchOutput, Batcher, Expired
+from .batcher import ATTR_BATCH_SIZE, BatchOutput, Expired
 from ..config import Config
 from .connection import DRAIN_TIMEOUT_S
 from ..imaging.decoder import ImageError
 from ..imaging.fairness import BURST_SECONDS, FairShare
 from ..imaging.pool import DecodeService
-from .intake import Intake
+from ..models.served import LoadedModel
+from .model_endpoint import ModelEndpoint
 from ..ops.log import log_fields
 from ..wire.frame_meta import FrameMeta
-from ..ops.metrics import OUTCOMES, Outcome, WorkerMetrics
+from ..ops.metrics import Outcome, WorkerMetrics
 from .replay import ReplayWatcher
-from ..wire.replies import Replies, error_json, service_metadata
-from .service import frames_subscription, resubscribe_frames, start_service, stop_service
+from ..wire.replies import error_json, service_metadata
+from .service import new_service, set_metadata, start_service, stop_service
 from ..ops.tracing import PROPAGATOR, extract
 
 # Span names and attributes of a frame in the worker (docs/metrics.md, "Traces").
@@ -50,41 +51,45 @@ ATTR_ERROR_TYPE = "error.type"
 
 log = logging.getLogger("inference_server.serving.worker")
 
+
+def _serves(subject: str, name: str, version: int) -> bool:
+    """`subject` is one of infer.{name}.{version}.> (a replay target)."""
+    frame = contract.split_infer_subject(subject)
+    return frame is not None and frame[:2] == (name, version)
+
 # A frame's answer, given its span: (body or None when nobody waits, outcome, code).
 Answer = Callable[[Span], Awaitable[tuple[bytes | None, Outcome, str | None]]]
 
 
 class Worker:
-    """Answers frames and pings on a connected client. Its parts are made and closed
-    by its owner; `async with worker:` subscribes, and on leaving stops taking frames
-    and answers every frame already taken."""
+    """Answers frames and pings on a connected client. `async with worker:` subscribes
+    the endpoints of `models` and starts answering the service's ping; add_model and
+    remove_model change what it serves; on leaving it stops taking frames, answers
+    every frame already taken and frees the models."""
 
-    def __init__(self, cfg: Config, nc: Client, backend: Backend, batcher: Batcher,
-                 decoding: DecodeService, metrics: WorkerMetrics | None = None,
+    def __init__(self, cfg: Config, nc: Client, decoding: DecodeService,
+                 models: Sequence[LoadedModel] = (), metrics: WorkerMetrics | None = None,
                  tracer: Tracer | None = None,
-                 runtime_metadata: Mapping[str, str] | None = None) -> None:
+                 model_errors: Mapping[str, str] | None = None) -> None:
         self.cfg = cfg
-        self._runtime_metadata = dict(runtime_metadata or {})
         self.metrics = metrics or WorkerMetrics()
         self._tracer = tracer or NoOpTracer()
         # Off (no OTEL_* variable): a frame makes no span, parses no traceparent.
         self._tracing = not isinstance(self._tracer, NoOpTracer)
         self.service: Service | None = None
-        self.backend = backend
         self._nc = nc
-        self._batcher = batcher
         self._decoding = decoding
-        self._replies = Replies(backend.labels, cfg.name)  # the labels' JSON, encoded once
-        self._replays = ReplayWatcher(nc, self._replay_handler)
+        self._initial = list(models)
+        self._models: dict[str, ModelEndpoint] = {}  # by name@version
+        self._model_errors: dict[str, str] = dict(model_errors or {})
+        self._replays = ReplayWatcher(nc, self._replay_handler, self._serves_target)
         self._subscriptions = contextlib.AsyncExitStack()
         self._tasks: set[asyncio.Task[None]] = set()
         self._fair = FairShare(cfg.session_decode_ms, cfg.session_decode_ms * BURST_SECONDS,
                                cfg.session_frames)
-        # What the worker holds is bounded by its credit in the queue group: the
-        # intake makes the frames endpoint's subscription anew with the room it has.
-        self._intake = Intake(self._resubscribe_frames, cfg.held_max,
-                              rejoin_below=cfg.rejoin_below)
-        self.metrics.frames_held.set_function(lambda: self._intake.held)
+        self._pauses_of_removed = 0
+        self.metrics.frames_held.set_function(
+            lambda: sum(m.intake.held for m in self._models.values() if m.intake))
         # Answers on one results subject leave in the order their frames arrived:
         # results subject -> future of the last frame's answer being sent.
         self._last_answer: dict[str, asyncio.Future[None]] = {}
@@ -95,17 +100,17 @@ class Worker:
 
     async def __aenter__(self) -> "Worker":
         async with contextlib.AsyncExitStack() as stack:
-            # The service answers its ping only once the frames endpoint is subscribed.
-            self.service = await start_service(
-                self._nc, frames_subject=contract.FRAMES_WILDCARD,
-                queue_group=self.cfg.queue_group, on_frame=self._on_frame,
-                stats=self.stats,
-                metadata=service_metadata(self.cfg.name, self.backend.kind,
-                                          self.cfg.batch_max, self._runtime_metadata))
+            self.service = new_service(self._nc, queue_group=self.cfg.queue_group,
+                                       stats=self._endpoint_stats,
+                                       metadata=self._service_metadata())
             stack.push_async_callback(stop_service, self.service)
-            self._intake.start(frames_subscription(self.service))
-            self.metrics.frames_capacity.set(self._intake.capacity)
-            stack.push_async_callback(self._drain_frames)
+            stack.push_async_callback(self._drain_models)
+            initial, self._initial = self._initial, []
+            for loaded in initial:
+                await self._open(loaded)
+            self._publish_metadata()
+            # The service answers its ping only once the endpoints are subscribed.
+            await start_service(self.service)
             await self._replays.start()
             stack.push_async_callback(self._replays.drain)
             self._subscriptions = stack.pop_all()
@@ -115,43 +120,132 @@ class Worker:
         """Stop taking frames (replayed ones first), then finish every frame taken."""
         await self._subscriptions.aclose()
 
+    # --- what is served ---------------------------------------------------------------
+
+    @property
+    def models(self) -> list[str]:
+        """name@version of every model-version served now."""
+        return sorted(self._models)
+
+    @property
+    def model_errors(self) -> dict[str, str]:
+        return dict(self._model_errors)
+
+    async def add_model(self, loaded: LoadedModel) -> None:
+        """Serve a loaded, warmed-up model-version: its endpoint joins the service."""
+        if loaded.ref in self._models:
+            raise ValueError(f"{loaded.ref} is served already")
+        self._model_errors.pop(loaded.ref, None)
+        await self._open(loaded)
+        self._publish_metadata()
+        await self._replays.refresh()
+
+    async def remove_model(self, ref: str) -> None:
+        """Stop serving a model-version: its endpoint leaves the service, the frames it
+        took are answered, then its model is freed."""
+        served = self._models.pop(ref, None)
+        if served is None:
+            return
+        self._publish_metadata()
+        name, version = served.loaded.version.name, served.loaded.version.version
+        await self._replays.forget(lambda subject: _serves(subject, name, version))
+        await served.drain(self.service, DRAIN_TIMEOUT_S)
+        self._pauses_of_removed += served.intake.pauses if served.intake else 0
+        self._count_capacity()
+        await served.close()
+        log_fields(log, logging.INFO, "model removed", model=ref)
+
+    def set_model_errors(self, errors: Mapping[str, str]) -> None:
+        """The model-versions that failed to load, with why (service `model_errors`)."""
+        if dict(errors) != self._model_errors:
+            self._model_errors = dict(errors)
+            self._publish_metadata()
+
+    async def _open(self, loaded: LoadedModel) -> None:
+        served = ModelEndpoint(self.cfg, loaded, self.metrics, self._tracer)
+        assert self.service is not None
+        await served.open(self.service, functools.partial(self._on_frame, served))
+        self._models[served.ref] = served
+        self._count_capacity()
+        log_fields(log, logging.INFO, "model served", model=served.ref,
+                   subject=served.subject, queue=self.cfg.queue_group,
+                   runtime=loaded.choice.runtime)
+
+    def _count_capacity(self) -> None:
+        """Frames the worker may hold: each model-version's room."""
+        self.metrics.frames_capacity.set(sum(m.intake.capacity for m in self._models.values()
+                                             if m.intake))
+
+    def _service_metadata(self) -> dict[str, str]:
+        return service_metadata(self.cfg.name, self.cfg.batch_max, list(self._models),
+                                self._model_errors)
+
+    def _publish_metadata(self) -> None:
+        if self.service is not None:
+            set_metadata(self.service, self._service_metadata())
+
+    def _serves_target(self, subject: str) -> bool:
+        frame = contract.split_infer_subject(subject)
+        return frame is not None and contract.model_ref(frame[0], frame[1]) in self._models
+
+    def _model_of(self, subject: str) -> ModelEndpoint | None:
+        frame = contract.split_infer_subject(subject)
+        if frame is None:
+            return None
+        return self._models.get(contract.model_ref(frame[0], frame[1]))
+
     @property
     def full_count(self) -> int:
-        """Times the worker left the queue group because it held all it may."""
-        return self._intake.pauses
+        """Times an endpoint left its queue group because it held all it may."""
+        return self._pauses_of_removed + sum(m.intake.pauses for m in self._models.values()
+                                             if m.intake)
 
-    async def _resubscribe_frames(self) -> Subscription:
-        assert self.service is not None  # the intake joins again only once started
-        return await resubscribe_frames(self.service)
-
-    async def _drain_frames(self) -> None:
+    async def _drain_models(self) -> None:
         self.metrics.frames_capacity.set(0)  # a draining worker takes no more frames
-        await self._intake.close(DRAIN_TIMEOUT_S)
+        served, self._models = list(self._models.values()), {}
+        await asyncio.gather(*[m.drain(self.service, DRAIN_TIMEOUT_S) for m in served])
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=DRAIN_TIMEOUT_S)
+        for m in served:
+            self._pauses_of_removed += m.intake.pauses if m.intake else 0
+            await m.close()
 
     # --- NATS callbacks -------------------------------------------------------------
 
-    async def _on_frame(self, msg: Msg) -> None:
+    async def _on_frame(self, served: ModelEndpoint, msg: Msg) -> None:
         self.received += 1
         target = None
         if msg.reply and msg.reply.startswith(contract.JS_ACK_PREFIX):
-            # A replayed frame that reached the wildcard subscription (see replay.py).
+            # A replayed frame that reached the endpoint's subscription (see replay.py).
             target = await self._replays.target_for(msg.reply)
-        await self.take(msg, target)
-        self._intake.delivered()  # it spent credit, taken or shed
+        self._take(msg, served, target)
+        assert served.intake is not None
+        served.intake.delivered()  # it spent credit, taken or shed
 
     def _replay_handler(self, target: str) -> Callable[[Msg], Awaitable[None]]:
         async def on_replayed_frame(msg: Msg) -> None:
             self.received += 1
-            await self.take(msg, target)
+            served = self._model_of(target)
+            if served is None:  # no longer served: left for a worker that serves it
+                log_fields(log, logging.DEBUG, "replayed frame of a model not served",
+                           subject=target)
+                return
+            self._take(msg, served, target)
 
         return on_replayed_frame
 
     async def take(self, msg: Msg, target: str | None = None) -> None:
-        """Take one frame as the frames subscription delivers it (`target`: the replay
-        target of a replayed frame): answered later, in its session's order. The
-        subscriptions call it; bench/worker/per_frame.py drives the worker with it."""
+        """Take one frame as an endpoint delivers it, with the model its subject (or
+        `target`, a replay's) names (bench/worker/per_frame.py drives the worker with
+        it). A frame of a model-version not served is not answered."""
+        self.received += 1
+        served = self._model_of(target or msg.subject)
+        if served is not None:
+            self._take(msg, served, target)
+
+    def _take(self, msg: Msg, served: ModelEndpoint, target: str | None) -> None:
+        """Take one frame (`target`: the replay target of a replayed frame): answered
+        later, in its session's order."""
         # nats-py runs a subscription's callbacks one after another: hand each frame
         # to its own task so frames decode and batch together. Never wait here: the
         # frames behind this one would wait unseen (intake.py bounds what is held).
@@ -159,9 +253,11 @@ class Worker:
         # Replays are started by the operator, not a client: not rationed.
         reason, started = self._fair.admit(meta.session) if target is None else (None, False)
         answer: Answer
+        intake = served.intake
         if reason is None:
-            self._intake.taken()  # only frames to decode count as held
-            answer = functools.partial(self._answer_for, msg, meta, target is None)
+            if intake is not None:
+                intake.taken()  # only frames to decode count as held
+            answer = functools.partial(self._answer_for, msg, meta, served, target is None)
         else:  # answered at once; its bytes are not kept
             answer = functools.partial(self._shed, meta, reason, started, len(msg.data))
         ack = msg.reply if msg.reply and msg.reply.startswith(contract.JS_ACK_PREFIX) else None
@@ -169,33 +265,27 @@ class Worker:
         previous = self._last_answer.get(meta.results_subject)
         mine: asyncio.Future[None] = loop.create_future()
         self._last_answer[meta.results_subject] = mine
-        task = loop.create_task(self._handle_frame(answer, msg.headers, ack, meta, previous,
-                                                   mine))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        if reason is None:
-            task.add_done_callback(self._frame_done)
+        task = loop.create_task(self._handle_frame(answer, served, msg.headers, ack, meta,
+                                                   previous, mine))
+        for tasks in (self._tasks, served.tasks):
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        if reason is None and intake is not None:
+            task.add_done_callback(lambda _: intake.done())
 
-    def _frame_done(self, task: asyncio.Task[None]) -> None:
-        self._intake.done()
-
-    def stats(self) -> dict[str, int]:
-        """The micro service's stats data: frames taken, by outcome (expired ones are not
-        answered), and errors (every outcome but a result)."""
-        counts = {outcome: self.metrics.counted(outcome) for outcome in OUTCOMES}
-        return {"frames": sum(counts.values()), **counts,
-                "errors": counts["refused"] + counts["shed"] + counts["expired"]
-                + counts["failed"]}
+    def _endpoint_stats(self, endpoint: str) -> dict[str, int]:
+        served = next((m for m in self._models.values() if m.name == endpoint), None)
+        return served.stats() if served is not None else {}
 
     # --- one frame ------------------------------------------------------------------
 
-    async def _handle_frame(self, answer: Answer, headers: dict[str, str] | None,
-                            ack: str | None, meta: FrameMeta,
-                            previous: asyncio.Future[None] | None,
+    async def _handle_frame(self, answer: Answer, served: ModelEndpoint,
+                            headers: dict[str, str] | None, ack: str | None,
+                            meta: FrameMeta, previous: asyncio.Future[None] | None,
                             mine: asyncio.Future[None]) -> None:
         try:
             if not self._tracing:
-                await self._frame(answer, ack, meta, previous, INVALID_SPAN)
+                await self._frame(answer, served, ack, meta, previous, INVALID_SPAN)
                 return
             # The hub's request span (traceparent) is the parent of the worker's frame span.
             with self._tracer.start_as_current_span(
@@ -204,17 +294,19 @@ class Worker:
                     span.set_attributes({ATTR_SESSION: meta.session, ATTR_SEQ: meta.seq,
                                          ATTR_WORKER: self.cfg.name,
                                          ATTR_DESTINATION: meta.subject})
-                await self._frame(answer, ack, meta, previous, span)
+                await self._frame(answer, served, ack, meta, previous, span)
         finally:
             if not mine.done():
                 mine.set_result(None)
             if self._last_answer.get(meta.results_subject) is mine:
                 del self._last_answer[meta.results_subject]
 
-    async def _frame(self, answer: Answer, ack: str | None, meta: FrameMeta,
-                     previous: asyncio.Future[None] | None, span: Span) -> None:
+    async def _frame(self, answer: Answer, served: ModelEndpoint, ack: str | None,
+                     meta: FrameMeta, previous: asyncio.Future[None] | None,
+                     span: Span) -> None:
         body, outcome, code = await answer(span)
         self.metrics.count(outcome)
+        served.outcomes[outcome] += 1
         if span.is_recording():
             span.set_attribute(ATTR_OUTCOME, outcome)
             if code:
@@ -237,7 +329,8 @@ class Worker:
         return error_json(meta, contract.CODE_RATE_LIMITED, reason), "shed", (
             contract.CODE_RATE_LIMITED)
 
-    async def _answer_for(self, msg: Msg, meta: FrameMeta, rationed: bool,
+    async def _answer_for(self, msg: Msg, meta: FrameMeta, served: ModelEndpoint,
+                          rationed: bool,
                           span: Span) -> tuple[bytes | None, Outcome, str | None]:
         """The answer's body, the frame's outcome and its error code (None for a result).
 
@@ -248,7 +341,8 @@ class Worker:
         try:
             if meta.expired(time.time()):
                 raise Expired()
-            decoded = await self._decoding.decode(meta.session, msg.data, meta.deadline)
+            decoded = await self._decoding.decode(meta.session, msg.data, meta.deadline,
+                                                  served.decoder)
             decode_cpu_ms = decoded.cpu_ms
             if isinstance(decoded.image, ImageError):
                 raise decoded.image
@@ -256,13 +350,13 @@ class Worker:
             self.metrics.decode.observe(decode_ms / 1000.0)
             if self._tracing:
                 self._record(SPAN_DECODE, decoded.started_ns, decoded.ended_ns)
-            out = await self._batcher.submit(
+            out = await served.batcher.submit(
                 decoded.image, span.get_span_context() if self._tracing else None,
                 meta.deadline)
             if self._tracing:
                 self._record_batch(out)
-            body, top1 = self._replies.result(meta, out.probs, meta.top_k or self.cfg.top_k,
-                                              decode_ms, out.infer_ms, out.batch)
+            body, top1 = served.replies.result(meta, out.probs, meta.top_k or served.top_k,
+                                               decode_ms, out.infer_ms, out.batch)
             log_fields(log, logging.DEBUG, "frame", subject=meta.subject, seq=meta.seq,
                        top1=top1, decode_ms=round(decode_ms, 2),
                        infer_ms=round(out.infer_ms, 2), batch=out.batch,

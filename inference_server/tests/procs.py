@@ -15,12 +15,25 @@ from typing import Any
 import nats
 import pytest
 
-from inference_server.wire.contract import WORKERS_PING_SUBJECT
+from inference_server.models.repository import single_model_name
+from inference_server.wire.contract import WORKERS_PING_SUBJECT, infer_subject
+
+from .conftest import QUANT_MODEL
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_NATS_BIN = REPO_ROOT / ".bin" / "nats-server"
 INSTALL_HINT = ("GOBIN=$PWD/.bin go install github.com/nats-io/nats-server/v2@v2.15.2 "
                 "(from the repo root; or set NATS_SERVER_BIN)")
+
+
+# The name a worker given --model tflite:<the quant model> serves it under, version 1.
+QUANT_MODEL_NAME = single_model_name(f"tflite:{QUANT_MODEL}")
+
+
+def quant_subject(kind: str, ident: str) -> str:
+    """infer.<quant model>.1.<kind>.<id>: a frame for a worker serving --model
+    tflite:<the quant model>."""
+    return infer_subject(QUANT_MODEL_NAME, 1, kind, ident)
 
 
 def nats_server_bin() -> Path:

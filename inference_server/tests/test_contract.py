@@ -219,14 +219,9 @@ def frame_meta(session: str, seq: int, traceparent: str | None = None) -> FrameM
     headers = {c.HEADER_SESSION_ID: session, c.HEADER_FRAME_SEQ: str(seq)}
     if traceparent:
         headers[c.HEADER_TRACEPARENT] = traceparent
-    return FrameMeta.parse(c.frame_subject(c.KIND_LIVE, session), headers, None)
+    return FrameMeta.parse(c.infer_subject("m", 1, c.KIND_LIVE, session), headers, None)
 
 
-# Issue 22: result_json does not write `version` and `task` yet; the worker's models
-# helper adds them (and the xfail goes: strict, so passing fails; any error but the
-# assertion fails too).
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="issue 22: result_json writes no version/task yet")
 def test_result_examples_round_trip(doc: Doc, registry: Registry) -> None:
     reply_headers = validator(registry, "components", "schemas", "ReplyHeaders")
     for example in examples(doc, "workerResult"):
@@ -234,7 +229,8 @@ def test_result_examples_round_trip(doc: Doc, registry: Registry) -> None:
         meta = frame_meta(want["session"], want["seq"])
         timing = want["timing"]
         body = result_json(meta, want["predictions"], timing["decode_ms"], timing["infer_ms"],
-                           timing["batch"], want["worker"])
+                           timing["batch"], want["worker"], want["model"], want["version"],
+                           want["task"])
         assert json.loads(body) == want
         assert meta.response_headers() == example["headers"]
         reply_headers.validate(meta.response_headers())
@@ -283,24 +279,21 @@ def test_info_examples_are_what_nats_micro_sends(doc: Doc) -> None:
         assert isinstance(json.loads(want["metadata"][c.META_MODEL_ERRORS]), dict)
 
 
-# Issue 22: service_metadata still writes model/backend and no models/model_errors; the
-# worker's models helper changes it (then this passes, and the strict xfail goes).
-@pytest.mark.xfail(strict=True, raises=ValidationError,
-                   reason="issue 22: service_metadata writes no models/model_errors yet")
 def test_service_metadata_validates(registry: Registry) -> None:
-    validator(registry, "components", "schemas", "WorkerPong").validate(
-        micro_pong("id1", service_metadata("w1", "tflite", 8)))
+    pong = validator(registry, "components", "schemas", "WorkerPong")
+    for models, errors in (([], {}), (["b@2", "a@1"], {"c@3": "no model file"})):
+        pong.validate(micro_pong("id1", service_metadata("w1", 8, models, errors)))
+    with pytest.raises(ValidationError):  # the schema is really applied
+        pong.validate(micro_pong("id1", service_metadata("w1", 8, ["a.b@1"], {})))
 
 
-@pytest.mark.xfail(strict=True, raises=ValidationError,
-                   reason="issue 22: result_json writes no version/task yet")
 def test_result_json_validates(registry: Registry) -> None:
     tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     prediction = {"label": "macaw", "index": 88, "confidence": 0.97}
-    for meta in (FrameMeta.parse(c.frame_subject(c.KIND_CLI, "x"), None, "_INBOX.a"),
+    for meta in (FrameMeta.parse(c.infer_subject("m", 1, c.KIND_CLI, "x"), None, "_INBOX.a"),
                  frame_meta("s1", 3, tp)):
         validator(registry, "components", "schemas", "Result").validate(
-            json.loads(result_json(meta, [prediction], 1.0, 2.0, 1, "w1")))
+            json.loads(result_json(meta, [prediction], 1.0, 2.0, 1, "w1", "mobilenet_v2", 1)))
 
 
 def test_frame_header_examples_parse(doc: Doc) -> None:
@@ -308,7 +301,7 @@ def test_frame_header_examples_parse(doc: Doc) -> None:
         headers = example["headers"]
         # As sent, and as nats.go canonicalises the names (traceparent -> Traceparent).
         for sent in (headers, {k.title(): v for k, v in headers.items()}):
-            meta = FrameMeta.parse(c.frame_subject(c.KIND_LIVE, "subject-id"), sent, "_INBOX.a")
+            meta = FrameMeta.parse(c.infer_subject("m", 1, c.KIND_LIVE, "subject-id"), sent, "_INBOX.a")
             assert meta.session == headers.get(c.HEADER_SESSION_ID, "subject-id")
             assert meta.seq == int(headers.get(c.HEADER_FRAME_SEQ, 0))
             assert meta.content_type == headers.get(c.HEADER_CONTENT_TYPE)
@@ -321,7 +314,7 @@ def test_worker_output_validates(doc: Doc, registry: Registry) -> None:
     """What the worker writes for a frame without headers (seq 0, session from the
     subject) and with a trace context is still the document's."""
     tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-    bare = FrameMeta.parse(c.frame_subject(c.KIND_CLI, "x"), None, "_INBOX.a")
+    bare = FrameMeta.parse(c.infer_subject("m", 1, c.KIND_CLI, "x"), None, "_INBOX.a")
     traced = frame_meta("s1", 3, tp)
     for meta in (bare, traced):
         for code in c.WORKER_ERROR_CODES:

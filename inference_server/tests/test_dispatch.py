@@ -22,17 +22,20 @@ from nats.micro.service import ServiceVerb, control_subject
 
 from inference_server.wire import contract
 from inference_server.models.runtimes.litert import TfliteBackend
-from inference_server.serving.batcher import Batcher
 from inference_server.config import Config
 from inference_server.imaging.decoder import Decoder
 from inference_server.imaging.pool import DecodeService
-from inference_server.serving.service import FRAMES_ENDPOINT
+from inference_server.models.repository import ModelVersion
+from inference_server.models.selection import RuntimeChoice
+from inference_server.models.served import LoadedModel
+from inference_server.serving.intake import Intake
 from inference_server.serving.worker import Worker
 
 from .procs import NatsServer
 
 
-SUBJECT = contract.frame_subject(contract.KIND_LIVE, "s1")
+MODEL = "mobilenet_v2"
+SUBJECT = contract.infer_subject(MODEL, 1, contract.KIND_LIVE, "s1")
 
 
 class GatedBackend:
@@ -77,22 +80,29 @@ async def running(server: NatsServer, model: TfliteBackend, name: str,
     connection, its model behind a gate."""
     config = Config(nats_url=server.url, model="tflite:test", name=name, **cfg)
     backend = GatedBackend(model)
+    loaded = LoadedModel(ModelVersion(MODEL, 1, "tflite:test"), backend,  # type: ignore[arg-type]
+                         RuntimeChoice("litert", "pinned"))
     async with contextlib.AsyncExitStack() as stack:
         decoding = await stack.enter_async_context(DecodeService(Decoder(size=224), 2))
-        batcher = await stack.enter_async_context(
-            Batcher(backend.predict, config.batch_max, config.batch_wait_ms))
         conn = await nats.connect(server.url)
         stack.push_async_callback(conn.drain)
         stack.callback(backend.gate.set)  # let a held model call finish before draining
-        worker = await stack.enter_async_context(
-            Worker(config, conn, backend, batcher, decoding))
+        worker = await stack.enter_async_context(Worker(config, conn, decoding, [loaded]))
         await conn.flush()
         yield worker
 
 
 def gate(worker: Worker) -> GatedBackend:
-    assert isinstance(worker.backend, GatedBackend)
-    return worker.backend
+    (served,) = worker._models.values()
+    assert isinstance(served.loaded.backend, GatedBackend)
+    return served.loaded.backend
+
+
+def intake(worker: Worker) -> Intake:
+    """The intake of the worker's one model-version."""
+    (served,) = worker._models.values()
+    assert served.intake is not None
+    return served.intake
 
 
 @pytest.fixture
@@ -118,7 +128,7 @@ async def fill(worker: Worker, nc: Client, image: bytes) -> asyncio.Future[Msg]:
                                              headers=frame_headers(1)))
     while gate(worker).calls == 0:
         await asyncio.sleep(0.01)
-    assert not worker._intake.open
+    assert not intake(worker).open
     await worker._nc.flush()  # the server has seen it leave the queue group
     # With every worker full, a frame finds no responder at once (nothing queues).
     with pytest.raises(nats.errors.NoRespondersError):
@@ -142,7 +152,7 @@ async def test_a_worker_held_busy_leaves_the_next_frames_to_an_idle_one(
             reply = json.loads((await first).data)
             assert reply["worker"] == "held-busy" and reply["seq"] == 1
             # Room again: the worker rejoined the queue group.
-            while not busy._intake.open:
+            while not intake(busy).open:
                 await asyncio.sleep(0.01)
     assert busy.answered == 1
 
@@ -185,7 +195,7 @@ async def stats_of_the_one_worker(nc: Client) -> dict[str, Any]:
     reply = await nc.request(control_subject(ServiceVerb.STATS, contract.MICRO_SERVICE), b"",
                              timeout=5)
     (endpoint,) = json.loads(reply.data)["endpoints"]
-    assert endpoint["name"] == FRAMES_ENDPOINT
+    assert endpoint["name"] == contract.endpoint_name(MODEL, 1)
     return endpoint
 
 
@@ -203,13 +213,13 @@ async def test_a_full_worker_is_still_a_micro_service_and_counts_across_leaving(
         assert (await stats_of_the_one_worker(nc))["num_requests"] == 1
         gate(worker).gate.set()
         assert json.loads((await first).data)["seq"] == 1
-        while not worker._intake.open:
+        while not intake(worker).open:
             await asyncio.sleep(0.01)
         await worker._nc.flush()  # the server has seen it join the queue group again
         await nc.publish(SUBJECT, cat, reply=nc.new_inbox(),
                          headers=frame_headers(3, time.time() - 1))
         # Frame 3 spent the worker's credit of one: it joins again once it is done.
-        while worker.expired < 1 or not worker._intake.open:
+        while worker.expired < 1 or not intake(worker).open:
             await asyncio.sleep(0.01)
         await worker._nc.flush()
         reply = json.loads((await nc.request(

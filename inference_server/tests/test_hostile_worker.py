@@ -18,7 +18,7 @@ from inference_server.wire import contract as c
 from inference_server.ops import memory
 
 from inference_server.testkit import hostile_images
-from .procs import NatsServer, WorkerProcess
+from .procs import NatsServer, WorkerProcess, quant_subject
 
 REQUEST_TIMEOUT_S = 60.0
 # The target: back within 50 MB of the idle size after an attack.
@@ -48,7 +48,7 @@ def worker(server: NatsServer, quant_model_path: Path, tmp_path: Path) -> Iterat
 
 
 async def send(nc: nats.aio.client.Client, session: str, data: bytes, seq: int) -> dict:
-    msg = await nc.request(c.frame_subject(c.KIND_CLI, session), data,
+    msg = await nc.request(quant_subject(c.KIND_CLI, session), data,
                            timeout=REQUEST_TIMEOUT_S,
                            headers={c.HEADER_SESSION_ID: session, c.HEADER_FRAME_SEQ: str(seq)})
     return json.loads(msg.data)

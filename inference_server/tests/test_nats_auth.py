@@ -15,7 +15,7 @@ import pytest
 
 from inference_server.wire import contract as c
 
-from .procs import WorkerProcess
+from .procs import WorkerProcess, quant_subject
 from .secured_nats import SecuredNats, make_tls, user_seed
 
 
@@ -42,12 +42,12 @@ def test_worker_serves_over_tls_with_its_nkey(secured: SecuredNats, quant_model_
             hub = await nats.connect(secured.url, **secured.client_opts("hub"))
             cli = await nats.connect(secured.url, **secured.client_opts("cli"))
             try:
-                live = await hub.request(c.frame_subject(c.KIND_LIVE, "tlssession"),
+                live = await hub.request(quant_subject(c.KIND_LIVE, "tlssession"),
                                          image_bytes["cat.bmp"], timeout=30, headers={
                                              c.HEADER_SESSION_ID: "tlssession",
                                              c.HEADER_FRAME_SEQ: "1",
                                              c.HEADER_CONTENT_TYPE: "image/bmp"})
-                by_cli = await cli.request(c.frame_subject(c.KIND_CLI, "mycat"),
+                by_cli = await cli.request(quant_subject(c.KIND_CLI, "mycat"),
                                            image_bytes["cat.bmp"], timeout=30)
                 return json.loads(live.data), json.loads(by_cli.data)
             finally:

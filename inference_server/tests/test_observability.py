@@ -23,9 +23,8 @@ from inference_server.wire import contract as c
 from inference_server.serving.batcher import ATTR_BATCH_SIZE, SPAN_BATCH, Batcher
 from inference_server.config import ConfigError, load_config
 from inference_server.ops.metrics import OUTCOMES, WorkerMetrics, is_loopback, split_addr
-from inference_server.serving.service import FRAMES_ENDPOINT
 
-from .procs import NatsServer, WorkerProcess, free_port
+from .procs import QUANT_MODEL_NAME, NatsServer, WorkerProcess, free_port, quant_subject
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKER = "obs-worker"
@@ -127,7 +126,7 @@ async def test_frames_by_outcome_in_metrics_and_micro_stats(
     try:
         for seq, body in enumerate([image_bytes["cat.bmp"], image_bytes["parrot.jpg"],
                                     b"not an image"], start=1):
-            reply = await nc.request(c.frame_subject(c.KIND_CLI, "obs"), body, timeout=20,
+            reply = await nc.request(quant_subject(c.KIND_CLI, "obs"), body, timeout=20,
                                      headers={c.HEADER_FRAME_SEQ: str(seq)})
             want = c.TYPE_ERROR if seq == 3 else c.TYPE_RESULT
             assert json.loads(reply.data)["type"] == want
@@ -149,7 +148,7 @@ async def test_frames_by_outcome_in_metrics_and_micro_stats(
     assert got[("worker_batch_size_sum", ())] == 2
     assert got[("worker_inference_seconds_count", ())] == got[("worker_batch_size_count", ())]
     assert ("process_resident_memory_bytes", ()) in got
-    meta = info["metadata"]
+    meta = info["endpoints"][0]["metadata"]  # who runs a model is its endpoint's (issue 22)
     assert meta["runtime_choice"] == "timed" and meta["runtime"] in ("litert", "openvino")
     for runtime in ("litert", "openvino"):
         assert got[("worker_runtime_images_per_second", (("runtime", runtime),))] > 0
@@ -161,7 +160,8 @@ async def test_frames_by_outcome_in_metrics_and_micro_stats(
     assert info["name"] == c.MICRO_SERVICE and info["metadata"]["worker"] == WORKER
     (endpoint,) = info["endpoints"]
     assert (endpoint["name"], endpoint["subject"], endpoint["queue_group"]) == (
-        FRAMES_ENDPOINT, c.FRAMES_WILDCARD, c.QUEUE_GROUP)
+        c.endpoint_name(QUANT_MODEL_NAME, 1), c.endpoint_subject(QUANT_MODEL_NAME, 1),
+        c.QUEUE_GROUP)
     (endpoint,) = stats["endpoints"]
     assert endpoint["num_requests"] == 3 and endpoint["num_errors"] == 1
     assert endpoint["data"] == {"frames": 3, "result": 2, "refused": 1, "shed": 0,

@@ -21,7 +21,7 @@ from inference_server.ops import health as health_module
 from inference_server.ops.health import Health
 from inference_server.ops.metrics import MetricsServer, WorkerMetrics
 
-from .procs import NatsServer, WorkerProcess, free_port
+from .procs import NatsServer, WorkerProcess, free_port, quant_subject
 from .test_observability import samples
 
 CAPACITY = 6
@@ -189,7 +189,7 @@ async def held_while_frames_wait(url: str, base: str, image: bytes) -> float:
         highest = 0.0
         for _ in range(5):  # a round whose reads all missed the wait is tried again
             requests = [asyncio.ensure_future(nc.request(
-                c.frame_subject(c.KIND_CLI, f"probe{i}"), image, timeout=30,
+                quant_subject(c.KIND_CLI, f"probe{i}"), image, timeout=30,
                 headers={c.HEADER_FRAME_SEQ: "1"})) for i in range(3)]
             while not all(r.done() for r in requests):
                 text = (await asyncio.to_thread(get, f"{base}/metrics"))[1]

@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 
+from inference_server.wire import contract as c
 from inference_server.wire.frame_meta import FrameMeta
 from inference_server.wire.replies import result_json, top_indices, top_k
 from inference_server.wire.replies import Replies
@@ -55,23 +56,23 @@ def test_top_indices_with_nan_and_inf_equal_a_stable_sort() -> None:
 @pytest.mark.parametrize("session", ["s1", 'we"ird\\session', "séance 🙂"])
 @pytest.mark.parametrize("k", [1, 3, 10])
 def test_result_bytes_equal_json_dumps(session: str, k: int) -> None:
-    replies = Replies(LABELS, "worker-1")
-    meta = FrameMeta.parse("frames.live.abc", {"Session-Id": session, "Frame-Seq": "42"},
+    replies = Replies(LABELS, "worker-1", "m", 3)
+    meta = FrameMeta.parse(c.infer_subject("m", 3, c.KIND_LIVE, "abc"), {"Session-Id": session, "Frame-Seq": "42"},
                            "_INBOX.x")
     for i, p in enumerate(rows()):
         decode_ms, infer_ms, batch = 0.1 * i + 1.23456, 7.0 + i / 3, 1 + i % 8
         body, top1 = replies.result(meta, p, k, decode_ms, infer_ms, batch)
         preds = top_k(p, LABELS, k)
-        assert body == result_json(meta, preds, decode_ms, infer_ms, batch, "worker-1")
+        assert body == result_json(meta, preds, decode_ms, infer_ms, batch, "worker-1", "m", 3)
         assert top1 == preds[0]["label"]
         assert json.loads(body)["session"] == session
 
 
 def test_non_finite_figures_still_give_the_json_of_before() -> None:
-    replies = Replies(LABELS, "w")
-    meta = FrameMeta.parse("frames.live.abc", {"Frame-Seq": "1"}, None)
+    replies = Replies(LABELS, "w", "m", 3)
+    meta = FrameMeta.parse(c.infer_subject("m", 3, c.KIND_LIVE, "abc"), {"Frame-Seq": "1"}, None)
     p = np.zeros(1000, np.float32)
     p[3] = np.inf
     body, top1 = replies.result(meta, p, 3, 1.0, 2.0, 1)
-    assert body == result_json(meta, top_k(p, LABELS, 3), 1.0, 2.0, 1, "w")
+    assert body == result_json(meta, top_k(p, LABELS, 3), 1.0, 2.0, 1, "w", "m", 3)
     assert top1 == "class 3"

@@ -14,7 +14,7 @@ import pytest
 
 from inference_server.wire import contract as c
 
-from .procs import REPO_ROOT, BusyCpu, NatsServer, WorkerProcess, free_port
+from .procs import REPO_ROOT, BusyCpu, NatsServer, WorkerProcess, free_port, quant_subject
 
 FIX = "WORKER_MODEL=tflite:<path to a MobileNetV2 .tflite>"
 
@@ -118,7 +118,7 @@ def test_sigterm_drains_frames_already_received(quant_model_path: Path, tmp_path
             inbox = nc.new_inbox()
             sub = await nc.subscribe(inbox)
             for i, data in enumerate(frames):
-                await nc.publish(c.frame_subject(c.KIND_LIVE, f"d{i}"), data, reply=inbox,
+                await nc.publish(quant_subject(c.KIND_LIVE, f"d{i}"), data, reply=inbox,
                                  headers={c.HEADER_FRAME_SEQ: str(i)})
             # Once the server has our frames it has routed them to the worker, ahead
             # of anything the worker sends after SIGTERM (UNSUB, PING).
@@ -152,10 +152,10 @@ def test_replay_consumer_made_before_the_worker_starts(quant_model_path: Path, t
     async def scenario() -> list[dict]:
         nc = await nats.connect(server.url)
         js = nc.jetstream()
-        await js.add_stream(name="FRAMES", subjects=[c.frame_subject(c.KIND_LIVE, ">")],
+        await js.add_stream(name="FRAMES", subjects=[c.recorded_frame_stored_subject(">")],
                             no_ack=True)
         for i, name in enumerate(names):  # (no_ack: the stream sends no PubAck)
-            await nc.publish(c.frame_subject(c.KIND_LIVE, "early"), image_bytes[name],
+            await nc.publish(c.recorded_frame_stored_subject("early"), image_bytes[name],
                              headers={c.HEADER_SESSION_ID: "early",
                                       c.HEADER_FRAME_SEQ: str(i + 1)})
         await nc.flush()
@@ -164,7 +164,7 @@ def test_replay_consumer_made_before_the_worker_starts(quant_model_path: Path, t
                 break
             await asyncio.sleep(0.02)
         await js.add_consumer("FRAMES", ConsumerConfig(
-            durable_name="replay-early", deliver_subject=c.frame_subject(c.KIND_REPLAY, "early"),
+            durable_name="replay-early", deliver_subject=quant_subject(c.KIND_REPLAY, "early"),
             deliver_group=c.QUEUE_GROUP, deliver_policy=DeliverPolicy.ALL,
             ack_policy=AckPolicy.NONE))
         sub = await nc.subscribe(c.results_subject(c.KIND_REPLAY, "early"))
@@ -204,7 +204,7 @@ def test_nats_gone_while_stopping_is_one_line_not_a_traceback(
         async def send_frames() -> None:  # held by the worker as it stops
             nc = await nats.connect(server.url)
             for i in range(12):
-                await nc.publish(c.frame_subject(c.KIND_LIVE, f"d{i}"), image_bytes["cat.bmp"],
+                await nc.publish(quant_subject(c.KIND_LIVE, f"d{i}"), image_bytes["cat.bmp"],
                                  reply=nc.new_inbox(), headers={c.HEADER_FRAME_SEQ: str(i)})
             await nc.flush()
             await nc.close()

@@ -11,7 +11,7 @@ from . import contract
 
 @dataclass(frozen=True)
 class FrameMeta:
-    subject: str  # frames.<kind>.<id>
+    subject: str  # infer.<model>.<version>.<kind>.<id> (frames.live.<id>: replayed)
     results_subject: str  # results.<kind>.<id>
     seq: int
     session: str
@@ -27,8 +27,9 @@ class FrameMeta:
     def parse(cls, subject: str, headers: Mapping[str, str] | None, reply: str | None,
               target: str | None = None) -> "FrameMeta":
         """`target`: the subject the frame was delivered to when that differs from its
-        own subject (a JetStream replay target, frames.replay.<name>): the answer goes
-        to results.<kind>.<id> of the target."""
+        own subject (a JetStream replay target, infer.<model>.<version>.replay.<name>,
+        for a frame recorded as frames.live.<id>): the answer goes to
+        results.<kind>.<id> of the target."""
         # Header names compared case-insensitively: nats.go canonicalises them
         # (traceparent arrives as "Traceparent").
         h = {k.lower(): v for k, v in (headers or {}).items()}
@@ -36,12 +37,12 @@ class FrameMeta:
         def header(name: str) -> str | None:
             return (h.get(name.lower()) or "").strip() or None
 
-        kind, ident = contract.split_subject(subject)
+        kind, ident = kind_and_id(subject)
         session = header(contract.HEADER_SESSION_ID) or (ident if ident is not None else kind)
         reply = reply if is_plain_inbox(reply) else None
         return cls(
             subject=subject,
-            results_subject=contract.results_subject(*contract.split_subject(target or subject)),
+            results_subject=contract.results_subject(*kind_and_id(target or subject)),
             seq=_parse_seq(header(contract.HEADER_FRAME_SEQ)),
             session=session,
             content_type=header(contract.HEADER_CONTENT_TYPE),
@@ -63,6 +64,15 @@ class FrameMeta:
         if self.traceparent:
             headers[contract.HEADER_TRACEPARENT] = self.traceparent
         return headers
+
+
+def kind_and_id(subject: str) -> tuple[str, str | None]:
+    """(kind, id) of infer.<model>.<version>.<kind>.<id>, or of frames.<kind>.<id> (the
+    subject a recorded frame is stored and replayed with)."""
+    frame = contract.split_infer_subject(subject)
+    if frame is not None:
+        return frame[2], frame[3]
+    return contract.split_subject(subject)
 
 
 def is_plain_inbox(reply: str | None) -> bool:

@@ -16,7 +16,6 @@ from typing import Any, Mapping, Sequence, TypedDict
 import numpy as np
 
 from . import contract
-from ..models.base import MODEL_NAME
 from .frame_meta import FrameMeta
 
 _dumps_str = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) uses
@@ -65,12 +64,15 @@ def dumps(obj: Mapping[str, Any]) -> bytes:
 
 
 def result_json(meta: FrameMeta, predictions: Sequence[Prediction], decode_ms: float,
-                infer_ms: float, batch: int, worker: str) -> bytes:
+                infer_ms: float, batch: int, worker: str, model: str, version: int,
+                task: str = contract.TASK_CLASSIFICATION) -> bytes:
     return dumps({
         "type": contract.TYPE_RESULT,
         "seq": meta.seq,
         "session": meta.session,
-        "model": MODEL_NAME,
+        "model": model,
+        "version": version,
+        "task": task,
         "predictions": list(predictions),
         "timing": {"decode_ms": round(decode_ms, 2), "infer_ms": round(infer_ms, 2),
                    "batch": batch},
@@ -83,25 +85,31 @@ def error_json(meta: FrameMeta, code: str, message: str) -> bytes:
                   "code": code, "message": message})
 
 
-def service_metadata(worker: str, backend: str, batch_max: int,
-                     runtime: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The micro service's metadata (strings only): which worker answers its ping, and
-    who runs its model (`runtime`: RuntimeChoice.metadata(), docs/asyncapi.yaml)."""
-    return {**(runtime or {}), "worker": worker, "model": MODEL_NAME, "backend": backend,
-            "batch_max": str(batch_max)}
+def service_metadata(worker: str, batch_max: int, models: Sequence[str],
+                     model_errors: Mapping[str, str]) -> dict[str, str]:
+    """The micro service's metadata (strings only, docs/asyncapi.yaml ServiceMetadata):
+    which worker answers its ping, the model-versions it serves now (`models`:
+    name@version each) and those that failed to load, with why."""
+    return {contract.META_WORKER: worker, contract.META_BATCH_MAX: str(batch_max),
+            contract.META_MODELS: " ".join(sorted(models)),
+            contract.META_MODEL_ERRORS: json.dumps(dict(sorted(model_errors.items())),
+                                                   ensure_ascii=False)}
 
 
 class Replies:
-    """Result bodies for one worker and one model's labels."""
+    """Result bodies for one worker and one model-version (its labels)."""
 
-    def __init__(self, labels: Sequence[str], worker: str) -> None:
+    def __init__(self, labels: Sequence[str], worker: str, model: str, version: int,
+                 task: str = contract.TASK_CLASSIFICATION) -> None:
         self.labels = labels
         self.worker = worker
+        self.model, self.version, self.task = model, version, task
         self._prediction_heads = [
             f'{{"label":{_dumps_str(label)},"index":{i},"confidence":'
             for i, label in enumerate(labels)]
         self._head = f'{{"type":{_dumps_str(contract.TYPE_RESULT)},"seq":'
-        self._model = f',"model":{_dumps_str(MODEL_NAME)},"predictions":['
+        self._model = (f',"model":{_dumps_str(model)},"version":{int(version)},'
+                       f'"task":{_dumps_str(task)},"predictions":[')
         self._tail = f'}},"worker":{_dumps_str(worker)}}}'
 
     def result(self, meta: FrameMeta, probs: np.ndarray, k: int, decode_ms: float,
@@ -113,7 +121,8 @@ class Replies:
         if not all(map(math.isfinite, (*confidences, decode_ms, infer_ms))):
             # json writes NaN and Infinity where repr writes nan and inf: leave it to json.
             return (result_json(meta, top_k(probs, self.labels, k), decode_ms, infer_ms,
-                                batch, self.worker), self.labels[idx[0]])
+                                batch, self.worker, self.model, self.version, self.task),
+                    self.labels[idx[0]])
         heads = self._prediction_heads
         predictions = "},".join(heads[i] + repr(c) for i, c in zip(idx, confidences))
         body = (f'{self._head}{meta.seq},"session":{_dumps_str(meta.session)}{self._model}'

@@ -1,8 +1,12 @@
-"""Keras backend: keras.applications.MobileNetV2 on TensorFlow, JAX or torch
-(KERAS_BACKEND, TensorFlow by default).
+"""Keras backend: keras.applications.MobileNetV2 (the ImageNet weights, or a weights
+file for it), or any Keras image classifier saved whole (`.keras`, or `.h5` as
+Teachable Machine exports it), on TensorFlow, JAX or torch (KERAS_BACKEND,
+TensorFlow by default).
 
 The model is served through one compiled function that takes uint8 RGB and does the
-MobileNetV2 preprocessing itself (on the GPU when there is one). Where that function
+preprocessing itself (on the GPU when there is one): (x - mean) / std per channel,
+[-1, 1] unless model.yaml says otherwise (MobileNetV2's and Teachable Machine's), the
+colour order and layout model.yaml names. Where that function
 is compiled per input shape (JAX; XLA on a GPU), batches are padded to fixed bucket
 sizes (buckets.py) that are all compiled during warm-up."""
 
@@ -15,9 +19,14 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..labels import NUM_CLASSES, LabelsError, read_labels_file
 from ...ops.log import log_fields
+from ...wire.contract import PLATFORM_KERAS
 from ..base import ModelLoadError
+from ..classifier import LAYOUT_NCHW, ImageInput, ModelInfo, class_vector, image_input
+from ..labels import NUM_CLASSES, ClassLabels, LabelsError, imagenet_class_labels, \
+    resolve_labels
+from ..model_config import InputOverrides
+from ..outputs import OutputMapping
 from ..buckets import bucket_sizes, infer_in_buckets
 from .keras_env import apply_after_import, on_accelerator, prepare_environment
 
@@ -52,13 +61,15 @@ def keras_imagenet_labels(keras: Any) -> list[str]:
 
 class KerasBackend:
     kind = "keras"
-    input_size = 224
 
     def __init__(self, weights: str | None = IMAGENET, labels_path: str | None = None,
                  num_threads: int = 2, gpu_memory_fraction: float = 0.0,
-                 pad_to_buckets: bool | None = None) -> None:
+                 pad_to_buckets: bool | None = None,
+                 overrides: InputOverrides | None = None) -> None:
         """weights: "imagenet" (downloads the official weights), None (random init,
-        for tests and benchmarks), or a local .h5 / .weights.h5 / .keras file.
+        for tests and benchmarks), a MobileNetV2 weights file (.h5 / .weights.h5), or
+        a whole model (.keras, or an .h5 that holds its architecture: Teachable
+        Machine's keras_model.h5).
         pad_to_buckets: None = where shapes are compiled (JAX, or a GPU); on the CPU
         TensorFlow and torch take any batch size as it is, and padding would only
         cost CPU time."""
@@ -68,42 +79,54 @@ class KerasBackend:
             keras = _import_keras(num_threads, gpu_memory_fraction)
         except ImportError as exc:
             raise ModelLoadError(f"Keras with a backend is not installed ({exc})") from None
+        whole = weights is not None and weights != IMAGENET and is_whole_model(weights)
+        where = weights if whole else "Keras MobileNetV2"
         try:
-            if weights is not None and weights.endswith(".keras"):
-                model = keras.saving.load_model(weights, compile=False)
+            if whole:
+                assert weights is not None
+                model = keras.saving.load_model(weights, compile=False,
+                                                custom_objects=_saved_by_tf_keras(keras))
             else:
                 model = keras.applications.MobileNetV2(weights=weights)
         except Exception as exc:  # download, HDF5 and shape errors come in many types
             what = ("the ImageNet weights could not be downloaded" if weights == IMAGENET
                     else f"the weights file {weights} could not be loaded")
-            raise ModelLoadError(f"Keras MobileNetV2: {what} ({_short(exc)})") from exc
-        in_shape = tuple(model.input_shape)
-        out_shape = tuple(model.output_shape)
-        if in_shape[1:] != (224, 224, 3) or out_shape[1:] != (NUM_CLASSES,):
-            raise ModelLoadError(f"Keras model takes {in_shape} and gives {out_shape}; expected "
-                                 f"(None, 224, 224, 3) -> (None, {NUM_CLASSES})")
-        self.model = model  # the classifier as loaded: float input, preprocessed
-        self.labels = self._load_labels(keras, labels_path)
+            raise ModelLoadError(f"{where}: {what} ({_short(exc)})") from exc
+        if not isinstance(model.input_shape, tuple) or not isinstance(model.output_shape, tuple):
+            raise ModelLoadError(f"{where} has inputs {model.input_shape} and outputs "
+                                 f"{model.output_shape}; expected an image classifier with "
+                                 "one of each")
+        self.image: ImageInput = image_input(list(model.input_shape),
+                                             overrides or InputOverrides(), where)
+        self.input_size = self.image.size
+        classes = class_vector([1 if d is None else d for d in model.output_shape], where)
+        self.model = model  # the classifier as loaded: float input, normalised
+        self.class_labels = self._load_labels(keras, labels_path, classes, where)
+        self.info = ModelInfo.of(self.class_labels, self.image, np.float32, PLATFORM_KERAS)
+        self.labels = self.info.labels
+        self._output = OutputMapping(np.dtype(np.float32), offset=self.class_labels.offset)
         self.keras_backend = str(keras.backend.backend())
         self.on_accelerator = on_accelerator(keras)
         self.pads = (self.keras_backend == "jax" or self.on_accelerator
                      if pad_to_buckets is None else pad_to_buckets)
         self.batch_sizes = bucket_sizes(DEFAULT_BATCH_MAX)
         self.shapes_run: set[int] = set()  # batch sizes the compiled function has seen
-        self._infer = _compiled_infer(keras, _serving_model(keras, model))
+        self._infer = _compiled_infer(keras, _serving_model(keras, model, self.image))
         log_fields(log, logging.INFO, "keras backend", keras_backend=self.keras_backend,
                    accelerator=self.on_accelerator, threads=num_threads,
                    gpu_memory_fraction=gpu_memory_fraction, pads_to_buckets=self.pads)
 
     @staticmethod
-    def _load_labels(keras: Any, labels_path: str | None) -> list[str]:
-        if labels_path:
+    def _load_labels(keras: Any, labels_path: str | None, classes: int,
+                     where: str) -> ClassLabels:
+        """A labels file; else, for 1000 classes, Keras' ImageNet class names."""
+        if labels_path or classes != NUM_CLASSES:
             try:
-                return read_labels_file(labels_path)
+                return resolve_labels(classes, where, labels_path, None)
             except LabelsError as exc:
                 raise ModelLoadError(str(exc)) from None
         try:
-            return keras_imagenet_labels(keras)
+            return imagenet_class_labels(keras_imagenet_labels(keras))
         except Exception as exc:  # urllib / OS errors while fetching the class index
             raise ModelLoadError("Keras ImageNet class names could not be downloaded "
                                  f"({_short(exc)}); pass --labels <file>") from exc
@@ -119,9 +142,9 @@ class KerasBackend:
             sizes: tuple[int, ...] = self.batch_sizes
         else:
             sizes = tuple(sorted({1, batch_max}))
-        size = self.input_size
+        h, w = self.image.height, self.image.width
         for n in sizes:
-            self._run(np.zeros((n, size, size, 3), np.uint8))
+            self._run(np.zeros((n, h, w, 3), np.uint8))
         log_fields(log, logging.INFO, "keras warmed up", batch_sizes=list(sizes),
                    padded=self.pads, ms=round((time.perf_counter() - start) * 1000.0, 1))
 
@@ -132,7 +155,7 @@ class KerasBackend:
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         self.shapes_run.add(len(batch))
-        return self._infer(np.ascontiguousarray(batch, dtype=np.uint8))
+        return self._output.probabilities(self._infer(np.ascontiguousarray(batch, dtype=np.uint8)))
 
     def close(self) -> None:
         """Drop the model and its compiled function (and so their GPU memory)."""
@@ -144,18 +167,56 @@ def _closed(_: np.ndarray) -> np.ndarray:
     raise RuntimeError("the Keras backend is closed")
 
 
-def _serving_model(keras: Any, model: Any) -> Any:
-    """`model` behind MobileNetV2's preprocessing as a layer: uint8 RGB in, x/127.5 - 1
-    (what mobilenet_v2.preprocess_input does) inside the compiled function, so on a GPU
-    a quarter of the bytes cross to the device and the arithmetic happens there. Shares
-    `model`'s weights."""
-    rgb = keras.Input((224, 224, 3), dtype="uint8", name="rgb")
-    x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="mobilenet_v2_preprocess")(rgb)
-    return keras.Model(rgb, model(x), name="mobilenet_v2_uint8")
+def is_whole_model(path: str) -> bool:
+    """Whether a Keras file holds a whole model (architecture and weights: `.keras`, or
+    an `.h5` saved with model.save) rather than weights alone for MobileNetV2."""
+    if path.endswith(".keras"):
+        return True
+    if path.endswith(".weights.h5"):
+        return False
+    try:
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            return "model_config" in f.attrs
+    except (OSError, ImportError):
+        return False  # keras' own loader says what is wrong with the file
+
+
+def _saved_by_tf_keras(keras: Any) -> dict[str, Any]:
+    """Layers as tf.keras 2 saved them where Keras 3 refuses their config: Teachable
+    Machine's keras_model.h5 has DepthwiseConv2D with `groups: 1`, which Keras 3 does
+    not take ("Unrecognized keyword arguments passed to DepthwiseConv2D")."""
+
+    class DepthwiseConv2D(keras.layers.DepthwiseConv2D):  # type: ignore[misc, name-defined]
+        def __init__(self, *args: Any, groups: int = 1, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+
+    return {"DepthwiseConv2D": DepthwiseConv2D}
+
+
+def _serving_model(keras: Any, model: Any, image: ImageInput) -> Any:
+    """`model` behind its preprocessing as layers: uint8 RGB in, (x - mean) / std per
+    channel (MobileNetV2's x/127.5 - 1 by default, what mobilenet_v2.preprocess_input
+    does), the colour order and layout the model takes, all inside the compiled
+    function, so on a GPU a quarter of the bytes cross to the device and the
+    arithmetic happens there. Shares `model`'s weights."""
+    rgb = keras.Input((image.height, image.width, 3), dtype="uint8", name="rgb")
+    mean = np.asarray(image.mean, np.float32)
+    std = np.asarray(image.std, np.float32)
+    uniform = bool(np.all(mean == mean[0]) and np.all(std == std[0]))
+    scale = float(1.0 / std[0]) if uniform else (1.0 / std)
+    offset = float(-mean[0] / std[0]) if uniform else (-mean / std)
+    x = keras.layers.Rescaling(scale, offset=offset, name="preprocess")(rgb)
+    if image.color_order == "BGR":
+        x = keras.layers.Lambda(lambda t: keras.ops.flip(t, axis=-1), name="rgb_to_bgr")(x)
+    if image.layout == LAYOUT_NCHW:
+        x = keras.layers.Permute((3, 1, 2), name="nhwc_to_nchw")(x)
+    return keras.Model(rgb, model(x), name="classifier_uint8")
 
 
 def _compiled_infer(keras: Any, serving: Any) -> Callable[[np.ndarray], np.ndarray]:
-    """One compiled inference function: uint8 (N, 224, 224, 3) -> float32 (N, 1000).
+    """One compiled inference function: uint8 (N, size, size, 3) -> float32 (N, outputs).
 
     JAX: `stateless_call` under jax.jit with the weights passed in (read from the
     variables at each call, so weights changed after loading are used); measured on

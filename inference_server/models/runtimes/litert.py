@@ -1,4 +1,6 @@
-"""LiteRT (TFLite) backend for MobileNetV2 .tflite files, uint8/int8 quantized or float."""
+"""LiteRT (TFLite) backend for image classifiers in .tflite files, uint8/int8 quantized
+or float: input size, layout and quantization read from the file, labels from its
+metadata or a labels file, normalisation from model.yaml (default [-1, 1])."""
 
 from __future__ import annotations
 
@@ -8,17 +10,17 @@ from typing import Any
 
 import numpy as np
 
-from ..labels import LabelsError, embedded_labels, imagenet_labels, read_labels_file
 from ...ops.log import log_fields
+from ...wire.contract import PLATFORM_TFLITE
 from ..base import ModelLoadError, predict_blank_batches
-from ..outputs import OutputMapping, class_offset
+from ..classifier import LAYOUT_NHWC, ImageInput, ModelInfo, class_vector, image_input, \
+    pixel_table, to_model_input
+from ..labels import LabelsError, embedded_labels, resolve_labels
+from ..model_config import InputOverrides
+from ..outputs import OutputMapping
 from .litert_batch import make_batch_dynamic
 
 log = logging.getLogger(__name__)
-
-# MobileNetV2 wants real-valued input in [-1, 1]: real = (pixel - 127.5) / 127.5.
-_MEAN = 127.5
-_STD = 127.5
 
 
 def _interpreter_class() -> Any:
@@ -30,26 +32,18 @@ def _interpreter_class() -> Any:
 
 
 def input_lut(dtype: np.dtype, scale: float, zero_point: int) -> np.ndarray | None:
-    """A 256-entry table mapping a pixel value to the model's input value, or None
-    when raw pixels can be fed as they are (the usual uint8 MobileNet quantization,
-    e.g. scale 1/128 zero point 128, or scale 1/127.5 zero point 127)."""
-    pixels = np.arange(256, dtype=np.float64)
-    real = (pixels - _MEAN) / _STD
-    if dtype == np.float32:
-        return real.astype(np.float32)
-    info = np.iinfo(dtype)
-    if scale <= 0:  # not quantized: the model takes the integer pixels themselves
-        return None if dtype == np.uint8 else np.clip(pixels, info.min, info.max).astype(dtype)
-    if dtype == np.uint8 and abs(scale * _STD - 1.0) < 0.01 and abs(zero_point - _MEAN) <= 1.0:
-        return None
-    q = np.round(real / scale + zero_point)
-    return np.clip(q, info.min, info.max).astype(dtype)
+    """A 256-entry table mapping a pixel value to the input value of a model with the
+    default normalisation ([-1, 1]), or None when raw pixels can be fed as they are
+    (the usual uint8 MobileNet quantization, e.g. scale 1/128 zero point 128, or scale
+    1/127.5 zero point 127). classifier.pixel_table says it for any normalisation."""
+    return pixel_table(ImageInput(1, 1, LAYOUT_NHWC), dtype, scale, zero_point)
 
 
 class TfliteBackend:
     kind = "tflite"
 
-    def __init__(self, path: str, labels_path: str | None = None, num_threads: int = 2) -> None:
+    def __init__(self, path: str, labels_path: str | None = None, num_threads: int = 2,
+                 overrides: InputOverrides | None = None) -> None:
         self.path = Path(path)
         self.num_threads = num_threads
         try:
@@ -68,38 +62,31 @@ class TfliteBackend:
         interp = self._interpreter(1)
         inp = interp.get_input_details()
         out = interp.get_output_details()
+        where = str(self.path)
         if len(inp) != 1 or len(out) != 1:
-            raise ModelLoadError(f"{self.path} has {len(inp)} inputs and {len(out)} outputs; "
+            raise ModelLoadError(f"{where} has {len(inp)} inputs and {len(out)} outputs; "
                                  "expected an image classifier with one of each")
-        shape = [int(s) for s in inp[0]["shape"]]
-        if len(shape) != 4 or shape[1] != shape[2] or shape[3] != 3:
-            raise ModelLoadError(f"{self.path} takes input of shape {shape}; expected "
-                                 "[1, size, size, 3] RGB images")
-        self.input_size = shape[1]
+        self.image: ImageInput = image_input([int(d) for d in inp[0]["shape"]],
+                                             overrides or InputOverrides(), where)
+        self.input_size = self.image.size
         self._in_index = int(inp[0]["index"])
         self._out_index = int(out[0]["index"])
         self.input_dtype = np.dtype(inp[0]["dtype"])
         if self.input_dtype not in (np.uint8, np.int8, np.float32):
-            raise ModelLoadError(f"{self.path} takes {self.input_dtype} input; "
+            raise ModelLoadError(f"{where} takes {self.input_dtype} input; "
                                  "expected uint8, int8 or float32")
         in_scale, in_zero = inp[0]["quantization"]
-        self._lut = input_lut(self.input_dtype, float(in_scale), int(in_zero))
-        out_scale, out_zero = (float(v) for v in out[0]["quantization"])
-        self.output = OutputMapping(np.dtype(out[0]["dtype"]), out_scale, out_zero,
-                                    class_offset(int(out[0]["shape"][-1]), str(self.path)))
-        self.labels = self._load_labels(labels_path)
-
-    def _load_labels(self, labels_path: str | None) -> list[str]:
+        self._lut = pixel_table(self.image, self.input_dtype, float(in_scale), int(in_zero))
+        classes = class_vector([int(d) for d in out[0]["shape"]], where)
         try:
-            if labels_path:
-                return read_labels_file(labels_path)
-            found = embedded_labels(self._model)
-            if found is None:
-                raise ModelLoadError(f"{self.path} carries no label file in its metadata; "
-                                     "pass --labels <file> (WORKER_LABELS=...)")
-            return imagenet_labels(found, f"the label file in {self.path.name}")
+            labels = resolve_labels(classes, where, labels_path, embedded_labels(self._model))
         except LabelsError as exc:
             raise ModelLoadError(str(exc)) from None
+        out_scale, out_zero = (float(v) for v in out[0]["quantization"])
+        self.output = OutputMapping(np.dtype(out[0]["dtype"]), out_scale, out_zero,
+                                    labels.offset)
+        self.info = ModelInfo.of(labels, self.image, self.input_dtype, PLATFORM_TFLITE)
+        self.labels = self.info.labels
 
     def _interpreter(self, batch: int) -> Any:
         """One interpreter per batch size: resizing and re-allocating tensors (and
@@ -145,8 +132,7 @@ class TfliteBackend:
         return interp.get_tensor(self._out_index)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        x = batch if self._lut is None else self._lut[batch]
-        return self.output.probabilities(self._run(x))
+        return self.output.probabilities(self._run(to_model_input(batch, self.image, self._lut)))
 
     def close(self) -> None:
         self._interps.clear()

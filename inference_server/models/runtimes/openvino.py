@@ -24,7 +24,9 @@ import numpy as np
 
 from ...ops.log import log_fields
 from ..base import ModelLoadError, predict_blank_batches, timing_pixels
+from ..classifier import to_model_input
 from ..model_cache import ModelCache, cpu_name
+from ..model_config import InputOverrides
 from .openvino_bf16 import PRECISION_CHECK_IMAGES, Bf16Outcome, \
     bf16_if_it_compiles_and_agrees, compiled_precision
 from .openvino_int8 import Int8Outcome, calibration_digest, calibration_files, \
@@ -63,7 +65,8 @@ class OpenVinoBackend:
                  cache: ModelCache | None = None, precision: str = "auto",
                  calibration_dir: str | None = None,
                  min_int8_agreement: float | None = None,
-                 min_bf16_agreement: float | None = None, core: Any | None = None) -> None:
+                 min_bf16_agreement: float | None = None, core: Any | None = None,
+                 overrides: InputOverrides | None = None) -> None:
         """`core`: the OpenVINO Core to compile with (default: a new one on the model
         cache); tests pass one whose compiles fail as they do on some CPUs."""
         if precision not in PRECISIONS:
@@ -72,11 +75,14 @@ class OpenVinoBackend:
         start = time.perf_counter()
         self._core = _core(cache) if core is None else core
         self.num_threads = num_threads
-        source: Source = read_source(self._core, spec, labels_path, num_threads, cache)
-        self.labels: Sequence[str] = source.labels
+        source: Source = read_source(self._core, spec, labels_path, num_threads, cache,
+                                     overrides)
+        self.info = source.info
+        self.labels: Sequence[str] = self.info.labels
         self.input_size = source.input_size
         self._output = source.output
         self._lut = source.lut
+        self._feed = source.feed
         model = source.model
         calibration = _Calibration(calibration_dir, self.input_size)
         self.precision = "bf16" if precision == "bf16" else "f32"
@@ -163,8 +169,8 @@ class OpenVinoBackend:
         predict_blank_batches(self, batch_max)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        x = batch if self._lut is None else self._lut[batch]
-        x = np.ascontiguousarray(x)
+        x = (np.ascontiguousarray(batch) if self._feed is None
+             else to_model_input(batch, self._feed, self._lut))
         n = len(x)
         if n == 1:
             raw = np.array(self._request.infer({0: x})[0])

@@ -32,7 +32,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..labels import LabelsError, read_labels_file
+from ...wire.contract import LABELS_FROM_FILE, LABELS_FROM_IMAGENET, PLATFORM_KERAS
+from ..classifier import LAYOUT_NHWC, ImageInput, ModelInfo
+from ..labels import ClassLabels, LabelsError, read_labels_file
 from ...ops.log import log_fields
 from ..base import ModelLoadError
 from .bucket_staging import BucketStaging
@@ -166,6 +168,9 @@ class TorchCudaBackend:
 
         self._torch = torch
         self.labels = self._labels(labels_path, weights)
+        self.info = ModelInfo.of(
+            ClassLabels(self.labels, LABELS_FROM_FILE if labels_path else LABELS_FROM_IMAGENET),
+            ImageInput(INPUT_SIZE, INPUT_SIZE, LAYOUT_NHWC), np.float32, PLATFORM_KERAS)
         self.mode = mode
         self.source = weights.source
         self._cache_dir = cache_dir
