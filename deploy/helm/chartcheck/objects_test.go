@@ -362,23 +362,11 @@ func checkNetworkPolicy(t *testing.T, r rendered) {
 	}
 }
 
-// Worker settings the chart passes before the worker has them (issue 22: the
-// worker's --serve is being built beside the chart). Each is refused once the
-// worker has it, so that this list empties itself.
-var pendingWorkerSettings = map[string]string{
-	"WORKER_SERVE": "the model references a worker serves (issue 22)",
-}
-
 // The settings the chart passes exist in the hub and the worker.
 func checkEnvNamesExist(t *testing.T, r rendered) {
 	t.Helper()
 	hubSources := hubGoSources(t)
 	workerConfig := repoFile(t, "inference_server/config.py")
-	for name := range pendingWorkerSettings {
-		if strings.Contains(workerConfig, fmt.Sprintf("%q", name)) {
-			t.Errorf("%s is a worker setting now: remove it from pendingWorkerSettings", name)
-		}
-	}
 	for _, d := range r.deployments {
 		component := d.Spec.Template.Labels["app.kubernetes.io/component"]
 		for _, c := range d.Spec.Template.Spec.Containers {
@@ -388,8 +376,7 @@ func checkEnvNamesExist(t *testing.T, r rendered) {
 				if component == "hub" {
 					found = strings.Contains(hubSources, quoted)
 				} else {
-					_, pending := pendingWorkerSettings[e.Name]
-					found = strings.Contains(workerConfig, quoted) || e.Name == "KERAS_HOME" || pending
+					found = strings.Contains(workerConfig, quoted) || e.Name == "KERAS_HOME"
 				}
 				if !found {
 					t.Errorf("%s: env %s is not a setting of the %s", d.Name, e.Name, component)
