@@ -21,10 +21,12 @@ export PEBBLE_BIN              ?= $(BIN)/pebble
 export PEBBLE_CHALLTESTSRV_BIN ?= $(BIN)/pebble-challtestsrv
 
 # What `make run` starts: the model of the workers (empty: the Keras ImageNet weights,
-# or offline the first model in MODELS_DIR), who runs it, and how many workers
+# or offline the first model in MODELS_DIR), MODELS_DIR the model repository the workers
+# serve (WORKER_MODELS_DIR; empty: models/ then $SHARED_TESTDATA/models), who runs it, and how many workers
 # (auto: from the core count, scripts/worker-plan.sh; the cores are divided between them);
 # HTTPS=1 serves over HTTPS with a local CA, for phones on the LAN (README).
 MODEL   ?=
+MODELS_DIR ?=
 RUNTIME ?= auto
 WORKERS ?= auto
 HTTPS   ?=
@@ -111,7 +113,7 @@ test-deps: deps tools
 ## ---- run ------------------------------------------------------------------
 
 run: deps $(if $(HTTPS),$(DEVCERT_BIN))
-	MODEL='$(MODEL)' RUNTIME='$(RUNTIME)' WORKERS='$(WORKERS)' HTTPS='$(HTTPS)' scripts/run-local.sh
+	MODEL='$(MODEL)' MODELS_DIR='$(MODELS_DIR)' RUNTIME='$(RUNTIME)' WORKERS='$(WORKERS)' HTTPS='$(HTTPS)' scripts/run-local.sh
 
 # The fleet (scripts/fleet.sh): its CA, certificates, role nkeys, configs,
 # stores and logs in .data/fleet; .data/fleet/pids names every process.

@@ -20,7 +20,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # MODEL empty: the worker takes the Keras ImageNet weights, or offline the first
-# model in MODELS_DIR (the workers' WORKER_MODELS_DIR; it logs which and why).
+# model in MODELS_DIR (it logs which and why). MODELS_DIR is the model repository
+# the workers serve (their WORKER_MODELS_DIR; README, "Models").
 : "${MODEL:=}" "${RUNTIME:=auto}" "${WORKERS:=auto}" "${HUB_LISTEN:=:8080}"
 # Set but empty: the hub serves no metrics.
 : "${HUB_METRICS_ADDR=127.0.0.1:9090}"

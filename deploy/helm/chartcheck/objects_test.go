@@ -84,6 +84,17 @@ func (r rendered) deployment(t *testing.T, component string) *appsv1.Deployment 
 	return nil
 }
 
+// workerDeployments are the Deployments of workers: one, or one per entry of workers.
+func (r rendered) workerDeployments() []*appsv1.Deployment {
+	var ws []*appsv1.Deployment
+	for _, d := range r.deployments {
+		if d.Spec.Template.Labels["app.kubernetes.io/component"] == "worker" {
+			ws = append(ws, d)
+		}
+	}
+	return ws
+}
+
 func env(c corev1.Container, name string) (string, bool) {
 	for _, e := range c.Env {
 		if e.Name == name {
@@ -97,8 +108,9 @@ func TestEveryValueSetRendersASafeDeployment(t *testing.T) {
 	for name := range valueSets {
 		t.Run(name, func(t *testing.T) {
 			r := sortObjects(t, renderSet(t, name))
-			if len(r.deployments) != 2 {
-				t.Fatalf("%d Deployments, want 2 (hub and worker)", len(r.deployments))
+			workers := r.workerDeployments()
+			if len(r.deployments) != 1+len(workers) || len(workers) == 0 {
+				t.Fatalf("%d Deployments, %d of workers: want the hub's and the workers'", len(r.deployments), len(workers))
 			}
 			for _, d := range r.deployments {
 				checkPodSpec(t, d)
@@ -106,7 +118,9 @@ func TestEveryValueSetRendersASafeDeployment(t *testing.T) {
 			checkPDBs(t, r)
 			checkServices(t, r)
 			checkGracePeriod(t, r.deployment(t, "hub"))
-			checkModelVolume(t, r.deployment(t, "worker"))
+			for _, w := range workers {
+				checkModelVolume(t, w)
+			}
 			checkNetworkPolicy(t, r)
 			checkHubMetricsPrivate(t, r)
 			checkEnvNamesExist(t, r)
@@ -221,20 +235,19 @@ func secretBacked(pod corev1.PodSpec, c corev1.Container, path string) bool {
 
 func checkPDBs(t *testing.T, r rendered) {
 	t.Helper()
-	for _, component := range []string{"hub", "worker"} {
-		d := r.deployment(t, component)
-		covered := false
+	for _, d := range r.deployments {
+		var covering []string
 		for _, p := range r.pdbs {
 			sel, err := metaSelector(p.Spec.Selector.MatchLabels)
 			if err == nil && sel.Matches(labels.Set(d.Spec.Template.Labels)) {
-				covered = true
+				covering = append(covering, p.Name)
 				if p.Spec.MaxUnavailable == nil && p.Spec.MinAvailable == nil {
 					t.Errorf("PDB %s bounds nothing", p.Name)
 				}
 			}
 		}
-		if !covered {
-			t.Errorf("no PodDisruptionBudget covers the %s pods", component)
+		if len(covering) != 1 {
+			t.Errorf("the pods of %s are covered by the PodDisruptionBudgets %v, want exactly one", d.Name, covering)
 		}
 	}
 }
@@ -277,21 +290,33 @@ func checkGracePeriod(t *testing.T, hub *appsv1.Deployment) {
 	}
 }
 
-// The worker loads a local model file from a read-only volume: no download.
+// The worker loads a local model file, or a model repository, from a read-only
+// volume: no download.
 func checkModelVolume(t *testing.T, worker *appsv1.Deployment) {
 	t.Helper()
 	c := worker.Spec.Template.Spec.Containers[0]
-	model, _ := env(c, "WORKER_MODEL")
-	path, ok := strings.CutPrefix(model, "tflite:")
-	if !ok {
-		t.Fatalf("worker: WORKER_MODEL %q is not a local tflite file", model)
+	model, isFile := env(c, "WORKER_MODEL")
+	repository, isRepository := env(c, "WORKER_MODELS_DIR")
+	var path string
+	switch {
+	case isFile && isRepository:
+		t.Fatalf("%s: both WORKER_MODEL and WORKER_MODELS_DIR", worker.Name)
+	case isFile:
+		var ok bool
+		if path, ok = strings.CutPrefix(model, "tflite:"); !ok {
+			t.Fatalf("%s: WORKER_MODEL %q is not a local tflite file", worker.Name, model)
+		}
+	case isRepository:
+		path = repository + "/"
+	default:
+		t.Fatalf("%s: neither WORKER_MODEL nor WORKER_MODELS_DIR", worker.Name)
 	}
 	for _, m := range c.VolumeMounts {
 		if m.Name == "model" && m.ReadOnly && strings.HasPrefix(path, m.MountPath+"/") {
 			return
 		}
 	}
-	t.Errorf("worker: WORKER_MODEL %q is on no read-only model volume", model)
+	t.Errorf("%s: the model %q is on no read-only model volume", worker.Name, path)
 }
 
 // Only the hubs and workers (and the pods listed) reach NATS' client port.
@@ -342,8 +367,9 @@ func checkEnvNamesExist(t *testing.T, r rendered) {
 	t.Helper()
 	hubSources := hubGoSources(t)
 	workerConfig := repoFile(t, "inference_server/config.py")
-	for _, component := range []string{"hub", "worker"} {
-		for _, c := range r.deployment(t, component).Spec.Template.Spec.Containers {
+	for _, d := range r.deployments {
+		component := d.Spec.Template.Labels["app.kubernetes.io/component"]
+		for _, c := range d.Spec.Template.Spec.Containers {
 			for _, e := range c.Env {
 				quoted := fmt.Sprintf("%q", e.Name)
 				var found bool
@@ -353,7 +379,7 @@ func checkEnvNamesExist(t *testing.T, r rendered) {
 					found = strings.Contains(workerConfig, quoted) || e.Name == "KERAS_HOME"
 				}
 				if !found {
-					t.Errorf("%s: env %s is not a setting of the %s", c.Name, e.Name, component)
+					t.Errorf("%s: env %s is not a setting of the %s", d.Name, e.Name, component)
 				}
 			}
 		}

@@ -41,6 +41,7 @@ var valueSets = map[string][]string{
 	"default":    nil,
 	"production": {"values-production.yaml"},
 	"hpa":        {"values-production.yaml", "values-hpa.yaml"},
+	"models":     {"values-production.yaml", "values-models.yaml"},
 }
 
 // Every kind the chart may render must be known here: a kind without a Go type

@@ -28,6 +28,38 @@ var Overrides = map[string]map[string]any{
 	"hub.service.type":                          {"type": "string", "enum": []string{"ClusterIP", "NodePort", "LoadBalancer"}},
 }
 
+// Entries are documented lists whose entries take the keys of other parts of
+// the values, each entry merged over them by the templates: their schema is
+// made from those parts' schemas (every key optional, misspellings refused)
+// and the entry's own keys.
+var Entries = map[string]Entry{
+	"workers": {
+		Inherits: "worker",
+		Nested:   []string{"model", "autoscaling"},
+		Own: []OwnKey{
+			{Name: "name", Required: true, Description: "The Deployment's suffix, `<fullname>-worker-<name>`; unique.",
+				Schema: map[string]any{"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$"}},
+			{Name: "serve", Description: "Model references it serves, `name` or `name@version` (WORKER_SERVE); empty: every model of its volume.",
+				Schema: map[string]any{"type": "array", "items": map[string]any{
+					"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}(@[1-9][0-9]{0,8})?$"}}},
+		},
+	},
+}
+
+// Entry is the shape of one entry of a documented list (Entries).
+type Entry struct {
+	Inherits string   // the map whose keys an entry takes at its top level
+	Nested   []string // maps an entry takes under their own key
+	Own      []OwnKey // keys of the entry alone
+}
+
+// OwnKey is a key only an entry has.
+type OwnKey struct {
+	Name, Description string
+	Required          bool
+	Schema            map[string]any
+}
+
 // Row is one documented key.
 type Row struct {
 	Key, Type, Default, Description string
@@ -49,8 +81,20 @@ func Parse(values []byte) ([]Row, map[string]any, error) {
 	}
 	w := &walker{}
 	schema := w.object("", doc.Content[0])
+	props := schema["properties"].(map[string]any)
 	// Helm passes "global" to every chart.
-	schema["properties"].(map[string]any)["global"] = map[string]any{"type": "object"}
+	props["global"] = map[string]any{"type": "object"}
+	for list, e := range Entries {
+		if _, ok := props[list]; !ok {
+			continue // values without that list (a test's)
+		}
+		items, rows, err := e.schema(list, props)
+		if err != nil {
+			return nil, nil, err
+		}
+		props[list].(map[string]any)["items"] = items
+		w.rows = insertAfter(w.rows, list, rows)
+	}
 	schema["$schema"] = "http://json-schema.org/draft-07/schema#"
 	if len(w.undocumented) > 0 {
 		return nil, nil, fmt.Errorf("values.yaml: keys without a \"# --\" comment (on them or a parent): %s", strings.Join(w.undocumented, ", "))
@@ -79,6 +123,60 @@ func (w *walker) object(path string, m *yaml.Node) map[string]any {
 		}
 	}
 	return map[string]any{"type": "object", "properties": props, "additionalProperties": false}
+}
+
+// schema is the schema of one entry of list, from the schemas in props, and
+// the rows of the entry's own keys.
+func (e Entry) schema(list string, props map[string]any) (map[string]any, []Row, error) {
+	if s, _ := props[list].(map[string]any); s["type"] != "array" {
+		return nil, nil, fmt.Errorf("values.yaml: %s is not a documented list", list)
+	}
+	inherited, ok := props[e.Inherits].(map[string]any)
+	if !ok {
+		return nil, nil, fmt.Errorf("values.yaml: %s inherits the keys of %q, which is not a parent map", list, e.Inherits)
+	}
+	entry := map[string]any{}
+	for k, v := range inherited["properties"].(map[string]any) {
+		entry[k] = v
+	}
+	for _, n := range e.Nested {
+		s, ok := props[n].(map[string]any)
+		if !ok {
+			return nil, nil, fmt.Errorf("values.yaml: %s takes %q, which is not a parent map", list, n)
+		}
+		entry[n] = s
+	}
+	var required []string
+	var rows []Row
+	for _, k := range e.Own {
+		entry[k.Name] = k.Schema
+		if k.Required {
+			required = append(required, k.Name)
+		}
+		rows = append(rows, Row{Key: list + "[]." + k.Name, Type: schemaType(k.Schema), Default: "", Description: k.Description})
+	}
+	items := map[string]any{"type": "object", "properties": entry, "additionalProperties": false}
+	if len(required) > 0 {
+		items["required"] = required
+	}
+	return items, rows, nil
+}
+
+func schemaType(s map[string]any) string {
+	if s["type"] == "array" {
+		return "list"
+	}
+	return fmt.Sprint(s["type"])
+}
+
+// insertAfter puts more right after the row of key.
+func insertAfter(rows []Row, key string, more []Row) []Row {
+	for i, r := range rows {
+		if r.Key == key {
+			return append(rows[:i+1], append(more, rows[i+1:]...)...)
+		}
+	}
+	return append(rows, more...)
 }
 
 // description is the text after "# --" in a key's head comment, its
@@ -160,7 +258,11 @@ func Table(rows []Row) string {
 	var b strings.Builder
 	b.WriteString("| Key | Type | Default | Description |\n|-----|------|---------|-------------|\n")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "| %s | %s | `%s` | %s |\n", r.Key, r.Type, r.Default, strings.ReplaceAll(r.Description, "|", "\\|"))
+		def := ""
+		if r.Default != "" {
+			def = "`" + r.Default + "`"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", r.Key, r.Type, def, strings.ReplaceAll(r.Description, "|", "\\|"))
 	}
 	return b.String()
 }

@@ -47,18 +47,62 @@ helm.sh/chart: {{ printf "%s-%s" .ctx.Chart.Name .ctx.Chart.Version | replace "+
 {{- end }}
 {{- end }}
 
-{{/* Whether the KEDA ScaledObject is made: mode keda and the cluster serves KEDA's API. */}}
+{{/* Whether a KEDA ScaledObject is made: mode keda and the cluster serves KEDA's API.
+     (dict "ctx" $ "a" <autoscaling values>); the chart's own autoscaling when "a" is absent. */}}
 {{- define "webcamhub.keda" -}}
-{{- if and (eq .Values.autoscaling.mode "keda") (.Capabilities.APIVersions.Has "keda.sh/v1alpha1") }}true{{ end }}
+{{- $a := .a | default .ctx.Values.autoscaling }}
+{{- if and (eq $a.mode "keda") (.ctx.Capabilities.APIVersions.Has "keda.sh/v1alpha1") }}true{{ end }}
 {{- end }}
 
-{{/* Whether the worker Deployment sets its replicas: no autoscaler owns them. */}}
+{{/* Whether a worker Deployment sets its replicas: no autoscaler owns them. (dict "ctx" $ "a" <autoscaling values>) */}}
 {{- define "webcamhub.workerReplicasFixed" -}}
-{{- if or (eq .Values.autoscaling.mode "none") (and (eq .Values.autoscaling.mode "keda") (not (include "webcamhub.keda" .))) }}true{{ end }}
+{{- if or (eq .a.mode "none") (and (eq .a.mode "keda") (not (include "webcamhub.keda" .))) }}true{{ end }}
+{{- end }}
+
+{{/* The worker Deployments, put as "sets" into the dict given as "out":
+       {{- $ws := dict }}{{- $_ := include "webcamhub.workerSets" (dict "ctx" $ "out" $ws) }}
+     With workers empty: one, <fullname>-worker, of worker, model and autoscaling (every model
+     of the volume). Else one per entry of workers, <fullname>-worker-<name>: the entry
+     deep-merged over worker, its model over model, its autoscaling over autoscaling (an
+     entry's empty value, 0, "" or {}, keeps the inherited one), serving entry.serve
+     (WORKER_SERVE; empty: every model of the volume). Each set: name ("" for the single
+     one), fullname, selector (extra selector labels), worker, model, autoscaling, serve. */}}
+{{- define "webcamhub.workerSets" -}}
+{{- $ctx := .ctx }}
+{{- $sets := list }}
+{{- if not $ctx.Values.workers }}
+{{- $sets = append $sets (dict "name" "" "fullname" (printf "%s-worker" (include "webcamhub.fullname" $ctx)) "selector" dict "worker" $ctx.Values.worker "model" $ctx.Values.model "autoscaling" $ctx.Values.autoscaling "serve" "") }}
+{{- else }}
+{{- $seen := dict }}
+{{- range $ctx.Values.workers }}
+{{- if hasKey $seen .name }}
+{{- fail (printf "workers: two entries named %q: each names its own Deployment" .name) }}
+{{- end }}
+{{- $_ := set $seen .name true }}
+{{- $fullname := printf "%s-worker-%s" (include "webcamhub.fullname" $ctx) .name }}
+{{- if gt (len $fullname) 63 }}
+{{- fail (printf "workers: %q makes the name %q, longer than Kubernetes' 63 characters: shorten the entry's name (or fullnameOverride)" .name $fullname) }}
+{{- end }}
+{{- $own := omit . "name" "serve" "model" "autoscaling" }}
+{{- $worker := mergeOverwrite (deepCopy $ctx.Values.worker) (deepCopy $own) }}
+{{- $model := mergeOverwrite (deepCopy $ctx.Values.model) (deepCopy (.model | default dict)) }}
+{{- $autoscaling := mergeOverwrite (deepCopy $ctx.Values.autoscaling) (deepCopy (.autoscaling | default dict)) }}
+{{- $sets = append $sets (dict "name" .name "fullname" $fullname "selector" (dict "webcamhub.io/worker" .name) "worker" $worker "model" $model "autoscaling" $autoscaling "serve" (join "," (.serve | default list))) }}
+{{- end }}
+{{- end }}
+{{- $_ := set .out "sets" $sets }}
+{{- end }}
+
+{{/* Selector labels of one worker set: (dict "ctx" $ "set" $set). */}}
+{{- define "webcamhub.workerSelectorLabels" -}}
+{{ include "webcamhub.selectorLabels" (dict "ctx" .ctx "component" "worker") }}
+{{- with .set.selector }}
+{{ toYaml . }}
+{{- end }}
 {{- end }}
 
 {{/* What a pod spec of component (dict "ctx" $ "v" .Values.hub "component" "hub") shares:
-     service account, pull secrets, priority, scheduling. */}}
+     service account, pull secrets, priority, scheduling; a worker's with "set" $set. */}}
 {{- define "webcamhub.podScheduling" -}}
 {{- with .v.priorityClassName }}
 priorityClassName: {{ . }}
@@ -84,7 +128,11 @@ topologySpreadConstraints:
     whenUnsatisfiable: ScheduleAnyway
     labelSelector:
       matchLabels:
+        {{- if .set }}
+        {{- include "webcamhub.workerSelectorLabels" . | nindent 8 }}
+        {{- else }}
         {{- include "webcamhub.selectorLabels" (dict "ctx" .ctx "component" .component) | nindent 8 }}
+        {{- end }}
 {{- end }}
 {{- end }}
 
@@ -164,9 +212,9 @@ prometheus.io/path: /metrics
 {{- .Values.autoscaling.prometheusLabelSelector | default (printf "namespace=%q" .Release.Namespace) }}
 {{- end }}
 
-{{/* Frames a worker holds at most: CAPACITY, or 2 x BATCH_MAX as the worker does. */}}
+{{/* Frames a worker holds at most: CAPACITY, or 2 x BATCH_MAX as the worker does (the worker values of a set). */}}
 {{- define "webcamhub.workerCapacity" -}}
-{{- if gt (int .Values.worker.capacity) 0 }}{{ int .Values.worker.capacity }}{{ else }}{{ mul 2 (int .Values.worker.batchMax) }}{{ end }}
+{{- if gt (int .capacity) 0 }}{{ int .capacity }}{{ else }}{{ mul 2 (int .batchMax) }}{{ end }}
 {{- end }}
 
 {{/* The component's env map, then its extraEnv list: (index .Values "hub"). */}}
