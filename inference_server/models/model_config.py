@@ -1,5 +1,5 @@
 """A model's own configuration: `model.yaml` beside the model file in a repository
-version directory (`<name>/<version>/model.yaml`, docs/models.md).
+version directory (`<name>/<version>/model.yaml`, inference_server/README.md, *Model repository*).
 
 Everything in it is optional. It names the model for people (display name,
 description), sets the labels per result, and overrides what the model file says (or

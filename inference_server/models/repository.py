@@ -1,5 +1,5 @@
 """A model repository: a folder of `<name>/<version>/` folders, each with one model file,
-an optional `labels.txt` and an optional `model.yaml` (docs/models.md).
+an optional `labels.txt` and an optional `model.yaml` (inference_server/README.md, *Model repository*).
 
     models/
       mobilenet_v2/1/mobilenet_v2_1.0_224_quant.tflite
