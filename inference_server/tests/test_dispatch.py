@@ -46,6 +46,7 @@ class GatedBackend:
         self.kind = model.kind
         self.input_size = model.input_size
         self.labels = model.labels
+        self.info = model.info
         self.gate = threading.Event()
         self.gate.set()
         self.calls = 0
