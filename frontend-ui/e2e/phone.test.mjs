@@ -182,7 +182,7 @@ describe('the page on a phone, among many tabs, light and dark', { timeout: 900_
     try {
       await page.goto(`${system.baseUrl}/`);
       const [response] = await Promise.all([
-        page.waitForResponse((r) => r.url().endsWith('/api/v1/analyze'), { timeout: 60_000 }),
+        page.waitForResponse((r) => new URL(r.url()).pathname === '/api/v1/analyze', { timeout: 60_000 }),
         page.setInputFiles('[data-testid="upload-input"]', path.join(images, 'dragonfly.bmp')),
       ]);
       const raw = (await response.json())[0]?.label;
