@@ -127,8 +127,10 @@ func BenchmarkRollout(b *testing.B) {
 		switch {
 		case !f.answered:
 			failed["unanswered"]++
+			b.Logf("a frame sent at %.2f s unanswered", since(start, f.sentAt).Seconds())
 		case f.kind != contract.TypeResult:
 			failed[f.kind]++
+			b.Logf("a frame sent at %.2f s answered %s after %.1f ms", since(start, f.sentAt).Seconds(), f.kind, ms(f.took))
 		case f.version == 2:
 			v2 = append(v2, f)
 		}
@@ -161,6 +163,17 @@ func BenchmarkRollout(b *testing.B) {
 	for _, f := range v2[:min(len(v2), rolloutFirstFrames)] {
 		first = append(first, f.took)
 	}
+	// Version 1's results in the same moment: what the machine gave then.
+	var v1Then []time.Duration
+	if len(first) > 0 {
+		from, to := v2[0].sentAt.Add(-time.Second), v2[len(first)-1].sentAt
+		for _, f := range frames {
+			if f.kind == contract.TypeResult && f.version == 1 && !f.sentAt.Before(from) && !f.sentAt.After(to) {
+				v1Then = append(v1Then, f.took)
+			}
+		}
+	}
+	b.Logf("version 1's results sent from 1 s before the first of version 2 to the %dth: %s", len(first), durationsMs(v1Then))
 	steady := ms(quantile(before, 0.5))
 	slowest := ms(quantile(sortedDurations(first), 1))
 	b.Logf("the first %d results of version 2: %s; the slowest is %.2f × the steady p50 %.1f ms (issue: ≤ 2)", len(first), durationsMs(first), slowest/steady, steady)
