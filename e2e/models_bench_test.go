@@ -65,17 +65,25 @@ func BenchmarkTwoModels(b *testing.B) {
 	logModelLoad(b, "A and B at once, separate workers", "b", separate["b"])
 	logMachine(b, "after the separate round")
 
+	// The shared worker joins before the two leave: a hub whose last
+	// worker left keeps listing its models as served (docs/benchmarks.md,
+	// "Models (issue 22)"). Every result of the shared round must come
+	// from it.
+	const sharedWorker = "bench-worker-ab"
+	startRepositoryWorker(b, hub.nats, sharedWorker, repo, "", "--log-level", "warning")
+	waitWorkers(b, hub.base, 3)
 	for _, w := range []*proc{workerA, workerB} {
 		if err := w.stop(syscall.SIGTERM); err != nil {
 			b.Logf("%s stopped: %v", w.name, err)
 		}
 	}
-	waitModels(b, hub.base, map[string]bool{"a": false, "b": false})
-	startRepositoryWorker(b, hub.nats, "bench-worker-ab", repo, "", "--log-level", "warning")
-	waitModels(b, hub.base, map[string]bool{"a": true, "b": true})
 	shared := runModelLoads(b, hub.base, frame, "a", "b")
-	logModelLoad(b, "A and B at once, one worker serving both", "a", shared["a"])
-	logModelLoad(b, "A and B at once, one worker serving both", "b", shared["b"])
+	for _, model := range []string{"a", "b"} {
+		logModelLoad(b, "A and B at once, one worker serving both", model, shared[model])
+		if others := shared[model].answers[contract.TypeResult] - shared[model].workers[sharedWorker]; others > 0 {
+			b.Errorf("shared round: %d results of model %s from another worker than %s", others, model, sharedWorker)
+		}
+	}
 	logMachine(b, "after the shared round")
 
 	tA, tB := aloneA.resultsPerS(), aloneB.resultsPerS()
@@ -245,6 +253,30 @@ func waitModels(t testing.TB, base string, ready map[string]bool) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the hub did not list the models as %v within %v: %v (%v)", ready, modelsReadyWait, models, err)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// waitWorkers waits until the hub at base counts at least n workers
+// answering its pings (GET /readyz's workers); a worker answers once its
+// models are loaded.
+func waitWorkers(t testing.TB, base string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(modelsReadyWait)
+	for {
+		var ready struct {
+			Workers int `json:"workers"`
+		}
+		if resp, err := http.Get(base + "/readyz"); err == nil {
+			_ = json.NewDecoder(resp.Body).Decode(&ready)
+			resp.Body.Close()
+		}
+		if ready.Workers >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the hub did not count %d workers within %v (last: %d)", n, modelsReadyWait, ready.Workers)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
