@@ -167,12 +167,7 @@ func putLoad(base string, spec loadSpec, observe func(frameOutcome)) error {
 			return fmt.Errorf("session %d: %w", i+1, err)
 		}
 		conns = append(conns, c)
-		_ = c.SetReadDeadline(time.Now().Add(answerWait))
-		_, data, err := c.ReadMessage()
-		var welcome message
-		if err == nil {
-			err = json.Unmarshal(data, &welcome)
-		}
+		welcome, err := readWelcome(c)
 		if err != nil {
 			return fmt.Errorf("session %d welcome: %w", i+1, err)
 		}
@@ -214,6 +209,17 @@ func putLoad(base string, spec loadSpec, observe func(frameOutcome)) error {
 			spec.tick(time.Since(start))
 		}
 	}
+}
+
+// readWelcome is the hub's first message on a session just opened.
+func readWelcome(c *fws.Conn) (message, error) {
+	_ = c.SetReadDeadline(time.Now().Add(answerWait))
+	_, data, err := c.ReadMessage()
+	var welcome message
+	if err == nil {
+		err = json.Unmarshal(data, &welcome)
+	}
+	return welcome, err
 }
 
 // chooseModel asks for the model ref on a session that has no frame

@@ -48,12 +48,7 @@ func BenchmarkModelSwitch(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer conn.Close()
-	_ = conn.SetReadDeadline(time.Now().Add(answerWait))
-	_, data, err := conn.ReadMessage()
-	var welcome message
-	if err == nil {
-		err = json.Unmarshal(data, &welcome)
-	}
+	welcome, err := readWelcome(conn)
 	if err != nil {
 		b.Fatalf("welcome: %v", err)
 	}
