@@ -118,8 +118,12 @@ func (r *sessionLoad) measured(warmup, measure time.Duration, unanswered func(er
 type loadSpec struct {
 	sessions, inFlight int
 	frame              []byte
-	pace               time.Duration // least time between two frames of a session; 0: none
-	d                  time.Duration // how long sessions send frames
+	// model, when not empty, is the model reference every session asks for
+	// (options{model}) and has acknowledged before its first frame; empty:
+	// the hub's default model.
+	model string
+	pace  time.Duration // least time between two frames of a session; 0: none
+	d     time.Duration // how long sessions send frames
 	// tick, when not nil, is called every 100 ms with the time since the
 	// load began, on the goroutine that called putLoad.
 	tick func(elapsed time.Duration)
@@ -163,16 +167,16 @@ func putLoad(base string, spec loadSpec, observe func(frameOutcome)) error {
 			return fmt.Errorf("session %d: %w", i+1, err)
 		}
 		conns = append(conns, c)
-		_ = c.SetReadDeadline(time.Now().Add(answerWait))
-		_, data, err := c.ReadMessage()
-		var welcome message
-		if err == nil {
-			err = json.Unmarshal(data, &welcome)
-		}
+		welcome, err := readWelcome(c)
 		if err != nil {
 			return fmt.Errorf("session %d welcome: %w", i+1, err)
 		}
 		timeouts = append(timeouts, time.Duration(welcome.FrameTimeoutMs)*time.Millisecond)
+		if spec.model != "" {
+			if err := chooseModel(c, spec.model); err != nil {
+				return fmt.Errorf("session %d: %w", i+1, err)
+			}
+		}
 	}
 	var mu sync.Mutex
 	report := func(o frameOutcome) {
@@ -203,6 +207,43 @@ func putLoad(base string, spec loadSpec, observe func(frameOutcome)) error {
 			return nil
 		case <-tick:
 			spec.tick(time.Since(start))
+		}
+	}
+}
+
+// readWelcome is the hub's first message on a session just opened.
+func readWelcome(c *fws.Conn) (message, error) {
+	_ = c.SetReadDeadline(time.Now().Add(answerWait))
+	_, data, err := c.ReadMessage()
+	var welcome message
+	if err == nil {
+		err = json.Unmarshal(data, &welcome)
+	}
+	return welcome, err
+}
+
+// chooseModel asks for the model ref on a session that has no frame
+// out yet (options{model}) and waits for the hub's model message.
+func chooseModel(c *fws.Conn, ref string) error {
+	options, _ := json.Marshal(map[string]string{"type": contract.TypeOptions, "model": ref})
+	if err := c.WriteMessage(fws.TextMessage, options); err != nil {
+		return fmt.Errorf("options{model %q}: %w", ref, err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(answerWait))
+	for {
+		_, data, err := c.ReadMessage()
+		if err != nil {
+			return fmt.Errorf("waiting for the model message for %q: %w", ref, err)
+		}
+		var m message
+		if json.Unmarshal(data, &m) != nil {
+			continue
+		}
+		switch m.Type {
+		case contract.TypeModel:
+			return nil
+		case contract.TypeError:
+			return fmt.Errorf("options{model %q} answered %s: %s", ref, m.Code, m.Message)
 		}
 	}
 }

@@ -246,7 +246,6 @@ func (h *hubProc) waitFor(t testing.TB, path string) {
 // startWorker runs the real Python worker on bus with the TFLite model.
 func startWorker(t testing.TB, bus natsEndpoint, name string, extraArgs ...string) *proc {
 	t.Helper()
-	python := envOr("WORKER_PYTHON", filepath.Join(repoRoot(t), ".venv", "bin", "python"))
 	// The runtime is pinned (no timing at start) for the TFLite model (BENCH_RUNTIME
 	// names another for a benchmark); a worker given another --model runs it on auto
 	// (Keras alone for keras-random). A --runtime in extraArgs comes last and wins.
@@ -256,8 +255,25 @@ func startWorker(t testing.TB, bus natsEndpoint, name string, extraArgs ...strin
 			runtime = "auto"
 		}
 	}
-	args := append([]string{python, "-m", "inference_server", "--nats-url", bus.url, "--model", "tflite:" + tfliteModel(t), "--runtime", runtime, "--name", name}, extraArgs...)
-	env := append(append([]string{}, natsCredentialEnv...), bus.workerEnv...)
+	return runWorker(t, bus, name, nil, append([]string{"--model", "tflite:" + tfliteModel(t), "--runtime", runtime}, extraArgs...)...)
+}
+
+// startRepositoryWorker runs the real Python worker on bus serving the model
+// repository dir (<name>/<version>/<file>, WORKER_MODELS_DIR), which it
+// watches: the versions serve names (WORKER_SERVE, e.g. "a,b@2"; empty:
+// all), on the runtime BENCH_RUNTIME names (litert by default).
+func startRepositoryWorker(t testing.TB, bus natsEndpoint, name, dir, serve string, extraArgs ...string) *proc {
+	t.Helper()
+	env := []string{"WORKER_MODELS_DIR=" + dir, "WORKER_MODEL=", "WORKER_SERVE=" + serve}
+	return runWorker(t, bus, name, env, append([]string{"--runtime", envOr("BENCH_RUNTIME", "litert")}, extraArgs...)...)
+}
+
+// runWorker runs `python -m inference_server` on bus with more env and args.
+func runWorker(t testing.TB, bus natsEndpoint, name string, env []string, args ...string) *proc {
+	t.Helper()
+	python := envOr("WORKER_PYTHON", filepath.Join(repoRoot(t), ".venv", "bin", "python"))
+	args = append([]string{python, "-m", "inference_server", "--nats-url", bus.url, "--name", name}, args...)
+	env = append(append(append([]string{}, natsCredentialEnv...), bus.workerEnv...), env...)
 	if bus.workerSeed != "" {
 		env = append(env, "NATS_NKEY="+bus.workerSeed)
 	}

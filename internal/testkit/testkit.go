@@ -57,6 +57,9 @@ type Message struct {
 	Recording   bool                  `json:"recording"`
 	// FrameTimeoutMs: the welcome's; how long the hub lets a frame take.
 	FrameTimeoutMs int64 `json:"frameTimeoutMs"`
+	// FramesInFlight: the welcome's; how many frames of a session the hub
+	// has at the workers at once.
+	FramesInFlight int `json:"framesInFlight"`
 	// Model: a result's and a model message's model name; the welcome's
 	// name@version. Version: a result's and a model message's.
 	Model     string                  `json:"model"`
