@@ -215,3 +215,28 @@ func postAnalyzeAt(t *testing.T, url, body string) (int, []byte) {
 	resp, err := http.Post(url, "application/json", strings.NewReader(body))
 	return readAnswer(t, resp, err)
 }
+
+// When the last worker leaves, the server answers the hub's ping and info
+// requests "no responders": that is an answer (no worker, no model), so the
+// model table, the readiness body and hub_workers follow it, and a frame
+// for the model that was served is model_unavailable, not sent anywhere.
+func TestTheLastWorkerLeavingEmptiesTheModelTable(t *testing.T) {
+	ns := startNATS(t, 0)
+	w := startWorker(t, ns.ClientURL(), testworker.Options{Name: "last", Models: []testworker.Model{modelA1}})
+	h, base := startHub(t, ns.ClientURL(), nil)
+	waitServed(t, h, "alpha", 1, true)
+	waitFor(t, "the hub to count the worker", func() bool { return h.broker.workersSeen.Load() == 1 })
+
+	w.Stop()
+	waitServed(t, h, "alpha", 1, false)
+	waitFor(t, "the hub to count no worker", func() bool { return h.broker.workersSeen.Load() == 0 })
+	if code, body := get(t, base+contract.APIModelPath("alpha")+contract.APIReadySuffix); code != http.StatusServiceUnavailable {
+		t.Errorf("alpha's readiness with no worker: %d %s, want 503", code, body)
+	}
+	c := dial(t, base, "", nil)
+	c.Next() // welcome
+	c.SendText(`{"type":"` + contract.TypeOptions + `","model":"alpha"}`)
+	if m := c.Next(); m.Type != contract.TypeError || m.Code != contract.CodeModelUnavailable {
+		t.Errorf("choosing alpha with no worker: %+v, want model_unavailable", m)
+	}
+}

@@ -247,7 +247,9 @@ func (b *natsBroker) gatherWorkers() (map[string]string, error) {
 			return seen, nil
 		}
 		msg, err := sub.NextMsg(left)
-		if errors.Is(err, nats.ErrTimeout) {
+		// No responders: the server says no worker is subscribed at all,
+		// which is an answer (none), not a failure to ask.
+		if errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) {
 			return seen, nil
 		}
 		if err != nil {

@@ -81,7 +81,8 @@ func (b *natsBroker) gatherInfo(expect int) ([]contract.WorkerInfo, error) {
 			break
 		}
 		msg, err := sub.NextMsg(left)
-		if errors.Is(err, nats.ErrTimeout) {
+		// No responders: no worker is subscribed, so none serves a model.
+		if errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) {
 			break
 		}
 		if err != nil {
