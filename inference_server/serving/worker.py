@@ -140,6 +140,20 @@ class Worker:
         self._publish_metadata()
         await self._replays.refresh()
 
+    def add_model_without_endpoint(self, loaded: LoadedModel) -> None:
+        """Serve a loaded model-version to take() alone, on a worker not entered (no
+        micro service, so no NATS server needed): its model thread runs, but it has no
+        endpoint, no place in a queue group and is in no service metadata. For driving
+        the frame path in one process (bench/worker/per_frame.py); remove_model(ref)
+        answers its frames taken and frees it."""
+        if self.service is not None:
+            raise RuntimeError("the worker has a service: use add_model")
+        if loaded.ref in self._models:
+            raise ValueError(f"{loaded.ref} is served already")
+        served = ModelEndpoint(self.cfg, loaded, self.metrics, self._tracer)
+        served.batcher.start()
+        self._models[served.ref] = served
+
     async def remove_model(self, ref: str) -> None:
         """Stop serving a model-version: its endpoint leaves the service, the frames it
         took are answered, then its model is freed."""

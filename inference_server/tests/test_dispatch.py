@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import nats
@@ -190,6 +191,39 @@ async def test_an_expired_frame_is_neither_decoded_nor_inferred(
         with pytest.raises(nats.errors.TimeoutError):
             await replies.next_msg(timeout=0.2)  # the expired frames are not answered
     assert (worker.answered, worker.expired) == (2, 2)
+
+
+async def test_a_model_without_endpoint_is_served_to_take_alone(
+        server: NatsServer, model: TfliteBackend, nc: Client,
+        image_bytes: dict[str, bytes]) -> None:
+    """What bench/worker/per_frame.py drives: a worker not entered serves a model-version
+    to take() (answers published on its real connection) and to nothing else."""
+    config = Config(nats_url=server.url, model="tflite:test", name="no-endpoint")
+    backend = GatedBackend(model)  # its close() leaves the shared model open
+    loaded = LoadedModel(ModelVersion(MODEL, 1, "tflite:test"), backend,  # type: ignore[arg-type]
+                         RuntimeChoice("litert", "pinned"))
+    async with DecodeService(Decoder(size=224), 2) as decoding:
+        worker = Worker(config, nc, decoding)
+        worker.add_model_without_endpoint(loaded)
+        assert worker.models == [contract.model_ref(MODEL, 1)]
+        inbox = nc.new_inbox()
+        replies = await nc.subscribe(inbox)
+        await nc.flush()
+        # A message as the endpoint would deliver it.
+        frame = SimpleNamespace(subject=SUBJECT, data=image_bytes["cat.bmp"],
+                                headers=frame_headers(1), reply=inbox)
+        await worker.take(frame)  # type: ignore[arg-type]
+        reply = json.loads((await replies.next_msg(timeout=30)).data)
+        assert (reply["type"], reply["seq"], reply["model"], reply["version"],
+                reply["worker"]) == ("result", 1, MODEL, 1, "no-endpoint"), reply
+        with pytest.raises(nats.errors.NoRespondersError):  # no endpoint, no queue group
+            await nc.request(SUBJECT, image_bytes["cat.bmp"], timeout=5,
+                             headers=frame_headers(2))
+        await worker.remove_model(loaded.ref)
+        assert worker.models == [] and loaded.closed
+    async with running(server, model, "entered") as entered:
+        with pytest.raises(RuntimeError):  # it has a service: add_model is the way
+            entered.add_model_without_endpoint(loaded)
 
 
 async def stats_of_the_one_worker(nc: Client) -> dict[str, Any]:
