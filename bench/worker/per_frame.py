@@ -11,7 +11,9 @@ per frame of:
   steps inside it (for reference: what the DCT scaling saves), putting 8 frames into
   a batch, choosing the top 5 and encoding the reply JSON, parsing a frame's headers;
 - the worker's own path (Worker.take on a stand-in NATS client, the real decode
-  pool and batcher, a stand-in model that costs nothing): all threads' CPU per frame,
+  pool and batcher, a stand-in model that costs nothing, served as one model-version
+  without a micro endpoint: Worker.add_model_without_endpoint): all threads' CPU per
+  frame,
   once with a decoder that returns a ready array (what the event loop, the thread hops,
   batching, metrics and the reply cost) and once with the real decoder; at 1 frame in
   flight (batches of 1) and at 16 sessions x 1 in flight (batches form);
@@ -21,14 +23,20 @@ per frame of:
 
 --baseline-root DIR measures another checkout's inference_server/ the same way, in
 alternating rounds (e.g. `git archive main inference_server | tar -x -C DIR`), and
-prints before/after columns. Each figure is the median over --repeats runs (and over
---rounds rounds): the machine this runs on is shared, so single runs are noisy.
+prints before/after columns (this file measures both trees). A tree from before
+issue 22 (one model per worker, frames.* subjects: Worker(cfg, nc, backend, batcher,
+decoding)) is driven the way it was built; a tree whose Worker has no public `take`
+(before c29a600), or serves model-versions without add_model_without_endpoint, cannot
+be driven through its public surface and is refused. Each figure is the median over
+--repeats runs (and over --rounds rounds): the machine this runs on is shared, so
+single runs are noisy.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import io
 import json
@@ -40,7 +48,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, AsyncIterator, Callable
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PHOTO = "grace_hopper.bmp"
@@ -49,6 +57,9 @@ BATCH = 8
 SESSIONS = 16
 TOP_K = 5
 SIZES = ("224x224", "640x480")
+# The one model-version the worker path serves (a tree from issue 22 on).
+MODEL_NAME = "bench"
+MODEL_VERSION = 1
 
 # (key, label) in the order printed; keys absent from a tree's run print as "-".
 STAGES = (
@@ -115,9 +126,8 @@ def stage_figures(data: bytes, repeats: int) -> dict[str, float]:
 
     from inference_server.imaging.decoder import Decoder
 
-    batcher_mod = tree_module("serving.batcher", "batcher")
-    frame_meta = tree_module("wire.frame_meta", "messages")
-    Replies = tree_module("wire.replies", "replies").Replies
+    from inference_server.serving.batcher import BatchBuffers
+    from inference_server.wire.frame_meta import FrameMeta
 
     decoder = Decoder(size=224)
     image = decoder.decode(data)
@@ -143,7 +153,7 @@ def stage_figures(data: bytes, repeats: int) -> dict[str, float]:
     out["pil_array"] = cpu_us(lambda: np.asarray(small, dtype=np.uint8), repeats)
 
     images = [image.copy() for _ in range(BATCH)]
-    buffers = batcher_mod.BatchBuffers()  # preallocated, as the model thread fills them
+    buffers = BatchBuffers()  # preallocated, as the model thread fills them
 
     def assemble() -> None:
         with buffers.batch(images):
@@ -154,26 +164,68 @@ def stage_figures(data: bytes, repeats: int) -> dict[str, float]:
     probs = rng.random(1000).astype(np.float32)
     probs /= probs.sum()
     labels = [f"class {i} name" for i in range(1000)]
-    meta = frame_meta.FrameMeta.parse("frames.live.bench", hub_headers(7), "_INBOX.bench")
-    out["meta"] = cpu_us(lambda: frame_meta.FrameMeta.parse("frames.live.bench", hub_headers(7),
-                                                          "_INBOX.bench"), repeats)
-    replies = Replies(labels, "bench")
+    subject = frame_subject("bench")
+    meta = FrameMeta.parse(subject, hub_headers(7), "_INBOX.bench")
+    out["meta"] = cpu_us(lambda: FrameMeta.parse(subject, hub_headers(7), "_INBOX.bench"),
+                         repeats)
+    replies = new_replies(labels)
     out["reply"] = cpu_us(lambda: replies.result(meta, probs, TOP_K, 1.234, 3.456, 4),
                           repeats)
     return out
 
 
-def tree_module(name: str, before: str) -> Any:
-    """inference_server.<name>, or inference_server.<before> in a --baseline-root tree
-    from before the worker's packages (serving/, wire/, models/, ops/)."""
+# --- what differs between trees -----------------------------------------------------
+
+def serves_model_versions() -> bool:
+    """The tree's worker serves model-versions (issue 22 on: models/served.py); False
+    for a --baseline-root tree from before, with one model per worker."""
     try:
-        return importlib.import_module(f"inference_server.{name}")
+        importlib.import_module("inference_server.models.served")
     except ModuleNotFoundError:
-        return importlib.import_module(f"inference_server.{before}")
+        return False
+    return True
+
+
+def check_tree() -> None:
+    """Refuse a tree this benchmark cannot drive through its public surface, rather
+    than measure something else."""
+    import inference_server
+
+    root = Path(inference_server.__file__).parent.parent
+    try:
+        from inference_server.serving.worker import Worker
+    except ModuleNotFoundError:
+        raise SystemExit(f"{root}: no inference_server/serving/worker.py (a tree from "
+                         "before the worker's packages): not measurable") from None
+    if not hasattr(Worker, "take"):
+        raise SystemExit(f"{root}: its Worker has no public take() (a tree from before "
+                         "c29a600): the benchmark drives the worker only through its "
+                         "public surface")
+    if serves_model_versions() and not hasattr(Worker, "add_model_without_endpoint"):
+        raise SystemExit(f"{root}: its Worker serves model-versions but has no "
+                         "add_model_without_endpoint(): it cannot serve a model without "
+                         "a micro endpoint, and the stand-in client has none")
+
+
+def frame_subject(ident: str) -> str:
+    """The subject a live frame of session `ident` arrives on at the worker."""
+    from inference_server.wire import contract
+
+    if serves_model_versions():
+        return contract.infer_subject(MODEL_NAME, MODEL_VERSION, contract.KIND_LIVE, ident)
+    return contract.frame_subject(contract.KIND_LIVE, ident)
+
+
+def new_replies(labels: list[str]) -> Any:
+    from inference_server.wire.replies import Replies
+
+    if serves_model_versions():
+        return Replies(labels, "bench", MODEL_NAME, MODEL_VERSION)
+    return Replies(labels, "bench")
 
 
 def hub_headers(seq: int) -> dict[str, str]:
-    contract = tree_module("wire.contract", "contract")
+    from inference_server.wire import contract
 
     return {contract.HEADER_CONTENT_TYPE: contract.CONTENT_TYPE_JPEG,
             contract.HEADER_FRAME_SEQ: str(seq), contract.HEADER_SESSION_ID: "bench",
@@ -212,49 +264,98 @@ class _Msg:
         self.subject, self.data, self.headers, self.reply = subject, data, headers, reply
 
 
+class _Model:
+    """A stand-in model that costs nothing: the same 1000 probabilities for each image."""
+
+    kind = "bench"
+    input_size = 224
+
+    def __init__(self) -> None:
+        import numpy as np
+
+        self.labels = [f"class {i} name" for i in range(1000)]
+        self.row = np.full(1000, 1e-3, np.float32)
+        self.row[[3, 14, 15, 92, 65]] = (0.4, 0.3, 0.1, 0.05, 0.01)
+        if serves_model_versions():  # its endpoint's metadata is made from it
+            from inference_server.models.classifier import ModelInfo
+            from inference_server.wire import contract
+
+            self.info = ModelInfo(
+                labels=self.labels, labels_source=contract.LABELS_FROM_FILE,
+                labels_sha256="", classes=len(self.labels), input=(224, 224, 3),
+                input_dtype="uint8", layout="NHWC", platform=contract.PLATFORM_TFLITE)
+
+    def warm_up(self, batch_max: int) -> None:
+        pass
+
+    def predict(self, batch: Any) -> Any:
+        import numpy as np
+
+        return np.broadcast_to(self.row, (len(batch), 1000))
+
+    def close(self) -> None:
+        pass
+
+
+@contextlib.asynccontextmanager
+async def _worker(cfg: Any, nc: _NullClient, decoding: Any) -> AsyncIterator[Any]:
+    """The tree's worker, not entered (no micro service), serving _Model."""
+    from inference_server.serving.worker import Worker
+
+    model = _Model()
+    if serves_model_versions():
+        from inference_server.models.repository import ModelVersion
+        from inference_server.models.selection import RuntimeChoice
+        from inference_server.models.served import LoadedModel
+
+        loaded = LoadedModel(ModelVersion(MODEL_NAME, MODEL_VERSION, model.kind), model,
+                             RuntimeChoice(model.kind, "pinned"))
+        worker = Worker(cfg, nc, decoding)  # type: ignore[arg-type]
+        worker.add_model_without_endpoint(loaded)
+        try:
+            yield worker
+        finally:
+            await worker.remove_model(loaded.ref)  # its frames answered, its batcher stopped
+        return
+    # Before issue 22: the worker was given its model and batcher.
+    from inference_server.serving.batcher import Batcher
+
+    async with Batcher(model.predict, BATCH, 0) as batcher:
+        yield Worker(cfg, nc, model, batcher, decoding)  # type: ignore[arg-type]
+
+
 async def _worker_run(data: bytes, n_frames: int, sessions: int, real_decode: bool) -> float:
     """All threads' CPU microseconds per frame of the worker's path for `n_frames`."""
-    import numpy as np
-
     from inference_server.config import Config
     from inference_server.imaging.decoder import Decoder
     from inference_server.imaging.pool import DecodeService
 
-    Batcher = tree_module("serving.batcher", "batcher").Batcher
-    Worker = tree_module("serving.worker", "worker").Worker
+    class ReadyImages(DecodeService):
+        """Decodes nothing: every frame is the same ready array, whatever decoder the
+        worker names (a model-version's own, from issue 22 on)."""
 
-    class Model:
-        kind = "bench"
-        input_size = 224
-        labels = [f"class {i} name" for i in range(1000)]
-        row = np.full(1000, 1e-3, np.float32)
-        row[[3, 14, 15, 92, 65]] = (0.4, 0.3, 0.1, 0.05, 0.01)
-
-        def predict(self, batch: Any) -> Any:
-            return np.broadcast_to(self.row, (len(batch), 1000))
+        async def decode(self, session: str, data: bytes, deadline: float | None = None,
+                         decoder: Decoder | None = None) -> Any:
+            return await super().decode(session, data, deadline)
 
     class ReadyDecoder(Decoder):
         def decode(self, data: bytes) -> Any:
             return READY
 
     READY = Decoder().decode(data)
-    model = Model()
-    cfg = Config(model="bench", name="bench", session_decode_ms=0, session_frames=1 << 20,
-                 capacity=1 << 20, batch_max=BATCH, top_k=TOP_K)
+    cfg = Config(model=MODEL_NAME, name="bench", session_decode_ms=0,
+                 session_frames=1 << 20, capacity=1 << 20, batch_max=BATCH, top_k=TOP_K,
+                 batch_wait_ms=0)
     nc = _NullClient()
-    decoder = Decoder() if real_decode else ReadyDecoder()
-    async with Batcher(model.predict, BATCH, 0) as batcher, \
-            DecodeService(decoder, 2) as decoding:
-        worker = Worker(cfg, nc, model, batcher, decoding)  # type: ignore[arg-type]
+    decoding = DecodeService(Decoder(), 2) if real_decode else ReadyImages(ReadyDecoder(), 2)
+    async with decoding, _worker(cfg, nc, decoding) as worker:
 
         async def session(s: int, count: int) -> None:
+            subject = frame_subject(f"bench{s}")
             for i in range(count):
                 inbox = f"_INBOX.b{s}.{i}"
                 answered = nc.answer_to(inbox)
-                msg = _Msg(f"frames.live.bench{s}", data, hub_headers(i), inbox)
-                # A tree from before Worker.take (--baseline-root) has it as _take.
-                take = getattr(worker, "take", None) or worker._take
-                await take(msg, None)
+                await worker.take(_Msg(subject, data, hub_headers(i), inbox))
                 await answered  # one frame in flight per session
 
         await asyncio.gather(*(session(s, 4) for s in range(sessions)))  # warm-up
@@ -298,13 +399,18 @@ def publish_figure(repeats: int) -> float | None:
 async def _publish(url: str, repeats: int) -> float:
     import nats
 
-    contract = tree_module("wire.contract", "contract")
+    from inference_server.wire import contract
 
-    body = json.dumps({"type": "result", "seq": 1, "session": "bench", "predictions": [
+    result: dict[str, Any] = {"type": "result", "seq": 1, "session": "bench"}
+    if serves_model_versions():  # results name their model-version (issue 22)
+        result.update(model=MODEL_NAME, version=MODEL_VERSION,
+                      task=contract.TASK_CLASSIFICATION)
+    body = json.dumps({**result, "predictions": [
         {"label": f"class {i}", "index": i, "confidence": 0.1234} for i in range(TOP_K)],
         "timing": {"decode_ms": 1.23, "infer_ms": 3.45, "batch": 4}, "worker": "bench"}
     ).encode()
     headers = {contract.HEADER_CONTENT_TYPE: contract.CONTENT_TYPE_JSON}
+    results = contract.results_subject(contract.KIND_LIVE, "bench")
     deadline = time.monotonic() + 10
     while True:
         try:
@@ -320,7 +426,7 @@ async def _publish(url: str, repeats: int) -> float:
             n = 2000
             start = time.process_time()
             for i in range(n):
-                await nc.publish("results.live.bench", body, headers=headers)
+                await nc.publish(results, body, headers=headers)
                 await nc.publish(f"_INBOX.bench.{i}", body, headers=headers)
                 if i % 64 == 63:
                     await nc.flush()
@@ -336,6 +442,7 @@ async def _publish(url: str, repeats: int) -> float:
 def measure(repeats: int, n_frames: int) -> dict[str, Any]:
     import inference_server
 
+    check_tree()
     result: dict[str, Any] = {"tree": str(Path(inference_server.__file__).parent.parent)}
     for name, data in frames().items():
         figures = stage_figures(data, repeats)
@@ -348,11 +455,12 @@ def measure(repeats: int, n_frames: int) -> dict[str, Any]:
 
 def run_tree(root: Path | None, repeats: int, n_frames: int) -> dict[str, Any]:
     """Measure in a fresh interpreter whose `inference_server` is root's (this tree's
-    when None): the module is run from root, so root comes first on sys.path."""
+    when None). This file is run by its path, so a root that is a whole checkout is
+    measured by this benchmark, not by its own bench/."""
     cwd = root if root is not None else REPO_ROOT
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [str(cwd), str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]))
-    proc = subprocess.run([sys.executable, "-m", "bench.worker.per_frame", "--inner",
+        [str(cwd), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--inner",
                            "--repeats", str(repeats), "--frames", str(n_frames)],
                           cwd=cwd, env=env, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
