@@ -5,6 +5,7 @@ import {
   FRAMES_IN_FLIGHT,
   MAX_FPS,
   MIN_FPS,
+  RECENT_LATENCY_RESULTS,
   START_FPS,
   createRateController,
   rateModeFromSearch,
@@ -50,16 +51,135 @@ describe('EagerRate', () => {
   });
 });
 
+/** A fake clock, and one frame in flight through a system whose latency `latencyAt(t)` gives, as the streamer sends them. */
+function simulate(latencyAt: (t: number) => number) {
+  let t = 0;
+  const r = new AdaptiveRate({ now: () => t });
+  let lastSend = -Infinity;
+  const run = (untilMs: number, onEach?: () => void) => {
+    while (t < untilMs) {
+      const send = Math.max(t, lastSend + r.intervalMs);
+      lastSend = send;
+      const latency = latencyAt(send);
+      t = send + latency;
+      r.onResult(latency);
+      onEach?.();
+    }
+  };
+  return { r, run, now: () => t };
+}
+
 describe('AdaptiveRate', () => {
-  it('starts at the start rate and grows by about 2 fps per second of quick results', () => {
-    const r = new AdaptiveRate();
+  it('slow start: doubles each second of quick results, then stops doubling at the first queueing', () => {
+    let t = 0;
+    const r = new AdaptiveRate({ now: () => t, maxFps: 1000 });
+    expect(r.phase).toBe('slowStart');
     expect(r.fps).toBe(START_FPS);
-    // One second's worth of results at the current rate.
-    const perSecond = Math.round(r.fps);
-    for (let i = 0; i < perSecond; i++) r.onResult(40);
-    expect(r.fps).toBeGreaterThan(START_FPS + 1.5);
-    expect(r.fps).toBeLessThan(START_FPS + 2.5);
-    expect(r.intervalMs).toBeCloseTo(1000 / r.fps);
+    // One second's worth of quick results at each rate: 5 → 10 → 20.
+    for (const expected of [10, 20, 40]) {
+      const perSecond = Math.round(r.fps);
+      for (let i = 0; i < perSecond; i++) {
+        t += 1000 / perSecond;
+        r.onResult(10);
+      }
+      expect(r.fps).toBe(expected);
+    }
+    // Queueing: every recent answer past 1.5 × 10 + 10 ms.
+    let cuts = 0;
+    for (let i = 0; i < 40 && r.phase === 'slowStart'; i++) {
+      t += 25;
+      r.onResult(60);
+      cuts++;
+    }
+    expect(r.phase).toBe('avoidance');
+    expect(cuts).toBeLessThan(5);
+    expect(r.fps).toBeLessThan(40);
+    // Once the queue has drained (the recent latencies quick again)…
+    for (let i = 0; i < RECENT_LATENCY_RESULTS; i++) {
+      t += 50;
+      r.onResult(10);
+    }
+    // …quick results add about 2 fps a second, no longer double.
+    const before = r.fps;
+    const perSecond = Math.round(before);
+    for (let i = 0; i < perSecond; i++) {
+      t += 1000 / perSecond;
+      r.onResult(10);
+    }
+    expect(r.fps).toBeGreaterThan(before + 1.5);
+    expect(r.fps).toBeLessThan(before + 2.5);
+  });
+
+  it('reaches the camera cap within a few seconds on a system of constant latency', () => {
+    const sim = simulate(() => 12);
+    let reachedAt = Infinity;
+    sim.run(3_000, () => {
+      if (reachedAt === Infinity && sim.r.fps >= 0.9 * MAX_FPS) reachedAt = sim.now();
+    });
+    expect(reachedAt).toBeLessThan(3_000);
+    sim.run(20_000);
+    expect(sim.r.fps).toBe(MAX_FPS);
+    expect(sim.r.phase).toBe('slowStart'); // nothing ever queued
+  });
+
+  it('one slow answer among quick ones is jitter, not queueing', () => {
+    let t = 0;
+    const r = new AdaptiveRate({ now: () => t, startFps: 10 });
+    for (let i = 0; i < 10; i++) {
+      t += 100;
+      r.onResult(10);
+    }
+    const before = r.fps;
+    t += 100;
+    r.onResult(80); // one slow answer: the median of the last 5 is still 10 ms
+    expect(r.fps).toBeGreaterThan(before);
+    expect(r.phase).toBe('slowStart');
+  });
+
+  it('backs off when the latency rises above its minimum, once per round trip', () => {
+    // 10 ms until 5 s, then the worker slows: 80 ms.
+    const sim = simulate((t) => (t < 5_000 ? 10 : 80));
+    sim.run(4_900); // the last frame sent before the change
+    expect(sim.r.fps).toBe(MAX_FPS);
+    const cutsSeen: number[] = [];
+    let last = sim.r.fps;
+    sim.run(5_600, () => {
+      if (sim.r.fps < last) cutsSeen.push(sim.r.fps / last);
+      last = sim.r.fps;
+    });
+    expect(sim.r.phase).toBe('avoidance');
+    expect(sim.r.fps).toBeLessThan(MAX_FPS);
+    // Each cut is ×0.85, and one frame in flight means each result is its own round trip.
+    for (const f of cutsSeen) expect(f).toBeCloseTo(0.85);
+    // A frame sent before a cut does not cut again.
+    let u = 0;
+    const q = new AdaptiveRate({ now: () => u, startFps: 20, recentLatencyResults: 1 });
+    q.onResult(10);
+    const f0 = q.fps;
+    u = 1_000;
+    q.onResult(200); // > 1.5 × 10 + 10 ms: cut at 1000
+    expect(q.fps).toBeCloseTo(f0 * 0.85);
+    u = 1_050;
+    q.onResult(200); // sent at 850, before the cut
+    expect(q.fps).toBeCloseTo(f0 * 0.85);
+    u = 1_300;
+    q.onResult(200); // sent at 1100, after it
+    expect(q.fps).toBeCloseTo(f0 * 0.85 * 0.85);
+  });
+
+  it('forgets a minimum older than its window: a slower hub becomes the new normal', () => {
+    // 10 ms for 5 s, then 100 ms for good (a move to a slower hub or model).
+    const sim = simulate((t) => (t < 5_000 ? 10 : 100));
+    sim.run(5_000);
+    expect(sim.r.minLatencyMs).toBe(10);
+    sim.run(6_000);
+    const low = sim.r.fps;
+    expect(low).toBeLessThan(MAX_FPS);
+    sim.run(16_000); // the 10 ms answers are now more than 10 s old
+    expect(sim.r.minLatencyMs).toBe(100);
+    const before = sim.r.fps;
+    sim.run(19_000);
+    expect(sim.r.fps).toBeGreaterThan(before);
   });
 
   it('never goes above the ceiling', () => {
@@ -68,38 +188,16 @@ describe('AdaptiveRate', () => {
     expect(r.fps).toBe(MAX_FPS);
   });
 
-  it('halves on a shed frame, down to the floor and no further', () => {
+  it('halves on a shed frame and leaves slow start, down to the floor and no further', () => {
     const r = new AdaptiveRate({ startFps: 16 });
     r.onShed();
+    expect(r.phase).toBe('avoidance');
     expect(r.fps).toBe(8);
     r.onShed();
     expect(r.fps).toBe(4);
     for (let i = 0; i < 20; i++) r.onShed();
     expect(r.fps).toBe(MIN_FPS);
     expect(r.intervalMs).toBe(2000);
-  });
-
-  it('trims the rate on results much slower than the fastest recent one', () => {
-    const r = new AdaptiveRate({ startFps: 10 });
-    r.onResult(50);
-    const before = r.fps;
-    r.onResult(400); // 8× the fastest and above the floor: queueing
-    expect(r.fps).toBeCloseTo(before * 0.85);
-    // Slow but under the floor is jitter, not congestion.
-    const q = new AdaptiveRate({ startFps: 10 });
-    q.onResult(6);
-    const qBefore = q.fps;
-    q.onResult(18);
-    expect(q.fps).toBeGreaterThan(qBefore);
-  });
-
-  it('forgets fast results older than its window', () => {
-    const r = new AdaptiveRate({ startFps: 10, latencyWindow: 3 });
-    r.onResult(50);
-    for (let i = 0; i < 3; i++) r.onResult(300); // the first is slow, then 300 becomes the norm
-    const before = r.fps;
-    r.onResult(300);
-    expect(r.fps).toBeGreaterThan(before);
   });
 
   it('AIMD: two tabs sharing a capacity converge towards equal rates', () => {
