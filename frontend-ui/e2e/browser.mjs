@@ -49,6 +49,17 @@ export function withStatsProbe(url) {
   return u.toString();
 }
 
+/**
+ * Opens `url` and waits until the island has hydrated: the server-rendered
+ * HTML shows the upload input before React listens to it, and a file set on
+ * it then would be lost. The upload button is enabled only once hydrated
+ * (UploadCard), so that is the sign.
+ */
+export async function gotoHydrated(page, url, timeoutMs = 60_000) {
+  await page.goto(url);
+  await page.waitForSelector('[data-testid="upload-button"]:not([disabled])', { timeout: timeoutMs });
+}
+
 /** Polls fn in the page until it returns a truthy value. */
 export async function waitForPage(page, fn, arg, timeoutMs = 60_000) {
   const handle = await page.waitForFunction(fn, arg, { timeout: timeoutMs, polling: 100 });

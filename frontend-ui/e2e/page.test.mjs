@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { waitForPage, withStatsProbe } from './browser.mjs';
+import { gotoHydrated, waitForPage, withStatsProbe } from './browser.mjs';
 import { startLiveSystem } from './liveSystem.mjs';
 import { sharedTestdata, testOutputDir } from './system.mjs';
 
@@ -129,7 +129,7 @@ describe('page against the real hub and worker', { timeout: 600_000 }, () => {
   test('upload: grace_hopper.bmp is a "military uniform"', async () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     try {
-      await page.goto(`${system.baseUrl}/`);
+      await gotoHydrated(page, `${system.baseUrl}/`);
       await page.setInputFiles('[data-testid="upload-input"]', path.join(images, 'grace_hopper.bmp'));
       await waitForText(page, 'upload-top-label', 'military uniform', 30_000);
     } finally {

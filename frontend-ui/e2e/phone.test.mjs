@@ -14,7 +14,7 @@ import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { seriousViolations } from './axe.mjs';
-import { attr, switchCamera, waitForMoreResults, waitForPage, waitForText, withStatsProbe } from './browser.mjs';
+import { gotoHydrated, attr, switchCamera, waitForMoreResults, waitForPage, waitForText, withStatsProbe } from './browser.mjs';
 import { startLiveSystem } from './liveSystem.mjs';
 import { frontendDir, sharedTestdata, testOutputDir } from './system.mjs';
 
@@ -180,7 +180,7 @@ describe('the page on a phone, among many tabs, light and dark', { timeout: 900_
   test('upload: the headline is the first name, the synonyms are beneath', async () => {
     const page = await browser.newPage(desktop);
     try {
-      await page.goto(`${system.baseUrl}/`);
+      await gotoHydrated(page, `${system.baseUrl}/`);
       const [response] = await Promise.all([
         page.waitForResponse((r) => new URL(r.url()).pathname === '/api/v1/analyze', { timeout: 60_000 }),
         page.setInputFiles('[data-testid="upload-input"]', path.join(images, 'dragonfly.bmp')),

@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { launchBrowser, waitForPage } from './browser.mjs';
+import { gotoHydrated, launchBrowser, waitForPage } from './browser.mjs';
 import { makeFakeCamera } from './fakeCamera.mjs';
 import { frontendDir, sharedTestdata, testOutputDir } from './system.mjs';
 
@@ -80,7 +80,7 @@ describe('page states without a hub', { timeout: 300_000 }, () => {
   test('upload with no worker: the API’s 503 is explained', async () => {
     const browser = browsers[0];
     const page = await browser.newPage();
-    await page.goto(`${base}/`);
+    await gotoHydrated(page, `${base}/`);
     await page.setInputFiles('[data-testid="upload-input"]', path.join(sharedTestdata, 'images', 'bird.bmp'));
     await page.waitForSelector('[data-testid="upload-error"]', { timeout: 15_000 });
     assert.match((await page.textContent('[data-testid="upload-error"]')) ?? '', /No classifier worker/);

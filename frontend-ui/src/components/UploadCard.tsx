@@ -40,6 +40,10 @@ export function UploadCard() {
   const [dragging, setDragging] = useState(false);
   const inputRef = useRef<HTMLInputElement | null>(null);
   const abortRef = useRef<AbortController | null>(null);
+  // The server-rendered card shows the picker before React listens to it: a
+  // file chosen then would be lost, so it stays disabled until hydrated.
+  const [hydrated, setHydrated] = useState(false);
+  useEffect(() => setHydrated(true), []);
 
   useEffect(() => () => abortRef.current?.abort(), []);
   useEffect(
@@ -152,6 +156,7 @@ export function UploadCard() {
               size={preview ? 'small' : 'medium'}
               onClick={() => inputRef.current?.click()}
               aria-controls="upload-input"
+              disabled={!hydrated}
               data-testid="upload-button"
             >
               {preview ? 'Choose another image' : 'Choose image'}
@@ -163,6 +168,7 @@ export function UploadCard() {
               accept="image/*"
               hidden
               aria-label="Image file to classify"
+              disabled={!hydrated}
               data-testid="upload-input"
               onChange={(e) => {
                 onFiles(e.currentTarget.files);
