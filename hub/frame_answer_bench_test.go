@@ -1,9 +1,13 @@
 package hub
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/webcamhub/webcamhub/contract"
 )
@@ -56,3 +60,46 @@ func BenchmarkEncodeAnswers(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkFrameScheduler: one session's frames through its scheduler, the
+// dispatcher and the answer, two in flight, each sent as an answer comes
+// back (as a saturated page sends), to workers that answer at once with a
+// worker's result: the hub's per-frame work between the WebSocket and NATS,
+// without either.
+func BenchmarkFrameScheduler(b *testing.B) {
+	fs, answers, _ := newTestScheduler(b, instantWorkers{})
+	b.ReportAllocs()
+	seq := int64(0)
+	for range 2 {
+		seq++
+		fs.submit(seq, fakeJPEG, time.Now())
+	}
+	for b.Loop() {
+		// An answer is queued just before its slot is free: the frame sent
+		// on it may wait for the slot, and now and then be superseded.
+		if answer := <-answers; !bytes.HasPrefix(answer, []byte(`{"type":"result"`)) && !bytes.HasPrefix(answer, []byte(`{"type":"dropped"`)) {
+			b.Fatalf("answered %s", answer)
+		}
+		seq++
+		fs.submit(seq, fakeJPEG, time.Now())
+	}
+	<-answers
+	<-answers
+}
+
+// instantWorkers answers every frame at once with benchReply, for its seq.
+type instantWorkers struct{}
+
+var benchReplyAnswer = func() seqAnswer {
+	var r contract.Result
+	if err := json.Unmarshal(benchReply, &r); err != nil {
+		panic(err)
+	}
+	r.Seq = seqMarker
+	return newSeqAnswer(r)
+}()
+
+func (instantWorkers) Request(_ context.Context, f FrameRequest) ([]byte, error) {
+	return benchReplyAnswer.with(f.Seq), nil
+}
+func (instantWorkers) PingWorkers(context.Context) error { return nil }

@@ -89,7 +89,7 @@ func awaitIdle(t *testing.T, fs *frameScheduler) {
 // newTestScheduler is a session's scheduler with workers behind its
 // dispatcher, every frame passing the check and the rate; its answers come
 // out of answers, and closing is its session's.
-func newTestScheduler(t *testing.T, workers workerPool) (fs *frameScheduler, answers <-chan []byte, closing chan struct{}) {
+func newTestScheduler(t testing.TB, workers workerPool) (fs *frameScheduler, answers <-chan []byte, closing chan struct{}) {
 	queue := make(chan []byte, 16)
 	closing = make(chan struct{})
 	m := NewMetrics()
