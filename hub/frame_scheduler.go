@@ -39,13 +39,18 @@ type schedulerDeps struct {
 }
 
 // liveFrame is a frame of the session from its receipt to its answer: its
-// request, when it arrived, whether it waited for a slot, and its span.
+// request, when it arrived, whether it waited for a slot, its span and its
+// reply's head.
 type liveFrame struct {
 	req      FrameRequest
 	sentTo   modelTarget // the model-version it went to, once it did
 	received time.Time
 	waited   bool
 	span     frameSpan
+	// head is its reply's head, decoded here rather than in a value of
+	// its own: the frame is on the heap already, a head alone would be one
+	// more allocation per frame.
+	head replyHead
 }
 
 // frameScheduler sends one session's frames to the workers: at most
@@ -245,8 +250,7 @@ func (fs *frameScheduler) classify(f *liveFrame) {
 		f.span.abandon() // the session ended; nobody is left to answer
 		return
 	}
-	var head replyHead
-	answer := answerFrame(f.req, sentTo, reply, err, &head, fs.log, fs.metrics)
+	answer := answerFrame(f.req, sentTo, reply, err, &f.head, fs.log, fs.metrics)
 	switch answer.outcome {
 	case OutcomeDropped:
 		fs.end(f, OutcomeDropped, "")
@@ -258,7 +262,7 @@ func (fs *frameScheduler) classify(f *liveFrame) {
 		fs.end(f, OutcomeError, answer.code)
 		fs.enqueue(encodeError(f.req.Seq, answer.code))
 	default:
-		fs.credit.chargeDecode(time.Now(), f.req.DecodedBytes, time.Duration(head.Timing.DecodeMs*float64(time.Millisecond)))
+		fs.credit.chargeDecode(time.Now(), f.req.DecodedBytes, time.Duration(f.head.Timing.DecodeMs*float64(time.Millisecond)))
 		fs.end(f, OutcomeResult, "")
 		fs.enqueue(reply)
 	}
