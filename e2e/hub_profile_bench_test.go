@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/webcamhub/webcamhub/contract"
 	"github.com/webcamhub/webcamhub/internal/testkit/testworker"
 )
@@ -80,16 +78,7 @@ func BenchmarkHubProfile(b *testing.B) {
 // startGoWorker runs the Go test worker (an instant answer) in this
 // process, logged in as the workers are.
 func startGoWorker(b *testing.B, bus natsEndpoint) {
-	login, err := nats.NkeyOptionFromSeed(bus.workerSeed)
-	if err != nil {
-		b.Fatal(err)
-	}
-	nc, err := nats.Connect(bus.url, login)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(nc.Close)
-	w, err := testworker.Start(nc, testworker.Options{Name: "bench-go-worker"})
+	w, err := testworker.Start(bus.connectAsWorker(b), testworker.Options{Name: "bench-go-worker"})
 	if err != nil {
 		b.Fatal(err)
 	}

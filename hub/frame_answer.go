@@ -87,14 +87,16 @@ func decodeTiming(value []byte, t *contract.Timing) error {
 			t.Batch = int(n)
 		}
 		if err != nil {
-			return fmt.Errorf("timing %s: %w", key, err)
+			return fmt.Errorf("%s: %w", key, err)
 		}
 		return nil
 	})
 }
 
-// replyString is a JSON string's value; the reply's types and codes are
-// the contract's words, given without an allocation.
+// replyString is a JSON string's value, unescaped; the types of a result
+// and of an error come without an allocation. (Invalid UTF-8 stays as it
+// is, where json.Unmarshal writes U+FFFD: only a logged message can differ,
+// an unknown code is internal either way.)
 func replyString(value []byte, vt jsonparser.ValueType) (string, error) {
 	if vt != jsonparser.String {
 		return "", errReplyField

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/trace/noop"
 	"golang.org/x/time/rate"
 
 	"github.com/webcamhub/webcamhub/contract"
@@ -92,16 +93,17 @@ func awaitIdle(t *testing.T, fs *frameScheduler) {
 func newTestScheduler(t testing.TB, workers workerPool) (fs *frameScheduler, answers <-chan []byte, closing chan struct{}) {
 	queue := make(chan []byte, 16)
 	closing = make(chan struct{})
+	off := noop.NewTracerProvider().Tracer(instrumentationName) // tracing off, as the hub runs by default
 	m := NewMetrics()
 	fs = newFrameScheduler(schedulerDeps{
 		session:  "test",
-		dispatch: newDispatcher(workers, nil, time.Minute, tracer(), m),
+		dispatch: newDispatcher(workers, nil, time.Minute, off, m),
 		metrics:  m, log: testLogger(t),
 		enqueue:  func(msg []byte) { queue <- msg },
 		closing:  closing,
 		limiter:  rate.NewLimiter(rate.Inf, 1),
 		check:    func([]byte) (imagesniff.Info, string) { return imagesniff.Info{ContentType: "image/jpeg"}, "" },
-		inFlight: 2, timeout: time.Minute, tracer: tracer(),
+		inFlight: 2, timeout: time.Minute, tracer: off,
 	})
 	t.Cleanup(fs.stop)
 	return fs, queue, closing
