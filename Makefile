@@ -179,9 +179,9 @@ test-e2e: test-deps
 ## ---- fuzzing ---------------------------------------------------------------
 
 # Each target longer than the seed corpus that `go test` runs: the hub's
-# control-message handling and its image header reader.
+# control-message handling, its decoder of workers' replies and its image header reader.
 FUZZTIME ?= 2m
-FUZZ_TARGETS := ./hub:FuzzControl ./hub/internal/imagesniff:FuzzInspect
+FUZZ_TARGETS := ./hub:FuzzControl ./hub:FuzzReplyHeadDecode ./hub/internal/imagesniff:FuzzInspect
 
 fuzz:
 	for t in $(FUZZ_TARGETS); do go test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; done

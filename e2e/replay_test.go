@@ -152,15 +152,7 @@ func (b *bgCommand) lines() <-chan string { return b.out }
 func waitUntilSubscribed(t *testing.T, bus natsEndpoint, subject string, lines <-chan string) {
 	t.Helper()
 	// Only a worker may publish results: the probes go out with its key.
-	login, err := nats.NkeyOptionFromSeed(bus.workerSeed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc, err := nats.Connect(bus.url, login)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc := bus.connectAsWorker(t)
 	deadline := time.Now().Add(startupWait)
 	for time.Now().Before(deadline) {
 		_ = nc.Publish(subject, []byte(`{"type":"probe"}`))
@@ -253,4 +245,20 @@ func dirBytes(t *testing.T, dir string) int64 {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// connectAsWorker connects to bus with a worker's key (the hub's embedded
+// NATS); the connection closes when the test ends.
+func (bus natsEndpoint) connectAsWorker(t testing.TB) *nats.Conn {
+	t.Helper()
+	login, err := nats.NkeyOptionFromSeed(bus.workerSeed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(bus.url, login)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
 }

@@ -41,7 +41,8 @@
 //	  → session.submit → frameScheduler.submit: rate and credit, header
 //	    check (Hub.checkImage), a free slot or the waiting place
 //	  → frameScheduler.work → classify: the frame's deadline set
-//	    (Config.FrameTimeout, context.WithTimeout)
+//	    (Config.FrameTimeout, context.WithTimeout); the goroutine then
+//	    lingers for the session's next frame (frameWorkerLinger, next)
 //	  → dispatcher.Request: request span; waits its turn while every worker
 //	    is full (at most DispatchWait, never past the deadline); picks the
 //	    model-version at each try (modelTable.pick; a "no responders" from
@@ -58,7 +59,10 @@
 //	         the time: unavailable;
 //	      3. recordAnswered: a live frame answered is recorded (HUB_RECORD)
 //	  → answerFrame (frame_answer.go): reply or error → result, error code
-//	    or dropped; classify queues it for the writer (session.writeLoop).
+//	    or dropped (a live frame's reply head read by replyHead.decode:
+//	    json.Valid, then jsonparser for the head's fields alone); classify
+//	    queues it for the writer (session.writeLoop); the hub's own answers
+//	    are encoded once per code and reason (seqAnswer, ws_messages.go).
 //
 // The deadline is checked by dispatcher.inTurn (it ends a frame's wait:
 // timeout), natsBroker.requestOnce (it ends the request: timeout; it goes to

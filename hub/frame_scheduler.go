@@ -13,6 +13,16 @@ import (
 	"github.com/webcamhub/webcamhub/hub/internal/imagesniff"
 )
 
+// frameWorkerLinger is how long a goroutine that worked on a session's
+// frames waits for the session's next frame before it ends. A streaming
+// session sends its next frame within its frame interval (40 ms at a
+// webcam's pace), so at a steady stream a frame is handed to a goroutine
+// whose stack has already grown to the frame's depth (dispatcher, NATS
+// request): a fresh goroutine per frame grew and copied its stack every
+// time, about 4% of the hub's CPU at saturation (docs/benchmarks.md, "Hub
+// CPU profile at saturation"). An idle session keeps none past it.
+const frameWorkerLinger = time.Second
+
 // schedulerDeps is what a frame scheduler needs from its session and hub.
 type schedulerDeps struct {
 	session  string
@@ -29,13 +39,18 @@ type schedulerDeps struct {
 }
 
 // liveFrame is a frame of the session from its receipt to its answer: its
-// request, when it arrived, whether it waited for a slot, and its span.
+// request, when it arrived, whether it waited for a slot, its span and its
+// reply's head.
 type liveFrame struct {
 	req      FrameRequest
 	sentTo   modelTarget // the model-version it went to, once it did
 	received time.Time
 	waited   bool
 	span     frameSpan
+	// head is its reply's head, decoded here rather than in a value of
+	// its own: the frame is on the heap already, a head alone would be one
+	// more allocation per frame.
+	head replyHead
 }
 
 // frameScheduler sends one session's frames to the workers: at most
@@ -54,6 +69,12 @@ type frameScheduler struct {
 	mu      sync.Mutex
 	busy    int        // frames at the workers
 	waiting *liveFrame // the newest frame that waits for a free slot
+	// idle: goroutines that wait for a frame (frameWorkerLinger) and have
+	// none handed to them yet; handoff carries a frame to one of them
+	// (buffered for inFlight: a send under mu never blocks).
+	idle    int
+	handoff chan *liveFrame
+	linger  time.Duration // frameWorkerLinger (a test's own)
 	topK    int
 	// model and version: the session's model as the client asked for it
 	// ("": the default model; 0: the name's default version), read as
@@ -64,7 +85,8 @@ type frameScheduler struct {
 
 func newFrameScheduler(deps schedulerDeps) *frameScheduler {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &frameScheduler{schedulerDeps: deps, credit: newFrameCredit(), ctx: ctx, cancel: cancel}
+	return &frameScheduler{schedulerDeps: deps, credit: newFrameCredit(), ctx: ctx, cancel: cancel,
+		handoff: make(chan *liveFrame, max(1, deps.inFlight)), linger: frameWorkerLinger}
 }
 
 // stop gives up the frames at the workers and returns once no goroutine of
@@ -126,8 +148,14 @@ func (fs *frameScheduler) submit(seq int64, image []byte, now time.Time) (rateLi
 	f.req = FrameRequest{Kind: contract.KindLive, Session: fs.session, Seq: seq, ContentType: info.ContentType, DecodedBytes: info.DecodedBytes, TopK: fs.topK, Image: image}
 	if fs.busy < fs.inFlight {
 		fs.busy++
-		fs.mu.Unlock()
+		if fs.idle > 0 { // a goroutine waits for the next frame: f is it
+			fs.idle--
+			fs.handoff <- f
+			fs.mu.Unlock()
+			return false
+		}
 		fs.active.Add(1)
+		fs.mu.Unlock()
 		go fs.work(f)
 		return false
 	}
@@ -143,21 +171,64 @@ func (fs *frameScheduler) submit(seq int64, image []byte, now time.Time) (rateLi
 	return false
 }
 
-// work classifies f, then whatever frame waits, until none does.
+// work classifies f, then whatever frame waits, then the frames handed to
+// it while it lingers (next), until none comes.
 func (fs *frameScheduler) work(f *liveFrame) {
 	defer fs.active.Done()
+	var linger *time.Timer
+	defer func() {
+		if linger != nil {
+			linger.Stop()
+		}
+	}()
 	for f != nil {
 		fs.classify(f)
 		fs.mu.Lock()
 		f, fs.waiting = fs.waiting, nil
-		if f == nil || isClosed(fs.closing) {
-			fs.busy--
-			if f != nil {
-				f.span.abandon() // the session is closing: the waiting frame stays unsent
-			}
-			f = nil
+		if f != nil && !isClosed(fs.closing) {
+			fs.mu.Unlock()
+			continue
 		}
+		fs.busy--
+		if f != nil {
+			f.span.abandon() // the session is closing: the waiting frame stays unsent
+			fs.mu.Unlock()
+			return
+		}
+		if isClosed(fs.closing) {
+			fs.mu.Unlock()
+			return
+		}
+		fs.idle++
 		fs.mu.Unlock()
+		if linger == nil {
+			linger = time.NewTimer(fs.linger)
+		} else {
+			linger.Reset(fs.linger)
+		}
+		f = fs.next(linger)
+	}
+}
+
+// next waits, as one of the idle goroutines, for a frame handed to it
+// (submit), at most until linger fires or the session closes or stops; nil:
+// none came, and the goroutine ends.
+func (fs *frameScheduler) next(linger *time.Timer) *liveFrame {
+	select {
+	case f := <-fs.handoff:
+		return f
+	case <-linger.C:
+	case <-fs.closing:
+	case <-fs.ctx.Done():
+	}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	select {
+	case f := <-fs.handoff: // handed over as the wait ended: still this goroutine's
+		return f
+	default:
+		fs.idle--
+		return nil
 	}
 }
 
@@ -179,8 +250,7 @@ func (fs *frameScheduler) classify(f *liveFrame) {
 		f.span.abandon() // the session ended; nobody is left to answer
 		return
 	}
-	var head replyHead
-	answer := answerFrame(f.req, sentTo, reply, err, &head, fs.log, fs.metrics)
+	answer := answerFrame(f.req, sentTo, reply, err, &f.head, fs.log, fs.metrics)
 	switch answer.outcome {
 	case OutcomeDropped:
 		fs.end(f, OutcomeDropped, "")
@@ -192,7 +262,7 @@ func (fs *frameScheduler) classify(f *liveFrame) {
 		fs.end(f, OutcomeError, answer.code)
 		fs.enqueue(encodeError(f.req.Seq, answer.code))
 	default:
-		fs.credit.chargeDecode(time.Now(), f.req.DecodedBytes, time.Duration(head.Timing.DecodeMs*float64(time.Millisecond)))
+		fs.credit.chargeDecode(time.Now(), f.req.DecodedBytes, time.Duration(f.head.Timing.DecodeMs*float64(time.Millisecond)))
 		fs.end(f, OutcomeResult, "")
 		fs.enqueue(reply)
 	}

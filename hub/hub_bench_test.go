@@ -12,6 +12,7 @@ import (
 
 	fws "github.com/fasthttp/websocket"
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/webcamhub/webcamhub/contract"
 	"github.com/webcamhub/webcamhub/internal/testkit"
@@ -69,6 +70,7 @@ func BenchmarkHubRoundTrip(b *testing.B) { benchRoundTrip(b) }
 // BenchmarkHubPaced1000fps: 50 sessions at 20 frames/s each (1,000 frames/s
 // in all) for five seconds; the latency under a realistic load.
 func BenchmarkHubPaced1000fps(b *testing.B) {
+	tracingOffAsByDefault(b)
 	ns := startNATS(b, 0)
 	startWorker(b, ns.ClientURL(), testworker.Options{})
 	_, base := startHub(b, ns.ClientURL(), oneClientManySessions)
@@ -80,6 +82,13 @@ func BenchmarkHubPaced1000fps(b *testing.B) {
 		lat = append(lat, drive(b, conns, 100, 1, 50*time.Millisecond)...)
 	}
 	report(b, len(lat), time.Since(start), lat)
+}
+
+// tracingOffAsByDefault gives the hub the no-op tracer a hub without
+// tracing runs with (startTracing): a test process's global provider is
+// OpenTelemetry's default, whose spans are made (unrecorded) and allocated.
+func tracingOffAsByDefault(b *testing.B) {
+	useTracerProvider(b, noop.NewTracerProvider())
 }
 
 // oneClientManySessions lifts the per-address limits: a benchmark opens
@@ -240,6 +249,7 @@ func heapInUse() int64 {
 // benchRoundTrip: benchSessions WebSocket sessions, each keeping
 // FramesInFlight (2) frames outstanding, as fast as the hub answers.
 func benchRoundTrip(b *testing.B) {
+	tracingOffAsByDefault(b)
 	ns := startNATS(b, 0)
 	startWorker(b, ns.ClientURL(), testworker.Options{})
 	_, base := startHub(b, ns.ClientURL(), func(c *Config) { oneClientManySessions(c); c.SessionFPS = 1e6 })

@@ -104,13 +104,3 @@ func TestSessionThatBacksOffAfterRateLimitedStaysOpen(t *testing.T) {
 		t.Fatalf("hub_rate_limited_closed_total{reason=frames} = %v, want 0", got)
 	}
 }
-
-// The rate_limited answer encoded once and filled with a seq is what the
-// contract's encoding of the error says.
-func TestEncodeRateLimitedIsTheErrorAnswer(t *testing.T) {
-	for _, seq := range []int64{1, 9, 10, 123456789012} {
-		if got, want := string(encodeRateLimited(seq)), string(encodeError(seq, contract.CodeRateLimited)); got != want {
-			t.Fatalf("seq %d: %s, want %s", seq, got, want)
-		}
-	}
-}

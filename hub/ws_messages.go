@@ -15,33 +15,69 @@ import (
 // encodeError is the error answer for code, with the code's fixed sentence.
 func encodeError(seq int64, code string) []byte {
 	row, _ := contract.LookupError(code)
+	if t, ok := errorAnswers[row.Code]; ok && seq != 0 { // seq 0 (no frame's) is left out
+		return t.with(seq)
+	}
 	return mustJSON(contract.Error{Type: contract.TypeError, Seq: seq, Code: row.Code, Message: row.Message})
 }
 
-// rateLimitedAnswer is the error answer rate_limited in two parts, around
-// its seq, encoded once: a client that ignores rate_limited is answered
-// thousands of times a second (encodeRateLimited).
-var rateLimitedAnswer = func() (parts [2][]byte) {
-	const marker = -1 // no frame has it: the seq's place in the encoding
-	whole := encodeError(marker, contract.CodeRateLimited)
-	before, after, ok := bytes.Cut(whole, []byte(strconv.Itoa(marker)))
-	if !ok {
-		panic("rate_limited answer without its seq")
-	}
-	return [2][]byte{before, after}
-}()
+// encodeRateLimited is encodeError(seq, CodeRateLimited) for a frame's seq
+// (never 0): the answer a client that ignores rate_limited gets thousands
+// of times a second.
+func encodeRateLimited(seq int64) []byte { return errorAnswers[contract.CodeRateLimited].with(seq) }
 
-// encodeRateLimited is encodeError(seq, CodeRateLimited) with one allocation.
-func encodeRateLimited(seq int64) []byte {
-	b := make([]byte, 0, len(rateLimitedAnswer[0])+20+len(rateLimitedAnswer[1]))
-	b = append(b, rateLimitedAnswer[0]...)
-	b = strconv.AppendInt(b, seq, 10)
-	return append(b, rateLimitedAnswer[1]...)
-}
-
+// encodeDropped is the dropped answer for reason (a contract.DroppedReasons).
 func encodeDropped(seq int64, reason string) []byte {
+	if t, ok := droppedAnswers[reason]; ok {
+		return t.with(seq)
+	}
 	return mustJSON(contract.Dropped{Type: contract.TypeDropped, Seq: seq, Reason: reason})
 }
+
+// seqAnswer is an answer to a frame encoded once, in two parts around its
+// seq: the hub's own answers (errors, dropped) are then filled in with one
+// allocation rather than encoded by json.Marshal for every frame.
+type seqAnswer [2][]byte
+
+// seqMarker is the seq the answers are encoded with to find its place: no
+// frame has it.
+const seqMarker = -1
+
+// newSeqAnswer encodes msg, whose seq is seqMarker, around its seq.
+func newSeqAnswer(msg any) seqAnswer {
+	whole := mustJSON(msg)
+	before, after, ok := bytes.Cut(whole, []byte(`"seq":`+strconv.Itoa(seqMarker)))
+	if !ok {
+		panic("hub: an answer without its seq: " + string(whole))
+	}
+	return seqAnswer{append(before, `"seq":`...), after}
+}
+
+func (a seqAnswer) with(seq int64) []byte {
+	b := make([]byte, 0, len(a[0])+20+len(a[1])) // 20: the longest int64
+	b = append(b, a[0]...)
+	b = strconv.AppendInt(b, seq, 10)
+	return append(b, a[1]...)
+}
+
+// errorAnswers and droppedAnswers are the hub's answers of every error
+// code and every dropped reason of the contract.
+var (
+	errorAnswers = func() map[string]seqAnswer {
+		answers := make(map[string]seqAnswer, len(contract.ErrorCodes))
+		for _, row := range contract.ErrorCodes {
+			answers[row.Code] = newSeqAnswer(contract.Error{Type: contract.TypeError, Seq: seqMarker, Code: row.Code, Message: row.Message})
+		}
+		return answers
+	}()
+	droppedAnswers = func() map[string]seqAnswer {
+		answers := make(map[string]seqAnswer, len(contract.DroppedReasons))
+		for _, reason := range contract.DroppedReasons {
+			answers[reason] = newSeqAnswer(contract.Dropped{Type: contract.TypeDropped, Seq: seqMarker, Reason: reason})
+		}
+		return answers
+	}()
+)
 
 func encodePong(id json.RawMessage, now time.Time) []byte {
 	return mustJSON(contract.Pong{Type: contract.TypePong, ID: id, Time: now.UnixMilli()})
