@@ -70,8 +70,8 @@ func BenchmarkPacedSession(b *testing.B) {
 	r := runPacedSession(b, hub.base, frame, webcamPace, loadWarmup, pacedMeasure)
 	logLoad(b, "1 session at 25 frames/s on "+runtime, r)
 	p50 := ms(quantile(r.latency, 0.5))
-	b.Logf("bare model on %s: batch 1 paced p50 %.2f ms, p90 %.2f ms; back to back %.2f ms (%d threads, %s)",
-		bare.Runtime, bare.PacedMS, bare.PacedP90MS, bare.Batch1MS, bare.ModelThreads, bare.MachineSummary)
+	b.Logf("bare model on %s: batch 1 paced p50 %.2f ms, p90 %.2f ms; back to back %.2f ms (%d threads, a lone frame %d, %s)",
+		bare.Runtime, bare.PacedMS, bare.PacedP90MS, bare.Batch1MS, bare.ModelThreads, bare.LatencyThreads, bare.MachineSummary)
 	b.Logf("in the run: model call p50 %.2f ms; outside the decode and the model call p50 %.2f ms, p90 %.2f ms",
 		ms(quantile(r.model, 0.5)), ms(quantile(r.outside, 0.5)), ms(quantile(r.outside, 0.9)))
 	if r.answers[contract.TypeResult] == 0 {
