@@ -459,7 +459,6 @@ type bareModel struct {
 	BatchedSize    int       `json:"batched_size"`
 	DecodePageMS   float64   `json:"decode_page_ms"` // decode of a 224x224 JPEG
 	ModelThreads   int       `json:"threads"`
-	LatencyThreads int       `json:"latency_threads"` // batch 1's threads (WORKER_LATENCY_THREADS)
 	MachineSummary string    `json:"machine"`
 	Runtime        string    `json:"runtime"`
 	PacedMS        float64   `json:"paced_p50_ms"` // batch 1, one call every pace (bareOptions.pace)

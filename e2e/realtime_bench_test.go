@@ -67,11 +67,10 @@ const (
 // ms, one in flight: a late answer delays the next frame), one worker on
 // the per-channel int8 file with the runtime BENCH_RUNTIME names (litert by
 // default), against the bare model called at the same pace on the same
-// runtime (and WORKER_LATENCY_THREADS, as the worker) in a process of its
-// own: a model idle between frames is slower than back to back, so the
-// back-to-back figure would flatter the system. The two alternate in
-// pacedRounds rounds (bare, then the session), their calls and frames
-// pooled.
+// runtime in a process of its own: a model idle between frames is slower
+// than back to back, so the back-to-back figure would flatter the system.
+// The two alternate in pacedRounds rounds (bare, then the session), their
+// calls and frames pooled.
 func BenchmarkPacedSession(b *testing.B) {
 	frame := pageFrame(b)
 	runtime := envOr("BENCH_RUNTIME", "litert")
@@ -100,8 +99,8 @@ func BenchmarkPacedSession(b *testing.B) {
 	pacedBare, pacedBareP90 := ms(quantile(bareCalls, 0.5)), ms(quantile(bareCalls, 0.9))
 	logLoad(b, "1 session at 25 frames/s on "+runtime, r)
 	p50 := ms(quantile(r.latency, 0.5))
-	b.Logf("bare model on %s: batch 1 paced p50 %.2f ms, p90 %.2f ms (%d calls, %d rounds alternated with the session's); back to back %.2f ms (%d threads, a lone frame %d, %s)",
-		bare.Runtime, pacedBare, pacedBareP90, len(bareCalls), pacedRounds, bare.Batch1MS, bare.ModelThreads, bare.LatencyThreads, bare.MachineSummary)
+	b.Logf("bare model on %s: batch 1 paced p50 %.2f ms, p90 %.2f ms (%d calls, %d rounds alternated with the session's); back to back %.2f ms (%d threads, %s)",
+		bare.Runtime, pacedBare, pacedBareP90, len(bareCalls), pacedRounds, bare.Batch1MS, bare.ModelThreads, bare.MachineSummary)
 	b.Logf("in the run: model call p50 %.2f ms; outside the decode and the model call p50 %.2f ms, p90 %.2f ms",
 		ms(quantile(r.model, 0.5)), ms(quantile(r.outside, 0.5)), ms(quantile(r.outside, 0.9)))
 	if r.answers[contract.TypeResult] == 0 {

@@ -66,9 +66,6 @@ class Config:
     queue_group: str = QUEUE_GROUP
     log_level: str = "info"
     num_threads: int = 0  # 0 = pick from the number of cores
-    # Threads of a lone frame's model call (LiteRT's batch-1 interpreter, OpenVINO's
-    # latency model; one session at a webcam's pace is all lone frames); 0 = num_threads.
-    latency_threads: int = 0
     # Each session's share of the worker (imaging/fairness.py): decode CPU ms per second
     # (0 = no limit) and frames in the worker at once (at least HUB_FRAMES_IN_FLIGHT).
     session_decode_ms: float = DECODE_MS_PER_S
@@ -294,11 +291,6 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     p.add_argument("--num-threads", type=int,
                    default=_env_int(env, "WORKER_NUM_THREADS", d.num_threads),
                    help="model threads, 0 = auto (env WORKER_NUM_THREADS)")
-    p.add_argument("--latency-threads", type=int,
-                   default=_env_int(env, "WORKER_LATENCY_THREADS", d.latency_threads),
-                   help="LiteRT and OpenVINO: threads of a lone frame's model call (batch "
-                        "1, as one session at a webcam's pace sends); batches keep "
-                        "--num-threads; 0 = as --num-threads (env WORKER_LATENCY_THREADS)")
     p.add_argument("--gpu-memory-fraction", type=float,
                    default=_env_float(env, "WORKER_GPU_MEMORY_FRACTION",
                                       d.gpu_memory_fraction),
@@ -346,9 +338,6 @@ def validate(cfg: Config) -> Config:
         problems.append(f"--log-level {cfg.log_level!r}: want {LOG_LEVEL_NAMES}")
     if cfg.num_threads < 0:
         problems.append(f"--num-threads {cfg.num_threads} must be 0 (auto) or more")
-    if cfg.latency_threads < 0:
-        problems.append(f"--latency-threads {cfg.latency_threads} must be 0 (as "
-                        "--num-threads) or more")
     if not 0.0 <= cfg.gpu_memory_fraction <= 1.0:  # NaN fails this too
         problems.append(f"--gpu-memory-fraction {cfg.gpu_memory_fraction} must be between 0 "
                         "(as needed) and 1")
@@ -474,7 +463,6 @@ def load_config(argv: Sequence[str] | None = None,
         queue_group=args.queue_group,
         log_level=_log_level(args.log_level or "info"),
         num_threads=args.num_threads,
-        latency_threads=args.latency_threads,
         gpu_memory_fraction=args.gpu_memory_fraction,
         nats_creds=args.nats_creds,
         nats_nkey=args.nats_nkey,

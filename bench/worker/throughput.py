@@ -327,10 +327,9 @@ def model_label(spec: str) -> str:
 
 
 # What the benchmark passes on to the worker's config from its environment: where the
-# model cache is, how OpenVINO runs and a lone frame's threads (not MODEL or RUNTIME:
-# the flags name those; not WORKER_NUM_THREADS: --threads does).
+# model cache is and how OpenVINO runs (not MODEL or RUNTIME: the flags name those).
 WORKER_ENV = ("WORKER_MODEL_CACHE_DIR", "XDG_CACHE_HOME", "HOME", "WORKER_OPENVINO_PRECISION",
-              "WORKER_CALIBRATION_DIR", "WORKER_GPU_MEMORY_FRACTION", "WORKER_LATENCY_THREADS")
+              "WORKER_CALIBRATION_DIR", "WORKER_GPU_MEMORY_FRACTION")
 
 
 def load_as_worker(spec: str, runtime: str | None, labels: str | None, threads: int,
@@ -385,8 +384,7 @@ def print_json(models: Sequence[str], runtimes: Sequence[str], threads: int, ima
             finally:
                 backend.close()
             best = max(rows, key=lambda r: r.images_per_s)
-            line.update({"latency_threads": getattr(backend, "latency_threads", threads),
-                         "batch1_ms": rows[0].ms_per_call,
+            line.update({"batch1_ms": rows[0].ms_per_call,
                          "batch1_images_s": rows[0].images_per_s,
                          "batched_images_s": best.images_per_s, "batched_size": best.batch})
             if paced:

@@ -58,7 +58,6 @@ def labels_beside(spec: ModelSpec) -> str | None:
 def options_for(cfg: Config) -> LoadOptions:
     """The load options of the worker's config."""
     return LoadOptions(labels=cfg.labels, threads=cfg.threads,
-                       latency_threads=cfg.latency_threads,
                        gpu_memory_fraction=cfg.gpu_memory_fraction,
                        cache_dir=cfg.model_cache_dir or None,
                        openvino_precision=cfg.openvino_precision,

@@ -41,9 +41,6 @@ class LoadOptions:
     labels: str | None = None
     input: InputOverrides = InputOverrides()
     threads: int = 2
-    # A lone frame's model call (LiteRT's batch-1 interpreter, OpenVINO's latency
-    # model): its threads; 0 = `threads`.
-    latency_threads: int = 0
     gpu_memory_fraction: float = 0.0
     cache_dir: str | None = None
     openvino_precision: str = "auto"
@@ -93,8 +90,7 @@ def load_runtime(runtime: str, spec: ModelSpec, opts: LoadOptions,
         from .runtimes.litert import TfliteBackend
 
         assert spec.kind == "tflite" and spec.path is not None
-        return TfliteBackend(spec.path, opts.labels, opts.threads, opts.input,
-                             latency_threads=opts.latency_threads)
+        return TfliteBackend(spec.path, opts.labels, opts.threads, opts.input)
     if runtime == KERAS_RUNTIME:
         from .runtimes.keras import IMAGENET, KerasBackend
 
@@ -106,7 +102,7 @@ def load_runtime(runtime: str, spec: ModelSpec, opts: LoadOptions,
 
         return OpenVinoBackend(spec, opts.labels, opts.threads, cache,
                                opts.openvino_precision, opts.calibration_dir,
-                               overrides=opts.input, latency_threads=opts.latency_threads)
+                               overrides=opts.input)
     if runtime == TORCH_CUDA:
         from pathlib import Path
 
@@ -157,11 +153,8 @@ def _model_key(spec: ModelSpec) -> str:
 
 def choice_entry(spec: ModelSpec, opts: LoadOptions, batch_max: int) -> str:
     """The cache entry (a file name) of the runtime choice for this model here."""
-    # Lone-frame threads as the model's (0) keep the entries made before they could differ.
-    latency = () if opts.latency_threads in (0, opts.threads) else (
-        f"latency-threads-{opts.latency_threads}",)
-    key = text_digest(_model_key(spec), cpu_name(), str(opts.threads), *latency,
-                      str(batch_max), opts.openvino_precision, opts.calibration_dir or "",
+    key = text_digest(_model_key(spec), cpu_name(), str(opts.threads), str(batch_max),
+                      opts.openvino_precision, opts.calibration_dir or "",
                       *(_versions(r) for r in spec.auto_runners))
     name = spec.path.rsplit("/", 1)[-1] if spec.path else spec.text
     return f"{CHOICES}/{slug(name)}-{cpu_key()}-{key}.json"

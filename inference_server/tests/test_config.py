@@ -42,15 +42,6 @@ def test_gpu_memory_fraction() -> None:
     assert load_config(["--gpu-memory-fraction", "1"], env={}).gpu_memory_fraction == 1.0
 
 
-def test_latency_threads_from_env_and_flags() -> None:
-    assert load_config([], env={}).latency_threads == 0  # as --num-threads
-    assert load_config([], env={"WORKER_LATENCY_THREADS": "1"}).latency_threads == 1
-    assert load_config(["--latency-threads", "3"],
-                       env={"WORKER_LATENCY_THREADS": "1"}).latency_threads == 3
-    with pytest.raises(ConfigError, match="--latency-threads -1 must be 0"):
-        load_config(["--latency-threads", "-1"], env={})
-
-
 def test_session_shares_from_env_and_flags() -> None:
     cfg = load_config([], env={})
     assert (cfg.session_decode_ms, cfg.session_frames) == (100.0, 4)

@@ -363,33 +363,3 @@ def test_int8_that_disagrees_keeps_the_float_model(keras_file: Path, labels_file
     # The decision is kept: the next start neither calibrates nor compares again.
     (decision,) = cache.root.glob("openvino/int8-*.json")
     assert '"used": false' in decision.read_text()
-
-
-def test_a_lone_frame_runs_on_the_latency_threads(ptq_backend: TfliteBackend,
-                                                  photos: np.ndarray,
-                                                  cache: ModelCache) -> None:
-    """WORKER_LATENCY_THREADS: the latency model (a lone frame) is compiled on its
-    threads, the throughput model (batches) on the model threads; lone frames still
-    agree with LiteRT and with the batches."""
-    backend = OpenVinoBackend(parse_model(f"tflite:{ptq_backend.path}"), None, 2, cache,
-                              latency_threads=1)
-    try:
-        assert backend.latency_threads == 1
-        assert int(backend._latency.get_property("INFERENCE_NUM_THREADS")) == 1
-        assert int(backend._throughput.get_property("INFERENCE_NUM_THREADS")) == 2
-        single = np.concatenate([backend.predict(photos[i:i + 1])
-                                 for i in range(len(photos))])
-        assert_same_top1_where_confident(ptq_backend.predict(photos), single)
-        assert_batch_equals_batch1(backend, photos)
-    finally:
-        backend.close()
-
-
-def test_latency_threads_default_to_the_model_threads(ptq_backend: TfliteBackend,
-                                                      cache: ModelCache) -> None:
-    backend = OpenVinoBackend(parse_model(f"tflite:{ptq_backend.path}"), None, 2, cache)
-    try:
-        assert backend.latency_threads == 2
-        assert int(backend._latency.get_property("INFERENCE_NUM_THREADS")) == 2
-    finally:
-        backend.close()

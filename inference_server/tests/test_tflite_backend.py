@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -92,53 +91,6 @@ def test_batch_gives_each_frame_its_own_result_in_order(
     assert together[0].argmax() == 88 and together[1].argmax() == 285
     # A smaller batch after a bigger one still works (interpreter per batch size).
     np.testing.assert_allclose(backend.predict(batch[:3]), together[:3], atol=1e-6)
-
-
-def _os_threads() -> int:
-    """This process's threads (Linux)."""
-    return len(os.listdir("/proc/self/task"))
-
-
-@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts threads in /proc")
-@pytest.mark.parametrize("latency_threads", [1, 3])
-def test_a_lone_frame_runs_on_the_latency_threads(ptq_model_path: Path,
-                                                  decoded: dict[str, np.ndarray],
-                                                  latency_threads: int) -> None:
-    """WORKER_LATENCY_THREADS: the batch-1 interpreter runs on its threads (XNNPACK's
-    pool: that many less the calling thread), the batched ones on the model threads;
-    a frame's answer is the same either way."""
-    # (grace_hopper.bmp's top-1 on this file is not the uint8 file's: in its top 3)
-    names = sorted(n for n in EXPECTED if n != "grace_hopper.bmp")
-    batch = np.stack([decoded[n] for n in names])
-    before = _os_threads()
-    backend = TfliteBackend(str(ptq_model_path), num_threads=2,
-                            latency_threads=latency_threads)
-    try:
-        alone = np.concatenate([backend.predict(batch[i:i + 1]) for i in range(len(names))])
-        assert _os_threads() - before == latency_threads - 1
-        before = _os_threads()
-        together = backend.predict(batch)
-        assert _os_threads() - before == 2 - 1
-        np.testing.assert_allclose(together, alone, atol=1e-6)
-        assert [int(i) for i in alone.argmax(-1)] == [EXPECTED[n][1] for n in names]
-    finally:
-        backend.close()
-
-
-def test_the_worker_config_sets_the_latency_threads(ptq_model_path: Path) -> None:
-    """WORKER_LATENCY_THREADS reaches the backend the worker loads; unset, a lone frame
-    gets the model threads."""
-    from inference_server.config import load_config
-    from inference_server.models.load import options_for
-
-    for env, want in (({"WORKER_LATENCY_THREADS": "1"}, 1), ({}, 2)):
-        cfg = load_config(["--num-threads", "2"], env=env)
-        backend, _ = load_model(f"tflite:{ptq_model_path}", "litert", options_for(cfg), 2)
-        try:
-            assert (backend.latency_threads, backend.num_threads) == (want, 2)
-            assert (backend.threads_for(1), backend.threads_for(2)) == (want, 2)
-        finally:
-            backend.close()
 
 
 def test_original_model_cannot_batch_but_patched_one_can(quant_model_path: Path) -> None:

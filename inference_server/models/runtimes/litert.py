@@ -1,10 +1,6 @@
 """LiteRT (TFLite) backend for image classifiers in .tflite files, uint8/int8 quantized
 or float: input size, layout and quantization read from the file, labels from its
-metadata or a labels file, normalisation from model.yaml (default [-1, 1]).
-
-Threads: one interpreter per batch size; the batch-1 interpreter (a lone frame, what
-one session at a webcam's pace meets) runs on `latency_threads`, the batched ones on
-`num_threads` (WORKER_LATENCY_THREADS and WORKER_NUM_THREADS)."""
+metadata or a labels file, normalisation from model.yaml (default [-1, 1])."""
 
 from __future__ import annotations
 
@@ -47,11 +43,9 @@ class TfliteBackend:
     kind = "tflite"
 
     def __init__(self, path: str, labels_path: str | None = None, num_threads: int = 2,
-                 overrides: InputOverrides | None = None, latency_threads: int = 0) -> None:
-        """`latency_threads`: the batch-1 interpreter's threads; 0 = `num_threads`."""
+                 overrides: InputOverrides | None = None) -> None:
         self.path = Path(path)
         self.num_threads = num_threads
-        self.latency_threads = latency_threads or num_threads
         try:
             self._model = self.path.read_bytes()
         except OSError as exc:
@@ -96,14 +90,13 @@ class TfliteBackend:
 
     def _interpreter(self, batch: int) -> Any:
         """One interpreter per batch size: resizing and re-allocating tensors (and
-        re-preparing the XNNPACK delegate) on every size change would be costly. Batch
-        1 runs on `latency_threads`, larger batches on `num_threads`."""
+        re-preparing the XNNPACK delegate) on every size change would be costly."""
         interp = self._interps.get(batch)
         if interp is not None:
             return interp
         try:
             interp = _interpreter_class()(model_content=self._runnable,
-                                          num_threads=self.threads_for(batch))
+                                          num_threads=self.num_threads)
             if batch != 1:
                 idx = interp.get_input_details()[0]["index"]
                 shape = list(interp.get_input_details()[0]["shape"])
@@ -116,10 +109,6 @@ class TfliteBackend:
         self._interps[batch] = interp
         log_fields(log, logging.DEBUG, "tflite interpreter ready", batch=batch)
         return interp
-
-    def threads_for(self, batch: int) -> int:
-        """The threads of the interpreter that runs a batch of `batch` frames."""
-        return self.latency_threads if batch == 1 else self.num_threads
 
     def warm_up(self, batch_max: int) -> None:
         """Create and run the interpreters for batch 1 and batch_max once."""

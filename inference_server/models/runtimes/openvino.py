@@ -5,9 +5,8 @@ inference precision hint; on AVX-512 BF16 CPUs OpenVINO stays in f32 unless aske
 the model compiles and agrees in it (openvino_bf16.py), else f32; `f32` and `bf16` as
 asked. INT8 for float models when calibration images are given (openvino_int8.py).
 
-Batches: one frame runs on a request of a model compiled for latency (one stream: its
-`latency_threads`, WORKER_LATENCY_THREADS, default all the model threads, on that one
-frame); several frames go to a set of async infer requests of a model
+Batches: one frame runs on a request of a model compiled for latency (all the model
+threads on that one frame); several frames go to a set of async infer requests of a model
 compiled for throughput (OpenVINO's streams: each frame its own request, the streams
 in parallel). Each frame is computed on its own at batch 1 either way, so a frame's
 answer does not depend on the frames beside it. Compiled programs are kept in
@@ -67,18 +66,15 @@ class OpenVinoBackend:
                  calibration_dir: str | None = None,
                  min_int8_agreement: float | None = None,
                  min_bf16_agreement: float | None = None, core: Any | None = None,
-                 overrides: InputOverrides | None = None, latency_threads: int = 0) -> None:
+                 overrides: InputOverrides | None = None) -> None:
         """`core`: the OpenVINO Core to compile with (default: a new one on the model
-        cache); tests pass one whose compiles fail as they do on some CPUs.
-        `latency_threads`: the threads of the model a lone frame runs on; 0 =
-        `num_threads`."""
+        cache); tests pass one whose compiles fail as they do on some CPUs."""
         if precision not in PRECISIONS:
             raise ModelLoadError(f"OpenVINO precision {precision!r} must be one of "
                                  f"{', '.join(PRECISIONS)}")
         start = time.perf_counter()
         self._core = _core(cache) if core is None else core
         self.num_threads = num_threads
-        self.latency_threads = latency_threads or num_threads
         source: Source = read_source(self._core, spec, labels_path, num_threads, cache,
                                      overrides)
         self.info = source.info
@@ -123,9 +119,6 @@ class OpenVinoBackend:
             log_fields(log, logging.WARNING, "openvino bf16 asked for, but this CPU does "
                        "not compute bf16: running f32", model=spec.text, cpu=cpu_name())
             self.precision = "f32"
-        # What OpenVINO compiled the lone frames' model with (it may take fewer
-        # threads than asked, e.g. past the cores it may use).
-        self.latency_threads = int(self._latency.get_property("INFERENCE_NUM_THREADS"))
         self._request = self._latency.create_infer_request()
         self.streams = int(self._throughput.get_property("NUM_STREAMS"))
         self._queue_size = max(2, int(self._throughput.get_property(
@@ -135,8 +128,7 @@ class OpenVinoBackend:
         self._model = model
         log_fields(log, logging.INFO, "openvino backend", model=spec.text,
                    version=openvino_version(), precision=self.precision,
-                   threads=num_threads, latency_threads=self.latency_threads,
-                   streams=self.streams, requests=self._queue_size,
+                   threads=num_threads, streams=self.streams, requests=self._queue_size,
                    load_ms=round((time.perf_counter() - start) * 1000.0, 1))
 
     def _check_bf16(self, source: Source, model_text: str, calibration: _Calibration,
@@ -154,21 +146,19 @@ class OpenVinoBackend:
             calibration_key(source, f"bf16-{digest}-{self.num_threads}"),
             self._compile, self._infer_all, **kwargs)
 
-    def _compile(self, model: Any, hint: str, precision: str | None = None,
-                 threads: int = 0) -> Any:
+    def _compile(self, model: Any, hint: str, precision: str | None = None) -> Any:
         """`model` compiled for `hint` (LATENCY, THROUGHPUT) in `precision` (bf16,
-        f32; default: the backend's, INT8 models in f32 around their INT8 parts) on
-        `threads` (default: the model threads)."""
+        f32; default: the backend's, INT8 models in f32 around their INT8 parts)."""
         if precision is None:
             precision = "bf16" if self.precision == "bf16" else "f32"
         return self._core.compile_model(model, "CPU", {
             "PERFORMANCE_HINT": hint,
-            "INFERENCE_NUM_THREADS": threads or self.num_threads,
+            "INFERENCE_NUM_THREADS": self.num_threads,
             "INFERENCE_PRECISION_HINT": precision,
         })
 
     def _compile_latency(self, model: Any) -> Any:
-        return self._compile(model, "LATENCY", threads=self.latency_threads)
+        return self._compile(model, "LATENCY")
 
     def _infer_all(self, compiled: Any, images: np.ndarray) -> np.ndarray:
         request = compiled.create_infer_request()
