@@ -454,16 +454,17 @@ func cpuPerResult(before, after map[string]float64, r sessionLoad) string {
 // bareModel is the model alone, in the same run: `python -m
 // bench.worker.throughput --json` with the worker's threads.
 type bareModel struct {
-	Batch1MS       float64 `json:"batch1_ms"`        // one image, one call
-	BatchedPerS    float64 `json:"batched_images_s"` // images/s at the batched size
-	BatchedSize    int     `json:"batched_size"`
-	DecodePageMS   float64 `json:"decode_page_ms"` // decode of a 224x224 JPEG
-	ModelThreads   int     `json:"threads"`
-	MachineSummary string  `json:"machine"`
-	Runtime        string  `json:"runtime"`
-	PacedMS        float64 `json:"paced_p50_ms"` // batch 1, one call every pace (bareOptions.pace)
-	PacedP90MS     float64 `json:"paced_p90_ms"`
-	Error          string  `json:"error"` // the runtime could not load the model
+	Batch1MS       float64   `json:"batch1_ms"`        // one image, one call
+	BatchedPerS    float64   `json:"batched_images_s"` // images/s at the batched size
+	BatchedSize    int       `json:"batched_size"`
+	DecodePageMS   float64   `json:"decode_page_ms"` // decode of a 224x224 JPEG
+	ModelThreads   int       `json:"threads"`
+	MachineSummary string    `json:"machine"`
+	Runtime        string    `json:"runtime"`
+	PacedMS        float64   `json:"paced_p50_ms"` // batch 1, one call every pace (bareOptions.pace)
+	PacedP90MS     float64   `json:"paced_p90_ms"`
+	PacedCallsMS   []float64 `json:"paced_calls_ms"` // each paced call, sorted
+	Error          string    `json:"error"`          // the runtime could not load the model
 }
 
 // bareOptions: what measureBareModel times, beyond the defaults (the uint8
@@ -472,6 +473,10 @@ type bareOptions struct {
 	model   string        // a .tflite file; empty: tfliteModel
 	runtime string        // --runtime; empty: the model's first runner
 	pace    time.Duration // also batch-1 calls one every pace (PacedMS); 0: none
+	paceFor time.Duration // how long the paced calls go on; 0: pacedMeasure
+	// brief: back to back timed once and briefly (a later round's, whose
+	// back-to-back figures are not reported).
+	brief bool
 }
 
 func measureBareModel(t testing.TB, frame []byte, o bareOptions) bareModel {
@@ -485,13 +490,21 @@ func measureBareModel(t testing.TB, frame []byte, o bareOptions) bareModel {
 		t.Fatal(err)
 	}
 	python := envOr("WORKER_PYTHON", filepath.Join(repoRoot(t), ".venv", "bin", "python"))
+	repeats, minTime := "3", "1"
+	if o.brief {
+		repeats, minTime = "1", "0.2"
+	}
 	args := []string{"-m", "bench.worker.throughput", "--json", "--model", "tflite:" + o.model,
-		"--worker-frames", "0", "--repeats", "3", "--min-time", "1", "--frame", framePath}
+		"--worker-frames", "0", "--repeats", repeats, "--min-time", minTime, "--frame", framePath}
 	if o.runtime != "" {
 		args = append(args, "--runtime", o.runtime)
 	}
 	if o.pace > 0 {
-		args = append(args, "--pace-ms", strconv.FormatFloat(ms(o.pace), 'f', -1, 64), "--pace-time", strconv.FormatFloat(pacedMeasure.Seconds(), 'f', -1, 64))
+		paceFor := o.paceFor
+		if paceFor == 0 {
+			paceFor = pacedMeasure
+		}
+		args = append(args, "--pace-ms", strconv.FormatFloat(ms(o.pace), 'f', -1, 64), "--pace-time", strconv.FormatFloat(paceFor.Seconds(), 'f', -1, 64))
 	}
 	cmd := exec.Command(python, args...)
 	cmd.Dir = repoRoot(t)

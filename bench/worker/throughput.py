@@ -389,6 +389,7 @@ def print_json(models: Sequence[str], runtimes: Sequence[str], threads: int, ima
                          "batched_images_s": best.images_per_s, "batched_size": best.batch})
             if paced:
                 line.update({"pace_ms": args.pace_ms, "paced_calls": len(paced),
+                             "paced_calls_ms": [round(c, 3) for c in paced],
                              "paced_p50_ms": paced[len(paced) // 2],
                              "paced_p90_ms": paced[int(len(paced) * 0.9)]})
             print(json.dumps(line), flush=True)
@@ -423,7 +424,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--pace-ms", type=float, default=0,
                    help="--json: also time batch-1 calls on --frame made one every PACE_MS "
                         "(a sleep of pace minus the call between them), as a webcam session "
-                        "sends; adds paced_p50_ms and paced_p90_ms (0 = off)")
+                        "sends; adds paced_p50_ms, paced_p90_ms and each call's ms, "
+                        "paced_calls_ms (0 = off)")
     p.add_argument("--pace-time", type=float, default=8.0,
                    help="seconds of paced calls (--pace-ms; default 8)")
     p.add_argument("--frame", type=Path, help="an encoded frame to time the decode of (--json)")

@@ -363,3 +363,21 @@ def test_int8_that_disagrees_keeps_the_float_model(keras_file: Path, labels_file
     # The decision is kept: the next start neither calibrates nor compares again.
     (decision,) = cache.root.glob("openvino/int8-*.json")
     assert '"used": false' in decision.read_text()
+
+
+def test_a_lone_frame_runs_on_one_latency_stream_with_every_model_thread(
+        ptq_backend: TfliteBackend, cache: ModelCache) -> None:
+    """What a session at a webcam's pace meets (docs/benchmarks.md, paced latency): its
+    lone frames run on the model compiled for LATENCY, one stream on all the model
+    threads; batches on the THROUGHPUT model's streams, on the same threads."""
+    backend = OpenVinoBackend(parse_model(f"tflite:{ptq_backend.path}"), None, 2, cache)
+    try:
+        latency, throughput = backend._latency, backend._throughput
+        assert str(latency.get_property("PERFORMANCE_HINT")) == "LATENCY"
+        assert int(latency.get_property("NUM_STREAMS")) == 1
+        assert int(latency.get_property("INFERENCE_NUM_THREADS")) == 2
+        assert str(throughput.get_property("PERFORMANCE_HINT")) == "THROUGHPUT"
+        assert int(throughput.get_property("INFERENCE_NUM_THREADS")) == 2
+        assert backend.streams == int(throughput.get_property("NUM_STREAMS")) >= 1
+    finally:
+        backend.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +92,29 @@ def test_batch_gives_each_frame_its_own_result_in_order(
     assert together[0].argmax() == 88 and together[1].argmax() == 285
     # A smaller batch after a bigger one still works (interpreter per batch size).
     np.testing.assert_allclose(backend.predict(batch[:3]), together[:3], atol=1e-6)
+
+
+def _os_threads() -> int:
+    """This process's threads (Linux)."""
+    return len(os.listdir("/proc/self/task"))
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts threads in /proc")
+@pytest.mark.parametrize("threads", [1, 3])
+def test_a_lone_frame_runs_on_every_model_thread(ptq_model_path: Path,
+                                                 decoded: dict[str, np.ndarray],
+                                                 threads: int) -> None:
+    """A lone frame (what a session at a webcam's pace sends) runs on an interpreter of
+    all the model threads, as batches do: XNNPACK's pool, that many less the calling
+    thread, made with the batch-1 interpreter when the backend loads."""
+    before = _os_threads()
+    backend = TfliteBackend(str(ptq_model_path), num_threads=threads)
+    try:
+        probs = backend.predict(decoded["parrot.jpg"][None])
+        assert _os_threads() - before == threads - 1
+        assert int(probs[0].argmax()) == EXPECTED["parrot.jpg"][1]
+    finally:
+        backend.close()
 
 
 def test_original_model_cannot_batch_but_patched_one_can(quant_model_path: Path) -> None:
