@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from inference_server.models.runtimes.litert import TfliteBackend
-from inference_server.serving.batcher import BatchBuffers, Batcher, Expired
+from inference_server.serving.batcher import BatchBuffers, Batcher, BatchOutput, Expired
 
 
 class Recorder:
@@ -33,6 +33,16 @@ class Recorder:
 
 def image(value: int) -> np.ndarray:
     return np.full((2, 2, 3), value, np.uint8)
+
+
+async def hold_the_model(batcher: Batcher, model: Recorder) -> "asyncio.Future[BatchOutput]":
+    """Shut the model's gate and start frame 0 on it: the frames that come next wait
+    behind it (model.gate.set() lets it finish)."""
+    model.gate.clear()
+    busy = asyncio.ensure_future(batcher.submit(image(0)))
+    while not batcher._running:
+        await asyncio.sleep(0.001)
+    return busy
 
 
 async def test_concurrent_frames_share_a_batch_in_order() -> None:
@@ -153,11 +163,8 @@ async def test_a_lone_frame_is_not_held_for_company() -> None:
 
 async def test_an_expired_frame_is_not_inferred() -> None:
     model = Recorder()
-    model.gate.clear()
     async with Batcher(model, batch_max=8, wait_ms=0) as batcher:
-        busy = asyncio.ensure_future(batcher.submit(image(0)))
-        while not batcher._running:
-            await asyncio.sleep(0.01)
+        busy = await hold_the_model(batcher, model)
         # Waits behind the busy model; its deadline passes before its batch forms.
         late = asyncio.ensure_future(batcher.submit(image(1), deadline=time.time() + 0.05))
         fresh = asyncio.ensure_future(batcher.submit(image(2), deadline=time.time() + 60))
@@ -278,8 +285,8 @@ async def test_a_batch_put_from_another_thread_is_answered_from_the_model_thread
 
     monkeypatch.setattr(batcher_module, "hand_back", counting)
     model = Recorder()
-    model.gate.clear()  # hold the first model call while the others are put
     finished_on: list[str] = []
+    loop_thread = threading.current_thread().name
 
     def finish(out: object) -> str:
         assert hasattr(out, "probs")
@@ -289,9 +296,7 @@ async def test_a_batch_put_from_another_thread_is_answered_from_the_model_thread
     loop = asyncio.get_running_loop()
     futures = [loop.create_future() for _ in range(4)]
     async with Batcher(model, batch_max=8, wait_ms=0) as batcher:
-        busy = asyncio.ensure_future(batcher.submit(image(0)))
-        while not batcher._running:
-            await asyncio.sleep(0.001)
+        busy = await hold_the_model(batcher, model)  # the others are put meanwhile
         putter = threading.Thread(target=lambda: [
             batcher.put(image(v), fut, finish=finish) for v, fut in enumerate(futures, 1)])
         putter.start()
@@ -302,11 +307,7 @@ async def test_a_batch_put_from_another_thread_is_answered_from_the_model_thread
     assert answers == [f"reply {v} of 4" for v in range(1, 5)]
     assert model.sizes == [1, 4]
     assert handed == [1, 4]  # one hand-back per batch, not one per frame
-    assert set(finished_on) == model.threads and loop_thread_name() not in finished_on
-
-
-def loop_thread_name() -> str:
-    return threading.current_thread().name
+    assert set(finished_on) == model.threads and loop_thread not in finished_on
 
 
 async def test_an_answer_that_fails_to_build_fails_its_frame_only() -> None:
@@ -318,11 +319,8 @@ async def test_an_answer_that_fails_to_build_fails_its_frame_only() -> None:
     loop = asyncio.get_running_loop()
     futures = [loop.create_future() for _ in range(3)]
     model = Recorder()
-    model.gate.clear()
     async with Batcher(model, batch_max=8, wait_ms=0) as batcher:
-        busy = asyncio.ensure_future(batcher.submit(image(0)))
-        while not batcher._running:
-            await asyncio.sleep(0.001)
+        busy = await hold_the_model(batcher, model)
         for v, fut in enumerate(futures, 1):
             batcher.put(image(v), fut, finish=finish)
         model.gate.set()
