@@ -337,8 +337,9 @@ async def _worker_run(data: bytes, n_frames: int, sessions: int, real_decode: bo
         before, decode()."""
 
         def submit(self, session: str, data: bytes, deadline: float | None,
-                   decoder: Decoder | None, then: Any, fail: Any) -> None:
-            super().submit(session, data, deadline, None, then, fail)  # type: ignore[misc]
+                   decoder: Decoder | None, then: Any, fail: Any, given_up: Any = None) -> None:
+            super().submit(session, data, deadline, None, then, fail,  # type: ignore[misc]
+                           given_up)
 
         async def decode(self, session: str, data: bytes, deadline: float | None = None,
                          decoder: Decoder | None = None) -> Any:

@@ -38,6 +38,7 @@ class Decoded:
 # deadline passed while it waited) or with what `then` raised.
 Then = Callable[[Decoded], None]
 Fail = Callable[[BaseException], None]
+GivenUp = Callable[[], bool]  # True once nobody waits for the frame (its caller cancelled)
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class _Job:
     decoder: Decoder
     then: Then
     fail: Fail
+    given_up: GivenUp | None
 
 
 class DecodeService:
@@ -75,14 +77,18 @@ class DecodeService:
             thread.join()
 
     def submit(self, session: str, data: bytes, deadline: float | None, decoder: Decoder | None,
-               then: Then, fail: Fail) -> None:
+               then: Then, fail: Fail, given_up: GivenUp | None = None) -> None:
         """Queue a frame of `session` for decoding, by `decoder` (the one of the frame's
         model: its input size; None: the service's). `then` or `fail` is called once, on
-        a decode thread. Raises RuntimeError once the service is left."""
-        self._queue.put(session, _Job(data, deadline, decoder or self.decoder, then, fail))
+        a decode thread, unless `given_up()` says nobody waits any more. Raises
+        RuntimeError once the service is left."""
+        self._queue.put(session, _Job(data, deadline, decoder or self.decoder, then, fail,
+                                      given_up))
 
     def _run(self) -> None:
         while (job := self._queue.get()) is not None:
+            if job.given_up is not None and job.given_up():
+                continue
             if job.deadline is not None and time.time() >= job.deadline:
                 job.fail(Expired())  # the hub answered it already
                 continue

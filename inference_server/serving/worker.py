@@ -365,7 +365,7 @@ class Worker:
                              span.get_span_context() if self._tracing else None,
                              self.metrics.decode)
             self._decoding.submit(meta.session, msg.data, meta.deadline, served.decoder,
-                                  frame.to_model, frame.fail)
+                                  frame.to_model, frame.fail, frame.done.done)
             body, top1 = await frame.done
             decoded, out = frame.decoded, frame.out
             assert decoded is not None and out is not None

@@ -120,3 +120,14 @@ async def test_leaving_decodes_the_frames_queued_then_takes_no_more(
     assert [kind for kind, _ in outcomes.got] == ["then"] * 5 and counted.calls == 5
     with pytest.raises(RuntimeError):
         decoding.submit("a", image_bytes["cat.bmp"], None, None, outcomes.then, outcomes.fail)
+
+
+async def test_a_frame_nobody_waits_for_is_not_decoded(image_bytes: dict[str, bytes]) -> None:
+    counted, outcomes = Counted(), Outcomes()
+    async with DecodeService(Decoder(size=224), 1) as decoding:
+        decoding.submit("s", image_bytes["cat.bmp"], None, counted, outcomes.then,
+                        outcomes.fail, given_up=lambda: True)
+        decoding.submit("s", image_bytes["cat.bmp"], None, counted, outcomes.then,
+                        outcomes.fail, given_up=lambda: False)
+        got = outcomes.wait_for(1)
+    assert [kind for kind, _ in got] == ["then"] and counted.calls == 1
