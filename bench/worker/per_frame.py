@@ -332,11 +332,18 @@ async def _worker_run(data: bytes, n_frames: int, sessions: int, real_decode: bo
 
     class ReadyImages(DecodeService):
         """Decodes nothing: every frame is the same ready array, whatever decoder the
-        worker names (a model-version's own, from issue 22 on)."""
+        worker names (a model-version's own, from issue 22 on). The worker calls
+        submit() (decode threads that hand the image on, issue 25) or, in a tree from
+        before, decode()."""
+
+        def submit(self, session: str, data: bytes, deadline: float | None,
+                   decoder: Decoder | None, then: Any, fail: Any, given_up: Any = None) -> None:
+            super().submit(session, data, deadline, None, then, fail,  # type: ignore[misc]
+                           given_up)
 
         async def decode(self, session: str, data: bytes, deadline: float | None = None,
                          decoder: Decoder | None = None) -> Any:
-            return await super().decode(session, data, deadline)
+            return await super().decode(session, data, deadline)  # type: ignore[misc]
 
     class ReadyDecoder(Decoder):
         def decode(self, data: bytes) -> Any:

@@ -4,6 +4,7 @@
   sees the bytes; bounded work whatever the body holds.
 - budget.py: what a frame may cost to decode, decided from its probe.
 - decoder.py: Decoder, the safe decode (probe, budget, reduced decode, crop, resize).
-- pool.py: DecodeService, the decode threads, taking waiting frames round-robin by session.
+- pool.py: DecodeService, the decode threads, taking waiting frames round-robin by session
+  and handing each decoded image on themselves (to its model's batcher).
 - fairness.py: each session's share of the worker (decode-time buckets, FairQueue).
 """

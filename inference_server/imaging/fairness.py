@@ -11,8 +11,8 @@ images at the decode caps 10 times a second, about 450.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
+import threading
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
@@ -123,43 +123,46 @@ T = TypeVar("T")
 class FairQueue(Generic[T]):
     """Items waiting for the decode threads, taken round-robin by session: a frame
     waits behind at most one frame of each other session, however many those sent.
-    Unbounded by itself; FairShare bounds the frames of each session."""
+    Thread-safe: the event loop puts, the decode threads take (get blocks). Unbounded
+    by itself; FairShare bounds the frames of each session."""
 
     def __init__(self) -> None:
         self._sessions: OrderedDict[str, deque[T]] = OrderedDict()
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._ready = threading.Condition(threading.Lock())
         self._size = 0
+        self._closed = False
 
     def put(self, session: str, item: T) -> None:
-        self._sessions.setdefault(session, deque()).append(item)
-        self._size += 1
-        self._wake_next()
+        """Raises RuntimeError once closed: no thread would take it."""
+        with self._ready:
+            if self._closed:
+                raise RuntimeError("the decode queue is closed")
+            self._sessions.setdefault(session, deque()).append(item)
+            self._size += 1
+            self._ready.notify()
 
-    async def get(self) -> T:
-        while not self._sessions:
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
-            try:
-                await waiter
-            except asyncio.CancelledError:
-                if waiter.done() and not waiter.cancelled() and self._sessions:
-                    self._wake_next()  # hand the wake-up on rather than lose it
-                raise
-        session, items = next(iter(self._sessions.items()))
-        item = items.popleft()
-        self._size -= 1
-        if items:
-            self._sessions.move_to_end(session)  # its next frame waits for the others'
-        else:
-            del self._sessions[session]
-        return item
+    def get(self) -> T | None:
+        """The next item in turn, waiting for one; None once closed and empty (the
+        items put before close are still handed out)."""
+        with self._ready:
+            while not self._sessions:
+                if self._closed:
+                    return None
+                self._ready.wait()
+            session, items = next(iter(self._sessions.items()))
+            item = items.popleft()
+            self._size -= 1
+            if items:
+                self._sessions.move_to_end(session)  # its next frame waits for the others'
+            else:
+                del self._sessions[session]
+            return item
 
-    def _wake_next(self) -> None:
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
+    def close(self) -> None:
+        """Take no more items; wake the getters, which empty the queue and stop."""
+        with self._ready:
+            self._closed = True
+            self._ready.notify_all()
 
     def __len__(self) -> int:
         return self._size

@@ -1,14 +1,18 @@
 """Decoding frames on a few threads, fairly: waiting frames are taken round-robin by
 session (fairness.FairQueue), so a session that sends many costly images makes the
-others wait for one of its frames at a time, not for all of them."""
+others wait for one of its frames at a time, not for all of them.
+
+The decode threads take the frames from the queue themselves and hand each decoded
+image on from there (to its model's batcher, serving/worker.py): a frame does not go
+back to the event loop between its decode and its model call."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -29,67 +33,69 @@ class Decoded:
         return (self.ended_ns - self.started_ns) / 1e6
 
 
+# Run on the decode thread: `then` with the frame decoded (or refused: Decoded.image is
+# the ImageError), `fail` instead with why it was not decoded (batcher.Expired when its
+# deadline passed while it waited) or with what `then` raised.
+Then = Callable[[Decoded], None]
+Fail = Callable[[BaseException], None]
+GivenUp = Callable[[], bool]  # True once nobody waits for the frame (its caller cancelled)
+
+
 @dataclass(frozen=True)
 class _Job:
     data: bytes
     deadline: float | None  # Unix seconds: past it, nobody waits for the frame
-    done: asyncio.Future[Decoded]
     decoder: Decoder
+    then: Then
+    fail: Fail
+    given_up: GivenUp | None
 
 
 class DecodeService:
-    """`async with DecodeService(decoder, threads) as d: await d.decode(session, data)`.
+    """`async with DecodeService(decoder, threads) as d: d.submit(session, data, …)`.
     Leaving it finishes the frames already queued, then stops the threads."""
 
     def __init__(self, decoder: Decoder, threads: int) -> None:
         self.decoder = decoder
         self.threads = threads
         self._queue: FairQueue[_Job] = FairQueue()
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="decode")
-        self._runners: list[asyncio.Task[None]] = []
+        self._threads: list[threading.Thread] = []
 
     async def __aenter__(self) -> "DecodeService":
-        loop = asyncio.get_running_loop()
-        self._runners = [loop.create_task(self._run(), name=f"decode-{i}")
+        self._threads = [threading.Thread(target=self._run, name=f"decode-{i}", daemon=True)
                          for i in range(self.threads)]
+        for thread in self._threads:
+            thread.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        while len(self._queue):  # callers still wait for these (the worker drained)
-            await asyncio.sleep(0.01)
-        for runner in self._runners:
-            runner.cancel()
-        for runner in self._runners:
-            with contextlib.suppress(asyncio.CancelledError):
-                await runner
-        await asyncio.to_thread(self._pool.shutdown, wait=True)
+        self._queue.close()  # the threads decode what is queued (callers wait), then stop
+        await asyncio.to_thread(self._join)
 
-    async def decode(self, session: str, data: bytes, deadline: float | None = None,
-                     decoder: Decoder | None = None) -> Decoded:
-        """Raises batcher.Expired when `deadline` passes while the frame waits.
-        `decoder`: the one of the frame's model (its input size), else the service's."""
-        done: asyncio.Future[Decoded] = asyncio.get_running_loop().create_future()
-        self._queue.put(session, _Job(data, deadline, done, decoder or self.decoder))
-        return await done
+    def _join(self) -> None:
+        for thread in self._threads:
+            thread.join()
 
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            job = await self._queue.get()
-            if job.done.done():  # its caller gave up
+    def submit(self, session: str, data: bytes, deadline: float | None, decoder: Decoder | None,
+               then: Then, fail: Fail, given_up: GivenUp | None = None) -> None:
+        """Queue a frame of `session` for decoding, by `decoder` (the one of the frame's
+        model: its input size; None: the service's). `then` or `fail` is called once, on
+        a decode thread, unless `given_up()` says nobody waits any more. Raises
+        RuntimeError once the service is left."""
+        self._queue.put(session, _Job(data, deadline, decoder or self.decoder, then, fail,
+                                      given_up))
+
+    def _run(self) -> None:
+        while (job := self._queue.get()) is not None:
+            if job.given_up is not None and job.given_up():
                 continue
             if job.deadline is not None and time.time() >= job.deadline:
-                job.done.set_exception(Expired())  # the hub answered it already
+                job.fail(Expired())  # the hub answered it already
                 continue
             try:
-                result = await loop.run_in_executor(self._pool, self._decode, job.decoder,
-                                                    job.data)
-            except Exception as exc:  # handed to the caller, as the pool would
-                if not job.done.done():
-                    job.done.set_exception(exc)
-                continue
-            if not job.done.done():
-                job.done.set_result(result)
+                job.then(self._decode(job.decoder, job.data))
+            except Exception as exc:  # a decoder bug, or `then` failed: the caller hears it
+                job.fail(exc)
 
     @staticmethod
     def _decode(decoder: Decoder, data: bytes) -> Decoded:

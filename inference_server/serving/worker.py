@@ -21,13 +21,14 @@ from opentelemetry.trace import (INVALID_SPAN, NoOpTracer, Span, SpanKind, Statu
                                  Tracer)
 
 from ..wire import contract
-from .batcher import ATTR_BATCH_SIZE, BatchOutput, Expired
+from .batcher import ATTR_BATCH_SIZE, Expired
 from ..config import Config
 from .connection import DRAIN_TIMEOUT_S
 from ..imaging.decoder import ImageError
 from ..imaging.fairness import BURST_SECONDS, FairShare
 from ..imaging.pool import DecodeService
 from ..models.served import LoadedModel
+from .in_flight import InFlight
 from .model_endpoint import ModelEndpoint
 from ..ops.log import log_fields
 from ..wire.frame_meta import FrameMeta
@@ -349,30 +350,27 @@ class Worker:
         """The answer's body, the frame's outcome and its error code (None for a result).
 
         A frame whose deadline passed has no answer (body None): the hub has answered
-        it already and nobody waits, so it is neither decoded nor inferred (the batcher
-        checks again before the model)."""
-        decode_cpu_ms = 0.0
+        it already and nobody waits, so it is neither decoded nor inferred (the decode
+        thread and the batcher check again before the decode and the model).
+
+        The frame crosses threads three times (in_flight.py): a decode thread takes it
+        from the fair queue and hands the image to the model's batcher, whose thread
+        builds the reply bytes; this coroutine only waits for them."""
+        frame: InFlight | None = None
         try:
             if meta.expired(time.time()):
                 raise Expired()
-            decoded = await self._decoding.decode(meta.session, msg.data, meta.deadline,
-                                                  served.decoder)
-            decode_cpu_ms = decoded.cpu_ms
-            if isinstance(decoded.image, ImageError):
-                raise decoded.image
-            decode_ms = decoded.wall_ms
-            self.metrics.decode.observe(decode_ms / 1000.0)
-            if self._tracing:
-                self._record(SPAN_DECODE, decoded.started_ns, decoded.ended_ns)
-            out = await served.batcher.submit(
-                decoded.image, span.get_span_context() if self._tracing else None,
-                meta.deadline)
-            if self._tracing:
-                self._record_batch(out)
-            body, top1 = served.replies.result(meta, out.probs, meta.top_k or served.top_k,
-                                               decode_ms, out.infer_ms, out.batch)
+            frame = InFlight(asyncio.get_running_loop(), meta, served.replies, served.batcher,
+                             meta.top_k or served.top_k,
+                             span.get_span_context() if self._tracing else None,
+                             self.metrics.decode)
+            self._decoding.submit(meta.session, msg.data, meta.deadline, served.decoder,
+                                  frame.to_model, frame.fail, frame.done.done)
+            body, top1 = await frame.done
+            decoded, out = frame.decoded, frame.out
+            assert decoded is not None and out is not None
             log_fields(log, logging.DEBUG, "frame", subject=meta.subject, seq=meta.seq,
-                       top1=top1, decode_ms=round(decode_ms, 2),
+                       top1=top1, decode_ms=round(decoded.wall_ms, 2),
                        infer_ms=round(out.infer_ms, 2), batch=out.batch,
                        traceparent=meta.traceparent)
             return body, "result", None
@@ -394,8 +392,10 @@ class Worker:
             body = error_json(meta, contract.CODE_INTERNAL, "inference failed")
             return body, "failed", contract.CODE_INTERNAL
         finally:
+            if frame is not None and self._tracing:
+                self._record_frame(frame)
             if rationed:
-                self._fair.done(meta.session, decode_cpu_ms)
+                self._fair.done(meta.session, frame.decode_cpu_ms if frame else 0.0)
 
     def _record(self, name: str, start_ns: int, end_ns: int,
                 attributes: dict[str, int] | None = None) -> None:
@@ -403,10 +403,16 @@ class Worker:
         self._tracer.start_span(name, start_time=start_ns,
                                 attributes=attributes).end(end_time=end_ns)
 
-    def _record_batch(self, out: BatchOutput) -> None:
-        self._record(SPAN_QUEUE_WAIT, out.submitted_ns, out.started_ns)
-        self._record(SPAN_INFERENCE, out.started_ns, out.ended_ns,
-                     {ATTR_BATCH_SIZE: out.batch})
+    def _record_frame(self, frame: InFlight) -> None:
+        """The spans of what the threads did for the frame (its decode; its queue wait
+        and model call), as children of the frame's span."""
+        decoded, out = frame.decoded, frame.out
+        if decoded is not None and not isinstance(decoded.image, ImageError):
+            self._record(SPAN_DECODE, decoded.started_ns, decoded.ended_ns)
+        if out is not None:
+            self._record(SPAN_QUEUE_WAIT, out.submitted_ns, out.started_ns)
+            self._record(SPAN_INFERENCE, out.started_ns, out.ended_ns,
+                         {ATTR_BATCH_SIZE: out.batch})
 
     async def _ack(self, ack_subject: str) -> None:
         if not self._nc.is_closed:

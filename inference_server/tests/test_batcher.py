@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from inference_server.models.runtimes.litert import TfliteBackend
-from inference_server.serving.batcher import BatchBuffers, Batcher, Expired
+from inference_server.serving.batcher import BatchBuffers, Batcher, BatchOutput, Expired
 
 
 class Recorder:
@@ -33,6 +33,16 @@ class Recorder:
 
 def image(value: int) -> np.ndarray:
     return np.full((2, 2, 3), value, np.uint8)
+
+
+async def hold_the_model(batcher: Batcher, model: Recorder) -> "asyncio.Future[BatchOutput]":
+    """Shut the model's gate and start frame 0 on it: the frames that come next wait
+    behind it (model.gate.set() lets it finish)."""
+    model.gate.clear()
+    busy = asyncio.ensure_future(batcher.submit(image(0)))
+    while not batcher._running:
+        await asyncio.sleep(0.001)
+    return busy
 
 
 async def test_concurrent_frames_share_a_batch_in_order() -> None:
@@ -153,11 +163,8 @@ async def test_a_lone_frame_is_not_held_for_company() -> None:
 
 async def test_an_expired_frame_is_not_inferred() -> None:
     model = Recorder()
-    model.gate.clear()
     async with Batcher(model, batch_max=8, wait_ms=0) as batcher:
-        busy = asyncio.ensure_future(batcher.submit(image(0)))
-        while not batcher._running:
-            await asyncio.sleep(0.01)
+        busy = await hold_the_model(batcher, model)
         # Waits behind the busy model; its deadline passes before its batch forms.
         late = asyncio.ensure_future(batcher.submit(image(1), deadline=time.time() + 0.05))
         fresh = asyncio.ensure_future(batcher.submit(image(2), deadline=time.time() + 60))
@@ -258,3 +265,77 @@ async def test_batches_are_assembled_on_the_model_thread() -> None:
         await asyncio.gather(*[batcher.submit(image(v)) for v in range(8)])
     assert seen == [list(range(8))]
     assert assembled_on == list(model.threads) and loop_thread not in assembled_on
+
+
+# --- frames put from other threads, answered from the model thread --------------------
+
+async def test_a_batch_put_from_another_thread_is_answered_from_the_model_thread_at_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """As a decode thread does: frames put from another thread; the model thread makes
+    each one's answer (`finish`) and hands the whole batch back to the event loop in
+    one call, each caller its own answer, in the order put."""
+    from inference_server.serving import batcher as batcher_module
+
+    handed: list[int] = []
+    real_hand_back = batcher_module.hand_back
+
+    def counting(loop: asyncio.AbstractEventLoop, settled: list) -> None:  # type: ignore[type-arg]
+        handed.append(len(settled))
+        real_hand_back(loop, settled)
+
+    monkeypatch.setattr(batcher_module, "hand_back", counting)
+    model = Recorder()
+    finished_on: list[str] = []
+    loop_thread = threading.current_thread().name
+
+    def finish(out: object) -> str:
+        assert hasattr(out, "probs")
+        finished_on.append(threading.current_thread().name)
+        return f"reply {int(out.probs[0])} of {out.batch}"  # type: ignore[attr-defined]
+
+    loop = asyncio.get_running_loop()
+    futures = [loop.create_future() for _ in range(4)]
+    async with Batcher(model, batch_max=8, wait_ms=0) as batcher:
+        busy = await hold_the_model(batcher, model)  # the others are put meanwhile
+        putter = threading.Thread(target=lambda: [
+            batcher.put(image(v), fut, finish=finish) for v, fut in enumerate(futures, 1)])
+        putter.start()
+        putter.join(10)
+        model.gate.set()
+        assert (await busy).batch == 1
+        answers = await asyncio.gather(*futures)
+    assert answers == [f"reply {v} of 4" for v in range(1, 5)]
+    assert model.sizes == [1, 4]
+    assert handed == [1, 4]  # one hand-back per batch, not one per frame
+    assert set(finished_on) == model.threads and loop_thread not in finished_on
+
+
+async def test_an_answer_that_fails_to_build_fails_its_frame_only() -> None:
+    def finish(out: object) -> str:
+        if int(out.probs[0]) == 2:  # type: ignore[attr-defined]
+            raise ValueError("no reply for this one")
+        return "ok"
+
+    loop = asyncio.get_running_loop()
+    futures = [loop.create_future() for _ in range(3)]
+    model = Recorder()
+    async with Batcher(model, batch_max=8, wait_ms=0) as batcher:
+        busy = await hold_the_model(batcher, model)
+        for v, fut in enumerate(futures, 1):
+            batcher.put(image(v), fut, finish=finish)
+        model.gate.set()
+        await busy
+        results = await asyncio.gather(*futures, return_exceptions=True)
+    assert results[0] == "ok" and results[2] == "ok"
+    assert isinstance(results[1], ValueError)
+    assert model.sizes == [1, 3]
+
+
+async def test_put_after_close_raises() -> None:
+    batcher = Batcher(Recorder(), batch_max=2, wait_ms=0)
+    with pytest.raises(RuntimeError):  # not started
+        batcher.put(image(1), asyncio.get_running_loop().create_future())
+    batcher.start()
+    await batcher.close()
+    with pytest.raises(RuntimeError):
+        batcher.put(image(1), asyncio.get_running_loop().create_future())

@@ -51,10 +51,16 @@ class GatedBackend:
         self.gate = threading.Event()
         self.gate.set()
         self.calls = 0
+        self.failures = 0  # model calls still to fail
+        self.sizes: list[int] = []  # frames in each model call
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         self.calls += 1
         self.gate.wait(30)
+        self.sizes.append(len(batch))
+        if self.failures > 0:
+            self.failures -= 1
+            raise RuntimeError("the model failed")
         return self._model.predict(batch)
 
     def close(self) -> None:
@@ -191,6 +197,55 @@ async def test_an_expired_frame_is_neither_decoded_nor_inferred(
         with pytest.raises(nats.errors.TimeoutError):
             await replies.next_msg(timeout=0.2)  # the expired frames are not answered
     assert (worker.answered, worker.expired) == (2, 2)
+
+
+async def test_frames_batched_behind_a_busy_model_are_answered_in_order(
+        server: NatsServer, model: TfliteBackend, nc: Client,
+        image_bytes: dict[str, bytes]) -> None:
+    """Frames decoded while the model is busy go to it as one batch; the model thread
+    makes their replies and they leave in the order the frames came, on the results
+    subject and each to its own inbox."""
+    cat = image_bytes["cat.bmp"]
+    async with running(server, model, "batches", session_frames=8) as worker:
+        results = await nc.subscribe(contract.results_subject(contract.KIND_LIVE, "s1"))
+        await nc.flush()
+        gate(worker).gate.clear()
+        first = asyncio.ensure_future(nc.request(SUBJECT, cat, timeout=30,
+                                                 headers=frame_headers(1)))
+        while gate(worker).calls == 0:
+            await asyncio.sleep(0.01)
+        rest = [asyncio.ensure_future(nc.request(SUBJECT, cat, timeout=30,
+                                                 headers=frame_headers(seq)))
+                for seq in range(2, 6)]
+        (served,) = worker._models.values()
+        while len(served.batcher._queue) < 4:  # all four decoded, waiting for the model
+            await asyncio.sleep(0.01)
+        gate(worker).gate.set()
+        replies = [json.loads((await r).data) for r in [first, *rest]]
+        published = [json.loads((await results.next_msg(timeout=30)).data) for _ in range(5)]
+        sizes = gate(worker).sizes
+    assert [r["seq"] for r in replies] == [1, 2, 3, 4, 5]
+    assert [r["seq"] for r in published] == [1, 2, 3, 4, 5]
+    assert [r["timing"]["batch"] for r in replies] == [1, 4, 4, 4, 4]
+    assert all(r["type"] == "result" and r["predictions"][0]["index"] == 285
+               for r in replies), replies
+    assert sizes == [1, 4]
+
+
+async def test_a_model_error_is_answered_internal_and_the_next_frame_is_answered(
+        server: NatsServer, model: TfliteBackend, nc: Client,
+        image_bytes: dict[str, bytes]) -> None:
+    cat = image_bytes["cat.bmp"]
+    async with running(server, model, "flaky") as worker:
+        gate(worker).failures = 1
+        failed = json.loads((await nc.request(SUBJECT, cat, timeout=30,
+                                              headers=frame_headers(1))).data)
+        answered = json.loads((await nc.request(SUBJECT, cat, timeout=30,
+                                                headers=frame_headers(2))).data)
+    assert (failed["type"], failed["seq"], failed["code"]) == (
+        "error", 1, contract.CODE_INTERNAL), failed
+    assert (answered["type"], answered["seq"]) == ("result", 2), answered
+    assert (worker.errors, worker.answered) == (1, 2)
 
 
 async def test_a_model_without_endpoint_is_served_to_take_alone(

@@ -1,9 +1,12 @@
-"""Per-session decode budgets (FairShare) and the round-robin decode queue (FairQueue),
-with a hand-moved clock: nothing here waits for real time."""
+"""Per-session decode budgets (FairShare), with a hand-moved clock, and the round-robin
+decode queue (FairQueue) the decode threads take from."""
 
 from __future__ import annotations
 
-import asyncio
+import threading
+import time
+
+import pytest
 
 from inference_server.imaging.fairness import FairQueue, FairShare
 
@@ -82,40 +85,41 @@ def test_idle_sessions_are_forgotten_beyond_the_limit_busy_ones_kept() -> None:
 
 
 def test_fair_queue_takes_sessions_in_turn() -> None:
-    async def scenario() -> list[str]:
-        q: FairQueue[str] = FairQueue()
-        for item in ("a1", "a2", "a3", "a4"):
-            q.put("a", item)
-        q.put("b", "b1")
-        q.put("c", "c1")
-        q.put("b", "b2")
-        return [await q.get() for _ in range(len(q))]
-
-    assert asyncio.run(scenario()) == ["a1", "b1", "c1", "a2", "b2", "a3", "a4"]
+    q: FairQueue[str] = FairQueue()
+    for item in ("a1", "a2", "a3", "a4"):
+        q.put("a", item)
+    q.put("b", "b1")
+    q.put("c", "c1")
+    q.put("b", "b2")
+    assert [q.get() for _ in range(len(q))] == ["a1", "b1", "c1", "a2", "b2", "a3", "a4"]
 
 
-def test_fair_queue_get_waits_for_a_put() -> None:
-    async def scenario() -> tuple[str, str]:
-        q: FairQueue[str] = FairQueue()
-        first = asyncio.ensure_future(q.get())
-        second = asyncio.ensure_future(q.get())
-        await asyncio.sleep(0)
-        assert not first.done()
-        q.put("x", "one")
-        q.put("y", "two")
-        return await first, await second
+def test_fair_queue_get_waits_on_its_thread_for_a_put() -> None:
+    q: FairQueue[str] = FairQueue()
+    got: list[str | None] = []
+    taking = [threading.Thread(target=lambda: got.append(q.get())) for _ in range(2)]
+    for thread in taking:
+        thread.start()
+    time.sleep(0.05)
+    assert got == []  # both wait
+    q.put("x", "one")
+    q.put("y", "two")
+    for thread in taking:
+        thread.join(5)
+    assert sorted(got, key=str) == ["one", "two"]
 
-    assert asyncio.run(scenario()) == ("one", "two")
 
-
-def test_fair_queue_a_cancelled_getter_does_not_lose_an_item() -> None:
-    async def scenario() -> str:
-        q: FairQueue[str] = FairQueue()
-        gone = asyncio.ensure_future(q.get())
-        stays = asyncio.ensure_future(q.get())
-        await asyncio.sleep(0)
-        q.put("s", "item")  # wakes `gone`...
-        gone.cancel()  # ...which is cancelled before it runs
-        return await asyncio.wait_for(stays, 5)
-
-    assert asyncio.run(scenario()) == "item"
+def test_a_closed_fair_queue_hands_out_what_it_holds_then_none() -> None:
+    """What the decode threads rely on to stop: the frames queued before close are
+    still decoded (their callers wait), then get() ends; a put after close fails."""
+    q: FairQueue[str] = FairQueue()
+    q.put("s", "queued")
+    waiting: list[str | None] = []
+    q.close()
+    assert q.get() == "queued"
+    stops = threading.Thread(target=lambda: waiting.append(q.get()))
+    stops.start()
+    stops.join(5)
+    assert waiting == [None]
+    with pytest.raises(RuntimeError):
+        q.put("s", "late")
