@@ -144,3 +144,97 @@ async def test_leave_loses_no_message_the_server_sent(server: NatsServer) -> Non
     assert flaps > 100 and answers["result"] > 0, (flaps, answers)
     assert member.stats["in_msgs"] == handled, (member.stats["in_msgs"], handled, answers)
     assert answers["timeout"] == 0, answers
+
+
+class FakeConn:
+    """What the intake sends for a subscription: its UNSUBs (sid, max; 0: none)."""
+
+    def __init__(self) -> None:
+        self.unsubs: list[tuple[int, int]] = []
+        self.is_connected = True
+
+    async def _send_unsubscribe(self, sid: int, limit: int = 0) -> None:
+        self.unsubs.append((sid, limit))
+
+    async def _flush_pending(self, force_flush: bool = False) -> None:
+        pass
+
+
+class FakeSub:
+    def __init__(self, conn: FakeConn, sid: int) -> None:
+        self._conn, self._id = conn, sid
+        self.delivered = 0
+        self.drained = False
+
+    async def drain(self) -> None:
+        self.drained = True
+
+
+async def settle(intake: Intake) -> None:
+    """Let the intake's tasks (grant, take back, drains) run."""
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+async def test_a_batch_counts_its_frames_and_takes_back_the_credit_it_has_no_room_for() -> None:
+    """Credit is in messages, room in frames: a batch of n frames spends one message of
+    credit and holds n, and the credit beyond the room left is taken back (a lower
+    UNSUB max), so held + promised <= capacity + frames_per_message - 1."""
+    conn = FakeConn()
+    subs: list[FakeSub] = []
+
+    async def join() -> Subscription:
+        subs.append(FakeSub(conn, len(subs) + 1))
+        return subs[-1]  # type: ignore[return-value]
+
+    capacity, per_message = 8, 4
+    intake = Intake(join, capacity=capacity, rejoin_below=4)
+    intake.start(await join())  # the service's subscription: drained, a new one joins
+    await settle(intake)
+    sub = subs[1]
+    assert (conn.unsubs[0], intake.promised) == ((sub._id, capacity), capacity)
+
+    def batch() -> None:  # what the worker does for a batch message of `per_message` frames
+        sub.delivered += 1
+        intake.taken(per_message)
+        intake.delivered()
+        assert intake.held + intake.promised <= capacity + per_message - 1
+
+    batch()
+    await settle(intake)
+    # 4 held: room for 4 more messages, not the 7 the credit still promised.
+    assert (intake.held, intake.promised) == (4, 4)
+    assert conn.unsubs[-1] == (sub._id, 1 + 4)  # one delivered + four more
+    batch()
+    await settle(intake)
+    # Full: the credit is taken back to what was delivered, the subscription drained.
+    assert (intake.held, intake.promised, intake.open) == (8, 0, False)
+    assert conn.unsubs[-1][0] == sub._id and sub.drained
+    assert intake.pauses == 1
+    for _ in range(8):
+        intake.done()
+    await settle(intake)
+    assert (intake.held, intake.promised, len(subs)) == (0, capacity, 3)  # joined again
+
+
+async def test_single_frames_keep_the_bound_at_capacity() -> None:
+    """Without batches nothing is taken back: held + promised stays <= capacity."""
+    conn = FakeConn()
+    subs: list[FakeSub] = []
+
+    async def join() -> Subscription:
+        subs.append(FakeSub(conn, len(subs) + 1))
+        return subs[-1]  # type: ignore[return-value]
+
+    intake = Intake(join, capacity=4, rejoin_below=2)
+    intake.start(await join())
+    await settle(intake)
+    for _ in range(4):
+        subs[-1].delivered += 1
+        intake.taken()
+        intake.delivered()
+        assert intake.held + intake.promised <= 4
+    await settle(intake)
+    assert conn.unsubs[:1] == [(2, 4)]
+    assert all(limit in (0, 4) for _, limit in conn.unsubs)  # no credit lowered
+    assert (intake.held, intake.open) == (4, False)
