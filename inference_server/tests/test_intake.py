@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import nats
@@ -238,3 +238,63 @@ async def test_single_frames_keep_the_bound_at_capacity() -> None:
     assert conn.unsubs[:1] == [(2, 4)]
     assert all(limit in (0, 4) for _, limit in conn.unsubs)  # no credit lowered
     assert (intake.held, intake.open) == (4, False)
+
+
+async def until(condition: Callable[[], bool], what: str) -> None:
+    """Wait for `condition`; fail (not hang) when it never comes."""
+    end = time.monotonic() + REQUEST_TIMEOUT_S * 5
+    while not condition():
+        if time.monotonic() > end:
+            pytest.fail(f"never {what}")
+        await asyncio.sleep(0.01)
+
+
+async def test_a_member_full_after_one_batch_leaves_the_group_on_a_real_server(
+        server: NatsServer) -> None:
+    """Capacity 4, credit 4 messages: one batch message of 4 frames fills the member, so
+    the intake takes back the 3 messages of credit left and the next request finds no
+    responder at once (counting messages, the member would have taken it and held it
+    past its timeout); once the frames are done it joins again and is sent frames."""
+    member = await nats.connect(server.url)
+    client = await nats.connect(server.url)
+    subject = "frames.live.batches"
+    held: list[Msg] = []
+    got_batch = asyncio.Event()
+
+    async def on_message(msg: Msg) -> None:
+        frames = int((msg.headers or {}).get("Frame-Count", "1"))
+        held.append(msg)
+        intake.taken(frames)
+        intake.delivered()
+        got_batch.set()
+
+    async def join() -> Subscription:
+        return await member.subscribe(subject, queue="inference", cb=on_message)
+
+    intake = Intake(join, capacity=4, rejoin_below=2)
+    try:
+        intake.start(await join())
+        await until(lambda: intake.open, "joined")
+        first = asyncio.ensure_future(client.request(
+            subject, b"4 frames", timeout=REQUEST_TIMEOUT_S, headers={"Frame-Count": "4"}))
+        await got_batch.wait()
+        # The credit taken back, the leave done.
+        await until(lambda: not intake.open and not intake._draining, "left")
+        assert (intake.held, intake.promised) == (4, 0)
+        with pytest.raises(nats.errors.NoRespondersError):
+            await client.request(subject, b"one more", timeout=REQUEST_TIMEOUT_S)
+        for msg in held:
+            await msg.respond(b"answers")
+        assert (await first).data == b"answers"
+        for _ in range(4):
+            intake.done()
+        await until(lambda: intake.open, "joined again")
+        later = asyncio.ensure_future(client.request(subject, b"again",
+                                                     timeout=REQUEST_TIMEOUT_S))
+        await until(lambda: len(held) == 2, "sent a frame")
+        await held[1].respond(b"answered")
+        assert (await later).data == b"answered"
+        await intake.close(5)
+    finally:
+        await member.close()
+        await client.close()
