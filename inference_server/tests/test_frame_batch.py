@@ -12,12 +12,24 @@ import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import nats
 import pytest
 from nats.aio.client import Client
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from PIL import Image
 
+from inference_server.config import Config
+from inference_server.imaging.decoder import Decoder
+from inference_server.imaging.pool import DecodeService
+from inference_server.models.repository import ModelVersion
+from inference_server.models.runtimes.litert import TfliteBackend
+from inference_server.models.selection import RuntimeChoice
+from inference_server.models.served import LoadedModel
+from inference_server.serving.worker import ATTR_SEQ, ATTR_SESSION, SPAN_FRAME, Worker
 from inference_server.testkit import hostile_batches
 from inference_server.wire import contract as c
 from inference_server.wire import frame_batch
@@ -234,3 +246,60 @@ async def test_frames_of_one_session_in_two_batches_are_published_in_order(
             for _ in range(2)]
     assert seqs == [1, 2]
     await results.unsubscribe()
+
+
+class RecordingClient:
+    """Stands in for the worker's NATS connection: what it publishes, by subject."""
+
+    is_closed = False
+
+    def __init__(self) -> None:
+        self.published: dict[str, asyncio.Future[tuple[bytes, dict[str, str]]]] = {}
+
+    def sent(self, subject: str) -> asyncio.Future[tuple[bytes, dict[str, str]]]:
+        return self.published.setdefault(subject, asyncio.get_running_loop().create_future())
+
+    async def publish(self, subject: str, payload: bytes = b"", reply: str = "",
+                      headers: dict[str, str] | None = None) -> None:
+        self.sent(subject).set_result((payload, headers or {}))
+
+
+async def test_each_frame_of_a_batch_has_its_own_span_under_its_own_trace(
+        quant_model_path: Path) -> None:
+    """The frame span of each frame of a batch is a child of that frame's traceparent
+    (the hub's span for it), with its own session and seq."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    hub_spans = [tracer.start_span(f"hub frame {i}") for i in range(2)]
+    traceparents = [f"00-{h.get_span_context().trace_id:032x}-"
+                    f"{h.get_span_context().span_id:016x}-01" for h in hub_spans]
+    loaded = LoadedModel(ModelVersion("m", 1, "tflite:test"),
+                         TfliteBackend(str(quant_model_path), num_threads=1),
+                         RuntimeChoice("litert", "pinned"))
+    nc = RecordingClient()
+    async with DecodeService(Decoder(size=224), 2) as decoding:
+        worker = Worker(Config(model="tflite:test", name="spans", batch_max=BATCH_MAX),
+                        nc, decoding, tracer=tracer)  # type: ignore[arg-type]
+        worker.add_model_without_endpoint(loaded)
+        entries = [entry(f"span-{i}", 7 + i, jpeg("parrot.jpg"),
+                         **{c.BATCH_TRACEPARENT: traceparents[i]}) for i in range(2)]
+        reply = nc.sent("_INBOX.spans")
+        await worker.take(SimpleNamespace(  # type: ignore[arg-type]
+            subject=c.infer_subject("m", 1, c.KIND_BATCH, HUB_ID),
+            data=frame_batch.request_body(entries), reply="_INBOX.spans",
+            headers=frame_batch.request_headers(2, far_deadline_ms())))
+        body, headers = await reply
+        await worker.remove_model(loaded.ref)
+    assert headers == frame_batch.reply_headers(2)
+    assert [json.loads(a)["seq"] for a in frame_batch.unpack_reply(body)] == [7, 8]  # type: ignore[arg-type]
+    frames = {s.attributes[ATTR_SESSION]: s for s in exporter.get_finished_spans()
+              if s.name == SPAN_FRAME}
+    assert sorted(frames) == ["span-0", "span-1"]
+    for i, hub_span in enumerate(hub_spans):
+        span = frames[f"span-{i}"]
+        assert span.parent is not None and span.parent.span_id == (
+            hub_span.get_span_context().span_id)
+        assert span.context.trace_id == hub_span.get_span_context().trace_id
+        assert span.attributes[ATTR_SEQ] == 7 + i
