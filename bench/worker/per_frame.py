@@ -21,6 +21,15 @@ per frame of:
   to the reply inbox, as the worker does), when one is found ($NATS_SERVER_BIN or
   .bin/nats-server).
 
+--frames-per-message 1,4,8 measures instead the worker's CPU per frame outside the
+model when its frames come over a real nats-server in messages of that many frames
+(issue 25: one message, one reply per batch; 1 = single-frame requests as today): the
+worker (this tree's Worker, its real nats-py client, the stand-in model, with and
+without the real decode) in this process, a driver in another process sending
+16 sessions' frames, 16 in flight, grouped by that many per message. The process's
+CPU (all its threads: nats-py, the event loop, decode, batcher, replies) per frame;
+runs of the sizes alternate, --repeats of each, median.
+
 --baseline-root DIR measures another checkout's inference_server/ the same way, in
 alternating rounds (e.g. `git archive main inference_server | tar -x -C DIR`), and
 prints before/after columns (this file measures both trees). A tree from before
@@ -437,6 +446,159 @@ async def _publish(url: str, repeats: int) -> float:
     return statistics.median(runs[1:])
 
 
+# --- frames per message, over a real nats-server ---------------------------------------
+
+def _start_nats() -> tuple[subprocess.Popen, str]:
+    server_bin = Path(os.environ.get("NATS_SERVER_BIN", REPO_ROOT / ".bin" / "nats-server"))
+    if not server_bin.is_file():
+        raise SystemExit(f"no nats-server at {server_bin} (set NATS_SERVER_BIN)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([str(server_bin), "-a", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return server, f"nats://127.0.0.1:{port}"
+
+
+async def _connect(url: str) -> Any:
+    import nats
+
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            return await nats.connect(url, allow_reconnect=False)
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)
+
+
+async def _messages_run(url: str, image: Path, per_message: int, n_frames: int,
+                        real_decode: bool) -> float:
+    """This process's CPU microseconds per frame while it serves, as the worker, what
+    the driver process sends."""
+    from inference_server.config import Config
+    from inference_server.imaging.decoder import Decoder
+    from inference_server.imaging.pool import DecodeService
+
+    class ReadyDecoder(Decoder):
+        def decode(self, data: bytes) -> Any:
+            return ready
+
+    class ReadyImages(DecodeService):
+        """Decodes nothing, whatever decoder the worker names (as in _worker_run)."""
+
+        async def decode(self, session: str, data: bytes, deadline: float | None = None,
+                         decoder: Decoder | None = None) -> Any:
+            return await super().decode(session, data, deadline)
+
+    ready = Decoder().decode(image.read_bytes())
+    cfg = Config(model=MODEL_NAME, name="bench", session_decode_ms=0,
+                 session_frames=1 << 20, capacity=1 << 20, batch_max=BATCH, top_k=TOP_K,
+                 batch_wait_ms=0)
+    nc = await _connect(url)
+    decoding = DecodeService(Decoder(), 2) if real_decode else ReadyImages(ReadyDecoder(), 2)
+    try:
+        async with decoding, _worker(cfg, nc, decoding) as worker:
+            from inference_server.wire import contract
+
+            await nc.subscribe(contract.endpoint_subject(MODEL_NAME, MODEL_VERSION),
+                               cb=worker.take)
+            await nc.flush()
+            driver = await asyncio.create_subprocess_exec(
+                sys.executable, str(Path(__file__).resolve()), "--drive", url,
+                "--image", str(image), "--per-message", str(per_message),
+                "--frames", str(n_frames), stdout=asyncio.subprocess.PIPE,
+                env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
+            assert driver.stdout is not None
+            if (await driver.stdout.readline()).strip() != b"go":
+                raise SystemExit("the driver failed before its timed run")
+            start = time.process_time()
+            done = (await driver.stdout.readline()).strip()
+            used = time.process_time() - start
+            if await driver.wait() != 0 or not done.startswith(b"done"):
+                raise SystemExit("the driver failed")
+            frames = int(done.split()[1])
+    finally:
+        await nc.close()
+    return used / frames * 1e6
+
+
+async def _drive(url: str, image: Path, per_message: int, n_frames: int) -> int:
+    """SESSIONS sessions, one frame each in flight, `per_message` of them to a message
+    (one request, one reply); prints go (warmed up) and done <frames>."""
+    from inference_server.wire import contract, frame_batch
+
+    data = image.read_bytes()
+    nc = await _connect(url)
+    senders = SESSIONS // per_message
+
+    async def sender(g: int, rounds: int) -> None:
+        sessions = [f"bench{g * per_message + i}" for i in range(per_message)]
+        for seq in range(rounds):
+            if per_message == 1:
+                await nc.request(frame_subject(sessions[0]), data, timeout=60,
+                                 headers=hub_headers(seq))
+                continue
+            deadline = int((time.time() + 3600) * 1000)
+            entries = [{contract.BATCH_SESSION: s, contract.BATCH_SEQ: seq,
+                        contract.BATCH_KIND: contract.KIND_LIVE,
+                        contract.BATCH_CONTENT_TYPE: contract.CONTENT_TYPE_JPEG,
+                        contract.BATCH_TOP_K: 0, contract.BATCH_DEADLINE_MS: deadline,
+                        contract.BATCH_TRACEPARENT: "", contract.BATCH_IMAGE: data}
+                       for s in sessions]
+            reply = await nc.request(
+                contract.infer_subject(MODEL_NAME, MODEL_VERSION, contract.KIND_BATCH, "hub"),
+                frame_batch.request_body(entries), timeout=60,
+                headers=frame_batch.request_headers(per_message, deadline))
+            if len(frame_batch.unpack_reply(reply.data)) != per_message:
+                raise SystemExit("a batch reply without every frame")
+
+    try:
+        await asyncio.gather(*(sender(g, 4) for g in range(senders)))  # warm-up
+        print("go", flush=True)
+        rounds = max(1, n_frames // SESSIONS)
+        await asyncio.gather(*(sender(g, rounds) for g in range(senders)))
+        print(f"done {rounds * senders * per_message}", flush=True)
+    finally:
+        await nc.close()
+    return 0
+
+
+def messages_table(sizes: list[int], repeats: int, n_frames: int) -> str:
+    """Per-frame CPU of the worker for each frames-per-message size (runs alternate)."""
+    import tempfile
+
+    server, url = _start_nats()
+    figures: dict[tuple[bool, int], list[float]] = {}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            image = Path(tmp) / "frame.jpg"
+            image.write_bytes(frames()["224x224"])
+            for _ in range(repeats):
+                for real_decode in (False, True):
+                    for size in sizes:
+                        figures.setdefault((real_decode, size), []).append(asyncio.run(
+                            _messages_run(url, image, size, n_frames, real_decode)))
+    finally:
+        server.terminate()
+        server.wait(10)
+    lines = ["| worker CPU µs per frame, over nats-server | "
+             + " | ".join(f"{n} per message" for n in sizes) + " |",
+             "|---|" + "---:|" * len(sizes)]
+    for real_decode, label in ((False, "without decode (ready array)"),
+                               (True, "with decode (224x224 JPEG)")):
+        cells = []
+        for n in sizes:
+            runs = figures[(real_decode, n)]
+            cells.append(f"{statistics.median(runs):,.0f} ({min(runs):,.0f}-{max(runs):,.0f})")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines.append(f"\n{SESSIONS} sessions, one frame each in flight, {n_frames} frames a run; "
+                 f"stand-in model (costs nothing), batch_max {BATCH}; median (min-max) of "
+                 f"{repeats} runs, sizes alternating.")
+    return "\n".join(lines)
+
+
 # --- one tree, then the table --------------------------------------------------------
 
 def measure(repeats: int, n_frames: int) -> dict[str, Any]:
@@ -504,8 +666,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=1,
                    help="alternating rounds of baseline and this tree (median)")
     p.add_argument("--frames", type=int, default=480, help="frames per worker-path run")
+    p.add_argument("--frames-per-message", type=lambda v: [int(n) for n in v.split(",")],
+                   help="e.g. 1,4,8: the worker's CPU per frame over nats-server with that "
+                        "many frames per message (this tree only)")
     p.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--drive", metavar="URL", help=argparse.SUPPRESS)
+    p.add_argument("--image", type=Path, help=argparse.SUPPRESS)
+    p.add_argument("--per-message", type=int, default=1, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.drive:
+        return asyncio.run(_drive(args.drive, args.image, args.per_message, args.frames))
+    if args.frames_per_message:
+        if any(n < 1 or n > BATCH or SESSIONS % n for n in args.frames_per_message):
+            raise SystemExit(f"--frames-per-message: each 1 to {BATCH}, dividing {SESSIONS}")
+        print(f"\nWorker CPU per frame outside the model by frames per message "
+              f"({platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+              f"Python {platform.python_version()}):\n")
+        print(messages_table(args.frames_per_message, args.repeats, args.frames))
+        return 0
     if args.inner:
         print(json.dumps(measure(args.repeats, args.frames)))
         return 0
