@@ -389,25 +389,49 @@ def worker_figures(data: bytes, repeats: int, n_frames: int) -> dict[str, float]
 
 # --- NATS publish ------------------------------------------------------------------------
 
-def publish_figure(repeats: int) -> float | None:
-    server_bin = Path(os.environ.get("NATS_SERVER_BIN", REPO_ROOT / ".bin" / "nats-server"))
+def _nats_server_bin() -> Path:
+    return Path(os.environ.get("NATS_SERVER_BIN", REPO_ROOT / ".bin" / "nats-server"))
+
+
+def _start_nats() -> tuple[subprocess.Popen, str]:
+    """A nats-server on a free port, and its URL."""
+    server_bin = _nats_server_bin()
     if not server_bin.is_file():
-        return None
+        raise SystemExit(f"no nats-server at {server_bin} (set NATS_SERVER_BIN)")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server = subprocess.Popen([str(server_bin), "-a", "127.0.0.1", "-p", str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return server, f"nats://127.0.0.1:{port}"
+
+
+async def _connect(url: str) -> Any:
+    """A nats-py client of the server just started (retried while it starts)."""
+    import nats
+
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            return await nats.connect(url, allow_reconnect=False)
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)
+
+
+def publish_figure(repeats: int) -> float | None:
+    if not _nats_server_bin().is_file():
+        return None
+    server, url = _start_nats()
     try:
-        return asyncio.run(_publish(f"nats://127.0.0.1:{port}", repeats))
+        return asyncio.run(_publish(url, repeats))
     finally:
         server.terminate()
         server.wait(10)
 
 
 async def _publish(url: str, repeats: int) -> float:
-    import nats
-
     from inference_server.wire import contract
 
     result: dict[str, Any] = {"type": "result", "seq": 1, "session": "bench"}
@@ -420,15 +444,7 @@ async def _publish(url: str, repeats: int) -> float:
     ).encode()
     headers = {contract.HEADER_CONTENT_TYPE: contract.CONTENT_TYPE_JSON}
     results = contract.results_subject(contract.KIND_LIVE, "bench")
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            nc = await nats.connect(url, allow_reconnect=False)
-            break
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.05)
+    nc = await _connect(url)
     runs = []
     try:
         for _ in range(repeats + 1):
@@ -447,31 +463,6 @@ async def _publish(url: str, repeats: int) -> float:
 
 
 # --- frames per message, over a real nats-server ---------------------------------------
-
-def _start_nats() -> tuple[subprocess.Popen, str]:
-    server_bin = Path(os.environ.get("NATS_SERVER_BIN", REPO_ROOT / ".bin" / "nats-server"))
-    if not server_bin.is_file():
-        raise SystemExit(f"no nats-server at {server_bin} (set NATS_SERVER_BIN)")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen([str(server_bin), "-a", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return server, f"nats://127.0.0.1:{port}"
-
-
-async def _connect(url: str) -> Any:
-    import nats
-
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            return await nats.connect(url, allow_reconnect=False)
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.05)
-
 
 async def _messages_run(url: str, image: Path, per_message: int, n_frames: int,
                         real_decode: bool) -> float:
