@@ -3,8 +3,9 @@ served (model_endpoint.py: each a queue subscription on infer.{model}.{version}.
 which its intake leaves while that model-version is full), answer each frame still
 awaited with the model of its subject; metrics and a span per frame. A message with
 Frame-Count is a batch of frames (wire/frame_batch.py): each of its frames takes the
-path of a single frame, and the batch's one reply goes once all have their answers. Model-versions
-are added (once loaded and warmed up) and removed (drained) while the worker runs."""
+path of a single frame, and the batch's one reply goes once all have their answers.
+Model-versions are added (once loaded and warmed up) and removed (drained) while the
+worker runs."""
 
 from __future__ import annotations
 
@@ -75,6 +76,11 @@ def _keeping(answer: Answer, keep: Keep) -> Answer:
         return body, outcome, code
 
     return kept
+
+
+def _js_ack(reply: str | None) -> str | None:
+    """The JetStream ack subject of a replayed message, else None."""
+    return reply if reply and reply.startswith(contract.JS_ACK_PREFIX) else None
 
 
 class Worker:
@@ -284,7 +290,7 @@ class Worker:
             self._take_batch(msg, served, target)
             return
         meta = FrameMeta.parse(msg.subject, msg.headers, msg.reply, target)
-        ack = msg.reply if msg.reply and msg.reply.startswith(contract.JS_ACK_PREFIX) else None
+        ack = _js_ack(msg.reply)
         self._take_frame(msg, meta, served, target, ack)
 
     def _take_batch(self, msg: Msg, served: ModelEndpoint, target: str | None) -> None:
@@ -332,7 +338,7 @@ class Worker:
         log_fields(log, logging.INFO, "batch refused", subject=msg.subject,
                    code=contract.CODE_BAD_BATCH, reason=why, bytes=len(msg.data))
         meta = FrameMeta.parse(msg.subject, msg.headers, msg.reply)
-        ack = msg.reply if msg.reply and msg.reply.startswith(contract.JS_ACK_PREFIX) else None
+        ack = _js_ack(msg.reply)
 
         async def answer() -> None:
             if meta.reply and not self._nc.is_closed:
