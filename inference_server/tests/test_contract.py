@@ -209,14 +209,22 @@ def test_message_types(doc: Doc) -> None:
 
 def test_error_codes(doc: Doc) -> None:
     table = doc["x-error-codes"]
-    assert set(c.WORKER_ERROR_CODES) <= set(table)
+    # Codes only a worker answers with (bad_batch): never a client's, not in the table.
+    worker_only = doc["x-worker-only-error-codes"]
+    assert list(worker_only) == list(c.WORKER_ONLY_ERROR_CODES)
+    assert not set(worker_only) & set(table)
+    assert all(row["clientCode"] in table for row in worker_only.values())
+    assert set(c.WORKER_ERROR_CODES) <= set(table) | set(worker_only)
     # The hub's model codes: a worker never answers with them.
     assert {c.CODE_UNKNOWN_MODEL, c.CODE_MODEL_UNAVAILABLE} <= set(table)
     assert not {c.CODE_UNKNOWN_MODEL, c.CODE_MODEL_UNAVAILABLE} & set(c.WORKER_ERROR_CODES)
     assert list(table)[-1] == c.CODE_INTERNAL
     assert schemas(doc)["ErrorCode"]["enum"] == list(table)  # the document agrees with itself
     assert schemas(doc)["WorkerError"]["properties"]["code"] == {
-        "$ref": "#/components/schemas/ErrorCode"}
+        "$ref": "#/components/schemas/WorkerErrorCode"}
+    assert schemas(doc)["WorkerErrorCode"]["anyOf"] == [
+        {"$ref": "#/components/schemas/ErrorCode"},
+        {"type": "string", "enum": list(c.WORKER_ONLY_ERROR_CODES)}]
 
 
 # --- (b) the examples validate and round-trip through the worker's code --------------

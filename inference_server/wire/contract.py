@@ -226,9 +226,11 @@ CODE_TOO_LARGE = "too_large"  # more bytes than --max-image-bytes
 CODE_INTERNAL = "internal"  # a bug or a model failure
 CODE_RATE_LIMITED = "rate_limited"  # the session spent its decode budget (imaging/fairness.py)
 # A frameBatch message the worker cannot read (body, count, entries): the whole message.
+# Only a worker's (x-worker-only-error-codes): the hub answers its frames `internal`.
 CODE_BAD_BATCH = "bad_batch"
+WORKER_ONLY_ERROR_CODES = (CODE_BAD_BATCH,)
 WORKER_ERROR_CODES = (CODE_BAD_IMAGE, CODE_TOO_LARGE, CODE_INTERNAL, CODE_RATE_LIMITED,
-                      CODE_BAD_BATCH)
+                      *WORKER_ONLY_ERROR_CODES)
 # The hub's, never a worker's: a name no worker served / one not served now.
 CODE_UNKNOWN_MODEL = "unknown_model"
 CODE_MODEL_UNAVAILABLE = "model_unavailable"
