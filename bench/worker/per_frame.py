@@ -333,30 +333,52 @@ async def _worker(cfg: Any, nc: _NullClient, decoding: Any) -> AsyncIterator[Any
         yield Worker(cfg, nc, model, batcher, decoding)  # type: ignore[arg-type]
 
 
-async def _worker_run(data: bytes, n_frames: int, sessions: int, real_decode: bool) -> float:
-    """All threads' CPU microseconds per frame of the worker's path for `n_frames`."""
+def _bench_config() -> Any:
+    """The worker's configuration: no rationing, no bound on what it holds, batches of
+    BATCH formed without waiting."""
     from inference_server.config import Config
+
+    return Config(model=MODEL_NAME, name="bench", session_decode_ms=0,
+                  session_frames=1 << 20, capacity=1 << 20, batch_max=BATCH, top_k=TOP_K,
+                  batch_wait_ms=0)
+
+
+def _decode_service(data: bytes, real_decode: bool) -> Any:
+    """The worker's decode threads (2): the real decoder, or one that decodes nothing
+    (every frame is `data` decoded once, whatever decoder the worker names: a
+    model-version's own, from issue 22 on)."""
     from inference_server.imaging.decoder import Decoder
     from inference_server.imaging.pool import DecodeService
 
+    if real_decode:
+        return DecodeService(Decoder(), 2)
+
     class ReadyImages(DecodeService):
-        """Decodes nothing: every frame is the same ready array, whatever decoder the
-        worker names (a model-version's own, from issue 22 on)."""
+        """The worker calls submit() (decode threads that hand the image on, issue 25)
+        or, in a tree from before, decode()."""
+
+        def submit(self, session: str, data: bytes, deadline: float | None,
+                   decoder: Decoder | None, then: Any, fail: Any, given_up: Any = None) -> None:
+            super().submit(session, data, deadline, None, then, fail,  # type: ignore[misc]
+                           given_up)
 
         async def decode(self, session: str, data: bytes, deadline: float | None = None,
                          decoder: Decoder | None = None) -> Any:
-            return await super().decode(session, data, deadline)
+            return await super().decode(session, data, deadline)  # type: ignore[misc]
 
     class ReadyDecoder(Decoder):
         def decode(self, data: bytes) -> Any:
-            return READY
+            return ready
 
-    READY = Decoder().decode(data)
-    cfg = Config(model=MODEL_NAME, name="bench", session_decode_ms=0,
-                 session_frames=1 << 20, capacity=1 << 20, batch_max=BATCH, top_k=TOP_K,
-                 batch_wait_ms=0)
+    ready = Decoder().decode(data)
+    return ReadyImages(ReadyDecoder(), 2)
+
+
+async def _worker_run(data: bytes, n_frames: int, sessions: int, real_decode: bool) -> float:
+    """All threads' CPU microseconds per frame of the worker's path for `n_frames`."""
+    cfg = _bench_config()
     nc = _NullClient()
-    decoding = DecodeService(Decoder(), 2) if real_decode else ReadyImages(ReadyDecoder(), 2)
+    decoding = _decode_service(data, real_decode)
     async with decoding, _worker(cfg, nc, decoding) as worker:
 
         async def session(s: int, count: int) -> None:
@@ -468,27 +490,9 @@ async def _messages_run(url: str, image: Path, per_message: int, n_frames: int,
                         real_decode: bool) -> float:
     """This process's CPU microseconds per frame while it serves, as the worker, what
     the driver process sends."""
-    from inference_server.config import Config
-    from inference_server.imaging.decoder import Decoder
-    from inference_server.imaging.pool import DecodeService
-
-    class ReadyDecoder(Decoder):
-        def decode(self, data: bytes) -> Any:
-            return ready
-
-    class ReadyImages(DecodeService):
-        """Decodes nothing, whatever decoder the worker names (as in _worker_run)."""
-
-        async def decode(self, session: str, data: bytes, deadline: float | None = None,
-                         decoder: Decoder | None = None) -> Any:
-            return await super().decode(session, data, deadline)
-
-    ready = Decoder().decode(image.read_bytes())
-    cfg = Config(model=MODEL_NAME, name="bench", session_decode_ms=0,
-                 session_frames=1 << 20, capacity=1 << 20, batch_max=BATCH, top_k=TOP_K,
-                 batch_wait_ms=0)
+    cfg = _bench_config()
     nc = await _connect(url)
-    decoding = DecodeService(Decoder(), 2) if real_decode else ReadyImages(ReadyDecoder(), 2)
+    decoding = _decode_service(image.read_bytes(), real_decode)
     try:
         async with decoding, _worker(cfg, nc, decoding) as worker:
             from inference_server.wire import contract
