@@ -67,13 +67,14 @@ class Intake:
     """Keeps the worker's credit in the queue group at the room it has.
 
     The credit promised is the messages the worker's subscriptions may still be sent;
-    held frames plus that never exceed `capacity`, or `capacity + frames_per_message - 1`
-    just after a batch message (then the credit is lowered to the room left). When the room neither held nor promised
-    reaches `capacity - rejoin_below + 1` frames, it is granted as a new subscription
-    with that credit (beside any whose credit is not spent yet: the server picks among
-    all of them). `taken()` and `done()` are called by the worker for every frame it
-    holds, and `delivered()` for every message a subscription delivers (a frame or a
-    batch, held or answered at once: each one spends credit); one task at a time grants credit."""
+    held frames plus that never exceed `capacity`, or `capacity + frames_per_message -
+    1` just after a batch message (then the credit is lowered to the room left). When
+    the room neither held nor promised reaches `capacity - rejoin_below + 1` frames,
+    it is granted as a new subscription with that credit (beside any whose credit is
+    not spent yet: the server picks among all of them). `taken()` and `done()` are
+    called by the worker for every frame it holds, and `delivered()` for every message
+    a subscription delivers (a frame or a batch, held or answered at once: each one
+    spends credit); one task at a time grants and takes back credit."""
 
     def __init__(self, join: Join, capacity: int, rejoin_below: int | None = None) -> None:
         if capacity < 1:
@@ -158,8 +159,8 @@ class Intake:
     async def _grant(self) -> None:
         while True:
             try:
-                if (excess := self._excess()) > 0:
-                    await self._take_back(excess)
+                if self._excess() > 0:
+                    await self._take_back()
                 elif room := self._room():
                     sub = await self._join()
                     await _limit(sub, room)
@@ -170,21 +171,17 @@ class Intake:
                 log_fields(log, logging.DEBUG, "intake not changed", error=str(exc))
                 return
 
-    async def _take_back(self, excess: int) -> None:
-        """Lower the credit of the newest subscriptions by `excess` messages in all: the
-        server keeps the lower limit, or removes a subscription that has had as many
-        already (then drained here as a spent one)."""
-        for i in range(len(self._subs) - 1, -1, -1):
-            if excess <= 0:
-                break
-            sub, credit = self._subs[i]
-            cut = min(excess, max(0, credit - sub.delivered))
-            if cut == 0:
-                continue
-            excess -= cut
-            self._subs[i] = (sub, credit - cut)  # counted at once; the server is told next
-            await _limit(sub, credit - cut)
-        self._forget_spent()
+    async def _take_back(self) -> None:
+        """Lower the credit of the newest subscriptions until none is promised beyond
+        the room left: the server keeps the lower limit, or removes a subscription that
+        has had as many already (then drained here as a spent one). Counted here before
+        the server is told, and looked at again after each await (frames come and go)."""
+        while (excess := self._excess()) > 0:
+            sub, credit = [(s, c) for s, c in self._subs if c > s.delivered][-1]
+            lowered = credit - min(excess, credit - sub.delivered)
+            self._subs = [(s, lowered if s is sub else c) for s, c in self._subs]
+            await _limit(sub, lowered)
+            self._forget_spent()
 
     def _drain_later(self, sub: Subscription) -> None:
         """Drain without waiting: the frames it still delivers are taken as usual."""
@@ -212,8 +209,9 @@ class Intake:
 
 
 async def _limit(sub: Subscription, credit: int) -> None:
-    """`UNSUB <sid> <credit>`: the server delivers `credit` messages to `sub` in all, then
-    removes it (at once when it has delivered that many already; 0: plain UNSUB). Not `sub.unsubscribe(limit=credit)`, which also has the client forget
+    """`UNSUB <sid> <credit>`: the server delivers `credit` messages to `sub` in all,
+    then removes it (at once when it has delivered that many already; 0: a plain
+    UNSUB). Not `sub.unsubscribe(limit=credit)`, which also has the client forget
     the subscription at its `credit`-th frame and drop any frame after it: the server
     may route a frame or two to the new subscription before it reads this UNSUB (the
     SUB came first), and counts them against the credit, so the server may deliver

@@ -15,7 +15,8 @@ from ..wire import contract as c
 IMAGE = b"\xff\xd8\xff\xe0not really a jpeg"
 
 
-def entry(session: str = "s1", seq: int = 1, **fields: Any) -> dict[str, Any]:
+def entry(session: Any = "s1", seq: Any = 1, **fields: Any) -> dict[str, Any]:
+    """A frame's map (session and seq of any type: hostile ones too)."""
     out: dict[str, Any] = {c.BATCH_SESSION: session, c.BATCH_SEQ: seq,
                            c.BATCH_KIND: c.KIND_LIVE, c.BATCH_CONTENT_TYPE: c.CONTENT_TYPE_JPEG,
                            c.BATCH_TOP_K: 0, c.BATCH_DEADLINE_MS: 0, c.BATCH_TRACEPARENT: "",
@@ -74,9 +75,9 @@ def catalogue(max_frames: int) -> list[HostileBatch]:
         HostileBatch("session a wildcard", "2", pack([entry(), entry(">")])),
         HostileBatch("session with a blank", "2", pack([entry(), entry("a b")])),
         HostileBatch("session empty", "2", pack([entry(), entry("")])),
-        HostileBatch("session not a string", "2", pack([entry(), entry(7)])),  # type: ignore[arg-type]
+        HostileBatch("session not a string", "2", pack([entry(), entry(7)])),
         HostileBatch("seq negative", "2", pack([entry(), entry(seq=-1)])),
-        HostileBatch("seq a string", "2", pack([entry(), entry(seq="7")])),  # type: ignore[arg-type]
+        HostileBatch("seq a string", "2", pack([entry(), entry(seq="7")])),
         HostileBatch("seq a bool", "2", pack([entry(), entry(seq=True)])),
         HostileBatch("kind not live or api", "2",
                      pack([entry(), entry(**{c.BATCH_KIND: "replay.x"})])),

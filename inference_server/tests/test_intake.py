@@ -298,3 +298,36 @@ async def test_a_member_full_after_one_batch_leaves_the_group_on_a_real_server(
     finally:
         await member.close()
         await client.close()
+
+
+async def test_credit_is_taken_back_from_every_subscription_newest_first() -> None:
+    """Two subscriptions with credit left; a batch that fills the worker takes all of
+    it back: the newest one's first, then the older one's."""
+    conn = FakeConn()
+    subs: list[FakeSub] = []
+
+    async def join() -> Subscription:
+        subs.append(FakeSub(conn, len(subs) + 1))
+        return subs[-1]  # type: ignore[return-value]
+
+    intake = Intake(join, capacity=8, rejoin_below=8)  # any room is granted at once
+    intake.start(await join())
+    await settle(intake)
+    older = subs[1]
+    older.delivered += 1  # a single frame, answered: its room granted again
+    intake.taken()
+    intake.delivered()
+    intake.done()
+    await settle(intake)
+    newer = subs[2]
+    assert conn.unsubs[-1] == (newer._id, 1) and intake.promised == 8
+    older.delivered += 1  # a batch of 8 frames on the older subscription
+    intake.taken(8)
+    intake.delivered()
+    await settle(intake)
+    assert (intake.held, intake.promised, intake.open) == (8, 0, False)
+    granted = conn.unsubs.index((newer._id, 1))
+    # Taken back: the newer one's credit to none (a plain UNSUB), the older one's to
+    # the 2 it had delivered; then each drained (its leave's UNSUBs).
+    assert conn.unsubs[granted + 1:granted + 3] == [(newer._id, 0), (older._id, 2)]
+    assert newer.drained and older.drained
