@@ -21,6 +21,15 @@ per frame of:
   to the reply inbox, as the worker does), when one is found ($NATS_SERVER_BIN or
   .bin/nats-server).
 
+--frames-per-message 1,4,8 measures instead the worker's CPU per frame outside the
+model when its frames come over a real nats-server in messages of that many frames
+(issue 25: one message, one reply per batch; 1 = single-frame requests as today): the
+worker (this tree's Worker, its real nats-py client, the stand-in model, with and
+without the real decode) in this process, a driver in another process sending
+16 sessions' frames, 16 in flight, grouped by that many per message. The process's
+CPU (all its threads: nats-py, the event loop, decode, batcher, replies) per frame;
+runs of the sizes alternate, --repeats of each, median.
+
 --baseline-root DIR measures another checkout's inference_server/ the same way, in
 alternating rounds (e.g. `git archive main inference_server | tar -x -C DIR`), and
 prints before/after columns (this file measures both trees). A tree from before
@@ -324,17 +333,29 @@ async def _worker(cfg: Any, nc: _NullClient, decoding: Any) -> AsyncIterator[Any
         yield Worker(cfg, nc, model, batcher, decoding)  # type: ignore[arg-type]
 
 
-async def _worker_run(data: bytes, n_frames: int, sessions: int, real_decode: bool) -> float:
-    """All threads' CPU microseconds per frame of the worker's path for `n_frames`."""
+def _bench_config() -> Any:
+    """The worker's configuration: no rationing, no bound on what it holds, batches of
+    BATCH formed without waiting."""
     from inference_server.config import Config
+
+    return Config(model=MODEL_NAME, name="bench", session_decode_ms=0,
+                  session_frames=1 << 20, capacity=1 << 20, batch_max=BATCH, top_k=TOP_K,
+                  batch_wait_ms=0)
+
+
+def _decode_service(data: bytes, real_decode: bool) -> Any:
+    """The worker's decode threads (2): the real decoder, or one that decodes nothing
+    (every frame is `data` decoded once, whatever decoder the worker names: a
+    model-version's own, from issue 22 on)."""
     from inference_server.imaging.decoder import Decoder
     from inference_server.imaging.pool import DecodeService
 
+    if real_decode:
+        return DecodeService(Decoder(), 2)
+
     class ReadyImages(DecodeService):
-        """Decodes nothing: every frame is the same ready array, whatever decoder the
-        worker names (a model-version's own, from issue 22 on). The worker calls
-        submit() (decode threads that hand the image on, issue 25) or, in a tree from
-        before, decode()."""
+        """The worker calls submit() (decode threads that hand the image on, issue 25)
+        or, in a tree from before, decode()."""
 
         def submit(self, session: str, data: bytes, deadline: float | None,
                    decoder: Decoder | None, then: Any, fail: Any, given_up: Any = None) -> None:
@@ -347,14 +368,17 @@ async def _worker_run(data: bytes, n_frames: int, sessions: int, real_decode: bo
 
     class ReadyDecoder(Decoder):
         def decode(self, data: bytes) -> Any:
-            return READY
+            return ready
 
-    READY = Decoder().decode(data)
-    cfg = Config(model=MODEL_NAME, name="bench", session_decode_ms=0,
-                 session_frames=1 << 20, capacity=1 << 20, batch_max=BATCH, top_k=TOP_K,
-                 batch_wait_ms=0)
+    ready = Decoder().decode(data)
+    return ReadyImages(ReadyDecoder(), 2)
+
+
+async def _worker_run(data: bytes, n_frames: int, sessions: int, real_decode: bool) -> float:
+    """All threads' CPU microseconds per frame of the worker's path for `n_frames`."""
+    cfg = _bench_config()
     nc = _NullClient()
-    decoding = DecodeService(Decoder(), 2) if real_decode else ReadyImages(ReadyDecoder(), 2)
+    decoding = _decode_service(data, real_decode)
     async with decoding, _worker(cfg, nc, decoding) as worker:
 
         async def session(s: int, count: int) -> None:
@@ -387,25 +411,49 @@ def worker_figures(data: bytes, repeats: int, n_frames: int) -> dict[str, float]
 
 # --- NATS publish ------------------------------------------------------------------------
 
-def publish_figure(repeats: int) -> float | None:
-    server_bin = Path(os.environ.get("NATS_SERVER_BIN", REPO_ROOT / ".bin" / "nats-server"))
+def _nats_server_bin() -> Path:
+    return Path(os.environ.get("NATS_SERVER_BIN", REPO_ROOT / ".bin" / "nats-server"))
+
+
+def _start_nats() -> tuple[subprocess.Popen, str]:
+    """A nats-server on a free port, and its URL."""
+    server_bin = _nats_server_bin()
     if not server_bin.is_file():
-        return None
+        raise SystemExit(f"no nats-server at {server_bin} (set NATS_SERVER_BIN)")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server = subprocess.Popen([str(server_bin), "-a", "127.0.0.1", "-p", str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return server, f"nats://127.0.0.1:{port}"
+
+
+async def _connect(url: str) -> Any:
+    """A nats-py client of the server just started (retried while it starts)."""
+    import nats
+
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            return await nats.connect(url, allow_reconnect=False)
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)
+
+
+def publish_figure(repeats: int) -> float | None:
+    if not _nats_server_bin().is_file():
+        return None
+    server, url = _start_nats()
     try:
-        return asyncio.run(_publish(f"nats://127.0.0.1:{port}", repeats))
+        return asyncio.run(_publish(url, repeats))
     finally:
         server.terminate()
         server.wait(10)
 
 
 async def _publish(url: str, repeats: int) -> float:
-    import nats
-
     from inference_server.wire import contract
 
     result: dict[str, Any] = {"type": "result", "seq": 1, "session": "bench"}
@@ -418,15 +466,7 @@ async def _publish(url: str, repeats: int) -> float:
     ).encode()
     headers = {contract.HEADER_CONTENT_TYPE: contract.CONTENT_TYPE_JSON}
     results = contract.results_subject(contract.KIND_LIVE, "bench")
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            nc = await nats.connect(url, allow_reconnect=False)
-            break
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.05)
+    nc = await _connect(url)
     runs = []
     try:
         for _ in range(repeats + 1):
@@ -442,6 +482,116 @@ async def _publish(url: str, repeats: int) -> float:
     finally:
         await nc.close()
     return statistics.median(runs[1:])
+
+
+# --- frames per message, over a real nats-server ---------------------------------------
+
+async def _messages_run(url: str, image: Path, per_message: int, n_frames: int,
+                        real_decode: bool) -> float:
+    """This process's CPU microseconds per frame while it serves, as the worker, what
+    the driver process sends."""
+    cfg = _bench_config()
+    nc = await _connect(url)
+    decoding = _decode_service(image.read_bytes(), real_decode)
+    try:
+        async with decoding, _worker(cfg, nc, decoding) as worker:
+            from inference_server.wire import contract
+
+            await nc.subscribe(contract.endpoint_subject(MODEL_NAME, MODEL_VERSION),
+                               cb=worker.take)
+            await nc.flush()
+            driver = await asyncio.create_subprocess_exec(
+                sys.executable, str(Path(__file__).resolve()), "--drive", url,
+                "--image", str(image), "--per-message", str(per_message),
+                "--frames", str(n_frames), stdout=asyncio.subprocess.PIPE,
+                env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
+            assert driver.stdout is not None
+            if (await driver.stdout.readline()).strip() != b"go":
+                raise SystemExit("the driver failed before its timed run")
+            start = time.process_time()
+            done = (await driver.stdout.readline()).strip()
+            used = time.process_time() - start
+            if await driver.wait() != 0 or not done.startswith(b"done"):
+                raise SystemExit("the driver failed")
+            frames = int(done.split()[1])
+    finally:
+        await nc.close()
+    return used / frames * 1e6
+
+
+async def _drive(url: str, image: Path, per_message: int, n_frames: int) -> int:
+    """SESSIONS sessions, one frame each in flight, `per_message` of them to a message
+    (one request, one reply); prints go (warmed up) and done <frames>."""
+    from inference_server.wire import contract, frame_batch
+
+    data = image.read_bytes()
+    nc = await _connect(url)
+    senders = SESSIONS // per_message
+
+    async def sender(g: int, rounds: int) -> None:
+        sessions = [f"bench{g * per_message + i}" for i in range(per_message)]
+        for seq in range(rounds):
+            if per_message == 1:
+                await nc.request(frame_subject(sessions[0]), data, timeout=60,
+                                 headers=hub_headers(seq))
+                continue
+            deadline = int((time.time() + 3600) * 1000)
+            entries = [{contract.BATCH_SESSION: s, contract.BATCH_SEQ: seq,
+                        contract.BATCH_KIND: contract.KIND_LIVE,
+                        contract.BATCH_CONTENT_TYPE: contract.CONTENT_TYPE_JPEG,
+                        contract.BATCH_TOP_K: 0, contract.BATCH_DEADLINE_MS: deadline,
+                        contract.BATCH_TRACEPARENT: "", contract.BATCH_IMAGE: data}
+                       for s in sessions]
+            reply = await nc.request(
+                contract.infer_subject(MODEL_NAME, MODEL_VERSION, contract.KIND_BATCH, "hub"),
+                frame_batch.request_body(entries), timeout=60,
+                headers=frame_batch.request_headers(per_message, deadline))
+            if len(frame_batch.unpack_reply(reply.data)) != per_message:
+                raise SystemExit("a batch reply without every frame")
+
+    try:
+        await asyncio.gather(*(sender(g, 4) for g in range(senders)))  # warm-up
+        print("go", flush=True)
+        rounds = max(1, n_frames // SESSIONS)
+        await asyncio.gather(*(sender(g, rounds) for g in range(senders)))
+        print(f"done {rounds * senders * per_message}", flush=True)
+    finally:
+        await nc.close()
+    return 0
+
+
+def messages_table(sizes: list[int], repeats: int, n_frames: int) -> str:
+    """Per-frame CPU of the worker for each frames-per-message size (runs alternate)."""
+    import tempfile
+
+    server, url = _start_nats()
+    figures: dict[tuple[bool, int], list[float]] = {}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            image = Path(tmp) / "frame.jpg"
+            image.write_bytes(frames()["224x224"])
+            for _ in range(repeats):
+                for real_decode in (False, True):
+                    for size in sizes:
+                        figures.setdefault((real_decode, size), []).append(asyncio.run(
+                            _messages_run(url, image, size, n_frames, real_decode)))
+    finally:
+        server.terminate()
+        server.wait(10)
+    lines = ["| worker CPU µs per frame, over nats-server | "
+             + " | ".join(f"{n} per message" for n in sizes) + " |",
+             "|---|" + "---:|" * len(sizes)]
+    for real_decode, label in ((False, "without decode (ready array)"),
+                               (True, "with decode (224x224 JPEG)")):
+        cells = []
+        for n in sizes:
+            runs = figures[(real_decode, n)]
+            cells.append(f"{statistics.median(runs):,.0f} ({min(runs):,.0f}-{max(runs):,.0f})")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines.append(f"\n{SESSIONS} sessions, one frame each in flight, {n_frames} frames a run; "
+                 f"stand-in model (costs nothing), batch_max {BATCH}; median (min-max) of "
+                 f"{repeats} runs, sizes alternating.")
+    return "\n".join(lines)
 
 
 # --- one tree, then the table --------------------------------------------------------
@@ -511,8 +661,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=1,
                    help="alternating rounds of baseline and this tree (median)")
     p.add_argument("--frames", type=int, default=480, help="frames per worker-path run")
+    p.add_argument("--frames-per-message", type=lambda v: [int(n) for n in v.split(",")],
+                   help="e.g. 1,4,8: the worker's CPU per frame over nats-server with that "
+                        "many frames per message (this tree only)")
     p.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--drive", metavar="URL", help=argparse.SUPPRESS)
+    p.add_argument("--image", type=Path, help=argparse.SUPPRESS)
+    p.add_argument("--per-message", type=int, default=1, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.drive:
+        return asyncio.run(_drive(args.drive, args.image, args.per_message, args.frames))
+    if args.frames_per_message:
+        if any(n < 1 or n > BATCH or SESSIONS % n for n in args.frames_per_message):
+            raise SystemExit(f"--frames-per-message: each 1 to {BATCH}, dividing {SESSIONS}")
+        print(f"\nWorker CPU per frame outside the model by frames per message "
+              f"({platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+              f"Python {platform.python_version()}):\n")
+        print(messages_table(args.frames_per_message, args.repeats, args.frames))
+        return 0
     if args.inner:
         print(json.dumps(measure(args.repeats, args.frames)))
         return 0

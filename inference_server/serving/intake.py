@@ -21,6 +21,22 @@ nothing, all of that room at once, as one more subscription: so at saturation th
 worker subscribes once every few frames, not at each one, and a worker that has room
 again is promised all of it.
 
+Credit is counted in messages (the server's), room in frames. A message may be a
+batch of up to `frames_per_message` frames (wire/frame_batch.py): the worker counts
+each of its frames as held (`taken(n)`) and it spends one message of credit. So one
+batch can leave the worker holding up to `frames_per_message - 1` frames more than a
+single frame would, and its credit still promising frames it has no room for: then the
+intake lowers the credit of its subscriptions to the room now left (`UNSUB <sid>
+<max>` again, with a smaller max: the server keeps the smaller limit, or removes the
+subscription at once when it has delivered that many already, and the intake drains
+it as a spent one). The bound is, as the intake counts (give or take what the server
+had already routed before it read the new limit):
+
+    frames held + messages promised <= capacity + frames_per_message - 1
+
+(a message promised is at least one frame). With single frames only it is the bound
+above, `capacity`.
+
 The subscription is the `frames` endpoint of the worker's NATS micro service
 (service.py): the intake drains the one the service made (its frames are taken as
 usual) and joins through `join`, which subscribes the endpoint anew (same subject,
@@ -50,13 +66,15 @@ Join = Callable[[], Awaitable[Subscription]]
 class Intake:
     """Keeps the worker's credit in the queue group at the room it has.
 
-    The credit promised is what the worker's subscriptions may still be sent; held
-    frames plus that never exceed `capacity`. When the room neither held nor promised
-    reaches `capacity - rejoin_below + 1` frames, it is granted as a new subscription
-    with that credit (beside any whose credit is not spent yet: the server picks among
-    all of them). `taken()` and `done()` are called by the worker for every frame it
-    holds, and `delivered()` for every frame a subscription delivers (held or answered
-    at once: each one spends credit); one task at a time grants credit."""
+    The credit promised is the messages the worker's subscriptions may still be sent;
+    held frames plus that never exceed `capacity`, or `capacity + frames_per_message -
+    1` just after a batch message (then the credit is lowered to the room left). When
+    the room neither held nor promised reaches `capacity - rejoin_below + 1` frames,
+    it is granted as a new subscription with that credit (beside any whose credit is
+    not spent yet: the server picks among all of them). `taken()` and `done()` are
+    called by the worker for every frame it holds, and `delivered()` for every message
+    a subscription delivers (a frame or a batch, held or answered at once: each one
+    spends credit); one task at a time grants and takes back credit."""
 
     def __init__(self, join: Join, capacity: int, rejoin_below: int | None = None) -> None:
         if capacity < 1:
@@ -90,8 +108,9 @@ class Intake:
         """In the queue group: some credit is left."""
         return self.promised > 0
 
-    def taken(self) -> None:
-        self.held += 1
+    def taken(self, frames: int = 1) -> None:
+        """`frames` more held (a batch message: all of its frames to decode)."""
+        self.held += frames
         self._reconcile()
 
     def done(self) -> None:
@@ -99,7 +118,7 @@ class Intake:
         self._reconcile()
 
     def delivered(self) -> None:
-        """A frame came on a subscription: when it was the last of its credit, the
+        """A message came on a subscription: when it was the last of its credit, the
         server has removed the subscription."""
         self._reconcile()
 
@@ -107,14 +126,26 @@ class Intake:
         """Room to grant now (0: not enough for a grant)."""
         if self._closed:
             return 0
-        room = self.capacity - self.held - self.promised
+        room = max(0, self.capacity - self.held - self.promised)
         # At least half a batch at a time, or whatever room an idle worker has: then
         # a burst finds all of it.
         return room if room > self.capacity - self.rejoin_below or self.held == 0 else 0
 
+    def _excess(self) -> int:
+        """Messages promised beyond the room left (after a batch): to take back."""
+        if self._closed:
+            return 0
+        return self.promised - max(0, self.capacity - self.held)
+
     def _reconcile(self) -> None:
         if not self._started:
             return
+        self._forget_spent()
+        if (self._room() or self._excess() > 0) and (self._sync is None or self._sync.done()):
+            self._sync = asyncio.get_running_loop().create_task(self._grant(),
+                                                                name="intake")
+
+    def _forget_spent(self) -> None:
         spent = [sub for sub, credit in self._subs if sub.delivered >= credit]
         if spent:
             # The server has removed them; the drain takes any frame it sent
@@ -124,19 +155,33 @@ class Intake:
                 self._drain_later(sub)
             if not self._subs:
                 self.pauses += 1  # every credit spent: the worker is out of the group
-        if self._room() and (self._sync is None or self._sync.done()):
-            self._sync = asyncio.get_running_loop().create_task(self._grant(),
-                                                                name="intake")
 
     async def _grant(self) -> None:
-        while room := self._room():
+        while True:
             try:
-                sub = await self._join()
-                await _limit(sub, room)
+                if self._excess() > 0:
+                    await self._take_back()
+                elif room := self._room():
+                    sub = await self._join()
+                    await _limit(sub, room)
+                    self._subs.append((sub, room))
+                else:
+                    return
             except nats.errors.Error as exc:  # closed or draining: nothing to do now
                 log_fields(log, logging.DEBUG, "intake not changed", error=str(exc))
                 return
-            self._subs.append((sub, room))
+
+    async def _take_back(self) -> None:
+        """Lower the credit of the newest subscriptions until none is promised beyond
+        the room left: the server keeps the lower limit, or removes a subscription that
+        has had as many already (then drained here as a spent one). Counted here before
+        the server is told, and looked at again after each await (frames come and go)."""
+        while (excess := self._excess()) > 0:
+            sub, credit = [(s, c) for s, c in self._subs if c > s.delivered][-1]
+            lowered = credit - min(excess, credit - sub.delivered)
+            self._subs = [(s, lowered if s is sub else c) for s, c in self._subs]
+            await _limit(sub, lowered)
+            self._forget_spent()
 
     def _drain_later(self, sub: Subscription) -> None:
         """Drain without waiting: the frames it still delivers are taken as usual."""
@@ -164,8 +209,9 @@ class Intake:
 
 
 async def _limit(sub: Subscription, credit: int) -> None:
-    """`UNSUB <sid> <credit>`: the server delivers `credit` frames to `sub` in all, then
-    removes it. Not `sub.unsubscribe(limit=credit)`, which also has the client forget
+    """`UNSUB <sid> <credit>`: the server delivers `credit` messages to `sub` in all,
+    then removes it (at once when it has delivered that many already; 0: a plain
+    UNSUB). Not `sub.unsubscribe(limit=credit)`, which also has the client forget
     the subscription at its `credit`-th frame and drop any frame after it: the server
     may route a frame or two to the new subscription before it reads this UNSUB (the
     SUB came first), and counts them against the credit, so the server may deliver

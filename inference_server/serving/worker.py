@@ -1,8 +1,11 @@
 """The NATS side: the micro service `inference` with one endpoint per model-version
 served (model_endpoint.py: each a queue subscription on infer.{model}.{version}.>,
 which its intake leaves while that model-version is full), answer each frame still
-awaited with the model of its subject; metrics and a span per frame. Model-versions
-are added (once loaded and warmed up) and removed (drained) while the worker runs."""
+awaited with the model of its subject; metrics and a span per frame. A message with
+Frame-Count is a batch of frames (wire/frame_batch.py): each of its frames takes the
+path of a single frame, and the batch's one reply goes once all have their answers.
+Model-versions are added (once loaded and warmed up) and removed (drained) while the
+worker runs."""
 
 from __future__ import annotations
 
@@ -31,7 +34,9 @@ from ..models.served import LoadedModel
 from .in_flight import InFlight
 from .model_endpoint import ModelEndpoint
 from ..ops.log import log_fields
-from ..wire.frame_meta import FrameMeta
+from ..wire import frame_batch
+from ..wire.frame_batch import BadBatch
+from ..wire.frame_meta import FrameMeta, is_plain_inbox
 from ..ops.metrics import Outcome, WorkerMetrics
 from .replay import ReplayWatcher
 from ..wire.replies import error_json, service_metadata
@@ -60,6 +65,23 @@ def _serves(subject: str, name: str, version: int) -> bool:
 
 # A frame's answer, given its span: (body or None when nobody waits, outcome, code).
 Answer = Callable[[Span], Awaitable[tuple[bytes | None, Outcome, str | None]]]
+# Where a frame of a batch leaves its answer's body for the batch's reply.
+Keep = Callable[[bytes | None], None]
+
+
+def _keeping(answer: Answer, keep: Keep) -> Answer:
+    """`answer`, also handing its body to `keep` (a frame of a batch)."""
+    async def kept(span: Span) -> tuple[bytes | None, Outcome, str | None]:
+        body, outcome, code = await answer(span)
+        keep(body)
+        return body, outcome, code
+
+    return kept
+
+
+def _js_ack(reply: str | None) -> str | None:
+    """The JetStream ack subject of a replayed message, else None."""
+    return reply if reply and reply.startswith(contract.JS_ACK_PREFIX) else None
 
 
 class Worker:
@@ -192,8 +214,11 @@ class Worker:
                                              if m.intake))
 
     def _service_metadata(self) -> dict[str, str]:
-        return service_metadata(self.cfg.name, self.cfg.batch_max, list(self._models),
-                                self._model_errors)
+        metadata = service_metadata(self.cfg.name, self.cfg.batch_max, list(self._models),
+                                    self._model_errors)
+        # More frames in one message would wait for a second model call anyway.
+        metadata[contract.META_FRAMES_PER_MESSAGE] = str(self.cfg.batch_max)
+        return metadata
 
     def _publish_metadata(self) -> None:
         if self.service is not None:
@@ -235,7 +260,7 @@ class Worker:
             target = await self._replays.target_for(msg.reply)
         self._take(msg, served, target)
         assert served.intake is not None
-        served.intake.delivered()  # it spent credit, taken or shed
+        served.intake.delivered()  # it spent credit (one message), taken or shed
 
     def _replay_handler(self, target: str) -> Callable[[Msg], Awaitable[None]]:
         async def on_replayed_frame(msg: Msg) -> None:
@@ -250,21 +275,98 @@ class Worker:
         return on_replayed_frame
 
     async def take(self, msg: Msg, target: str | None = None) -> None:
-        """Take one frame as an endpoint delivers it, with the model its subject (or
-        `target`, a replay's) names (bench/worker/per_frame.py drives the worker with
-        it). A frame of a model-version not served is not answered."""
+        """Take one message (a frame or a batch) as an endpoint delivers it, with the
+        model its subject (or `target`, a replay's) names (bench/worker/per_frame.py
+        drives the worker with it). A frame of a model-version not served is not
+        answered."""
         self.received += 1
         served = self._model_of(target or msg.subject)
         if served is not None:
             self._take(msg, served, target)
 
     def _take(self, msg: Msg, served: ModelEndpoint, target: str | None) -> None:
-        """Take one frame (`target`: the replay target of a replayed frame): answered
-        later, in its session's order."""
+        """Take one message (`target`: the replay target of a replayed frame): a frame
+        or a batch of frames, each answered later, in its session's order."""
+        if frame_batch.frame_count(msg.headers) is not None:
+            self._take_batch(msg, served, target)
+            return
+        meta = FrameMeta.parse(msg.subject, msg.headers, msg.reply, target)
+        ack = _js_ack(msg.reply)
+        self._take_frame(msg, meta, served, target, ack)
+
+    def _take_batch(self, msg: Msg, served: ModelEndpoint, target: str | None) -> None:
+        """Take each frame of a batch as if it had come alone (fairness, decode, model,
+        its span, its results publish); one reply once all have their answers."""
+        try:
+            if target is not None:
+                raise BadBatch("a replay carries single frames")
+            frames = frame_batch.parse(msg.subject, msg.headers, msg.reply, msg.data,
+                                       self.cfg.batch_max)
+        except BadBatch as exc:
+            self._refuse_batch(msg, served, str(exc))
+            return
+        self.received += len(frames) - 1  # the message was counted as one
+        answers: list[bytes | None] = [None] * len(frames)  # None: expired
+        tasks = []
+        for i, frame in enumerate(frames):
+            meta = frame.meta
+            # The frame's own trace context: its span's parent, as a single frame's header.
+            headers = {contract.HEADER_TRACEPARENT: meta.traceparent} if meta.traceparent else None
+            alone = Msg(self._nc, subject=meta.subject, data=frame.image, headers=headers)
+            tasks.append(self._take_frame(alone, meta, served, None, None,
+                                          functools.partial(answers.__setitem__, i)))
+        if is_plain_inbox(msg.reply):
+            self._track(self._reply_batch(msg.reply, tasks, answers), served)
+
+    async def _reply_batch(self, reply: str, frames: list[asyncio.Task[None]],
+                           answers: list[bytes | None]) -> None:
+        await asyncio.wait(frames)
+        if self._nc.is_closed:
+            return
+        try:
+            await self._nc.publish(reply, frame_batch.reply_body(answers),
+                                   headers=frame_batch.reply_headers(len(answers)))
+        except (nats.errors.Error, OSError) as exc:
+            log_fields(log, logging.WARNING, "could not publish the batch reply",
+                       frames=len(answers), error=str(exc))
+
+    def _refuse_batch(self, msg: Msg, served: ModelEndpoint, why: str) -> None:
+        """A batch the worker cannot read: one `bad_batch` error for the whole message
+        (hostile or broken; the hub never sends one), counted as one refused frame."""
+        self.errors += 1
+        self.metrics.count("refused")
+        served.outcomes["refused"] += 1
+        log_fields(log, logging.INFO, "batch refused", subject=msg.subject,
+                   code=contract.CODE_BAD_BATCH, reason=why, bytes=len(msg.data))
+        meta = FrameMeta.parse(msg.subject, msg.headers, msg.reply)
+        ack = _js_ack(msg.reply)
+
+        async def answer() -> None:
+            if meta.reply and not self._nc.is_closed:
+                with contextlib.suppress(nats.errors.Error, OSError):
+                    await self._nc.publish(meta.reply,
+                                           error_json(meta, contract.CODE_BAD_BATCH, why),
+                                           headers=meta.response_headers())
+            if ack is not None:
+                await self._ack(ack)
+
+        self._track(answer(), served)
+
+    def _track(self, work: Awaitable[None], served: ModelEndpoint) -> asyncio.Task[None]:
+        """Run `work` as a task the worker waits for when it drains."""
+        task = asyncio.get_running_loop().create_task(work)
+        for tasks in (self._tasks, served.tasks):
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        return task
+
+    def _take_frame(self, msg: Msg, meta: FrameMeta, served: ModelEndpoint,
+                    target: str | None, ack: str | None,
+                    keep: Keep | None = None) -> asyncio.Task[None]:
+        """Take one frame (alone, or one of a batch with `keep` for its answer's body)."""
         # nats-py runs a subscription's callbacks one after another: hand each frame
         # to its own task so frames decode and batch together. Never wait here: the
         # frames behind this one would wait unseen (intake.py bounds what is held).
-        meta = FrameMeta.parse(msg.subject, msg.headers, msg.reply, target)
         # Replays are started by the operator, not a client: not rationed.
         reason, started = self._fair.admit(meta.session) if target is None else (None, False)
         answer: Answer
@@ -275,18 +377,17 @@ class Worker:
             answer = functools.partial(self._answer_for, msg, meta, served, target is None)
         else:  # answered at once; its bytes are not kept
             answer = functools.partial(self._shed, meta, reason, started, len(msg.data))
-        ack = msg.reply if msg.reply and msg.reply.startswith(contract.JS_ACK_PREFIX) else None
+        if keep is not None:
+            answer = _keeping(answer, keep)
         loop = asyncio.get_running_loop()
         previous = self._last_answer.get(meta.results_subject)
         mine: asyncio.Future[None] = loop.create_future()
         self._last_answer[meta.results_subject] = mine
-        task = loop.create_task(self._handle_frame(answer, served, msg.headers, ack, meta,
-                                                   previous, mine))
-        for tasks in (self._tasks, served.tasks):
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
+        task = self._track(self._handle_frame(answer, served, msg.headers, ack, meta,
+                                              previous, mine), served)
         if reason is None and intake is not None:
             task.add_done_callback(lambda _: intake.done())
+        return task
 
     def _endpoint_stats(self, endpoint: str) -> dict[str, int]:
         served = next((m for m in self._models.values() if m.name == endpoint), None)

@@ -10,7 +10,7 @@ import ssl
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import nkeys
 
@@ -57,13 +57,26 @@ def make_tls(d: Path) -> TlsFiles:
                     d / "client-key.pem")
 
 
+def with_hub_publish(permissions: str, subjects: Sequence[str]) -> str:
+    """permissions.conf with `subjects` added to HUB_PERMISSIONS' publish allow list
+    (those it lacks)."""
+    head, sep, rest = permissions.partition("HUB_PERMISSIONS: {")
+    allow = "    allow: [\n"
+    i = rest.index(allow) + len(allow)
+    added = "".join(f'      "{s}",\n' for s in subjects if f'"{s}"' not in rest.split("}")[0])
+    return head + sep + rest[:i] + added + rest[i:]
+
+
 class SecuredNats:
     """The server, the role seed files (hub, worker, cli) and the TLS files."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, hub_publish: Sequence[str] = ()) -> None:
+        """`hub_publish`: subjects the hub role may publish to besides the deployed
+        ones (a subject the deployed permissions gain on another branch)."""
         self.tls = make_tls(tmp)
         # nats-server includes files relative to the configuration only.
-        (tmp / "permissions.conf").write_text(PERMISSIONS.read_text())
+        (tmp / "permissions.conf").write_text(with_hub_publish(PERMISSIONS.read_text(),
+                                                               hub_publish))
         self.seeds = {role: tmp / f"{role}.nk" for role in ("hub", "worker", "cli")}
         users = "\n".join(
             f"    {{ nkey: {user_seed(path)}, permissions: ${role.upper()}_PERMISSIONS }}"

@@ -30,7 +30,8 @@ ASYNCAPI = REPO_ROOT / "docs" / "asyncapi.yaml"
 DOC_URI = "urn:webcam-hub:asyncapi"  # the document's address in the schema registry
 
 # The NATS messages a worker consumes or produces.
-WORKER_MESSAGES = ("frameImage", "workerResult", "workerError", "workerPong", "workerInfo")
+WORKER_MESSAGES = ("frameImage", "workerResult", "workerError", "workerPong", "workerInfo",
+                   "frameBatch", "workerBatchReply")
 
 Doc = dict[str, Any]
 
@@ -136,7 +137,7 @@ def test_models(doc: Doc) -> None:
 
 def test_metadata_keys(doc: Doc) -> None:
     service = schemas(doc)["ServiceMetadata"]
-    assert sorted(service["required"]) == sorted(c.SERVICE_METADATA_KEYS)
+    assert sorted(service["required"]) == sorted(c.SERVICE_METADATA_REQUIRED)
     assert sorted(service["properties"]) == sorted(c.SERVICE_METADATA_KEYS)
     endpoint = schemas(doc)["EndpointMetadata"]
     assert sorted(endpoint["required"]) == sorted(c.ENDPOINT_METADATA_REQUIRED)
@@ -144,8 +145,33 @@ def test_metadata_keys(doc: Doc) -> None:
 
 
 def test_kinds(doc: Doc) -> None:
-    for channel in ("infer", "results"):
-        assert list(c.KINDS) == doc["channels"][channel]["parameters"]["kind"]["enum"], channel
+    infer = doc["channels"]["infer"]["parameters"]["kind"]["enum"]
+    assert [*c.KINDS, c.KIND_BATCH] == infer
+    # A batch's answers go to each frame's own kind: never results.batch.
+    assert list(c.KINDS) == doc["channels"]["results"]["parameters"]["kind"]["enum"]
+
+
+def test_frame_batch(doc: Doc) -> None:
+    """The batch message, its reply and its entries (issue 25, frames per message)."""
+    s = schemas(doc)
+    assert sorted(s["FrameBatchHeaders"]["properties"]) == sorted(c.FRAME_BATCH_HEADERS)
+    assert sorted(s["BatchReplyHeaders"]["properties"]) == sorted(c.BATCH_REPLY_HEADERS)
+    for schema in ("FrameBatchHeaders", "BatchReplyHeaders"):
+        headers = s[schema]["properties"]
+        assert headers[c.HEADER_CONTENT_TYPE]["const"] == c.CONTENT_TYPE_FRAME_BATCH, schema
+        assert c.HEADER_FRAME_COUNT in s[schema]["required"], schema
+        assert not re.match(headers[c.HEADER_FRAME_COUNT]["pattern"], "1"), schema
+    for name in ("frameBatch", "workerBatchReply"):
+        assert message(doc, name)["contentType"] == c.CONTENT_TYPE_FRAME_BATCH, name
+        assert doc["channels"]["infer"]["messages"][name] == {
+            "$ref": f"#/components/messages/{name}"}
+    entry = s["FrameBatchEntry"]
+    assert sorted(entry["properties"]) == sorted(c.BATCH_ENTRY_KEYS)
+    assert sorted(entry["required"]) == sorted(c.BATCH_ENTRY_REQUIRED)
+    assert entry["properties"][c.BATCH_KIND]["enum"] == list(c.BATCH_ENTRY_KINDS)
+    assert entry["properties"][c.BATCH_TOP_K]["maximum"] == MAX_TOP_K
+    assert s["ServiceMetadata"]["properties"][c.META_FRAMES_PER_MESSAGE]["pattern"] == (
+        s["ServiceMetadata"]["properties"][c.META_BATCH_MAX]["pattern"])
 
 
 def test_queue_group(doc: Doc) -> None:
@@ -183,14 +209,22 @@ def test_message_types(doc: Doc) -> None:
 
 def test_error_codes(doc: Doc) -> None:
     table = doc["x-error-codes"]
-    assert set(c.WORKER_ERROR_CODES) <= set(table)
+    # Codes only a worker answers with (bad_batch): never a client's, not in the table.
+    worker_only = doc["x-worker-only-error-codes"]
+    assert list(worker_only) == list(c.WORKER_ONLY_ERROR_CODES)
+    assert not set(worker_only) & set(table)
+    assert all(row["clientCode"] in table for row in worker_only.values())
+    assert set(c.WORKER_ERROR_CODES) <= set(table) | set(worker_only)
     # The hub's model codes: a worker never answers with them.
     assert {c.CODE_UNKNOWN_MODEL, c.CODE_MODEL_UNAVAILABLE} <= set(table)
     assert not {c.CODE_UNKNOWN_MODEL, c.CODE_MODEL_UNAVAILABLE} & set(c.WORKER_ERROR_CODES)
     assert list(table)[-1] == c.CODE_INTERNAL
     assert schemas(doc)["ErrorCode"]["enum"] == list(table)  # the document agrees with itself
     assert schemas(doc)["WorkerError"]["properties"]["code"] == {
-        "$ref": "#/components/schemas/ErrorCode"}
+        "$ref": "#/components/schemas/WorkerErrorCode"}
+    assert schemas(doc)["WorkerErrorCode"]["anyOf"] == [
+        {"$ref": "#/components/schemas/ErrorCode"},
+        {"type": "string", "enum": list(c.WORKER_ONLY_ERROR_CODES)}]
 
 
 # --- (b) the examples validate and round-trip through the worker's code --------------

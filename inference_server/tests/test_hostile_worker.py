@@ -1,5 +1,6 @@
 """The real worker (real model, real nats-server) under hostile clients: a session that
-sends costly images is rate limited while another is served; after hostile frames the
+sends costly images is rate limited while another is served; frame batches it cannot
+read are refused whole (`bad_batch`) and it goes on serving; after hostile frames the
 worker's resident memory returns to within 50 MB of its idle size. Nothing is timed:
 every request has a generous timeout, memory is what the kernel reports."""
 
@@ -17,7 +18,8 @@ import pytest
 from inference_server.wire import contract as c
 from inference_server.ops import memory
 
-from inference_server.testkit import hostile_images
+from inference_server.testkit import hostile_batches, hostile_images
+from inference_server.wire import frame_batch
 from .procs import NatsServer, WorkerProcess, quant_subject
 
 REQUEST_TIMEOUT_S = 60.0
@@ -118,3 +120,40 @@ def test_memory_returns_after_hostile_frames(server: NatsServer, worker: WorkerP
     assert answers[c.CODE_BAD_IMAGE] > 0 and answers[c.TYPE_RESULT] > 0, answers
     assert after - idle < RSS_MARGIN, (f"idle {idle / 1e6:.0f} MB, after {after / 1e6:.0f} MB; "
                                        f"answers {dict(answers)}")
+
+
+def test_hostile_batches_get_one_bad_batch_each_and_the_worker_goes_on(
+        server: NatsServer, worker: WorkerProcess, image_bytes: dict[str, bytes]) -> None:
+    """Frame batches the worker cannot read (wire/frame_batch.py; the hub never sends
+    one): one `bad_batch` error for the whole message, logged once, counted; the next
+    good frame and the next good batch are answered."""
+    hostile = hostile_batches.catalogue(max_frames=8)  # the worker's --batch-max
+    subject = quant_subject(c.KIND_BATCH, "evil-hub")
+
+    async def scenario() -> tuple[list[tuple[str, dict[str, str], dict]], dict, list]:
+        nc = await nats.connect(server.url)
+        try:
+            refused = []
+            for batch in hostile:
+                msg = await nc.request(subject, batch.body, timeout=REQUEST_TIMEOUT_S,
+                                       headers=batch.headers())
+                refused.append((batch.name, msg.headers or {}, json.loads(msg.data)))
+            good = await send(nc, "after", image_bytes["parrot.jpg"], 5)
+            entries = [hostile_batches.entry(f"ok{i}", i, **{c.BATCH_IMAGE: image_bytes[name]})
+                       for i, name in enumerate(("parrot.jpg", "cat.bmp"))]
+            reply = await nc.request(subject, frame_batch.request_body(entries),
+                                     timeout=REQUEST_TIMEOUT_S,
+                                     headers=frame_batch.request_headers(len(entries)))
+            return refused, good, frame_batch.unpack_reply(reply.data)
+        finally:
+            await nc.close()
+
+    refused, good, batch = asyncio.run(scenario())
+    for name, headers, body in refused:
+        assert body == {"type": c.TYPE_ERROR, "seq": 0, "session": "evil-hub",
+                        "code": c.CODE_BAD_BATCH, "message": body["message"]}, name
+        assert headers.get(c.HEADER_CONTENT_TYPE) == c.CONTENT_TYPE_JSON, name
+    assert good["type"] == c.TYPE_RESULT and good["predictions"][0]["label"] == "macaw"
+    labels = [json.loads(a)["predictions"][0]["label"] for a in batch]
+    assert labels == ["macaw", "Egyptian cat"]
+    assert worker.output().count('"batch refused"') == len(hostile)  # once each

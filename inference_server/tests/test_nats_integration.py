@@ -150,7 +150,8 @@ async def test_ping(nc: Client) -> None:
     assert body["name"] == c.MICRO_SERVICE
     assert body["metadata"] == {c.META_WORKER: WORKER, c.META_BATCH_MAX: "8",
                                 c.META_MODELS: c.model_ref(MODEL, 1),
-                                c.META_MODEL_ERRORS: "{}"}
+                                c.META_MODEL_ERRORS: "{}",
+                                c.META_FRAMES_PER_MESSAGE: "8"}
     info = await request(nc, c.WORKERS_INFO_SUBJECT, b"")
     (endpoint,) = info["endpoints"]
     assert (endpoint["name"], endpoint["subject"], endpoint["queue_group"]) == (

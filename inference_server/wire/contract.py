@@ -32,6 +32,9 @@ KIND_API = "api"  # the hub's REST upload
 KIND_CLI = "cli"  # a command-line client (nats request, the benchmark)
 KIND_REPLAY = "replay"  # a JetStream replay of a recording (see replay.py)
 KINDS = (KIND_LIVE, KIND_API, KIND_CLI, KIND_REPLAY)
+# infer.{model}.{version}.batch.{hub}: several frames in one message (frameBatch), each
+# with its own kind (FrameBatchEntry); never a results kind.
+KIND_BATCH = "batch"
 
 # The queue group of every endpoint: NATS queue groups are per subject, so each
 # model-version is its own group, and one worker of it takes each frame.
@@ -138,7 +141,10 @@ META_WORKER = "worker"
 META_BATCH_MAX = "batch_max"
 META_MODELS = "models"  # model_ref of every endpoint served now, space-separated
 META_MODEL_ERRORS = "model_errors"  # JSON object string {model_ref: why}, "{}" when none
-SERVICE_METADATA_KEYS = (META_WORKER, META_BATCH_MAX, META_MODELS, META_MODEL_ERRORS)
+# Frames one message may carry (frameBatch); absent (older workers) or 1: single frames only.
+META_FRAMES_PER_MESSAGE = "frames_per_message"
+SERVICE_METADATA_REQUIRED = (META_WORKER, META_BATCH_MAX, META_MODELS, META_MODEL_ERRORS)
+SERVICE_METADATA_KEYS = SERVICE_METADATA_REQUIRED + (META_FRAMES_PER_MESSAGE,)
 
 # Each endpoint's (one model-version): strings only.
 META_MODEL = "model"
@@ -176,10 +182,31 @@ HEADER_FRAME_DEADLINE = "Frame-Deadline"
 FRAME_HEADERS = (HEADER_SESSION_ID, HEADER_FRAME_SEQ, HEADER_CONTENT_TYPE, HEADER_TOP_K,
                  HEADER_TRACEPARENT, HEADER_FRAME_DEADLINE)
 REPLY_HEADERS = (HEADER_CONTENT_TYPE, HEADER_TRACEPARENT)
+# Frames in a frameBatch message or its reply (n >= 2); without it a message is one frame.
+HEADER_FRAME_COUNT = "Frame-Count"
+FRAME_BATCH_HEADERS = (HEADER_FRAME_COUNT, HEADER_CONTENT_TYPE, HEADER_FRAME_DEADLINE)
+BATCH_REPLY_HEADERS = (HEADER_FRAME_COUNT, HEADER_CONTENT_TYPE)
+
+# --- A frame in a frameBatch body (schema FrameBatchEntry, keys of a msgpack map) ----
+
+BATCH_SESSION = "session"
+BATCH_SEQ = "seq"
+BATCH_KIND = "kind"  # live | api
+BATCH_CONTENT_TYPE = "content_type"  # the image's, as a single frame's Content-Type
+BATCH_TOP_K = "top_k"  # 0: the worker's default
+BATCH_DEADLINE_MS = "deadline_ms"  # Unix ms; 0: none
+BATCH_TRACEPARENT = "traceparent"  # "": none
+BATCH_IMAGE = "image"  # msgpack bin
+BATCH_ENTRY_REQUIRED = (BATCH_SESSION, BATCH_SEQ, BATCH_IMAGE)
+BATCH_ENTRY_KEYS = (BATCH_SESSION, BATCH_SEQ, BATCH_KIND, BATCH_CONTENT_TYPE, BATCH_TOP_K,
+                    BATCH_DEADLINE_MS, BATCH_TRACEPARENT, BATCH_IMAGE)
+BATCH_ENTRY_KINDS = (KIND_LIVE, KIND_API)
 
 # --- Content types -----------------------------------------------------------------
 
-CONTENT_TYPE_JSON = "application/json"  # every answer of the worker
+CONTENT_TYPE_JSON = "application/json"  # every answer of the worker to a single frame
+# A frameBatch message and its one reply: a msgpack array, one entry per frame.
+CONTENT_TYPE_FRAME_BATCH = "application/vnd.webcamhub.frames+msgpack"
 CONTENT_TYPE_JPEG = "image/jpeg"
 CONTENT_TYPE_PNG = "image/png"
 CONTENT_TYPE_WEBP = "image/webp"
@@ -198,7 +225,12 @@ CODE_BAD_IMAGE = "bad_image"  # not an image we decode, or one that does not dec
 CODE_TOO_LARGE = "too_large"  # more bytes than --max-image-bytes
 CODE_INTERNAL = "internal"  # a bug or a model failure
 CODE_RATE_LIMITED = "rate_limited"  # the session spent its decode budget (imaging/fairness.py)
-WORKER_ERROR_CODES = (CODE_BAD_IMAGE, CODE_TOO_LARGE, CODE_INTERNAL, CODE_RATE_LIMITED)
+# A frameBatch message the worker cannot read (body, count, entries): the whole message.
+# Only a worker's (x-worker-only-error-codes): the hub answers its frames `internal`.
+CODE_BAD_BATCH = "bad_batch"
+WORKER_ONLY_ERROR_CODES = (CODE_BAD_BATCH,)
+WORKER_ERROR_CODES = (CODE_BAD_IMAGE, CODE_TOO_LARGE, CODE_INTERNAL, CODE_RATE_LIMITED,
+                      *WORKER_ONLY_ERROR_CODES)
 # The hub's, never a worker's: a name no worker served / one not served now.
 CODE_UNKNOWN_MODEL = "unknown_model"
 CODE_MODEL_UNAVAILABLE = "model_unavailable"
