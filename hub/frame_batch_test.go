@@ -170,6 +170,19 @@ func holdUntilQueued(t *testing.T, h *Hub, n int) {
 	})
 }
 
+// sendTogether sends frames 1…n of session s so that they wait, in order,
+// in the model-version's sender behind a send being made (holdSender), then
+// lets them go: frames ready at the same moment.
+func sendTogether(t *testing.T, h *Hub, n int, out chan<- batchReply) {
+	t.Helper()
+	release := holdSender(t, h)
+	for seq := int64(1); seq <= int64(n); seq++ {
+		sendFrame(h, "s", seq, testWait, out)
+		holdUntilQueued(t, h, int(seq))
+	}
+	release(n)
+}
+
 // A frame whose deadline passes while its batch is at the worker is
 // answered timeout at its deadline; the others get their results when the
 // worker answers.
@@ -237,14 +250,9 @@ func TestBatchNotAdvertisedMeansSingleFrames(t *testing.T) {
 // model-version's workers.
 func TestBatchCapIsTheLeastWorkersTake(t *testing.T) {
 	h, workers, _ := startBatchHub(t, testworker.Options{Name: "two", FramesPerMessage: 2}, testworker.Options{Name: "four", FramesPerMessage: 4})
-	release := holdSender(t, h)
 	const frames = 5
 	out := make(chan batchReply, frames)
-	for seq := int64(1); seq <= frames; seq++ {
-		sendFrame(h, "s", seq, testWait, out)
-		holdUntilQueued(t, h, int(seq))
-	}
-	release(frames)
+	sendTogether(t, h, frames, out)
 	for range frames {
 		if r := receive(t, out); r.code != "" {
 			t.Fatalf("answer %+v", r)
@@ -267,13 +275,8 @@ func TestBatchCapIsTheLeastWorkersTake(t *testing.T) {
 // of it internal, and the hub goes on serving.
 func TestBatchShortReplyAnswersEveryFrameInternal(t *testing.T) {
 	h, workers, _ := startBatchHub(t, testworker.Options{FramesPerMessage: 4, ShortBatchReply: true})
-	release := holdSender(t, h)
 	out := make(chan batchReply, 3)
-	for seq := int64(1); seq <= 3; seq++ {
-		sendFrame(h, "s", seq, testWait, out)
-		holdUntilQueued(t, h, int(seq))
-	}
-	release(3)
+	sendTogether(t, h, 3, out)
 	for range 3 {
 		if r := receive(t, out); r.code != contract.CodeInternal {
 			t.Fatalf("answer %+v, want internal for every frame of a short batch reply", r)
@@ -295,13 +298,8 @@ func TestBatchFramesOfAWorkerThatLeftAreSentAgain(t *testing.T) {
 	hold := make(chan struct{})
 	t.Cleanup(func() { close(hold) })
 	h, workers, url := startBatchHub(t, testworker.Options{Name: "leaving", FramesPerMessage: 4, Hold: hold})
-	release := holdSender(t, h)
 	out := make(chan batchReply, 3)
-	for seq := int64(1); seq <= 3; seq++ {
-		sendFrame(h, "s", seq, testWait, out)
-		holdUntilQueued(t, h, int(seq))
-	}
-	release(3)
+	sendTogether(t, h, 3, out)
 	waitFor(t, "the batch at the leaving worker", func() bool { return workers[0].Frames() == 3 })
 	startWorker(t, url, testworker.Options{Name: "staying", FramesPerMessage: 4})
 	waitForInstances(t, h, 2)
