@@ -158,7 +158,7 @@ func (s *batchSender) message(batch []*batchedFrame) (*nats.Msg, error) {
 		bf := batch[0]
 		return frameRequestMsg(bf.ctx, contract.InferSubject(bf.f.Model, bf.f.Version, bf.f.Kind, bf.f.Session), bf.f), nil
 	}
-	id := sessionid.New()
+	id := "" // the message's id for the frames' spans, made only when one records
 	entries := make([]contract.BatchFrame, len(batch))
 	var latest int64
 	for i, bf := range batch {
@@ -174,6 +174,9 @@ func (s *batchSender) message(batch []*batchedFrame) (*nats.Msg, error) {
 			DeadlineMs: deadlineMs, Traceparent: carrier.Get(contract.HeaderTraceparent), Image: bf.f.Image,
 		}
 		if span := trace.SpanFromContext(bf.ctx); span.IsRecording() {
+			if id == "" {
+				id = sessionid.New()
+			}
 			span.SetAttributes(attrBatchID.String(id), attrBatchFrames.Int(len(batch)))
 		}
 	}

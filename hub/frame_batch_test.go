@@ -5,8 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/webcamhub/webcamhub/contract"
 	"github.com/webcamhub/webcamhub/internal/testkit/testworker"
@@ -310,4 +315,48 @@ func TestBatchFramesOfAWorkerThatLeftAreSentAgain(t *testing.T) {
 		}
 	}
 	waitIdle(t, h)
+}
+
+// Each frame of a batch has its own CLIENT span, which names the batch
+// message, and its own trace context inside the message.
+func TestBatchFramesKeepTheirOwnSpans(t *testing.T) {
+	recorder := tracetest.NewSpanRecorder()
+	useTracerProvider(t, sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(recorder)))
+	h, workers, _ := startBatchHub(t, testworker.Options{FramesPerMessage: 4})
+	out := make(chan batchReply, 3)
+	sendTogether(t, h, 3, out)
+	for range 3 {
+		if r := receive(t, out); r.code != "" {
+			t.Fatalf("answer %+v", r)
+		}
+	}
+	var requests []sdktrace.ReadOnlySpan
+	waitFor(t, "the frames' request spans", func() bool {
+		requests = requests[:0]
+		for _, s := range recorder.Ended() {
+			if strings.HasPrefix(s.Name(), "request ") {
+				requests = append(requests, s)
+			}
+		}
+		return len(requests) == 3
+	})
+	ids := map[string]bool{}
+	traceparents := map[string]bool{}
+	for _, s := range requests {
+		attrs := map[string]string{}
+		for _, kv := range s.Attributes() {
+			attrs[string(kv.Key)] = kv.Value.Emit()
+		}
+		if attrs[string(attrBatchID)] == "" || attrs[string(attrBatchFrames)] != "3" || s.SpanKind() != trace.SpanKindClient {
+			t.Errorf("request span %q: attributes %v, want the batch's id and its 3 frames", s.Name(), attrs)
+		}
+		ids[attrs[string(attrBatchID)]] = true
+		traceparents["00-"+s.SpanContext().TraceID().String()+"-"+s.SpanContext().SpanID().String()+"-01"] = true
+	}
+	if len(ids) != 1 || len(traceparents) != 3 {
+		t.Errorf("batch ids %v, span contexts %v: want one batch and three spans", ids, traceparents)
+	}
+	if n, last := workers[0].Traced(), workers[0].LastTraceparent(); n != 3 || !traceparents[last] {
+		t.Errorf("the worker got %d traceparents, the last %q; want each frame's own request span", n, last)
+	}
 }
