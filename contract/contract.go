@@ -335,11 +335,11 @@ var (
 // carries, 2 or more; a message without it is a single frame.
 const HeaderFrameCount = "Frame-Count"
 
-// FrameBatchHeaders and FrameBatchReplyHeaders list the header names of a
+// FrameBatchHeaders and BatchReplyHeaders list the header names of a
 // batch and of its reply; Frame-Deadline is the latest of its frames'.
 var (
-	FrameBatchHeaders      = []string{HeaderFrameCount, HeaderContentType, HeaderFrameDeadline}
-	FrameBatchReplyHeaders = []string{HeaderContentType, HeaderFrameCount}
+	FrameBatchHeaders = []string{HeaderFrameCount, HeaderContentType, HeaderFrameDeadline}
+	BatchReplyHeaders = []string{HeaderContentType, HeaderFrameCount}
 )
 
 // ContentTypeFrameBatch is the content type of a batch and of its reply:
@@ -359,8 +359,12 @@ type BatchFrame struct {
 	Image       []byte `msgpack:"image"`
 }
 
-// BatchFrameRequiredKeys are the entry keys a worker needs (FrameBatchEntry required).
-var BatchFrameRequiredKeys = []string{"session", "seq", "image"}
+// BatchFrameRequiredKeys are the entry keys a worker needs (FrameBatchEntry
+// required), and BatchFrameKinds the kinds of the frames a hub batches.
+var (
+	BatchFrameRequiredKeys = []string{"session", "seq", "image"}
+	BatchFrameKinds        = []string{KindLive, KindAPI}
+)
 
 // Content types a frame may carry (FrameHeaders Content-Type enum).
 const (

@@ -251,8 +251,8 @@ func TestConstantsMatchTheDocument(t *testing.T) {
 	}
 	// Batches: their headers, content type and entry keys (the msgpack tags).
 	sameSet(t, "FrameBatchHeaders", FrameBatchHeaders, keys(obj(t, schemas, "FrameBatchHeaders", "properties")))
-	sameSet(t, "FrameBatchReplyHeaders", FrameBatchReplyHeaders, keys(obj(t, schemas, "FrameBatchReplyHeaders", "properties")))
-	for _, s := range []string{"FrameBatchHeaders", "FrameBatchReplyHeaders"} {
+	sameSet(t, "BatchReplyHeaders", BatchReplyHeaders, keys(obj(t, schemas, "BatchReplyHeaders", "properties")))
+	for _, s := range []string{"FrameBatchHeaders", "BatchReplyHeaders"} {
 		if got := str(t, schemas, s, "properties", HeaderContentType, "const"); got != ContentTypeFrameBatch {
 			t.Errorf("%s content type %q, Go %q", s, got, ContentTypeFrameBatch)
 		}
@@ -260,7 +260,7 @@ func TestConstantsMatchTheDocument(t *testing.T) {
 			t.Errorf("%s does not require %s", s, HeaderFrameCount)
 		}
 	}
-	for _, m := range []string{"frameBatch", "frameBatchReply"} {
+	for _, m := range []string{"frameBatch", "workerBatchReply"} {
 		if got := str(t, doc, "components", "messages", m, "contentType"); got != ContentTypeFrameBatch {
 			t.Errorf("message %s content type %q, Go %q", m, got, ContentTypeFrameBatch)
 		}
@@ -272,8 +272,8 @@ func TestConstantsMatchTheDocument(t *testing.T) {
 	}
 	sameSet(t, "FrameBatchEntry properties", entryKeys, keys(obj(t, schemas, "FrameBatchEntry", "properties")))
 	sameSet(t, "FrameBatchEntry required", BatchFrameRequiredKeys, strs(t, schemas, "FrameBatchEntry", "required"))
-	if got := strs(t, schemas, "FrameBatchEntry", "properties", "kind", "enum"); !slices.Equal(got, Kinds) {
-		t.Errorf("batch entry kinds %v, Go %v", got, Kinds)
+	if got := strs(t, schemas, "FrameBatchEntry", "properties", "kind", "enum"); !slices.Equal(got, BatchFrameKinds) {
+		t.Errorf("batch entry kinds %v, Go %v", got, BatchFrameKinds)
 	}
 
 	// The workers' micro service: its ping subject and the name in its pong.
@@ -450,7 +450,7 @@ var goTypes = map[string]func() any{
 
 // bytesMessages carry raw bytes (an image, or nothing): no Go type decodes them.
 var bytesMessages = []string{"frameBinary", "frameImage", "sessionInfoRequest", "workerPingRequest", "workerInfoRequest",
-	"frameBatch", "frameBatchReply"} // msgpack
+	"frameBatch", "workerBatchReply"} // msgpack
 
 // restTypes is the Go type of each REST body schema (x-rest); those with
 // examples round-trip them.
