@@ -160,13 +160,16 @@ func (s *batchSender) message(batch []*batchedFrame) (*nats.Msg, error) {
 	}
 	id := "" // the message's id for the frames' spans, made only when one records
 	entries := make([]contract.BatchFrame, len(batch))
-	var latest int64
+	var latest int64   // the message's Frame-Deadline: the latest of its frames'
+	endless := false // a frame without a deadline: the message has none
 	for i, bf := range batch {
 		carrier := propagation.MapCarrier{}
 		propagator.Inject(bf.ctx, carrier)
 		var deadlineMs int64
 		if deadline, ok := bf.ctx.Deadline(); ok {
 			deadlineMs = deadline.UnixMilli()
+		} else {
+			endless = true
 		}
 		latest = max(latest, deadlineMs)
 		entries[i] = contract.BatchFrame{
@@ -188,7 +191,7 @@ func (s *batchSender) message(batch []*batchedFrame) (*nats.Msg, error) {
 	msg.Data = body
 	msg.Header.Set(contract.HeaderFrameCount, strconv.Itoa(len(batch)))
 	msg.Header.Set(contract.HeaderContentType, contract.ContentTypeFrameBatch)
-	if latest > 0 {
+	if !endless {
 		msg.Header.Set(contract.HeaderFrameDeadline, strconv.FormatInt(latest, 10))
 	}
 	return msg, nil
