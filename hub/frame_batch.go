@@ -160,7 +160,7 @@ func (s *batchSender) message(batch []*batchedFrame) (*nats.Msg, error) {
 	}
 	id := "" // the message's id for the frames' spans, made only when one records
 	entries := make([]contract.BatchFrame, len(batch))
-	var latest int64   // the message's Frame-Deadline: the latest of its frames'
+	var latest int64 // the message's Frame-Deadline: the latest of its frames'
 	endless := false // a frame without a deadline: the message has none
 	for i, bf := range batch {
 		carrier := propagation.MapCarrier{}
