@@ -50,6 +50,14 @@ const (
 // Kinds lists every frame kind, in the document's order.
 var Kinds = []string{KindLive, KindAPI, KindCLI, KindReplay}
 
+// KindBatch is the {kind} of a message that carries several frames
+// (infer.{model}.{version}.batch.{hub}); each frame has its own kind inside.
+const KindBatch = "batch"
+
+// InferKinds lists the {kind} values of the infer channel: the frame kinds
+// and KindBatch (results go per frame, so results.{kind} has no batch).
+var InferKinds = []string{KindLive, KindAPI, KindCLI, KindReplay, KindBatch}
+
 // NATS subjects (channels.*.address). The tokens are joined here only.
 const (
 	// framesToken: the root of the recorded frames' stored subject
@@ -227,6 +235,13 @@ const (
 // ServiceMetadataKeys lists the required service metadata keys.
 var ServiceMetadataKeys = []string{MetaWorker, MetaBatchMax, MetaModels, MetaModelErrors}
 
+// MetaFramesPerMessage (optional service metadata) is how many frames one
+// message to the worker may carry (FrameBatch); absent or 1: single frames only.
+const MetaFramesPerMessage = "frames_per_message"
+
+// ServiceMetadataOptionalKeys lists the service metadata keys a worker may lack.
+var ServiceMetadataOptionalKeys = []string{MetaFramesPerMessage}
+
 // Endpoint metadata keys (EndpointMetadata): one model-version a worker serves.
 const (
 	MetaModel             = "model"
@@ -316,6 +331,41 @@ var (
 	ReplyHeaders = []string{HeaderContentType, HeaderTraceparent}
 )
 
+// HeaderFrameCount says how many frames a batch message (and its reply)
+// carries, 2 or more; a message without it is a single frame.
+const HeaderFrameCount = "Frame-Count"
+
+// FrameBatchHeaders and BatchReplyHeaders list the header names of a
+// batch and of its reply; Frame-Deadline is the latest of its frames'.
+var (
+	FrameBatchHeaders = []string{HeaderFrameCount, HeaderContentType, HeaderFrameDeadline}
+	BatchReplyHeaders = []string{HeaderContentType, HeaderFrameCount}
+)
+
+// ContentTypeFrameBatch is the content type of a batch and of its reply:
+// a msgpack array (BatchFrame entries; reply entries are JSON bytes or nil).
+const ContentTypeFrameBatch = "application/vnd.webcamhub.frames+msgpack"
+
+// BatchFrame is one frame of a batch message (FrameBatchEntry), a msgpack
+// map; the zero values mean what a missing header means.
+type BatchFrame struct {
+	Session     string `msgpack:"session"`
+	Seq         int64  `msgpack:"seq"`
+	Kind        string `msgpack:"kind"`
+	ContentType string `msgpack:"content_type"`
+	TopK        int    `msgpack:"top_k"`       // 0: the worker's default
+	DeadlineMs  int64  `msgpack:"deadline_ms"` // Unix ms; 0: none
+	Traceparent string `msgpack:"traceparent"` // "": none
+	Image       []byte `msgpack:"image"`
+}
+
+// BatchFrameRequiredKeys are the entry keys a worker needs (FrameBatchEntry
+// required), and BatchFrameKinds the kinds of the frames a hub batches.
+var (
+	BatchFrameRequiredKeys = []string{"session", "seq", "image"}
+	BatchFrameKinds        = []string{KindLive, KindAPI}
+)
+
 // Content types a frame may carry (FrameHeaders Content-Type enum).
 const (
 	ContentTypeJPEG = "image/jpeg"
@@ -383,6 +433,14 @@ const (
 	CodeModelUnavailable = "model_unavailable"
 	CodeInternal         = "internal"
 )
+
+// CodeBadBatch is a worker's answer to a batch message it cannot take
+// (x-worker-only-error-codes); never a client's code.
+const CodeBadBatch = "bad_batch"
+
+// WorkerOnlyCodes maps each code only a worker answers with to the code its
+// frames' clients get (x-worker-only-error-codes clientCode).
+var WorkerOnlyCodes = map[string]string{CodeBadBatch: CodeInternal}
 
 // What an error answer counts as: the client's fault, load shed on purpose,
 // or a failure of the system.

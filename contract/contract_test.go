@@ -226,10 +226,13 @@ func TestConstantsMatchTheDocument(t *testing.T) {
 		}
 	}
 	sameSet(t, "ws query parameters", []string{QueryWatch, QueryResume}, keys(obj(t, channels, "ws", "bindings", "ws", "query", "properties")))
-	for _, ch := range []string{"infer", "results"} {
-		if got := strs(t, channels, ch, "parameters", "kind", "enum"); !slices.Equal(got, Kinds) {
-			t.Errorf("channel %s: kinds %v, Go %v", ch, got, Kinds)
+	for ch, want := range map[string][]string{"infer": InferKinds, "results": Kinds} {
+		if got := strs(t, channels, ch, "parameters", "kind", "enum"); !slices.Equal(got, want) {
+			t.Errorf("channel %s: kinds %v, Go %v", ch, got, want)
 		}
+	}
+	if got := InferSubject("MODEL", 7, KindBatch, "ID"); got != substitute(str(t, channels, "infer", "address"), map[string]string{"model": "MODEL", "version": "7", "kind": "batch", "id": "ID"}) {
+		t.Errorf("batch subject %q", got)
 	}
 
 	if got := str(t, doc, "operations", "workerReceiveFrame", "bindings", "nats", "queue"); got != QueueGroup {
@@ -246,6 +249,32 @@ func TestConstantsMatchTheDocument(t *testing.T) {
 	if got := str(t, schemas, "ReplyHeaders", "properties", HeaderContentType, "const"); got != ContentTypeJSON {
 		t.Errorf("reply content type %q, Go %q", got, ContentTypeJSON)
 	}
+	// Batches: their headers, content type and entry keys (the msgpack tags).
+	sameSet(t, "FrameBatchHeaders", FrameBatchHeaders, keys(obj(t, schemas, "FrameBatchHeaders", "properties")))
+	sameSet(t, "BatchReplyHeaders", BatchReplyHeaders, keys(obj(t, schemas, "BatchReplyHeaders", "properties")))
+	for _, s := range []string{"FrameBatchHeaders", "BatchReplyHeaders"} {
+		if got := str(t, schemas, s, "properties", HeaderContentType, "const"); got != ContentTypeFrameBatch {
+			t.Errorf("%s content type %q, Go %q", s, got, ContentTypeFrameBatch)
+		}
+		if !slices.Contains(strs(t, schemas, s, "required"), HeaderFrameCount) {
+			t.Errorf("%s does not require %s", s, HeaderFrameCount)
+		}
+	}
+	for _, m := range []string{"frameBatch", "workerBatchReply"} {
+		if got := str(t, doc, "components", "messages", m, "contentType"); got != ContentTypeFrameBatch {
+			t.Errorf("message %s content type %q, Go %q", m, got, ContentTypeFrameBatch)
+		}
+	}
+	var entryKeys []string
+	entry := reflect.TypeFor[BatchFrame]()
+	for i := range entry.NumField() {
+		entryKeys = append(entryKeys, entry.Field(i).Tag.Get("msgpack"))
+	}
+	sameSet(t, "FrameBatchEntry properties", entryKeys, keys(obj(t, schemas, "FrameBatchEntry", "properties")))
+	sameSet(t, "FrameBatchEntry required", BatchFrameRequiredKeys, strs(t, schemas, "FrameBatchEntry", "required"))
+	if got := strs(t, schemas, "FrameBatchEntry", "properties", "kind", "enum"); !slices.Equal(got, BatchFrameKinds) {
+		t.Errorf("batch entry kinds %v, Go %v", got, BatchFrameKinds)
+	}
 
 	// The workers' micro service: its ping subject and the name in its pong.
 	if got := str(t, schemas, "WorkerPong", "properties", "name", "const"); got != WorkerService || WorkerPingSubject != "$SRV.PING."+got {
@@ -259,7 +288,7 @@ func TestConstantsMatchTheDocument(t *testing.T) {
 	}
 	// Service and endpoint metadata keys, both ways.
 	sameSet(t, "ServiceMetadata required", ServiceMetadataKeys, strs(t, schemas, "ServiceMetadata", "required"))
-	sameSet(t, "ServiceMetadata properties", ServiceMetadataKeys, keys(obj(t, schemas, "ServiceMetadata", "properties")))
+	sameSet(t, "ServiceMetadata properties", slices.Concat(ServiceMetadataKeys, ServiceMetadataOptionalKeys), keys(obj(t, schemas, "ServiceMetadata", "properties")))
 	sameSet(t, "EndpointMetadata properties", slices.Concat(EndpointMetadataRequiredKeys, EndpointMetadataOptionalKeys), keys(obj(t, schemas, "EndpointMetadata", "properties")))
 	sameSet(t, "EndpointMetadata required", EndpointMetadataRequiredKeys, strs(t, schemas, "EndpointMetadata", "required"))
 
@@ -346,6 +375,27 @@ func TestConstantsMatchTheDocument(t *testing.T) {
 			t.Errorf("error code %s counts as %q", row.Code, row.CountsAs)
 		}
 	}
+	// Codes only a worker answers with: each names the client's code, and
+	// a worker's error may carry it (WorkerErrorCode).
+	workerOnly := obj(t, doc, "x-worker-only-error-codes")
+	sameSet(t, "x-worker-only-error-codes", keys(WorkerOnlyCodes), keys(workerOnly))
+	for code, client := range WorkerOnlyCodes {
+		if _, ok := LookupError(code); ok {
+			t.Errorf("worker-only code %s is also a client's code", code)
+		}
+		if _, ok := workerOnly[code]; ok && str(t, workerOnly, code, "clientCode") != client {
+			t.Errorf("worker-only code %s: client code %q, Go %q", code, str(t, workerOnly, code, "clientCode"), client)
+		}
+	}
+	anyOf, _ := at(t, schemas, "WorkerErrorCode", "anyOf").([]any)
+	if len(anyOf) != 2 || str(t, anyOf[0], "$ref") != "#/components/schemas/ErrorCode" {
+		t.Errorf("WorkerErrorCode is not ErrorCode or a worker-only code: %v", anyOf)
+	} else {
+		sameSet(t, "WorkerErrorCode worker-only enum", keys(WorkerOnlyCodes), strs(t, anyOf[1], "enum"))
+	}
+	if got := str(t, schemas, "WorkerError", "properties", "code", "$ref"); got != "#/components/schemas/WorkerErrorCode" {
+		t.Errorf("WorkerError code is %q", got)
+	}
 	if row, ok := LookupError("no such code"); ok || row.Code != CodeInternal {
 		t.Errorf("an unknown code looks up as %+v, %v; want internal", row, ok)
 	}
@@ -399,7 +449,8 @@ var goTypes = map[string]func() any{
 }
 
 // bytesMessages carry raw bytes (an image, or nothing): no Go type decodes them.
-var bytesMessages = []string{"frameBinary", "frameImage", "sessionInfoRequest", "workerPingRequest", "workerInfoRequest"}
+var bytesMessages = []string{"frameBinary", "frameImage", "sessionInfoRequest", "workerPingRequest", "workerInfoRequest",
+	"frameBatch", "workerBatchReply"} // msgpack
 
 // restTypes is the Go type of each REST body schema (x-rest); those with
 // examples round-trip them.

@@ -24,7 +24,9 @@
 //	              read progress, resume tokens
 //	frame_*.go    a frame's way to a worker and back: header check, scheduler
 //	              (a session's frames), dispatcher (the one way to a worker,
-//	              its request span), answer (a worker's reply read and turned
+//	              its request span), batch (frames for one model-version ready
+//	              at the same moment as one message, its reply split:
+//	              frame_batch.go), answer (a worker's reply read and turned
 //	              into the client's answer, for sessions and the API alike)
 //	limit_*.go    per client: its address, connections, frame credit,
 //	              frames refused rate_limited (closing a client that ignores them)
@@ -50,9 +52,12 @@
 //	    to the name's default of now)
 //	  → natsBroker.Request (the dispatcher's workerPool): the frame with its
 //	    deadline header to one worker, then failover (nats_failover.go):
-//	      1. requestOnce: one attempt; one whose connection dropped
-//	         (connectionLost) or whose worker left (watchWorkers,
-//	         workerGone) fails at once as lost;
+//	      1. requestOnce: one attempt, alone, or, where every worker of the
+//	         model-version advertises frames_per_message, through its
+//	         batchSender (frame_batch.go) with the frames queued for it at
+//	         that moment; one whose connection dropped (connectionLost) or
+//	         whose worker left (watchWorkers, workerGone) fails at once as
+//	         lost;
 //	      2. retryLost: a lost frame is sent once more when its deadline
 //	         leaves failoverMinBudget, waiting up to failoverReconnectWait
 //	         for the connection (awaitReconnect); lost again, or without

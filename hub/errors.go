@@ -46,8 +46,13 @@ func codeOf(err error) string {
 }
 
 // publicCode is the code a client sees for a code a worker sent: the same
-// when the contract knows it, "internal" otherwise.
+// when the contract knows it, the one the contract names for a code only a
+// worker answers with (bad_batch: internal, since the hub never sends a
+// malformed batch), "internal" otherwise.
 func publicCode(code string) string {
+	if client, ok := contract.WorkerOnlyCodes[code]; ok {
+		return client
+	}
 	row, _ := contract.LookupError(code)
 	return row.Code
 }

@@ -129,6 +129,7 @@ func TestWorkerErrorsAreAnsweredWithTheFixedSentence(t *testing.T) {
 	const leak = "Traceback: cannot open /srv/secret/model at 10.0.0.7"
 	for _, c := range []struct{ workerCode, want string }{
 		{contract.CodeBadImage, contract.CodeBadImage},
+		{contract.CodeBadBatch, contract.CodeInternal}, // a worker-only code: the hub never sends a malformed batch
 		{"disk_on_fire", contract.CodeInternal},
 	} {
 		ns := startNATS(t, 0)

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sort"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -248,15 +249,49 @@ func heapInUse() int64 {
 
 // benchRoundTrip: benchSessions WebSocket sessions, each keeping
 // FramesInFlight (2) frames outstanding, as fast as the hub answers.
-func benchRoundTrip(b *testing.B) {
+func benchRoundTrip(b *testing.B) { benchRoundTripWith(b, testworker.Options{}) }
+
+// BenchmarkHubRoundTripBatched is BenchmarkHubRoundTrip against a worker
+// that takes up to 8 frames per message (frames_per_message): the frames
+// that reach the hub's sender together go as one message. It also reports
+// the frames per message and the CPU time of the whole process (hub, NATS
+// server, Go worker and clients alike) per frame, to compare with
+// BenchmarkHubRoundTripSingle run the same way.
+func BenchmarkHubRoundTripBatched(b *testing.B) {
+	benchRoundTripWith(b, testworker.Options{FramesPerMessage: 8})
+}
+
+// BenchmarkHubRoundTripSingle: BenchmarkHubRoundTripBatched's twin with a
+// worker that takes single frames only, with the same extra figures.
+func BenchmarkHubRoundTripSingle(b *testing.B) { benchRoundTripWith(b, testworker.Options{}) }
+
+func benchRoundTripWith(b *testing.B, opts testworker.Options) {
 	tracingOffAsByDefault(b)
 	ns := startNATS(b, 0)
-	startWorker(b, ns.ClientURL(), testworker.Options{})
-	_, base := startHub(b, ns.ClientURL(), func(c *Config) { oneClientManySessions(c); c.SessionFPS = 1e6 })
+	w := startWorker(b, ns.ClientURL(), opts)
+	h, base := startHub(b, ns.ClientURL(), func(c *Config) { oneClientManySessions(c); c.SessionFPS = 1e6 })
+	waitFor(b, "the hub to know the worker", func() bool { _, err := h.models.lookup("", 0); return err == nil })
 	conns := dialMany(b, base, benchSessions)
 	b.SetBytes(int64(len(fakeJPEG)))
+	messagesBefore := len(w.Messages())
+	cpuBefore := processCPU()
 	b.ResetTimer()
 	start := time.Now()
 	lat := drive(b, conns, b.N/benchSessions+1, 2, 0)
-	report(b, len(lat), time.Since(start), lat)
+	elapsed := time.Since(start)
+	cpu := processCPU() - cpuBefore
+	report(b, len(lat), elapsed, lat)
+	if messages := len(w.Messages()) - messagesBefore; messages > 0 && len(lat) > 0 {
+		b.ReportMetric(float64(len(lat))/float64(messages), "frames/msg")
+		b.ReportMetric(float64(cpu.Microseconds())/float64(len(lat)), "cpu-us/frame")
+	}
+}
+
+// processCPU is the user and system CPU time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -53,6 +53,10 @@ func (t modelTarget) Ref() string {
 type servedVersion struct {
 	meta      map[string]string // endpoint metadata (of the first instance seen)
 	instances int               // workers serving it now
+	// framesPerMessage is the least frames_per_message among its workers
+	// (1 for one that does not advertise it): the most frames one message
+	// to the model-version may carry (frame_batch.go).
+	framesPerMessage int
 }
 
 // modelTable is what the workers serve now; safe for concurrent use.
@@ -82,6 +86,7 @@ func (t *modelTable) set(infos []contract.WorkerInfo) {
 	served := map[string]map[int]*servedVersion{}
 	failed := map[string]map[string]string{}
 	for _, info := range infos {
+		perMessage := framesPerMessage(info.Metadata)
 		for _, ep := range info.Endpoints {
 			name := ep.Metadata[contract.MetaModel]
 			version, err := strconv.Atoi(ep.Metadata[contract.MetaVersion])
@@ -94,8 +99,9 @@ func (t *modelTable) set(infos []contract.WorkerInfo) {
 			}
 			if v := served[name][version]; v != nil {
 				v.instances++
+				v.framesPerMessage = min(v.framesPerMessage, perMessage)
 			} else {
-				served[name][version] = &servedVersion{meta: ep.Metadata, instances: 1}
+				served[name][version] = &servedVersion{meta: ep.Metadata, instances: 1, framesPerMessage: perMessage}
 			}
 		}
 		var errs map[string]string
@@ -122,6 +128,27 @@ func (t *modelTable) set(infos []contract.WorkerInfo) {
 	for name := range failed {
 		t.seen[name] = true
 	}
+}
+
+// framesPerMessage is what a worker's service metadata says one message to
+// it may carry: 1 (single frames only) when it says nothing or nonsense.
+func framesPerMessage(meta map[string]string) int {
+	n, err := strconv.Atoi(meta[contract.MetaFramesPerMessage])
+	if err != nil || n < 1 {
+		return 1
+	}
+	return n
+}
+
+// perMessage is the most frames one message to target may carry now: the
+// least its known workers advertise; 1 when it is not served.
+func (t *modelTable) perMessage(target modelTarget) int {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if v := t.served[target.Name][target.Version]; v != nil {
+		return v.framesPerMessage
+	}
+	return 1
 }
 
 // pick is the model-version a frame for name (empty: the default model) at

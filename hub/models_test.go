@@ -240,3 +240,31 @@ func TestTheLastWorkerLeavingEmptiesTheModelTable(t *testing.T) {
 		t.Errorf("choosing alpha with no worker: %+v, want model_unavailable", m)
 	}
 }
+
+// A model-version's frames per message is the least its workers advertise,
+// and 1 (single frames only) as soon as one of them does not say, or says
+// nonsense: an older worker in a rolling upgrade.
+func TestFramesPerMessageIsTheLeastOfItsWorkers(t *testing.T) {
+	info := func(perMessage string, models ...testworker.Model) contract.WorkerInfo {
+		wi := contract.WorkerInfo{Type: "io.nats.micro.v1.info_response", Name: contract.WorkerService, Metadata: map[string]string{}}
+		if perMessage != "" {
+			wi.Metadata[contract.MetaFramesPerMessage] = perMessage
+		}
+		for _, m := range models {
+			wi.Endpoints = append(wi.Endpoints, contract.WorkerEndpoint{Name: contract.InferEndpointName(m.Name, m.Version),
+				Subject: contract.InferEndpointSubject(m.Name, m.Version), QueueGroup: contract.QueueGroup, Metadata: testworker.EndpointMetadata(m)})
+		}
+		return wi
+	}
+	modelC1 := testworker.Model{Name: "gamma", Version: 1}
+	table := newModelTable("")
+	table.set([]contract.WorkerInfo{info("8", modelA1), info("4", modelA1, modelB1), info("8", modelB2), info("", modelB2), info("0", modelC1)})
+	for _, c := range []struct {
+		model testworker.Model
+		want  int
+	}{{modelA1, 4}, {modelB1, 4}, {modelB2, 1}, {modelC1, 1}, {testworker.Model{Name: "none", Version: 1}, 1}} {
+		if got := table.perMessage(modelTarget{Name: c.model.Name, Version: c.model.Version}); got != c.want {
+			t.Errorf("%s@%d: %d frames per message, want %d", c.model.Name, c.model.Version, got, c.want)
+		}
+	}
+}

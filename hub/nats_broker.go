@@ -56,6 +56,7 @@ type natsBroker struct {
 
 	onPermissionViolation func()
 	attempts              frameAttempts // frames waiting for a reply (nats_failover.go)
+	batches               frameBatches  // a sender per model-version whose workers take batches (frame_batch.go)
 	workersSeen           atomic.Int64  // workers that answered the last ping (watchWorkers), hub_workers
 	// recordFrames: live frames answered are published once more for the
 	// FRAMES stream (HUB_RECORD, recording.go); set before the first frame.
@@ -80,7 +81,7 @@ type natsBroker struct {
 // the role; /readyz gives it as the reason.
 func connectNATS(login natsLogin, name string, log *slog.Logger, models *modelTable, onPermissionViolation func()) (*natsBroker, error) {
 	b := &natsBroker{log: log.With("nats_servers", login.servers, "nats_role", login.role), login: login, models: models,
-		onPermissionViolation: onPermissionViolation}
+		onPermissionViolation: onPermissionViolation, batches: newFrameBatches()}
 	models.refresh = b.refreshModels
 	opts := append([]nats.Option{
 		nats.Name(name),
@@ -293,23 +294,26 @@ func (b *natsBroker) Request(ctx context.Context, f FrameRequest) ([]byte, error
 }
 
 // requestOnce is one attempt of Request: the frame with its headers (trace
-// context, deadline) on its subject, a reply or why none came.
+// context, deadline) on its subject, alone or in a batch with the frames
+// for the same model-version ready at the same moment (frame_batch.go), a
+// reply or why none came.
 func (b *natsBroker) requestOnce(ctx context.Context, f FrameRequest) ([]byte, error) {
 	if !b.nc.IsConnected() && !b.awaitReconnect(ctx) {
 		return nil, fmt.Errorf("nats %s: %w", b.nc.Status(), ErrUnavailable)
 	}
-	msg := frameMsg(contract.InferSubject(f.Model, f.Version, f.Kind, f.Session), f)
-	// The trace context of ctx (the hub's request span, or an API caller's
-	// traceparent) goes to the worker in the traceparent header.
-	propagator.Inject(ctx, natsHeaderCarrier(msg.Header))
-	// The frame's deadline goes with it, so a worker spends nothing on a
-	// frame the hub has stopped waiting for.
-	if deadline, ok := ctx.Deadline(); ok {
-		msg.Header.Set(contract.HeaderFrameDeadline, strconv.FormatInt(deadline.UnixMilli(), 10))
-	}
 	attempt, end := b.attempts.begin(ctx)
 	defer end()
-	reply, err := b.nc.RequestMsgWithContext(attempt, msg)
+	var reply []byte
+	var err error
+	if limit := b.models.perMessage(modelTarget{Name: f.Model, Version: f.Version}); limit > 1 {
+		reply, err = b.batches.sender(b, f.Model, f.Version).request(attempt, f, limit)
+	} else {
+		var msg *nats.Msg
+		msg, err = b.nc.RequestMsgWithContext(attempt, frameRequestMsg(ctx, contract.InferSubject(f.Model, f.Version, f.Kind, f.Session), f))
+		if err == nil {
+			reply = msg.Data
+		}
+	}
 	if err != nil {
 		if cause := lostCause(attempt); cause != nil && ctx.Err() == nil {
 			return nil, fmt.Errorf("frame %s #%d: %w", f.Session, f.Seq, cause)
@@ -322,7 +326,20 @@ func (b *natsBroker) requestOnce(ctx context.Context, f FrameRequest) ([]byte, e
 		}
 		return nil, fmt.Errorf("frame %s #%d: %w", f.Session, f.Seq, err)
 	}
-	return reply.Data, nil
+	return reply, nil
+}
+
+// frameRequestMsg is f as a single-frame request on subject: the trace
+// context of ctx (the hub's request span, or an API caller's traceparent)
+// in the traceparent header, and the frame's deadline, so that a worker
+// spends nothing on a frame the hub has stopped waiting for.
+func frameRequestMsg(ctx context.Context, subject string, f FrameRequest) *nats.Msg {
+	msg := frameMsg(subject, f)
+	propagator.Inject(ctx, natsHeaderCarrier(msg.Header))
+	if deadline, ok := ctx.Deadline(); ok {
+		msg.Header.Set(contract.HeaderFrameDeadline, strconv.FormatInt(deadline.UnixMilli(), 10))
+	}
+	return msg
 }
 
 // frameMsg is f's image with the headers that say whose frame it is, on subject.

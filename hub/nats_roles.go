@@ -55,14 +55,15 @@ func rolePermissions() map[string]*server.Permissions {
 	return map[string]*server.Permissions{
 		roleHub: {
 			Publish: &server.SubjectPermission{Allow: append([]string{
-				contract.InferAnyModelSubject(contract.KindLive, "*"), // a live frame, as a request to one worker of its model-version
-				contract.InferAnyModelSubject(contract.KindAPI, "*"),  // an analyze API image
-				contract.ResultSubject(contract.KindLive, "*"),        // "ended", for a session's watchers
-				contract.RecordingFrameSubject("*"),                   // a copy of a live frame, for the FRAMES stream (HUB_RECORD)
-				contract.SessionInfoSubject("*"),                      // is this session live on some hub?
-				contract.WorkerPingSubject,                            // /readyz, and which workers are there
-				contract.WorkerPingIDSubject("*"),                     // is this worker gone? (failover)
-				contract.WorkerInfoSubject,                            // which model-versions are served (nats_models.go)
+				contract.InferAnyModelSubject(contract.KindLive, "*"),  // a live frame, as a request to one worker of its model-version
+				contract.InferAnyModelSubject(contract.KindAPI, "*"),   // an analyze API image
+				contract.InferAnyModelSubject(contract.KindBatch, "*"), // several frames of one model-version, as one request (frame_batch.go)
+				contract.ResultSubject(contract.KindLive, "*"),         // "ended", for a session's watchers
+				contract.RecordingFrameSubject("*"),                    // a copy of a live frame, for the FRAMES stream (HUB_RECORD)
+				contract.SessionInfoSubject("*"),                       // is this session live on some hub?
+				contract.WorkerPingSubject,                             // /readyz, and which workers are there
+				contract.WorkerPingIDSubject("*"),                      // is this worker gone? (failover)
+				contract.WorkerInfoSubject,                             // which model-versions are served (nats_models.go)
 			}, append(hubJS,
 				"$JS.API.INFO",                             // creating the bucket checks the account's JetStream
 				"$KV."+resumeBucket+".*",                   // storing a session's resume token hash

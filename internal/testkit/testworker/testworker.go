@@ -9,6 +9,7 @@ package testworker
 import (
 	"cmp"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/webcamhub/webcamhub/contract"
 )
@@ -42,6 +44,13 @@ type Options struct {
 	// ModelErrors go in the service metadata model_errors: name@version -> why
 	// it failed to load.
 	ModelErrors map[string]string
+	// FramesPerMessage, when 2 or more, is advertised as frames_per_message:
+	// the worker then takes batch messages of up to that many frames (the
+	// contract's frameBatch) and answers each with one batch reply.
+	FramesPerMessage int
+	// ShortBatchReply makes the worker answer a batch with one entry fewer
+	// than it carried (a broken worker).
+	ShortBatchReply bool
 }
 
 // Model is one model-version the worker serves.
@@ -62,6 +71,7 @@ type Worker struct {
 	service micro.Service // answers the micro service's ping, info and stats
 	nc      *nats.Conn
 	frames  atomic.Int64
+	batches [][]int64    // the seqs of each message, in the order messages came
 	traced  atomic.Int64 // frames that carried a traceparent header
 	lastTP  atomic.Value // the last traceparent header seen (a string)
 	mu      sync.Mutex
@@ -95,13 +105,15 @@ func Start(nc *nats.Conn, opts Options) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	w.service, err = micro.AddService(nc, micro.Config{
-		Name: contract.WorkerService, Version: "1.0.0",
-		Metadata: map[string]string{
-			contract.MetaWorker: opts.Name, contract.MetaBatchMax: "1",
-			contract.MetaModels: strings.Join(refs, " "), contract.MetaModelErrors: string(modelErrors),
-		},
-	})
+	metadata := map[string]string{
+		contract.MetaWorker: opts.Name, contract.MetaBatchMax: "1",
+		contract.MetaModels: strings.Join(refs, " "), contract.MetaModelErrors: string(modelErrors),
+	}
+	if opts.FramesPerMessage > 1 {
+		metadata[contract.MetaFramesPerMessage] = strconv.Itoa(opts.FramesPerMessage)
+		metadata[contract.MetaBatchMax] = strconv.Itoa(opts.FramesPerMessage)
+	}
+	w.service, err = micro.AddService(nc, micro.Config{Name: contract.WorkerService, Version: "1.0.0", Metadata: metadata})
 	if err != nil {
 		return nil, err
 	}
@@ -140,6 +152,10 @@ func (w *Worker) handle(r micro.Request) {
 	// The micro service calls an endpoint's handler one message at a time;
 	// a real worker overlaps frames, so each one gets its own goroutine.
 	m := &nats.Msg{Subject: r.Subject(), Reply: r.Reply(), Header: nats.Header(r.Headers()), Data: r.Data()}
+	if m.Header.Get(contract.HeaderFrameCount) != "" {
+		go w.classifyBatch(m)
+		return
+	}
 	go w.classify(m)
 }
 
@@ -148,13 +164,75 @@ func (w *Worker) classify(m *nats.Msg) {
 	if !ok {
 		return // not a frame of the contract: nobody to answer
 	}
-	w.frames.Add(1)
-	if tp := m.Header.Get(contract.HeaderTraceparent); tp != "" {
+	seq, _ := strconv.ParseInt(m.Header.Get(contract.HeaderFrameSeq), 10, 64)
+	w.countMessage(seq)
+	data := w.answer(parts, contract.BatchFrame{
+		Session: m.Header.Get(contract.HeaderSessionID), Seq: seq, Kind: parts.Kind,
+		Traceparent: m.Header.Get(contract.HeaderTraceparent), Image: m.Data,
+	})
+	if m.Reply != "" && !strings.HasPrefix(m.Reply, "$JS.") {
+		_ = w.nc.Publish(m.Reply, data)
+	}
+}
+
+// classifyBatch answers a batch message: each frame as a single one (its
+// result published on its own results subject), then one reply with every
+// answer in the message's order; bad_batch for one it cannot take.
+func (w *Worker) classifyBatch(m *nats.Msg) {
+	parts, ok := contract.ParseInferSubject(m.Subject)
+	if !ok {
+		return
+	}
+	var frames []contract.BatchFrame
+	err := msgpack.Unmarshal(m.Data, &frames)
+	if n, _ := strconv.Atoi(m.Header.Get(contract.HeaderFrameCount)); err != nil || n < 2 || n != len(frames) || n > w.opts.FramesPerMessage {
+		data, _ := json.Marshal(contract.WorkerError{Type: contract.TypeError, Code: contract.CodeBadBatch, Message: "not a batch this worker takes"})
+		_ = w.nc.Publish(m.Reply, data)
+		return
+	}
+	seqs := make([]int64, len(frames))
+	for i, f := range frames {
+		seqs[i] = f.Seq
+	}
+	w.countMessage(seqs...)
+	answers := make([][]byte, len(frames))
+	var wg sync.WaitGroup
+	for i, f := range frames {
+		wg.Add(1)
+		go func() { // a real worker puts a message's frames into one model batch
+			defer wg.Done()
+			fp := parts
+			fp.Kind, fp.ID = f.Kind, f.Session
+			answers[i] = w.answer(fp, f)
+		}()
+	}
+	wg.Wait()
+	if w.opts.ShortBatchReply {
+		answers = answers[:len(answers)-1]
+	}
+	body, _ := msgpack.Marshal(answers)
+	reply := nats.NewMsg(m.Reply)
+	reply.Data = body
+	reply.Header.Set(contract.HeaderContentType, contract.ContentTypeFrameBatch)
+	reply.Header.Set(contract.HeaderFrameCount, strconv.Itoa(len(answers)))
+	_ = w.nc.PublishMsg(reply)
+}
+
+func (w *Worker) countMessage(seqs ...int64) {
+	w.frames.Add(int64(len(seqs)))
+	w.mu.Lock()
+	w.batches = append(w.batches, seqs)
+	w.mu.Unlock()
+}
+
+// answer classifies one frame of model-version parts (kind and id: the
+// frame's), publishes its answer on its results subject and returns it.
+func (w *Worker) answer(parts contract.InferSubjectParts, f contract.BatchFrame) []byte {
+	if tp := f.Traceparent; tp != "" {
 		w.traced.Add(1)
 		w.lastTP.Store(tp)
 	}
-	session := m.Header.Get(contract.HeaderSessionID)
-	seq, _ := strconv.ParseInt(m.Header.Get(contract.HeaderFrameSeq), 10, 64)
+	session, seq := f.Session, f.Seq
 	w.mu.Lock()
 	w.active[session]++
 	if w.active[session] > w.maxBusy[session] {
@@ -174,7 +252,7 @@ func (w *Worker) classify(m *nats.Msg) {
 	}
 	failCode, decodeMs := w.opts.FailCode, 0.0
 	if w.opts.Judge != nil {
-		failCode, decodeMs = w.opts.Judge(m.Data)
+		failCode, decodeMs = w.opts.Judge(f.Image)
 	}
 	var data []byte
 	if failCode != "" {
@@ -198,9 +276,15 @@ func (w *Worker) classify(m *nats.Msg) {
 		data, _ = json.Marshal(res)
 	}
 	_ = w.nc.Publish(contract.ResultSubject(parts.Kind, parts.ID), data)
-	if m.Reply != "" && !strings.HasPrefix(m.Reply, "$JS.") {
-		_ = w.nc.Publish(m.Reply, data)
-	}
+	return data
+}
+
+// Messages is the seqs of the frames each message the worker took
+// carried (one for a single frame), in the order they came.
+func (w *Worker) Messages() [][]int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.batches)
 }
 
 // Frames is how many frames the worker has seen.
