@@ -60,6 +60,9 @@ class Config:
     batch_max: int = 8
     batch_wait_ms: float = 0.0  # no wait: a lone frame goes straight to the model
     capacity: int = 0  # frames held at once; 0 = two batches (one computing, one waiting)
+    # Most frames one NATS message may carry (advertised to the hubs); 0 = batch_max,
+    # 1 = single frames only (the hubs then send no batches).
+    frames_per_message: int = 0
     max_image_bytes: int = 8 * MIB
     max_pixels: int = 40_000_000
     name: str = ""
@@ -133,6 +136,11 @@ class Config:
         """Frames the worker holds at once: the credit it has in the queue group when
         it holds none (intake.py)."""
         return self.capacity if self.capacity > 0 else 2 * self.batch_max
+
+    @property
+    def message_frames(self) -> int:
+        """Most frames one message may carry: more would wait for a second model call."""
+        return self.frames_per_message if self.frames_per_message > 0 else self.batch_max
 
     @property
     def rejoin_below(self) -> int:
@@ -259,6 +267,11 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
                    default=_env_float(env, "WORKER_BATCH_WAIT_MS", d.batch_wait_ms),
                    help="how long a batch waits for more frames; 0: none, a lone frame "
                         "goes straight to the model (env WORKER_BATCH_WAIT_MS)")
+    p.add_argument("--frames-per-message", type=int,
+                   default=_env_int(env, "WORKER_FRAMES_PER_MESSAGE", d.frames_per_message),
+                   help="most frames one NATS message from a hub may carry, advertised to "
+                        "the hubs; 0 = batch-max, 1 = single frames only "
+                        "(env WORKER_FRAMES_PER_MESSAGE)")
     p.add_argument("--capacity", type=int,
                    default=_env_int(env, "WORKER_CAPACITY", d.capacity),
                    help="frames held at once (decoding, waiting, computing); the worker is "
@@ -319,6 +332,9 @@ def validate(cfg: Config) -> Config:
         problems.append(f"--batch-max {cfg.batch_max} must be between 1 and 256")
     if not 0 <= cfg.batch_wait_ms <= 1000:
         problems.append(f"--batch-wait-ms {cfg.batch_wait_ms} must be between 0 and 1000")
+    if not 0 <= cfg.frames_per_message <= cfg.batch_max:
+        problems.append(f"--frames-per-message {cfg.frames_per_message} must be 0 (batch-max) "
+                        f"to --batch-max ({cfg.batch_max})")
     if not 0 <= cfg.capacity <= 4096:
         problems.append(f"--capacity {cfg.capacity} must be 0 (2 x batch-max) to 4096")
     if cfg.max_image_bytes < 1:
@@ -455,6 +471,7 @@ def load_config(argv: Sequence[str] | None = None,
         batch_max=args.batch_max,
         batch_wait_ms=args.batch_wait_ms,
         capacity=args.capacity,
+        frames_per_message=args.frames_per_message,
         max_image_bytes=args.max_image_bytes,
         max_pixels=args.max_pixels,
         session_decode_ms=args.session_decode_ms,

@@ -216,8 +216,7 @@ class Worker:
     def _service_metadata(self) -> dict[str, str]:
         metadata = service_metadata(self.cfg.name, self.cfg.batch_max, list(self._models),
                                     self._model_errors)
-        # More frames in one message would wait for a second model call anyway.
-        metadata[contract.META_FRAMES_PER_MESSAGE] = str(self.cfg.batch_max)
+        metadata[contract.META_FRAMES_PER_MESSAGE] = str(self.cfg.message_frames)
         return metadata
 
     def _publish_metadata(self) -> None:
@@ -301,7 +300,7 @@ class Worker:
             if target is not None:
                 raise BadBatch("a replay carries single frames")
             frames = frame_batch.parse(msg.subject, msg.headers, msg.reply, msg.data,
-                                       self.cfg.batch_max)
+                                       self.cfg.message_frames)
         except BadBatch as exc:
             self._refuse_batch(msg, served, str(exc))
             return

@@ -93,6 +93,8 @@ def test_log_levels_the_hub_refuses_are_refused(name: str) -> None:
     (["--max-image-bytes", "0"], {}, "--max-image-bytes"),
     (["--max-pixels", "0"], {}, "--max-pixels"),
     (["--capacity", "-1"], {}, "--capacity"),
+    (["--batch-max", "4", "--frames-per-message", "5"], {}, "--frames-per-message"),
+    ([], {"WORKER_FRAMES_PER_MESSAGE": "-1"}, "--frames-per-message"),
     (["--session-decode-ms", "-1"], {}, "--session-decode-ms"),
     ([], {"WORKER_SESSION_FRAMES": "0"}, "--session-frames"),
     (["--model", "pytorch:/x"], {}, "--model"),
@@ -222,3 +224,14 @@ def test_the_worker_warns_about_a_deprecated_name(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr  # the model is missing; the config is fine
     assert proc.stderr.count("BATCH_MAX is deprecated and ignored") == 1, proc.stderr
+
+
+@pytest.mark.parametrize("argv, env, frames", [
+    ([], {}, 8),  # batch-max's default: more would wait for a second model call
+    (["--batch-max", "4"], {}, 4),
+    ([], {"WORKER_FRAMES_PER_MESSAGE": "1"}, 1),  # single frames only: hubs send no batches
+    (["--batch-max", "16", "--frames-per-message", "6"], {}, 6),
+])
+def test_frames_per_message_defaults_to_the_batch(argv: list[str], env: dict[str, str],
+                                                  frames: int) -> None:
+    assert load_config(argv, env=env).message_frames == frames
