@@ -128,6 +128,7 @@ func (s *batchSender) run() {
 			deliverAll(batch, nil, err)
 			continue
 		}
+		s.b.sent(len(batch))
 		go s.exchange(msg, batch)
 	}
 }

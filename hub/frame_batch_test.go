@@ -134,7 +134,28 @@ func TestBatchLoneFrameGoesAlone(t *testing.T) {
 	if got := workers[0].Messages(); !slices.EqualFunc(got, [][]int64{{1}, {2}}, slices.Equal) {
 		t.Fatalf("messages %v, want two single frames", got)
 	}
+	wantFramesPerMessage(t, h, 2, 2)
 	waitIdle(t, h)
+}
+
+// wantFramesPerMessage: hub_frames_per_message counted messages in all,
+// with frames in them.
+func wantFramesPerMessage(t *testing.T, h *Hub, messages uint64, frames float64) {
+	t.Helper()
+	families, err := h.metrics.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == "hub_frames_per_message" {
+			got := f.GetMetric()[0].GetHistogram()
+			if got.GetSampleCount() != messages || got.GetSampleSum() != frames {
+				t.Fatalf("hub_frames_per_message: %d messages of %v frames, want %d of %v", got.GetSampleCount(), got.GetSampleSum(), messages, frames)
+			}
+			return
+		}
+	}
+	t.Fatal("no hub_frames_per_message")
 }
 
 // Frames for one model-version ready at the same moment (queued while a
@@ -159,6 +180,7 @@ func TestBatchFramesReadyTogetherGoAsOneMessage(t *testing.T) {
 	if got := workers[0].Messages(); !slices.EqualFunc(got, [][]int64{{1, 2, 3}}, slices.Equal) {
 		t.Fatalf("messages %v, want one message of frames 1, 2, 3 in order", got)
 	}
+	wantFramesPerMessage(t, h, 1, 3)
 	waitIdle(t, h)
 }
 

@@ -96,6 +96,7 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 	metrics.broker.Store(broker)
 	h.resume = &resumeTokens{nc: broker.nc, replicas: cfg.JSReplicas}
 	broker.recordFrames = cfg.Record
+	broker.sentMessage = h.metrics.ObserveFramesPerMessage
 	h.dispatch = newDispatcher(broker, h.models, cfg.DispatchWait, h.tracer, h.metrics)
 	err = h.checkPayloadLimit(broker)
 	if err == nil {

@@ -73,6 +73,7 @@ type Metrics struct {
 	frames            *prometheus.HistogramVec      // outcome, model, version
 	natsRequest       *prometheus.HistogramVec      // outcome, model, version
 	queued            prometheus.Histogram
+	framesPerMessage  prometheus.Histogram
 	api               *prometheus.HistogramVec // HTTP status
 
 	// tlsCertExpiry is the NotAfter of the certificate the hub serves (HTTPS
@@ -196,6 +197,10 @@ func NewMetrics() *Metrics {
 			Name: "hub_frame_queue_seconds", Help: "Time a frame waited in the hub for one of its session's slots before its request (0 when a slot was free).",
 			Buckets: append([]float64{0}, latencyBuckets...),
 		}),
+		framesPerMessage: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "hub_frames_per_message", Help: "Frames in each message the hub sent to the workers: 1 for a frame sent alone, more for a batch (docs/dispatch.md).",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64},
+		}),
 		api: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "hub_api_request_duration_seconds", Help: "POST /api/v1/analyze requests, by HTTP status.",
 			Buckets: latencyBuckets,
@@ -227,7 +232,7 @@ func NewMetrics() *Metrics {
 		}
 		return 0
 	})
-	r.MustRegister(buildInfo, m.natsRefused, m.authRefused, m.rateLimitedClosed, m.errors, m.closes, m.results, m.frames, m.natsRequest, m.queued, m.api,
+	r.MustRegister(buildInfo, m.natsRefused, m.authRefused, m.rateLimitedClosed, m.errors, m.closes, m.results, m.frames, m.natsRequest, m.queued, m.framesPerMessage, m.api,
 		m.tlsCertExpiry, natsConnected, workers,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -319,6 +324,9 @@ func (m *Metrics) ObserveRequest(err error, sentTo modelTarget, d time.Duration)
 
 // ObserveQueued records how long a frame waited for a slot.
 func (m *Metrics) ObserveQueued(d time.Duration) { m.queued.Observe(d.Seconds()) }
+
+// ObserveFramesPerMessage records one message sent to the workers with its frames.
+func (m *Metrics) ObserveFramesPerMessage(frames int) { m.framesPerMessage.Observe(float64(frames)) }
 
 // ObserveAPI records one analyze API request with its HTTP status.
 func (m *Metrics) ObserveAPI(status int, d time.Duration) {

@@ -61,6 +61,9 @@ type natsBroker struct {
 	// recordFrames: live frames answered are published once more for the
 	// FRAMES stream (HUB_RECORD, recording.go); set before the first frame.
 	recordFrames bool
+	// sentMessage is told the frames of each message sent to the workers
+	// (hub_frames_per_message); set before the first frame, nil in tests.
+	sentMessage func(frames int)
 	// models is what the workers serve (nats_models.go keeps it current).
 	models     *modelTable
 	refreshMu  sync.Mutex
@@ -308,6 +311,7 @@ func (b *natsBroker) requestOnce(ctx context.Context, f FrameRequest) ([]byte, e
 	if limit := b.models.perMessage(modelTarget{Name: f.Model, Version: f.Version}); limit > 1 {
 		reply, err = b.batches.sender(b, f.Model, f.Version).request(attempt, f, limit)
 	} else {
+		b.sent(1)
 		var msg *nats.Msg
 		msg, err = b.nc.RequestMsgWithContext(attempt, frameRequestMsg(ctx, contract.InferSubject(f.Model, f.Version, f.Kind, f.Session), f))
 		if err == nil {
@@ -327,6 +331,13 @@ func (b *natsBroker) requestOnce(ctx context.Context, f FrameRequest) ([]byte, e
 		return nil, fmt.Errorf("frame %s #%d: %w", f.Session, f.Seq, err)
 	}
 	return reply, nil
+}
+
+// sent counts one message of frames sent to the workers.
+func (b *natsBroker) sent(frames int) {
+	if b.sentMessage != nil {
+		b.sentMessage(frames)
+	}
 }
 
 // frameRequestMsg is f as a single-frame request on subject: the trace
