@@ -83,6 +83,13 @@ func rssMB(b *testing.B, pid int) float64 {
 	return 0
 }
 
+// messagesSent is hub_frames_per_message as read now: the messages the hub
+// sent to the workers and the frames in them (a batch carries several).
+func messagesSent(t testing.TB, metricsBase string) (messages, frames float64) {
+	h := metricWith(t, testkit.ScrapeMetrics(t, metricsBase+"/metrics"), "hub_frames_per_message", "", "").GetHistogram()
+	return float64(h.GetSampleCount()), h.GetSampleSum()
+}
+
 // metric reads a counter or gauge from the hub's metrics address (hubProc.metrics).
 func metric(t testing.TB, metricsBase, name string) int {
 	m := metricWith(t, testkit.ScrapeMetrics(t, metricsBase+"/metrics"), name, "", "")

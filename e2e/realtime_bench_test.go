@@ -138,12 +138,18 @@ func BenchmarkSaturation(b *testing.B) {
 	var few, many sessionLoad
 	cpuFew, cpuMany := map[string]float64{}, map[string]float64{}
 	measure := loadMeasure / saturationRounds
+	var messagesFew, framesFew, messagesMany, framesMany float64 // warm-up included
 	for range saturationRounds {
 		before := cpuSeconds(b, procs)
+		m0, f0 := messagesSent(b, hub.metrics)
 		few.add(runLoad(b, hub.base, 8, 2, frame, loadWarmup/2, measure))
 		mid := cpuSeconds(b, procs)
+		m1, f1 := messagesSent(b, hub.metrics)
 		many.add(runLoad(b, hub.base, 400, 1, frame, loadWarmup/2, measure))
 		after := cpuSeconds(b, procs)
+		m2, f2 := messagesSent(b, hub.metrics)
+		messagesFew, framesFew = messagesFew+m1-m0, framesFew+f1-f0
+		messagesMany, framesMany = messagesMany+m2-m1, framesMany+f2-f1
 		for k := range after {
 			cpuFew[k] += mid[k] - before[k]
 			cpuMany[k] += after[k] - mid[k]
@@ -152,8 +158,10 @@ func BenchmarkSaturation(b *testing.B) {
 	zero := map[string]float64{}
 	logLoad(b, "8 sessions × 2 in flight", few)
 	b.Logf("CPU ms per result (warm-up included): %s", cpuPerResult(zero, cpuFew, few))
+	b.Logf("frames per message to the workers (warm-up included): %.2f (%.0f frames in %.0f messages)", framesFew/max(messagesFew, 1), framesFew, messagesFew)
 	logLoad(b, "400 sessions × 1 in flight", many)
 	b.Logf("CPU ms per result (warm-up included): %s", cpuPerResult(zero, cpuMany, many))
+	b.Logf("frames per message to the workers (warm-up included): %.2f (%.0f frames in %.0f messages)", framesMany/max(messagesMany, 1), framesMany, messagesMany)
 	b.Logf("bare model: %.1f images/s at batch %d (%d threads, %s)", bare.BatchedPerS, bare.BatchedSize, bare.ModelThreads, bare.MachineSummary)
 	b.ReportMetric(few.resultsPerS(), "results/s-8")
 	b.ReportMetric(many.resultsPerS(), "results/s-400")

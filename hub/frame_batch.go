@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -114,6 +115,10 @@ func (s *batchSender) request(ctx context.Context, f FrameRequest, limit int) ([
 // limit, until the queue is empty; frames that arrive while it builds a
 // message go in the next one.
 func (s *batchSender) run() {
+	// Frames already runnable (woken together by one batch reply) queue
+	// before the first take: a yield, not a wait: nothing holds a frame
+	// once nothing else is ready to run.
+	runtime.Gosched()
 	for {
 		s.mu.Lock()
 		batch := s.takeLocked()
