@@ -143,18 +143,39 @@ func (s *batchSender) run() {
 // mu held.
 func (s *batchSender) takeLocked() []*batchedFrame {
 	var batch []*batchedFrame
+	room := s.b.nc.MaxPayload() - batchHeaderBytes // what the server takes in one message
 	for len(s.queue) > 0 && (len(batch) == 0 || len(batch) < batch[0].limit) {
 		bf := s.queue[0]
+		size := batchEntryBytes(bf.f)
+		if len(batch) > 0 && size > room {
+			break // goes first in the next message (alone, it fits: checkPayloadLimit)
+		}
 		s.queue[0] = nil
 		s.queue = s.queue[1:]
 		if bf.ctx.Err() == nil { // one that gave up has returned already
 			batch = append(batch, bf)
+			room -= size
 		}
 	}
 	if len(s.queue) == 0 {
 		s.queue = nil // let the backing array go
 	}
 	return batch
+}
+
+const (
+	// batchHeaderBytes: the batch message's headers (NATS/1.0, Frame-Count,
+	// Content-Type, Frame-Deadline) with room to spare.
+	batchHeaderBytes = 256
+	// batchEntryOverhead: one entry's msgpack keys, seq, top_k, deadline and
+	// traceparent (55 bytes), with room to spare; its strings are added.
+	batchEntryOverhead = 160
+)
+
+// batchEntryBytes is at least what f takes in a batch body, so the frames
+// a message carries stay within the server's max_payload.
+func batchEntryBytes(f FrameRequest) int64 {
+	return int64(len(f.Image) + len(f.Session) + len(f.Kind) + len(f.ContentType) + batchEntryOverhead)
 }
 
 // message is batch as one NATS message: a lone frame exactly as today's

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -55,10 +56,15 @@ func waitForInstances(t *testing.T, h *Hub, n int) {
 // sendFrame sends frame seq of session through the hub's dispatcher, within
 // timeout, and puts its answer on out.
 func sendFrame(h *Hub, session string, seq int64, timeout time.Duration, out chan<- batchReply) {
+	sendImage(h, session, seq, timeout, fakeJPEG, out)
+}
+
+// sendImage is sendFrame with image as the frame's bytes.
+func sendImage(h *Hub, session string, seq int64, timeout time.Duration, image []byte, out chan<- batchReply) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
-		f := FrameRequest{Kind: contract.KindAPI, Session: session, Seq: seq, ContentType: contract.ContentTypeJPEG, Image: fakeJPEG}
+		f := FrameRequest{Kind: contract.KindAPI, Session: session, Seq: seq, ContentType: contract.ContentTypeJPEG, Image: image}
 		reply, _, err := h.dispatch.Request(ctx, f)
 		if err != nil {
 			out <- batchReply{seq: seq, session: session, code: codeOf(err)}
@@ -181,6 +187,31 @@ func TestBatchFramesReadyTogetherGoAsOneMessage(t *testing.T) {
 		t.Fatalf("messages %v, want one message of frames 1, 2, 3 in order", got)
 	}
 	wantFramesPerMessage(t, h, 1, 3)
+	waitIdle(t, h)
+}
+
+// Frames ready together go in one message only as far as the server's
+// max_payload allows: the rest go in the next (a message past it is refused
+// by the server, and every frame in it would fail).
+func TestBatchStaysWithinTheServersMaxPayload(t *testing.T) {
+	h, workers, _ := startBatchHub(t, testworker.Options{FramesPerMessage: 4})
+	image := append([]byte{}, fakeJPEG...)
+	image = append(image, make([]byte, int(h.broker.nc.MaxPayload())*2/5)...) // two fit in a message, three do not
+	release := holdSender(t, h)
+	out := make(chan batchReply, 3)
+	for seq := int64(1); seq <= 3; seq++ {
+		sendImage(h, "s"+strconv.FormatInt(seq, 10), seq, testWait, image, out)
+		holdUntilQueued(t, h, int(seq))
+	}
+	release(3)
+	for range 3 {
+		if r := receive(t, out); r.code != "" {
+			t.Fatalf("frame %d answered %q", r.seq, r.code)
+		}
+	}
+	if got := workers[0].Messages(); !slices.EqualFunc(got, [][]int64{{1, 2}, {3}}, slices.Equal) {
+		t.Fatalf("messages %v, want frames 1 and 2 together and 3 alone", got)
+	}
 	waitIdle(t, h)
 }
 
