@@ -431,7 +431,10 @@ const (
 	// CodeModelUnavailable: the model was served, but no worker serves it (or
 	// that version) now.
 	CodeModelUnavailable = "model_unavailable"
-	CodeInternal         = "internal"
+	// CodeModelForbidden: the client's JWT has a models claim that does not
+	// list the model.
+	CodeModelForbidden = "model_forbidden"
+	CodeInternal       = "internal"
 )
 
 // CodeBadBatch is a worker's answer to a batch message it cannot take
@@ -475,6 +478,7 @@ var ErrorCodes = [...]ErrorCode{
 	{CodeUnauthorized, http.StatusUnauthorized, "a valid API key or token is required", CountsRefused},
 	{CodeUnknownModel, http.StatusNotFound, "no worker serves a model of that name", CountsRefused},
 	{CodeModelUnavailable, http.StatusServiceUnavailable, "that model is not being served right now; try again later or pick another model", CountsFailed},
+	{CodeModelForbidden, http.StatusForbidden, "your API key or token does not allow that model", CountsRefused},
 	{CodeInternal, http.StatusInternalServerError, "something went wrong on the server", CountsFailed},
 }
 

@@ -231,9 +231,12 @@ CODE_BAD_BATCH = "bad_batch"
 WORKER_ONLY_ERROR_CODES = (CODE_BAD_BATCH,)
 WORKER_ERROR_CODES = (CODE_BAD_IMAGE, CODE_TOO_LARGE, CODE_INTERNAL, CODE_RATE_LIMITED,
                       *WORKER_ONLY_ERROR_CODES)
-# The hub's, never a worker's: a name no worker served / one not served now.
+# The hub's, never a worker's: a name no worker served / one not served now / one the
+# client's JWT does not allow.
 CODE_UNKNOWN_MODEL = "unknown_model"
 CODE_MODEL_UNAVAILABLE = "model_unavailable"
+CODE_MODEL_FORBIDDEN = "model_forbidden"
+HUB_MODEL_ERROR_CODES = (CODE_UNKNOWN_MODEL, CODE_MODEL_UNAVAILABLE, CODE_MODEL_FORBIDDEN)
 
 # --- JetStream's own names (set by the NATS server, not by docs/asyncapi.yaml) -----
 
