@@ -26,9 +26,8 @@ var authReasons = []string{authMissing, authInvalid, authExpired}
 type authGrant struct {
 	Subject string  // the key's name, or the JWT's sub
 	FPS     float64 // frames per second the session may send; 0: the hub's own limit
-	// Models a JWT allows (its `models` claim); nil: any. Kept for model
-	// routing; the hub does not know which model its workers serve yet.
-	Models []string
+	// Models a JWT allows (its `models` claim); nil: any (model_grant.go).
+	Models modelGrant
 }
 
 // authenticator checks the credentials of clients when the hub requires
@@ -137,7 +136,8 @@ func (h *Hub) requireAPIAuth(c *fiber.Ctx) error {
 	if scheme, value, ok := strings.Cut(c.Get(fiber.HeaderAuthorization), " "); ok && strings.EqualFold(scheme, "Bearer") {
 		credential = strings.TrimSpace(value)
 	}
-	if _, reason := h.auth.check(credential); reason != "" {
+	grant, reason := h.auth.check(credential)
+	if reason != "" {
 		h.metrics.CountAuthRefusal(reason)
 		h.metrics.CountError(contract.CodeUnauthorized)
 		challenge := `Bearer realm="webcamhub"`
@@ -147,7 +147,15 @@ func (h *Hub) requireAPIAuth(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderWWWAuthenticate, challenge)
 		return apiError(c, contract.CodeUnauthorized)
 	}
+	c.Locals(localGrant, grant)
 	return c.Next()
+}
+
+// grantOf is what the credential of an API request allows (requireAPIAuth);
+// zero, any model, when the hub requires none.
+func grantOf(c *fiber.Ctx) authGrant {
+	grant, _ := c.Locals(localGrant).(authGrant)
+	return grant
 }
 
 // AddAPIKey makes a new API key named name and appends its hash to the

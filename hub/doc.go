@@ -15,6 +15,8 @@
 //	tracing*.go   OpenTelemetry setup; a frame's span and request
 //	model_table.go the model-versions served now (from the workers' info),
 //	              which a frame goes to (modelTable.pick), unknown vs unavailable
+//	model_grant.go the models a client's JWT allows (its models claim):
+//	              modelTable.pickFor, model_forbidden
 //	http_*.go     routes, analyze API, models API (http_models.go), health, page, allowed origins,
 //	              TLS listener (certificate reload, ACME); the operator's
 //	              metrics port (/metrics, pprof), apart from the public one
@@ -47,7 +49,8 @@
 //	    lingers for the session's next frame (frameWorkerLinger, next)
 //	  → dispatcher.Request: request span; waits its turn while every worker
 //	    is full (at most DispatchWait, never past the deadline); picks the
-//	    model-version at each try (modelTable.pick; a "no responders" from
+//	    model-version at each try (modelTable.pickFor, within what the
+//	    credential allows; a "no responders" from
 //	    one no longer served: model_unavailable when pinned, else once more
 //	    to the name's default of now)
 //	  → natsBroker.Request (the dispatcher's workerPool): the frame with its

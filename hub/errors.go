@@ -31,6 +31,8 @@ func codeOf(err error) string {
 		return contract.CodeUnknownModel
 	case errors.Is(err, ErrModelUnavailable):
 		return contract.CodeModelUnavailable
+	case errors.Is(err, ErrModelForbidden):
+		return contract.CodeModelForbidden
 	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
 		return contract.CodeTimeout
 	case errors.Is(err, ErrUnavailable), errors.Is(err, nats.ErrNoResponders), errors.Is(err, nats.ErrConnectionClosed),

@@ -154,7 +154,7 @@ func (d *dispatcher) inTurn(ctx context.Context, f FrameRequest) ([]byte, modelT
 		}
 		sent := f
 		if d.models != nil {
-			if target, err = d.models.pick(f.Model, f.Version); err != nil {
+			if target, err = d.models.pickFor(f.Model, f.Version, f.Allowed); err != nil {
 				d.done(false, false, false)
 				return nil, target, fmt.Errorf("frame %s #%d: %w", f.Session, f.Seq, err)
 			}

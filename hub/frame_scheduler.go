@@ -81,6 +81,9 @@ type frameScheduler struct {
 	// each frame is sent.
 	model   string
 	version int
+	// allowed: the models the session's credential allows (nil: any); set
+	// before the session runs.
+	allowed modelGrant
 }
 
 func newFrameScheduler(deps schedulerDeps) *frameScheduler {
@@ -244,6 +247,7 @@ func (fs *frameScheduler) classify(f *liveFrame) {
 	ctx, cancel := context.WithTimeout(f.span.context(fs.ctx), fs.timeout)
 	defer cancel()
 	f.req.Model, f.req.Version = fs.currentModel()
+	f.req.Allowed = fs.allowed
 	reply, sentTo, err := fs.dispatch.Request(ctx, f.req)
 	f.sentTo = sentTo
 	if err != nil && fs.ctx.Err() != nil {

@@ -69,7 +69,7 @@ func (h *Hub) analyze(c *fiber.Ctx) error {
 		h.metrics.CountError(code)
 		return apiError(c, code)
 	}
-	frame := FrameRequest{Kind: contract.KindAPI, Model: model, Version: version, Session: sessionid.New(), Seq: 1,
+	frame := FrameRequest{Kind: contract.KindAPI, Model: model, Version: version, Allowed: grantOf(c).Models, Session: sessionid.New(), Seq: 1,
 		ContentType: info.ContentType, Image: image}
 	// A caller's traceparent continues its trace, through the hub to the worker.
 	ctx := propagator.Extract(c.UserContext(), fiberHeaderCarrier{c})

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -29,10 +30,15 @@ func (h *Hub) modelRoutes(app *fiber.App) {
 	app.Get(version+contract.APIReadySuffix, h.requireAPIAuth, h.modelReady)
 }
 
-// listModels is GET /api/v1/models: every model known, served now or not.
+// listModels is GET /api/v1/models: every model known, served now or not;
+// for a JWT with a models claim, those of the claim.
 func (h *Hub) listModels(c *fiber.Ctx) error {
+	grant := grantOf(c)
 	list := contract.ModelList{Models: []contract.ModelMetadata{}}
 	for _, name := range h.models.names() {
+		if !grant.Models.allows(name) {
+			continue
+		}
 		if md, err := h.models.metadata(name, 0); err == nil {
 			list.Models = append(list.Models, md)
 		}
@@ -74,6 +80,9 @@ func (h *Hub) modelOf(c *fiber.Ctx) (contract.ModelMetadata, string, error) {
 		}
 	} else if !contract.ValidModelName(name) {
 		return contract.ModelMetadata{}, v, errBadModelPath
+	}
+	if !grantOf(c).Models.allows(name) {
+		return contract.ModelMetadata{}, v, fmt.Errorf("model %q: %w", name, ErrModelForbidden)
 	}
 	md, err := h.models.metadata(name, version)
 	return md, v, err

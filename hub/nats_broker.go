@@ -276,6 +276,9 @@ type FrameRequest struct {
 	// DecodedBytes is the hub's estimate of the memory decoding Image
 	// takes (from its header); it is not sent, only charged (frameCredit).
 	DecodedBytes int64
+	// Allowed: the models the client's credential allows (nil: any); the
+	// dispatcher's pick refuses others. Not sent.
+	Allowed modelGrant
 }
 
 func (b *natsBroker) Connected() bool { return b.nc.IsConnected() }

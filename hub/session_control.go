@@ -95,7 +95,8 @@ func (s *session) control(data []byte) {
 // options applies an options message: topK, model, or both; nothing of it
 // when any part is wrong. A model switch is picked at once (an unknown name
 // is answered unknown_model, one not served now model_unavailable, and the
-// session keeps its model) and acknowledged with a model message; the
+// session keeps its model; one its credential does not allow
+// model_forbidden) and acknowledged with a model message; the
 // frames sent from then on go to the new model.
 func (s *session) options(m contract.Control) {
 	hasTopK, hasModel := present(m.TopK), present(m.Model)
@@ -115,7 +116,7 @@ func (s *session) options(m contract.Control) {
 			s.answerError(0, contract.CodeBadRequest)
 			return
 		}
-		target, err := s.hub.models.pick(name, version)
+		target, err := s.hub.models.pickFor(name, version, s.grant.Models)
 		if err != nil {
 			s.answerError(0, codeOf(err))
 			return

@@ -133,6 +133,8 @@ func (h *Hub) serveWebSocket(c *websocket.Conn) {
 	s := newSession(h, c.Conn, h.sessionID(resume, token), watching)
 	s.client = client
 	s.grant = grant
+	// What the credential allows goes to the scheduler before the session runs.
+	s.frames.allowed = grant.Models
 	if grant.FPS > 0 && grant.FPS < h.cfg.SessionFPS { // the token's own cap, below the hub's
 		s.frames.limiter = rate.NewLimiter(rate.Limit(grant.FPS), max(1, int(grant.FPS))) // (before the session runs)
 	}
@@ -216,10 +218,11 @@ func (h *Hub) welcome(s *session) contract.Welcome {
 		Type: contract.TypeWelcome, Session: s.id, Watching: s.watching, Protocol: contract.ProtocolVersion,
 		MaxFrameBytes: h.cfg.MaxFrameBytes, FramesInFlight: h.cfg.FramesInFlight,
 		FrameTimeoutMs: h.cfg.FrameTimeout.Milliseconds(), Recording: h.cfg.Record && s.watching == "",
-		Models: h.models.summaries(),
+		Models: h.models.summariesFor(s.grant.Models),
 	}
 	if s.watching == "" {
-		if target, err := h.models.lookup(s.frames.currentModel()); err == nil {
+		name, version := s.frames.currentModel()
+		if target, err := h.models.lookupFor(name, version, s.grant.Models); err == nil {
 			w.Model = target.Ref()
 		}
 	}
