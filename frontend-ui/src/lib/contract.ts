@@ -88,6 +88,7 @@ export const ErrorCode = {
   unauthorized: 'unauthorized',
   unknownModel: 'unknown_model',
   modelUnavailable: 'model_unavailable',
+  modelForbidden: 'model_forbidden',
   internal: 'internal',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -105,6 +106,7 @@ export const ERROR_HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   [ErrorCode.unauthorized]: 401,
   [ErrorCode.unknownModel]: 404,
   [ErrorCode.modelUnavailable]: 503,
+  [ErrorCode.modelForbidden]: 403,
   [ErrorCode.internal]: 500,
 };
 

@@ -124,6 +124,14 @@ const byCode: Readonly<Record<ErrorCode, CodeText>> = {
     },
     upload: { title: 'That model is not being served right now', body: 'Try again later, or pick another model.' },
   },
+  [ErrorCode.modelForbidden]: {
+    live: {
+      severity: 'error',
+      title: 'Your key does not allow that model',
+      body: 'The key or token this page uses may only use some models, and not that one. Pick one of the models listed.',
+    },
+    upload: { title: 'Your key does not allow that model', body: 'Pick one of the models listed and try again.' },
+  },
   [ErrorCode.internal]: {
     live: {
       severity: 'error',

@@ -255,7 +255,8 @@ export class HubClient {
   /**
    * Asks the hub to classify this session's frames with `ref` (`name` or
    * `name@version`) from now on; answered by a `model` event, or an error
-   * (unknown_model, model_unavailable) and the session keeps its model.
+   * (unknown_model, model_unavailable, model_forbidden) and the session keeps
+   * its model.
    * False when not connected.
    */
   setModel(ref: string): boolean {

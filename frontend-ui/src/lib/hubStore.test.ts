@@ -211,7 +211,7 @@ describe('HubStore models', () => {
     gone.store.stop();
   });
 
-  it('after unknown_model or model_unavailable shows the session’s model again and reads the list afresh', async () => {
+  it('after unknown_model, model_unavailable or model_forbidden shows the session’s model again and reads the list afresh', async () => {
     const { store, storage, fetchModels } = modelStore();
     store.start();
     const ws = FakeSocket.last();
@@ -229,6 +229,12 @@ describe('HubStore models', () => {
     expect(store.getSnapshot().chosenModel).toBeNull();
     expect(storage.map.has(MODEL_STORAGE_KEY)).toBe(false); // no worker serves that name: forgotten
     expect(fetchModels).toHaveBeenCalledTimes(2);
+
+    store.setModel('insects');
+    ws.serverSend({ type: 'error', code: ErrorCode.modelForbidden, message: 'not for this key' });
+    expect(store.getSnapshot()).toMatchObject({ chosenModel: null, model: 'mobilenet_v2@1' });
+    expect(storage.map.has(MODEL_STORAGE_KEY)).toBe(false); // the key does not allow it: forgotten
+    expect(fetchModels).toHaveBeenCalledTimes(3);
     store.stop();
   });
 

@@ -240,14 +240,15 @@ export class HubStore {
   }
 
   /**
-   * After unknown_model or model_unavailable the session keeps its model: the
-   * picker shows that one again, and the list is read afresh. A name no
-   * worker serves is forgotten; one that is only down now is asked for again
-   * when the tab loads the page next.
+   * After unknown_model, model_unavailable or model_forbidden the session
+   * keeps its model: the picker shows that one again, and the list is read
+   * afresh. A name no worker serves, or one the key does not allow, is
+   * forgotten; one that is only down now is asked for again when the tab
+   * loads the page next.
    */
   private modelRefused(code: string): void {
-    if (code !== ErrorCode.unknownModel && code !== ErrorCode.modelUnavailable) return;
-    if (code === ErrorCode.unknownModel) forgetModelChoice(this.modelStorage);
+    if (code !== ErrorCode.unknownModel && code !== ErrorCode.modelUnavailable && code !== ErrorCode.modelForbidden) return;
+    if (code !== ErrorCode.modelUnavailable) forgetModelChoice(this.modelStorage);
     this.update({ chosenModel: null });
     void this.refreshModels();
   }
