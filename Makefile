@@ -203,6 +203,7 @@ bench: test-deps $(VENV)/.bench-installed
 	KERAS_BACKEND=jax $(VPY) -m bench.worker.throughput --model keras-random --worker-frames 0 --jpeg-quality 80
 	$(VPY) -m bench.worker.hostile --model tflite:$(SHARED_TESTDATA)/models/mobilenet_v2_1.0_224_quant.tflite
 	$(VPY) -m bench.worker.per_frame
+	$(VPY) -m bench.worker.thread_wake
 	cd frontend-ui && npm run bench
 
 # The soak (docs/benchmarks.md, "Soak"): 30 sessions coming and going at a
