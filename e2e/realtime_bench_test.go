@@ -116,6 +116,35 @@ func BenchmarkPacedSession(b *testing.B) {
 	b.ReportMetric(0, "ns/op")
 }
 
+// BenchmarkPacedTransport: BenchmarkPacedSession's session against the Go
+// test worker, which answers at once in this process: what the page → hub →
+// NATS → worker → NATS → hub → page path costs a frame at a webcam's pace
+// without the Python worker, its decode and its model (docs/benchmarks.md,
+// "Paced latency": where the time outside the model goes); then the same
+// session back to back (one frame in flight, the next sent at its answer),
+// the same path kept busy.
+func BenchmarkPacedTransport(b *testing.B) {
+	frame := pageFrame(b)
+	// The session's own rate limit is lifted for the back-to-back part.
+	hub := startHub(b, hubOptions{extraEnv: loadGeneratorEnv("LOG_LEVEL=warn", "HUB_SESSION_FPS=100000")})
+	startGoWorker(b, hub.nats)
+	hub.waitFor(b, "/readyz?workers=1")
+	paced := runPacedSession(b, hub.base, frame, webcamPace, loadWarmup, pacedMeasure)
+	logLoad(b, "1 session at 25 frames/s on the Go test worker", paced)
+	busy := runLoad(b, hub.base, 1, 1, frame, loadWarmup, pacedMeasure/2)
+	logLoad(b, "1 session back to back on the Go test worker", busy)
+	for _, r := range []sessionLoad{paced, busy} {
+		if r.answers[contract.TypeResult] == 0 {
+			b.Fatalf("no results: answers %v, unanswered %d", r.answers, r.unanswered())
+		}
+	}
+	b.ReportMetric(ms(quantile(paced.latency, 0.5)), "p50-ms")
+	b.ReportMetric(ms(quantile(paced.latency, 0.9)), "p90-ms")
+	b.ReportMetric(ms(quantile(paced.latency, 0.99)), "p99-ms")
+	b.ReportMetric(ms(quantile(busy.latency, 0.5)), "back-to-back-p50-ms")
+	b.ReportMetric(0, "ns/op")
+}
+
 // saturationRounds: the 8- and 400-session loads alternate this many times,
 // so that a shared machine's changing load falls on both alike.
 const saturationRounds = 3
