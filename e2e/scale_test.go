@@ -30,8 +30,10 @@ func TestTwoHubsTwoWorkersOnExternalNATS(t *testing.T) {
 	hubB := startHub(t, hubOptions{natsURL: bus.url})
 	startWorker(t, bus, "worker-a")
 	startWorker(t, bus, "worker-b")
-	hubA.waitFor(t, "/readyz?workers=1")
-	hubB.waitFor(t, "/readyz?workers=1")
+	// Both workers up before frames go (the test wants both used): one
+	// answering is what /readyz?workers=1 waits for, not two.
+	waitWorkers(t, hubA.base, 2)
+	waitWorkers(t, hubB.base, 2)
 
 	streamer := dialHub(t, hubA.base, "")
 	session := streamer.Welcome()
@@ -65,7 +67,10 @@ func TestKilledWorkerFramesAreAnsweredAndStreamingGoesOn(t *testing.T) {
 	hub := startHub(t, hubOptions{natsURL: bus.url, extraEnv: []string{"HUB_FRAME_TIMEOUT=2s", "HUB_FRAMES_IN_FLIGHT=4", "HUB_SESSION_FPS=1000"}})
 	startWorker(t, bus, "worker-stays")
 	doomed := startWorker(t, bus, "worker-killed", "--batch-wait-ms", "50")
-	hub.waitFor(t, "/readyz?workers=1")
+	// Both up before frames go: with worker-stays still loading when the
+	// other is killed, the frames retried after the kill find no worker
+	// (unavailable), which is not what this test is about.
+	waitWorkers(t, hub.base, 2)
 
 	c := dialHub(t, hub.base, "")
 	c.Welcome()
