@@ -71,7 +71,7 @@ func BenchmarkTwoModels(b *testing.B) {
 	// from it.
 	const sharedWorker = "bench-worker-ab"
 	startRepositoryWorker(b, hub.nats, sharedWorker, repo, "", "--log-level", "warning")
-	waitWorkers(b, hub.base, 3)
+	hub.waitWorkers(b, 3, modelsReadyWait)
 	for _, w := range []*proc{workerA, workerB} {
 		if err := w.stop(syscall.SIGTERM); err != nil {
 			b.Logf("%s stopped: %v", w.name, err)
@@ -253,30 +253,6 @@ func waitModels(t testing.TB, base string, ready map[string]bool) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the hub did not list the models as %v within %v: %v (%v)", ready, modelsReadyWait, models, err)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-}
-
-// waitWorkers waits until the hub at base counts at least n workers
-// answering its pings (GET /readyz's workers); a worker answers once its
-// models are loaded.
-func waitWorkers(t testing.TB, base string, n int) {
-	t.Helper()
-	deadline := time.Now().Add(modelsReadyWait)
-	for {
-		var ready struct {
-			Workers int `json:"workers"`
-		}
-		if resp, err := http.Get(base + "/readyz"); err == nil {
-			_ = json.NewDecoder(resp.Body).Decode(&ready)
-			resp.Body.Close()
-		}
-		if ready.Workers >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the hub did not count %d workers within %v (last: %d)", n, modelsReadyWait, ready.Workers)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}

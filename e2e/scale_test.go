@@ -32,8 +32,8 @@ func TestTwoHubsTwoWorkersOnExternalNATS(t *testing.T) {
 	startWorker(t, bus, "worker-b")
 	// Both workers up before frames go (the test wants both used): one
 	// answering is what /readyz?workers=1 waits for, not two.
-	waitWorkers(t, hubA.base, 2)
-	waitWorkers(t, hubB.base, 2)
+	hubA.waitWorkers(t, 2, startupWait)
+	hubB.waitWorkers(t, 2, startupWait)
 
 	streamer := dialHub(t, hubA.base, "")
 	session := streamer.Welcome()
@@ -70,7 +70,7 @@ func TestKilledWorkerFramesAreAnsweredAndStreamingGoesOn(t *testing.T) {
 	// Both up before frames go: with worker-stays still loading when the
 	// other is killed, the frames retried after the kill find no worker
 	// (unavailable), which is not what this test is about.
-	waitWorkers(t, hub.base, 2)
+	hub.waitWorkers(t, 2, startupWait)
 
 	c := dialHub(t, hub.base, "")
 	c.Welcome()

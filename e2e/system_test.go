@@ -243,6 +243,33 @@ func (h *hubProc) waitFor(t testing.TB, path string) {
 	}
 }
 
+// waitWorkers polls /readyz until the hub counts at least n workers
+// answering its pings (a worker answers once its models are loaded):
+// /readyz?workers=1 waits for one, a test that needs several waits here.
+func (h *hubProc) waitWorkers(t testing.TB, n int, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		var ready struct {
+			Workers int `json:"workers"`
+		}
+		if resp, err := h.client.Get(h.base + "/readyz"); err == nil {
+			_ = json.NewDecoder(resp.Body).Decode(&ready)
+			resp.Body.Close()
+		}
+		if ready.Workers >= n {
+			return
+		}
+		if h.exited() {
+			t.Fatalf("%s exited before it counted %d workers", h.name, n)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not count %d workers within %v (last: %d)", h.name, n, within, ready.Workers)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // startWorker runs the real Python worker on bus with the TFLite model.
 func startWorker(t testing.TB, bus natsEndpoint, name string, extraArgs ...string) *proc {
 	t.Helper()
