@@ -669,9 +669,12 @@ type Prediction struct {
 
 // Timing is the worker's own account of a frame.
 type Timing struct {
-	DecodeMs float64 `json:"decode_ms"`
-	InferMs  float64 `json:"infer_ms"`
-	Batch    int     `json:"batch"`
+	DecodeMs float64 `json:"decode_ms"` // wall time of the decode
+	// DecodeCPUMs is the decoding thread's CPU time (zero: not reported,
+	// an older worker).
+	DecodeCPUMs float64 `json:"decode_cpu_ms,omitempty"`
+	InferMs     float64 `json:"infer_ms"`
+	Batch       int     `json:"batch"`
 }
 
 // SessionInfo is the hub's answer on SessionInfoSubject.

@@ -79,6 +79,8 @@ func decodeTiming(value []byte, t *contract.Timing) error {
 		switch string(key) {
 		case "decode_ms":
 			t.DecodeMs, err = replyFloat(value, vt)
+		case "decode_cpu_ms":
+			t.DecodeCPUMs, err = replyFloat(value, vt)
 		case "infer_ms":
 			t.InferMs, err = replyFloat(value, vt)
 		case "batch":

@@ -23,7 +23,7 @@ var benchReply = mustJSON(contract.Result{
 		{Label: "kuvasz", Index: 222, Confidence: 0.01171875},
 		{Label: "Great Pyrenees", Index: 257, Confidence: 0.0078125},
 	},
-	Timing: contract.Timing{DecodeMs: 1.873, InferMs: 11.42, Batch: 4},
+	Timing: contract.Timing{DecodeMs: 1.873, DecodeCPUMs: 1.62, InferMs: 11.42, Batch: 4},
 	Worker: "worker-7f3a",
 })
 

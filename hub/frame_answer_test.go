@@ -20,7 +20,7 @@ func TestReplyHeadDecode(t *testing.T) {
 		err   bool
 	}{
 		{name: "worker result", reply: string(benchReply),
-			want: replyHead{Type: contract.TypeResult, Seq: 41, Timing: contract.Timing{DecodeMs: 1.873, InferMs: 11.42, Batch: 4}}},
+			want: replyHead{Type: contract.TypeResult, Seq: 41, Timing: contract.Timing{DecodeMs: 1.873, DecodeCPUMs: 1.62, InferMs: 11.42, Batch: 4}}},
 		{name: "worker error", reply: `{"type":"error","seq":7,"code":"bad_image","message":"cannot decode \"x\" \u00e9"}`,
 			want: replyHead{Type: contract.TypeError, Seq: 7, Code: contract.CodeBadImage, Message: `cannot decode "x" é`}},
 		{name: "escaped type", reply: `{"type":"r\u0065sult","seq":-3}`, want: replyHead{Type: contract.TypeResult, Seq: -3}},
@@ -36,6 +36,7 @@ func TestReplyHeadDecode(t *testing.T) {
 		{name: "type a number", reply: `{"type":1}`, err: true},
 		{name: "timing not an object", reply: `{"timing":[1]}`, err: true},
 		{name: "decode_ms a string", reply: `{"timing":{"decode_ms":"1"}}`, err: true},
+		{name: "decode_cpu_ms a string", reply: `{"timing":{"decode_cpu_ms":"1"}}`, err: true},
 		{name: "batch a fraction", reply: `{"timing":{"batch":1.5}}`, err: true},
 		{name: "not JSON", reply: `{"type":"result","seq":1`, err: true},
 		{name: "garbage after", reply: `{"type":"result"} x`, err: true},
@@ -92,7 +93,7 @@ func FuzzReplyHeadDecode(f *testing.F) {
 // without being its exact name.
 func foldedName(reply []byte) bool {
 	dec := json.NewDecoder(bytes.NewReader(reply))
-	names := []string{"type", "seq", "code", "message", "timing", "decode_ms", "infer_ms", "batch"}
+	names := []string{"type", "seq", "code", "message", "timing", "decode_ms", "decode_cpu_ms", "infer_ms", "batch"}
 	for {
 		tok, err := dec.Token()
 		if err != nil {

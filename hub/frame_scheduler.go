@@ -266,7 +266,7 @@ func (fs *frameScheduler) classify(f *liveFrame) {
 		fs.end(f, OutcomeError, answer.code)
 		fs.enqueue(encodeError(f.req.Seq, answer.code))
 	default:
-		fs.credit.chargeDecode(time.Now(), f.req.DecodedBytes, time.Duration(f.head.Timing.DecodeMs*float64(time.Millisecond)))
+		fs.credit.chargeDecode(time.Now(), f.req.DecodedBytes, chargedDecode(f.head.Timing))
 		fs.end(f, OutcomeResult, "")
 		fs.enqueue(reply)
 	}

@@ -3,6 +3,8 @@ package hub
 import (
 	"time"
 
+	"github.com/webcamhub/webcamhub/contract"
+
 	"golang.org/x/time/rate"
 )
 
@@ -60,6 +62,21 @@ func (c frameCredit) chargeEstimate(now time.Time, decodedBytes int64) {
 // charged for the frame's estimate.
 func (c frameCredit) chargeDecode(now time.Time, decodedBytes int64, decode time.Duration) {
 	c.charge(now, int(decode/decodePerCredit)-estimateCredits(decodedBytes))
+}
+
+// chargedDecode is the decode time a session is charged for a result: the
+// decode's CPU time, where the worker reports it, since its wall time also
+// holds the waits of a busy worker (for a core, for Python's GIL), which are
+// not the session's doing: on a 2-core machine flooded by 400 sessions a
+// webcam frame's few milliseconds of decoding took over 100 ms on the clock,
+// and polite sessions were rate_limited. An older worker's wall time
+// otherwise.
+func chargedDecode(t contract.Timing) time.Duration {
+	ms := t.DecodeMs
+	if t.DecodeCPUMs > 0 {
+		ms = t.DecodeCPUMs
+	}
+	return time.Duration(ms * float64(time.Millisecond))
 }
 
 func estimateCredits(decodedBytes int64) int { return int(decodedBytes / decodedBytesPerCredit) }

@@ -12,18 +12,30 @@ import (
 // Frames a worker must refuse, or takes long to decode, are marked for
 // the test worker by their first bytes after the JPEG magic.
 var (
-	junkFrame      = append([]byte{0xFF, 0xD8, 0xFF, 'J'}, bytes.Repeat([]byte{1}, 500)...)
-	expensiveFrame = append([]byte{0xFF, 0xD8, 0xFF, 'X'}, bytes.Repeat([]byte{1}, 500)...)
+	junkFrame      = markedFrame('J')
+	expensiveFrame = markedFrame('X')
+	// Decoded in 1.3 s by a worker that does not report the CPU time.
+	expensiveOnAnOlderWorker = markedFrame('O')
+	// Decoded in 1.3 s on the clock but 2 ms of CPU: a busy worker.
+	cheapOnABusyWorker = markedFrame('B')
 )
 
-func judge(image []byte) (string, float64) {
+func markedFrame(mark byte) []byte {
+	return append([]byte{0xFF, 0xD8, 0xFF, mark}, bytes.Repeat([]byte{1}, 500)...)
+}
+
+func judge(image []byte) (string, contract.Timing) {
 	switch image[3] {
 	case 'J':
-		return contract.CodeBadImage, 0
+		return contract.CodeBadImage, contract.Timing{}
 	case 'X':
-		return "", 1300 // a decode bomb's 1.3 s
+		return "", contract.Timing{DecodeMs: 1300, DecodeCPUMs: 1290} // a decode bomb's 1.3 s
+	case 'O':
+		return "", contract.Timing{DecodeMs: 1300}
+	case 'B':
+		return "", contract.Timing{DecodeMs: 1300, DecodeCPUMs: 2}
 	}
-	return "", 2
+	return "", contract.Timing{DecodeMs: 2, DecodeCPUMs: 2}
 }
 
 // answers sends each frame and reads its answer, counting answers by type+code.
@@ -70,6 +82,7 @@ func TestSessionWhoseFramesKeepFailingIsSlowedAlone(t *testing.T) {
 		"hub refuses (decode bomb header)": {bomb, "error " + contract.CodeTooLarge, 0, creditBurst},
 		"worker refuses (junk)":            {junkFrame, "error " + contract.CodeBadImage, creditBurst + 2, creditBurst},
 		"worker decodes for 1.3 s":         {expensiveFrame, "result ", 3, 1},
+		"older worker decodes for 1.3 s":   {expensiveOnAnOlderWorker, "result ", 3, 1},
 	} {
 		before := w.Frames()
 		got := answers(t, base, repeat(c.frame, 30)...)
@@ -82,6 +95,18 @@ func TestSessionWhoseFramesKeepFailingIsSlowedAlone(t *testing.T) {
 		if polite := answers(t, base, repeat(fakeJPEG, 30)...); polite["result "] != 30 {
 			t.Errorf("after %s in another session, a polite session's 30 frames: %v", name, polite)
 		}
+	}
+}
+
+// A session is charged for the CPU its frames' decoding took, not for the
+// waits of a busy worker: 30 frames each decoded in 1.3 s on the clock but
+// 2 ms of CPU are all answered with results.
+func TestSessionIsNotChargedForABusyWorkersWaits(t *testing.T) {
+	ns := startNATS(t, 0)
+	w := startWorker(t, ns.ClientURL(), testworker.Options{Judge: judge})
+	_, base := startHub(t, ns.ClientURL(), func(c *Config) { c.SessionFPS = 1000 })
+	if got := answers(t, base, repeat(cheapOnABusyWorker, 30)...); got["result "] != 30 || w.Frames() != 30 {
+		t.Fatalf("30 frames of 2 ms CPU each, 1.3 s on the clock: answered %v, %d at the worker; want 30 results", got, w.Frames())
 	}
 }
 

@@ -47,6 +47,7 @@ import argparse
 import asyncio
 import contextlib
 import importlib
+import inspect
 import io
 import json
 import os
@@ -178,7 +179,8 @@ def stage_figures(data: bytes, repeats: int) -> dict[str, float]:
     out["meta"] = cpu_us(lambda: FrameMeta.parse(subject, hub_headers(7), "_INBOX.bench"),
                          repeats)
     replies = new_replies(labels)
-    out["reply"] = cpu_us(lambda: replies.result(meta, probs, TOP_K, 1.234, 3.456, 4),
+    decode_ms = (1.234, 1.117) if reports_decode_cpu(replies) else (1.234,)
+    out["reply"] = cpu_us(lambda: replies.result(meta, probs, TOP_K, *decode_ms, 3.456, 4),
                           repeats)
     return out
 
@@ -193,6 +195,12 @@ def serves_model_versions() -> bool:
     except ModuleNotFoundError:
         return False
     return True
+
+
+def reports_decode_cpu(replies: Any) -> bool:
+    """The tree's results carry the decode's CPU time beside its wall time
+    (decode_cpu_ms); False for a --baseline-root tree from before."""
+    return "decode_cpu_ms" in inspect.signature(replies.result).parameters
 
 
 def check_tree() -> None:
@@ -462,7 +470,8 @@ async def _publish(url: str, repeats: int) -> float:
                       task=contract.TASK_CLASSIFICATION)
     body = json.dumps({**result, "predictions": [
         {"label": f"class {i}", "index": i, "confidence": 0.1234} for i in range(TOP_K)],
-        "timing": {"decode_ms": 1.23, "infer_ms": 3.45, "batch": 4}, "worker": "bench"}
+        "timing": {"decode_ms": 1.23, "decode_cpu_ms": 1.12, "infer_ms": 3.45, "batch": 4},
+        "worker": "bench"}
     ).encode()
     headers = {contract.HEADER_CONTENT_TYPE: contract.CONTENT_TYPE_JSON}
     results = contract.results_subject(contract.KIND_LIVE, "bench")

@@ -66,7 +66,7 @@ class InFlight:
         self.out = out
         assert self.decoded is not None  # set before the image reached the batcher
         return self._replies.result(self._meta, out.probs, self._k, self.decoded.wall_ms,
-                                    out.infer_ms, out.batch)
+                                    self.decoded.cpu_ms, out.infer_ms, out.batch)
 
     def fail(self, error: BaseException) -> None:
         """From any thread: the frame is answered with `error`."""

@@ -262,9 +262,9 @@ def test_result_examples_round_trip(doc: Doc, registry: Registry) -> None:
         want = example["payload"]
         meta = frame_meta(want["session"], want["seq"])
         timing = want["timing"]
-        body = result_json(meta, want["predictions"], timing["decode_ms"], timing["infer_ms"],
-                           timing["batch"], want["worker"], want["model"], want["version"],
-                           want["task"])
+        body = result_json(meta, want["predictions"], timing["decode_ms"],
+                           timing["decode_cpu_ms"], timing["infer_ms"], timing["batch"],
+                           want["worker"], want["model"], want["version"], want["task"])
         assert json.loads(body) == want
         assert meta.response_headers() == example["headers"]
         reply_headers.validate(meta.response_headers())
@@ -327,7 +327,7 @@ def test_result_json_validates(registry: Registry) -> None:
     for meta in (FrameMeta.parse(c.infer_subject("m", 1, c.KIND_CLI, "x"), None, "_INBOX.a"),
                  frame_meta("s1", 3, tp)):
         validator(registry, "components", "schemas", "Result").validate(
-            json.loads(result_json(meta, [prediction], 1.0, 2.0, 1, "w1", "mobilenet_v2", 1)))
+            json.loads(result_json(meta, [prediction], 1.0, 0.9, 2.0, 1, "w1", "mobilenet_v2", 1)))
 
 
 def test_frame_header_examples_parse(doc: Doc) -> None:

@@ -63,7 +63,7 @@ def test_result_json_shape() -> None:
     probs = np.zeros(1000, np.float32)
     probs[285], probs[281], probs[282] = 0.8, 0.1, 0.05
     labels = [f"c{i}" for i in range(1000)]
-    body = json.loads(result_json(meta, top_k(probs, labels, 3), 1.234, 9.876, 4, "w1",
+    body = json.loads(result_json(meta, top_k(probs, labels, 3), 1.234, 1.116, 9.876, 4, "w1",
                                   "birds", 7))
     assert list(body) == ["type", "seq", "session", "model", "version", "task", "predictions",
                           "timing", "worker"]
@@ -76,7 +76,8 @@ def test_result_json_shape() -> None:
         {"label": "c281", "index": 281, "confidence": 0.1},
         {"label": "c282", "index": 282, "confidence": 0.05},
     ]
-    assert body["timing"] == {"decode_ms": 1.23, "infer_ms": 9.88, "batch": 4}
+    assert body["timing"] == {"decode_ms": 1.23, "decode_cpu_ms": 1.12, "infer_ms": 9.88,
+                              "batch": 4}
 
 
 def test_top_k_ties_are_deterministic() -> None:

@@ -93,7 +93,9 @@ async def test_live_frame_with_headers(nc: Client, image_bytes: dict[str, bytes]
     top = body["predictions"][0]
     assert (top["label"], top["index"]) == ("Egyptian cat", 285)
     assert len(body["predictions"]) == 3
-    assert set(body["timing"]) == {"decode_ms", "infer_ms", "batch"}
+    assert set(body["timing"]) == {"decode_ms", "decode_cpu_ms", "infer_ms", "batch"}
+    # The CPU time of the decode is a part of its wall time (rounded).
+    assert 0 < body["timing"]["decode_cpu_ms"] <= body["timing"]["decode_ms"] + 0.01
     assert 1 <= body["timing"]["batch"] <= 8
     assert reply.headers is not None
     assert reply.headers.get(c.HEADER_CONTENT_TYPE) == c.CONTENT_TYPE_JSON

@@ -61,9 +61,11 @@ def test_result_bytes_equal_json_dumps(session: str, k: int) -> None:
                            "_INBOX.x")
     for i, p in enumerate(rows()):
         decode_ms, infer_ms, batch = 0.1 * i + 1.23456, 7.0 + i / 3, 1 + i % 8
-        body, top1 = replies.result(meta, p, k, decode_ms, infer_ms, batch)
+        decode_cpu_ms = decode_ms / (1 + i)
+        body, top1 = replies.result(meta, p, k, decode_ms, decode_cpu_ms, infer_ms, batch)
         preds = top_k(p, LABELS, k)
-        assert body == result_json(meta, preds, decode_ms, infer_ms, batch, "worker-1", "m", 3)
+        assert body == result_json(meta, preds, decode_ms, decode_cpu_ms, infer_ms, batch,
+                                   "worker-1", "m", 3)
         assert top1 == preds[0]["label"]
         assert json.loads(body)["session"] == session
 
@@ -73,6 +75,6 @@ def test_non_finite_figures_still_give_the_json_of_before() -> None:
     meta = FrameMeta.parse(c.infer_subject("m", 3, c.KIND_LIVE, "abc"), {"Frame-Seq": "1"}, None)
     p = np.zeros(1000, np.float32)
     p[3] = np.inf
-    body, top1 = replies.result(meta, p, 3, 1.0, 2.0, 1)
-    assert body == result_json(meta, top_k(p, LABELS, 3), 1.0, 2.0, 1, "w", "m", 3)
+    body, top1 = replies.result(meta, p, 3, 1.0, 0.5, 2.0, 1)
+    assert body == result_json(meta, top_k(p, LABELS, 3), 1.0, 0.5, 2.0, 1, "w", "m", 3)
     assert top1 == "class 3"

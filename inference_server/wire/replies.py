@@ -64,8 +64,8 @@ def dumps(obj: Mapping[str, Any]) -> bytes:
 
 
 def result_json(meta: FrameMeta, predictions: Sequence[Prediction], decode_ms: float,
-                infer_ms: float, batch: int, worker: str, model: str, version: int,
-                task: str = contract.TASK_CLASSIFICATION) -> bytes:
+                decode_cpu_ms: float, infer_ms: float, batch: int, worker: str, model: str,
+                version: int, task: str = contract.TASK_CLASSIFICATION) -> bytes:
     return dumps({
         "type": contract.TYPE_RESULT,
         "seq": meta.seq,
@@ -74,8 +74,8 @@ def result_json(meta: FrameMeta, predictions: Sequence[Prediction], decode_ms: f
         "version": version,
         "task": task,
         "predictions": list(predictions),
-        "timing": {"decode_ms": round(decode_ms, 2), "infer_ms": round(infer_ms, 2),
-                   "batch": batch},
+        "timing": {"decode_ms": round(decode_ms, 2), "decode_cpu_ms": round(decode_cpu_ms, 2),
+                   "infer_ms": round(infer_ms, 2), "batch": batch},
         "worker": worker,
     })
 
@@ -113,19 +113,22 @@ class Replies:
         self._tail = f'}},"worker":{_dumps_str(worker)}}}'
 
     def result(self, meta: FrameMeta, probs: np.ndarray, k: int, decode_ms: float,
-               infer_ms: float, batch: int) -> tuple[bytes, str]:
+               decode_cpu_ms: float, infer_ms: float, batch: int) -> tuple[bytes, str]:
         """The body of a result with the `k` most likely classes, and the top label."""
         idx = top_indices(probs, k)
         confidences = [round(float(probs[i]), 4) for i in idx]
-        decode_ms, infer_ms = round(decode_ms, 2), round(infer_ms, 2)
-        if not all(map(math.isfinite, (*confidences, decode_ms, infer_ms))):
+        decode_ms, decode_cpu_ms = round(decode_ms, 2), round(decode_cpu_ms, 2)
+        infer_ms = round(infer_ms, 2)
+        if not all(map(math.isfinite, (*confidences, decode_ms, decode_cpu_ms, infer_ms))):
             # json writes NaN and Infinity where repr writes nan and inf: leave it to json.
-            return (result_json(meta, top_k(probs, self.labels, k), decode_ms, infer_ms,
-                                batch, self.worker, self.model, self.version, self.task),
+            return (result_json(meta, top_k(probs, self.labels, k), decode_ms, decode_cpu_ms,
+                                infer_ms, batch, self.worker, self.model, self.version,
+                                self.task),
                     self.labels[idx[0]])
         heads = self._prediction_heads
         predictions = "},".join(heads[i] + repr(c) for i, c in zip(idx, confidences))
         body = (f'{self._head}{meta.seq},"session":{_dumps_str(meta.session)}{self._model}'
                 f'{predictions}}}],"timing":{{"decode_ms":{decode_ms!r},'
-                f'"infer_ms":{infer_ms!r},"batch":{batch}{self._tail}')
+                f'"decode_cpu_ms":{decode_cpu_ms!r},"infer_ms":{infer_ms!r},'
+                f'"batch":{batch}{self._tail}')
         return body.encode("utf-8"), self.labels[idx[0]]

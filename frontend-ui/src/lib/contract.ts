@@ -201,6 +201,7 @@ export interface Prediction {
 
 export interface Timing {
   decode_ms?: number;
+  decode_cpu_ms?: number;
   infer_ms?: number;
   batch?: number;
 }

@@ -36,9 +36,10 @@ type Options struct {
 	FailCode    string
 	FailMessage string
 	// Judge, when set, decides each frame by its bytes: the error code to
-	// answer it with (none for a result) and the decode time its result
-	// reports, as a real worker does for junk or for an expensive image.
-	Judge func(image []byte) (failCode string, decodeMs float64)
+	// answer it with (none for a result) and the decode timing its result
+	// reports (wall and CPU), as a real worker does for junk, for an
+	// expensive image or when it is busy.
+	Judge func(image []byte) (failCode string, decode contract.Timing)
 	// Models are the model-versions it serves; none: DefaultModel.
 	Models []Model
 	// ModelErrors go in the service metadata model_errors: name@version -> why
@@ -250,10 +251,11 @@ func (w *Worker) answer(parts contract.InferSubjectParts, f contract.BatchFrame)
 	if w.opts.Delay > 0 {
 		time.Sleep(w.opts.Delay)
 	}
-	failCode, decodeMs := w.opts.FailCode, 0.0
+	failCode, timing := w.opts.FailCode, contract.Timing{}
 	if w.opts.Judge != nil {
-		failCode, decodeMs = w.opts.Judge(f.Image)
+		failCode, timing = w.opts.Judge(f.Image)
 	}
+	timing.Batch = 1
 	var data []byte
 	if failCode != "" {
 		data, _ = json.Marshal(contract.WorkerError{
@@ -268,7 +270,7 @@ func (w *Worker) answer(parts contract.InferSubjectParts, f contract.BatchFrame)
 				{Label: "tabby, tabby cat", Index: 281, Confidence: 0.1},
 				{Label: "tiger cat", Index: 282, Confidence: 0.05},
 			},
-			Timing: contract.Timing{DecodeMs: decodeMs, Batch: 1},
+			Timing: timing,
 		}}
 		if w.opts.Pad > 0 {
 			res.Pad = strings.Repeat("x", w.opts.Pad)
