@@ -41,14 +41,18 @@ func loadGeneratorEnv(env ...string) []string {
 
 // sessionLoad is what one run of the load generator saw.
 type sessionLoad struct {
-	elapsed  time.Duration
-	sent     int
-	answers  map[string]int  // "result", "dropped/<reason>", "error/<code>"
-	latency  []time.Duration // send -> result, results only, sorted
-	outside  []time.Duration // send -> result less the worker's decode and model call, sorted
-	model    []time.Duration // the model call of each result (timing.infer_ms), sorted
-	answered []time.Duration // send -> any answer, sorted
-	workers  map[string]int  // results per worker
+	elapsed time.Duration
+	sent    int
+	answers map[string]int  // "result", "dropped/<reason>", "error/<code>"
+	latency []time.Duration // send -> result, results only, sorted
+	outside []time.Duration // send -> result less the worker's decode and model call, sorted
+	model   []time.Duration // the model call of each result (timing.infer_ms), sorted
+	// decode and decodeCPU: each result's decode on the clock and in CPU
+	// (timing.decode_ms, decode_cpu_ms), sorted: the hub charges the CPU.
+	decode    []time.Duration
+	decodeCPU []time.Duration
+	answered  []time.Duration // send -> any answer, sorted
+	workers   map[string]int  // results per worker
 }
 
 func (r sessionLoad) resultsPerS() float64 {
@@ -308,8 +312,9 @@ func loadSession(c *fws.Conn, spec loadSpec, start time.Time, frameTimeout time.
 type answer struct {
 	message
 	Timing struct {
-		DecodeMS float64 `json:"decode_ms"`
-		InferMS  float64 `json:"infer_ms"`
+		DecodeMS    float64 `json:"decode_ms"`
+		DecodeCPUMS float64 `json:"decode_cpu_ms"`
+		InferMS     float64 `json:"infer_ms"`
 	} `json:"timing"`
 }
 
@@ -345,6 +350,8 @@ func (r *sessionLoad) count(m answer, took time.Duration) {
 		r.latency = append(r.latency, took)
 		r.model = append(r.model, model)
 		r.outside = append(r.outside, took-model-decode)
+		r.decode = append(r.decode, decode)
+		r.decodeCPU = append(r.decodeCPU, time.Duration(m.Timing.DecodeCPUMS*float64(time.Millisecond)))
 		r.workers[m.Worker]++
 	}
 	r.answers[m.kind()]++
@@ -389,6 +396,8 @@ func (r sessionLoad) sorted() sessionLoad {
 	slices.Sort(r.latency)
 	slices.Sort(r.model)
 	slices.Sort(r.outside)
+	slices.Sort(r.decode)
+	slices.Sort(r.decodeCPU)
 	slices.Sort(r.answered)
 	return r
 }
@@ -410,6 +419,8 @@ func (r *sessionLoad) add(o sessionLoad) {
 	r.answered = slices.Sorted(slices.Values(append(r.answered, o.answered...)))
 	r.model = slices.Sorted(slices.Values(append(r.model, o.model...)))
 	r.outside = slices.Sorted(slices.Values(append(r.outside, o.outside...)))
+	r.decode = slices.Sorted(slices.Values(append(r.decode, o.decode...)))
+	r.decodeCPU = slices.Sorted(slices.Values(append(r.decodeCPU, o.decodeCPU...)))
 }
 
 // logLoad writes one run's figures to the benchmark's log.

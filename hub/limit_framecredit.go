@@ -67,9 +67,10 @@ func (c frameCredit) chargeDecode(now time.Time, decodedBytes int64, decode time
 // chargedDecode is the decode time a session is charged for a result: the
 // decode's CPU time, where the worker reports it, since its wall time also
 // holds the waits of a busy worker (for a core, for Python's GIL), which are
-// not the session's doing: on a 2-core machine flooded by 400 sessions a
-// webcam frame's few milliseconds of decoding took over 100 ms on the clock,
-// and polite sessions were rate_limited. An older worker's wall time
+// not the session's doing. In the 400-session flood on 2 cores a webcam
+// frame's decode took up to 22–28 ms on the clock for 7 ms of CPU, and on
+// CI a polite session of it was rate_limited, which only decodes of 100 ms
+// and more on the clock could cost it. An older worker's wall time
 // otherwise.
 func chargedDecode(t contract.Timing) time.Duration {
 	ms := t.DecodeMs
